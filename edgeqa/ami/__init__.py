@@ -1,0 +1,1 @@
+"""Asterisk Manager Interface: a sans-I/O codec (protocol.py) and an asyncio client (client.py)."""

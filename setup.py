@@ -1,0 +1,33 @@
+"""Build the optional Cython kernels (ext/*.pyx -> edgeqa.metrics._kernels_c).
+
+Set EDGEQA_NO_EXTENSIONS=1 to skip the build and use the pure-Python reference.
+"""
+
+import os
+
+from setuptools import Extension, setup
+
+ext_modules = []
+if not os.environ.get("EDGEQA_NO_EXTENSIONS") and os.path.exists("ext/_kernels_c.pyx"):
+    try:
+        from Cython.Build import cythonize
+    except ImportError:  # no Cython: the pure-Python path still installs
+        cythonize = None
+    if cythonize is not None:
+        extensions = [
+            Extension(
+                "edgeqa.metrics._kernels_c",
+                ["ext/_kernels_c.pyx"],
+                extra_compile_args=["-O3"],
+                optional=True,
+            )
+        ]
+        ext_modules = cythonize(extensions, language_level=3, compiler_directives={
+            "boundscheck": False, "wraparound": False, "cdivision": True,
+        })
+        # cythonize() drops Extension(optional=True): set it again so that a
+        # machine without a C compiler still installs the pure-Python path.
+        for ext in ext_modules:
+            ext.optional = True
+
+setup(ext_modules=ext_modules)
