@@ -1,1 +1,18 @@
-"""edgeqa.store."""
+"""Durable store: SQLite in WAL mode behind one writer thread (events, calls, legs)."""
+
+from edgeqa.store.records import SCHEMA_VERSION, Event, EventLike, StoredEvent, schema_name
+from edgeqa.store.schema import MIGRATIONS, SchemaTooNewError
+from edgeqa.store.writer import Store, StoreClosedError, StoreStats
+
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "Event",
+    "EventLike",
+    "SchemaTooNewError",
+    "Store",
+    "StoreClosedError",
+    "StoreStats",
+    "StoredEvent",
+    "schema_name",
+]

@@ -1,1 +1,23 @@
-"""edgeqa.stream."""
+"""The durable, resumable event stream (fan-out hub; WebSocket/SSE faces live in edgeqa.api)."""
+
+from edgeqa.stream.hub import (
+    BadCursor,
+    HubStats,
+    Lagged,
+    StreamClosed,
+    StreamError,
+    StreamHub,
+    Subscription,
+    TooManySubscribers,
+)
+
+__all__ = [
+    "BadCursor",
+    "HubStats",
+    "Lagged",
+    "StreamClosed",
+    "StreamError",
+    "StreamHub",
+    "Subscription",
+    "TooManySubscribers",
+]

@@ -1,0 +1,167 @@
+"""Sans-I/O AMI framing: bytes in, AmiMessage out; actions out as bytes. No sockets, no clock.
+
+Decisions, checked against Asterisk 22 (main/manager.c):
+- The stream starts with one banner line ``Asterisk Call Manager/x.y.z``; anything else is an
+  AmiProtocolError. A message is CRLF-separated ``Name: Value`` lines ending with an empty line.
+- Values keep their exact text: one space after the colon is the separator, the rest is value;
+  empty values are kept. Bytes are decoded as UTF-8 with ``surrogateescape``, so invalid UTF-8 is
+  carried losslessly (``value.encode("utf-8", "surrogateescape")`` gives the wire bytes back).
+- A line without a colon is tolerated and kept as a header with the name ``""`` (lossless), and
+  counted in ``colonless_lines``; Asterisk 22 does not send such lines.
+- ``Response: Follows`` (Command output before Asterisk 14) runs to ``--END COMMAND--``; its
+  output lines become ``Output`` headers, the form Asterisk 22 itself uses for Command output.
+- ``max_buffer_bytes`` bounds the banner and each message; it is checked before a message is
+  parsed and on the carried tail. After an AmiProtocolError the codec stays failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from edgeqa.ami.actions import MAX_ACTION_HEADERS, MAX_ACTION_LINE_BYTES, check_name, check_value
+from edgeqa.ami.errors import AmiInjectionError, AmiProtocolError
+from edgeqa.ami.message import AmiMessage
+
+__all__ = ["MAX_BUFFER_BYTES", "AmiCodec", "AmiProtocolError", "encode_action"]
+
+#: Largest banner or message, in bytes, held before it is complete (Asterisk's biggest
+#: events, e.g. a long Command output, stay well below this).
+MAX_BUFFER_BYTES = 1024 * 1024
+BANNER_PREFIX = b"Asterisk Call Manager/"
+_CRLF = b"\r\n"
+_END = b"\r\n\r\n"
+_FOLLOWS = b"Response: Follows\r\n"
+_FOLLOWS_END = b"--END COMMAND--\r\n\r\n"
+
+
+class AmiCodec:
+    """Incremental decoder of one AMI connection (Asterisk -> client)."""
+
+    def __init__(self, *, max_buffer_bytes: int = MAX_BUFFER_BYTES) -> None:
+        if max_buffer_bytes < len(BANNER_PREFIX) + len(_CRLF):
+            raise ValueError(f"max_buffer_bytes={max_buffer_bytes} is too small")
+        self.banner: str | None = None
+        self.colonless_lines = 0
+        self._max = max_buffer_bytes
+        self._buf = bytearray()
+        self._scan = 0  # bytes of _buf already searched for a terminator
+        self._error: AmiProtocolError | None = None
+
+    @property
+    def pending_bytes(self) -> bytes:
+        """The incomplete tail carried to the next feed()."""
+        return bytes(self._buf)
+
+    def feed(self, data: bytes) -> list[AmiMessage]:
+        """Return the messages that ``data`` completes (banner excluded); raise AmiProtocolError."""
+        if self._error is not None:
+            raise AmiProtocolError(f"codec already failed: {self._error}")
+        try:
+            return self._feed(data)
+        except AmiProtocolError as exc:
+            self._error = exc
+            self._buf.clear()
+            raise
+
+    def _feed(self, data: bytes) -> list[AmiMessage]:
+        self._buf += data
+        out: list[AmiMessage] = []
+        if self.banner is None and not self._take_banner():
+            return out
+        buf = self._buf
+        start = 0
+        while True:
+            while buf.startswith(_CRLF, start):  # blank lines between messages carry nothing
+                start += 2
+            follows = buf.startswith(_FOLLOWS, start)
+            term = _FOLLOWS_END if follows else _END
+            at = buf.find(term, max(start, self._scan - len(term) + 1))
+            if at < 0:
+                break
+            end = at + len(term)
+            if end - start > self._max:
+                raise AmiProtocolError(f"AMI message of {end - start} bytes exceeds {self._max}")
+            block = bytes(buf[start:at])
+            out.append(self._parse_follows(block) if follows else self._parse(block))
+            start = end
+            self._scan = start
+        del buf[:start]
+        self._scan = max(0, len(buf))
+        if len(buf) > self._max:
+            raise AmiProtocolError(f"incomplete AMI message exceeds {self._max} bytes")
+        return out
+
+    def _take_banner(self) -> bool:
+        buf = self._buf
+        head = bytes(buf[: len(BANNER_PREFIX)])
+        if not BANNER_PREFIX.startswith(head):
+            raise AmiProtocolError(f"not an AMI banner: {head!r}")
+        at = buf.find(_CRLF)
+        if at < 0:
+            if len(buf) > self._max:
+                raise AmiProtocolError(f"AMI banner exceeds {self._max} bytes")
+            return False
+        if at > self._max:
+            raise AmiProtocolError(f"AMI banner exceeds {self._max} bytes")
+        if at < len(BANNER_PREFIX):
+            raise AmiProtocolError(f"not an AMI banner: {bytes(buf[:at])!r}")
+        self.banner = bytes(buf[:at]).decode("utf-8", "surrogateescape")
+        del buf[: at + 2]
+        self._scan = 0
+        return True
+
+    def _parse(self, block: bytes) -> AmiMessage:
+        return AmiMessage(tuple(self._header(line) for line in block.split(_CRLF)))
+
+    def _header(self, line: bytes) -> tuple[str, str]:
+        text = line.decode("utf-8", "surrogateescape")
+        name, sep, value = text.partition(":")
+        if not sep:
+            self.colonless_lines += 1
+            return ("", text)
+        return (name, value[1:] if value.startswith(" ") else value)
+
+    def _parse_follows(self, block: bytes) -> AmiMessage:
+        # Header lines come first; the first line that is not "Name: value" starts the raw
+        # output, whose lines may end in a bare LF (old manager.c wrote ast_cli output as is).
+        lines = block.replace(_CRLF, b"\n").split(b"\n")
+        headers: list[tuple[str, str]] = []
+        index = 0
+        while index < len(lines) and _looks_like_header(lines[index]):
+            headers.append(self._header(lines[index]))
+            index += 1
+        output = lines[index:]
+        if output and output[-1] == b"":
+            output.pop()
+        headers.extend(("Output", line.decode("utf-8", "surrogateescape")) for line in output)
+        return AmiMessage(tuple(headers))
+
+
+def _looks_like_header(line: bytes) -> bool:
+    name, sep, _ = line.partition(b": ")
+    return bool(sep) and bool(name) and all(33 <= c <= 126 and c != 58 for c in name)
+
+
+def encode_action(action: str, headers: Sequence[tuple[str, str]], action_id: str) -> bytes:
+    """Return the wire bytes of one action; raise AmiInjectionError on CR/LF or over-long lines."""
+    check_name(action)
+    check_value("ActionID", action_id)
+    pairs = [("Action", action), ("ActionID", action_id)]
+    for name, value in headers:
+        check_name(name)
+        if name.lower() in ("action", "actionid"):
+            raise AmiInjectionError(f"AMI header {name} is set by the client, not by the caller")
+        pairs.append((name, check_value(name, value)))
+    if len(pairs) > MAX_ACTION_HEADERS:
+        raise AmiInjectionError(f"{len(pairs)} AMI headers exceed Asterisk's {MAX_ACTION_HEADERS}")
+    out = bytearray()
+    for name, value in pairs:
+        line = f"{name}: {value}\r\n".encode("utf-8", "surrogateescape")
+        if len(line) > MAX_ACTION_LINE_BYTES:
+            raise AmiInjectionError(
+                f"AMI header {name} line of {len(line)} bytes exceeds {MAX_ACTION_LINE_BYTES}: "
+                "Asterisk would split it"
+            )
+        out += line
+    out += _CRLF
+    return bytes(out)

@@ -1,0 +1,75 @@
+"""The HTTP API (aiohttp): /v1/health, /v1/calls, /v1/stream (WebSocket), /v1/events (SSE)."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from edgeqa.api.errors import json_errors
+from edgeqa.api.keys import HUB_KEY, SETTINGS_KEY, VIEW_KEY, DaemonView, StreamSettings
+from edgeqa.api.stream import sse_handler, ws_handler
+from edgeqa.stream import StreamHub
+
+log = logging.getLogger(__name__)
+
+#: Largest request body we accept (the API has no bodies; this is a guard).
+CLIENT_MAX_BODY_BYTES = 64 * 1024
+#: How long open streams get to finish when the server stops.
+SHUTDOWN_TIMEOUT_S = 5.0
+
+
+async def _health(request: web.Request) -> web.Response:
+    view: DaemonView = request.app[VIEW_KEY]
+    body = dict(view.health())
+    return web.json_response(body, status=200 if body.get("status") == "ok" else 503)
+
+
+async def _calls(request: web.Request) -> web.Response:
+    view: DaemonView = request.app[VIEW_KEY]
+    return web.json_response(dict(view.calls_snapshot()))
+
+
+def make_app(view: DaemonView, hub: StreamHub, settings: StreamSettings) -> web.Application:
+    """Return the aiohttp application serving ``view`` and ``hub``."""
+    app = web.Application(middlewares=[json_errors], client_max_size=CLIENT_MAX_BODY_BYTES)
+    app[VIEW_KEY] = view
+    app[HUB_KEY] = hub
+    app[SETTINGS_KEY] = settings
+    app.router.add_get("/v1/health", _health)
+    app.router.add_get("/v1/calls", _calls)
+    app.router.add_get("/v1/stream", ws_handler)
+    app.router.add_get("/v1/events", sse_handler)
+    return app
+
+
+class ApiServer:
+    """Runs the application on host:port (loopback by default); start/stop are awaited."""
+
+    def __init__(self, app: web.Application, host: str, port: int) -> None:
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        self._host = host
+        self._port = port
+        self.bound: tuple[str, int] | None = None
+
+    async def start(self) -> tuple[str, int]:
+        """Bind and serve; return the bound (host, port) (port 0 picks a free port)."""
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port,
+                           shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+        try:
+            await site.start()
+        except BaseException:
+            await self._runner.cleanup()
+            raise
+        host, port = self._runner.addresses[0][:2]
+        self.bound = (str(host), int(port))
+        log.info("api: listening on http://%s:%d/v1/", host, port)
+        return self.bound
+
+    async def stop(self) -> None:
+        """Stop accepting, let open streams finish (bounded), then close; idempotent."""
+        if self.bound is None:
+            return
+        self.bound = None
+        await self._runner.cleanup()

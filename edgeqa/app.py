@@ -1,0 +1,262 @@
+"""Composition root: builds the daemon's parts, runs them in one TaskGroup, stops them in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+from edgeqa import __version__
+from edgeqa.ami.client import AmiClient
+from edgeqa.ami.errors import AmiAuthenticationError
+from edgeqa.ami.message import AmiMessage
+from edgeqa.api import ApiServer, StreamSettings, make_app
+from edgeqa.app_resync import Resyncer
+from edgeqa.ari.client import AriClient
+from edgeqa.ari.rest import AriAuthenticationError
+from edgeqa.calls.tracker import CallTracker
+from edgeqa.config import Config
+from edgeqa.sdnotify import SdNotifier
+from edgeqa.store import Event, EventLike, Store
+from edgeqa.stream import StreamHub
+from edgeqa.stream.pipeline import EventPipeline
+
+log = logging.getLogger(__name__)
+
+#: Exit statuses of `edgeqa run` (2 is a configuration error, reported by the command).
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_CREDENTIALS = 3
+
+
+class FatalError(Exception):
+    """A condition retrying cannot fix; ``exit_status`` is the process status."""
+
+    def __init__(self, message: str, exit_status: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.exit_status = exit_status
+
+
+class Daemon:
+    """The edgeqa daemon: AMI + ARI -> tracker -> store -> stream, with its HTTP API."""
+
+    def __init__(self, cfg: Config, *, notifier: SdNotifier | None = None,
+                 wall: Callable[[], float] = time.time,
+                 mono: Callable[[], float] = time.monotonic) -> None:
+        self.cfg = cfg
+        self._notifier = notifier or SdNotifier()
+        self._wall = wall
+        self._mono = mono
+        self._started_mono = mono()
+        self._stop = asyncio.Event()
+        self._fatal: FatalError | None = None
+        self.tracker = CallTracker()
+        self.tracker_errors = 0
+        s = cfg.store
+        self.store = Store(s.path, synchronous=s.synchronous,
+                           writer_queue_max_requests=s.writer_queue_max_requests,
+                           batch_max_events=s.batch_max_events)
+        self.hub: StreamHub | None = None
+        self.pipeline: EventPipeline | None = None
+        self.api_address: tuple[str, int] | None = None
+        a, r = cfg.ami, cfg.ari
+        self.ami = AmiClient(
+            a.host, a.port, a.username, a.secret.reveal(), on_message=self._on_ami,
+            on_session=lambda: self._on_session("ami"), on_disconnect=self._on_ami_down,
+            ping_interval_s=a.ping_interval_s, backoff_initial_s=a.backoff_initial_s,
+            backoff_max_s=a.backoff_max_s, connect_timeout_s=a.connect_timeout_s)
+        self.ari = AriClient(
+            r.url, r.username, r.password.reveal(), r.app, on_event=self._on_ari,
+            on_session=lambda: self._on_session("ari"), backoff_initial_s=r.backoff_initial_s,
+            backoff_max_s=r.backoff_max_s)
+        self.resyncer = Resyncer(self.tracker, self.ami, self.ari, submit=self._submit,
+                                 emit=self.emit,
+                                 wall=wall, mono=mono, action_timeout_s=a.action_timeout_s)
+
+    # --- the view the API reads ------------------------------------------------------------
+
+    def calls_snapshot(self) -> Mapping[str, Any]:
+        """The tracker's live model plus the stream position it reflects."""
+        snap = self.tracker.snapshot()
+        snap["seq"] = self.hub.last_seq if self.hub is not None else 0
+        return snap
+
+    def health(self) -> Mapping[str, Any]:
+        """Liveness of each link, of the store and of the stream."""
+        hub, pipe = self.hub, self.pipeline
+        ok = self.ami.connected and self.ari.connected and not self._stop.is_set()
+        return {
+            "status": "ok" if ok else "degraded",
+            "version": __version__,
+            "uptime_s": round(self._mono() - self._started_mono, 3),
+            "ami": {"connected": self.ami.connected, "sessions": self.ami.sessions_started},
+            "ari": {"connected": self.ari.connected, "sessions": self.ari.stats.sessions},
+            "last_resync": self.resyncer.last,
+            "stream": {"last_seq": hub.last_seq if hub else 0,
+                       "subscribers": hub.subscribers if hub else 0,
+                       "lagged": hub.stats.lagged if hub else 0},
+            "intake": {"backlog": pipe.backlog if pipe else 0,
+                       "dropped": pipe.dropped if pipe else 0},
+            "store": {"events_written": self.store.stats.events_written,
+                      "transactions": self.store.stats.transactions},
+            "tracker_errors": self.tracker_errors,
+        }
+
+    # --- event intake ----------------------------------------------------------------------
+
+    def emit(self, type_: str, data: Mapping[str, Any]) -> None:
+        """Record a daemon event (lifecycle, resync) in the stream."""
+        self._submit([Event(type_, self._wall(), data)])
+
+    def _submit(self, events: Iterable[EventLike]) -> None:
+        if self.pipeline is not None:
+            self.pipeline.submit(events)
+
+    def _track(self, handle: Callable[[Any, float], list[Any]], item: Any) -> None:
+        try:
+            events = handle(item, self._wall())
+        except Exception:
+            # A tracker bug must not take the daemon down; the next resync repairs the model.
+            self.tracker_errors += 1
+            log.exception("tracker failed on %r", item)
+            return
+        if self.pipeline is not None and events:
+            self.pipeline.submit(events)
+
+    def _on_ami(self, msg: AmiMessage) -> None:
+        self._track(self.tracker.handle_ami, msg)
+
+    def _on_ari(self, event: Mapping[str, Any]) -> None:
+        self._track(self.tracker.handle_ari, event)
+
+    async def _on_session(self, interface: str) -> None:
+        self.emit("asterisk.connected", {"interface": interface})
+        await self.resyncer.resync(interface)
+
+    def _on_ami_down(self, exc: BaseException | None) -> None:
+        self.resyncer.note_down(self._mono())
+        self.emit("asterisk.disconnected", {"interface": "ami",
+                                            "reason": str(exc) if exc else "closed"})
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Begin the ordered shutdown (signal handlers call this)."""
+        self._stop.set()
+
+    async def _guard(self, name: str, run: Awaitable[None]) -> None:
+        try:
+            await run
+        except (AmiAuthenticationError, AriAuthenticationError) as exc:
+            self._fail(FatalError(f"{name.upper()} credentials rejected: {exc}; check "
+                                  f"{name}.username and its secret", EXIT_BAD_CREDENTIALS))
+        except Exception as exc:
+            log.exception("%s client stopped", name)
+            self._fail(FatalError(f"{name.upper()} client failed: {exc!r}"))
+
+    def _fail(self, error: FatalError) -> None:
+        if self._fatal is None:
+            self._fatal = error
+            log.error("%s", error)
+        self._stop.set()
+
+    async def _every(self, interval_s: float, tick: Callable[[], object]) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            tick()
+
+    def _sweep(self) -> None:
+        self._track(lambda _, now: self.tracker.sweep(now, self.cfg.tracker.max_idle_s), None)
+
+    async def _warn_unreachable(self) -> None:
+        await asyncio.sleep(self.cfg.ami.connect_timeout_s)
+        if not self.ami.connected:
+            log.warning("Asterisk AMI at %s:%d is not reachable yet; edgeqa keeps retrying "
+                        "(backoff up to %.0f s)", self.cfg.ami.host, self.cfg.ami.port,
+                        self.cfg.ami.backoff_max_s)
+        if not self.ari.connected:
+            log.warning("Asterisk ARI at %s is not reachable yet; edgeqa keeps retrying",
+                        self.cfg.ari.url)
+
+    async def run(self) -> int:
+        """Run until SIGTERM/SIGINT, request_stop() or a fatal error; return the exit status."""
+        try:
+            await self.store.open()
+        except Exception as exc:
+            log.error("cannot open the store %s: %s", self.cfg.store.path, exc)
+            return EXIT_FAILED
+        try:
+            return await self._run_open()
+        finally:
+            await self.store.close()
+
+    async def _run_open(self) -> int:
+        c = self.cfg
+        hub = self.hub = StreamHub(
+            self.store.read_after, last_seq=await self.store.last_seq(),
+            subscriber_queue_max_events=c.api.subscriber_queue_max_events,
+            max_subscribers=c.api.max_subscribers, replay_page_events=c.api.replay_page_events)
+        pipe = self.pipeline = EventPipeline(
+            self.store, hub, intake_queue_max_events=c.tracker.intake_queue_max_events,
+            batch_max_events=c.store.batch_max_events, clock=self._wall)
+        self.resyncer.remember_open_calls(await self.store.open_calls())
+        api = ApiServer(make_app(self, hub, StreamSettings(c.api.send_timeout_s,
+                                                           c.api.sse_keepalive_s)),
+                        c.api.host, c.api.port)
+        try:
+            self.api_address = await api.start()
+        except OSError as exc:
+            log.error("cannot listen on %s:%d: %s", c.api.host, c.api.port, exc.strerror)
+            return EXIT_FAILED
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                pipe_task = tg.create_task(pipe.run(), name="pipeline")
+                self.emit("daemon.started", {"version": __version__, "pid": os.getpid(),
+                                             "resume_from": hub.last_seq,
+                                             "api": f"http://{self.api_address[0]}:"
+                                                    f"{self.api_address[1]}/v1/"})
+                links = [tg.create_task(self._guard("ami", self.ami.run()), name="ami"),
+                         tg.create_task(self._guard("ari", self.ari.run()), name="ari")]
+                helpers = [tg.create_task(self._every(c.tracker.sweep_interval_s, self._sweep),
+                                          name="sweep"),
+                           tg.create_task(self._warn_unreachable(), name="unreachable")]
+                if self._notifier.watchdog_interval_s:
+                    helpers.append(tg.create_task(self._every(
+                        self._notifier.watchdog_interval_s,
+                        lambda: self._notifier.notify("WATCHDOG=1")), name="watchdog"))
+                self._notifier.notify("READY=1", f"STATUS=serving on {self.api_address[1]}")
+                log.info("edgeqa %s running; stream at http://%s:%d/v1/stream", __version__,
+                         *self.api_address)
+                await self._stop.wait()
+                await self._shutdown(api, pipe, pipe_task, links, helpers)
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+            await api.stop()
+        return self._fatal.exit_status if self._fatal else EXIT_OK
+
+    async def _shutdown(self, api: ApiServer, pipe: EventPipeline, pipe_task: asyncio.Task[None],
+                        links: list[asyncio.Task[None]], helpers: list[asyncio.Task[None]]) -> None:
+        """Stop intake, flush, close the stream, stop the API; the store closes last (run)."""
+        log.info("stopping: closing Asterisk links")
+        self._notifier.notify("STOPPING=1")
+        for task in helpers:
+            task.cancel()
+        await asyncio.gather(self.ami.close(), self.ari.close(), return_exceptions=True)
+        await asyncio.gather(*links, return_exceptions=True)
+        self.emit("daemon.stopping", {"reason": str(self._fatal) if self._fatal else "signal"})
+        pipe.close()
+        await pipe_task
+        assert self.hub is not None
+        self.hub.close()
+        with contextlib.suppress(Exception):
+            await api.stop()
+        log.info("stopped; last seq %d", self.hub.last_seq)

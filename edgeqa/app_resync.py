@@ -1,0 +1,115 @@
+"""The daemon's resync step: after each (re)connect, rebuild the model from Asterisk's lists."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from edgeqa.ami.client import AmiClient
+from edgeqa.ami.message import AmiMessage
+from edgeqa.ari.client import AriClient
+from edgeqa.ari.rest import AriError
+from edgeqa.calls.model import TrackerEvent
+from edgeqa.calls.tracker import CallTracker
+
+log = logging.getLogger(__name__)
+
+#: AMI list actions whose items the tracker's resync_ami understands.
+RESYNC_ACTIONS = ("CoreShowChannels", "QueueStatus")
+
+
+class Resyncer:
+    """Runs tracker.begin_resync / resync_ami / resync_ari / end_resync, one at a time."""
+
+    def __init__(self, tracker: CallTracker, ami: AmiClient, ari: AriClient, *,
+                 submit: Callable[[Iterable[TrackerEvent]], None],
+                 emit: Callable[[str, Mapping[str, Any]], None],
+                 wall: Callable[[], float], mono: Callable[[], float],
+                 action_timeout_s: float) -> None:
+        self._tracker = tracker
+        self._ami = ami
+        self._ari = ari
+        self._submit = submit
+        self._emit = emit
+        self._wall = wall
+        self._mono = mono
+        self._timeout_s = action_timeout_s
+        self._lock = asyncio.Lock()
+        self._down_since: float | None = None
+        self._stale_calls: dict[str, Mapping[str, Any]] = {}
+        self.last: dict[str, Any] | None = None
+        self.count = 0
+
+    def note_down(self, mono_now: float) -> None:
+        """Remember when the AMI link dropped, to report the outage with the next resync."""
+        if self._down_since is None:
+            self._down_since = mono_now
+
+    def remember_open_calls(self, calls: Sequence[Mapping[str, Any]]) -> None:
+        """Calls the store holds open from a previous run; ended by the first resync if gone."""
+        for row in calls:
+            data = row.get("data")
+            if isinstance(data, Mapping) and isinstance(data.get("call"), Mapping):
+                self._stale_calls[str(row["id"])] = data["call"]
+
+    async def resync(self, trigger: str) -> None:
+        """Rebuild the model from AMI (and ARI when connected); AMI errors propagate."""
+        if not self._ami.connected:
+            return  # AMI lists every channel; without it the resync would sweep live calls
+        async with self._lock:
+            started = self._mono()
+            self._tracker.begin_resync(self._wall())
+            items: list[AmiMessage] = []
+            for action in RESYNC_ACTIONS:
+                _, listed = await self._ami.send_list_action(action, timeout_s=self._timeout_s)
+                items += listed
+            self._submit(self._tracker.resync_ami(items, self._wall()))
+            channels: list[dict[str, Any]] = []
+            ari_ok = self._ari.connected
+            if ari_ok:
+                try:
+                    channels = await self._ari.get_channels()
+                    bridges = await self._ari.get_bridges()
+                except AriError as exc:
+                    log.warning("resync: ARI lists failed (%s); AMI state only", exc)
+                    ari_ok = False
+                else:
+                    self._submit(self._tracker.resync_ari(channels, bridges, self._wall()))
+            self._submit(self._tracker.end_resync(self._wall()))
+            self._end_stale_calls()
+            done = self._mono()
+            self.count += 1
+            self.last = {
+                "trigger": trigger,
+                "duration_s": round(done - started, 4),
+                "outage_s": None if self._down_since is None
+                else round(done - self._down_since, 4),
+                "ami_items": len(items),
+                "ari_channels": len(channels) if ari_ok else None,
+                "calls": len(self._tracker.snapshot()["calls"]),
+            }
+            self._down_since = None
+            log.info("resync (%s) done in %.3f s: %d AMI items, %s ARI channels", trigger,
+                     done - started, len(items), self.last["ari_channels"])
+            self._emit("resync.completed", self.last)
+
+    def _end_stale_calls(self) -> None:
+        """End calls a previous run left open that Asterisk no longer has (hang-up missed)."""
+        if not self._stale_calls:
+            return
+        live = {c.get("call_id") for c in self._tracker.snapshot()["calls"]}
+        now = self._wall()
+        events = []
+        for call_id, call in sorted(self._stale_calls.items()):
+            if call_id in live:
+                continue
+            started = call.get("started_at")
+            ended = dict(call, state="ended", ended_at=now,
+                         duration_s=now - started if isinstance(started, int | float) else None)
+            events.append(TrackerEvent("call.ended", now, {"call": ended}))
+        self._stale_calls.clear()
+        if events:
+            log.info("resync: ended %d calls left open by a previous run", len(events))
+        self._submit(events)

@@ -1,0 +1,403 @@
+"""Asyncio ARI client: events WebSocket with reconnect and app re-registration, plus REST."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import aiohttp
+
+from edgeqa.ari.backoff import Backoff
+from edgeqa.ari.events import MAX_FRAME_BYTES, AriEvent, AriFrameError, decode_frame
+from edgeqa.ari.events import event_filter_body as _filter_body
+from edgeqa.ari.rest import (
+    REQUEST_TIMEOUT_S,
+    AriAuthenticationError,
+    AriConnectionError,
+    AriError,
+    AriHttpError,
+    AriRest,
+    AriTimeoutError,
+)
+
+_LOG = logging.getLogger(__name__)
+
+# ChannelVarset is most of ARI's traffic and the tracker needs none of it (NOTES.md).
+DEFAULT_DISALLOWED_EVENTS = ("ChannelVarset",)
+# Channels remembered as "in Stasis" so a late wait_for_stasis_start returns at once.
+MAX_STASIS_CHANNELS = 10_000
+# How much of a malformed frame is quoted in the log.
+LOG_FRAME_CHARS = 200
+CLOSE_TIMEOUT_S = 2.0
+
+
+@dataclass(slots=True)
+class AriStats:
+    """Counters kept by the client (mutable, read by the daemon's health report)."""
+
+    sessions: int = 0
+    frames: int = 0
+    frames_malformed: int = 0
+    callback_errors: int = 0
+
+
+def _ari_root(base_url: str) -> str:
+    """Normalise ``http://host:port`` or ``http://host:port/ari`` to the ARI root URL."""
+    root = base_url.rstrip("/")
+    return root if root.endswith("/ari") else f"{root}/ari"
+
+
+def _events_url(root: str, app: str) -> str:
+    parts = urlsplit(root)
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    query = f"app={quote(app, safe='')}&subscribeAll=true"
+    return urlunsplit((scheme, parts.netloc, f"{parts.path}/events", query, ""))
+
+
+def _seg(value: str) -> str:
+    """Quote one path segment (channel ids contain dots, names may contain slashes)."""
+    return quote(value, safe="")
+
+
+class AriClient:
+    """One Stasis app: its events WebSocket (reconnecting) and typed REST calls."""
+
+    def __init__(
+        self,
+        base_url: str,
+        username: str,
+        password: str,
+        app: str,
+        *,
+        on_event: Callable[[Mapping[str, Any]], None],
+        on_session: Callable[[], Awaitable[None]] | None = None,
+        backoff_initial_s: float = 0.1,
+        backoff_max_s: float = 10.0,
+        connect_timeout_s: float = 5.0,
+        request_timeout_s: float = REQUEST_TIMEOUT_S,
+        heartbeat_s: float = 10.0,
+        max_frame_bytes: int = MAX_FRAME_BYTES,
+        disallowed_events: Sequence[str] = DEFAULT_DISALLOWED_EVENTS,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.app = app
+        self.stats = AriStats()
+        self._root = _ari_root(base_url)
+        # Basic auth header built once; the password itself is never logged.
+        self._authorization = aiohttp.encode_basic_auth(username, password)
+        self._on_event = on_event
+        self._on_session = on_session
+        self._backoff = Backoff(backoff_initial_s, backoff_max_s, rng)
+        self._connect_timeout_s = connect_timeout_s
+        self._request_timeout_s = request_timeout_s
+        self._heartbeat_s = heartbeat_s
+        self._max_frame_bytes = max_frame_bytes
+        self._disallowed = tuple(disallowed_events)
+        self._http: aiohttp.ClientSession | None = None
+        self._rest: AriRest | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._connected = asyncio.Event()
+        self._closing = asyncio.Event()
+        self._closed = False
+        self._running = False
+        self._in_stasis: dict[str, None] = {}
+        self._stasis_waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._own_bridges: set[str] = set()
+
+    # -- session -----------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """True while the events WebSocket is up and the app is registered."""
+        return self._connected.is_set()
+
+    @property
+    def own_bridges(self) -> frozenset[str]:
+        """Ids of bridges this client created and has not deleted yet."""
+        return frozenset(self._own_bridges)
+
+    def _rest_api(self) -> AriRest:
+        if self._closed:
+            raise AriConnectionError("ARI client is closed")
+        if self._rest is None:
+            self._http = aiohttp.ClientSession()
+            self._rest = AriRest(
+                self._http, self._root, self._authorization,
+                request_timeout_s=self._request_timeout_s,
+            )
+        return self._rest
+
+    async def run(self) -> None:
+        """Keep the events WebSocket up until close(); raise AriAuthenticationError on 401."""
+        if self._running:
+            raise RuntimeError("AriClient.run() is already running")
+        self._running = True
+        try:
+            await self._run_loop()
+        finally:
+            self._running = False
+
+    async def _run_loop(self) -> None:
+        while not self._closing.is_set():
+            try:
+                await self._one_session()
+            except AriAuthenticationError:
+                _LOG.error("ARI refused the credentials for app %s: giving up", self.app)
+                raise
+            except (AriError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+                _LOG.warning("ARI events connection failed: %r", exc)
+            finally:
+                self._connected.clear()
+                self._ws = None
+            if self._closing.is_set():
+                break
+            delay_s = self._backoff.next_delay_s()
+            _LOG.info("ARI reconnecting in %.2f s (attempt %d)", delay_s, self._backoff.attempts)
+            try:
+                await asyncio.wait_for(self._closing.wait(), delay_s)
+            except TimeoutError:
+                pass
+
+    async def _one_session(self) -> None:
+        rest = self._rest_api()
+        assert self._http is not None
+        try:
+            async with asyncio.timeout(self._connect_timeout_s):
+                ws = await self._http.ws_connect(
+                    _events_url(self._root, self.app),
+                    headers={"Authorization": self._authorization},
+                    max_msg_size=self._max_frame_bytes,
+                    heartbeat=self._heartbeat_s,
+                    timeout=aiohttp.ClientWSTimeout(ws_close=CLOSE_TIMEOUT_S),
+                )
+        except aiohttp.WSServerHandshakeError as exc:
+            if exc.status == 401:
+                raise AriAuthenticationError(401, exc.message, "GET", "/events") from exc
+            raise AriHttpError(exc.status, exc.message, "GET", "/events") from exc
+        self._ws = ws
+        try:
+            if self._closing.is_set():
+                return
+            await self._register(rest)
+            self._backoff.reset()
+            self.stats.sessions += 1
+            self._connected.set()
+            _LOG.info("ARI app %s registered (session %d)", self.app, self.stats.sessions)
+            async with asyncio.TaskGroup() as group:
+                reader = group.create_task(self._read_loop(ws))
+                if self._on_session is not None:
+                    hook = group.create_task(self._run_hook(self._on_session))
+                    reader.add_done_callback(lambda _task: hook.cancel())
+        finally:
+            await ws.close()
+
+    async def _register(self, rest: AriRest) -> None:
+        """Connecting the WebSocket registered the app; confirm it and set the event filter."""
+        path = f"/applications/{_seg(self.app)}"
+        if self._disallowed:
+            answer = await rest.request("PUT", f"{path}/eventFilter", body=_filter_body(
+                self._disallowed))
+        else:
+            answer = await rest.request("GET", path)
+        if not isinstance(answer, dict) or answer.get("name") != self.app:
+            raise AriConnectionError(f"ARI did not register app {self.app!r}: {answer!r}")
+
+    async def _run_hook(self, hook: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await hook()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            _LOG.exception("ARI on_session hook failed")
+
+    async def _read_loop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        while True:
+            msg = await ws.receive()
+            if msg.type is aiohttp.WSMsgType.TEXT:
+                self._on_frame(msg.data)
+            elif msg.type is aiohttp.WSMsgType.BINARY:
+                self.stats.frames_malformed += 1
+                _LOG.error("ARI sent a binary frame of %d bytes: dropped", len(msg.data))
+            elif msg.type is aiohttp.WSMsgType.ERROR:
+                # aiohttp reports an oversized or invalid frame here and closes the socket.
+                self.stats.frames_malformed += 1
+                _LOG.error("ARI events WebSocket error (reconnecting): %r", msg.data)
+                return
+            else:
+                _LOG.info("ARI events WebSocket closed (%s)", msg.type.name)
+                return
+
+    def _on_frame(self, data: str) -> None:
+        self.stats.frames += 1
+        try:
+            event = decode_frame(data, max_frame_bytes=self._max_frame_bytes)
+        except AriFrameError as exc:
+            self.stats.frames_malformed += 1
+            _LOG.error("ARI malformed frame dropped (%s): %r", exc, data[:LOG_FRAME_CHARS])
+            return
+        self._note(event)
+        try:
+            self._on_event(event.body)
+        except Exception:
+            self.stats.callback_errors += 1
+            _LOG.exception("ARI on_event callback failed for %s", event.type)
+
+    def _note(self, event: AriEvent) -> None:
+        """Keep the bookkeeping behind wait_for_stasis_start and bridge cleanup."""
+        if event.type == "StasisStart" and event.channel_id is not None:
+            channel_id = event.channel_id
+            if len(self._in_stasis) >= MAX_STASIS_CHANNELS:
+                self._in_stasis.pop(next(iter(self._in_stasis)))
+            self._in_stasis[channel_id] = None
+            for waiter in self._stasis_waiters.pop(channel_id, []):
+                if not waiter.done():
+                    waiter.set_result(None)
+        elif event.type in ("StasisEnd", "ChannelDestroyed") and event.channel_id is not None:
+            self._in_stasis.pop(event.channel_id, None)
+        elif event.type == "BridgeDestroyed":
+            bridge = event.body.get("bridge")
+            if isinstance(bridge, Mapping) and isinstance(bridge.get("id"), str):
+                self._own_bridges.discard(bridge["id"])
+
+    async def wait_connected(self, timeout_s: float) -> None:
+        """Return once the app is registered; raise AriTimeoutError after ``timeout_s``."""
+        try:
+            await asyncio.wait_for(self._connected.wait(), timeout_s)
+        except TimeoutError:
+            raise AriTimeoutError(f"ARI not connected after {timeout_s} s") from None
+
+    async def wait_for_stasis_start(self, channel_id: str, timeout_s: float) -> None:
+        """Return once ``channel_id`` has entered our Stasis app (at once if it already has)."""
+        if channel_id in self._in_stasis:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._stasis_waiters.setdefault(channel_id, []).append(waiter)
+        try:
+            await asyncio.wait_for(waiter, timeout_s)
+        except TimeoutError:
+            raise AriTimeoutError(f"no StasisStart for {channel_id} in {timeout_s} s") from None
+        finally:
+            waiters = self._stasis_waiters.get(channel_id)
+            if waiters is not None and waiter in waiters:
+                waiters.remove(waiter)
+                if not waiters:
+                    del self._stasis_waiters[channel_id]
+
+    async def close(self) -> None:
+        """Stop the loop, delete the bridges we created, close the HTTP session (idempotent)."""
+        if self._closed:
+            return
+        self._closing.set()
+        if self._ws is not None:
+            await self._ws.close()
+        for bridge_id in sorted(self._own_bridges):
+            try:
+                await self.delete_bridge(bridge_id)
+            except AriError as exc:
+                _LOG.warning("ARI could not delete bridge %s on close: %r", bridge_id, exc)
+        self._closed = True
+        if self._http is not None:
+            await self._http.close()
+        for waiters in self._stasis_waiters.values():
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(AriConnectionError("ARI client closed"))
+        self._stasis_waiters.clear()
+
+    # -- REST --------------------------------------------------------------------------------
+
+    async def _call(
+        self, method: str, path: str, params: Mapping[str, str | int | None] | None = None,
+        body: Any = None,
+    ) -> Any:
+        return await self._rest_api().request(method, path, params=params, body=body)
+
+    async def asterisk_info(self) -> dict[str, Any]:
+        """GET /asterisk/info."""
+        return _obj(await self._call("GET", "/asterisk/info"))
+
+    async def get_application(self) -> dict[str, Any]:
+        """GET /applications/{app}: our app's subscriptions and event filter."""
+        return _obj(await self._call("GET", f"/applications/{_seg(self.app)}"))
+
+    async def get_channels(self) -> list[dict[str, Any]]:
+        """GET /channels: every live channel."""
+        return _list(await self._call("GET", "/channels"))
+
+    async def get_channel(self, channel_id: str) -> dict[str, Any]:
+        """GET /channels/{id}."""
+        return _obj(await self._call("GET", f"/channels/{_seg(channel_id)}"))
+
+    async def get_bridges(self) -> list[dict[str, Any]]:
+        """GET /bridges: every live bridge."""
+        return _list(await self._call("GET", "/bridges"))
+
+    async def create_bridge(
+        self, bridge_type: str = "mixing", *, bridge_id: str | None = None, name: str | None = None
+    ) -> dict[str, Any]:
+        """POST /bridges; the bridge is remembered and deleted on close()."""
+        params = {"type": bridge_type, "bridgeId": bridge_id, "name": name}
+        bridge = _obj(await self._call("POST", "/bridges", params))
+        self._own_bridges.add(str(bridge["id"]))
+        return bridge
+
+    async def delete_bridge(self, bridge_id: str) -> None:
+        """DELETE /bridges/{id}; a bridge already gone (404) counts as deleted."""
+        try:
+            await self._call("DELETE", f"/bridges/{_seg(bridge_id)}")
+        except AriHttpError as exc:
+            if exc.status != 404:
+                raise
+        self._own_bridges.discard(bridge_id)
+
+    async def add_channel(self, bridge_id: str, channel_id: str | Sequence[str]) -> None:
+        """POST /bridges/{id}/addChannel (422 if the channel is not in Stasis yet)."""
+        channels = channel_id if isinstance(channel_id, str) else ",".join(channel_id)
+        await self._call("POST", f"/bridges/{_seg(bridge_id)}/addChannel", {"channel": channels})
+
+    async def add_channel_when_ready(
+        self, bridge_id: str, channel_id: str, timeout_s: float
+    ) -> None:
+        """Wait for the channel's StasisStart, then addChannel (avoids the 422 race)."""
+        await self.wait_for_stasis_start(channel_id, timeout_s)
+        await self.add_channel(bridge_id, channel_id)
+
+    async def snoop(
+        self, channel_id: str, *, spy: str = "in", whisper: str = "none",
+        snoop_id: str | None = None,
+    ) -> dict[str, Any]:
+        """POST /channels/{id}/snoop into our app; returns the Snoop/ channel."""
+        params = {"app": self.app, "spy": spy, "whisper": whisper, "snoopId": snoop_id}
+        return _obj(await self._call("POST", f"/channels/{_seg(channel_id)}/snoop", params))
+
+    async def external_media(
+        self, external_host: str, *, audio_format: str = "slin16", channel_id: str | None = None,
+        encapsulation: str = "rtp", transport: str = "udp",
+    ) -> dict[str, Any]:
+        """POST /channels/externalMedia into our app; returns the UnicastRTP/ channel."""
+        params = {
+            "app": self.app, "external_host": external_host, "format": audio_format,
+            "channelId": channel_id, "encapsulation": encapsulation, "transport": transport,
+        }
+        return _obj(await self._call("POST", "/channels/externalMedia", params))
+
+    async def hangup(self, channel_id: str, reason: str = "normal") -> None:
+        """DELETE /channels/{id}."""
+        await self._call("DELETE", f"/channels/{_seg(channel_id)}", {"reason": reason})
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise AriConnectionError(f"ARI answered {type(value).__name__}, expected an object")
+    return value
+
+
+def _list(value: Any) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise AriConnectionError("ARI answered something other than a list of objects")
+    return value

@@ -1,0 +1,185 @@
+"""Tracker state and the leg/call bookkeeping every event handler shares (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edgeqa.ami.message import AmiMessage
+from edgeqa.calls.model import (
+    CALL_ENDED,
+    CHANNEL_STATES,
+    ROLE_AGENT,
+    ROLE_CALLEE,
+    ROLE_CUSTOMER,
+    ROLE_SUPERVISOR,
+    ROLE_UNKNOWN,
+    Call,
+    Leg,
+    TrackerEvent,
+    endpoint_of,
+    spy_mode_of,
+)
+from edgeqa.calls.queues import QueueBook
+from edgeqa.calls.resync import ResyncState
+
+# A single edge box never carries more; beyond this new calls are counted in ``dropped``.
+MAX_CALLS = 10_000
+MAX_LEGS_PER_CALL = 64
+# Spy modes remembered from OriginateResponse / Newexten until ChanSpyStart names the spyer.
+MAX_PENDING_SPY_MODES = 1_000
+
+Events = list[TrackerEvent]
+
+
+def event_time(msg: AmiMessage, now: float) -> float:
+    """The event's own time (``Timestamp:`` with timestampevents=yes), else ``now``."""
+    raw = msg.get("Timestamp")
+    if raw:
+        try:
+            return float(raw)
+        except ValueError:
+            pass
+    return now
+
+
+def state_name(code: str | None, desc: str | None) -> str | None:
+    if code is not None and code.isdigit():
+        return CHANNEL_STATES.get(int(code), desc.lower() if desc else "unknown")
+    return desc.lower().replace(" ", "_") if desc else None
+
+
+def call_header(call: Call) -> dict[str, Any]:
+    data = call.to_dict()
+    del data["legs"]
+    return data
+
+
+class TrackerCore:
+    """The model's state, and the helpers that keep calls, legs and announcements consistent."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, Call] = {}
+        self.legs: dict[str, Leg] = {}
+        self.queues = QueueBook()
+        self.dropped = 0
+        self._spy_modes: dict[str, str] = {}
+        self._resync: ResyncState | None = None
+
+
+
+    def _mark_seen(self, uniqueid: str) -> None:
+        if self._resync is not None:
+            self._resync.channels.add(uniqueid)
+
+    def _new_leg(self, uniqueid: str, channel: str, call_id: str, ts: float,
+                 now: float) -> tuple[Leg | None, Events]:
+        call = self.calls.get(call_id)
+        if call is None:
+            if len(self.calls) >= MAX_CALLS:
+                self.dropped += 1
+                return None, []
+            call = self.calls[call_id] = Call(call_id=call_id, started_at=ts)
+        call.started_at = min(call.started_at, ts)
+        if len(call.legs) >= MAX_LEGS_PER_CALL:
+            self.dropped += 1
+            return None, []
+        leg = Leg(uniqueid=uniqueid, channel=channel, call_id=call_id, started_at=ts,
+                  last_seen=now)
+        call.legs[uniqueid] = leg
+        self.legs[uniqueid] = leg
+        events = [TrackerEvent("leg.added", now, self._leg_data(leg))] if call.announced else []
+        return leg, events
+
+    def _leg(self, uniqueid: str | None, now: float) -> Leg | None:
+        leg = self.legs.get(uniqueid or "")
+        if leg is not None:
+            leg.last_seen = now
+            self._mark_seen(leg.uniqueid)
+        return leg
+
+    def _leg_data(self, leg: Leg) -> dict[str, Any]:
+        return {"call_id": leg.call_id, "leg": leg.to_dict()}
+
+    def _leg_changed(self, leg: Leg, before: dict[str, Any], now: float) -> Events:
+        call = self.calls.get(leg.call_id)
+        if call is None or not call.announced or leg.to_dict() == before:
+            return []
+        return [TrackerEvent("leg.updated", now, self._leg_data(leg))]
+
+    def _call_changed(self, call: Call, before: dict[str, Any], now: float) -> Events:
+        if not call.announced or call_header(call) == before:
+            return []
+        return [TrackerEvent("call.updated", now, {"call": call.to_dict()})]
+
+    def _announce(self, call: Call | None, now: float) -> Events:
+        if call is None or call.announced:
+            return []
+        call.announced = True
+        events = [TrackerEvent("call.started", now, {"call": call.to_dict()})]
+        for leg in sorted(call.legs.values(), key=lambda leg: (leg.started_at, leg.uniqueid)):
+            events.append(TrackerEvent("leg.added", now, self._leg_data(leg)))
+        return events
+
+    def _set_state(self, leg: Leg, state: str, ts: float) -> None:
+        leg.state = state
+        if state == "up" and leg.answered_at is None:
+            leg.answered_at = ts
+
+    def _end_leg(self, leg: Leg, ts: float, now: float, cause: str) -> Events:
+        call = self.calls.get(leg.call_id)
+        header = None if call is None else call_header(call)
+        leg.ended_at, leg.hangup_cause, leg.on_hold = ts, cause, False
+        self.legs.pop(leg.uniqueid, None)
+        events = self.queues.leave_everywhere(leg.uniqueid, ts, now, "hangup")
+        if call is None or header is None or call.legs.get(leg.uniqueid) is not leg:
+            return events
+        if call.announced:
+            events.append(TrackerEvent("leg.removed", now, self._leg_data(leg)))
+        if leg.role == ROLE_AGENT and leg.agent_interface:
+            events += self._agent_updated(leg.agent_interface, now)
+        if any(other.role != ROLE_SUPERVISOR for other in call.live_legs()):
+            return events + self._call_changed(call, header, now)
+        call.ended_at, call.state = ts, CALL_ENDED
+        del self.calls[call.call_id]
+        for other in call.live_legs():
+            self.legs.pop(other.uniqueid, None)
+        if call.announced:
+            events.append(TrackerEvent("call.ended", now, {"call": call.to_dict()}))
+        return events
+
+    def _agent_updated(self, interface: str, now: float) -> Events:
+        if interface not in self.queues.interfaces():
+            return []
+        data = {"agent": self.queues.agent_dict(interface, self._on_call(interface))}
+        return [TrackerEvent("agent.updated", now, data)]
+
+    def _on_call(self, interface: str) -> str | None:
+        member = self.queues.member_for(interface)
+        names = {interface, endpoint_of(interface)}
+        if member is not None and member.state_interface:
+            names.add(member.state_interface)
+        for leg in self.legs.values():
+            if leg.role == ROLE_AGENT and (leg.agent_interface in names or leg.endpoint in names):
+                return leg.call_id
+        return None
+
+    def _default_role(self, leg: Leg, dialled: bool) -> None:
+        if leg.role != ROLE_UNKNOWN:
+            return
+        is_agent = leg.endpoint in self.queues.agent_endpoints()
+        if is_agent:
+            leg.role = ROLE_AGENT
+            member = self.queues.member_for(leg.endpoint)
+            leg.agent_interface = member.interface if member else leg.endpoint
+        else:
+            leg.role = ROLE_CALLEE if dialled else ROLE_CUSTOMER
+
+    def _remember_spy_mode(self, uniqueid: str, data: str) -> None:
+        if not uniqueid:
+            return
+        if len(self._spy_modes) >= MAX_PENDING_SPY_MODES:
+            self._spy_modes.pop(next(iter(self._spy_modes)))
+        self._spy_modes[uniqueid] = spy_mode_of(data)
+        leg = self.legs.get(uniqueid)
+        if leg is not None and leg.role == ROLE_SUPERVISOR:
+            leg.spy_mode = self._spy_modes[uniqueid]

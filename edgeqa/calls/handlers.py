@@ -1,0 +1,414 @@
+"""The tracker's AMI event handlers, one method per event (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from edgeqa.ami.message import AmiMessage
+from edgeqa.calls.core import Events, TrackerCore, call_header, state_name
+from edgeqa.calls.model import (
+    CALL_CONNECTED,
+    CALL_ENDED,
+    CALL_NEW,
+    CALL_QUEUED,
+    ROLE_AGENT,
+    ROLE_SUPERVISOR,
+    ROLE_UNKNOWN,
+    Call,
+    Leg,
+    TrackerEvent,
+    endpoint_of,
+    is_local,
+    is_media_helper,
+)
+from edgeqa.calls.resync import parse_duration_s
+
+Handler = Callable[[AmiMessage, float, float], Events]
+
+
+class AmiHandlers(TrackerCore):
+    """Channel, dial, queue, bridge, hold, recording and ChanSpy events."""
+
+    def _handlers(self) -> dict[str, Handler]:
+        return {
+            "Newchannel": self._newchannel, "Newstate": self._newstate,
+            "NewCallerid": self._newcallerid, "Hangup": self._hangup,
+            "DialBegin": self._dialbegin, "Newexten": self._newexten,
+            "OriginateResponse": self._originate_response, "UserEvent": self._user_event,
+            "QueueCallerJoin": self._caller_join, "QueueCallerLeave": self._caller_leave,
+            "QueueCallerAbandon": self._caller_abandon,
+            "AgentCalled": self._agent_called, "AgentConnect": self._agent_connect,
+            "BridgeEnter": self._bridge_enter, "BridgeLeave": self._bridge_leave,
+            "Hold": self._hold, "Unhold": self._hold,
+            "MixMonitorStart": self._mixmonitor, "MixMonitorStop": self._mixmonitor,
+            "ChanSpyStart": self._spy_start, "ChanSpyStop": self._spy_stop,
+            "QueueMemberRemoved": self._member_removed, "QueueParams": self._queue_params,
+            "QueueEntry": self._queue_entry, "CoreShowChannel": self._core_show_channel,
+        }
+
+    # -- channels ------------------------------------------------------------------------------
+
+    def _newchannel(self, msg: AmiMessage, ts: float, now: float) -> Events:
+        channel, uniqueid = msg.get("Channel") or "", msg.get("Uniqueid") or ""
+        if not uniqueid or is_local(channel) or is_media_helper(channel) or uniqueid in self.legs:
+            return []
+        leg, events = self._new_leg(uniqueid, channel, msg.get("Linkedid") or uniqueid, ts, now)
+        if leg is None:
+            return []
+        self._mark_seen(uniqueid)
+        leg.caller_id_num = msg.get("CallerIDNum", "") or ""
+        leg.caller_id_name = msg.get("CallerIDName", "") or ""
+        leg.state = state_name(msg.get("ChannelState"), msg.get("ChannelStateDesc")) or "down"
+        if leg.state == "ring" and leg.call_id == uniqueid:
+            # An inbound channel that starts its own call: the caller.
+            self._default_role(leg, dialled=False)
+        elif leg.call_id != uniqueid:
+            # Created on behalf of a call (Dial, Queue): the dialled side.
+            self._default_role(leg, dialled=True)
+        if events:
+            events = [TrackerEvent("leg.added", now, self._leg_data(leg))]
+        return events
+
+    def _newstate(self, msg: AmiMessage, ts: float, now: float) -> Events:
+        leg = self._leg(msg.get("Uniqueid"), now)
+        state = state_name(msg.get("ChannelState"), msg.get("ChannelStateDesc"))
+        if leg is None or state is None:
+            return []
+        before = leg.to_dict()
+        self._set_state(leg, state, ts)
+        return self._leg_changed(leg, before, now)
+
+    def _newcallerid(self, msg: AmiMessage, ts: float, now: float) -> Events:
+        leg = self._leg(msg.get("Uniqueid"), now)
+        if leg is None:
+            return []
+        before = leg.to_dict()
+        leg.caller_id_num = msg.get("CallerIDNum", leg.caller_id_num) or ""
+        leg.caller_id_name = msg.get("CallerIDName", leg.caller_id_name) or ""
+        return self._leg_changed(leg, before, now)
+
+    def _hangup(self, msg: AmiMessage, ts: float, now: float) -> Events:
+        uniqueid = msg.get("Uniqueid") or ""
+        self._spy_modes.pop(uniqueid, None)
+        leg = self.legs.get(uniqueid)
+        if leg is None:
+            return []
+        return self._end_leg(leg, ts, now, msg.get("Cause-txt") or msg.get("Cause") or "")
+
+    def _dialbegin(self, msg: AmiMessage, ts: float, now: float) -> Events:
+        events: Events = []
+        caller = self._leg(msg.get("Uniqueid"), now)
+        dest = self._leg(msg.get("DestUniqueid"), now)
+        if caller is not None:
+            before = caller.to_dict()
+            self._default_role(caller, dialled=False)
+            announced = self._announce(self.calls.get(caller.call_id), now)
+            events += announced or self._leg_changed(caller, before, now)
+        if dest is not None and (caller is not None or is_local(msg.get("Channel") or "")):
+            before = dest.to_dict()
+            self._default_role(dest, dialled=True)
+            events += self._leg_changed(dest, before, now)
+        return events
+
+    def _newexten(self, msg: AmiMessage, ts: float, now: float) -> Events:
+        if msg.get("Application") == "ChanSpy":
+            self._remember_spy_mode(msg.get("Uniqueid") or "", msg.get("AppData") or "")
+        return []
+
+    def _originate_response(self, msg: AmiMessage, ts: float, now: float) -> Events:
+        if msg.get("Application") == "ChanSpy":
+            self._remember_spy_mode(msg.get("Uniqueid") or "", msg.get("Data") or "")
+        return []
+
+    def _user_event(self, msg: AmiMessage, ts: float, now: float) -> Events:
+        # asterisk_conf/extensions_edgeqa.conf announces each feature-code spy with its
+        # options: the edgeqa AMI user has no "dialplan" read class, so no Newexten.
+        if msg.get("UserEvent") == "EdgeqaSpy":
+            options = msg.get("Options") or ""
+            self._remember_spy_mode(msg.get("Uniqueid") or "", f",{options}")
+        return []
+
+    # -- queues --------------------------------------------------------------------------------
+
+    def _caller_join(self, msg: AmiMessage, ts: float, now: float) -> Events:
+        leg = self._leg(msg.get("Uniqueid"), now)
+        queue = msg.get("Queue") or ""
+        joined = self.queues.on_join(msg, ts, now, None if leg is None else leg.call_id)
+        call = None if leg is None else self.calls.get(leg.call_id)
+        if leg is None or call is None:
+            return joined
+        return self._enter_queue(leg, call, queue, now) + joined
+
+    def _enter_queue(self, leg: Leg, call: Call, queue: str, now: float) -> Events:
+        before, header = leg.to_dict(), call_header(call)
+        self._default_role(leg, dialled=False)
+        leg.queue = call.queue = queue
+        if call.state == CALL_NEW:
+            call.state = CALL_QUEUED
+        announced = self._announce(call, now)
+        if announced:
+            return announced
+        return self._leg_changed(leg, before, now) + self._call_changed(call, header, now)
+
+    def _caller_leave(self, msg: AmiMessage, ts: float, now: float) -> Events:
+        self._leg(msg.get("Uniqueid"), now)
+        return self.queues.leave(msg.get("Queue") or "", msg.get("Uniqueid") or "", ts, now)
+
+    def _caller_abandon(self, msg: AmiMessage, ts: float, now: float) -> Events:
+        self.queues.on_abandon(msg)
+        return []
+
+    def _agent_leg(self, msg: AmiMessage, call: Call, now: float) -> Leg | None:
+        """The agent's real leg: DestUniqueid, or behind a Local member, its device's leg."""
+        dest = self._leg(msg.get("DestUniqueid"), now)
+        if dest is not None:
+            return dest
+        member = self.queues.member_for(msg.get("Interface") or "")
+        devices = {endpoint_of(msg.get("Interface") or "")}
+        if member is not None and member.state_interface:
+            devices.add(endpoint_of(member.state_interface))
+        for leg in call.live_legs():
+            if leg.endpoint in devices and leg.role in (ROLE_UNKNOWN, ROLE_AGENT, "callee"):
+                return leg
+        return None
+
+    def _agent_called(self, msg: AmiMessage, ts: float, now: float) -> Events:
+        caller = self._leg(msg.get("Uniqueid"), now)
+        call = None if caller is None else self.calls.get(caller.call_id)
+        agent = None if call is None else self._agent_leg(msg, call, now)
+        if agent is None:
+            return []
+        before = agent.to_dict()
+        agent.role = ROLE_AGENT
+        agent.agent_interface = msg.get("Interface") or agent.endpoint
+        agent.queue = msg.get("Queue") or agent.queue
+        return self._leg_changed(agent, before, now)
+
+    def _agent_connect(self, msg: AmiMessage, ts: float, now: float) -> Events:
+        caller = self._leg(msg.get("Uniqueid"), now)
+        call = None if caller is None else self.calls.get(caller.call_id)
+        if caller is None or call is None:
+            return []
+        queue = msg.get("Queue") or ""
+        events = self._enter_queue(caller, call, queue, now)
+        header = call_header(call)
+        agent = self._agent_leg(msg, call, now)
+        interface = msg.get("Interface") or ""
+        if agent is not None:
+            before = agent.to_dict()
+            agent.role, agent.queue = ROLE_AGENT, queue
+            agent.agent_interface = interface or agent.endpoint
+            events += self._leg_changed(agent, before, now)
+        call.agent_interface = interface or call.agent_interface
+        call.agent_name = msg.get("MemberName") or call.agent_name
+        call.state = CALL_CONNECTED
+        if call.answered_at is None:
+            call.answered_at = ts
+        events += self._call_changed(call, header, now)
+        return events + self._agent_updated(interface, now)
+
+    def _member(self, msg: AmiMessage, ts: float, now: float) -> Events:
+        interface = msg.get("Interface") or msg.get("Location") or ""
+        seen = None
+        if self._resync is not None and msg.event == "QueueMember":
+            seen = self._resync.members
+        return self.queues.on_member(msg, now, self._on_call(interface), seen)
+
+    def _member_removed(self, msg: AmiMessage, ts: float, now: float) -> Events:
+        return self.queues.on_member_removed(msg, now)
+
+    def _queue_params(self, msg: AmiMessage, ts: float, now: float) -> Events:
+        if self._resync is not None:
+            self._resync.queues.add(msg.get("Queue") or "")
+        return self.queues.on_params(msg, now)
+
+    def _queue_entry(self, msg: AmiMessage, ts: float, now: float) -> Events:
+        uniqueid, queue = msg.get("Uniqueid") or "", msg.get("Queue") or ""
+        if self._resync is not None:
+            self._resync.callers.add((queue, uniqueid))
+        leg = self._leg(uniqueid, now)
+        since = now - parse_duration_s(msg.get("Wait"))
+        joined = self.queues.on_join(msg, ts, now, None if leg is None else leg.call_id, since)
+        call = None if leg is None else self.calls.get(leg.call_id)
+        if leg is None or call is None:
+            return joined
+        return self._enter_queue(leg, call, queue, now) + joined
+
+    # -- bridges, hold, recording ----------------------------------------------------------------
+
+    def _connect_if_bridged(self, call: Call, ts: float) -> None:
+        """Two non-supervisor legs in one bridge: the call is connected."""
+        if call.state in (CALL_CONNECTED, CALL_ENDED):
+            return
+        bridges = [leg.bridge_id for leg in call.live_legs()
+                   if leg.bridge_id and leg.role != ROLE_SUPERVISOR]
+        if any(bridges.count(bridge) >= 2 for bridge in bridges):
+            call.state = CALL_CONNECTED
+            if call.answered_at is None:
+                call.answered_at = ts
+
+    def _bridge_enter(self, msg: AmiMessage, ts: float, now: float) -> Events:
+        leg = self._leg(msg.get("Uniqueid"), now)
+        call = None if leg is None else self.calls.get(leg.call_id)
+        if leg is None or call is None:
+            return []
+        before, header = leg.to_dict(), call_header(call)
+        leg.bridge_id = msg.get("BridgeUniqueid") or None
+        self._connect_if_bridged(call, ts)
+        announced = self._announce(call, now)
+        if announced:
+            return announced
+        return self._leg_changed(leg, before, now) + self._call_changed(call, header, now)
+
+    def _bridge_leave(self, msg: AmiMessage, ts: float, now: float) -> Events:
+        leg = self._leg(msg.get("Uniqueid"), now)
+        if leg is None:
+            return []
+        before = leg.to_dict()
+        leg.bridge_id = None
+        return self._leg_changed(leg, before, now)
+
+    def _hold(self, msg: AmiMessage, ts: float, now: float) -> Events:
+        leg = self._leg(msg.get("Uniqueid"), now)
+        call = None if leg is None else self.calls.get(leg.call_id)
+        if leg is None or call is None:
+            return []
+        before, header = leg.to_dict(), call_header(call)
+        leg.on_hold = msg.event == "Hold"
+        return self._leg_changed(leg, before, now) + self._call_changed(call, header, now)
+
+    def _mixmonitor(self, msg: AmiMessage, ts: float, now: float) -> Events:
+        leg = self._leg(msg.get("Uniqueid"), now)
+        if leg is None:
+            return []
+        before = leg.to_dict()
+        leg.recording = msg.event == "MixMonitorStart"
+        return self._leg_changed(leg, before, now)
+
+    # -- supervisors -----------------------------------------------------------------------------
+
+    def _spy_start(self, msg: AmiMessage, ts: float, now: float) -> Events:
+        spyer_channel = msg.get("SpyerChannel") or ""
+        if is_media_helper(spyer_channel) or is_local(spyer_channel):
+            return []  # ARI snoops (Snoop/…) are our own taps, not supervisors (NOTES.md)
+        spyee = self._leg(msg.get("SpyeeUniqueid"), now)
+        if spyee is None:
+            return []
+        return self._attach_supervisor(msg.get("SpyerUniqueid") or "", spyer_channel, spyee,
+                                       ts, now)
+
+    def _attach_supervisor(self, uniqueid: str, channel: str, spyee: Leg, ts: float,
+                           now: float) -> Events:
+        call = self.calls.get(spyee.call_id)
+        if call is None or not uniqueid:
+            return []
+        header = call_header(call)
+        spyer = self._leg(uniqueid, now)
+        if spyer is None:
+            spyer, _ = self._new_leg(uniqueid, channel, call.call_id, ts, now)
+            if spyer is None:
+                return []
+            call.legs.pop(uniqueid)
+            spyer.call_id = ""
+        before = spyer.to_dict()
+        spyer.role, spyer.spying_on = ROLE_SUPERVISOR, spyee.uniqueid
+        spyer.spy_mode = self._spy_modes.get(uniqueid, spyer.spy_mode or "listen")
+        if spyer.call_id != call.call_id:
+            events = self._move_leg(spyer, call, now)
+        else:
+            events = self._leg_changed(spyer, before, now)
+        return events + self._call_changed(call, header, now)
+
+    def _move_leg(self, leg: Leg, target: Call, now: float) -> Events:
+        """Move a leg (a supervisor's own channel) into ``target``; drop what it leaves empty."""
+        events: Events = []
+        old = self.calls.get(leg.call_id)
+        if old is not None:
+            old.legs.pop(leg.uniqueid, None)
+            if old.announced:
+                events.append(TrackerEvent("leg.removed", now, self._leg_data(leg)))
+            if not old.live_legs():
+                del self.calls[old.call_id]
+                if old.announced:
+                    old.state, old.ended_at = CALL_ENDED, now
+                    events.append(TrackerEvent("call.ended", now, {"call": old.to_dict()}))
+        leg.call_id = target.call_id
+        target.legs[leg.uniqueid] = leg
+        if target.announced:
+            events.append(TrackerEvent("leg.added", now, self._leg_data(leg)))
+        return events
+
+    def _spy_stop(self, msg: AmiMessage, ts: float, now: float) -> Events:
+        spyer = self._leg(msg.get("SpyerUniqueid"), now)
+        if spyer is None or spyer.role != ROLE_SUPERVISOR:
+            return []
+        before = spyer.to_dict()
+        spyer.spying_on = None
+        return self._leg_changed(spyer, before, now)
+
+    # -- resync ----------------------------------------------------------------------------------
+
+    def _core_show_channel(self, msg: AmiMessage, ts: float, now: float) -> Events:
+        channel, uniqueid = msg.get("Channel") or "", msg.get("Uniqueid") or ""
+        if not uniqueid or is_local(channel) or is_media_helper(channel):
+            return []
+        self._mark_seen(uniqueid)
+        state = state_name(msg.get("ChannelState"), msg.get("ChannelStateDesc")) or "down"
+        leg = self._leg(uniqueid, now)
+        if leg is not None:
+            before = leg.to_dict()
+            self._set_state(leg, state, now)
+            leg.bridge_id = msg.get("BridgeId") or None
+            return self._leg_changed(leg, before, now)
+        started = now - parse_duration_s(msg.get("Duration"))
+        leg, events = self._new_leg(uniqueid, channel, msg.get("Linkedid") or uniqueid,
+                                    started, now)
+        if leg is None:
+            return []
+        leg.caller_id_num = msg.get("CallerIDNum", "") or ""
+        leg.caller_id_name = msg.get("CallerIDName", "") or ""
+        self._set_state(leg, state, started)
+        leg.bridge_id = msg.get("BridgeId") or None
+        return events + self._role_from_app(
+            leg, msg.get("Application") or "", msg.get("ApplicationData") or "", now)
+
+    def _role_from_app(self, leg: Leg, app: str, app_data: str, now: float) -> Events:
+        """Place a leg found by a resync from the application it is running."""
+        call = self.calls.get(leg.call_id)
+        if call is None:
+            return []
+        if app == "ChanSpy":
+            self._remember_spy_mode(leg.uniqueid, app_data)
+            prefix = app_data.split(",", 1)[0]
+            spyee = next((other for other in self.legs.values()
+                          if prefix and other.channel.startswith(prefix)
+                          and other.role != ROLE_SUPERVISOR and other is not leg), None)
+            if spyee is None:
+                return []
+            return self._attach_supervisor(leg.uniqueid, leg.channel, spyee, now, now)
+        header, before = call_header(call), leg.to_dict()
+        if app == "Queue":
+            self._default_role(leg, dialled=False)
+            leg.queue = call.queue = app_data.split(",", 1)[0]
+            if call.state == CALL_NEW:
+                call.state = CALL_QUEUED
+        elif app in ("AppDial", "AppDial2", "AppQueue"):
+            # Asterisk 22 lists a queue member's leg as AppQueue, a Dial()led one as AppDial.
+            if app == "AppQueue" and leg.role == ROLE_UNKNOWN:
+                member = self.queues.member_for(leg.endpoint)
+                leg.role = ROLE_AGENT
+                leg.agent_interface = member.interface if member else leg.endpoint
+                leg.queue = call.queue
+            self._default_role(leg, dialled=True)
+            if leg.role == ROLE_AGENT and call.agent_interface is None:
+                call.agent_interface = leg.agent_interface
+                member = self.queues.member_for(leg.agent_interface or "")
+                call.agent_name = member.name if member is not None else None
+        elif app == "Dial" or leg.call_id == leg.uniqueid:
+            self._default_role(leg, dialled=False)
+        self._connect_if_bridged(call, now)
+        if app in ("Queue", "Dial") or leg.bridge_id:
+            announced = self._announce(call, now)
+            if announced:
+                return announced
+        return self._leg_changed(leg, before, now) + self._call_changed(call, header, now)

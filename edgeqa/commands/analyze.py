@@ -1,0 +1,181 @@
+"""`edgeqa analyze`: a recorded call through the live metrics code; summary as text or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+#: Threshold overrides: option, MetricsConfig field, type.
+_OVERRIDES: tuple[tuple[str, str, type], ...] = (
+    ("--dead-air-min-s", "dead_air_min_s", float),
+    ("--talk-over-min-ms", "talk_over_min_ms", int),
+    ("--segment-bridge-ms", "segment_bridge_ms", int),
+    ("--min-segment-ms", "min_segment_ms", int),
+    ("--too-quiet-dbov", "too_quiet_dbov", float),
+    ("--too-loud-dbov", "too_loud_dbov", float),
+    ("--clip-alert-ratio", "clip_alert_ratio", float),
+    ("--vad-mode", "vad_mode", int),
+    ("--gate-margin-db", "gate_margin_db", float),
+    ("--gate-abs-dbov", "gate_abs_dbov", float),
+)
+_PAIR_SUFFIXES = (".customer.wav", ".agent.wav")
+
+
+def register(subparsers: Any) -> None:
+    """Add the `analyze` parser."""
+    p = subparsers.add_parser(
+        "analyze", help="analyse recorded calls (WAV) with the live metrics code",
+        description="Per-leg speech, dead air, talk-over, P.56 level and clipping of "
+                    "recorded calls: a stereo WAV (left = customer), two mono WAVs, or "
+                    "batches of files, directories and globs.")
+    p.add_argument("inputs", nargs="*", metavar="CALL.wav|DIR|GLOB")
+    p.add_argument("--customer", metavar="CUSTOMER.wav", help="customer leg (mono)")
+    p.add_argument("--agent", metavar="AGENT.wav", help="agent leg (mono)")
+    p.add_argument("--customer-channel", type=int, default=0, metavar="N")
+    p.add_argument("--agent-channel", type=int, default=1, metavar="N")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print one JSON summary")
+    out.add_argument("--json-lines", action="store_true",
+                     help="batch: one JSON object per call, progress on stderr")
+    p.add_argument("--plot", metavar="OUT.png", help="draw the call (single call only)")
+    for option, field, kind in _OVERRIDES:
+        p.add_argument(option, dest=field, type=kind, default=None,
+                       help=f"override {field}")
+    p.set_defaults(func=run)
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from edgeqa.metrics.config import MetricsConfig
+
+    overrides = {f: getattr(args, f) for _, f, _ in _OVERRIDES if getattr(args, f) is not None}
+    return MetricsConfig(**overrides)
+
+
+def expand_inputs(inputs: list[str]) -> list[tuple[str, ...]]:
+    """Return the calls named by files, directories and globs: (stereo,) or (customer, agent)."""
+    paths: list[str] = []
+    for item in inputs:
+        if os.path.isdir(item):
+            paths.extend(sorted(glob.glob(os.path.join(item, "*.wav"))))
+        elif not os.path.exists(item) and glob.has_magic(item):
+            paths.extend(sorted(glob.glob(item)))
+        else:
+            paths.append(item)
+    calls: list[tuple[str, ...]] = []
+    seen: set[str] = set()
+    for path in paths:
+        if path in seen:
+            continue
+        seen.add(path)
+        if path.endswith(_PAIR_SUFFIXES[0]):
+            agent = path[: -len(_PAIR_SUFFIXES[0])] + _PAIR_SUFFIXES[1]
+            if agent in paths:
+                seen.add(agent)
+                calls.append((path, agent))
+                continue
+        elif path.endswith(_PAIR_SUFFIXES[1]):
+            customer = path[: -len(_PAIR_SUFFIXES[1])] + _PAIR_SUFFIXES[0]
+            if customer in paths:
+                continue  # taken with its customer file
+        calls.append((path,))
+    return calls
+
+
+def analyze_one(call: tuple[str, ...], args: argparse.Namespace, config: Any) -> dict[str, Any]:
+    """Analyse one call; raise WavError/OSError/ValueError on bad input."""
+    from edgeqa.metrics.offline import load_pair, load_stereo, run_call
+
+    if len(call) == 2:
+        audio = load_pair(call[0], call[1])
+    else:
+        audio = load_stereo(call[0], args.customer_channel, args.agent_channel)
+    summary = run_call(audio, config)
+    if args.plot:
+        from edgeqa.metrics.plot import plot_call
+
+        plot_call(audio, summary, args.plot, title=" + ".join(Path(p).name for p in call))
+    return summary
+
+
+def _text(summary: dict[str, Any]) -> str:
+    lines = [f"duration {summary['duration_s']:.1f} s, {summary['sample_rate']} Hz "
+             f"{summary['codec']}, talk ratio {summary['talk_ratio']}"]
+    for leg, data in summary["legs"].items():
+        lines.append(f"  {leg:8} talk {data['talk_time_s']:.1f} s, level "
+                     f"{data['active_level_dbov']} dBov, clip {data['clip_ratio']:.4%}, "
+                     f"{len(data['speech_segments'])} segments, longest "
+                     f"{data['longest_monologue_s']:.1f} s")
+    for ev in summary["dead_air"]:
+        lines.append(f"  dead air  {ev['start']:.2f}-{ev['end']:.2f} s ({ev['duration_s']:.1f} s)")
+    for ev in summary["talk_over"]:
+        lines.append(f"  talk-over {ev['start']:.2f}-{ev['end']:.2f} s by {ev['interrupter']}")
+    for al in summary["alerts"]:
+        lines.append(f"  alert {al['type']}/{al['level']} at {al['at']:.1f} s"
+                     + (f" ({al['leg']})" if al["leg"] else ""))
+    lines.append(f"  silence {summary['silence_pct']:.1f} %")
+    return "\n".join(lines)
+
+
+def _progress(done: int, total: int, name: str) -> None:
+    width = 30
+    filled = width * done // total if total else width
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {name[-40:]:40}")
+    if done == total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the command; 0 on success, 2 on bad input (single call), 1 if a batch had errors."""
+    from edgeqa.metrics.wavfile import WavError
+
+    try:
+        config = _config(args)
+    except (TypeError, ValueError) as exc:
+        print(f"edgeqa analyze: {exc}", file=sys.stderr)
+        return 2
+    if args.customer or args.agent:
+        if not (args.customer and args.agent) or args.inputs:
+            print("edgeqa analyze: give --customer and --agent together, without other inputs",
+                  file=sys.stderr)
+            return 2
+        calls: list[tuple[str, ...]] = [(args.customer, args.agent)]
+    else:
+        calls = expand_inputs(args.inputs)
+    if not calls:
+        print("edgeqa analyze: no input files", file=sys.stderr)
+        return 2
+    batch = args.json_lines or len(calls) > 1 or any(
+        os.path.isdir(i) or glob.has_magic(i) for i in args.inputs)
+    if batch and args.plot:
+        print("edgeqa analyze: --plot takes a single call", file=sys.stderr)
+        return 2
+    failed = 0
+    for n, call in enumerate(calls, 1):
+        name = " + ".join(call)
+        try:
+            summary = analyze_one(call, args, config)
+        except (WavError, OSError, ValueError) as exc:
+            failed += 1
+            if batch:
+                sys.stderr.write("\n")
+            print(f"edgeqa analyze: {name}: {exc}", file=sys.stderr)
+            if not batch:
+                return 2
+        else:
+            if batch and (args.json_lines or args.json):
+                print(json.dumps({"file": name, **summary}), flush=True)
+            elif batch:
+                print(f"{name}\n{_text(summary)}", flush=True)
+            elif args.json:
+                print(json.dumps(summary, indent=2))
+            else:
+                print(_text(summary))
+        if batch:
+            _progress(n, len(calls), name)
+    return 1 if failed else 0

@@ -1,0 +1,44 @@
+"""`edgeqa run --config FILE`: the daemon (exit 0 on SIGTERM, 2 bad config, 3 bad credentials)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+DEFAULT_CONFIG = "/etc/edgeqa/edgeqa.toml"
+
+
+def register(subparsers: Any) -> None:
+    """Add the `run` command."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "run", help="run the daemon", description="Run the edgeqa daemon until SIGTERM.")
+    p.add_argument("--config", "-c", default=DEFAULT_CONFIG, metavar="FILE",
+                   help=f"TOML configuration (default {DEFAULT_CONFIG})")
+    p.add_argument("--log-format", choices=("text", "json"), help="overrides logging.format")
+    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
+                   help="overrides logging.level")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from edgeqa.app import Daemon
+    from edgeqa.config import ConfigError, load_config, with_overrides
+    from edgeqa.logging_setup import setup_logging
+
+    try:
+        cfg = with_overrides(load_config(args.config), log_format=args.log_format,
+                             log_level=args.log_level)
+    except ConfigError as exc:
+        print(f"edgeqa: configuration error: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(cfg.logging.format, cfg.logging.level)
+    logging.getLogger("edgeqa").info("configuration %s loaded", cfg.source)
+
+    async def main() -> int:
+        return await Daemon(cfg).run()
+
+    return asyncio.run(main())

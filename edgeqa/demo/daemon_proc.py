@@ -1,0 +1,111 @@
+"""Run `edgeqa run` as a child process (demo and integration tests): config, start, stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+READY_TIMEOUT_S = 15.0
+STOP_TIMEOUT_S = 15.0
+POLL_INTERVAL_S = 0.05
+
+
+def write_config(directory: Path, *, ami: tuple[str, int, str, str],
+                 ari: tuple[str, str, str, str], api_port: int, extra: str = "") -> Path:
+    """Write edgeqa.toml and its secret files (mode 0600) into ``directory``; return the path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    host, port, user, secret = ami
+    url, ari_user, password, app = ari
+    for name, value in (("ami.secret", secret), ("ari.secret", password)):
+        path = directory / name
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(value + "\n")
+    text = (f'[ami]\nhost = "{host}"\nport = {port}\nusername = "{user}"\n'
+            f'secret_file = "ami.secret"\nconnect_timeout_s = 2.0\n'
+            f'[ari]\nurl = "{url}"\nusername = "{ari_user}"\npassword_file = "ari.secret"\n'
+            f'app = "{app}"\n'
+            f'[store]\npath = "edgeqa.db"\n'
+            f'[api]\nhost = "127.0.0.1"\nport = {api_port}\n' + extra)
+    conf = directory / "edgeqa.toml"
+    conf.write_text(text)
+    return conf
+
+
+class DaemonProcess:
+    """One `edgeqa run --config FILE` child; its stderr goes to ``log_path``."""
+
+    def __init__(self, config: Path, api_port: int, log_path: Path, *,
+                 env: Mapping[str, str] | None = None, log_format: str = "text") -> None:
+        self.config = config
+        self.api_url = f"http://127.0.0.1:{api_port}"
+        self.log_path = log_path
+        self.env = dict(os.environ if env is None else env)
+        self.log_format = log_format
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the daemon (not waiting for it)."""
+        argv = [sys.executable, "-m", "edgeqa", "run", "--config", str(self.config),
+                "--log-format", self.log_format]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT, env=self.env)
+
+    def get(self, path: str, timeout_s: float = 2.0) -> Any:
+        """GET ``path`` from the daemon's API and decode its JSON (error bodies too)."""
+        try:
+            with urllib.request.urlopen(self.api_url + path, timeout=timeout_s) as resp:
+                return json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            return json.loads(exc.read())
+
+    def wait_ready(self, timeout_s: float = READY_TIMEOUT_S, *, connected: bool = True) -> Any:
+        """Poll /v1/health until it answers (and AMI+ARI are up when ``connected``)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"edgeqa exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                health = self.get("/v1/health", timeout_s=1.0)
+                if not connected or health.get("status") == "ok":
+                    return health
+            except (urllib.error.URLError, OSError, ValueError):
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"edgeqa not ready within {timeout_s} s:\n{self.log()}")
+            time.sleep(POLL_INTERVAL_S)
+
+    def wait_exit(self, timeout_s: float) -> int:
+        """Wait for the daemon to exit on its own; return its status."""
+        assert self.proc is not None
+        return self.proc.wait(timeout_s)
+
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> int | None:
+        """SIGTERM and wait (SIGKILL after ``timeout_s``); return the exit status; idempotent."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def log(self) -> str:
+        """The daemon's log so far."""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""

@@ -1,0 +1,264 @@
+"""CallAnalyzer: joins two LegAnalyzers into dead air, talk-over, alerts and the call summary."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from edgeqa.metrics.codecs import Codec
+from edgeqa.metrics.config import FRAME_MS, MetricsConfig
+from edgeqa.metrics.events import (
+    LEGS,
+    Alert,
+    CallSummary,
+    DeadAir,
+    Event,
+    Leg,
+    LegSample,
+    SegmentEnded,
+    SegmentStarted,
+    TalkOver,
+)
+from edgeqa.metrics.leg import LegAnalyzer
+from edgeqa.metrics.summary import build_summary
+
+_FRAME_S = FRAME_MS / 1000.0
+#: Hold marks not yet reached by the timeline; a switch sends a handful per call.
+MAX_PENDING_HOLD_MARKS = 1024
+
+
+def _t(frame: int) -> float:
+    return round(frame * _FRAME_S, 3)
+
+
+class CallAnalyzer:
+    """Streams a call: feed each leg's frames with their start time; read call events back.
+
+    The timeline advances to the earliest frame whose state both legs have settled (at most
+    segment_bridge_ms behind the newest frame), so every event is final when emitted.
+    """
+
+    def __init__(self, sample_rate: int, codec: Codec = "pcm16",
+                 config: MetricsConfig | None = None) -> None:
+        cfg = config or MetricsConfig()
+        self.config = cfg
+        self.sample_rate = sample_rate
+        self.codec: Codec = codec
+        self.legs: dict[Leg, LegAnalyzer] = {
+            leg: LegAnalyzer(leg, sample_rate, codec, cfg) for leg in LEGS}
+        self._marks: dict[Leg, deque[tuple[int, bool]]] = {leg: deque() for leg in LEGS}
+        self._hold_marks: deque[tuple[int, bool]] = deque()
+        self._cursor = 0
+        self._in_speech: dict[Leg, bool] = {leg: False for leg in LEGS}
+        self._seg_start: dict[Leg, int] = {leg: 0 for leg in LEGS}
+        self._hold = False
+        self._hold_want = False
+        self._hold_start = 0
+        self._quiet_start: int | None = 0
+        self._dead_fired = 0
+        self._over_start: int | None = None
+        self._over_by: str = "both"
+        self._over_alerted = False
+        self._over_total = 0
+        self._over_total_alerted = False
+        self._clip_windows: dict[Leg, deque[int]] = {
+            leg: deque(maxlen=cfg.clip_window_s) for leg in LEGS}
+        self._clip_alerting: dict[Leg, bool] = {leg: False for leg in LEGS}
+        self._level_alerted: dict[Leg, bool] = {leg: False for leg in LEGS}
+        self.dead_air: list[DeadAir] = []
+        self.talk_over: list[TalkOver] = []
+        self.alerts: list[Alert] = []
+        self.holds: list[tuple[float, float]] = []
+        self.finished = False
+
+    # -- input -----------------------------------------------------------------------------
+    def feed(self, leg: Leg, pcm: bytes | bytearray | memoryview, t_s: float) -> list[Event]:
+        """Analyse ``leg``'s int16 LE PCM starting at ``t_s``; return the events it completed."""
+        if self.finished:
+            raise RuntimeError("call already finished")
+        out: list[Event] = []
+        for ev in self.legs[leg].feed(pcm, t_s):
+            self._leg_event(ev, out)
+        self._advance(min(la.horizon() for la in self.legs.values()), out)
+        return out
+
+    def set_hold(self, on_hold: bool, t_s: float) -> None:
+        """Mark the call on or off hold from ``t_s`` (AMI Hold/Unhold); hold is not dead air."""
+        if on_hold == self._hold_want:
+            return
+        if len(self._hold_marks) >= MAX_PENDING_HOLD_MARKS:
+            raise OverflowError("too many pending hold marks")
+        self._hold_want = on_hold
+        frame = max(round(t_s / _FRAME_S), self._cursor)
+        self._hold_marks.append((frame, on_hold))
+
+    def set_pci_pause(self, leg: Leg, paused: bool) -> None:
+        """Flag ``leg``'s per-second samples as paused for PCI from now on."""
+        self.legs[leg].pci_paused = paused
+
+    def finish(self) -> list[Event]:
+        """End the call at its longest leg; return the last events and the CallSummary."""
+        out: list[Event] = []
+        for la in self.legs.values():
+            for ev in la.finish():
+                self._leg_event(ev, out)
+        end = max(la.frames for la in self.legs.values())
+        self._advance(end, out)
+        self._close_runs(end, out)
+        if self._hold:
+            self.holds.append((_t(self._hold_start), _t(end)))
+        self.finished = True
+        out.append(CallSummary(build_summary(self, end * _FRAME_S)))
+        return out
+
+    # -- per-leg events --------------------------------------------------------------------
+    def _leg_event(self, ev: Event, out: list[Event]) -> None:
+        out.append(ev)
+        if isinstance(ev, SegmentStarted):
+            self._marks[ev.leg].append((round(ev.start_s / _FRAME_S), True))
+        elif isinstance(ev, SegmentEnded):
+            self._marks[ev.leg].append((round(ev.end_s / _FRAME_S), False))
+        elif isinstance(ev, LegSample):
+            self._check_clipping(ev, out)
+            if ev.level_dbov_1s is not None and not self._level_alerted[ev.leg]:
+                self._check_level(ev, out)
+
+    def _check_clipping(self, ev: LegSample, out: list[Event]) -> None:
+        window = self._clip_windows[ev.leg]
+        window.append(ev.clipped)
+        ratio = sum(window) / (len(window) * self.sample_rate)
+        if ratio > self.config.clip_alert_ratio:
+            if not self._clip_alerting[ev.leg]:
+                self._clip_alerting[ev.leg] = True
+                self._alert("clipping", "warn", ev.t_s + 1.0, ev.leg, ratio, out)
+        else:
+            self._clip_alerting[ev.leg] = False
+
+    def _check_level(self, ev: LegSample, out: list[Event]) -> None:
+        la = self.legs[ev.leg]
+        if self.talk_time_s(ev.leg) < self.config.level_min_speech_s:
+            return
+        level = la.active_level_dbov()
+        if level is None:
+            return
+        if level <= self.config.too_quiet_dbov:
+            self._level_alerted[ev.leg] = True
+            self._alert("level", "too_quiet", ev.t_s + 1.0, ev.leg, level, out)
+        elif level >= self.config.too_loud_dbov:
+            self._level_alerted[ev.leg] = True
+            self._alert("level", "too_loud", ev.t_s + 1.0, ev.leg, level, out)
+
+    def talk_time_s(self, leg: Leg) -> float:
+        """Return the leg's talk time so far: closed segments plus the open one to its horizon."""
+        la = self.legs[leg]
+        frames = la.talk_frames
+        if la.open_start is not None:
+            frames += max(0, la.horizon() - la.open_start)
+        return frames * _FRAME_S
+
+    def _alert(self, kind: str, level: str, at_s: float, leg: Leg | None, value: float,
+               out: list[Event]) -> None:
+        alert = Alert(kind, level, round(at_s, 3), leg, round(value, 6))  # type: ignore[arg-type]
+        self.alerts.append(alert)
+        out.append(alert)
+
+    # -- the joint timeline ----------------------------------------------------------------
+    def _advance(self, target: int, out: list[Event]) -> None:
+        queues = [*self._marks.values(), self._hold_marks]
+        while True:
+            nxt = target
+            for q in queues:
+                if q and q[0][0] < nxt:
+                    nxt = q[0][0]
+            if nxt > self._cursor:
+                self._span(nxt, out)
+                self._cursor = nxt
+            if nxt >= target:
+                return
+            for leg in LEGS:
+                q = self._marks[leg]
+                while q and q[0][0] == nxt:
+                    on = q.popleft()[1]
+                    self._in_speech[leg] = on
+                    if on:
+                        self._seg_start[leg] = nxt
+            while self._hold_marks and self._hold_marks[0][0] == nxt:
+                self._set_hold_now(self._hold_marks.popleft()[1], nxt)
+            self._changed(nxt, out)
+
+    def _set_hold_now(self, on: bool, frame: int) -> None:
+        if on and not self._hold:
+            self._hold_start = frame
+        elif not on and self._hold:
+            self.holds.append((_t(self._hold_start), _t(frame)))
+        self._hold = on
+
+    def _span(self, end: int, out: list[Event]) -> None:
+        """Fire the alerts whose thresholds fall inside (cursor, end] while nothing changes."""
+        frames_per_s = 1000 / FRAME_MS
+        if self._quiet_start is not None:
+            levels = self.config.dead_air_alert_levels_s
+            while self._dead_fired < len(levels):
+                after_s, level = levels[self._dead_fired]
+                at = self._quiet_start + round(after_s * frames_per_s)
+                if at > end:
+                    break
+                self._dead_fired += 1
+                self._alert("dead_air", level, _t(at), None, after_s, out)
+        if self._over_start is not None:
+            single = self._over_start + round(self.config.talk_over_alert_single_s * frames_per_s)
+            if not self._over_alerted and single <= end:
+                self._over_alerted = True
+                self._alert("talk_over", "warn", _t(single), None,
+                            self.config.talk_over_alert_single_s, out)
+            total = round(self.config.talk_over_alert_total_s * frames_per_s)
+            at = self._over_start + total - self._over_total
+            if not self._over_total_alerted and at <= end:
+                self._over_total_alerted = True
+                self._alert("talk_over", "alert", _t(at), None,
+                            self.config.talk_over_alert_total_s, out)
+
+    def _changed(self, frame: int, out: list[Event]) -> None:
+        in_c, in_a = self._in_speech["customer"], self._in_speech["agent"]
+        quiet = not in_c and not in_a and not self._hold
+        over = in_c and in_a
+        if self._quiet_start is not None and not quiet:
+            self._close_quiet(frame, out)
+        elif self._quiet_start is None and quiet:
+            self._quiet_start = frame
+            self._dead_fired = 0
+        if self._over_start is not None and not over:
+            self._close_over(frame, out)
+        elif self._over_start is None and over:
+            self._over_start = frame
+            self._over_alerted = False
+            both_frames = self.config.talk_over_both_ms / FRAME_MS
+            s_c, s_a = self._seg_start["customer"], self._seg_start["agent"]
+            if abs(s_c - s_a) <= both_frames:
+                self._over_by = "both"
+            else:
+                self._over_by = "customer" if s_c > s_a else "agent"
+
+    def _close_quiet(self, frame: int, out: list[Event]) -> None:
+        start = self._quiet_start
+        assert start is not None
+        self._quiet_start = None
+        if (frame - start) * _FRAME_S >= self.config.dead_air_min_s - 1e-9:
+            ev = DeadAir(_t(start), _t(frame), _t(frame - start))
+            self.dead_air.append(ev)
+            out.append(ev)
+
+    def _close_over(self, frame: int, out: list[Event]) -> None:
+        start = self._over_start
+        assert start is not None
+        self._over_start = None
+        if (frame - start) * FRAME_MS >= self.config.talk_over_min_ms:
+            self._over_total += frame - start
+            ev = TalkOver(_t(start), _t(frame), _t(frame - start), self._over_by)  # type: ignore[arg-type]
+            self.talk_over.append(ev)
+            out.append(ev)
+
+    def _close_runs(self, end: int, out: list[Event]) -> None:
+        if self._quiet_start is not None:
+            self._close_quiet(end, out)
+        if self._over_start is not None:
+            self._close_over(end, out)

@@ -1,0 +1,79 @@
+"""Events the metrics layer emits: frozen, slotted, times in seconds from the call's start."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Leg = Literal["customer", "agent"]
+LEGS: tuple[Leg, Leg] = ("customer", "agent")
+
+
+@dataclass(frozen=True, slots=True)
+class LegSample:
+    """One leg's per-second sample (spec: live cadence)."""
+
+    leg: Leg
+    t_s: float
+    rms_dbov: float
+    speech_fraction: float
+    level_dbov_1s: float | None
+    clipped: int
+    pci_paused: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentStarted:
+    """A speech segment is confirmed (it will be kept); its end is not known yet."""
+
+    leg: Leg
+    start_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentEnded:
+    """A speech segment closed."""
+
+    leg: Leg
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class DeadAir:
+    """Mutual silence of at least dead_air_min_s, outside hold."""
+
+    start_s: float
+    end_s: float
+    duration_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class TalkOver:
+    """Both legs inside speech segments for at least talk_over_min_ms."""
+
+    start_s: float
+    end_s: float
+    duration_s: float
+    interrupter: Literal["customer", "agent", "both"]
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A live alert: dead_air, talk_over, clipping or level (leg is None for call-level)."""
+
+    type: Literal["dead_air", "talk_over", "clipping", "level"]
+    level: str
+    at_s: float
+    leg: Leg | None
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallSummary:
+    """The final ``edgeqa.call_summary/1`` object, as JSON-ready data."""
+
+    data: dict[str, Any]
+
+
+Event = LegSample | SegmentStarted | SegmentEnded | DeadAir | TalkOver | Alert | CallSummary

@@ -1,0 +1,259 @@
+"""LegAnalyzer: one leg's frames in; per-second samples and speech segments out."""
+
+from __future__ import annotations
+
+import logging
+import math
+from array import array
+
+import _webrtcvad  # type: ignore[import-not-found]  # Vad.is_speech adds a Python frame
+import webrtcvad
+
+from edgeqa.metrics import kernels
+from edgeqa.metrics.codecs import Codec, clip_level
+from edgeqa.metrics.config import FRAME_MS, SAMPLE_RATES, MetricsConfig
+from edgeqa.metrics.events import Leg, LegSample, SegmentEnded, SegmentStarted
+from edgeqa.metrics.level import active_level_dbov, envelope_k_q20, rms_dbov
+from edgeqa.metrics.reference import (
+    FRAME_OUT_STRIDE,
+    LS_CLIP_EVENTS,
+    LS_CLIP_LEVEL,
+    LS_CLIPPED,
+    LS_ENV_K,
+    LS_FLOOR_RISE_CDB,
+    LS_GATE_ABS_CDB,
+    LS_GATE_MARGIN_CDB,
+    LS_HANG_SAMPLES,
+    LS_HIST,
+    LS_SUMSQ,
+    P56_LEVELS,
+    SEG_CONFIRMED,
+    SS_BRIDGE_FRAMES,
+    SS_CONFIRMED,
+    SS_END_TRIM_FRAMES,
+    SS_FRAME_N,
+    SS_LAST,
+    SS_MIN_FRAMES,
+    SS_PAD_FRAMES,
+    SS_START,
+    new_leg_state,
+    new_segment_state,
+)
+
+log = logging.getLogger(__name__)
+
+#: Frames per per-second sample; kernel blocks never cross a second.
+FRAMES_PER_S = 1000 // FRAME_MS
+#: A gap in a live feed longer than this is not filled with silence; the leg jumps ahead.
+MAX_GAP_FILL_S = 60
+LegEvent = LegSample | SegmentStarted | SegmentEnded
+
+
+class LegAnalyzer:
+    """Streams one leg: feed int16 LE frames with their start time; read events back.
+
+    The same object serves a live tap (one 20 ms frame per call) and a file (any number of
+    whole frames per call): state is carried across calls, so the results are identical.
+    """
+
+    def __init__(self, leg: Leg, sample_rate: int, codec: Codec = "pcm16",
+                 config: MetricsConfig | None = None) -> None:
+        if sample_rate not in SAMPLE_RATES:
+            raise ValueError(f"sample rate {sample_rate} Hz not supported (8000 or 16000)")
+        cfg = config or MetricsConfig()
+        self.leg: Leg = leg
+        self.sample_rate = sample_rate
+        self.codec: Codec = codec
+        self.config = cfg
+        self.frame_len = sample_rate * FRAME_MS // 1000
+        self.frame_bytes = 2 * self.frame_len
+        self.frame_s = FRAME_MS / 1000.0
+        st = new_leg_state()
+        st[LS_CLIP_LEVEL] = clip_level(codec)
+        st[LS_ENV_K] = envelope_k_q20(sample_rate, cfg.p56_time_constant_s)
+        st[LS_HANG_SAMPLES] = round(cfg.p56_hangover_s * sample_rate)
+        st[LS_GATE_MARGIN_CDB] = round(cfg.gate_margin_db * 100)
+        st[LS_GATE_ABS_CDB] = round(cfg.gate_abs_dbov * 100)
+        st[LS_FLOOR_RISE_CDB] = round(cfg.floor_rise_db_per_s * 100 * FRAME_MS / 1000)
+        self._st = st
+        seg = new_segment_state()
+        seg[SS_BRIDGE_FRAMES] = cfg.segment_bridge_ms // FRAME_MS
+        seg[SS_MIN_FRAMES] = math.ceil(cfg.min_segment_ms / FRAME_MS)
+        seg[SS_END_TRIM_FRAMES] = cfg.vad_end_trim_ms // FRAME_MS
+        seg[SS_PAD_FRAMES] = cfg.speech_pad_ms // FRAME_MS
+        self._seg = seg
+        self._out = array("q", bytes(8 * FRAME_OUT_STRIDE * FRAMES_PER_S))
+        self._cand = array("q", bytes(8 * FRAMES_PER_S))
+        self._events = array("q", bytes(8 * 3 * FRAMES_PER_S))
+        self._vad = webrtcvad.Vad(cfg.vad_mode)
+        self._pending = b""
+        self.frames = 0  # frames analysed (including filled gaps)
+        self.frames_dropped = 0  # late or duplicate frames ignored
+        self.vad_calls = 0
+        self.pci_paused = False
+        self._sec_paused = False
+        self._sec_speech = 0
+        self._sec_sumsq = 0
+        self._sec_clipped = 0
+        self._sec_hist = [0] * (P56_LEVELS + 1)
+        self.segments = array("q")  # closed segments as start, end frame pairs
+        self.open_start: int | None = None  # a confirmed segment not yet closed
+        self.talk_frames = 0  # frames inside closed segments
+
+    # -- feeding ---------------------------------------------------------------------------
+    def feed(self, pcm: bytes | bytearray | memoryview, t_s: float) -> list[LegEvent]:
+        """Analyse int16 LE PCM starting at ``t_s``; return the events it completed.
+
+        A start after the next expected frame is a gap (filled with silence up to
+        MAX_GAP_FILL_S); frames before it are late or duplicate and are dropped.
+        """
+        events: list[LegEvent] = []
+        data = bytes(pcm)
+        if self._pending:  # continues the partial frame kept from the last feed
+            data = self._pending + data
+            self._pending = b""
+        else:
+            first = round(t_s / self.frame_s)
+            if first > self.frames:
+                gap = first - self.frames
+                if gap > MAX_GAP_FILL_S * FRAMES_PER_S:
+                    raise ValueError(f"{self.leg}: gap of {gap} frames exceeds {MAX_GAP_FILL_S} s")
+                self._run(bytes(self.frame_bytes * gap), events)
+            elif first < self.frames:
+                skip = (self.frames - first) * self.frame_bytes
+                self.frames_dropped += min(len(data), skip) // self.frame_bytes
+                data = data[skip:]
+        whole = len(data) - len(data) % self.frame_bytes
+        if whole:
+            self._run(data[:whole] if whole != len(data) else data, events)
+        self._pending = data[whole:]
+        return events
+
+    def _run(self, data: bytes, events: list[LegEvent]) -> None:
+        fb = self.frame_bytes
+        pos = 0
+        n_total = len(data) // fb
+        while pos < n_total:
+            room = FRAMES_PER_S - self.frames % FRAMES_PER_S
+            n = min(room, n_total - pos)
+            self._block(memoryview(data)[pos * fb:(pos + n) * fb], n, events)
+            pos += n
+
+    def _block(self, pcm: memoryview, n: int, events: list[LegEvent]) -> None:
+        st = self._st
+        n_cand = kernels.leg_block(pcm, self.frame_len, st, self._out, self._cand)
+        speech = bytearray(n)
+        if n_cand:
+            process, handle = _webrtcvad.process, self._vad._vad
+            rate, fb, flen = self.sample_rate, self.frame_bytes, self.frame_len
+            cand = self._cand
+            for j in range(n_cand):
+                i = cand[j]
+                if process(handle, rate, pcm[i * fb:(i + 1) * fb], flen):
+                    speech[i] = 1
+            self.vad_calls += n_cand
+            self._sec_speech += speech.count(1)
+        start_frame = self.frames
+        n_ev = kernels.segment_block(speech, self._seg, self._events)
+        if n_ev:
+            self._segment_events(n_ev, events)
+        self.frames = start_frame + n
+        if self.frames % FRAMES_PER_S == 0:
+            events.append(self._second_sample())
+        if self.pci_paused:
+            self._sec_paused = True
+
+    def _segment_events(self, n_ev: int, events: list[LegEvent]) -> None:
+        ev = self._events
+        fs = self.frame_s
+        for i in range(0, 3 * n_ev, 3):
+            kind, start, end = ev[i], ev[i + 1], ev[i + 2]
+            if kind == SEG_CONFIRMED:
+                self.open_start = start
+                events.append(SegmentStarted(self.leg, round(start * fs, 3)))
+            else:
+                self.open_start = None
+                self.segments.extend((start, end))
+                self.talk_frames += end - start
+                events.append(SegmentEnded(self.leg, round(start * fs, 3), round(end * fs, 3)))
+
+    def _second_sample(self) -> LegSample:
+        st = self._st
+        sumsq = st[LS_SUMSQ] - self._sec_sumsq
+        clipped = st[LS_CLIPPED] - self._sec_clipped
+        hist = st[LS_HIST:LS_HIST + P56_LEVELS + 1].tolist()
+        level: float | None = None
+        if self._sec_speech:
+            delta = [a - b for a, b in zip(hist, self._sec_hist, strict=True)]
+            level = active_level_dbov(sumsq, delta, self.config.p56_margin_db)
+        n = FRAMES_PER_S * self.frame_len
+        sample = LegSample(
+            self.leg, round(self.frames * self.frame_s - 1.0, 3), round(rms_dbov(sumsq, n), 2),
+            self._sec_speech / FRAMES_PER_S, None if level is None else round(level, 2),
+            clipped, self._sec_paused or self.pci_paused)
+        self._sec_sumsq = st[LS_SUMSQ]
+        self._sec_clipped = st[LS_CLIPPED]
+        self._sec_hist = hist
+        self._sec_speech = 0
+        self._sec_paused = False
+        return sample
+
+    def finish(self) -> list[LegEvent]:
+        """Close the open segment at the end of the audio; return its event, if any."""
+        self._pending = b""
+        seg = self._seg
+        first = seg[SS_START]
+        confirmed = seg[SS_CONFIRMED]
+        seg[SS_START] = -1
+        seg[SS_CONFIRMED] = 0
+        if first < 0 or not confirmed:
+            return []
+        pad = seg[SS_PAD_FRAMES]
+        start = max(0, first - pad)
+        end = min(self.frames, seg[SS_LAST] + 1 + pad - seg[SS_END_TRIM_FRAMES])
+        self.open_start = None
+        self.segments.extend((start, end))
+        self.talk_frames += end - start
+        return [SegmentEnded(self.leg, round(start * self.frame_s, 3),
+                             round(end * self.frame_s, 3))]
+
+    # -- reading ---------------------------------------------------------------------------
+    def horizon(self) -> int:
+        """Return the frame before which this leg's segment state is final."""
+        seg = self._seg
+        pad = seg[SS_PAD_FRAMES]
+        if seg[SS_START] < 0:
+            return max(0, int(seg[SS_FRAME_N] - pad))
+        if seg[SS_CONFIRMED]:
+            return int(seg[SS_LAST] + 1 + pad - seg[SS_END_TRIM_FRAMES])
+        return max(0, int(seg[SS_START] - pad))
+
+    @property
+    def samples(self) -> int:
+        """Samples analysed so far."""
+        return self.frames * self.frame_len
+
+    @property
+    def clipped(self) -> int:
+        """Clipped samples so far."""
+        return int(self._st[LS_CLIPPED])
+
+    @property
+    def clip_events(self) -> int:
+        """Runs of three or more clipped samples so far."""
+        return int(self._st[LS_CLIP_EVENTS])
+
+    def active_level_dbov(self) -> float | None:
+        """Return the P.56 active level of everything analysed so far."""
+        st = self._st
+        hist = st[LS_HIST:LS_HIST + P56_LEVELS + 1].tolist()
+        return active_level_dbov(int(st[LS_SUMSQ]), hist, self.config.p56_margin_db)
+
+    def state_bytes(self) -> int:
+        """Return the bytes this leg's analyzer holds (state, buffers, segment list)."""
+        import sys
+
+        total = sys.getsizeof(self) + sys.getsizeof(self.__dict__)
+        for value in vars(self).values():
+            total += sys.getsizeof(value)
+        return total + sum(sys.getsizeof(v) for v in self._sec_hist)

@@ -1,0 +1,276 @@
+"""Pure-Python metric kernels: the readable specification that ext/_kernels_c.pyx must equal.
+
+Every kernel works on integers so that C and Python agree bit for bit; the only floats are
+``log10`` of an exact mean square, which both sides take from the same libm.
+PCM is 16-bit signed little-endian; an odd trailing byte is ignored.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+
+#: What the kernels accept as PCM or G.711 bytes.
+BytesLike = bytes | bytearray | memoryview
+
+#: State layout of ``leg_block`` (an ``array('q')`` of LEG_STATE_LEN int64 values).
+#: Parameters, set once by the caller:
+LS_CLIP_LEVEL = 0  # |x| >= this counts as clipped (0.99 * codec_max, rounded up)
+LS_ENV_K = 1  # P.56 envelope coefficient (1 - g) in Q20
+LS_HANG_SAMPLES = 2  # P.56 hang-over, samples
+LS_GATE_MARGIN_CDB = 3  # a frame within this many centi-dB of the floor is not speech
+LS_GATE_ABS_CDB = 4  # a frame at or below this level (centi-dBov) is not speech
+LS_FLOOR_RISE_CDB = 5  # the noise floor rises at most this many centi-dB per frame
+#: Running values:
+LS_ENV_P = 6  # first envelope stage, Q12
+LS_ENV_Q = 7  # second envelope stage, Q12
+LS_CLIP_RUN = 8  # clipped samples in a row at the end of the last frame
+LS_FLOOR_CDB = 9  # noise floor, centi-dBov
+LS_FLOOR_SET = 10  # 0 until the first frame has set the floor
+LS_SAMPLE_N = 11  # samples seen
+LS_SUMSQ = 12  # sum of squares over every sample
+LS_CLIPPED = 13  # clipped samples
+LS_CLIP_EVENTS = 14  # runs of >= 3 clipped samples
+LS_BITS = 15  # bit length of the envelope's integer part at the last sample
+LS_ACTIVE_BITS = 16  # highest P.56 threshold index still active (with hang-over)
+LS_LAST_GE = 17  # 17 slots: last sample index whose envelope bit length was >= k
+LS_HIST = 34  # 17 slots: samples whose highest active threshold index was k
+LEG_STATE_LEN = 51
+
+#: P.56 thresholds: index k (1..16) stands for c_k = 2**(k-1) in int16 units.
+P56_LEVELS = 16
+#: ``leg_block`` writes FRAME_OUT_STRIDE values per frame: level_cdb, peak, clipped, gate.
+FRAME_OUT_STRIDE = 4
+#: Digital silence reads this level (centi-dBov).
+LEVEL_FLOOR_CDB = -12000
+_NEVER = -(1 << 40)
+
+#: State layout of ``segment_block``.
+SS_BRIDGE_FRAMES = 0  # gaps shorter than this many frames are bridged
+SS_MIN_FRAMES = 1  # bridged runs shorter than this many frames are dropped
+SS_END_TRIM_FRAMES = 2  # frames taken off each run's end (VAD hang-over compensation)
+SS_PAD_FRAMES = 3  # frames added before and after each run (speech edges under the gate)
+SS_FRAME_N = 4  # frames seen
+SS_START = 5  # first speech frame of the open run, or -1
+SS_LAST = 6  # last speech frame of the open run
+SS_CONFIRMED = 7  # 1 once the open run is long enough to be kept
+SEG_STATE_LEN = 8
+#: ``segment_block`` writes events as (kind, start_frame, end_frame) triples.
+SEG_CONFIRMED = 1
+SEG_CLOSED = 2
+
+
+def new_leg_state() -> array[int]:
+    """Return a zeroed leg state whose P.56 memory is 'never above any threshold'."""
+    st = array("q", bytes(8 * LEG_STATE_LEN))
+    for k in range(P56_LEVELS + 1):
+        st[LS_LAST_GE + k] = _NEVER
+    return st
+
+
+def new_segment_state() -> array[int]:
+    """Return a segment state with no open run."""
+    st = array("q", bytes(8 * SEG_STATE_LEN))
+    st[SS_START] = -1
+    return st
+
+
+def _ulaw_sample(byte: int) -> int:
+    u = ~byte & 0xFF
+    t = (((u & 0x0F) << 3) + 0x84) << ((u & 0x70) >> 4)
+    return (0x84 - t) if u & 0x80 else (t - 0x84)
+
+
+def _alaw_sample(byte: int) -> int:
+    a = byte ^ 0x55
+    t = (a & 0x0F) << 4
+    seg = (a & 0x70) >> 4
+    if seg == 0:
+        t += 8
+    elif seg == 1:
+        t += 0x108
+    else:
+        t = (t + 0x108) << (seg - 1)
+    return t if a & 0x80 else -t
+
+
+ULAW_TABLE: tuple[int, ...] = tuple(_ulaw_sample(b) for b in range(256))
+ALAW_TABLE: tuple[int, ...] = tuple(_alaw_sample(b) for b in range(256))
+
+
+def ulaw_decode(data: BytesLike) -> bytes:
+    """Decode G.711 µ-law bytes to int16 LE PCM (ITU-T G.711 table 2; max magnitude 32124)."""
+    return array("h", [ULAW_TABLE[b] for b in memoryview(data).cast("B")]).tobytes()
+
+
+def alaw_decode(data: BytesLike) -> bytes:
+    """Decode G.711 A-law bytes to int16 LE PCM (ITU-T G.711 table 1; max magnitude 32256)."""
+    return array("h", [ALAW_TABLE[b] for b in memoryview(data).cast("B")]).tobytes()
+
+
+def _samples(pcm: BytesLike) -> memoryview:
+    raw = memoryview(pcm).cast("B")
+    return raw[: len(raw) & ~1].cast("h")
+
+
+def frame_stats(pcm: BytesLike, clip_level: int) -> tuple[int, int, int]:
+    """Return (sum of squares, peak |x|, samples with |x| >= clip_level) of one frame."""
+    sumsq = peak = clipped = 0
+    for x in _samples(pcm):
+        ax = -x if x < 0 else x
+        sumsq += x * x
+        if ax > peak:
+            peak = ax
+        if ax >= clip_level:
+            clipped += 1
+    return sumsq, peak, clipped
+
+
+def level_cdb(sumsq: int, n: int) -> int:
+    """Return 20*log10(RMS/32768) in centi-dBov, floored, and -12000 for silence."""
+    if sumsq == 0 or n <= 0:
+        return LEVEL_FLOOR_CDB
+    cdb = math.floor(1000.0 * math.log10(sumsq / n / 1073741824.0))
+    return cdb if cdb > LEVEL_FLOOR_CDB else LEVEL_FLOOR_CDB
+
+
+def leg_block(pcm: BytesLike, frame_len: int, st: array[int], out: array[int],
+              cand: array[int]) -> int:
+    """Run whole frames of one leg through stats, P.56, floor and gate; return the candidates.
+
+    Writes FRAME_OUT_STRIDE values per frame to ``out`` (level_cdb, peak, clipped, gate) and
+    the indices of frames that pass the noise gate to ``cand``; returns their count. The P.56
+    envelope (ITU-T P.56 method B, as G.191 sv-p56: two first-order stages, hang-over, one
+    histogram of the highest active threshold) advances sample by sample in Q12 fixed point.
+    """
+    x16 = _samples(pcm)
+    if len(st) < LEG_STATE_LEN or frame_len <= 0:
+        raise ValueError("leg state too short or bad frame length")
+    n_frames = len(x16) // frame_len
+    if len(out) < n_frames * FRAME_OUT_STRIDE or len(cand) < n_frames:
+        raise ValueError("output buffers too short for the block")
+    clip_level = st[LS_CLIP_LEVEL]
+    env_k = st[LS_ENV_K]
+    hang = st[LS_HANG_SAMPLES]
+    p = st[LS_ENV_P]
+    q = st[LS_ENV_Q]
+    run = st[LS_CLIP_RUN]
+    n = st[LS_SAMPLE_N]
+    bits = st[LS_BITS]
+    active = st[LS_ACTIVE_BITS]
+    n_cand = 0
+    for f in range(n_frames):
+        sumsq = peak = clipped = events = 0
+        for i in range(f * frame_len, (f + 1) * frame_len):
+            x = x16[i]
+            ax = -x if x < 0 else x
+            sumsq += x * x
+            if ax > peak:
+                peak = ax
+            if ax >= clip_level:
+                clipped += 1
+                run += 1
+                if run == 3:
+                    events += 1
+            else:
+                run = 0
+            p += ((ax << 12) - p) * env_k >> 20
+            q += (p - q) * env_k >> 20
+            qi = q >> 12
+            if bits < P56_LEVELS and qi >= 1 << bits:
+                while bits < P56_LEVELS and qi >= 1 << bits:
+                    bits += 1
+            elif bits and qi < 1 << (bits - 1):
+                drop_from = bits
+                while bits > 0 and qi < 1 << (bits - 1):
+                    bits -= 1
+                for k in range(bits + 1, drop_from + 1):
+                    st[LS_LAST_GE + k] = n - 1
+            if bits >= active:
+                active = bits
+            else:
+                while active > bits and n - st[LS_LAST_GE + active] > hang:
+                    active -= 1
+            st[LS_HIST + active] += 1
+            n += 1
+        lvl = level_cdb(sumsq, frame_len)
+        if not st[LS_FLOOR_SET]:
+            st[LS_FLOOR_CDB] = lvl
+            st[LS_FLOOR_SET] = 1
+        floor = st[LS_FLOOR_CDB]
+        gate = 1 if lvl > st[LS_GATE_ABS_CDB] and lvl > floor + st[LS_GATE_MARGIN_CDB] else 0
+        if lvl < floor:
+            floor = lvl
+        else:
+            floor += st[LS_FLOOR_RISE_CDB]
+            if floor > lvl:
+                floor = lvl
+        st[LS_FLOOR_CDB] = floor
+        st[LS_SUMSQ] += sumsq
+        st[LS_CLIPPED] += clipped
+        st[LS_CLIP_EVENTS] += events
+        o = f * FRAME_OUT_STRIDE
+        out[o] = lvl
+        out[o + 1] = peak
+        out[o + 2] = clipped
+        out[o + 3] = gate
+        if gate:
+            cand[n_cand] = f
+            n_cand += 1
+    st[LS_ENV_P] = p
+    st[LS_ENV_Q] = q
+    st[LS_CLIP_RUN] = run
+    st[LS_SAMPLE_N] = n
+    st[LS_BITS] = bits
+    st[LS_ACTIVE_BITS] = active
+    return n_cand
+
+
+def segment_block(speech: BytesLike, st: array[int], events: array[int]) -> int:
+    """Turn per-frame speech flags (one byte each) into segment events; return how many.
+
+    A run of speech frames, padded by SS_PAD_FRAMES on each side, is bridged over padded
+    gaps shorter than SS_BRIDGE_FRAMES, kept once its speech spans SS_MIN_FRAMES (a
+    SEG_CONFIRMED event with its padded start), and closed when a padded gap reaches the
+    bridge (a SEG_CLOSED event with [start, end) frames, end trimmed by SS_END_TRIM_FRAMES).
+    """
+    flags = memoryview(speech).cast("B")
+    if len(st) < SEG_STATE_LEN:
+        raise ValueError("segment state too short")
+    if len(events) < 3 * len(flags):
+        raise ValueError("event buffer too short for the block")
+    pad = st[SS_PAD_FRAMES]
+    close_gap = st[SS_BRIDGE_FRAMES] + 2 * pad
+    min_frames = st[SS_MIN_FRAMES]
+    tail = pad - st[SS_END_TRIM_FRAMES]
+    k = st[SS_FRAME_N]
+    start = st[SS_START]
+    last = st[SS_LAST]
+    confirmed = st[SS_CONFIRMED]
+    n_ev = 0
+    for flag in flags:
+        if flag:
+            if start < 0:
+                start = k
+                confirmed = 0
+            last = k
+            if not confirmed and last + 1 - start >= min_frames:
+                confirmed = 1
+                events[n_ev] = SEG_CONFIRMED
+                events[n_ev + 1] = start - pad if start > pad else 0
+                events[n_ev + 2] = 0
+                n_ev += 3
+        elif start >= 0 and k - last >= close_gap:
+            if confirmed:
+                events[n_ev] = SEG_CLOSED
+                events[n_ev + 1] = start - pad if start > pad else 0
+                events[n_ev + 2] = last + 1 + tail
+                n_ev += 3
+            start = -1
+            confirmed = 0
+        k += 1
+    st[SS_FRAME_N] = k
+    st[SS_START] = start
+    st[SS_LAST] = last
+    st[SS_CONFIRMED] = confirmed
+    return n_ev // 3

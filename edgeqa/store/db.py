@@ -1,0 +1,129 @@
+"""Synchronous SQLite operations; only the store's writer thread calls these."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from edgeqa.store.records import EventLike, StoredEvent, schema_name
+from edgeqa.store.schema import migrate
+
+#: How long a statement waits for another process's lock (e.g. `sqlite3` CLI) before failing.
+BUSY_TIMEOUT_MS = 5000
+
+
+def open_db(path: Path, synchronous: str) -> sqlite3.Connection:
+    """Open ``path`` in WAL mode with ``synchronous`` (full|normal) and migrate it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=True)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
+        (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        if mode.lower() != "wal":
+            raise sqlite3.OperationalError(f"cannot enable WAL on {path} (journal_mode={mode})")
+        level = {"full": "FULL", "normal": "NORMAL"}[synchronous]
+        conn.execute(f"PRAGMA synchronous = {level}")
+        migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _call_id(data: Mapping[str, Any]) -> str | None:
+    for key in ("call_id", "id"):
+        value = data.get(key)
+        if isinstance(value, str):
+            return value
+    call = data.get("call")
+    if isinstance(call, Mapping):
+        for key in ("call_id", "id"):
+            if isinstance(call.get(key), str):
+                return str(call[key])
+    return None
+
+
+def _leg_id(data: Mapping[str, Any]) -> str | None:
+    leg = data.get("leg")
+    source = leg if isinstance(leg, Mapping) else data
+    for key in ("uniqueid", "leg_id", "id"):
+        value = source.get(key)
+        if isinstance(value, str):
+            return value
+    return None
+
+
+def _project(conn: sqlite3.Connection, seq: int, event: EventLike, text: str) -> None:
+    """Keep the calls/legs tables at the latest state carried by call.* and leg.* events."""
+    data = event.data
+    if event.type.startswith("call."):
+        call_id = _call_id(data)
+        if call_id is None:
+            return
+        ended = event.at if event.type == "call.ended" else None
+        conn.execute(
+            "INSERT INTO calls (id, started_at, ended_at, data, last_seq) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT(id) DO UPDATE SET data = excluded.data, last_seq = excluded.last_seq,"
+            " ended_at = COALESCE(excluded.ended_at, calls.ended_at)",
+            (call_id, event.at, ended, text, seq),
+        )
+    elif event.type.startswith("leg."):
+        leg_id = _leg_id(data)
+        if leg_id is None:
+            return
+        conn.execute(
+            "INSERT INTO legs (id, call_id, data, last_seq) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT(id) DO UPDATE SET data = excluded.data, last_seq = excluded.last_seq,"
+            " call_id = COALESCE(excluded.call_id, legs.call_id)",
+            (leg_id, _call_id(data), text, seq),
+        )
+
+
+def encode(event: EventLike) -> tuple[EventLike, str]:
+    """Return ``event`` with its payload as JSON text; raise ValueError/TypeError if not JSON."""
+    return event, json.dumps(event.data, separators=(",", ":"), allow_nan=False)
+
+
+def insert_events(
+    conn: sqlite3.Connection, events: Sequence[tuple[EventLike, str]]
+) -> list[StoredEvent]:
+    """Insert encoded ``events`` (inside the caller's transaction); return them with their seq."""
+    out: list[StoredEvent] = []
+    for event, text in events:
+        schema = schema_name(event.type)
+        cur = conn.execute(
+            "INSERT INTO events (type, at, schema, data) VALUES (?, ?, ?, ?)",
+            (event.type, float(event.at), schema, text),
+        )
+        seq = cur.lastrowid
+        assert seq is not None
+        _project(conn, seq, event, text)
+        out.append(StoredEvent(seq, event.type, float(event.at), schema, text))
+    return out
+
+
+def read_after(conn: sqlite3.Connection, after: int, limit: int) -> list[StoredEvent]:
+    """Return up to ``limit`` committed events with seq > ``after``, in seq order."""
+    rows = conn.execute(
+        "SELECT seq, type, at, schema, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+        (after, limit),
+    ).fetchall()
+    return [StoredEvent(int(r[0]), r[1], float(r[2]), r[3], r[4]) for r in rows]
+
+
+def last_seq(conn: sqlite3.Connection) -> int:
+    """Return the highest seq ever assigned (0 for a new store), even if rows were pruned."""
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def open_calls(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Return the latest stored state of every call that has no call.ended yet."""
+    rows = conn.execute(
+        "SELECT id, started_at, data, last_seq FROM calls WHERE ended_at IS NULL ORDER BY id"
+    ).fetchall()
+    return [{"id": r[0], "started_at": r[1], "data": json.loads(r[2]), "last_seq": r[3]}
+            for r in rows]

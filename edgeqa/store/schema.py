@@ -1,0 +1,63 @@
+"""Schema migrations: an ordered list, applied in one transaction each, tracked by user_version."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+log = logging.getLogger(__name__)
+
+#: Migration N (1-based) brings the database from user_version N-1 to N. Append only.
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the event log (the stream's durable sequence) and the call/leg projections.
+    """
+    CREATE TABLE events (
+        seq    INTEGER PRIMARY KEY AUTOINCREMENT,  -- AUTOINCREMENT: a seq is never reused
+        type   TEXT NOT NULL,
+        at     REAL NOT NULL,
+        schema TEXT NOT NULL,
+        data   TEXT NOT NULL
+    );
+    CREATE TABLE calls (
+        id         TEXT PRIMARY KEY,
+        started_at REAL,
+        ended_at   REAL,
+        data       TEXT NOT NULL,
+        last_seq   INTEGER NOT NULL
+    );
+    CREATE INDEX calls_open ON calls (ended_at);
+    CREATE TABLE legs (
+        id       TEXT PRIMARY KEY,
+        call_id  TEXT,
+        data     TEXT NOT NULL,
+        last_seq INTEGER NOT NULL
+    );
+    CREATE INDEX legs_call ON legs (call_id);
+    """,
+)
+
+
+class SchemaTooNewError(Exception):
+    """The database was written by a newer edgeqa (user_version beyond our migrations)."""
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply pending migrations to ``conn`` in order; return the resulting schema version."""
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    if version > len(MIGRATIONS):
+        raise SchemaTooNewError(
+            f"database schema version {version} is newer than this edgeqa ({len(MIGRATIONS)})"
+        )
+    for number in range(version + 1, len(MIGRATIONS) + 1):
+        log.info("store: applying migration %d", number)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[number - 1].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number:d}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    return len(MIGRATIONS)

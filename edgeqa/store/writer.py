@@ -1,0 +1,219 @@
+"""The store: one writer thread owns the SQLite connection; asyncio callers await its results."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgeqa.store import db
+from edgeqa.store.records import EventLike, StoredEvent
+
+log = logging.getLogger(__name__)
+
+#: Default named limits (the daemon passes the configured ones).
+WRITER_QUEUE_MAX_REQUESTS = 1024
+BATCH_MAX_EVENTS = 512
+
+
+class StoreClosedError(Exception):
+    """The store is not open (never opened, closing or closed)."""
+
+
+@dataclass(slots=True)
+class _Request:
+    op: Callable[[sqlite3.Connection], Any]
+    future: asyncio.Future[Any]
+    events: Sequence[tuple[EventLike, str]] = ()
+    is_append: bool = False
+
+
+@dataclass(slots=True)
+class StoreStats:
+    """Counters for health and benchmarks."""
+
+    events_written: int = 0
+    transactions: int = 0
+    largest_batch_events: int = 0
+    waits_for_room: int = 0
+
+
+class Store:
+    """SQLite (WAL) with a single writer thread, batched transactions and a bounded queue."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        synchronous: str = "full",
+        writer_queue_max_requests: int = WRITER_QUEUE_MAX_REQUESTS,
+        batch_max_events: int = BATCH_MAX_EVENTS,
+    ) -> None:
+        self.path = path
+        self.synchronous = synchronous
+        self.batch_max_events = batch_max_events
+        self.stats = StoreStats()
+        self._room = asyncio.Semaphore(writer_queue_max_requests)
+        self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._open = False
+        self._stopped: asyncio.Future[None] | None = None
+
+    async def open(self) -> None:
+        """Start the writer thread, open the database and apply migrations."""
+        if self._thread is not None:
+            raise RuntimeError("store already opened")
+        self._loop = asyncio.get_running_loop()
+        self._stopped = self._loop.create_future()
+        opened: asyncio.Future[None] = self._loop.create_future()
+        self._thread = threading.Thread(
+            target=self._run, args=(opened,), name="edgeqa-store-writer"
+        )
+        self._thread.start()
+        try:
+            await opened
+        except BaseException:
+            await self._stopped
+            self._thread.join()
+            raise
+        self._open = True
+        log.info("store: %s open (WAL, synchronous=%s)", self.path, self.synchronous)
+
+    async def _submit(
+        self, op: Callable[[sqlite3.Connection], Any],
+        events: Sequence[tuple[EventLike, str]] = (),
+    ) -> Any:
+        if not self._open or self._loop is None:
+            raise StoreClosedError(f"store {self.path} is not open")
+        if self._room.locked():
+            self.stats.waits_for_room += 1
+        async with self._room:  # back-pressure: at most N requests queued or running
+            if not self._open:
+                raise StoreClosedError(f"store {self.path} is closing")
+            fut: asyncio.Future[Any] = self._loop.create_future()
+            self._queue.put(_Request(op, fut, events, is_append=bool(events)))
+            return await asyncio.shield(fut)
+
+    async def append(self, events: Sequence[EventLike]) -> list[StoredEvent]:
+        """Commit ``events`` (atomically, in order); return them with their durable seq."""
+        if not events:
+            return []
+        encoded = [db.encode(e) for e in events]  # a bad payload fails here, alone
+        result: list[StoredEvent] = await self._submit(lambda c: None, encoded)
+        return result
+
+    async def read_after(self, after: int, limit: int) -> list[StoredEvent]:
+        """Return up to ``limit`` committed events with seq > ``after``."""
+        rows: list[StoredEvent] = await self._submit(lambda c: db.read_after(c, after, limit))
+        return rows
+
+    async def last_seq(self) -> int:
+        """Return the highest committed seq (0 for a new store)."""
+        value: int = await self._submit(db.last_seq)
+        return value
+
+    async def open_calls(self) -> list[dict[str, Any]]:
+        """Return the stored calls that have no call.ended (e.g. left open by a crash)."""
+        calls: list[dict[str, Any]] = await self._submit(db.open_calls)
+        return calls
+
+    async def close(self) -> None:
+        """Finish queued requests, stop the writer thread and close the database; idempotent."""
+        if self._thread is None or self._stopped is None:
+            return
+        self._open = False
+        if not self._stopped.done():
+            self._queue.put(None)
+        await asyncio.shield(self._stopped)
+        self._thread.join()
+        log.info("store: closed after %d events in %d transactions",
+                 self.stats.events_written, self.stats.transactions)
+
+    # --- the writer thread -------------------------------------------------------------
+
+    def _resolve(self, fut: asyncio.Future[Any], value: Any = None,
+                 exc: BaseException | None = None) -> None:
+        def done() -> None:
+            if fut.done():
+                return
+            if exc is not None:
+                fut.set_exception(exc)
+            else:
+                fut.set_result(value)
+
+        assert self._loop is not None
+        try:
+            self._loop.call_soon_threadsafe(done)
+        except RuntimeError:  # loop closed: nobody is waiting any more
+            pass
+
+    def _run(self, opened: asyncio.Future[None]) -> None:
+        assert self._stopped is not None
+        try:
+            conn = db.open_db(self.path, self.synchronous)
+        except BaseException as exc:
+            self._resolve(opened, exc=exc)
+            self._resolve(self._stopped)
+            return
+        self._resolve(opened)
+        pending: _Request | None = None
+        try:
+            while True:
+                req = pending if pending is not None else self._queue.get()
+                pending = None
+                if req is None:
+                    break
+                if not req.is_append:
+                    self._run_one(conn, req)
+                    continue
+                batch = [req]
+                total = len(req.events)
+                while total < self.batch_max_events:
+                    try:
+                        nxt = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is None or not nxt.is_append:
+                        pending = nxt
+                        break
+                    batch.append(nxt)
+                    total += len(nxt.events)
+                self._commit(conn, batch, total)
+        finally:
+            conn.close()
+            self._resolve(self._stopped)
+
+    def _run_one(self, conn: sqlite3.Connection, req: _Request) -> None:
+        try:
+            value = req.op(conn)
+        except Exception as exc:
+            self._resolve(req.future, exc=exc)
+        else:
+            self._resolve(req.future, value)
+
+    def _commit(self, conn: sqlite3.Connection, batch: list[_Request], total: int) -> None:
+        results: list[list[StoredEvent]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for req in batch:
+                results.append(db.insert_events(conn, req.events))
+            conn.execute("COMMIT")
+        except Exception as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            log.error("store: transaction of %d events failed: %s", total, exc)
+            for req in batch:
+                self._resolve(req.future, exc=exc)
+            return
+        self.stats.events_written += total
+        self.stats.transactions += 1
+        self.stats.largest_batch_events = max(self.stats.largest_batch_events, total)
+        for req, stored in zip(batch, results, strict=True):
+            self._resolve(req.future, stored)

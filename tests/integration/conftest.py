@@ -1,0 +1,74 @@
+"""Integration fixtures: one real Asterisk 22 sandbox per session, and pjsua2 softphones.
+
+Port base: $EDGEQA_SANDBOX_PORT_BASE (default 15000); the instance is named ``b<base>`` so that
+sessions with different bases share the cached rootfs. Under CI (CI=true) a sandbox that cannot
+be built or started fails the tests; elsewhere they are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from edgeqa.sandbox.errors import SandboxError
+from edgeqa.sandbox.pbx import Sandbox
+from edgeqa.sandbox.softphone import Softphone
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"sandbox unavailable under CI: {reason}", pytrace=False)
+    pytest.skip(f"sandbox unavailable: {reason}")
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Sandbox]:
+    """A running sandbox (built if needed); stopped at the end of the session."""
+    try:
+        box = Sandbox()
+        box.build()
+        box.start()
+    except SandboxError as exc:
+        _unavailable(str(exc))
+        raise AssertionError("unreachable") from exc
+    try:
+        yield box
+    finally:
+        box.stop()
+
+
+@pytest.fixture
+def running_sandbox(sandbox: Sandbox) -> Sandbox:
+    """The session sandbox, restarted first if an earlier test stopped or killed it."""
+    if sandbox.pid() is None:
+        sandbox.start()
+    return sandbox
+
+
+SoftphoneFactory = Callable[..., Softphone]
+
+
+@pytest.fixture
+def softphone(running_sandbox: Sandbox, tmp_path: Path) -> Iterator[SoftphoneFactory]:
+    """Factory ``softphone(name, auto_answer=False, register=True) -> Softphone``.
+
+    ``name`` is a sandbox endpoint (customer1..3, agent1..3, supervisor1..2); every phone is
+    stopped after the test. Worker logs go to the test's tmp_path.
+    """
+    phones: list[Softphone] = []
+
+    def make(name: str, *, auto_answer: bool = False, register: bool = True,
+             register_timeout_s: float = 10.0) -> Softphone:
+        phone = Softphone.for_sandbox(running_sandbox, name, auto_answer=auto_answer,
+                                      log_dir=tmp_path)
+        phones.append(phone)
+        if register:
+            phone.register(register_timeout_s)
+        return phone
+
+    yield make
+    for phone in phones:
+        phone.stop()

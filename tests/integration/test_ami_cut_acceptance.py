@@ -1,0 +1,202 @@
+"""Acceptance: the AMI TCP link is cut 20 times during actions; no action ever runs twice.
+
+A loopback TCP proxy sits between AmiClient and the real Asterisk sandbox and aborts both sides
+of the connection at random moments while workers send synchronous Originates of
+``Local/tally@sandbox-test``, each with a unique TALLY_ID. Asterisk itself counts how often each
+ran (AstDB ``tally/<id>``), and the test reads those counters back with ``database show tally``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import random
+import re
+import time
+
+import pytest
+
+from edgeqa.ami.actions import variable_header
+from edgeqa.ami.client import AmiClient
+from edgeqa.ami.errors import (
+    AmiActionError,
+    AmiDisconnectedError,
+    AmiNotConnectedError,
+    AmiTimeoutError,
+)
+from edgeqa.sandbox.pbx import Sandbox
+
+pytestmark = pytest.mark.integration
+log = logging.getLogger(__name__)
+
+CUTS = 20
+WORKERS = 4
+BUDGET_S = 60.0
+ORIGINATE_TIMEOUT_S = 5.0
+MAX_ACTIONS = 20_000
+DEBUG: collections.Counter[str] = collections.Counter()
+_TALLY_RE = re.compile(r"^/tally/(\S+)\s*:\s*(\d+)\s*$", re.MULTILINE)
+
+
+class CuttingProxy:
+    """Loopback TCP relay to Asterisk's AMI port that can cut every live connection at once."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.port = 0
+        self.accepted = 0
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> CuttingProxy:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        self.cut()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks)
+        await self._server.wait_closed()
+
+    def cut(self) -> int:
+        """Abort both sides of every live connection; return how many were cut."""
+        writers, self._writers = self._writers, set()
+        for writer in writers:
+            writer.transport.abort()
+        return len(writers) // 2
+
+    async def _handle(self, c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            u_reader, u_writer = await asyncio.open_connection(*self.upstream)
+        except OSError:
+            c_writer.transport.abort()
+            self._tasks.discard(task)
+            return
+        self._writers |= {c_writer, u_writer}
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._pump(c_reader, u_writer))
+                tg.create_task(self._pump(u_reader, c_writer))
+        except* (ConnectionError, OSError):
+            pass
+        finally:
+            for writer in (c_writer, u_writer):
+                self._writers.discard(writer)
+                writer.transport.abort()
+            self._tasks.discard(task)
+
+    @staticmethod
+    async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+        writer.transport.abort()  # one side ended: end both, as a cut does
+
+
+def read_tallies(sandbox: Sandbox) -> dict[str, int]:
+    """Every tally counter, as counted by Asterisk."""
+    return {k: int(v) for k, v in _TALLY_RE.findall(sandbox.cli("database show tally"))}
+
+
+async def test_link_cut_20_times_no_action_runs_twice(running_sandbox: Sandbox) -> None:
+    sandbox = running_sandbox
+    await asyncio.to_thread(sandbox.cli, "database deltree tally")
+    host, port, user, secret = sandbox.ami
+    run_tag = f"r{random.randrange(16**6):06x}"
+    outcomes: dict[str, str] = {}
+    rng = random.Random()
+    stop = asyncio.Event()
+
+    async with CuttingProxy((host, port)) as proxy:
+        client = AmiClient(
+            "127.0.0.1", proxy.port, user, secret, on_message=lambda m: None,
+            backoff_initial_s=0.02, backoff_max_s=0.2, connect_timeout_s=5.0,
+        )
+        counter = iter(range(MAX_ACTIONS))
+
+        async def worker(n: int) -> None:
+            while not stop.is_set():
+                seq = next(counter, None)
+                if seq is None:
+                    raise AssertionError(f"over {MAX_ACTIONS} actions: {collections.Counter(outcomes.values())} {DEBUG}")
+                tally_id = f"{run_tag}-{n}-{seq}"
+                try:
+                    await client.send_action(
+                        "Originate",
+                        [
+                            ("Channel", "Local/tally@sandbox-test"),
+                            ("Application", "NoOp"),
+                            ("Timeout", str(int(ORIGINATE_TIMEOUT_S * 1000))),
+                            variable_header("TALLY_ID", tally_id),
+                        ],
+                        timeout_s=ORIGINATE_TIMEOUT_S + 2,
+                    )
+                    outcomes[tally_id] = "ok"
+                except AmiNotConnectedError:
+                    outcomes[tally_id] = "not_sent"
+                    await asyncio.sleep(0.01)
+                except AmiDisconnectedError as exc:
+                    outcomes[tally_id] = "lost"
+                    DEBUG[str(exc)[:80]] += 1
+                except AmiTimeoutError:
+                    outcomes[tally_id] = "timeout"
+                except AmiActionError:
+                    outcomes[tally_id] = "error"
+
+        cut_log: list[int] = []
+        started = time.monotonic()
+        async with asyncio.timeout(BUDGET_S):
+            run_task = asyncio.create_task(client.run())
+            try:
+                await client.wait_connected(10.0)
+                async with asyncio.TaskGroup() as tg:
+                    for n in range(WORKERS):
+                        tg.create_task(worker(n))
+                    for _ in range(CUTS):
+                        await client.wait_connected(10.0)
+                        await asyncio.sleep(rng.uniform(0.02, 0.3))
+                        cut_log.append(proxy.cut())
+                    await client.wait_connected(10.0)
+                    await asyncio.sleep(0.3)  # a few clean actions after the last cut
+                    stop.set()
+            finally:
+                stop.set()
+                await client.close()
+                await asyncio.wait({run_task})
+            elapsed_s = time.monotonic() - started
+            await asyncio.sleep(1.0)  # let the last Local channels finish their dialplan
+            tallies = await asyncio.to_thread(read_tallies, sandbox)
+
+    kinds = collections.Counter(outcomes.values())
+    log.warning(
+        "cut acceptance: %d cuts (%d live) in %.1f s, %d sessions, outcomes %s, %d tallies",
+        len(cut_log), sum(cut_log), elapsed_s, client.sessions_started, dict(kinds), len(tallies),
+    )
+    print(f"cuts={len(cut_log)} live={sum(cut_log)} elapsed_s={elapsed_s:.1f} "
+          f"sessions={client.sessions_started} outcomes={dict(kinds)} tallies={len(tallies)}")
+    assert len(cut_log) == CUTS and sum(cut_log) == CUTS  # every cut hit a live session
+    assert client.sessions_started == CUTS + 1
+    ours = {k: v for k, v in tallies.items() if k.startswith(run_tag)}
+    assert set(ours) <= set(outcomes)  # Asterisk only ran what we sent
+    assert all(count <= 1 for count in ours.values()), {k: v for k, v in ours.items() if v > 1}
+    for tally_id, outcome in outcomes.items():
+        if outcome == "ok":
+            assert ours.get(tally_id) == 1, tally_id
+        elif outcome == "not_sent":
+            assert tally_id not in ours, tally_id
+    assert kinds["ok"] >= 50
+    assert kinds["lost"] >= 1  # cuts really struck actions in flight
+    with contextlib.suppress(KeyError):
+        del kinds["ok"]

@@ -1,0 +1,153 @@
+"""AmiClient against the real Asterisk 22 sandbox: login, FullyBooted, Ping, lists, auth, restart."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
+
+from edgeqa.ami.client import AmiClient
+from edgeqa.ami.errors import AmiActionError, AmiAuthenticationError, AmiNotConnectedError
+from edgeqa.ami.message import AmiMessage
+from edgeqa.sandbox.pbx import Sandbox
+
+pytestmark = pytest.mark.integration
+STEP_S = 10.0
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[AmiMessage] = []
+        self.sessions = 0
+        self.resyncs: list[int] = []
+        self.disconnects: list[BaseException | None] = []
+
+    def on_message(self, msg: AmiMessage) -> None:
+        self.events.append(msg)
+
+    def on_disconnect(self, exc: BaseException | None) -> None:
+        self.disconnects.append(exc)
+
+
+@contextlib.asynccontextmanager
+async def running(client: AmiClient) -> AsyncIterator[asyncio.Task[None]]:
+    task = asyncio.create_task(client.run())
+    try:
+        yield task
+    finally:
+        await asyncio.wait_for(client.close(), STEP_S)
+        await asyncio.wait_for(asyncio.wait({task}), STEP_S)
+        if not task.cancelled():
+            task.exception()
+
+
+def make_client(sandbox: Sandbox, rec: Recorder, **kw: object) -> AmiClient:
+    host, port, user, secret = sandbox.ami
+    return AmiClient(
+        host, port, user, secret,
+        on_message=rec.on_message, on_disconnect=rec.on_disconnect,
+        backoff_initial_s=0.05, backoff_max_s=0.5, **kw,  # type: ignore[arg-type]
+    )
+
+
+async def test_login_fully_booted_and_ping(running_sandbox: Sandbox) -> None:
+    rec = Recorder()
+    client = make_client(running_sandbox, rec)
+    async with running(client):
+        await client.wait_connected(STEP_S)
+        assert client.banner is not None and client.banner.startswith("Asterisk Call Manager/")
+        assert any(m.event == "FullyBooted" for m in rec.events)
+        pong = await client.send_action("Ping", timeout_s=STEP_S)
+        assert pong.response == "Success"
+        assert pong.get("Ping") == "Pong"
+        assert client.sessions_started == 1
+
+
+async def test_core_show_channels_list_completes(running_sandbox: Sandbox) -> None:
+    rec = Recorder()
+    client = make_client(running_sandbox, rec)
+    async with running(client):
+        await client.wait_connected(STEP_S)
+        # Two live channels: Local/603 (;2 runs Echo) with its ;1 half waiting in Wait(20).
+        await client.send_action(
+            "Originate",
+            {"Channel": "Local/603@sandbox-customers", "Application": "Wait", "Data": "20",
+             "Async": "true"},
+            timeout_s=STEP_S,
+        )
+        try:
+            items: list[AmiMessage] = []
+            async with asyncio.timeout(STEP_S):
+                while len(items) < 2:
+                    response, items = await client.send_list_action("CoreShowChannels")
+                    await asyncio.sleep(0.05)
+            assert response.get("EventList", "").lower() == "start"
+            assert all(i.event == "CoreShowChannel" for i in items)
+            assert {i["Channel"].rsplit(";", 1)[1] for i in items if "Local/603" in i["Channel"]} \
+                == {"1", "2"}
+            # Items went to the caller only, never to on_message.
+            assert not any(m.event == "CoreShowChannel" for m in rec.events)
+            assert not any(m.event == "CoreShowChannelsComplete" for m in rec.events)
+        finally:
+            await client.send_action(
+                "Hangup", {"Channel": "/^Local\\/603@sandbox-customers-.*$/"}, timeout_s=STEP_S
+            )
+
+
+async def test_action_error_and_injection(running_sandbox: Sandbox) -> None:
+    client = make_client(running_sandbox, Recorder())
+    async with running(client):
+        await client.wait_connected(STEP_S)
+        with pytest.raises(AmiActionError) as info:
+            await client.send_action("Hangup", {"Channel": "PJSIP/nobody-00000000"})
+        assert info.value.message  # e.g. "No such channel"
+        with pytest.raises(ValueError):
+            await client.send_action("Ping", {"X": "a\r\nAction: Logoff"})
+        assert (await client.send_action("Ping")).response == "Success"  # link unharmed
+
+
+async def test_bad_secret_is_fatal_without_retry(running_sandbox: Sandbox) -> None:
+    host, port, user, _ = running_sandbox.ami
+    rec = Recorder()
+    client = AmiClient(host, port, user, "wrong-secret", on_message=rec.on_message,
+                       backoff_initial_s=0.01, backoff_max_s=0.02)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(AmiAuthenticationError) as info:
+        await asyncio.wait_for(client.run(), STEP_S)
+    assert loop.time() - started < 5.0
+    assert client.connect_attempts == 1
+    assert "wrong-secret" not in str(info.value)
+    with pytest.raises(AmiAuthenticationError):
+        await client.wait_connected(0.1)
+    with pytest.raises(AmiNotConnectedError):
+        await client.send_action("Ping")
+
+
+async def test_restart_reconnects_and_resyncs(running_sandbox: Sandbox) -> None:
+    rec = Recorder()
+    resync_items: list[int] = []
+    holder: list[AmiClient] = []
+
+    async def on_session() -> None:
+        _, items = await holder[0].send_list_action("CoreShowChannels")
+        resync_items.append(len(items))
+
+    client = make_client(running_sandbox, rec, on_session=on_session)
+    holder.append(client)
+    async with running(client):
+        await client.wait_connected(STEP_S)
+        await asyncio.to_thread(running_sandbox.kill)
+        async with asyncio.timeout(STEP_S):
+            while client.connected:
+                await asyncio.sleep(0.01)
+        await asyncio.to_thread(running_sandbox.start)
+        await client.wait_connected(STEP_S)
+        async with asyncio.timeout(STEP_S):
+            while len(resync_items) < 2:
+                await asyncio.sleep(0.01)
+        assert client.sessions_started == 2
+        assert (await client.send_action("Ping")).response == "Success"
+    assert len(rec.disconnects) >= 1

@@ -1,0 +1,136 @@
+"""ARI client against a hand-written FAKE ARI peer (127.0.0.1): what real Asterisk never does.
+
+A real Asterisk never sends malformed or oversized frames; this fake peer does, to prove the
+events loop counts them, logs them and carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp import WSMsgType, web
+
+from edgeqa.ari.client import AriClient
+from edgeqa.ari.rest import AriAuthenticationError, AriHttpError
+
+TIMEOUT_S = 5.0
+GOOD = {"type": "StasisStart", "channel": {"id": "c1", "name": "PJSIP/x-1"}}
+
+
+@dataclass
+class FakeAri:
+    """Script of frames per WebSocket session; records what the client sent."""
+
+    sessions: list[list[str | bytes]]
+    status: int = 200
+    filters: list[Any] = field(default_factory=list)
+    connects: int = 0
+    url: str = ""
+
+
+@pytest.fixture
+async def fake_ari() -> AsyncIterator[FakeAri]:
+    fake = FakeAri(sessions=[])
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        if fake.status != 200:
+            return web.Response(status=fake.status, text='{"message": "nope"}')
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        index = fake.connects
+        fake.connects += 1
+        frames = fake.sessions[index] if index < len(fake.sessions) else []
+        for frame in frames:
+            if isinstance(frame, bytes):
+                await ws.send_bytes(frame)
+            else:
+                await ws.send_str(frame)
+        if index < len(fake.sessions):
+            await ws.close()  # end of script: drop the client so it reconnects
+        else:
+            async for msg in ws:  # last session: stay up until the client leaves
+                if msg.type is WSMsgType.CLOSE:
+                    break
+        return ws
+
+    async def event_filter(request: web.Request) -> web.Response:
+        fake.filters.append(await request.json())
+        return web.json_response({"name": request.match_info["app"]})
+
+    app = web.Application()
+    app.router.add_get("/ari/events", events)
+    app.router.add_put("/ari/applications/{app}/eventFilter", event_filter)
+    async def info(request: web.Request) -> web.Response:
+        return web.Response(status=500, text='{"message": "boom"}')
+
+    app.router.add_get("/ari/asterisk/info", info)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    fake.url = f"http://127.0.0.1:{port}/ari"
+    yield fake
+    await runner.cleanup()
+
+
+async def test_malformed_frames_never_crash_the_loop(fake_ari: FakeAri) -> None:
+    fake_ari.sessions = [
+        ["not json", "[1]", '{"type": 1}', b"\x00binary", json.dumps(GOOD)],
+        ["x" * 2048],  # over the client's max frame size: aiohttp closes, we reconnect
+    ]
+    received: list[Any] = []
+    sessions = asyncio.Event()
+    hook_calls = 0
+
+    async def on_session() -> None:
+        nonlocal hook_calls
+        hook_calls += 1
+        if hook_calls == 3:
+            sessions.set()
+
+    client = AriClient(fake_ari.url, "u", "p", "edgeqa", on_event=received.append,
+                       on_session=on_session, backoff_initial_s=0.01, backoff_max_s=0.05,
+                       max_frame_bytes=1024)
+    runner = asyncio.create_task(client.run())
+    try:
+        await asyncio.wait_for(sessions.wait(), TIMEOUT_S)
+        assert received == [GOOD]
+        assert client.stats.frames_malformed == 5
+        assert client.stats.sessions == 3 and client.connected
+        assert fake_ari.filters == [{"disallowed": [{"type": "ChannelVarset"}]}] * 3
+    finally:
+        await client.close()
+        await asyncio.wait_for(runner, TIMEOUT_S)
+
+
+async def test_401_is_fatal(fake_ari: FakeAri) -> None:
+    fake_ari.status = 401
+    client = AriClient(fake_ari.url, "u", "wrong", "edgeqa", on_event=lambda e: None,
+                       backoff_initial_s=0.01)
+    with pytest.raises(AriAuthenticationError):
+        await asyncio.wait_for(client.run(), TIMEOUT_S)
+    assert fake_ari.connects == 0
+    await client.close()
+
+
+async def test_other_handshake_errors_are_retried(fake_ari: FakeAri) -> None:
+    fake_ari.status = 503
+    client = AriClient(fake_ari.url, "u", "p", "edgeqa", on_event=lambda e: None,
+                       backoff_initial_s=0.01, backoff_max_s=0.02)
+    runner = asyncio.create_task(client.run())
+    await asyncio.sleep(0.3)
+    assert not runner.done() and client._backoff.attempts >= 3
+    fake_ari.status = 200
+    await client.wait_connected(TIMEOUT_S)
+    assert client._backoff.attempts == 0  # reset on success
+    with pytest.raises(AriHttpError) as info:
+        await client.asterisk_info()
+    assert (info.value.status, info.value.reason) == (500, "boom")
+    await client.close()
+    await asyncio.wait_for(runner, TIMEOUT_S)

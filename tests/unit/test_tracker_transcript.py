@@ -1,0 +1,210 @@
+"""The tracker on the recorded transcripts; every emitted event checked against schemas/."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edgeqa.ami.message import AmiMessage
+from edgeqa.ami.protocol import AmiCodec
+from edgeqa.calls import EVENT_TYPES, CallTracker, TrackerEvent
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+T0 = 1_795_327_440.0
+_TYPES: dict[str, tuple[type, ...]] = {
+    "object": (dict,), "array": (list,), "string": (str,), "boolean": (bool,),
+    "null": (type(None),), "number": (int, float), "integer": (int,),
+}
+
+
+def check_schema(value: Any, schema: Mapping[str, Any], root: Mapping[str, Any],
+                 path: str = "$") -> list[str]:
+    """The subset of JSON Schema 2020-12 our schemas use: type, enum, required,
+    properties, additionalProperties: false, items, minimum, $ref to #/$defs."""
+    if "$ref" in schema:
+        ref = schema["$ref"]
+        assert ref.startswith("#/$defs/"), ref
+        return check_schema(value, root["$defs"][ref.removeprefix("#/$defs/")], root, path)
+    errors: list[str] = []
+    if "type" in schema:
+        names = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        ok = any(isinstance(value, _TYPES[n]) and not (isinstance(value, bool) and n in
+                 ("number", "integer")) for n in names)
+        if not ok:
+            return [f"{path}: {value!r} is not {names}"]
+    if "enum" in schema and value not in schema["enum"]:
+        errors.append(f"{path}: {value!r} not in {schema['enum']}")
+    if "minimum" in schema and isinstance(value, int | float) and value < schema["minimum"]:
+        errors.append(f"{path}: {value!r} < {schema['minimum']}")
+    if isinstance(value, dict):
+        for key in schema.get("required", []):
+            if key not in value:
+                errors.append(f"{path}: missing {key!r}")
+        props = schema.get("properties", {})
+        for key, item in value.items():
+            if key in props:
+                errors += check_schema(item, props[key], root, f"{path}.{key}")
+            elif schema.get("additionalProperties") is False:
+                errors.append(f"{path}: unexpected {key!r}")
+    if isinstance(value, list) and "items" in schema:
+        for index, item in enumerate(value):
+            errors += check_schema(item, schema["items"], root, f"{path}[{index}]")
+    return errors
+
+
+def load_schemas() -> dict[str, dict[str, Any]]:
+    """schemas/<type>.v1.json for every tracker event type."""
+    return {name: json.loads((SCHEMA_DIR / f"{name}.v1.json").read_text())
+            for name in EVENT_TYPES}
+
+
+def assert_valid(events: list[TrackerEvent]) -> None:
+    """Every event has a known type, a float time, JSON-ready data valid against its schema."""
+    schemas = load_schemas()
+    for event in events:
+        assert event.type in schemas, event.type
+        assert isinstance(event.at, float)
+        json.dumps(event.data)
+        errors = check_schema(dict(event.data), schemas[event.type], schemas[event.type])
+        assert errors == [], (event.type, errors)
+
+
+def ami_messages(data_dir: Path) -> list[AmiMessage]:
+    return AmiCodec().feed((data_dir / "asterisk" / "ami_call.txt").read_bytes())
+
+
+def run_ami(tracker: CallTracker, msgs: list[AmiMessage]) -> list[TrackerEvent]:
+    events: list[TrackerEvent] = []
+    for index, msg in enumerate(msgs):
+        events += tracker.handle_ami(msg, T0 + index * 0.01)
+    return events
+
+
+def test_schema_checker_rejects_what_it_should() -> None:
+    schema = load_schemas()["leg.added"]
+    assert check_schema({"call_id": "x"}, schema, schema) == ["$: missing 'leg'"]
+    assert check_schema({"call_id": 1, "leg": None}, schema, schema)
+    bad_role = {"call_id": "c", "leg": {"role": "boss"}}
+    assert any("boss" in e for e in check_schema(bad_role, schema, schema))
+    assert check_schema({"call_id": "c", "leg": {}, "x": 1}, schema, schema)
+    assert check_schema(True, {"type": "integer"}, {}) != []
+
+
+def test_every_schema_is_draft_2020_12_and_versioned() -> None:
+    for name, schema in load_schemas().items():
+        assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+        assert schema["$id"].endswith(f"/{name}.v1.json")
+
+
+def test_ami_transcript_call(data_dir: Path) -> None:
+    tracker = CallTracker()
+    msgs = ami_messages(data_dir)
+    events = run_ami(tracker, msgs)
+    assert_valid(events)
+    types = [e.type for e in events]
+    assert types.count("call.started") == 1 and types.count("call.ended") == 1
+    started = next(e for e in events if e.type == "call.started").data["call"]
+    assert started["call_id"] == "1795327440.0"
+    assert started["queue"] == "support"
+    assert [leg["role"] for leg in started["legs"]] == ["customer"]
+
+    legs: dict[str, dict[str, Any]] = {}
+    for event in events:
+        if event.type.startswith("leg."):
+            legs[event.data["leg"]["channel"]] = dict(event.data["leg"])
+    assert legs["PJSIP/caller-00000000"]["role"] == "customer"
+    agent = legs["PJSIP/agent1-00000001"]
+    assert (agent["role"], agent["agent_interface"], agent["queue"]) == (
+        "agent", "PJSIP/agent1", "support")
+    supervisors = {c: leg for c, leg in legs.items() if c.startswith("PJSIP/supervisor")}
+    assert sorted(leg["spy_mode"] for leg in supervisors.values()) == ["barge", "listen",
+                                                                      "whisper"]
+    assert all(leg["role"] == "supervisor" for leg in supervisors.values())
+    # Snoop/ and UnicastRTP/ channels are our own taps: never legs, never supervisors.
+    assert not any(c.startswith(("Snoop/", "UnicastRTP/")) for c in legs)
+    assert max(e.data["call"]["supervisors"] for e in events if e.type == "call.updated") == 1
+
+    ended = next(e for e in events if e.type == "call.ended").data["call"]
+    assert ended["state"] == "ended" and ended["agent_interface"] == "PJSIP/agent1"
+    assert ended["agent_name"] == "Agent One"
+    assert ended["started_at"] < ended["answered_at"] < ended["ended_at"]
+    assert ended["duration_s"] == pytest.approx(ended["ended_at"] - ended["started_at"])
+    # The final record keeps every leg the call had, supervisors included.
+    assert {leg["channel"]: leg["role"] for leg in ended["legs"]} == {
+        "PJSIP/caller-00000000": "customer", "PJSIP/agent1-00000001": "agent",
+        "PJSIP/supervisor-00000002": "supervisor", "PJSIP/supervisor-00000003": "supervisor",
+        "PJSIP/supervisor-00000004": "supervisor"}
+    assert all(leg["ended_at"] is not None and leg["recording"] is False
+               for leg in ended["legs"])
+
+    # Time stamps come from `now`: the caller joins the queue before the agent answers.
+    joined = next(e for e in events if e.type == "queue.caller_joined")
+    left = next(e for e in events if e.type == "queue.caller_left")
+    assert joined.data["caller"]["position"] == 1 and left.data["reason"] == "left"
+    assert 0 < left.data["waited_s"] < ended["answered_at"] - ended["started_at"] + 1
+    snap = tracker.snapshot()
+    assert snap["calls"] == []
+    queue = snap["queues"][0]
+    assert queue["name"] == "support" and queue["callers"] == []
+    members = {m["interface"]: m for m in queue["members"]}
+    assert members["PJSIP/agent1"]["calls_taken"] == 1
+    assert [a["interface"] for a in snap["agents"]] == ["PJSIP/agent1", "PJSIP/agent2"]
+    assert all(a["on_call"] is None for a in snap["agents"])
+    assert tracker.legs == {} and tracker.calls == {}
+
+
+def test_snapshot_mid_call(data_dir: Path) -> None:
+    tracker = CallTracker()
+    msgs = ami_messages(data_dir)
+    first_spy = next(i for i, m in enumerate(msgs) if m.event == "ChanSpyStart")
+    run_ami(tracker, msgs[: first_spy + 1])
+    snap = tracker.snapshot()
+    json.dumps(snap)
+    (call,) = snap["calls"]
+    assert call["state"] == "connected" and call["supervisors"] == 1
+    roles = {leg["channel"]: leg["role"] for leg in call["legs"]}
+    assert roles == {"PJSIP/caller-00000000": "customer", "PJSIP/agent1-00000001": "agent",
+                     "PJSIP/supervisor-00000002": "supervisor"}
+    agent1 = next(a for a in snap["agents"] if a["interface"] == "PJSIP/agent1")
+    assert agent1["on_call"] == "1795327440.0"
+    assert all(leg["recording"] for leg in call["legs"] if leg["role"] != "supervisor")
+
+
+def test_ari_transcript_alongside_ami(data_dir: Path) -> None:
+    """ARI events of the same call: duplicates of AMI's hang-ups change nothing twice."""
+    tracker = CallTracker()
+    lines = (data_dir / "asterisk" / "ari_call.jsonl").read_text().splitlines()
+    ari_events = [json.loads(line) for line in lines]
+    ami = ami_messages(data_dir)
+    # Drive AMI up to the first hang-up of a real leg, then replay ARI, then the rest.
+    cut = next(i for i, m in enumerate(ami)
+               if m.event == "Hangup" and m.get("Channel", "").startswith("PJSIP/caller"))
+    events = run_ami(tracker, ami[:cut])
+    for index, event in enumerate(ari_events):
+        events += tracker.handle_ari(event, T0 + 100 + index * 0.01)
+    events += run_ami(tracker, ami[cut:])
+    assert_valid(events)
+    assert [e.type for e in events].count("call.ended") == 1
+    assert tracker.calls == {}
+
+
+def test_ari_only_destroys_end_the_call(data_dir: Path) -> None:
+    tracker = CallTracker()
+    ami = ami_messages(data_dir)
+    cut = next(i for i, m in enumerate(ami) if m.event == "SoftHangupRequest")
+    run_ami(tracker, ami[:cut])
+    destroyed = [json.loads(line) for line in
+                 (data_dir / "asterisk" / "ari_call.jsonl").read_text().splitlines()
+                 if '"ChannelDestroyed"' in line]
+    events: list[TrackerEvent] = []
+    for index, event in enumerate(destroyed):
+        events += tracker.handle_ari(event, T0 + 200 + index)
+    assert_valid(events)
+    (ended,) = [e for e in events if e.type == "call.ended"]
+    assert ended.data["call"]["call_id"] == "1795327440.0"
+    # ARI's own timestamp is used for the record.
+    assert ended.data["call"]["ended_at"] < T0 + 200
