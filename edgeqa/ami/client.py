@@ -1,9 +1,17 @@
 """asyncio AMI client: login, FullyBooted, Ping keepalive, reconnect with backoff; never replays.
 
-Each TCP connection is one ``_Link`` with its own ActionID table. When a link drops, every action
+Each TCP connection is one ``Link`` with its own ActionID table. When a link drops, every action
 in flight on it fails with AmiDisconnectedError and is forgotten: nothing is queued across a
 reconnect, so an Originate is never sent twice. Actions sent with no session up fail at once
-with AmiNotConnectedError (a subclass).
+with AmiNotConnectedError (a subclass): those were certainly not sent.
+
+Callbacks:
+- ``on_message(msg)`` runs in the reader for every event, in wire order, except the items of a
+  list action in progress (they go to its caller). Responses never reach it. It must not block;
+  if it raises, run() re-raises that exception (a bug is fatal, not retried).
+- ``on_session()`` runs as a task after each login + FullyBooted (the resync hook). If it raises
+  an AmiError the link is dropped and a fresh session follows; any other exception is fatal.
+- ``on_disconnect(exc)`` runs once per opened link when it ends: the cause, or None after close().
 """
 
 from __future__ import annotations
@@ -117,6 +125,8 @@ class AmiClient:
                         raise self._fatal
                     if self._closing.is_set():
                         raise AmiNotConnectedError("AMI client is closed")
+                    if self._stopped.is_set():
+                        raise AmiNotConnectedError("AMI client run() has ended")
                     await _first(self._connected.wait(), self._stopped.wait())
         except TimeoutError:
             raise AmiTimeoutError(f"no AMI session within {timeout_s} s") from None
@@ -140,7 +150,11 @@ class AmiClient:
         *,
         timeout_s: float = 10.0,
     ) -> tuple[AmiMessage, list[AmiMessage]]:
-        """Send a list action; return (response, items); the Complete event is not an item."""
+        """Send a list action; return (response, items); the Complete event is not an item.
+
+        Only for actions answered by ``EventList: start`` ... ``EventList: Complete``
+        (CoreShowChannels, QueueStatus, ...); any other action ends in AmiTimeoutError.
+        """
         pairs = _checked(action, headers)
         done = await self._request(self._session_link(), action, pairs, True, timeout_s)
         return done.response, list(done.events)
@@ -231,6 +245,8 @@ class AmiClient:
             if children:
                 await asyncio.wait(children)
             if self._on_disconnect is not None and not isinstance(error, _Closing):
+                if isinstance(error, _FatalCallback):
+                    error = error.__cause__
                 self._on_disconnect(None if self._closing.is_set() else error)
 
     async def _until_link_ends(self, link: Link, children: list[asyncio.Task[Any]]) -> None:
@@ -238,6 +254,8 @@ class AmiClient:
         while True:
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
+                if task.cancelled():
+                    continue
                 exc = task.exception()
                 if exc is not None:
                     raise exc
@@ -333,26 +351,30 @@ class AmiClient:
             raise AmiTimeoutError(f"AMI {action} unanswered after {timeout_s} s") from None
         finally:
             link.forget(action_id)
+            if future.done() and not future.cancelled():
+                future.exception()  # retrieved: the caller already saw an error or the result
 
     async def _unless_closing(self, coro: Coroutine[Any, Any, _T]) -> _T:
+        """Await ``coro``, unless close() comes first: then cancel it and raise _Closing."""
         task = asyncio.ensure_future(coro)
         closing = asyncio.ensure_future(self._closing.wait())
+        handed_over = False
         try:
             await asyncio.wait({task, closing}, return_when=asyncio.FIRST_COMPLETED)
+            if task.done() and not self._closing.is_set():
+                handed_over = True
+                return task.result()
+            raise _Closing
         finally:
             closing.cancel()
             if not task.done():
                 task.cancel()
                 await asyncio.wait({task})
-        if task.cancelled() or not task.done():
-            raise _Closing
-        if self._closing.is_set():
-            result = task.exception() or task.result()
-            if isinstance(result, Link):
-                result.drop(AmiDisconnectedError("AMI client closed"))
-                await result.wait_closed()
-            raise _Closing
-        return task.result()
+            if not handed_over and not task.cancelled():
+                result = task.exception() or task.result()
+                if isinstance(result, Link):  # connected just as we gave up: close it
+                    result.drop(AmiDisconnectedError("AMI client closed"))
+                    await result.wait_closed()
 
 
 def _root_cause(exc: BaseException, link: Link) -> BaseException:

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Callable, Sequence
 
 from edgeqa.ami.correlator import AmiCorrelator, Completed, Failed
 from edgeqa.ami.errors import AmiDisconnectedError, AmiNotConnectedError
 from edgeqa.ami.message import AmiMessage
 from edgeqa.ami.protocol import AmiCodec, encode_action
-
-logger = logging.getLogger(__name__)
 
 #: Bytes asked of the socket per read; the codec's cap bounds what is held between reads.
 READ_CHUNK_BYTES = 64 * 1024
@@ -53,6 +50,9 @@ class Link:
     ) -> asyncio.Future[Completed]:
         """Encode, register and write one action; return the future of its answer."""
         data = encode_action(action, headers, action_id)
+        if self.reason is None and self._writer.transport.is_closing():
+            # The socket died and the reader has not run yet: bytes written now would vanish.
+            self.drop(AmiDisconnectedError("AMI transport is closing"))
         if self.reason is not None:
             raise AmiNotConnectedError(f"AMI link is down ({self.reason}): {action} not sent")
         self.correlator.begin(action_id, action, is_list=is_list)
@@ -62,10 +62,13 @@ class Link:
         return future
 
     async def drain(self) -> None:
-        """Wait for the socket's write buffer to drain (flow control)."""
+        """Wait for the socket's write buffer to drain (flow control); a failure drops the link."""
         try:
             await self._writer.drain()
         except (ConnectionError, RuntimeError) as exc:
+            # drain() can raise without yielding: drop now, or a caller retrying in a loop would
+            # never let the reader task see the loss.
+            self.drop(exc)
             raise AmiDisconnectedError(f"AMI link lost while sending: {exc}") from exc
 
     def forget(self, action_id: str) -> None:

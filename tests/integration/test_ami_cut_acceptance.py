@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
+import gc
 import logging
 import random
 import re
 import time
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -36,8 +38,22 @@ WORKERS = 4
 BUDGET_S = 60.0
 ORIGINATE_TIMEOUT_S = 5.0
 MAX_ACTIONS = 20_000
-DEBUG: collections.Counter[str] = collections.Counter()
 _TALLY_RE = re.compile(r"^/tally/(\S+)\s*:\s*(\d+)\s*$", re.MULTILINE)
+
+
+@pytest.fixture(autouse=True)
+async def no_leaked_tasks() -> AsyncIterator[None]:
+    """Hygiene: no task left running, no exception nobody retrieved."""
+    loop = asyncio.get_running_loop()
+    errors: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, ctx: errors.append(ctx))
+    yield
+    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
+    assert others == []
+    gc.collect()
+    await asyncio.sleep(0)
+    loop.set_exception_handler(None)
+    assert errors == []
 
 
 class CuttingProxy:
@@ -121,8 +137,14 @@ async def test_link_cut_20_times_no_action_runs_twice(running_sandbox: Sandbox) 
 
     async with CuttingProxy((host, port)) as proxy:
         client = AmiClient(
-            "127.0.0.1", proxy.port, user, secret, on_message=lambda m: None,
-            backoff_initial_s=0.02, backoff_max_s=0.2, connect_timeout_s=5.0,
+            "127.0.0.1",
+            proxy.port,
+            user,
+            secret,
+            on_message=lambda m: None,
+            backoff_initial_s=0.02,
+            backoff_max_s=0.2,
+            connect_timeout_s=5.0,
         )
         counter = iter(range(MAX_ACTIONS))
 
@@ -130,7 +152,8 @@ async def test_link_cut_20_times_no_action_runs_twice(running_sandbox: Sandbox) 
             while not stop.is_set():
                 seq = next(counter, None)
                 if seq is None:
-                    raise AssertionError(f"over {MAX_ACTIONS} actions: {collections.Counter(outcomes.values())} {DEBUG}")
+                    kinds = collections.Counter(outcomes.values())
+                    raise AssertionError(f"over {MAX_ACTIONS} actions (a spin?): {kinds}")
                 tally_id = f"{run_tag}-{n}-{seq}"
                 try:
                     await client.send_action(
@@ -147,9 +170,8 @@ async def test_link_cut_20_times_no_action_runs_twice(running_sandbox: Sandbox) 
                 except AmiNotConnectedError:
                     outcomes[tally_id] = "not_sent"
                     await asyncio.sleep(0.01)
-                except AmiDisconnectedError as exc:
-                    outcomes[tally_id] = "lost"
-                    DEBUG[str(exc)[:80]] += 1
+                except AmiDisconnectedError:
+                    outcomes[tally_id] = "lost"  # may or may not have run; never replayed
                 except AmiTimeoutError:
                     outcomes[tally_id] = "timeout"
                 except AmiActionError:
@@ -182,10 +204,17 @@ async def test_link_cut_20_times_no_action_runs_twice(running_sandbox: Sandbox) 
     kinds = collections.Counter(outcomes.values())
     log.warning(
         "cut acceptance: %d cuts (%d live) in %.1f s, %d sessions, outcomes %s, %d tallies",
-        len(cut_log), sum(cut_log), elapsed_s, client.sessions_started, dict(kinds), len(tallies),
+        len(cut_log),
+        sum(cut_log),
+        elapsed_s,
+        client.sessions_started,
+        dict(kinds),
+        len(tallies),
     )
-    print(f"cuts={len(cut_log)} live={sum(cut_log)} elapsed_s={elapsed_s:.1f} "
-          f"sessions={client.sessions_started} outcomes={dict(kinds)} tallies={len(tallies)}")
+    print(
+        f"cuts={len(cut_log)} live={sum(cut_log)} elapsed_s={elapsed_s:.1f} "
+        f"sessions={client.sessions_started} outcomes={dict(kinds)} tallies={len(tallies)}"
+    )
     assert len(cut_log) == CUTS and sum(cut_log) == CUTS  # every cut hit a live session
     assert client.sessions_started == CUTS + 1
     ours = {k: v for k, v in tallies.items() if k.startswith(run_tag)}
@@ -197,6 +226,5 @@ async def test_link_cut_20_times_no_action_runs_twice(running_sandbox: Sandbox) 
         elif outcome == "not_sent":
             assert tally_id not in ours, tally_id
     assert kinds["ok"] >= 50
-    assert kinds["lost"] >= 1  # cuts really struck actions in flight
-    with contextlib.suppress(KeyError):
-        del kinds["ok"]
+    assert kinds["lost"] >= CUTS // 2  # cuts really struck actions in flight
+    assert kinds["lost"] <= CUTS * WORKERS  # only the actions in flight at a cut are lost

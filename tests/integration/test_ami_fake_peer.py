@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -21,6 +23,15 @@ from edgeqa.ami.protocol import MAX_BUFFER_BYTES
 
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 STEP_S = 5.0  # upper bound for any single wait in these tests
+
+
+async def until(predicate: Callable[[], bool], timeout_s: float) -> None:
+    """Poll ``predicate`` every 10 ms; raise TimeoutError after ``timeout_s``."""
+    async with asyncio.timeout(timeout_s):
+        while True:
+            if predicate():
+                return
+            await asyncio.sleep(0.01)
 
 
 class FakeConn:
@@ -159,9 +170,17 @@ def make_client(port: int, rec: Recorder, **kw: float) -> AmiClient:
 
 @pytest.fixture(autouse=True)
 async def no_leaked_tasks() -> AsyncIterator[None]:
+    """Hygiene: no task left running, no exception nobody retrieved."""
+    loop = asyncio.get_running_loop()
+    errors: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, ctx: errors.append(ctx))
     yield
     others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
     assert others == []
+    gc.collect()
+    await asyncio.sleep(0)
+    loop.set_exception_handler(None)
+    assert errors == []
 
 
 async def test_half_closed_socket_fails_action_in_flight_and_never_replays() -> None:
@@ -206,9 +225,7 @@ async def test_malformed_banner_is_a_protocol_error_and_retried_with_backoff() -
     async with FakeAmiPeer(script) as peer:
         client = make_client(peer.port, rec)
         async with running(client) as task:
-            async with asyncio.timeout(STEP_S):
-                while peer.connections < 4:
-                    await asyncio.sleep(0.01)
+            await until(lambda: peer.connections >= 4, STEP_S)
             assert not task.done()
             assert not client.connected
             with pytest.raises(AmiNotConnectedError):
@@ -268,9 +285,7 @@ async def test_silent_peer_is_dropped_after_unanswered_ping() -> None:
         async with running(client):
             await client.wait_connected(STEP_S)
             first_up = loop.time()
-            async with asyncio.timeout(STEP_S):
-                while client.sessions_started < 2:
-                    await asyncio.sleep(0.01)
+            await until(lambda: client.sessions_started >= 2, STEP_S)
             elapsed_s = loop.time() - first_up
     assert 0.35 <= elapsed_s < 2.0  # one interval of sleep plus one of waiting for Pong
     assert "Ping timeout" in str(rec.disconnects[0])
@@ -319,6 +334,8 @@ async def test_outer_cancellation_propagates_and_leaves_no_tasks() -> None:
         assert not client.connected
         with contextlib.suppress(AmiDisconnectedError):
             await pending  # either answered just in time or failed with the link
+        with pytest.raises(AmiNotConnectedError, match="ended"):
+            await client.wait_connected(1.0)  # no busy wait once run() is gone
         await client.close()  # idempotent after run() ended
         await client.close()
 

@@ -1,10 +1,12 @@
-"""AmiClient against the real Asterisk 22 sandbox: login, FullyBooted, Ping, lists, auth, restart."""
+"""AmiClient against the real Asterisk 22 sandbox: login, FullyBooted, Ping, lists, auth, kill."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import gc
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
@@ -15,6 +17,15 @@ from edgeqa.sandbox.pbx import Sandbox
 
 pytestmark = pytest.mark.integration
 STEP_S = 10.0
+
+
+async def until(predicate: Callable[[], bool], timeout_s: float) -> None:
+    """Poll ``predicate`` every 10 ms; raise TimeoutError after ``timeout_s``."""
+    async with asyncio.timeout(timeout_s):
+        while True:
+            if predicate():
+                return
+            await asyncio.sleep(0.01)
 
 
 class Recorder:
@@ -46,15 +57,36 @@ async def running(client: AmiClient) -> AsyncIterator[asyncio.Task[None]]:
 def make_client(sandbox: Sandbox, rec: Recorder, **kw: object) -> AmiClient:
     host, port, user, secret = sandbox.ami
     return AmiClient(
-        host, port, user, secret,
-        on_message=rec.on_message, on_disconnect=rec.on_disconnect,
-        backoff_initial_s=0.05, backoff_max_s=0.5, **kw,  # type: ignore[arg-type]
+        host,
+        port,
+        user,
+        secret,
+        on_message=rec.on_message,
+        on_disconnect=rec.on_disconnect,
+        backoff_initial_s=0.05,
+        backoff_max_s=0.5,
+        **kw,  # type: ignore[arg-type]
     )
+
+
+@pytest.fixture(autouse=True)
+async def no_leaked_tasks() -> AsyncIterator[None]:
+    """Hygiene: no task left running, no exception nobody retrieved."""
+    loop = asyncio.get_running_loop()
+    errors: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, ctx: errors.append(ctx))
+    yield
+    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
+    assert others == []
+    gc.collect()
+    await asyncio.sleep(0)
+    loop.set_exception_handler(None)
+    assert errors == []
 
 
 async def test_login_fully_booted_and_ping(running_sandbox: Sandbox) -> None:
     rec = Recorder()
-    client = make_client(running_sandbox, rec)
+    client = make_client(running_sandbox, rec, ping_interval_s=0.1)
     async with running(client):
         await client.wait_connected(STEP_S)
         assert client.banner is not None and client.banner.startswith("Asterisk Call Manager/")
@@ -63,6 +95,9 @@ async def test_login_fully_booted_and_ping(running_sandbox: Sandbox) -> None:
         assert pong.response == "Success"
         assert pong.get("Ping") == "Pong"
         assert client.sessions_started == 1
+        await until(lambda: client.last_ping_rtt_s is not None, STEP_S)  # keepalive ran
+        assert client.last_ping_rtt_s is not None and client.last_ping_rtt_s < 1.0
+        print(f"keepalive Ping RTT {client.last_ping_rtt_s * 1000:.2f} ms")
 
 
 async def test_core_show_channels_list_completes(running_sandbox: Sandbox) -> None:
@@ -73,8 +108,12 @@ async def test_core_show_channels_list_completes(running_sandbox: Sandbox) -> No
         # Two live channels: Local/603 (;2 runs Echo) with its ;1 half waiting in Wait(20).
         await client.send_action(
             "Originate",
-            {"Channel": "Local/603@sandbox-customers", "Application": "Wait", "Data": "20",
-             "Async": "true"},
+            {
+                "Channel": "Local/603@sandbox-customers",
+                "Application": "Wait",
+                "Data": "20",
+                "Async": "true",
+            },
             timeout_s=STEP_S,
         )
         try:
@@ -85,8 +124,9 @@ async def test_core_show_channels_list_completes(running_sandbox: Sandbox) -> No
                     await asyncio.sleep(0.05)
             assert response.get("EventList", "").lower() == "start"
             assert all(i.event == "CoreShowChannel" for i in items)
-            assert {i["Channel"].rsplit(";", 1)[1] for i in items if "Local/603" in i["Channel"]} \
-                == {"1", "2"}
+            assert {
+                i["Channel"].rsplit(";", 1)[1] for i in items if "Local/603" in i["Channel"]
+            } == {"1", "2"}
             # Items went to the caller only, never to on_message.
             assert not any(m.event == "CoreShowChannel" for m in rec.events)
             assert not any(m.event == "CoreShowChannelsComplete" for m in rec.events)
@@ -111,8 +151,15 @@ async def test_action_error_and_injection(running_sandbox: Sandbox) -> None:
 async def test_bad_secret_is_fatal_without_retry(running_sandbox: Sandbox) -> None:
     host, port, user, _ = running_sandbox.ami
     rec = Recorder()
-    client = AmiClient(host, port, user, "wrong-secret", on_message=rec.on_message,
-                       backoff_initial_s=0.01, backoff_max_s=0.02)
+    client = AmiClient(
+        host,
+        port,
+        user,
+        "wrong-secret",
+        on_message=rec.on_message,
+        backoff_initial_s=0.01,
+        backoff_max_s=0.02,
+    )
     loop = asyncio.get_running_loop()
     started = loop.time()
     with pytest.raises(AmiAuthenticationError) as info:
@@ -140,14 +187,25 @@ async def test_restart_reconnects_and_resyncs(running_sandbox: Sandbox) -> None:
     async with running(client):
         await client.wait_connected(STEP_S)
         await asyncio.to_thread(running_sandbox.kill)
-        async with asyncio.timeout(STEP_S):
-            while client.connected:
-                await asyncio.sleep(0.01)
+        await until(lambda: not client.connected, STEP_S)
         await asyncio.to_thread(running_sandbox.start)
         await client.wait_connected(STEP_S)
-        async with asyncio.timeout(STEP_S):
-            while len(resync_items) < 2:
-                await asyncio.sleep(0.01)
+        await until(lambda: len(resync_items) >= 2, STEP_S)
         assert client.sessions_started == 2
         assert (await client.send_action("Ping")).response == "Success"
     assert len(rec.disconnects) >= 1
+
+
+async def test_queue_status_list(running_sandbox: Sandbox) -> None:
+    rec = Recorder()
+    client = make_client(running_sandbox, rec)
+    async with running(client):
+        await client.wait_connected(STEP_S)
+        response, items = await client.send_list_action("QueueStatus", timeout_s=STEP_S)
+        assert response.response == "Success"
+        params = [i for i in items if i.event == "QueueParams"]
+        assert "support" in {p["Queue"] for p in params}
+        assert not any(i.event == "QueueStatusComplete" for i in items)
+        assert not any(m.event in ("QueueParams", "QueueStatusComplete") for m in rec.events)
+        # The list left nothing behind: the next action correlates normally.
+        assert (await client.send_action("Ping")).get("Ping") == "Pong"
