@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
+import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -130,13 +132,31 @@ def live_pid(paths: InstancePaths) -> int | None:
     try:
         pid = int(paths.pidfile.read_text().strip())
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, ValueError, IndexError):
+    except (OSError, ValueError):
         return None
     # Pids get reused: only a live process started with this instance's asterisk.conf counts.
-    if state == "Z" or str(paths.asterisk_conf).encode() not in cmdline:
+    if str(paths.asterisk_conf).encode() not in cmdline:
         return None
-    return pid
+    return pid if process_alive(pid) else None
+
+
+def process_alive(pid: int) -> bool:
+    """True while any thread of ``pid`` is not a zombie.
+
+    Asterisk's main thread exits first: its /proc cmdline turns empty and its state Z while
+    other threads still hold the listening sockets.
+    """
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return False
+    for task in tasks:
+        try:
+            if (task / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                return True
+        except (OSError, IndexError):
+            continue
+    return False
 
 
 def running_instances(rootfs: Path) -> dict[str, int]:
@@ -149,6 +169,15 @@ def running_instances(rootfs: Path) -> dict[str, int]:
             if pid is not None:
                 found[entry.name] = pid
     return found
+
+
+def purge_contacts(paths: InstancePaths) -> int:
+    """Delete PJSIP registrations persisted in the instance's AstDB; return how many."""
+    db = paths.host / "lib" / "astdb.sqlite3"
+    if not db.is_file():
+        return 0
+    with contextlib.closing(sqlite3.connect(db, timeout=5.0)) as conn, conn:
+        return conn.execute("DELETE FROM astdb WHERE key LIKE '/registrar/%'").rowcount
 
 
 def admin_conf_dir(environ: Mapping[str, str] | None = None) -> Path:

@@ -20,6 +20,8 @@ from edgeqa.sandbox.instance import (
     Secrets,
     admin_conf_dir,
     live_pid,
+    process_alive,
+    purge_contacts,
     write_config,
 )
 from edgeqa.sandbox.ports import LOOPBACK, SandboxPorts, check_free
@@ -63,6 +65,7 @@ class Sandbox:
         # second test session) can talk to an instance that is already running.
         self._secrets = Secrets.load(self.paths.host / "etc") or Secrets.generate()
         self._proc: subprocess.Popen[bytes] | None = None
+        self._started_once = False
 
     @property
     def name(self) -> str:
@@ -95,6 +98,11 @@ class Sandbox:
         write_config(self.paths, self.ports, self._secrets, admin_conf_dir())
         for stale in ("asterisk.pid", "asterisk.ctl"):
             (self.paths.host / "run" / stale).unlink(missing_ok=True)
+        if not self._started_once:
+            # Phones of a killed session stay registered (contacts persist in AstDB): the
+            # queue would ring them. restart() keeps registrations, as a real PBX does.
+            purge_contacts(self.paths)
+        self._started_once = True
         argv = ["chroot", str(self.rootfs), ASTERISK, "-f", "-n", "-U", "asterisk",
                 "-G", "asterisk", "-C", str(self.paths.asterisk_conf)]
         started = time.monotonic()
@@ -195,7 +203,7 @@ class Sandbox:
     def _alive(self, pid: int) -> bool:
         if self._proc is not None:
             return self._proc.poll() is None
-        return Path(f"/proc/{pid}").exists() and not _is_zombie(pid)
+        return process_alive(pid)
 
     def __enter__(self) -> Sandbox:
         self.start()
@@ -204,9 +212,3 @@ class Sandbox:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return True

@@ -38,6 +38,7 @@ class Worker:
         self.pending_play: tuple[str, bool] | None = None
         self.pending_record: str | None = None
         self.account: Any = None
+        self.call_factory: Any = None
         self.running = True
         self.state_names = {
             pj.PJSIP_INV_STATE_NULL: "NULL", pj.PJSIP_INV_STATE_CALLING: "CALLING",
@@ -76,7 +77,7 @@ class Worker:
         self.emit({"event": "state", "call": self.call_no, "state": state,
                    "code": int(info.lastStatusCode), "reason": info.lastReason})
         if info.state == self.pj.PJSIP_INV_STATE_DISCONNECTED and call is self.call:
-            self._drop_media()
+            self.drop_media()
             self.dead_calls.append(call)
             self.call = None
 
@@ -102,18 +103,18 @@ class Worker:
         if cmd == "dial":
             if self.call is not None:
                 raise RuntimeError("a call is already in progress")
-            call = self.pj_call(self.account)
+            call = self.call_factory(self.account)
             self.call = call
             self.call_no += 1
             uri = f"sip:{req['ext']}@127.0.0.1:{self.args.registrar_port}"
             call.makeCall(uri, self.pj.CallOpParam(True))
             return {"call": self.call_no}
         if cmd == "answer":
-            self._require_call().answer(self._op(200))
+            self._require_call().answer(self.op(200))
             return {"call": self.call_no}
         if cmd == "hangup":
             if self.call is not None:
-                self.call.hangup(self._op(0))
+                self.call.hangup(self.op(0))
             return {}
         if cmd == "play":
             self.pending_play = (str(req["wav"]), bool(req.get("loop", False)))
@@ -144,7 +145,8 @@ class Worker:
             raise RuntimeError("no call")
         return self.call
 
-    def _op(self, code: int) -> Any:
+    def op(self, code: int) -> Any:
+        """Return a CallOpParam with SIP status ``code``."""
         prm = self.pj.CallOpParam()
         prm.statusCode = code
         return prm
@@ -165,12 +167,11 @@ class Worker:
         self.pending_record = None
         self.emit({"event": "recording", "call": self.call_no, "path": path})
 
-    def _drop_media(self) -> None:
+    def drop_media(self) -> None:
+        """Release players and recorder (the recorder's WAV header is written on release)."""
         self.media = None
         self.players = []
         self.recorder = None
-
-    pj_call: Any = None
 
 
 def _build_classes(pj: Any, worker: Worker) -> tuple[Any, Any]:
@@ -211,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
 
     worker = Worker(pj, args, out)
     call_cls, account_cls = _build_classes(pj, worker)
-    worker.pj_call = lambda acc: call_cls(acc)
+    worker.call_factory = call_cls
     ep = pj.Endpoint()
     ep.libCreate()
     cfg = pj.EpConfig()
@@ -287,13 +288,13 @@ def _serve(worker: Worker, line: bytes) -> None:
 def _shutdown(ep: Any, worker: Worker) -> None:
     if worker.call is not None:
         try:
-            worker.call.hangup(worker._op(0))
+            worker.call.hangup(worker.op(0))
         except Exception:
             pass
         deadline = time.monotonic() + 1.0
         while worker.call is not None and time.monotonic() < deadline:
             ep.libHandleEvents(HANDLE_EVENTS_MS)
-    worker._drop_media()
+    worker.drop_media()
     worker.call = None
     worker.dead_calls.clear()
     if worker.account is not None:

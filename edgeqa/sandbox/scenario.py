@@ -30,6 +30,8 @@ class FixtureCallResult:
 class FixtureCall:
     """Customer and agent phones playing one fixture's legs at each other, recording both.
 
+    The customer dials ``exten``: 600 reaches the free registered agent with the lowest
+    number (queue penalties 1..3); 6001..6003 enter the same queue but only agentN may answer.
     ``start()`` returns once both legs are up and the audio started at the same instant on both
     phones, so that each recording's timeline matches ``<fixture>.truth.json`` (give or take the
     media path latency). Tests may act on the live call (supervisor, AMI) before ``finish()``.
@@ -37,8 +39,9 @@ class FixtureCall:
 
     def __init__(self, sandbox: SandboxLike, calls_dir: Path, out_dir: Path, *,
                  fixture: str = "clean", customer: str = "customer1",
-                 agent: str = "agent1") -> None:
+                 agent: str = "agent1", exten: str = QUEUE_EXTEN) -> None:
         self.fixture = fixture
+        self.exten = exten
         self.customer_wav = calls_dir / f"{fixture}.customer.wav"
         self.agent_wav = calls_dir / f"{fixture}.agent.wav"
         for wav in (self.customer_wav, self.agent_wav):
@@ -57,11 +60,11 @@ class FixtureCall:
         self.connect_s = 0.0
 
     def start(self, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
-        """Register, dial 600, wait for the agent to answer, then start audio on both sides."""
+        """Register, dial the queue, wait for the agent to answer, then start audio both ways."""
         started = time.monotonic()
         self.agent.register(timeout_s)
         self.customer.register(timeout_s)
-        self.customer.dial(QUEUE_EXTEN)
+        self.customer.dial(self.exten)
         self.agent.wait_incoming(timeout_s)
         self.agent.wait_state("CONFIRMED", timeout_s)
         self.customer.wait_state("CONFIRMED", timeout_s)
@@ -92,6 +95,8 @@ class FixtureCall:
 
     def close(self) -> None:
         """Stop both phone processes (idempotent)."""
+        self.customer.request_stop()
+        self.agent.request_stop()
         self.customer.stop()
         self.agent.stop()
 

@@ -61,6 +61,7 @@ class Softphone:
         self._dropped = 0
         self._replies: dict[int, Event] = {}
         self._eof = False
+        self._quit_sent = False
         self.call_no = 0
         with open(self.log_path, "ab") as stderr:
             self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -154,13 +155,19 @@ class Softphone:
         self.wait_event(lambda e: len(digits()) >= count, timeout_s, f"{count} DTMF digits")
         return digits()
 
-    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> int:
-        """Hang up, quit the worker and reap it (killed after ``timeout_s``); idempotent."""
-        if self._proc.poll() is None:
+    def request_stop(self) -> None:
+        """Ask the worker to hang up and quit without waiting (stop several phones at once)."""
+        if self._proc.poll() is None and not self._quit_sent:
+            self._quit_sent = True
             try:
                 self._send({"id": next(self._ids), "cmd": "quit"})
             except SoftphoneError:
                 pass
+
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> int:
+        """Hang up, quit the worker and reap it (killed after ``timeout_s``); idempotent."""
+        if self._proc.poll() is None:
+            self.request_stop()
             try:
                 self._proc.wait(timeout_s)
             except subprocess.TimeoutExpired:

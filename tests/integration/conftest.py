@@ -8,6 +8,7 @@ be built or started fails the tests; elsewhere they are skipped with the reason.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -30,6 +31,10 @@ def sandbox() -> Iterator[Sandbox]:
     try:
         box = Sandbox()
         box.build()
+        if box.pid() is not None:  # left behind by a session that was killed: replace it
+            warnings.warn(f"stopping a leftover sandbox {box.name} (pid {box.pid()})",
+                          stacklevel=1)
+            box.stop()
         box.start()
     except SandboxError as exc:
         _unavailable(str(exc))
@@ -70,5 +75,7 @@ def softphone(running_sandbox: Sandbox, tmp_path: Path) -> Iterator[SoftphoneFac
         return phone
 
     yield make
+    for phone in phones:
+        phone.request_stop()
     for phone in phones:
         phone.stop()

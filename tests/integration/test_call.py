@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from edgeqa.sandbox.pbx import Sandbox
-from edgeqa.sandbox.scenario import place_fixture_call
+from edgeqa.sandbox.scenario import FixtureCall, place_fixture_call
 from edgeqa.sandbox.softphone import Softphone
 
 pytestmark = pytest.mark.integration
@@ -98,3 +98,27 @@ def test_direct_call_with_dtmf(softphone: object, running_sandbox: Sandbox) -> N
     assert "PJSIP/agent2-" in channels and "PJSIP/supervisor1-" in channels
     agent.hangup()
     supervisor.wait_state("DISCONNECTED", 5.0)
+
+
+def test_queue_order_and_pinned_agent(running_sandbox: Sandbox, data_dir: Path,
+                                      tmp_path: Path) -> None:
+    calls = data_dir / "calls"
+    first = FixtureCall(running_sandbox, calls, tmp_path / "c1", customer="customer1",
+                        agent="agent1")
+    second = FixtureCall(running_sandbox, calls, tmp_path / "c2", customer="customer2",
+                         agent="agent2")
+    pinned = FixtureCall(running_sandbox, calls, tmp_path / "c3", customer="customer3",
+                         agent="agent3", exten="6003")
+    try:
+        first.agent.register()
+        second.agent.register()
+        pinned.start()  # agent1 and agent2 are free, yet 6003 goes to agent3 only
+        first.start()  # 600: the free agent with the lowest penalty
+        second.start()  # agent1 is busy (ringinuse=no): agent2
+        queue = running_sandbox.cli("queue show support")
+        assert queue.count("(In use)") == 3, queue
+        for call in (first, second, pinned):
+            assert call.finish().connect_s < 10.0
+    finally:
+        for call in (first, second, pinned):
+            call.close()

@@ -142,3 +142,39 @@ def test_secrets_round_trip_through_the_instance_files(tmp_path: Path) -> None:
     creds = inst.Secrets.generate()
     inst.write_config(paths, SandboxPorts.from_base(18000), creds, ADMIN)
     assert inst.Secrets.load(paths.host / "etc") == creds
+
+
+def test_process_alive_until_reaped() -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                            stdin=subprocess.PIPE)
+    try:
+        assert inst.process_alive(proc.pid)
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(10)
+    assert not inst.process_alive(proc.pid)
+    assert inst.process_alive(os.getpid())
+
+
+def test_purge_contacts_keeps_other_astdb_families(tmp_path: Path) -> None:
+    import sqlite3
+
+    paths = inst.InstancePaths.create(tmp_path, "b15000")
+    assert inst.purge_contacts(paths) == 0  # no database yet
+    (paths.host / "lib").mkdir(parents=True)
+    conn = sqlite3.connect(paths.host / "lib" / "astdb.sqlite3")
+    conn.execute("CREATE TABLE astdb(key TEXT, value TEXT, PRIMARY KEY(key))")
+    conn.executemany("INSERT INTO astdb VALUES (?, ?)", [
+        ("/registrar/contact/agent1;@abc", "{}"), ("/registrar/contact/agent2;@def", "{}"),
+        ("/tally/x", "3"), ("/pbx/UUID", "u"),
+    ])
+    conn.commit()
+    conn.close()
+    assert inst.purge_contacts(paths) == 2
+    conn = sqlite3.connect(paths.host / "lib" / "astdb.sqlite3")
+    assert sorted(k for (k,) in conn.execute("SELECT key FROM astdb")) == ["/pbx/UUID", "/tally/x"]
+    conn.close()

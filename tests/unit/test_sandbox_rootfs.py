@@ -46,6 +46,26 @@ def test_network_failures_are_named(line: str) -> None:
     assert "\n" not in reason
 
 
+#: The tail of a real mmdebstrap 1.3 run whose apt could not reach the archive (proxy refused).
+REAL_NO_ROUTE = """\
+Err:1 http://deb.debian.org/debian sid InRelease
+  Could not connect to 127.0.0.1:9 (127.0.0.1). - connect (111: Connection refused)
+Reading package lists...
+E: Failed to fetch http://deb.debian.org/debian/dists/sid/InRelease  Could not connect to \
+127.0.0.1:9 (127.0.0.1). - connect (111: Connection refused)
+E: Some index files failed to download. They have been ignored, or old ones used instead.
+E: apt-get update --error-on=any -oAPT::Status-Fd=<$fd> -oDpkg::Use-Pty=false failed
+I: main() received signal PIPE: waiting for setup...
+E: mmdebstrap failed to run
+"""
+
+
+def test_real_mmdebstrap_network_failure_is_named() -> None:
+    reason = rf.diagnose_build_failure(REAL_NO_ROUTE, 25)
+    assert reason == ("mmdebstrap could not reach the Debian archive (no route/DNS?): Could not "
+                      "connect to 127.0.0.1:9 (127.0.0.1). - connect (111: Connection refused)")
+
+
 def test_other_failures_quote_the_last_line() -> None:
     reason = rf.diagnose_build_failure("I: x\nE: Unable to locate package asterisk\n\n", 25)
     assert reason == "mmdebstrap failed with status 25: E: Unable to locate package asterisk"
