@@ -60,7 +60,8 @@ class Daemon:
         s = cfg.store
         self.store = Store(s.path, synchronous=s.synchronous,
                            writer_queue_max_requests=s.writer_queue_max_requests,
-                           batch_max_events=s.batch_max_events)
+                           batch_max_events=s.batch_max_events,
+                           retention_max_events=s.retention_max_events)
         self.hub: StreamHub | None = None
         self.pipeline: EventPipeline | None = None
         self.api_address: tuple[str, int] | None = None
@@ -103,7 +104,8 @@ class Daemon:
             "intake": {"backlog": pipe.backlog if pipe else 0,
                        "dropped": pipe.dropped if pipe else 0},
             "store": {"events_written": self.store.stats.events_written,
-                      "transactions": self.store.stats.transactions},
+                      "transactions": self.store.stats.transactions,
+                      "events_pruned": self.store.stats.events_pruned},
             "tracker_errors": self.tracker_errors,
         }
 
@@ -192,6 +194,9 @@ class Daemon:
             return EXIT_FAILED
         try:
             return await self._run_open()
+        except Exception:  # a bug or a broken store: say so once, exit non-zero
+            log.exception("edgeqa failed")
+            return EXIT_FAILED
         finally:
             await self.store.close()
 
@@ -211,8 +216,13 @@ class Daemon:
         try:
             self.api_address = await api.start()
         except OSError as exc:
-            log.error("cannot listen on %s:%d: %s", c.api.host, c.api.port, exc.strerror)
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            log.error("cannot listen on %s:%d: %s (check [api] port)", c.api.host, c.api.port,
+                      reason)
             return EXIT_FAILED
+        if c.api.host not in ("127.0.0.1", "::1", "localhost"):
+            log.warning("the API listens on %s: it has no authentication; keep it behind a "
+                        "proxy or a firewall", c.api.host)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)

@@ -68,6 +68,7 @@ class StoreConfig:
     synchronous: str
     writer_queue_max_requests: int
     batch_max_events: int
+    retention_max_events: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +118,8 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "ami": ("host", "port", "username", "secret_file", "connect_timeout_s", "ping_interval_s",
             "backoff_initial_s", "backoff_max_s", "action_timeout_s"),
     "ari": ("url", "username", "password_file", "app", "backoff_initial_s", "backoff_max_s"),
-    "store": ("path", "synchronous", "writer_queue_max_requests", "batch_max_events"),
+    "store": ("path", "synchronous", "writer_queue_max_requests", "batch_max_events",
+              "retention_max_events"),
     "api": ("host", "port", "subscriber_queue_max_events", "max_subscribers",
             "replay_page_events", "send_timeout_s", "sse_keepalive_s"),
     "tracker": ("sweep_interval_s", "max_idle_s", "intake_queue_max_events"),
@@ -198,6 +200,7 @@ def _store(r: FieldReader) -> StoreConfig:
         synchronous=r.choice("synchronous", "full", ("full", "normal")),
         writer_queue_max_requests=r.count("writer_queue_max_requests", 1024),
         batch_max_events=r.count("batch_max_events", 512),
+        retention_max_events=r.count("retention_max_events", 1_000_000),
     )
 
 

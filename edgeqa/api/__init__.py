@@ -2,11 +2,12 @@
 
 from edgeqa.api.keys import DaemonView, StreamSettings
 from edgeqa.api.server import ApiServer, make_app
-from edgeqa.api.stream import CLOSE_GOING_AWAY, CLOSE_LAGGED, CLOSE_SEND_TIMEOUT
+from edgeqa.api.stream import CLOSE_GOING_AWAY, CLOSE_LAGGED, CLOSE_PRUNED, CLOSE_SEND_TIMEOUT
 
 __all__ = [
     "CLOSE_GOING_AWAY",
     "CLOSE_LAGGED",
+    "CLOSE_PRUNED",
     "CLOSE_SEND_TIMEOUT",
     "ApiServer",
     "DaemonView",

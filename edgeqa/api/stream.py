@@ -14,6 +14,7 @@ from edgeqa.api.keys import HUB_KEY, SETTINGS_KEY, StreamSettings
 from edgeqa.stream import (
     BadCursor,
     Lagged,
+    Pruned,
     StreamClosed,
     StreamHub,
     Subscription,
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 #: WebSocket close codes (RFC 6455 section 7.4.2: 4000-4999 are for applications).
 CLOSE_LAGGED = 4000
 CLOSE_SEND_TIMEOUT = 4001
+CLOSE_PRUNED = 4002
 CLOSE_GOING_AWAY = 1001
 #: Largest frame a consumer may send us (we read only to notice close and pings).
 WS_MAX_INCOMING_BYTES = 4096
@@ -56,6 +58,8 @@ async def _ws_send_loop(ws: web.WebSocketResponse, sub: Subscription,
         return CLOSE_LAGGED, f"lagged, resume from {sent}"
     except StreamClosed:
         return CLOSE_GOING_AWAY, f"daemon stopping, resume from {sent}"
+    except Pruned as exc:
+        return CLOSE_PRUNED, str(exc)
     except TimeoutError:
         return CLOSE_SEND_TIMEOUT, f"send timeout, resume from {sent}"
 
@@ -127,6 +131,10 @@ async def sse_handler(request: web.Request) -> web.StreamResponse:
                 break
             except StreamClosed:
                 final = ("closed", f"daemon stopping, resume from {sent}")
+                break
+            except Pruned as exc:
+                final = ("pruned", str(exc))
+                sent = exc.first - 1
                 break
             else:
                 frame = _sse_frame(event.type, event.envelope_json(), event.seq)

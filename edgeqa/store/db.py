@@ -127,3 +127,21 @@ def open_calls(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     ).fetchall()
     return [{"id": r[0], "started_at": r[1], "data": json.loads(r[2]), "last_seq": r[3]}
             for r in rows]
+
+
+def prune(conn: sqlite3.Connection, keep_events: int) -> int:
+    """Delete all but the newest ``keep_events`` events (and ended calls older than them)."""
+    cutoff = last_seq(conn) - keep_events
+    if cutoff <= 0:
+        return 0
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        deleted = conn.execute("DELETE FROM events WHERE seq <= ?", (cutoff,)).rowcount
+        conn.execute("DELETE FROM calls WHERE ended_at IS NOT NULL AND last_seq <= ?", (cutoff,))
+        conn.execute("DELETE FROM legs WHERE last_seq <= ? AND call_id NOT IN "
+                     "(SELECT id FROM calls)", (cutoff,))
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return int(deleted)

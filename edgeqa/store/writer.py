@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 #: Default named limits (the daemon passes the configured ones).
 WRITER_QUEUE_MAX_REQUESTS = 1024
 BATCH_MAX_EVENTS = 512
+RETENTION_MAX_EVENTS = 1_000_000
+#: Pruning runs after this many events were written since the last pruning.
+PRUNE_EVERY_EVENTS = 1000
 
 
 class StoreClosedError(Exception):
@@ -42,6 +45,7 @@ class StoreStats:
     transactions: int = 0
     largest_batch_events: int = 0
     waits_for_room: int = 0
+    events_pruned: int = 0
 
 
 class Store:
@@ -54,8 +58,11 @@ class Store:
         synchronous: str = "full",
         writer_queue_max_requests: int = WRITER_QUEUE_MAX_REQUESTS,
         batch_max_events: int = BATCH_MAX_EVENTS,
+        retention_max_events: int = RETENTION_MAX_EVENTS,
     ) -> None:
         self.path = path
+        self.retention_max_events = retention_max_events
+        self._since_prune = PRUNE_EVERY_EVENTS  # prune once at start-up
         self.synchronous = synchronous
         self.batch_max_events = batch_max_events
         self.stats = StoreStats()
@@ -217,3 +224,10 @@ class Store:
         self.stats.largest_batch_events = max(self.stats.largest_batch_events, total)
         for req, stored in zip(batch, results, strict=True):
             self._resolve(req.future, stored)
+        self._since_prune += total
+        if self._since_prune >= PRUNE_EVERY_EVENTS:
+            self._since_prune = 0
+            try:
+                self.stats.events_pruned += db.prune(conn, self.retention_max_events)
+            except Exception as exc:
+                log.error("store: pruning failed: %s", exc)

@@ -45,6 +45,16 @@ class StreamClosed(StreamError):
         self.resume_after = resume_after
 
 
+class Pruned(StreamError):
+    """Events after ``resume_after`` were deleted by retention; the oldest kept is ``first``."""
+
+    def __init__(self, resume_after: int, first: int) -> None:
+        super().__init__(f"events {resume_after + 1}..{first - 1} were pruned, "
+                         f"resume from {first - 1}")
+        self.resume_after = resume_after
+        self.first = first
+
+
 class BadCursor(StreamError):
     """``after`` names a sequence number that this store never assigned."""
 
@@ -117,7 +127,11 @@ class Subscription:
                 limit = min(self._page_events, self._upto - self._cursor)
                 page = [e for e in await self._read_after(self._cursor, limit)
                         if e.seq <= self._upto]
-                self._cursor = page[-1].seq if page else self._upto
+                # seq is dense (a rolled-back batch consumes none): a hole means retention.
+                first = page[0].seq if page else self._upto + 1
+                if first != self._cursor + 1:
+                    raise Pruned(self._cursor, first)
+                self._cursor = page[-1].seq
                 self._replay.extend(page)
                 continue
             if self._live:

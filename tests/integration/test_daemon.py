@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import re
-import threading
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
 import aiohttp
 import pytest
 import pytest_asyncio
 
 from edgeqa.demo.daemon_proc import DaemonProcess, write_config
+from edgeqa.demo.runner import in_thread as blocking
 from edgeqa.demo.stream_client import Envelope, StreamCollector
 from edgeqa.sandbox.pbx import Sandbox
 from edgeqa.sandbox.scenario import FixtureCall
@@ -27,29 +30,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leaks")]
 API_PORT_OFFSET = 950
 EVENT_TIMEOUT_S = 15.0
 RESYNC_BUDGET_S = 2.0
-T = TypeVar("T")
-
-
-async def blocking(fn: Callable[..., T], *args: Any) -> T:
-    """Run a blocking call (phones, sandbox) in a thread of its own, which then ends."""
-    loop = asyncio.get_running_loop()
-    fut: asyncio.Future[T] = loop.create_future()
-
-    def work() -> None:
-        try:
-            result = fn(*args)
-        except BaseException as exc:  # handed to the awaiting test
-            error = exc
-            loop.call_soon_threadsafe(lambda: fut.done() or fut.set_exception(error))
-        else:
-            loop.call_soon_threadsafe(lambda: fut.done() or fut.set_result(result))
-
-    thread = threading.Thread(target=work, name=f"blocking-{getattr(fn, '__name__', 'fn')}")
-    thread.start()
-    try:
-        return await fut
-    finally:
-        thread.join(timeout=1.0)  # it has handed over its result: it is returning
 
 
 def make_daemon(sandbox: Sandbox, tmp_path: Path, *, name: str = "d",
@@ -112,6 +92,12 @@ async def test_daemon_tracks_a_real_queue_call(
         call_id = connected["data"]["call"]["call_id"]
         snap = daemon.get("/v1/calls")
         assert [c["call_id"] for c in snap["calls"]] == [call_id]
+        cli = await blocking(lambda: subprocess.run(
+            [sys.executable, "-m", "edgeqa", "calls", "--url", daemon.api_url],
+            capture_output=True, text=True, timeout=30))
+        assert cli.returncode == 0, cli.stderr
+        assert f"  {call_id}  connected  queue=support  agent=PJSIP/agent1" in cli.stdout
+        assert "customer" in cli.stdout and "PJSIP/customer1-" in cli.stdout
         await asyncio.sleep(1.0)
         await blocking(call.finish)
     finally:
@@ -325,3 +311,98 @@ async def test_unreachable_asterisk_keeps_retrying(tmp_path: Path, sandbox: Sand
     assert status == 0, log
     assert log.count(f"AMI at 127.0.0.1:{base + 37} is not reachable yet; edgeqa keeps "
                      "retrying") == 1, log
+
+
+async def test_sd_notify_ready_watchdog_stopping(tmp_path: Path, sandbox: Sandbox) -> None:
+    """READY=1 once serving, WATCHDOG=1 at WATCHDOG_USEC/2 from the loop, STOPPING=1 on SIGTERM."""
+    base = sandbox.ports.base
+    proc = make_daemon(sandbox, tmp_path, ami=("127.0.0.1", base + 37, "edgeqa", "x"),
+                       ari=(f"http://127.0.0.1:{base + 87}/ari", "edgeqa", "x", "edgeqa"))
+    path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.setblocking(False)
+    proc.env.update(NOTIFY_SOCKET=str(path), WATCHDOG_USEC="400000")
+    loop = asyncio.get_running_loop()
+    messages: list[tuple[float, str]] = []
+
+    arrived = asyncio.Event()
+
+    async def reader() -> None:
+        while True:
+            data = await loop.sock_recv(sock, 4096)
+            messages.append((time.monotonic(), data.decode()))
+            arrived.set()
+
+    async def until(word: str) -> None:
+        async with asyncio.timeout(EVENT_TIMEOUT_S):
+            while not any(word in m for _, m in messages):
+                arrived.clear()
+                await arrived.wait()
+
+    task = asyncio.create_task(reader())
+    try:
+        proc.start()
+        await until("READY=1")
+        await until("WATCHDOG=1")
+        await asyncio.sleep(1.0)
+        status = await blocking(proc.stop)
+        await until("STOPPING=1")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        proc.stop()
+        sock.close()
+    assert status == 0, proc.log()
+    dogs = [t for t, m in messages if m == "WATCHDOG=1"]
+    assert len(dogs) >= 3
+    gaps = [b - a for a, b in itertools.pairwise(dogs)]
+    assert all(0.1 < g < 0.4 for g in gaps), gaps  # every 0.2 s (half of 0.4 s)
+    assert messages[0][1].startswith("READY=1")
+
+
+async def test_daemon_killed_mid_call_ends_the_call_it_missed(
+        running_sandbox: Sandbox, tmp_path: Path, data_dir: Path,
+        collect: Callable[..., StreamCollector]) -> None:
+    """SIGKILL mid-call; the call ends while the daemon is down; the restart closes it."""
+    proc = make_daemon(running_sandbox, tmp_path)
+    proc.start()
+    call = FixtureCall(running_sandbox, data_dir / "calls", tmp_path / "call")
+    try:
+        await blocking(proc.wait_ready)
+        first = collect(proc.api_url)
+        await first.wait_for(is_type("resync.completed"), EVENT_TIMEOUT_S)
+        await blocking(call.start)
+        connected = await first.wait_for(call_in_state("connected"), EVENT_TIMEOUT_S)
+        call_id = connected["data"]["call"]["call_id"]
+        assert proc.proc is not None
+        proc.proc.kill()  # no flush, no goodbye: only what was committed survives
+        await blocking(proc.proc.wait, 10.0)
+        await blocking(call.finish)
+        proc.start()
+        await blocking(proc.wait_ready)
+        again = collect(proc.api_url, after=first.last_seq)
+        ended = await again.wait_for(
+            lambda e: e["type"] == "call.ended" and e["data"]["call"]["call_id"] == call_id,
+            EVENT_TIMEOUT_S)
+        assert proc.get("/v1/calls")["calls"] == []
+    finally:
+        await blocking(call.close)
+        status = await blocking(proc.stop)
+    assert status == 0, proc.log()
+    assert ended["data"]["call"]["state"] == "ended"
+    assert [e["seq"] for e in again.events][:1] == [first.last_seq + 1]
+
+
+async def test_api_port_in_use_exits_1_with_one_clear_message(
+        tmp_path: Path, sandbox: Sandbox) -> None:
+    proc = make_daemon(sandbox, tmp_path)
+    with socket.socket() as busy:
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT
+        busy.bind(("127.0.0.1", sandbox.ports.base + API_PORT_OFFSET))
+        busy.listen()
+        proc.start()
+        status = await blocking(proc.wait_exit, 20.0)
+    assert status == 1, proc.log()
+    assert proc.log().count(f"cannot listen on 127.0.0.1:{sandbox.ports.base + API_PORT_OFFSET}"
+                            ": Address already in use") == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
-from edgeqa.api import CLOSE_GOING_AWAY, CLOSE_LAGGED, StreamSettings, make_app
+from edgeqa.api import CLOSE_GOING_AWAY, CLOSE_LAGGED, CLOSE_PRUNED, StreamSettings, make_app
 from edgeqa.store import Event, Store
 from edgeqa.stream import StreamHub
 from tests.unit.hygiene import no_leaks  # noqa: F401
@@ -192,3 +193,64 @@ async def test_sse_lag_sends_final_event(env: Env) -> None:
     assert "id" not in events[-1]
     assert await asyncio.wait_for(resp.content.read(), TIMEOUT_S) == b""  # then the end
     resp.close()
+
+
+async def test_consumer_that_never_reads_is_dropped_without_stalling(env: Env) -> None:
+    """Hand-written fake peer (a real client always reads): WS handshake, then never reads."""
+    host, port = env.client.host, env.client.port
+    reader, writer = await asyncio.open_connection(host, port)
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    writer.write(b"GET /v1/stream?after=0 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                 b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                 b"Sec-WebSocket-Version: 13\r\n\r\n")
+    await writer.drain()
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT_S)
+    assert head.startswith(b"HTTP/1.1 101")
+    assert env.hub.subscribers == 1
+    big = "x" * 65536
+    started = asyncio.get_running_loop().time()
+    published = 0
+    try:
+        async with asyncio.timeout(TIMEOUT_S):
+            while env.hub.subscribers:
+                stored = await env.store.append(
+                    [Event("call.updated", 0.0, {"pad": big}) for _ in range(2)])
+                env.hub.publish(stored)  # never waits for the consumer
+                published += len(stored)
+                await asyncio.sleep(0.01)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    elapsed = asyncio.get_running_loop().time() - started
+    assert env.hub.stats.lagged == 1
+    assert published > 5 and elapsed < TIMEOUT_S
+
+
+async def test_plain_get_on_websocket_endpoint_is_a_json_400(env: Env) -> None:
+    resp = await env.client.get("/v1/stream")
+    assert resp.status == 400
+    body = await resp.json()
+    assert body["error"] == "bad_request"
+    assert env.hub.subscribers == 0
+
+
+async def test_ws_resume_from_pruned_seq_closes_4002(tmp_path: Path) -> None:
+    store = Store(tmp_path / "p.db", synchronous="normal", retention_max_events=10)
+    await store.open()
+    hub = StreamHub(store.read_after, last_seq=0)
+    client = TestClient(TestServer(make_app(FakeView(), hub, StreamSettings()),
+                                   host="127.0.0.1"))
+    await client.start_server()
+    try:
+        for _ in range(25):
+            hub.publish(await store.append([Event("x.y", 0.0, {}) for _ in range(50)]))
+        first = (await store.read_after(0, 1))[0].seq
+        async with client.ws_connect("/v1/stream", params={"after": "3"}) as ws:
+            msg = await ws.receive(timeout=TIMEOUT_S)
+            assert msg.type == aiohttp.WSMsgType.CLOSE and ws.close_code == CLOSE_PRUNED
+            assert msg.extra == f"events 4..{first - 1} were pruned, resume from {first - 1}"
+    finally:
+        hub.close()
+        await client.close()
+        await store.close()

@@ -149,3 +149,22 @@ async def test_newer_schema_is_refused(tmp_path: Path) -> None:
     store = Store(path)
     with pytest.raises(SchemaTooNewError):
         await store.open()
+
+
+async def test_retention_keeps_the_newest_events_and_open_calls(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db", synchronous="normal", retention_max_events=100)
+    await store.open()
+    try:
+        await store.append([ev(0, "call.started", call={"call_id": "open"}),
+                            ev(1, "call.started", call={"call_id": "done"}),
+                            ev(2, "call.ended", call={"call_id": "done"})])
+        for i in range(0, 1100, 50):
+            await store.append([ev(i + j) for j in range(50)])
+        assert store.stats.events_pruned > 0
+        last = await store.last_seq()
+        kept = await store.read_after(0, 10_000)
+        assert kept[0].seq > 3 and kept[-1].seq == last
+        assert len(kept) >= 100
+        assert [c["id"] for c in await store.open_calls()] == ["open"]
+    finally:
+        await store.close()

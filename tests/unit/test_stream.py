@@ -11,7 +11,14 @@ import pytest
 import pytest_asyncio
 
 from edgeqa.store import Event, Store, StoredEvent
-from edgeqa.stream import BadCursor, Lagged, StreamClosed, StreamHub, TooManySubscribers
+from edgeqa.stream import (
+    BadCursor,
+    Lagged,
+    Pruned,
+    StreamClosed,
+    StreamHub,
+    TooManySubscribers,
+)
 from tests.unit.hygiene import no_leaks  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
@@ -177,3 +184,24 @@ async def test_random_disconnects_deliver_each_event_once(store: Store, seed: in
     async with asyncio.timeout(TIMEOUT_S):
         await asyncio.gather(producer(), consumer())
     assert got == list(range(1, total + 1))
+
+
+async def test_resume_from_pruned_events_says_so(tmp_path: Path) -> None:
+    store = Store(tmp_path / "p.db", synchronous="normal", retention_max_events=10)
+    await store.open()
+    try:
+        hub = StreamHub(store.read_after, last_seq=0)
+        for _ in range(30):
+            await emit(store, hub, 50)  # 1500 events: pruning ran, only the newest are kept
+        first_kept = (await store.read_after(0, 1))[0].seq
+        sub = hub.subscribe(5)
+        with pytest.raises(Pruned) as err:
+            await sub.next()
+        assert err.value.resume_after == 5 and err.value.first == first_kept
+        assert f"resume from {first_kept - 1}" in str(err.value)
+        sub.close()
+        again = hub.subscribe(first_kept - 1)
+        assert (await asyncio.wait_for(again.next(), TIMEOUT_S)).seq == first_kept
+        again.close()
+    finally:
+        await store.close()

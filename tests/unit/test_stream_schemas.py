@@ -1,0 +1,70 @@
+"""Every envelope names a payload schema that exists; envelopes and daemon payloads fit them."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edgeqa.calls.model import EVENT_TYPES
+from edgeqa.store import StoredEvent, schema_name
+
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+DAEMON_EVENTS = ("daemon.started", "daemon.stopping", "asterisk.connected",
+                 "asterisk.disconnected", "resync.completed", "stream.events_dropped")
+
+
+def load(name: str) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((SCHEMAS / f"{name}.json").read_text())
+    return doc
+
+
+def check_flat(schema: dict[str, Any], value: dict[str, Any]) -> None:
+    """The subset of JSON Schema our flat schemas use: required, additionalProperties, types."""
+    assert set(schema["required"]) <= set(value)
+    if schema.get("additionalProperties") is False:
+        assert set(value) <= set(schema["properties"])
+    types = {"string": str, "integer": int, "number": (int, float), "object": dict,
+             "null": type(None)}
+    for key, item in value.items():
+        spec = schema["properties"][key]
+        if "enum" in spec:
+            assert item in spec["enum"], key
+            continue
+        allowed = spec["type"] if isinstance(spec["type"], list) else [spec["type"]]
+        assert isinstance(item, tuple(t for name in allowed for t in
+                                      (types[name] if isinstance(types[name], tuple)
+                                       else (types[name],)))), key
+        if "pattern" in spec:
+            assert re.match(spec["pattern"], item), key
+
+
+@pytest.mark.parametrize("event_type", [*EVENT_TYPES, *DAEMON_EVENTS])
+def test_every_event_type_has_its_payload_schema(event_type: str) -> None:
+    doc = load(schema_name(event_type))
+    assert doc["$id"].endswith(f"/{schema_name(event_type)}.json")
+
+
+def test_envelope_fits_its_schema() -> None:
+    event = StoredEvent(7, "resync.completed", 1.5, schema_name("resync.completed"),
+                        '{"trigger":"ami","duration_s":0.002,"outage_s":null,"ami_items":4,'
+                        '"ari_channels":0,"calls":0}')
+    envelope = json.loads(event.envelope_json())
+    check_flat(load("stream.envelope.v1"), envelope)
+    check_flat(load(envelope["schema"]), envelope["data"])
+
+
+def test_daemon_payload_examples_fit() -> None:
+    examples = {
+        "daemon.started": {"version": "0.1.0", "pid": 1, "resume_from": 0,
+                           "api": "http://127.0.0.1:8765/v1/"},
+        "daemon.stopping": {"reason": "signal"},
+        "asterisk.connected": {"interface": "ami"},
+        "asterisk.disconnected": {"interface": "ami", "reason": "closed"},
+        "stream.events_dropped": {"count": 3, "total": 3},
+    }
+    for event_type, data in examples.items():
+        check_flat(load(schema_name(event_type)), data)
