@@ -6,6 +6,10 @@ log10 of an exact mean square, comes from the same libm). PCM is int16 in host o
 (little-endian on every platform edgeqa targets).
 """
 
+from cpython cimport array
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.object cimport Py_SIZE
 from libc.math cimport floor as c_floor, log10
 from libc.stdint cimport int16_t, int64_t
 
@@ -29,7 +33,9 @@ cdef enum: LS_BITS = 15
 cdef enum: LS_ACTIVE_BITS = 16
 cdef enum: LS_LAST_GE = 17
 cdef enum: LS_HIST = 34
-cdef enum: LEG_STATE_LEN = 51
+cdef enum: LS_FLOOR_INIT_CDB = 51
+cdef enum: LS_ENV_SHIFT = 52
+cdef enum: LEG_STATE_LEN = 53
 cdef enum: P56_LEVELS = 16
 cdef enum: FRAME_OUT_STRIDE = 4
 cdef enum: LEVEL_FLOOR_CDB = -12000
@@ -75,50 +81,60 @@ for _b in range(256):
     ALAW[_b] = _alaw_sample(_b)
 
 
-cdef bytes _decode(const unsigned char[::1] data, const int16_t* table):
-    cdef Py_ssize_t n = data.shape[0], i
-    out = bytearray(2 * n)
-    cdef unsigned char[::1] view = out
-    cdef int16_t* dst
-    if n:
-        dst = <int16_t*>&view[0]
-        for i in range(n):
-            dst[i] = table[data[i]]
-    return bytes(out)
+cdef bytes _decode(object data, const int16_t* table):
+    cdef Py_buffer view
+    cdef Py_ssize_t i
+    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+    try:
+        out = PyBytes_FromStringAndSize(NULL, 2 * view.len)
+        dst = <int16_t*>PyBytes_AS_STRING(out)
+        src = <const unsigned char*>view.buf
+        for i in range(view.len):
+            dst[i] = table[src[i]]
+        return out
+    finally:
+        PyBuffer_Release(&view)
 
 
-def ulaw_decode(const unsigned char[::1] data):
+def ulaw_decode(data):
     """Decode G.711 µ-law bytes to int16 LE PCM (ITU-T G.711 table 2; max magnitude 32124)."""
     return _decode(data, ULAW)
 
 
-def alaw_decode(const unsigned char[::1] data):
+def alaw_decode(data):
     """Decode G.711 A-law bytes to int16 LE PCM (ITU-T G.711 table 1; max magnitude 32256)."""
     return _decode(data, ALAW)
 
 
-cdef inline const int16_t* _pcm(const unsigned char[::1] pcm, Py_ssize_t* n) noexcept:
-    n[0] = pcm.shape[0] // 2
-    if n[0] == 0:
-        return NULL
-    return <const int16_t*>&pcm[0]
+cdef long long* _int64s(array.array a, Py_ssize_t* n) except NULL:
+    if a.ob_descr.typecode != b'q':
+        raise TypeError("state and output arrays must be array('q')")
+    n[0] = Py_SIZE(a)
+    return a.data.as_longlongs
 
 
-def frame_stats(const unsigned char[::1] pcm, long long clip_level):
+cdef inline int64_t _abs16(int16_t v) noexcept:
+    return -(<int64_t>v) if v < 0 else v
+
+
+def frame_stats(pcm, long long clip_level):
     """Return (sum of squares, peak |x|, samples with |x| >= clip_level) of one frame."""
+    cdef Py_buffer view
     cdef Py_ssize_t n, i
-    cdef const int16_t* x = _pcm(pcm, &n)
+    cdef const int16_t* x
     cdef int64_t sumsq = 0
     cdef int ax, peak = 0, v
     cdef long long clipped = 0
+    PyObject_GetBuffer(pcm, &view, PyBUF_SIMPLE)
+    x = <const int16_t*>view.buf
+    n = view.len // 2
     for i in range(n):
         v = x[i]
         ax = -v if v < 0 else v
         sumsq += v * v
-        if ax > peak:
-            peak = ax
-        if ax >= clip_level:
-            clipped += 1
+        peak = ax if ax > peak else peak
+        clipped += ax >= clip_level
+    PyBuffer_Release(&view)
     return sumsq, peak, clipped
 
 
@@ -135,15 +151,31 @@ def level_cdb(long long sumsq, Py_ssize_t n):
     return _level_cdb(sumsq, n)
 
 
-def leg_block(const unsigned char[::1] pcm, Py_ssize_t frame_len, long long[::1] st,
-              long long[::1] out, long long[::1] cand):
+def leg_block(pcm, Py_ssize_t frame_len, array.array st, array.array out, array.array cand):
     """Run whole frames of one leg through stats, P.56, floor and gate; return the candidates."""
-    cdef Py_ssize_t n_samples, f, i, n_frames, n_cand = 0, o
-    cdef const int16_t* x = _pcm(pcm, &n_samples)
-    if st.shape[0] < LEG_STATE_LEN or frame_len <= 0:
+    cdef Py_buffer view
+    cdef Py_ssize_t st_len, out_len, cand_len
+    cdef long long* st_p = _int64s(st, &st_len)
+    cdef long long* out_p = _int64s(out, &out_len)
+    cdef long long* cand_p = _int64s(cand, &cand_len)
+    PyObject_GetBuffer(pcm, &view, PyBUF_SIMPLE)
+    try:
+        return _leg_block(<const int16_t*>view.buf, view.len // 2, frame_len, st_p, st_len,
+                          out_p, out_len, cand_p, cand_len)
+    finally:
+        PyBuffer_Release(&view)
+
+
+cdef Py_ssize_t _leg_block(const int16_t* x, Py_ssize_t n_samples, Py_ssize_t frame_len,
+                           long long* st, Py_ssize_t st_len, long long* out, Py_ssize_t out_len,
+                           long long* cand, Py_ssize_t cand_len) except -1:
+    cdef Py_ssize_t f, i, n_frames, n_cand = 0, o
+    cdef int64_t shift = st[LS_ENV_SHIFT] if st_len >= LEG_STATE_LEN else -1
+    cdef int64_t step = (<int64_t>1 << shift) if 0 <= shift <= 8 else 0
+    if not step or frame_len <= 0 or frame_len % step:
         raise ValueError("leg state too short or bad frame length")
     n_frames = n_samples // frame_len
-    if out.shape[0] < n_frames * FRAME_OUT_STRIDE or cand.shape[0] < n_frames:
+    if out_len < n_frames * FRAME_OUT_STRIDE or cand_len < n_frames:
         raise ValueError("output buffers too short for the block")
     cdef int64_t clip_level = st[LS_CLIP_LEVEL], env_k = st[LS_ENV_K]
     cdef int64_t env_g = (1 << 20) - env_k
@@ -151,10 +183,13 @@ def leg_block(const unsigned char[::1] pcm, Py_ssize_t frame_len, long long[::1]
     cdef int64_t p = st[LS_ENV_P], q = st[LS_ENV_Q], run = st[LS_CLIP_RUN]
     cdef int64_t n = st[LS_SAMPLE_N], bits = st[LS_BITS], active = st[LS_ACTIVE_BITS]
     cdef int64_t sumsq, clipped, events, qi, floor_cdb, lvl, k, drop_from, count
-    cdef int64_t hi, lo, expire
+    cdef int64_t hi, lo, expire, a
+    cdef Py_ssize_t s0, si
     cdef int64_t total_sumsq = 0, total_clipped = 0, total_events = 0
     cdef int ax, v, peak, gate
     cdef const int16_t* fx
+    if not (0 <= bits <= P56_LEVELS and 0 <= active <= P56_LEVELS):
+        raise ValueError("corrupt leg state")
     cdef long long* last_ge = &st[LS_LAST_GE]
     cdef long long* hist = &st[LS_HIST]
     # Thresholds around the envelope: it is >= hi one level up, < lo one level down.
@@ -187,11 +222,20 @@ def leg_block(const unsigned char[::1] pcm, Py_ssize_t frame_len, long long[::1]
                     run = 0
         else:
             run = 0
-        # Pass 2: the P.56 envelope, sample by sample (the same recurrence as reference.py).
-        for i in range(frame_len):
-            v = fx[i]
-            ax = -v if v < 0 else v
-            p += ((<int64_t>ax << 12) - p) * env_k >> 20
+        # Pass 2: the P.56 envelope, one step at a time (the same recurrence as reference.py).
+        for si in range(frame_len >> shift):  # a C loop (range with a variable step is not)
+            s0 = si << shift
+            if step == 4:
+                a = _abs16(fx[s0]) + _abs16(fx[s0 + 1]) + _abs16(fx[s0 + 2]) + _abs16(fx[s0 + 3])
+            elif step == 8:
+                a = (_abs16(fx[s0]) + _abs16(fx[s0 + 1]) + _abs16(fx[s0 + 2])
+                     + _abs16(fx[s0 + 3]) + _abs16(fx[s0 + 4]) + _abs16(fx[s0 + 5])
+                     + _abs16(fx[s0 + 6]) + _abs16(fx[s0 + 7]))
+            else:
+                a = 0
+                for i in range(s0, s0 + step):
+                    a += _abs16(fx[i])
+            p += ((a << (12 - shift)) - p) * env_k >> 20
             q += (p - q) * env_k >> 20
             qi = q >> 12
             if qi >= hi or qi < lo:
@@ -205,7 +249,7 @@ def leg_block(const unsigned char[::1] pcm, Py_ssize_t frame_len, long long[::1]
                     while bits > 0 and qi < (<int64_t>1 << (bits - 1)):
                         bits -= 1
                     for k in range(bits + 1, drop_from + 1):
-                        last_ge[k] = n - 1
+                        last_ge[k] = n - step
                 hi = (<int64_t>1 << bits) if bits < P56_LEVELS else (<int64_t>1 << 62)
                 lo = (<int64_t>1 << (bits - 1)) if bits > 0 else -1
                 if bits >= active:
@@ -221,13 +265,13 @@ def leg_block(const unsigned char[::1] pcm, Py_ssize_t frame_len, long long[::1]
                 while active > bits and n - last_ge[active] > hang:
                     active -= 1
                 expire = last_ge[active] + hang if active > bits else (<int64_t>1 << 62)
-            count += 1
-            n += 1
+            count += step
+            n += step
         hist[active] += count
         count = 0
         lvl = _level_cdb(sumsq, frame_len)
         if not st[LS_FLOOR_SET]:
-            st[LS_FLOOR_CDB] = lvl
+            st[LS_FLOOR_CDB] = lvl if lvl < st[LS_FLOOR_INIT_CDB] else st[LS_FLOOR_INIT_CDB]
             st[LS_FLOOR_SET] = 1
         floor_cdb = st[LS_FLOOR_CDB]
         gate = 1 if lvl > st[LS_GATE_ABS_CDB] and lvl > floor_cdb + st[LS_GATE_MARGIN_CDB] else 0
@@ -261,13 +305,52 @@ def leg_block(const unsigned char[::1] pcm, Py_ssize_t frame_len, long long[::1]
     return n_cand
 
 
-def segment_block(const unsigned char[::1] speech, long long[::1] st, long long[::1] events):
+def vad_frames(classify, handle, int rate, pcm, Py_ssize_t frame_len, array.array cand,
+               Py_ssize_t n_cand, bytearray speech):
+    """Ask ``classify(handle, rate, frame, frame_len)`` about each candidate frame."""
+    cdef Py_buffer view
+    cdef Py_ssize_t cand_len, j, i, fb = 2 * frame_len, found = 0
+    cdef long long* cand_p = _int64s(cand, &cand_len)
+    cdef char* flags = speech
+    cdef Py_ssize_t n_flags = len(speech)
+    cdef const char* base
+    if n_cand > cand_len or n_cand < 0:
+        raise ValueError("candidate outside the block")
+    PyObject_GetBuffer(pcm, &view, PyBUF_SIMPLE)
+    try:
+        base = <const char*>view.buf
+        for j in range(n_cand):
+            i = cand_p[j]
+            if i < 0 or i >= n_flags or (i + 1) * fb > view.len:
+                raise ValueError("candidate outside the block")
+            if classify(handle, rate, PyBytes_FromStringAndSize(base + i * fb, fb), frame_len):
+                flags[i] = 1
+                found += 1
+        return found
+    finally:
+        PyBuffer_Release(&view)
+
+
+def segment_block(speech, array.array st_a, array.array events_a):
     """Turn per-frame speech flags (one byte each) into segment events; return how many."""
-    if st.shape[0] < SEG_STATE_LEN:
+    cdef Py_buffer view
+    cdef Py_ssize_t st_len, ev_len
+    cdef long long* st = _int64s(st_a, &st_len)
+    cdef long long* events = _int64s(events_a, &ev_len)
+    if st_len < SEG_STATE_LEN:
         raise ValueError("segment state too short")
-    cdef Py_ssize_t i, n = speech.shape[0], n_ev = 0
-    if events.shape[0] < 3 * n:
-        raise ValueError("event buffer too short for the block")
+    PyObject_GetBuffer(speech, &view, PyBUF_SIMPLE)
+    try:
+        if ev_len < 3 * view.len:
+            raise ValueError("event buffer too short for the block")
+        return _segment_block(<const unsigned char*>view.buf, view.len, st, events)
+    finally:
+        PyBuffer_Release(&view)
+
+
+cdef Py_ssize_t _segment_block(const unsigned char* speech, Py_ssize_t n, long long* st,
+                               long long* events) noexcept:
+    cdef Py_ssize_t i, n_ev = 0
     cdef int64_t pad = st[SS_PAD_FRAMES]
     cdef int64_t close_gap = st[SS_BRIDGE_FRAMES] + 2 * pad, min_frames = st[SS_MIN_FRAMES]
     cdef int64_t tail = pad - st[SS_END_TRIM_FRAMES], k = st[SS_FRAME_N]

@@ -1,6 +1,7 @@
 """Type stub of the compiled kernels (ext/_kernels_c.pyx); see reference.py for the contract."""
 
 from array import array
+from collections.abc import Callable
 
 BytesLike = bytes | bytearray | memoryview
 
@@ -12,3 +13,6 @@ def level_cdb(sumsq: int, n: int) -> int: ...
 def leg_block(pcm: BytesLike, frame_len: int, st: array[int], out: array[int],
               cand: array[int]) -> int: ...
 def segment_block(speech: BytesLike, st: array[int], events: array[int]) -> int: ...
+def vad_frames(classify: Callable[[object, int, BytesLike, int], object], handle: object,
+               rate: int, pcm: BytesLike, frame_len: int, cand: array[int], n_cand: int,
+               speech: bytearray) -> int: ...

@@ -24,6 +24,8 @@ from edgeqa.metrics.summary import build_summary
 _FRAME_S = FRAME_MS / 1000.0
 #: Hold marks not yet reached by the timeline; a switch sends a handful per call.
 MAX_PENDING_HOLD_MARKS = 1024
+#: tick(): a leg whose audio lags the clock by more than this is silent (no RTP, no speech).
+MAX_LEG_LAG_S = 0.2
 
 
 def _t(frame: int) -> float:
@@ -45,6 +47,7 @@ class CallAnalyzer:
         self.codec: Codec = codec
         self.legs: dict[Leg, LegAnalyzer] = {
             leg: LegAnalyzer(leg, sample_rate, codec, cfg) for leg in LEGS}
+        self._leg_c, self._leg_a = self.legs["customer"], self.legs["agent"]
         self._marks: dict[Leg, deque[tuple[int, bool]]] = {leg: deque() for leg in LEGS}
         self._hold_marks: deque[tuple[int, bool]] = deque()
         self._cursor = 0
@@ -76,9 +79,23 @@ class CallAnalyzer:
         if self.finished:
             raise RuntimeError("call already finished")
         out: list[Event] = []
-        for ev in self.legs[leg].feed(pcm, t_s):
+        for ev in self._leg_c.feed(pcm, t_s) if leg == "customer" else self._leg_a.feed(pcm, t_s):
             self._leg_event(ev, out)
-        self._advance(min(la.horizon() for la in self.legs.values()), out)
+        h_c, h_a = self._leg_c.horizon(), self._leg_a.horizon()
+        target = h_c if h_c < h_a else h_a
+        if target > self._cursor or self._hold_marks:
+            self._advance(target, out)
+        return out
+
+    def tick(self, now_s: float) -> list[Event]:
+        """Advance a live call to ``now_s``: audio missing by now_s - MAX_LEG_LAG_S is silence."""
+        out: list[Event] = []
+        upto = round((now_s - MAX_LEG_LAG_S) / _FRAME_S)
+        for leg in LEGS:
+            la = self.legs[leg]
+            if la.frames < upto:
+                out += self.feed(leg, bytes(la.frame_bytes * (upto - la.frames)),
+                                 la.frames * _FRAME_S)
         return out
 
     def set_hold(self, on_hold: bool, t_s: float) -> None:
@@ -119,7 +136,7 @@ class CallAnalyzer:
             self._marks[ev.leg].append((round(ev.end_s / _FRAME_S), False))
         elif isinstance(ev, LegSample):
             self._check_clipping(ev, out)
-            if ev.level_dbov_1s is not None and not self._level_alerted[ev.leg]:
+            if ev.active_level_dbov is not None and not self._level_alerted[ev.leg]:
                 self._check_level(ev, out)
 
     def _check_clipping(self, ev: LegSample, out: list[Event]) -> None:
@@ -134,12 +151,9 @@ class CallAnalyzer:
             self._clip_alerting[ev.leg] = False
 
     def _check_level(self, ev: LegSample, out: list[Event]) -> None:
-        la = self.legs[ev.leg]
-        if self.talk_time_s(ev.leg) < self.config.level_min_speech_s:
-            return
-        level = la.active_level_dbov()
-        if level is None:
-            return
+        """too_quiet/too_loud once per leg, judged on the sample's own cumulative P.56 level."""
+        level = ev.active_level_dbov
+        assert level is not None
         if level <= self.config.too_quiet_dbov:
             self._level_alerted[ev.leg] = True
             self._alert("level", "too_quiet", ev.t_s + 1.0, ev.leg, level, out)

@@ -35,7 +35,9 @@ class MetricsConfig:
     vad_mode: int = 2
     gate_margin_db: float = 8.0
     gate_abs_dbov: float = -55.0
-    floor_rise_db_per_s: float = 1.0
+    floor_rise_db_per_s: float = 3.0
+    #: A call that starts talking must not take its first words for the noise floor.
+    floor_init_max_dbov: float = -50.0
     #: webrtcvad keeps saying "speech" for 80-160 ms after a burst; segments lose this much.
     vad_end_trim_ms: int = 0
     #: The gate hides the faint onset and decay of words under the noise floor; every run of

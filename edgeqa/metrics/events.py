@@ -20,6 +20,11 @@ class LegSample:
     level_dbov_1s: float | None
     clipped: int
     pci_paused: bool
+    #: Seconds of speech frames since the call started.
+    speech_s: float = 0.0
+    #: The P.56 level of the whole leg so far, once speech_s reaches level_min_speech_s and
+    #: only on seconds with speech; else None.
+    active_level_dbov: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

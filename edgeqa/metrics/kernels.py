@@ -18,6 +18,7 @@ frame_stats = reference.frame_stats
 level_cdb = reference.level_cdb
 leg_block = reference.leg_block
 segment_block = reference.segment_block
+vad_frames = reference.vad_frames
 IMPLEMENTATION: str = "python"
 
 if EXTENSIONS_WANTED:
@@ -32,6 +33,7 @@ if EXTENSIONS_WANTED:
         level_cdb = _kernels_c.level_cdb
         leg_block = _kernels_c.leg_block
         segment_block = _kernels_c.segment_block
+        vad_frames = _kernels_c.vad_frames
         IMPLEMENTATION = "c"
 
 __all__ = [
@@ -43,4 +45,5 @@ __all__ = [
     "level_cdb",
     "segment_block",
     "ulaw_decode",
+    "vad_frames",
 ]

@@ -6,20 +6,21 @@ import logging
 import math
 from array import array
 
-import _webrtcvad  # type: ignore[import-not-found]  # Vad.is_speech adds a Python frame
 import webrtcvad
 
 from edgeqa.metrics import kernels
 from edgeqa.metrics.codecs import Codec, clip_level
 from edgeqa.metrics.config import FRAME_MS, SAMPLE_RATES, MetricsConfig
 from edgeqa.metrics.events import Leg, LegSample, SegmentEnded, SegmentStarted
-from edgeqa.metrics.level import active_level_dbov, envelope_k_q20, rms_dbov
+from edgeqa.metrics.level import active_level_dbov, envelope_k_q20, envelope_shift, rms_dbov
 from edgeqa.metrics.reference import (
     FRAME_OUT_STRIDE,
     LS_CLIP_EVENTS,
     LS_CLIP_LEVEL,
     LS_CLIPPED,
     LS_ENV_K,
+    LS_ENV_SHIFT,
+    LS_FLOOR_INIT_CDB,
     LS_FLOOR_RISE_CDB,
     LS_GATE_ABS_CDB,
     LS_GATE_MARGIN_CDB,
@@ -42,9 +43,18 @@ from edgeqa.metrics.reference import (
 
 log = logging.getLogger(__name__)
 
+try:  # webrtcvad-wheels' C entry point: Vad.is_speech only adds a Python frame around it
+    from _webrtcvad import process as _vad_process  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - another build of the package
+    _vad_process = None
+
+
+def _is_speech(vad: webrtcvad.Vad, rate: int, frame: bytes, frame_len: int) -> bool:
+    return bool(vad.is_speech(frame, rate))
+
 #: Frames per per-second sample; kernel blocks never cross a second.
 FRAMES_PER_S = 1000 // FRAME_MS
-#: A gap in a live feed longer than this is not filled with silence; the leg jumps ahead.
+#: A gap in a live feed up to this long is filled with silence; a longer one is refused.
 MAX_GAP_FILL_S = 60
 LegEvent = LegSample | SegmentStarted | SegmentEnded
 
@@ -70,11 +80,14 @@ class LegAnalyzer:
         self.frame_s = FRAME_MS / 1000.0
         st = new_leg_state()
         st[LS_CLIP_LEVEL] = clip_level(codec)
-        st[LS_ENV_K] = envelope_k_q20(sample_rate, cfg.p56_time_constant_s)
+        shift = envelope_shift(sample_rate)
+        st[LS_ENV_SHIFT] = shift
+        st[LS_ENV_K] = envelope_k_q20(sample_rate, cfg.p56_time_constant_s, 1 << shift)
         st[LS_HANG_SAMPLES] = round(cfg.p56_hangover_s * sample_rate)
         st[LS_GATE_MARGIN_CDB] = round(cfg.gate_margin_db * 100)
         st[LS_GATE_ABS_CDB] = round(cfg.gate_abs_dbov * 100)
         st[LS_FLOOR_RISE_CDB] = round(cfg.floor_rise_db_per_s * 100 * FRAME_MS / 1000)
+        st[LS_FLOOR_INIT_CDB] = round(cfg.floor_init_max_dbov * 100)
         self._st = st
         seg = new_segment_state()
         seg[SS_BRIDGE_FRAMES] = cfg.segment_bridge_ms // FRAME_MS
@@ -86,6 +99,10 @@ class LegAnalyzer:
         self._cand = array("q", bytes(8 * FRAMES_PER_S))
         self._events = array("q", bytes(8 * 3 * FRAMES_PER_S))
         self._vad = webrtcvad.Vad(cfg.vad_mode)
+        if _vad_process is not None:
+            self._classify, self._vad_handle = _vad_process, self._vad._vad
+        else:
+            self._classify, self._vad_handle = _is_speech, self._vad
         self._pending = b""
         self.frames = 0  # frames analysed (including filled gaps)
         self.frames_dropped = 0  # late or duplicate frames ignored
@@ -99,6 +116,7 @@ class LegAnalyzer:
         self.segments = array("q")  # closed segments as start, end frame pairs
         self.open_start: int | None = None  # a confirmed segment not yet closed
         self.talk_frames = 0  # frames inside closed segments
+        self.speech_frames = 0  # frames the gate and the VAD took for speech, up to the last second
 
     # -- feeding ---------------------------------------------------------------------------
     def feed(self, pcm: bytes | bytearray | memoryview, t_s: float) -> list[LegEvent]:
@@ -108,6 +126,10 @@ class LegAnalyzer:
         MAX_GAP_FILL_S); frames before it are late or duplicate and are dropped.
         """
         events: list[LegEvent] = []
+        if (len(pcm) == self.frame_bytes and not self._pending
+                and round(t_s / self.frame_s) == self.frames):  # the live case: one frame
+            self._block(pcm, 1, events)
+            return events
         data = bytes(pcm)
         if self._pending:  # continues the partial frame kept from the last feed
             data = self._pending + data
@@ -139,20 +161,15 @@ class LegAnalyzer:
             self._block(memoryview(data)[pos * fb:(pos + n) * fb], n, events)
             pos += n
 
-    def _block(self, pcm: memoryview, n: int, events: list[LegEvent]) -> None:
+    def _block(self, pcm: bytes | bytearray | memoryview, n: int, events: list[LegEvent]) -> None:
         st = self._st
         n_cand = kernels.leg_block(pcm, self.frame_len, st, self._out, self._cand)
         speech = bytearray(n)
         if n_cand:
-            process, handle = _webrtcvad.process, self._vad._vad
-            rate, fb, flen = self.sample_rate, self.frame_bytes, self.frame_len
-            cand = self._cand
-            for j in range(n_cand):
-                i = cand[j]
-                if process(handle, rate, pcm[i * fb:(i + 1) * fb], flen):
-                    speech[i] = 1
+            self._sec_speech += kernels.vad_frames(
+                self._classify, self._vad_handle, self.sample_rate, pcm, self.frame_len,
+                self._cand, n_cand, speech)
             self.vad_calls += n_cand
-            self._sec_speech += speech.count(1)
         start_frame = self.frames
         n_ev = kernels.segment_block(speech, self._seg, self._events)
         if n_ev:
@@ -187,10 +204,16 @@ class LegAnalyzer:
             delta = [a - b for a, b in zip(hist, self._sec_hist, strict=True)]
             level = active_level_dbov(sumsq, delta, self.config.p56_margin_db)
         n = FRAMES_PER_S * self.frame_len
+        self.speech_frames += self._sec_speech
+        speech_s = self.speech_frames * self.frame_s
+        total: float | None = None
+        if self._sec_speech and speech_s >= self.config.level_min_speech_s:
+            total = active_level_dbov(int(st[LS_SUMSQ]), hist, self.config.p56_margin_db)
         sample = LegSample(
             self.leg, round(self.frames * self.frame_s - 1.0, 3), round(rms_dbov(sumsq, n), 2),
             self._sec_speech / FRAMES_PER_S, None if level is None else round(level, 2),
-            clipped, self._sec_paused or self.pci_paused)
+            clipped, self._sec_paused or self.pci_paused, round(speech_s, 3),
+            None if total is None else round(total, 2))
         self._sec_sumsq = st[LS_SUMSQ]
         self._sec_clipped = st[LS_CLIPPED]
         self._sec_hist = hist

@@ -13,9 +13,14 @@ _THRESHOLD_DB = [0.0] + [20.0 * math.log10(2.0 ** (k - 1)) - _FULL_SCALE_DB
                          for k in range(1, P56_LEVELS + 1)]
 
 
-def envelope_k_q20(sample_rate: int, time_constant_s: float) -> int:
-    """Return (1 - g) in Q20 for the envelope g = exp(-1 / (rate * time constant)) (P.56 B.1)."""
-    return round((1.0 - math.exp(-1.0 / (sample_rate * time_constant_s))) * (1 << 20))
+def envelope_k_q20(sample_rate: int, time_constant_s: float, step: int = 1) -> int:
+    """Return (1 - g**step) in Q20 for the envelope g = exp(-1 / (rate * time constant))."""
+    return round((1.0 - math.exp(-step / (sample_rate * time_constant_s))) * (1 << 20))
+
+
+def envelope_shift(sample_rate: int) -> int:
+    """Return log2 of the envelope step: 0.5 ms (4 samples at 8 kHz, 8 at 16 kHz)."""
+    return (sample_rate // 2000).bit_length() - 1
 
 
 def rms_dbov(sumsq: int, n: int) -> float:
@@ -30,7 +35,8 @@ def active_level_dbov(sumsq: int, hist: Sequence[int], margin_db: float) -> floa
 
     ``hist[k]`` counts the samples whose highest active threshold (with hang-over) was
     c_k = 2**(k-1); the activity count at c_k is the sum of hist[k:]. As in G.191 sv-p56, the
-    level is where A_k - C_k falls to the margin, interpolated linearly between thresholds.
+    level is where A_k - C_k falls to the margin, here interpolated exactly on the line between
+    the two thresholds (sv-p56 bisects that line to within 0.5 dB).
     """
     if sumsq <= 0:
         return None
@@ -43,9 +49,9 @@ def active_level_dbov(sumsq: int, hist: Sequence[int], margin_db: float) -> floa
             break
         a_db = ss_db - 10.0 * log10(count)
         delta = a_db - _THRESHOLD_DB[k]
+        if k == 1 and delta < margin_db:
+            return None  # below the margin at the lowest threshold: silence (sv-p56)
         if delta <= margin_db:
-            if k == 1:
-                return a_db
             frac = (prev_delta - margin_db) / (prev_delta - delta)
             return prev_a + (a_db - prev_a) * frac
         prev_a, prev_delta = a_db, delta

@@ -12,8 +12,8 @@ from edgeqa.metrics.config import MetricsConfig
 from edgeqa.metrics.events import CallSummary, Event
 from edgeqa.metrics.wavfile import WavError, read_wav
 
-#: Audio fed per step, seconds: the size a live tap would deliver in one second.
-FEED_BLOCK_S = 1
+#: Audio fed per step, seconds (the analyzers split it at second boundaries themselves).
+FEED_BLOCK_S = 10
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from collections.abc import Callable
 
 #: What the kernels accept as PCM or G.711 bytes.
 BytesLike = bytes | bytearray | memoryview
@@ -16,7 +17,7 @@ BytesLike = bytes | bytearray | memoryview
 #: State layout of ``leg_block`` (an ``array('q')`` of LEG_STATE_LEN int64 values).
 #: Parameters, set once by the caller:
 LS_CLIP_LEVEL = 0  # |x| >= this counts as clipped (0.99 * codec_max, rounded up)
-LS_ENV_K = 1  # P.56 envelope coefficient (1 - g) in Q20
+LS_ENV_K = 1  # P.56 envelope coefficient (1 - g**step) in Q20
 LS_HANG_SAMPLES = 2  # P.56 hang-over, samples
 LS_GATE_MARGIN_CDB = 3  # a frame within this many centi-dB of the floor is not speech
 LS_GATE_ABS_CDB = 4  # a frame at or below this level (centi-dBov) is not speech
@@ -35,7 +36,9 @@ LS_BITS = 15  # bit length of the envelope's integer part at the last sample
 LS_ACTIVE_BITS = 16  # highest P.56 threshold index still active (with hang-over)
 LS_LAST_GE = 17  # 17 slots: last sample index whose envelope bit length was >= k
 LS_HIST = 34  # 17 slots: samples whose highest active threshold index was k
-LEG_STATE_LEN = 51
+LS_FLOOR_INIT_CDB = 51  # parameter: the first frame sets the floor, at most this level
+LS_ENV_SHIFT = 52  # parameter: the envelope steps 2**this samples at a time
+LEG_STATE_LEN = 53
 
 #: P.56 thresholds: index k (1..16) stands for c_k = 2**(k-1) in int16 units.
 P56_LEVELS = 16
@@ -139,12 +142,17 @@ def leg_block(pcm: BytesLike, frame_len: int, st: array[int], out: array[int],
     """Run whole frames of one leg through stats, P.56, floor and gate; return the candidates.
 
     Writes FRAME_OUT_STRIDE values per frame to ``out`` (level_cdb, peak, clipped, gate) and
-    the indices of frames that pass the noise gate to ``cand``; returns their count. The P.56
-    envelope (ITU-T P.56 method B, as G.191 sv-p56: two first-order stages, hang-over, one
-    histogram of the highest active threshold) advances sample by sample in Q12 fixed point.
+    the indices of frames that pass the noise gate to ``cand``; returns their count.
+    The P.56 envelope is ITU-T P.56 method B as in G.191 sv-p56 (two first-order stages of
+    time constant 0.03 s on |x|, a hang-over per threshold, counts of active samples), in
+    Q12 fixed point, advanced one step of 2**LS_ENV_SHIFT samples (0.5 ms) at a time on the
+    step's mean |x|: 60 times shorter than the time constant, it moves levels by < 0.05 dB.
+    ``hist[k]`` counts the samples whose highest active threshold was c_k = 2**(k-1).
     """
     x16 = _samples(pcm)
-    if len(st) < LEG_STATE_LEN or frame_len <= 0:
+    shift = st[LS_ENV_SHIFT] if len(st) >= LEG_STATE_LEN else -1
+    step = 1 << shift if 0 <= shift <= 8 else 0
+    if not step or frame_len <= 0 or frame_len % step:
         raise ValueError("leg state too short or bad frame length")
     n_frames = len(x16) // frame_len
     if len(out) < n_frames * FRAME_OUT_STRIDE or len(cand) < n_frames:
@@ -158,6 +166,8 @@ def leg_block(pcm: BytesLike, frame_len: int, st: array[int], out: array[int],
     n = st[LS_SAMPLE_N]
     bits = st[LS_BITS]
     active = st[LS_ACTIVE_BITS]
+    if not (0 <= bits <= P56_LEVELS and 0 <= active <= P56_LEVELS):
+        raise ValueError("corrupt leg state")
     n_cand = 0
     for f in range(n_frames):
         sumsq = peak = clipped = events = 0
@@ -174,7 +184,11 @@ def leg_block(pcm: BytesLike, frame_len: int, st: array[int], out: array[int],
                     events += 1
             else:
                 run = 0
-            p += ((ax << 12) - p) * env_k >> 20
+        for s0 in range(f * frame_len, (f + 1) * frame_len, step):
+            a = 0
+            for i in range(s0, s0 + step):
+                a += abs(x16[i])
+            p += ((a << (12 - shift)) - p) * env_k >> 20
             q += (p - q) * env_k >> 20
             qi = q >> 12
             if bits < P56_LEVELS and qi >= 1 << bits:
@@ -185,17 +199,17 @@ def leg_block(pcm: BytesLike, frame_len: int, st: array[int], out: array[int],
                 while bits > 0 and qi < 1 << (bits - 1):
                     bits -= 1
                 for k in range(bits + 1, drop_from + 1):
-                    st[LS_LAST_GE + k] = n - 1
+                    st[LS_LAST_GE + k] = n - step
             if bits >= active:
                 active = bits
             else:
                 while active > bits and n - st[LS_LAST_GE + active] > hang:
                     active -= 1
-            st[LS_HIST + active] += 1
-            n += 1
+            st[LS_HIST + active] += step
+            n += step
         lvl = level_cdb(sumsq, frame_len)
         if not st[LS_FLOOR_SET]:
-            st[LS_FLOOR_CDB] = lvl
+            st[LS_FLOOR_CDB] = min(lvl, st[LS_FLOOR_INIT_CDB])
             st[LS_FLOOR_SET] = 1
         floor = st[LS_FLOOR_CDB]
         gate = 1 if lvl > st[LS_GATE_ABS_CDB] and lvl > floor + st[LS_GATE_MARGIN_CDB] else 0
@@ -224,6 +238,29 @@ def leg_block(pcm: BytesLike, frame_len: int, st: array[int], out: array[int],
     st[LS_BITS] = bits
     st[LS_ACTIVE_BITS] = active
     return n_cand
+
+
+def vad_frames(classify: Callable[[object, int, BytesLike, int], object], handle: object,
+               rate: int, pcm: BytesLike, frame_len: int, cand: array[int], n_cand: int,
+               speech: bytearray) -> int:
+    """Ask ``classify(handle, rate, frame, frame_len)`` about each candidate frame.
+
+    Sets ``speech[i] = 1`` for the candidates it calls speech and returns their count; this
+    is the loop around webrtcvad's ``process`` that the gate leaves to run.
+    """
+    fb = 2 * frame_len
+    raw = memoryview(pcm).cast("B")
+    if n_cand > len(cand) or n_cand < 0:
+        raise ValueError("candidate outside the block")
+    found = 0
+    for j in range(n_cand):
+        i = cand[j]
+        if i < 0 or i >= len(speech) or (i + 1) * fb > len(raw):
+            raise ValueError("candidate outside the block")
+        if classify(handle, rate, raw[i * fb:(i + 1) * fb], frame_len):
+            speech[i] = 1
+            found += 1
+    return found
 
 
 def segment_block(speech: BytesLike, st: array[int], events: array[int]) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,9 +43,8 @@ class WavAudio:
             return self.data[: self.frames * width]
         if width == 1:
             return self.data[index::self.channels]
-        import numpy as np
-
-        pcm = np.frombuffer(self.data, dtype="<i2", count=self.frames * self.channels)
+        # 2-byte items sliced as they are: the bytes stay little-endian on any host.
+        pcm = array("h", self.data[: self.frames * self.channels * 2])
         return pcm[index::self.channels].tobytes()
 
 

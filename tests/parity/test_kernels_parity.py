@@ -18,6 +18,8 @@ from edgeqa.metrics.reference import (
     FRAME_OUT_STRIDE,
     LS_CLIP_LEVEL,
     LS_ENV_K,
+    LS_ENV_SHIFT,
+    LS_FLOOR_INIT_CDB,
     LS_FLOOR_RISE_CDB,
     LS_GATE_ABS_CDB,
     LS_GATE_MARGIN_CDB,
@@ -60,11 +62,13 @@ def test_compiled_kernels_loaded_when_wanted() -> None:
 def _leg_state(clip_level: int = 32440) -> array[int]:
     st = reference.new_leg_state()
     st[LS_CLIP_LEVEL] = clip_level
-    st[LS_ENV_K] = envelope_k_q20(8000, 0.03)
+    st[LS_ENV_K] = envelope_k_q20(8000, 0.03, 4)
+    st[LS_ENV_SHIFT] = 2
     st[LS_HANG_SAMPLES] = 1600
     st[LS_GATE_MARGIN_CDB] = 800
     st[LS_GATE_ABS_CDB] = -5500
     st[LS_FLOOR_RISE_CDB] = 2
+    st[LS_FLOOR_INIT_CDB] = -5000
     return st
 
 
@@ -125,6 +129,12 @@ def test_leg_block_gate(impl: ModuleType) -> None:
 def test_leg_block_rejects_short_buffers(impl: ModuleType) -> None:
     with pytest.raises(ValueError):
         impl.leg_block(bytes(640), 160, _leg_state(), array("q", [0] * 4), array("q", [0] * 2))
+    corrupt = _leg_state()
+    corrupt[reference.LS_ACTIVE_BITS] = 99
+    with pytest.raises(ValueError, match="corrupt"):
+        impl.leg_block(bytes(320), 160, corrupt, array("q", [0] * 4), array("q", [0]))
+    with pytest.raises(ValueError):  # the frame must hold whole envelope steps
+        impl.leg_block(bytes(322), 161, _leg_state(), array("q", [0] * 4), array("q", [0]))
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -199,4 +209,41 @@ def test_segment_block_equal(flags: list[bool], bridge: int, min_frames: int, pa
         ev = array("q", bytes(8 * 3 * max(1, len(raw))))
         n = impl.segment_block(raw, s, ev)
         results.append((n, ev[:3 * n].tolist(), s.tolist()))
+    assert results[0] == results[1]
+
+
+def _odd_sum(handle: object, rate: int, frame: bytes | memoryview, n: int) -> bool:
+    """A deterministic stand-in for webrtcvad's process(): sum of the frame's bytes is odd."""
+    assert handle == "h" and rate == 8000 and len(frame) == 2 * n
+    return sum(bytes(frame)) % 2 == 1
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_vad_frames(impl: ModuleType) -> None:
+    pcm = bytes([1]) + bytes(319) + bytes(320) + bytes([3]) + bytes(319)
+    cand = array("q", [0, 1, 2, 0])
+    speech = bytearray(3)
+    assert impl.vad_frames(_odd_sum, "h", 8000, pcm, 160, cand, 3, speech) == 2
+    assert speech == bytearray([1, 0, 1])
+    with pytest.raises(ValueError):
+        impl.vad_frames(_odd_sum, "h", 8000, pcm[:320], 160, cand, 2, bytearray(3))
+    with pytest.raises(ValueError):  # a flag outside ``speech``
+        impl.vad_frames(_odd_sum, "h", 8000, pcm, 160, cand, 3, bytearray(2))
+    with pytest.raises(ValueError):
+        impl.vad_frames(_odd_sum, "h", 8000, pcm, 160, array("q", [-1]), 1, bytearray(3))
+
+
+@needs_c
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=3200), st.lists(st.integers(0, 9), max_size=10, unique=True))
+def test_vad_frames_equal(pcm: bytes, picks: list[int]) -> None:
+    assert C is not None
+    n_frames = len(pcm) // 320
+    idx = sorted(i for i in picks if i < n_frames)
+    results = []
+    for impl in (C, reference):
+        speech = bytearray(max(1, n_frames))
+        n = impl.vad_frames(_odd_sum, "h", 8000, pcm, 160, array("q", idx or [0]), len(idx),
+                            speech)
+        results.append((n, bytes(speech)))
     assert results[0] == results[1]
