@@ -15,6 +15,7 @@ import aiohttp
 from edgeqa.ari.backoff import Backoff
 from edgeqa.ari.events import MAX_FRAME_BYTES, AriEvent, AriFrameError, decode_frame
 from edgeqa.ari.events import event_filter_body as _filter_body
+from edgeqa.ari.resources import AriResources, quote_segment
 from edgeqa.ari.rest import (
     REQUEST_TIMEOUT_S,
     AriAuthenticationError,
@@ -59,12 +60,7 @@ def _events_url(root: str, app: str) -> str:
     return urlunsplit((scheme, parts.netloc, f"{parts.path}/events", query, ""))
 
 
-def _seg(value: str) -> str:
-    """Quote one path segment (channel ids contain dots, names may contain slashes)."""
-    return quote(value, safe="")
-
-
-class AriClient:
+class AriClient(AriResources):
     """One Stasis app: its events WebSocket (reconnecting) and typed REST calls."""
 
     def __init__(
@@ -198,11 +194,18 @@ class AriClient:
 
     async def _register(self, rest: AriRest) -> None:
         """Connecting the WebSocket registered the app; confirm it and set the event filter."""
-        path = f"/applications/{_seg(self.app)}"
+        path = f"/applications/{quote_segment(self.app)}"
+        answer = None
         if self._disallowed:
-            answer = await rest.request("PUT", f"{path}/eventFilter", body=_filter_body(
-                self._disallowed))
-        else:
+            try:
+                answer = await rest.request("PUT", f"{path}/eventFilter",
+                                            body=_filter_body(self._disallowed))
+            except AriAuthenticationError:
+                raise
+            except AriHttpError as exc:
+                # The filter only saves traffic (e.g. a read_only ARI user may not set it).
+                _LOG.warning("ARI event filter not set for %s: %s", self.app, exc)
+        if answer is None:
             answer = await rest.request("GET", path)
         if not isinstance(answer, dict) or answer.get("name") != self.app:
             raise AriConnectionError(f"ARI did not register app {self.app!r}: {answer!r}")
@@ -216,8 +219,13 @@ class AriClient:
             _LOG.exception("ARI on_session hook failed")
 
     async def _read_loop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """Dispatch frames until the socket ends; a transport error ends it too (never raises)."""
         while True:
-            msg = await ws.receive()
+            try:
+                msg = await ws.receive()
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                _LOG.warning("ARI events WebSocket failed: %r", exc)
+                return
             if msg.type is aiohttp.WSMsgType.TEXT:
                 self._on_frame(msg.data)
             elif msg.type is aiohttp.WSMsgType.BINARY:
@@ -293,16 +301,21 @@ class AriClient:
         if self._closed:
             return
         self._closing.set()
-        if self._ws is not None:
-            await self._ws.close()
-        for bridge_id in sorted(self._own_bridges):
-            try:
-                await self.delete_bridge(bridge_id)
-            except AriError as exc:
-                _LOG.warning("ARI could not delete bridge %s on close: %r", bridge_id, exc)
-        self._closed = True
-        if self._http is not None:
-            await self._http.close()
+        try:
+            # Bridges first, while the app's WebSocket is still up: closing the socket while
+            # Asterisk destroys one of the app's bridges wedged Asterisk 22's ARI (the app was
+            # never deactivated; every later /events upgrade hung).
+            for bridge_id in sorted(self._own_bridges):
+                try:
+                    await self.delete_bridge(bridge_id)
+                except AriError as exc:
+                    _LOG.warning("ARI could not delete bridge %s on close: %r", bridge_id, exc)
+            if self._ws is not None:
+                await self._ws.close()
+        finally:
+            self._closed = True
+            if self._http is not None:
+                await self._http.close()
         for waiters in self._stasis_waiters.values():
             for waiter in waiters:
                 if not waiter.done():
@@ -316,88 +329,3 @@ class AriClient:
         body: Any = None,
     ) -> Any:
         return await self._rest_api().request(method, path, params=params, body=body)
-
-    async def asterisk_info(self) -> dict[str, Any]:
-        """GET /asterisk/info."""
-        return _obj(await self._call("GET", "/asterisk/info"))
-
-    async def get_application(self) -> dict[str, Any]:
-        """GET /applications/{app}: our app's subscriptions and event filter."""
-        return _obj(await self._call("GET", f"/applications/{_seg(self.app)}"))
-
-    async def get_channels(self) -> list[dict[str, Any]]:
-        """GET /channels: every live channel."""
-        return _list(await self._call("GET", "/channels"))
-
-    async def get_channel(self, channel_id: str) -> dict[str, Any]:
-        """GET /channels/{id}."""
-        return _obj(await self._call("GET", f"/channels/{_seg(channel_id)}"))
-
-    async def get_bridges(self) -> list[dict[str, Any]]:
-        """GET /bridges: every live bridge."""
-        return _list(await self._call("GET", "/bridges"))
-
-    async def create_bridge(
-        self, bridge_type: str = "mixing", *, bridge_id: str | None = None, name: str | None = None
-    ) -> dict[str, Any]:
-        """POST /bridges; the bridge is remembered and deleted on close()."""
-        params = {"type": bridge_type, "bridgeId": bridge_id, "name": name}
-        bridge = _obj(await self._call("POST", "/bridges", params))
-        self._own_bridges.add(str(bridge["id"]))
-        return bridge
-
-    async def delete_bridge(self, bridge_id: str) -> None:
-        """DELETE /bridges/{id}; a bridge already gone (404) counts as deleted."""
-        try:
-            await self._call("DELETE", f"/bridges/{_seg(bridge_id)}")
-        except AriHttpError as exc:
-            if exc.status != 404:
-                raise
-        self._own_bridges.discard(bridge_id)
-
-    async def add_channel(self, bridge_id: str, channel_id: str | Sequence[str]) -> None:
-        """POST /bridges/{id}/addChannel (422 if the channel is not in Stasis yet)."""
-        channels = channel_id if isinstance(channel_id, str) else ",".join(channel_id)
-        await self._call("POST", f"/bridges/{_seg(bridge_id)}/addChannel", {"channel": channels})
-
-    async def add_channel_when_ready(
-        self, bridge_id: str, channel_id: str, timeout_s: float
-    ) -> None:
-        """Wait for the channel's StasisStart, then addChannel (avoids the 422 race)."""
-        await self.wait_for_stasis_start(channel_id, timeout_s)
-        await self.add_channel(bridge_id, channel_id)
-
-    async def snoop(
-        self, channel_id: str, *, spy: str = "in", whisper: str = "none",
-        snoop_id: str | None = None,
-    ) -> dict[str, Any]:
-        """POST /channels/{id}/snoop into our app; returns the Snoop/ channel."""
-        params = {"app": self.app, "spy": spy, "whisper": whisper, "snoopId": snoop_id}
-        return _obj(await self._call("POST", f"/channels/{_seg(channel_id)}/snoop", params))
-
-    async def external_media(
-        self, external_host: str, *, audio_format: str = "slin16", channel_id: str | None = None,
-        encapsulation: str = "rtp", transport: str = "udp",
-    ) -> dict[str, Any]:
-        """POST /channels/externalMedia into our app; returns the UnicastRTP/ channel."""
-        params = {
-            "app": self.app, "external_host": external_host, "format": audio_format,
-            "channelId": channel_id, "encapsulation": encapsulation, "transport": transport,
-        }
-        return _obj(await self._call("POST", "/channels/externalMedia", params))
-
-    async def hangup(self, channel_id: str, reason: str = "normal") -> None:
-        """DELETE /channels/{id}."""
-        await self._call("DELETE", f"/channels/{_seg(channel_id)}", {"reason": reason})
-
-
-def _obj(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise AriConnectionError(f"ARI answered {type(value).__name__}, expected an object")
-    return value
-
-
-def _list(value: Any) -> list[dict[str, Any]]:
-    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-        raise AriConnectionError("ARI answered something other than a list of objects")
-    return value

@@ -27,6 +27,9 @@ MAX_CALLS = 10_000
 MAX_LEGS_PER_CALL = 64
 # Spy modes remembered from OriginateResponse / Newexten until ChanSpyStart names the spyer.
 MAX_PENDING_SPY_MODES = 1_000
+# Uniqueids of legs that hung up, so a resync list taken just before the Hangup cannot bring
+# them back to life (the lists are read, then applied, while live events keep flowing).
+MAX_RECENTLY_ENDED = 4_096
 
 Events = list[TrackerEvent]
 
@@ -63,9 +66,8 @@ class TrackerCore:
         self.queues = QueueBook()
         self.dropped = 0
         self._spy_modes: dict[str, str] = {}
+        self._ended: dict[str, None] = {}
         self._resync: ResyncState | None = None
-
-
 
     def _mark_seen(self, uniqueid: str) -> None:
         if self._resync is not None:
@@ -130,6 +132,7 @@ class TrackerCore:
         header = None if call is None else call_header(call)
         leg.ended_at, leg.hangup_cause, leg.on_hold = ts, cause, False
         self.legs.pop(leg.uniqueid, None)
+        self._note_ended(leg.uniqueid)
         events = self.queues.leave_everywhere(leg.uniqueid, ts, now, "hangup")
         if call is None or header is None or call.legs.get(leg.uniqueid) is not leg:
             return events
@@ -146,6 +149,15 @@ class TrackerCore:
         if call.announced:
             events.append(TrackerEvent("call.ended", now, {"call": call.to_dict()}))
         return events
+
+    def _note_ended(self, uniqueid: str) -> None:
+        if len(self._ended) >= MAX_RECENTLY_ENDED:
+            self._ended.pop(next(iter(self._ended)))
+        self._ended[uniqueid] = None
+
+    def _has_ended(self, uniqueid: str) -> bool:
+        """True if this uniqueid hung up already (uniqueids are never reused)."""
+        return uniqueid in self._ended
 
     def _agent_updated(self, interface: str, now: float) -> Events:
         if interface not in self.queues.interfaces():

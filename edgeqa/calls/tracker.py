@@ -12,7 +12,7 @@ from typing import Any
 
 from edgeqa.ami.message import AmiMessage
 from edgeqa.calls import ari_input
-from edgeqa.calls.core import Events, event_time
+from edgeqa.calls.core import Events, call_header, event_time
 from edgeqa.calls.handlers import AmiHandlers
 from edgeqa.calls.model import TrackerEvent, is_local, is_media_helper
 from edgeqa.calls.queues import MEMBER_EVENTS
@@ -52,16 +52,21 @@ class CallTracker(AmiHandlers):
             return []
         if change.ended:
             return self._end_leg(leg, change.ts, now, change.cause or "")
-        before = leg.to_dict()
+        call = self.calls[leg.call_id]
+        before, header = leg.to_dict(), call_header(call)
         if change.state is not None:
             self._set_state(leg, change.state, change.ts)
         if change.on_hold is not None:
             leg.on_hold = change.on_hold
-        return self._leg_changed(leg, before, now)
+        return self._leg_changed(leg, before, now) + self._call_changed(call, header, now)
 
     def begin_resync(self, now: float) -> None:
         """Start a resync: every leg not listed before end_resync() counts as hung up."""
         self._resync = ResyncState(started_at=now)
+
+    def cancel_resync(self) -> None:
+        """Abandon a resync whose lists could not be read: nothing is swept."""
+        self._resync = None
 
     def resync_ami(self, msgs: Sequence[AmiMessage], now: float) -> list[TrackerEvent]:
         """Apply CoreShowChannel and QueueParams/QueueMember/QueueEntry events (any order)."""
@@ -80,7 +85,8 @@ class CallTracker(AmiHandlers):
         events: Events = []
         bridge_of = ari_input.bridge_members(bridges)
         snaps = [s for s in (ari_input.channel_snapshot(c, now) for c in channels)
-                 if s is not None and not is_media_helper(s.name) and not is_local(s.name)]
+                 if s is not None and not is_media_helper(s.name) and not is_local(s.name)
+                 and not self._has_ended(s.uniqueid)]
         snaps.sort(key=lambda s: s.app == "ChanSpy")
         for snap in snaps:
             self._mark_seen(snap.uniqueid)

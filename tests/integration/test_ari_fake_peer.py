@@ -28,6 +28,7 @@ class FakeAri:
 
     sessions: list[list[str | bytes]]
     status: int = 200
+    filter_status: int = 200
     filters: list[Any] = field(default_factory=list)
     connects: int = 0
     url: str = ""
@@ -60,11 +61,17 @@ async def fake_ari() -> AsyncIterator[FakeAri]:
 
     async def event_filter(request: web.Request) -> web.Response:
         fake.filters.append(await request.json())
+        if fake.filter_status != 200:
+            return web.Response(status=fake.filter_status, text='{"message": "read only"}')
+        return web.json_response({"name": request.match_info["app"]})
+
+    async def application(request: web.Request) -> web.Response:
         return web.json_response({"name": request.match_info["app"]})
 
     app = web.Application()
     app.router.add_get("/ari/events", events)
     app.router.add_put("/ari/applications/{app}/eventFilter", event_filter)
+    app.router.add_get("/ari/applications/{app}", application)
     async def info(request: web.Request) -> web.Response:
         return web.Response(status=500, text='{"message": "boom"}')
 
@@ -134,3 +141,34 @@ async def test_other_handshake_errors_are_retried(fake_ari: FakeAri) -> None:
     assert (info.value.status, info.value.reason) == (500, "boom")
     await client.close()
     await asyncio.wait_for(runner, TIMEOUT_S)
+
+
+async def test_refused_event_filter_still_registers(fake_ari: FakeAri) -> None:
+    fake_ari.filter_status = 403
+    client = AriClient(fake_ari.url, "u", "p", "edgeqa", on_event=lambda e: None)
+    runner = asyncio.create_task(client.run())
+    await client.wait_connected(TIMEOUT_S)
+    assert client.stats.sessions == 1 and len(fake_ari.filters) == 1
+    await client.close()
+    await asyncio.wait_for(runner, TIMEOUT_S)
+
+
+async def test_close_during_backoff_is_prompt_and_leaves_no_task(fake_ari: FakeAri) -> None:
+    fake_ari.status = 503
+    attempted = asyncio.Event()
+
+    def jitter() -> float:  # called once per backoff delay: the loop is now waiting
+        attempted.set()
+        return 1.0
+
+    client = AriClient(fake_ari.url, "u", "p", "edgeqa", on_event=lambda e: None,
+                       backoff_initial_s=30.0, backoff_max_s=30.0, rng=jitter)
+    runner = asyncio.create_task(client.run())
+    await asyncio.wait_for(attempted.wait(), TIMEOUT_S)
+    with pytest.raises(RuntimeError, match="already running"):
+        await client.run()
+    started = asyncio.get_running_loop().time()
+    await client.close()
+    await asyncio.wait_for(runner, 1.0)  # not the 30 s backoff
+    assert asyncio.get_running_loop().time() - started < 1.0
+    assert asyncio.all_tasks() == {asyncio.current_task()}

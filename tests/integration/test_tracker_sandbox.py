@@ -38,19 +38,33 @@ async def list_state(ami: AmiClient, ari: AriClient) -> tuple[list[AmiMessage], 
 
 
 class Live:
-    """A tracker wired to both clients, as the daemon wires it."""
+    """A tracker wired to both clients, as the daemon wires it; clients can be replaced."""
 
     def __init__(self, box: Sandbox) -> None:
+        self.box = box
         self.tracker = CallTracker()
         self.events: list[TrackerEvent] = []
         self.resynced = asyncio.Event()
         self._changed = asyncio.Event()
-        host, port, user, secret = box.ami
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Connect fresh AMI and ARI clients; return once their first resync is applied."""
+        self.resynced.clear()
+        host, port, user, secret = self.box.ami
         self.ami = AmiClient(host, port, user, secret, on_message=self.on_ami,
                              on_session=self.resync, backoff_initial_s=0.05, backoff_max_s=0.5)
-        url, ari_user, password, app = box.ari
+        url, ari_user, password, app = self.box.ari
         self.ari = AriClient(url, ari_user, password, app, on_event=self.on_ari,
                              backoff_initial_s=0.05, backoff_max_s=0.5)
+        self._tasks = [asyncio.create_task(self.ari.run()), asyncio.create_task(self.ami.run())]
+        await asyncio.wait_for(self.resynced.wait(), TIMEOUT_S)
+
+    async def stop(self) -> None:
+        """Close both clients: from now on the tracker hears nothing."""
+        await self.ami.close()
+        await self.ari.close()
+        await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), TIMEOUT_S)
 
     def _add(self, events: list[TrackerEvent]) -> None:
         if events:
@@ -85,14 +99,11 @@ class Live:
 @pytest.fixture
 async def live(running_sandbox: Sandbox) -> AsyncIterator[Live]:
     wired = Live(running_sandbox)
-    tasks = [asyncio.create_task(wired.ari.run()), asyncio.create_task(wired.ami.run())]
+    await wired.start()
     try:
-        await asyncio.wait_for(wired.resynced.wait(), TIMEOUT_S)
         yield wired
     finally:
-        await wired.ami.close()
-        await wired.ari.close()
-        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), TIMEOUT_S)
+        await wired.stop()
 
 
 def _roles(call: dict[str, Any]) -> dict[str, str]:
@@ -166,3 +177,26 @@ async def test_real_queue_call_roles_queue_agent_times(
     assert_valid(live.events)
     assert live.tracker.snapshot()["calls"] == []
     assert [e.type for e in live.events].count("call.started") == 1
+
+
+async def test_hangup_missed_while_disconnected_is_swept_by_the_resync(
+        live: Live, running_sandbox: Sandbox, data_dir: Path, tmp_path: Path) -> None:
+    fixture = FixtureCall(running_sandbox, data_dir / "calls", tmp_path)
+    try:
+        await asyncio.to_thread(fixture.start)
+        connected = await live.wait_for(lambda e: e.type == "call.updated"
+                                        and e.data["call"]["state"] == "connected")
+        await live.stop()
+        await asyncio.to_thread(fixture.finish)  # nobody hears these hang-ups
+    finally:
+        fixture.close()
+    assert len(live.tracker.snapshot()["calls"]) == 1
+    reconnected = time.time()
+    await live.start()
+    ended = await live.wait_for(lambda e: e.type == "call.ended")
+    final = ended.data["call"]
+    assert final["call_id"] == connected.data["call"]["call_id"]
+    assert {leg["hangup_cause"] for leg in final["legs"]} == {"swept"}
+    assert final["ended_at"] >= reconnected
+    assert_valid(live.events)
+    assert live.tracker.snapshot()["calls"] == [] and live.tracker.legs == {}

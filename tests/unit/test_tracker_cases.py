@@ -351,3 +351,58 @@ def test_feature_code_spy_mode_from_user_event() -> None:
     added = [e.data["leg"] for e in events if e.type == "leg.added"]
     assert added[-1]["channel"] == sup[0]
     assert (added[-1]["role"], added[-1]["spy_mode"]) == ("supervisor", "whisper")
+
+
+def test_stale_resync_list_cannot_revive_a_hung_up_leg() -> None:
+    """Lists are read, then applied; a Hangup that arrived in between must win."""
+    tracker = CallTracker()
+    feed(tracker, chan("Newchannel", *CALLER, "100.1", state="4"),
+         chan("Newchannel", *BOB, "100.1", state="0"), dial(CALLER, BOB, "100.1"))
+    now = T0 + 10
+    tracker.begin_resync(now)
+    listed = [ami("CoreShowChannel", Channel=c, Uniqueid=u, Linkedid="100.1", ChannelState="6",
+                  Application="Dial", Duration="00:00:10") for c, u in (CALLER, BOB)]
+    events = feed(tracker, chan("Hangup", *BOB, "100.1"), chan("Hangup", *CALLER, "100.1"),
+                  t=now)
+    assert events[-1].type == "call.ended"
+    events = tracker.resync_ami(listed, now + 1)
+    events += tracker.resync_ari([_ari_channel(BOB[1], BOB[0], "AppDial")], [], now + 1)
+    events += tracker.end_resync(now + 1)
+    assert events == [] and tracker.calls == {} and tracker.legs == {}
+
+
+def test_ari_hold_state_and_destroy_of_known_legs() -> None:
+    tracker = CallTracker()
+    feed(tracker, chan("Newchannel", *CALLER, "100.1", state="4"),
+         chan("Newchannel", *BOB, "100.1", state="0"), dial(CALLER, BOB, "100.1"))
+    stamp = "2027-01-15T08:00:01.500+0000"
+
+    def ari(kind: str, uniqueid: str, **extra: Any) -> list[TrackerEvent]:
+        channel = {"id": uniqueid, "name": "x", "state": extra.pop("state", "Up")}
+        events = tracker.handle_ari({"type": kind, "timestamp": stamp, "channel": channel,
+                                     **extra}, T0 + 30)
+        assert_valid(events)
+        return events
+
+    (event,) = ari("ChannelStateChange", BOB[1], state="Up")
+    assert event.data["leg"]["state"] == "up"
+    assert event.data["leg"]["answered_at"] == 1_800_000_001.5
+    events = ari("ChannelHold", BOB[1])
+    assert [e.type for e in events] == ["leg.updated", "call.updated"]
+    assert events[0].data["leg"]["on_hold"] is True and events[1].data["call"]["on_hold"]
+    assert ari("ChannelHold", BOB[1]) == []  # no change, no event
+    assert ari("ChannelUnhold", BOB[1])[0].data["leg"]["on_hold"] is False
+    assert ari("ChannelVarset", BOB[1]) == [] and ari("ChannelHold", "unknown.9") == []
+    events = ari("ChannelDestroyed", BOB[1], cause=16, cause_txt="Normal Clearing")
+    assert events[0].data["leg"]["hangup_cause"] == "Normal Clearing"
+    assert tracker.handle_ari({"type": "ChannelDestroyed"}, T0) == []
+
+
+def test_cancelled_resync_sweeps_nothing() -> None:
+    tracker = CallTracker()
+    feed(tracker, chan("Newchannel", *CALLER, "100.1", state="4"),
+         chan("Newchannel", *BOB, "100.1", state="0"), dial(CALLER, BOB, "100.1"))
+    tracker.begin_resync(T0 + 5)
+    tracker.cancel_resync()
+    assert tracker.end_resync(T0 + 6) == []
+    assert set(tracker.legs) == {CALLER[1], BOB[1]}

@@ -12,6 +12,7 @@ import pytest
 from edgeqa.ami.message import AmiMessage
 from edgeqa.ami.protocol import AmiCodec
 from edgeqa.calls import EVENT_TYPES, CallTracker, TrackerEvent
+from edgeqa.calls.model import DEVICE_STATES, ROLES
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 T0 = 1_795_327_440.0
@@ -182,7 +183,7 @@ def test_ari_transcript_alongside_ami(data_dir: Path) -> None:
     ami = ami_messages(data_dir)
     # Drive AMI up to the first hang-up of a real leg, then replay ARI, then the rest.
     cut = next(i for i, m in enumerate(ami)
-               if m.event == "Hangup" and m.get("Channel", "").startswith("PJSIP/caller"))
+               if m.event == "Hangup" and (m.get("Channel") or "").startswith("PJSIP/caller"))
     events = run_ami(tracker, ami[:cut])
     for index, event in enumerate(ari_events):
         events += tracker.handle_ari(event, T0 + 100 + index * 0.01)
@@ -208,3 +209,10 @@ def test_ari_only_destroys_end_the_call(data_dir: Path) -> None:
     assert ended.data["call"]["call_id"] == "1795327440.0"
     # ARI's own timestamp is used for the record.
     assert ended.data["call"]["ended_at"] < T0 + 200
+
+
+def test_schema_enums_match_the_model() -> None:
+    leg = load_schemas()["leg.added"]["$defs"]["leg"]["properties"]
+    assert leg["role"]["enum"] == list(ROLES)
+    member = load_schemas()["queue.updated"]["$defs"]["member"]["properties"]
+    assert member["state"]["enum"] == list(DEVICE_STATES.values())
