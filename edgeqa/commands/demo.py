@@ -16,7 +16,8 @@ def register(subparsers: Any) -> None:
                     "softphones, show the daemon's live stream, then stop everything.")
     p.add_argument("--calls-dir", type=Path, default=None,
                    help="fixture legs (default: the repository's tests/data/calls)")
-    p.add_argument("--talk-s", type=float, default=6.0, help="seconds of talk per call")
+    p.add_argument("--talk-scale", type=float, default=1.0,
+                   help="scale every call's length (0.5 = half as long)")
     p.add_argument("--plain", action="store_true", help="plain lines even on a terminal")
     p.add_argument("--keep", type=Path, default=None, metavar="DIR",
                    help="keep the daemon's config, store and logs in DIR")
@@ -39,7 +40,7 @@ def _demo(args: argparse.Namespace) -> int:
     async def main() -> int:
         async with asyncio.timeout(DEMO_BUDGET_S):
             return await run_demo(calls_dir=calls_dir, out=sys.stdout, tty=tty,
-                                  talk_s=args.talk_s, keep_dir=args.keep)
+                                  talk_scale=args.talk_scale, keep_dir=args.keep)
 
     try:
         return asyncio.run(main())

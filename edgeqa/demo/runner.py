@@ -17,6 +17,7 @@ from typing import Any, TextIO, TypeVar
 from edgeqa.demo.daemon_proc import DaemonProcess, write_config
 from edgeqa.demo.stream_client import Envelope, StreamCollector
 from edgeqa.demo.view import LiveView, summarize
+from edgeqa.sandbox.scenario import FixtureCallResult
 
 log = logging.getLogger(__name__)
 
@@ -61,39 +62,70 @@ def default_calls_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "tests" / "data" / "calls"
 
 
-def _scenario(box: Any, calls_dir: Path, work: Path, talk_s: float,
-              say: Callable[[str], None]) -> None:
-    """Two overlapping queue calls, then a third: each phone plays its fixture leg."""
+#: The demo's calls: (fixture, customer, agent, hang up this many seconds after connecting).
+#: Each runs long enough to show its fixture's events: talk_over interrupts at 15 s and 25 s,
+#: dead_air falls silent at 26 s.
+DEMO_CALLS: tuple[tuple[str, str, str, float], ...] = (
+    ("clean", "customer1", "agent1", 14.0),
+    ("talk_over", "customer2", "agent2", 27.0),
+    ("dead_air", "customer3", "agent3", 33.0),
+)
+
+
+def _scenario(box: Any, calls_dir: Path, work: Path, talk_scale: float,
+              say: Callable[[str], None]) -> list[FixtureCallResult]:
+    """Three overlapping queue calls; each phone plays its fixture leg, then hangs up in turn."""
     from edgeqa.sandbox.scenario import FixtureCall
 
-    first = FixtureCall(box, calls_dir, work / "call1", fixture="clean",
-                        customer="customer1", agent="agent1")
-    second = FixtureCall(box, calls_dir, work / "call2", fixture="talk_over",
-                         customer="customer2", agent="agent2")
+    results: list[FixtureCallResult] = []
+    live: list[tuple[FixtureCall, float]] = []
     try:
-        say("placing call 1: customer1 -> 600 (queue support) -> agent1 (fixture clean)")
-        first.start()
-        say("placing call 2: customer2 -> 600 -> agent2 (fixture talk_over)")
-        second.start()
-        time.sleep(talk_s)
-        say("customer1 hangs up")
-        first.finish()
-        time.sleep(1.0)
-        say("customer2 hangs up")
-        second.finish()
+        for n, (fixture, customer, agent, hangup_s) in enumerate(DEMO_CALLS, 1):
+            call = FixtureCall(box, calls_dir, work / f"call{n}", fixture=fixture,
+                               customer=customer, agent=agent)
+            live.append((call, 0.0))
+            say(f"placing call {n}: {customer} -> 600 (queue support) -> {agent} "
+                f"(fixture {fixture})")
+            call.start()
+            live[-1] = (call, time.monotonic() + hangup_s * talk_scale)
+        for n, (call, hangup_at) in enumerate(live, 1):
+            time.sleep(max(0.0, hangup_at - time.monotonic()))
+            say(f"call {n}: {call.fixture} customer hangs up")
+            results.append(call.finish())
     finally:
-        first.close()
-        second.close()
-    third = FixtureCall(box, calls_dir, work / "call3", fixture="dead_air",
-                        customer="customer3", agent="agent3")
-    try:
-        say("placing call 3: customer3 -> 600 -> agent3 (fixture dead_air)")
-        third.start()
-        time.sleep(talk_s / 2)
-        say("customer3 hangs up")
-        third.finish()
-    finally:
-        third.close()
+        for call, _ in live:
+            call.close()
+    return results
+
+
+def qa_lines(results: list[FixtureCallResult]) -> list[str]:
+    """Per-leg QA of each call, computed from what each phone heard (the other side's leg)."""
+    from edgeqa.metrics.offline import load_pair, run_call
+    from edgeqa.metrics.wavfile import WavError
+
+    lines = []
+    for result in results:
+        try:
+            # The agent's phone heard the customer's leg, and the customer's phone the agent's.
+            summary = run_call(load_pair(result.agent_heard, result.customer_heard))
+        except (OSError, WavError) as exc:
+            lines.append(f"{result.fixture}: cannot analyse the recordings: {exc}")
+            continue
+        legs = summary["legs"]
+        over = summary["talk_over_summary"]
+        lines.append(
+            f"{result.fixture:>9}: {summary['duration_s']:5.1f} s  talk ratio (agent) "
+            f"{summary['talk_ratio']:.2f}  level customer "
+            f"{_level(legs['customer'])} agent {_level(legs['agent'])}  "
+            f"dead air {len(summary['dead_air'])} ({summary['silence_pct']:.0f} %)  "
+            f"talk-over {over['count']} ({over['total_s']:.1f} s)  "
+            f"alerts {len(summary['alerts'])}")
+    return lines
+
+
+def _level(leg: dict[str, Any]) -> str:
+    level = leg["active_level_dbov"]
+    return "  n/a" if level is None else f"{level:5.1f} dBov"
 
 
 class Screen:
@@ -134,7 +166,7 @@ class Screen:
             await asyncio.sleep(REFRESH_INTERVAL_S)
 
 
-async def run_demo(*, calls_dir: Path, out: TextIO, tty: bool, talk_s: float = 6.0,
+async def run_demo(*, calls_dir: Path, out: TextIO, tty: bool, talk_scale: float = 1.0,
                    keep_dir: Path | None = None) -> int:
     """Run the whole demo; return 0 when every step worked."""
     from edgeqa.sandbox.pbx import Sandbox
@@ -158,7 +190,7 @@ async def run_demo(*, calls_dir: Path, out: TextIO, tty: bool, talk_s: float = 6
         collector = StreamCollector(proc.api_url, after=0, on_event=screen.on_event)
         tasks = [asyncio.create_task(collector.run()), asyncio.create_task(screen.refresh_loop())]
         await collector.wait_for(lambda e: e["type"] == "resync.completed", 10.0)
-        await in_thread(_scenario, box, calls_dir, work, talk_s, screen.say)
+        results = await in_thread(_scenario, box, calls_dir, work, talk_scale, screen.say)
         with contextlib.suppress(TimeoutError):
             await collector.wait_for(lambda e: e["type"] == "call.ended" and
                                      view.count > 0 and not view.calls, FINAL_EVENTS_WAIT_S)
@@ -171,6 +203,10 @@ async def run_demo(*, calls_dir: Path, out: TextIO, tty: bool, talk_s: float = 6
               f"{ended} calls ended; daemon exit status {status}; stream closed "
               f"{collector.close_code} {collector.close_reason!r}; files in {work}",
               file=out, flush=True)
+        print("demo: per-leg QA of each call, from what each phone recorded "
+              "(`edgeqa analyze --customer ... --agent ...`):", file=out)
+        for line in await in_thread(qa_lines, results):
+            print(f"  {line}", file=out, flush=True)
         if status != 0 or ended < 3:
             print(f"demo: FAILED; daemon log:\n{proc.log()[-3000:]}", file=sys.stderr)
             return 1
