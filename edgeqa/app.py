@@ -42,6 +42,12 @@ class FatalError(Exception):
         self.exit_status = exit_status
 
 
+def unreachable_links(cfg: Config, *, ami_up: bool, ari_up: bool) -> list[str]:
+    """Name each link that is still down, with its address (for the one startup warning)."""
+    down = [] if ami_up else [f"AMI {cfg.ami.host}:{cfg.ami.port}"]
+    return down if ari_up else [*down, f"ARI {cfg.ari.url}"]
+
+
 class Daemon:
     """The edgeqa daemon: AMI + ARI -> tracker -> store -> stream, with its HTTP API."""
 
@@ -57,6 +63,7 @@ class Daemon:
         self._fatal: FatalError | None = None
         self.tracker = CallTracker()
         self.tracker_errors = 0
+        self._links_up: set[str] = set()
         s = cfg.store
         self.store = Store(s.path, synchronous=s.synchronous,
                            writer_queue_max_requests=s.writer_queue_max_requests,
@@ -73,8 +80,8 @@ class Daemon:
             backoff_max_s=a.backoff_max_s, connect_timeout_s=a.connect_timeout_s)
         self.ari = AriClient(
             r.url, r.username, r.password.reveal(), r.app, on_event=self._on_ari,
-            on_session=lambda: self._on_session("ari"), backoff_initial_s=r.backoff_initial_s,
-            backoff_max_s=r.backoff_max_s)
+            on_session=lambda: self._on_session("ari"), on_disconnect=self._on_ari_down,
+            backoff_initial_s=r.backoff_initial_s, backoff_max_s=r.backoff_max_s)
         self.resyncer = Resyncer(self.tracker, self.ami, self.ari, submit=self._submit,
                                  emit=self.emit,
                                  wall=wall, mono=mono, action_timeout_s=a.action_timeout_s)
@@ -136,13 +143,25 @@ class Daemon:
     def _on_ari(self, event: Mapping[str, Any]) -> None:
         self._track(self.tracker.handle_ari, event)
 
-    async def _on_session(self, interface: str) -> None:
-        self.emit("asterisk.connected", {"interface": interface})
-        await self.resyncer.resync(interface)
+    async def _on_session(self, link: str) -> None:
+        self._links_up.add(link)
+        # "interface" repeats "link" for consumers written against the first v1 payload.
+        self.emit("asterisk.connected", {"link": link, "interface": link})
+        await self.resyncer.resync(link)
 
     def _on_ami_down(self, exc: BaseException | None) -> None:
         self.resyncer.note_down(self._mono())
-        self.emit("asterisk.disconnected", {"interface": "ami",
+        self._link_down("ami", exc)
+
+    def _on_ari_down(self, exc: BaseException | None) -> None:
+        self._link_down("ari", exc)
+
+    def _link_down(self, link: str, exc: BaseException | None) -> None:
+        """Emit asterisk.disconnected for a link whose asterisk.connected was emitted."""
+        if link not in self._links_up:
+            return  # a connect or login that failed: the clients log those
+        self._links_up.discard(link)
+        self.emit("asterisk.disconnected", {"link": link, "interface": link,
                                             "reason": str(exc) if exc else "closed"})
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -177,13 +196,11 @@ class Daemon:
 
     async def _warn_unreachable(self) -> None:
         await asyncio.sleep(self.cfg.ami.connect_timeout_s)
-        if not self.ami.connected:
-            log.warning("Asterisk AMI at %s:%d is not reachable yet; edgeqa keeps retrying "
-                        "(backoff up to %.0f s)", self.cfg.ami.host, self.cfg.ami.port,
-                        self.cfg.ami.backoff_max_s)
-        if not self.ari.connected:
-            log.warning("Asterisk ARI at %s is not reachable yet; edgeqa keeps retrying",
-                        self.cfg.ari.url)
+        down = unreachable_links(self.cfg, ami_up=self.ami.connected, ari_up=self.ari.connected)
+        if down:
+            log.warning("Asterisk is not reachable yet (%s); edgeqa keeps retrying, every "
+                        "%g s at most, and logs when it reconnects", ", ".join(down),
+                        max(self.cfg.ami.backoff_max_s, self.cfg.ari.backoff_max_s))
 
     async def run(self) -> int:
         """Run until SIGTERM/SIGINT, request_stop() or a fatal error; return the exit status."""

@@ -55,28 +55,27 @@ class Resyncer:
                 self._stale_calls[str(row["id"])] = data["call"]
 
     async def resync(self, trigger: str) -> None:
-        """Rebuild the model from AMI (and ARI when connected); AMI errors propagate."""
+        """Rebuild the model from AMI (and ARI when connected); AMI errors propagate.
+
+        A list that fails half-way cancels the resync, so nothing is swept on partial lists:
+        AMI errors (and cancellation) are re-raised, an ARI error is logged and the resync
+        skipped (the reconnect of the failing link brings the next one).
+        """
         if not self._ami.connected:
             return  # AMI lists every channel; without it the resync would sweep live calls
         async with self._lock:
             started = self._mono()
             self._tracker.begin_resync(self._wall())
-            items: list[AmiMessage] = []
-            for action in RESYNC_ACTIONS:
-                _, listed = await self._ami.send_list_action(action, timeout_s=self._timeout_s)
-                items += listed
-            self._submit(self._tracker.resync_ami(items, self._wall()))
-            channels: list[dict[str, Any]] = []
-            ari_ok = self._ari.connected
-            if ari_ok:
-                try:
-                    channels = await self._ari.get_channels()
-                    bridges = await self._ari.get_bridges()
-                except AriError as exc:
-                    log.warning("resync: ARI lists failed (%s); AMI state only", exc)
-                    ari_ok = False
-                else:
-                    self._submit(self._tracker.resync_ari(channels, bridges, self._wall()))
+            try:
+                items, channels = await self._read_lists()
+            except AriError as exc:
+                self._tracker.cancel_resync()
+                log.warning("resync (%s) abandoned: ARI lists failed (%s); nothing swept",
+                            trigger, exc)
+                return
+            except BaseException:
+                self._tracker.cancel_resync()
+                raise
             self._submit(self._tracker.end_resync(self._wall()))
             self._end_stale_calls()
             done = self._mono()
@@ -87,13 +86,27 @@ class Resyncer:
                 "outage_s": None if self._down_since is None
                 else round(done - self._down_since, 4),
                 "ami_items": len(items),
-                "ari_channels": len(channels) if ari_ok else None,
+                "ari_channels": len(channels) if channels is not None else None,
                 "calls": len(self._tracker.snapshot()["calls"]),
             }
             self._down_since = None
             log.info("resync (%s) done in %.3f s: %d AMI items, %s ARI channels", trigger,
                      done - started, len(items), self.last["ari_channels"])
             self._emit("resync.completed", self.last)
+
+    async def _read_lists(self) -> tuple[list[AmiMessage], list[dict[str, Any]] | None]:
+        """Read and apply AMI's lists, then ARI's (None when ARI is down); raise on any failure."""
+        items: list[AmiMessage] = []
+        for action in RESYNC_ACTIONS:
+            _, listed = await self._ami.send_list_action(action, timeout_s=self._timeout_s)
+            items += listed
+        self._submit(self._tracker.resync_ami(items, self._wall()))
+        if not self._ari.connected:
+            return items, None
+        channels = await self._ari.get_channels()
+        bridges = await self._ari.get_bridges()
+        self._submit(self._tracker.resync_ari(channels, bridges, self._wall()))
+        return items, channels
 
     def _end_stale_calls(self) -> None:
         """End calls a previous run left open that Asterisk no longer has (hang-up missed)."""

@@ -26,7 +26,6 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
 from edgeqa.ami.actions import check_name, normalise_headers
-from edgeqa.ami.backoff import backoff_delay_s
 from edgeqa.ami.correlator import Completed
 from edgeqa.ami.errors import (
     AmiActionError,
@@ -39,6 +38,7 @@ from edgeqa.ami.errors import (
 )
 from edgeqa.ami.link import Link, open_link
 from edgeqa.ami.message import AmiMessage
+from edgeqa.backoff import Backoff, log_failure, log_recovery
 
 __all__ = ["AmiClient", "is_retryable"]
 
@@ -81,7 +81,8 @@ class AmiClient:
         connect_timeout_s: float = 5.0,
         retryable: Callable[[BaseException], bool] = is_retryable,
     ) -> None:
-        backoff_delay_s(0, backoff_initial_s, backoff_max_s, 0.0)  # validates the pair
+        self._rng = random.Random()
+        self._backoff = Backoff(backoff_initial_s, backoff_max_s, self._rng.random)
         self._host, self._port = host, port
         self._username, self._secret = username, secret
         self._on_message = on_message
@@ -89,22 +90,23 @@ class AmiClient:
         self._on_disconnect = on_disconnect
         self._clock = clock
         self._ping_interval_s = ping_interval_s
-        self._backoff = (backoff_initial_s, backoff_max_s)
         self._connect_timeout_s = connect_timeout_s
         self._retryable = retryable
         self._ids = itertools.count(1)
         self._id_prefix = f"edgeqa-{secrets.token_hex(4)}"
-        self._rng = random.Random()
         self._link: Link | None = None
         self._connected = asyncio.Event()
         self._closing = asyncio.Event()
         self._stopped = asyncio.Event()
         self._running = False
         self._fatal: BaseException | None = None
-        self._connected_once = False
         self.connect_attempts = 0
         self.sessions_started = 0
         self.last_ping_rtt_s: float | None = None
+
+    @property
+    def _name(self) -> str:
+        return f"AMI {self._host}:{self._port}"
 
     @property
     def connected(self) -> bool:
@@ -173,7 +175,6 @@ class AmiClient:
             raise RuntimeError("AmiClient.run() is already running")
         self._running = True
         self._stopped.clear()
-        attempt = 0
         try:
             while not self._closing.is_set():
                 error: BaseException
@@ -192,13 +193,8 @@ class AmiClient:
                         self._fatal = exc
                         raise
                     error = exc
-                if self._connected_once:
-                    attempt = 0
-                delay_s = backoff_delay_s(attempt, *self._backoff, self._rng.random())
-                attempt += 1
-                logger.warning(
-                    "AMI %s:%d: %s; reconnecting in %.2f s", self._host, self._port, error, delay_s
-                )
+                delay_s = self._backoff.fail(self._clock())
+                log_failure(logger, self._name, self._backoff, error, delay_s)
                 try:
                     await self._unless_closing(asyncio.sleep(delay_s))
                 except _Closing:
@@ -210,7 +206,6 @@ class AmiClient:
     # -- one session -----------------------------------------------------------------------
 
     async def _session(self) -> None:
-        self._connected_once = False
         self.connect_attempts += 1
         link = await self._unless_closing(
             open_link(
@@ -222,10 +217,11 @@ class AmiClient:
         error: BaseException | None = None
         try:
             await self._handshake(link)
-            self._connected_once = True
+            recovery = self._backoff.succeed(self._clock())
             self.sessions_started += 1
             self._connected.set()
-            logger.info("AMI session up: %s:%d (%s)", self._host, self._port, link.codec.banner)
+            logger.info("%s: session up (%s)", self._name, link.codec.banner)
+            log_recovery(logger, self._name, recovery)
             children.append(asyncio.create_task(self._ping_loop(link), name="ami-ping"))
             if self._on_session is not None:
                 children.append(asyncio.create_task(self._resync(link), name="ami-session"))

@@ -1,10 +1,19 @@
-"""Asyncio ARI client: events WebSocket with reconnect and app re-registration, plus REST."""
+"""Asyncio ARI client: events WebSocket with reconnect and app re-registration, plus REST.
+
+Callbacks:
+- ``on_event(body)`` runs in the reader for every decoded event; if it raises, the error is
+  counted and logged and the loop carries on.
+- ``on_session()`` runs as a task after each registration (the resync hook).
+- ``on_disconnect(exc)`` runs once per opened events WebSocket when it ends: the cause, or None
+  after close().
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +21,6 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import aiohttp
 
-from edgeqa.ari.backoff import Backoff
 from edgeqa.ari.events import MAX_FRAME_BYTES, AriEvent, AriFrameError, decode_frame
 from edgeqa.ari.events import event_filter_body as _filter_body
 from edgeqa.ari.resources import AriResources, quote_segment
@@ -25,6 +33,7 @@ from edgeqa.ari.rest import (
     AriRest,
     AriTimeoutError,
 )
+from edgeqa.backoff import Backoff, log_failure, log_recovery
 
 _LOG = logging.getLogger(__name__)
 
@@ -72,6 +81,8 @@ class AriClient(AriResources):
         *,
         on_event: Callable[[Mapping[str, Any]], None],
         on_session: Callable[[], Awaitable[None]] | None = None,
+        on_disconnect: Callable[[BaseException | None], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
         backoff_initial_s: float = 0.1,
         backoff_max_s: float = 10.0,
         connect_timeout_s: float = 5.0,
@@ -88,6 +99,8 @@ class AriClient(AriResources):
         self._authorization = aiohttp.encode_basic_auth(username, password)
         self._on_event = on_event
         self._on_session = on_session
+        self._on_disconnect = on_disconnect
+        self._clock = clock
         self._backoff = Backoff(backoff_initial_s, backoff_max_s, rng)
         self._connect_timeout_s = connect_timeout_s
         self._request_timeout_s = request_timeout_s
@@ -106,6 +119,10 @@ class AriClient(AriResources):
         self._own_bridges: set[str] = set()
 
     # -- session -----------------------------------------------------------------------------
+
+    @property
+    def _name(self) -> str:
+        return f"ARI {self._root} app {self.app}"
 
     @property
     def connected(self) -> bool:
@@ -140,26 +157,28 @@ class AriClient(AriResources):
 
     async def _run_loop(self) -> None:
         while not self._closing.is_set():
+            reason: BaseException
             try:
-                await self._one_session()
+                reason = await self._one_session()
             except AriAuthenticationError:
                 _LOG.error("ARI refused the credentials for app %s: giving up", self.app)
                 raise
             except (AriError, aiohttp.ClientError, OSError, TimeoutError) as exc:
-                _LOG.warning("ARI events connection failed: %r", exc)
+                reason = exc
             finally:
                 self._connected.clear()
                 self._ws = None
             if self._closing.is_set():
                 break
-            delay_s = self._backoff.next_delay_s()
-            _LOG.info("ARI reconnecting in %.2f s (attempt %d)", delay_s, self._backoff.attempts)
+            delay_s = self._backoff.fail(self._clock())
+            log_failure(_LOG, self._name, self._backoff, reason, delay_s)
             try:
                 await asyncio.wait_for(self._closing.wait(), delay_s)
             except TimeoutError:
                 pass
 
-    async def _one_session(self) -> None:
+    async def _one_session(self) -> BaseException:
+        """Run one events WebSocket until it ends; return why it ended, or raise."""
         rest = self._rest_api()
         assert self._http is not None
         try:
@@ -176,21 +195,31 @@ class AriClient(AriResources):
                 raise AriAuthenticationError(401, exc.message, "GET", "/events") from exc
             raise AriHttpError(exc.status, exc.message, "GET", "/events") from exc
         self._ws = ws
+        reason: BaseException | None = None
         try:
             if self._closing.is_set():
-                return
+                return AriConnectionError("ARI client closed")
             await self._register(rest)
-            self._backoff.reset()
+            recovery = self._backoff.succeed(self._clock())
             self.stats.sessions += 1
             self._connected.set()
             _LOG.info("ARI app %s registered (session %d)", self.app, self.stats.sessions)
+            log_recovery(_LOG, self._name, recovery)
             async with asyncio.TaskGroup() as group:
                 reader = group.create_task(self._read_loop(ws))
                 if self._on_session is not None:
                     hook = group.create_task(self._run_hook(self._on_session))
                     reader.add_done_callback(lambda _task: hook.cancel())
+            reason = reader.result()
+            return reason
+        except BaseException as exc:
+            reason = exc
+            raise
         finally:
+            self._connected.clear()
             await ws.close()
+            if self._on_disconnect is not None:
+                self._disconnected(reason)
 
     async def _register(self, rest: AriRest) -> None:
         """Connecting the WebSocket registered the app; confirm it and set the event filter."""
@@ -210,6 +239,16 @@ class AriClient(AriResources):
         if not isinstance(answer, dict) or answer.get("name") != self.app:
             raise AriConnectionError(f"ARI did not register app {self.app!r}: {answer!r}")
 
+    def _disconnected(self, reason: BaseException | None) -> None:
+        assert self._on_disconnect is not None
+        if self._closing.is_set() or isinstance(reason, asyncio.CancelledError):
+            reason = None
+        try:
+            self._on_disconnect(reason)
+        except Exception:
+            self.stats.callback_errors += 1
+            _LOG.exception("ARI on_disconnect callback failed")
+
     async def _run_hook(self, hook: Callable[[], Awaitable[None]]) -> None:
         try:
             await hook()
@@ -218,14 +257,13 @@ class AriClient(AriResources):
         except Exception:
             _LOG.exception("ARI on_session hook failed")
 
-    async def _read_loop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        """Dispatch frames until the socket ends; a transport error ends it too (never raises)."""
+    async def _read_loop(self, ws: aiohttp.ClientWebSocketResponse) -> BaseException:
+        """Dispatch frames until the socket ends; return why it ended (never raises)."""
         while True:
             try:
                 msg = await ws.receive()
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                _LOG.warning("ARI events WebSocket failed: %r", exc)
-                return
+                return AriConnectionError(f"events WebSocket failed: {exc!r}")
             if msg.type is aiohttp.WSMsgType.TEXT:
                 self._on_frame(msg.data)
             elif msg.type is aiohttp.WSMsgType.BINARY:
@@ -235,10 +273,9 @@ class AriClient(AriResources):
                 # aiohttp reports an oversized or invalid frame here and closes the socket.
                 self.stats.frames_malformed += 1
                 _LOG.error("ARI events WebSocket error (reconnecting): %r", msg.data)
-                return
+                return AriConnectionError(f"events WebSocket error: {msg.data!r}")
             else:
-                _LOG.info("ARI events WebSocket closed (%s)", msg.type.name)
-                return
+                return AriConnectionError(f"events WebSocket closed ({msg.type.name})")
 
     def _on_frame(self, data: str) -> None:
         self.stats.frames += 1

@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import gc
 import logging
 import random
 import re
 import time
-from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
@@ -29,6 +26,9 @@ from edgeqa.ami.errors import (
     AmiTimeoutError,
 )
 from edgeqa.sandbox.pbx import Sandbox
+from tests.integration.amihelpers import LoopbackServer, ami_hygiene, until
+
+__all__ = ["ami_hygiene"]  # autouse fixture, applied to this module
 
 pytestmark = pytest.mark.integration
 log = logging.getLogger(__name__)
@@ -41,46 +41,18 @@ MAX_ACTIONS = 20_000
 _TALLY_RE = re.compile(r"^/tally/(\S+)\s*:\s*(\d+)\s*$", re.MULTILINE)
 
 
-@pytest.fixture(autouse=True)
-async def no_leaked_tasks() -> AsyncIterator[None]:
-    """Hygiene: no task left running, no exception nobody retrieved."""
-    loop = asyncio.get_running_loop()
-    errors: list[dict[str, Any]] = []
-    loop.set_exception_handler(lambda _loop, ctx: errors.append(ctx))
-    yield
-    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
-    assert others == []
-    gc.collect()
-    await asyncio.sleep(0)
-    loop.set_exception_handler(None)
-    assert errors == []
-
-
-class CuttingProxy:
+class CuttingProxy(LoopbackServer):
     """Loopback TCP relay to Asterisk's AMI port that can cut every live connection at once."""
 
     def __init__(self, upstream: tuple[str, int]) -> None:
+        super().__init__()
         self.upstream = upstream
-        self.port = 0
         self.accepted = 0
         self._writers: set[asyncio.StreamWriter] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._server: asyncio.Server | None = None
-
-    async def __aenter__(self) -> CuttingProxy:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
 
     async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
         self.cut()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.wait(self._tasks)
-        await self._server.wait_closed()
+        await super().__aexit__(*exc)
 
     def cut(self) -> int:
         """Abort both sides of every live connection; return how many were cut."""
@@ -89,16 +61,12 @@ class CuttingProxy:
             writer.transport.abort()
         return len(writers) // 2
 
-    async def _handle(self, c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter) -> None:
+    async def handle(self, c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter) -> None:
         self.accepted += 1
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
         try:
             u_reader, u_writer = await asyncio.open_connection(*self.upstream)
         except OSError:
             c_writer.transport.abort()
-            self._tasks.discard(task)
             return
         self._writers |= {c_writer, u_writer}
         try:
@@ -111,7 +79,6 @@ class CuttingProxy:
             for writer in (c_writer, u_writer):
                 self._writers.discard(writer)
                 writer.transport.abort()
-            self._tasks.discard(task)
 
     @staticmethod
     async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -147,6 +114,9 @@ async def test_link_cut_20_times_no_action_runs_twice(running_sandbox: Sandbox) 
             connect_timeout_s=5.0,
         )
         counter = iter(range(MAX_ACTIONS))
+
+        def fresh_session(cuts: int) -> bool:
+            return client.connected and client.sessions_started > cuts
 
         async def worker(n: int) -> None:
             while not stop.is_set():
@@ -187,10 +157,11 @@ async def test_link_cut_20_times_no_action_runs_twice(running_sandbox: Sandbox) 
                     for n in range(WORKERS):
                         tg.create_task(worker(n))
                     for _ in range(CUTS):
-                        await client.wait_connected(10.0)
+                        # A fresh session, not the one just cut that has not noticed it yet.
+                        await until(lambda: fresh_session(len(cut_log)), 10.0)
                         await asyncio.sleep(rng.uniform(0.02, 0.3))
                         cut_log.append(proxy.cut())
-                    await client.wait_connected(10.0)
+                    await until(lambda: fresh_session(len(cut_log)), 10.0)
                     await asyncio.sleep(0.3)  # a few clean actions after the last cut
                     stop.set()
             finally:

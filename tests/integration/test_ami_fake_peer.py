@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -20,18 +18,13 @@ from edgeqa.ami.client import AmiClient
 from edgeqa.ami.errors import AmiDisconnectedError, AmiNotConnectedError, AmiProtocolError
 from edgeqa.ami.message import AmiMessage
 from edgeqa.ami.protocol import MAX_BUFFER_BYTES
+from tests.integration import amihelpers
+from tests.integration.amihelpers import LoopbackServer, Recorder, ami_hygiene, until
+
+__all__ = ["ami_hygiene"]  # autouse fixture, applied to this module
 
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 STEP_S = 5.0  # upper bound for any single wait in these tests
-
-
-async def until(predicate: Callable[[], bool], timeout_s: float) -> None:
-    """Poll ``predicate`` every 10 ms; raise TimeoutError after ``timeout_s``."""
-    async with asyncio.timeout(timeout_s):
-        while True:
-            if predicate():
-                return
-            await asyncio.sleep(0.01)
 
 
 class FakeConn:
@@ -88,99 +81,32 @@ class FakeConn:
 Script = Callable[[FakeConn], Awaitable[None]]
 
 
-class FakeAmiPeer:
+class FakeAmiPeer(LoopbackServer):
     """A FAKE AMI peer: a loopback server that runs ``script`` for each connection."""
 
     def __init__(self, script: Script) -> None:
+        super().__init__()
         self.script = script
         self.connections = 0
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
 
-    async def __aenter__(self) -> FakeAmiPeer:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            await asyncio.wait(self._tasks)
-        await self._server.wait_closed()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
         try:
             await self.script(FakeConn(self.connections, reader, writer))
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
             writer.close()
-            self._tasks.discard(task)
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[AmiMessage] = []
-        self.disconnects: list[BaseException | None] = []
-
-    def on_message(self, msg: AmiMessage) -> None:
-        self.events.append(msg)
-
-    def on_disconnect(self, exc: BaseException | None) -> None:
-        self.disconnects.append(exc)
-
-
-@contextlib.asynccontextmanager
-async def running(client: AmiClient) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(client.run())
-    try:
-        yield task
-    finally:
-        await asyncio.wait_for(client.close(), STEP_S)
-        await asyncio.wait_for(asyncio.wait({task}), STEP_S)
-        if not task.cancelled():
-            task.exception()
 
 
 def make_client(port: int, rec: Recorder, **kw: float) -> AmiClient:
-    options: dict[str, float] = {
-        "backoff_initial_s": 0.01,
-        "backoff_max_s": 0.05,
-        "connect_timeout_s": 2.0,
-    }
-    options.update(kw)
-    return AmiClient(
-        "127.0.0.1",
-        port,
-        "edgeqa",
-        "fake-secret",
-        on_message=rec.on_message,
-        on_disconnect=rec.on_disconnect,
-        **options,
-    )
+    """A client of the fake peer, retrying fast."""
+    options = {"backoff_initial_s": 0.01, "backoff_max_s": 0.05, "connect_timeout_s": 2.0, **kw}
+    return amihelpers.make_client(("127.0.0.1", port, "edgeqa", "fake-secret"), rec, **options)
 
 
-@pytest.fixture(autouse=True)
-async def no_leaked_tasks() -> AsyncIterator[None]:
-    """Hygiene: no task left running, no exception nobody retrieved."""
-    loop = asyncio.get_running_loop()
-    errors: list[dict[str, Any]] = []
-    loop.set_exception_handler(lambda _loop, ctx: errors.append(ctx))
-    yield
-    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
-    assert others == []
-    gc.collect()
-    await asyncio.sleep(0)
-    loop.set_exception_handler(None)
-    assert errors == []
+def running(client: AmiClient) -> contextlib.AbstractAsyncContextManager[asyncio.Task[None]]:
+    return amihelpers.running(client, STEP_S)
 
 
 async def test_half_closed_socket_fails_action_in_flight_and_never_replays() -> None:

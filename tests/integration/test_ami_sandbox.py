@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+import logging
 
 import pytest
 
@@ -14,79 +12,22 @@ from edgeqa.ami.client import AmiClient
 from edgeqa.ami.errors import AmiActionError, AmiAuthenticationError, AmiNotConnectedError
 from edgeqa.ami.message import AmiMessage
 from edgeqa.sandbox.pbx import Sandbox
+from tests.integration import amihelpers
+from tests.integration.amihelpers import Recorder, ami_hygiene, make_client, until
+
+__all__ = ["ami_hygiene"]  # autouse fixture, applied to this module
 
 pytestmark = pytest.mark.integration
 STEP_S = 10.0
 
 
-async def until(predicate: Callable[[], bool], timeout_s: float) -> None:
-    """Poll ``predicate`` every 10 ms; raise TimeoutError after ``timeout_s``."""
-    async with asyncio.timeout(timeout_s):
-        while True:
-            if predicate():
-                return
-            await asyncio.sleep(0.01)
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[AmiMessage] = []
-        self.sessions = 0
-        self.resyncs: list[int] = []
-        self.disconnects: list[BaseException | None] = []
-
-    def on_message(self, msg: AmiMessage) -> None:
-        self.events.append(msg)
-
-    def on_disconnect(self, exc: BaseException | None) -> None:
-        self.disconnects.append(exc)
-
-
-@contextlib.asynccontextmanager
-async def running(client: AmiClient) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(client.run())
-    try:
-        yield task
-    finally:
-        await asyncio.wait_for(client.close(), STEP_S)
-        await asyncio.wait_for(asyncio.wait({task}), STEP_S)
-        if not task.cancelled():
-            task.exception()
-
-
-def make_client(sandbox: Sandbox, rec: Recorder, **kw: object) -> AmiClient:
-    host, port, user, secret = sandbox.ami
-    return AmiClient(
-        host,
-        port,
-        user,
-        secret,
-        on_message=rec.on_message,
-        on_disconnect=rec.on_disconnect,
-        backoff_initial_s=0.05,
-        backoff_max_s=0.5,
-        **kw,  # type: ignore[arg-type]
-    )
-
-
-@pytest.fixture(autouse=True)
-async def no_leaked_tasks() -> AsyncIterator[None]:
-    """Hygiene: no task left running, no exception nobody retrieved."""
-    loop = asyncio.get_running_loop()
-    errors: list[dict[str, Any]] = []
-    loop.set_exception_handler(lambda _loop, ctx: errors.append(ctx))
-    yield
-    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
-    assert others == []
-    gc.collect()
-    await asyncio.sleep(0)
-    loop.set_exception_handler(None)
-    assert errors == []
+def running(client: AmiClient) -> contextlib.AbstractAsyncContextManager[asyncio.Task[None]]:
+    return amihelpers.running(client, STEP_S)
 
 
 async def test_login_fully_booted_and_ping(running_sandbox: Sandbox) -> None:
     rec = Recorder()
-    client = make_client(running_sandbox, rec, ping_interval_s=0.1)
+    client = make_client(running_sandbox.ami, rec, ping_interval_s=0.1)
     async with running(client):
         await client.wait_connected(STEP_S)
         assert client.banner is not None and client.banner.startswith("Asterisk Call Manager/")
@@ -102,7 +43,7 @@ async def test_login_fully_booted_and_ping(running_sandbox: Sandbox) -> None:
 
 async def test_core_show_channels_list_completes(running_sandbox: Sandbox) -> None:
     rec = Recorder()
-    client = make_client(running_sandbox, rec)
+    client = make_client(running_sandbox.ami, rec)
     async with running(client):
         await client.wait_connected(STEP_S)
         # Two live channels: Local/603 (;2 runs Echo) with its ;1 half waiting in Wait(20).
@@ -137,7 +78,7 @@ async def test_core_show_channels_list_completes(running_sandbox: Sandbox) -> No
 
 
 async def test_action_error_and_injection(running_sandbox: Sandbox) -> None:
-    client = make_client(running_sandbox, Recorder())
+    client = make_client(running_sandbox.ami, Recorder())
     async with running(client):
         await client.wait_connected(STEP_S)
         with pytest.raises(AmiActionError) as info:
@@ -173,7 +114,9 @@ async def test_bad_secret_is_fatal_without_retry(running_sandbox: Sandbox) -> No
         await client.send_action("Ping")
 
 
-async def test_restart_reconnects_and_resyncs(running_sandbox: Sandbox) -> None:
+async def test_restart_reconnects_and_resyncs(
+        running_sandbox: Sandbox, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="edgeqa.ami.client")
     rec = Recorder()
     resync_items: list[int] = []
     holder: list[AmiClient] = []
@@ -182,7 +125,7 @@ async def test_restart_reconnects_and_resyncs(running_sandbox: Sandbox) -> None:
         _, items = await holder[0].send_list_action("CoreShowChannels")
         resync_items.append(len(items))
 
-    client = make_client(running_sandbox, rec, on_session=on_session)
+    client = make_client(running_sandbox.ami, rec, on_session=on_session)
     holder.append(client)
     async with running(client):
         await client.wait_connected(STEP_S)
@@ -194,11 +137,18 @@ async def test_restart_reconnects_and_resyncs(running_sandbox: Sandbox) -> None:
         assert client.sessions_started == 2
         assert (await client.send_action("Ping")).response == "Success"
     assert len(rec.disconnects) >= 1
+    # One outage: its first failure at WARNING, later ones at DEBUG, the recovery once at INFO.
+    retries = [r for r in caplog.records if "reconnecting in" in r.getMessage()]
+    recovered = [r for r in caplog.records if "reconnected after" in r.getMessage()]
+    assert [r.levelno for r in retries] == [logging.WARNING] + [logging.DEBUG] * (len(retries) - 1)
+    assert len(recovered) == 1 and recovered[0].levelno == logging.INFO
+    assert f"after {len(retries)} attempt" in recovered[0].getMessage()
+    print(f"AMI outage: {len(retries)} failed attempts; {recovered[0].getMessage()}")
 
 
 async def test_queue_status_list(running_sandbox: Sandbox) -> None:
     rec = Recorder()
-    client = make_client(running_sandbox, rec)
+    client = make_client(running_sandbox.ami, rec)
     async with running(client):
         await client.wait_connected(STEP_S)
         response, items = await client.send_list_action("QueueStatus", timeout_s=STEP_S)

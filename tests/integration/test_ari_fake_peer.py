@@ -16,7 +16,7 @@ import pytest
 from aiohttp import WSMsgType, web
 
 from edgeqa.ari.client import AriClient
-from edgeqa.ari.rest import AriAuthenticationError, AriHttpError
+from edgeqa.ari.rest import AriAuthenticationError, AriConnectionError, AriHttpError
 
 TIMEOUT_S = 5.0
 GOOD = {"type": "StasisStart", "channel": {"id": "c1", "name": "PJSIP/x-1"}}
@@ -101,9 +101,10 @@ async def test_malformed_frames_never_crash_the_loop(fake_ari: FakeAri) -> None:
         if hook_calls == 3:
             sessions.set()
 
+    disconnects: list[BaseException | None] = []
     client = AriClient(fake_ari.url, "u", "p", "edgeqa", on_event=received.append,
-                       on_session=on_session, backoff_initial_s=0.01, backoff_max_s=0.05,
-                       max_frame_bytes=1024)
+                       on_session=on_session, on_disconnect=disconnects.append,
+                       backoff_initial_s=0.01, backoff_max_s=0.05, max_frame_bytes=1024)
     runner = asyncio.create_task(client.run())
     try:
         await asyncio.wait_for(sessions.wait(), TIMEOUT_S)
@@ -111,9 +112,14 @@ async def test_malformed_frames_never_crash_the_loop(fake_ari: FakeAri) -> None:
         assert client.stats.frames_malformed == 5
         assert client.stats.sessions == 3 and client.connected
         assert fake_ari.filters == [{"disallowed": [{"type": "ChannelVarset"}]}] * 3
+        # One call per ended WebSocket, with its cause: closed by the peer, then the big frame.
+        assert [type(e) for e in disconnects] == [AriConnectionError] * 2
+        assert str(disconnects[0]) == "events WebSocket closed (CLOSE)"
+        assert "1024" in str(disconnects[1])  # the frame over max_frame_bytes
     finally:
         await client.close()
         await asyncio.wait_for(runner, TIMEOUT_S)
+    assert len(disconnects) == 3 and disconnects[-1] is None  # close() reports None
 
 
 async def test_401_is_fatal(fake_ari: FakeAri) -> None:

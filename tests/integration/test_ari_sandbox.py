@@ -15,7 +15,12 @@ from typing import Any
 import pytest
 
 from edgeqa.ari.client import AriClient
-from edgeqa.ari.rest import AriAuthenticationError, AriHttpError, AriTimeoutError
+from edgeqa.ari.rest import (
+    AriAuthenticationError,
+    AriConnectionError,
+    AriHttpError,
+    AriTimeoutError,
+)
 from edgeqa.sandbox.pbx import Sandbox
 from tests.integration.conftest import SoftphoneFactory
 
@@ -156,8 +161,11 @@ async def test_stasis_call_channels_snoop_bridge_cleanup(
         await checker.close()
 
 
-async def test_app_reregistered_after_asterisk_restart(running_sandbox: Sandbox) -> None:
+async def test_app_reregistered_after_asterisk_restart(
+        running_sandbox: Sandbox, caplog: pytest.LogCaptureFixture) -> None:
     """Asterisk forgets the app when it restarts; the reconnect loop registers it again."""
+    caplog.set_level(logging.DEBUG, logger="edgeqa.ari.client")
+    disconnects: list[BaseException | None] = []
     sessions: list[float] = []
     second = asyncio.Event()
 
@@ -167,7 +175,8 @@ async def test_app_reregistered_after_asterisk_restart(running_sandbox: Sandbox)
             second.set()
 
     recorder = Recorder()
-    client = _client(running_sandbox, recorder, on_session=on_session)
+    client = _client(running_sandbox, recorder, on_session=on_session,
+                     on_disconnect=disconnects.append)
     runner = asyncio.create_task(client.run())
     try:
         await client.wait_connected(TIMEOUT_S)
@@ -184,6 +193,14 @@ async def test_app_reregistered_after_asterisk_restart(running_sandbox: Sandbox)
     finally:
         await client.close()
         await asyncio.wait_for(runner, TIMEOUT_S)
+    # on_disconnect: the restart's cause first (the first session was up), then None for close().
+    assert isinstance(disconnects[0], AriConnectionError), disconnects
+    assert disconnects[-1] is None
+    retries = [r for r in caplog.records if "reconnecting in" in r.getMessage()]
+    recovered = [r for r in caplog.records if "reconnected after" in r.getMessage()]
+    assert [r.levelno for r in retries] == [logging.WARNING] + [logging.DEBUG] * (len(retries) - 1)
+    assert len(recovered) == 1 and recovered[0].levelno == logging.INFO
+    assert f"after {len(retries)} attempt" in recovered[0].getMessage()
 
 
 async def test_heartbeat_pings_keep_the_session(running_sandbox: Sandbox) -> None:

@@ -178,7 +178,9 @@ async def test_asterisk_restart_mid_call_resyncs_within_2s(
           f"{both_up - asterisk_up:.3f} s after boot")
     assert after_boot_s <= RESYNC_BUDGET_S
     assert both_up - asterisk_up <= RESYNC_BUDGET_S
-    assert any(e["type"] == "asterisk.disconnected" for e in col.events[mark:])
+    dropped = {e["data"]["link"] for e in col.events[mark:]
+               if e["type"] == "asterisk.disconnected"}
+    assert dropped == {"ami", "ari"}  # both links report their drop, named by `link`
     ended = await col.wait_for(
         lambda e: e["type"] == "call.ended" and e["data"]["call"]["call_id"] == call_id,
         EVENT_TIMEOUT_S, start=mark)
@@ -309,8 +311,14 @@ async def test_unreachable_asterisk_keeps_retrying(tmp_path: Path, sandbox: Sand
         status = proc.stop()
     log = proc.log()
     assert status == 0, log
-    assert log.count(f"AMI at 127.0.0.1:{base + 37} is not reachable yet; edgeqa keeps "
-                     "retrying") == 1, log
+    # One daemon line names both links; each client logs its outage's first failure only (the
+    # later attempts are at DEBUG), and nothing says "reconnected".
+    assert log.count(f"Asterisk is not reachable yet (AMI 127.0.0.1:{base + 37}, ARI "
+                     f"http://127.0.0.1:{base + 87}/ari); edgeqa keeps retrying") == 1, log
+    for client in ("edgeqa.ami.client", "edgeqa.ari.client"):
+        warnings = [line for line in log.splitlines() if f"WARNING {client}:" in line]
+        assert len(warnings) == 1 and "reconnecting in" in warnings[0], log
+    assert "reconnected after" not in log
 
 
 async def test_sd_notify_ready_watchdog_stopping(tmp_path: Path, sandbox: Sandbox) -> None:

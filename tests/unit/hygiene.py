@@ -1,8 +1,17 @@
-"""Hygiene checks used by the daemon's test modules: no leaked threads or asyncio tasks."""
+"""Hygiene checks for async tests: no blocked event loop, no leaked threads or asyncio tasks.
+
+``loop_hygiene`` (applied to every async unit test by tests/unit/conftest.py) runs the test's
+loop in debug mode with ``slow_callback_duration`` = SLOW_CALLBACK_S and fails the test on each
+"Executing <handle> took N seconds" record that asyncio logs: one callback or coroutine step that
+held the loop that long, i.e. a blocking call (SQLite, file I/O, time.sleep) in the loop [STYLE
+rule 11]. ``no_leaks`` is the leak half alone, for modules that cannot run in debug mode.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -11,14 +20,29 @@ import pytest_asyncio
 
 #: How long a test's threads may take to finish after the test body returns.
 THREAD_GRACE_S = 2.0
+#: A callback (or a coroutine step) holding the loop longer than this fails the test. The
+#: default leaves room for a loaded 2-core CI box; EDGEQA_SLOW_CALLBACK_S overrides it.
+SLOW_CALLBACK_S = float(os.environ.get("EDGEQA_SLOW_CALLBACK_S", "0.1"))
+#: How many slow-callback records are quoted in a failure.
+MAX_QUOTED_RECORDS = 5
 
 
-@pytest_asyncio.fixture
-async def no_leaks() -> AsyncIterator[None]:
-    """Fail the test if it leaves threads or tasks (other than the test's own) running."""
-    threads_before = set(threading.enumerate())
-    tasks_before = asyncio.all_tasks()
-    yield
+class SlowCallbackRecords(logging.Handler):
+    """Collects asyncio's debug-mode "Executing ... took ..." warnings."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("Executing ") and " took " in message:
+            self.messages.append(message)
+
+
+async def _assert_no_leaks(threads_before: set[threading.Thread],
+                           tasks_before: set[asyncio.Task[object]]) -> None:
+    """Fail on tasks or threads the test started and left running."""
     await asyncio.sleep(0)
     leaked_tasks = [t for t in asyncio.all_tasks() - tasks_before
                     if t is not asyncio.current_task() and not t.done()]
@@ -31,3 +55,48 @@ async def no_leaks() -> AsyncIterator[None]:
         t.cancel()
     assert not leaked_tasks, f"leaked asyncio tasks: {leaked_tasks}"
     assert not leaked_threads, f"leaked threads: {[t.name for t in leaked_threads]}"
+
+
+async def _shutdown_default_executor() -> None:
+    """Stop the loop's idle to_thread() workers: they are pooled, not leaked."""
+    loop = asyncio.get_running_loop()
+    await asyncio.wait_for(loop.shutdown_default_executor(), THREAD_GRACE_S)
+
+
+@pytest_asyncio.fixture
+async def no_leaks() -> AsyncIterator[None]:
+    """Fail the test if it leaves threads or tasks (other than the test's own) running."""
+    threads_before = set(threading.enumerate())
+    tasks_before = asyncio.all_tasks()
+    yield
+    await _assert_no_leaks(threads_before, tasks_before)
+
+
+@pytest_asyncio.fixture
+async def loop_hygiene() -> AsyncIterator[SlowCallbackRecords]:
+    """Fail the test on a blocked loop (debug mode, SLOW_CALLBACK_S) and on leaks."""
+    loop = asyncio.get_running_loop()
+    debug, slow_s = loop.get_debug(), loop.slow_callback_duration
+    asyncio_log = logging.getLogger("asyncio")
+    level = asyncio_log.level
+    slow = SlowCallbackRecords()
+    threads_before = set(threading.enumerate())
+    tasks_before = asyncio.all_tasks()
+    loop.set_debug(True)
+    loop.slow_callback_duration = SLOW_CALLBACK_S
+    asyncio_log.addHandler(slow)
+    if not asyncio_log.isEnabledFor(logging.WARNING):
+        asyncio_log.setLevel(logging.WARNING)
+    try:
+        yield slow
+        await _shutdown_default_executor()
+    finally:
+        asyncio_log.removeHandler(slow)
+        asyncio_log.setLevel(level)
+        loop.slow_callback_duration = slow_s
+        loop.set_debug(debug)
+    quoted = "\n  ".join(slow.messages[:MAX_QUOTED_RECORDS])
+    assert not slow.messages, (
+        f"the event loop was blocked over {SLOW_CALLBACK_S} s {len(slow.messages)} time(s):"
+        f"\n  {quoted}")
+    await _assert_no_leaks(threads_before, tasks_before)

@@ -17,9 +17,6 @@ from aiohttp.test_utils import TestClient, TestServer
 from edgeqa.api import CLOSE_GOING_AWAY, CLOSE_LAGGED, CLOSE_PRUNED, StreamSettings, make_app
 from edgeqa.store import Event, Store
 from edgeqa.stream import StreamHub
-from tests.unit.hygiene import no_leaks  # noqa: F401
-
-pytestmark = pytest.mark.usefixtures("no_leaks")
 
 TIMEOUT_S = 10.0
 

@@ -1,4 +1,4 @@
-"""ARI frame decoding, backoff, URLs and the client's frame bookkeeping (no sockets)."""
+"""ARI frame decoding, URLs and the client's frame bookkeeping (no sockets)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from edgeqa.ari.backoff import Backoff
 from edgeqa.ari.client import AriClient, _ari_root, _events_url
 from edgeqa.ari.events import AriFrameError, decode_frame, event_filter_body
 from edgeqa.ari.rest import AriTimeoutError
@@ -67,19 +66,6 @@ def test_decode_refuses_frames_over_the_limit() -> None:
 
 def test_event_filter_body() -> None:
     assert event_filter_body(("ChannelVarset",)) == {"disallowed": [{"type": "ChannelVarset"}]}
-
-
-def test_backoff_grows_caps_jitters_and_resets() -> None:
-    backoff = Backoff(0.1, 1.0, rng=lambda: 1.0)
-    assert [backoff.next_delay_s() for _ in range(6)] == pytest.approx(
-        [0.1, 0.2, 0.4, 0.8, 1.0, 1.0])
-    backoff.reset()
-    assert backoff.next_delay_s() == pytest.approx(0.1)
-    low = Backoff(0.1, 1.0, rng=lambda: 0.0)
-    assert low.next_delay_s() == pytest.approx(0.05)
-    for _ in range(200):
-        low.next_delay_s()
-    assert low.next_delay_s() == pytest.approx(0.5)
 
 
 def test_urls() -> None:

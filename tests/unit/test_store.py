@@ -10,9 +10,6 @@ from pathlib import Path
 import pytest
 
 from edgeqa.store import MIGRATIONS, Event, SchemaTooNewError, Store, StoreClosedError
-from tests.unit.hygiene import no_leaks  # noqa: F401
-
-pytestmark = pytest.mark.usefixtures("no_leaks")
 
 TIMEOUT_S = 10.0
 

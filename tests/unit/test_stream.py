@@ -19,9 +19,6 @@ from edgeqa.stream import (
     StreamHub,
     TooManySubscribers,
 )
-from tests.unit.hygiene import no_leaks  # noqa: F401
-
-pytestmark = pytest.mark.usefixtures("no_leaks")
 
 TIMEOUT_S = 10.0
 

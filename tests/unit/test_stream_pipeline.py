@@ -5,14 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import pytest
-
 from edgeqa.store import Event, Store
 from edgeqa.stream import StreamHub
 from edgeqa.stream.pipeline import EventPipeline
-from tests.unit.hygiene import no_leaks  # noqa: F401
-
-pytestmark = pytest.mark.usefixtures("no_leaks")
 
 TIMEOUT_S = 10.0
 

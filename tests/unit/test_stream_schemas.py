@@ -62,8 +62,8 @@ def test_daemon_payload_examples_fit() -> None:
         "daemon.started": {"version": "0.1.0", "pid": 1, "resume_from": 0,
                            "api": "http://127.0.0.1:8765/v1/"},
         "daemon.stopping": {"reason": "signal"},
-        "asterisk.connected": {"interface": "ami"},
-        "asterisk.disconnected": {"interface": "ami", "reason": "closed"},
+        "asterisk.connected": {"link": "ari", "interface": "ari"},
+        "asterisk.disconnected": {"link": "ami", "interface": "ami", "reason": "closed"},
         "stream.events_dropped": {"count": 3, "total": 3},
     }
     for event_type, data in examples.items():
