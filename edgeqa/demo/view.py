@@ -100,7 +100,7 @@ class LiveView:
             self.status = (f"resynced ({data.get('trigger')}) in "
                            f"{1000 * float(data.get('duration_s') or 0):.1f} ms")
         elif kind in ("asterisk.connected", "asterisk.disconnected"):
-            self.status = f"{kind.split('.')[1]}: {data.get('interface')}"
+            self.status = f"{kind.split('.')[1]}: {data.get('link', data.get('interface'))}"
         elif kind.startswith("daemon."):
             self.status = kind
 
