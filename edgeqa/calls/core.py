@@ -8,6 +8,7 @@ from edgeqa.ami.message import AmiMessage
 from edgeqa.calls.model import (
     CALL_ENDED,
     CHANNEL_STATES,
+    LEG_HUNGUP,
     ROLE_AGENT,
     ROLE_CALLEE,
     ROLE_CUSTOMER,
@@ -27,9 +28,13 @@ MAX_CALLS = 10_000
 MAX_LEGS_PER_CALL = 64
 # Spy modes remembered from OriginateResponse / Newexten until ChanSpyStart names the spyer.
 MAX_PENDING_SPY_MODES = 1_000
-# Uniqueids of legs that hung up, so a resync list taken just before the Hangup cannot bring
-# them back to life (the lists are read, then applied, while live events keep flowing).
+# Uniqueids of legs that hung up (and ids of calls that ended), so a resync list taken just
+# before the Hangup cannot bring them back to life (the lists are read, then applied, while
+# live events keep flowing).
 MAX_RECENTLY_ENDED = 4_096
+# Linkedids of calls merged into another by an attended transfer: channels Asterisk still
+# creates with such a Linkedid join the call that absorbed it.
+MAX_MERGED_CALL_IDS = 1_000
 
 Events = list[TrackerEvent]
 
@@ -67,6 +72,8 @@ class TrackerCore:
         self.dropped = 0
         self._spy_modes: dict[str, str] = {}
         self._ended: dict[str, None] = {}
+        self._ended_calls: dict[str, None] = {}
+        self._merged_into: dict[str, str] = {}
         self._resync: ResyncState | None = None
 
     def _mark_seen(self, uniqueid: str) -> None:
@@ -76,6 +83,9 @@ class TrackerCore:
     def _new_leg(self, uniqueid: str, channel: str, call_id: str, ts: float,
                  now: float) -> tuple[Leg | None, Events]:
         call = self.calls.get(call_id)
+        if call is None and call_id in self._ended_calls:
+            # Only a late (reordered) event can name a call that ended: it stays ended.
+            return None, []
         if call is None:
             if len(self.calls) >= MAX_CALLS:
                 self.dropped += 1
@@ -123,17 +133,24 @@ class TrackerCore:
         return events
 
     def _set_state(self, leg: Leg, state: str, ts: float) -> None:
+        answered = state == "up" and leg.state != "up"
         leg.state = state
         if state == "up" and leg.answered_at is None:
             leg.answered_at = ts
+        if answered and leg.role == ROLE_AGENT:
+            # Asterisk sends the agent's QueueMemberStatus (in use) before QueueCallerLeave:
+            # from here on the caller is no longer listed as waiting (issue 4).
+            self.queues.answered(leg.call_id, leg.uniqueid)
 
-    def _end_leg(self, leg: Leg, ts: float, now: float, cause: str) -> Events:
+    def _end_leg(self, leg: Leg, ts: float, now: float, cause: str | None) -> Events:
         call = self.calls.get(leg.call_id)
         header = None if call is None else call_header(call)
-        leg.ended_at, leg.hangup_cause, leg.on_hold = ts, cause, False
+        leg.set_hold(False, ts)
+        leg.ended_at, leg.hangup_cause, leg.state = ts, cause or None, LEG_HUNGUP
         self.legs.pop(leg.uniqueid, None)
         self._note_ended(leg.uniqueid)
         events = self.queues.leave_everywhere(leg.uniqueid, ts, now, "hangup")
+        events += self.queues.release(leg.uniqueid, now)
         if call is None or header is None or call.legs.get(leg.uniqueid) is not leg:
             return events
         if call.announced:
@@ -143,7 +160,7 @@ class TrackerCore:
         if any(other.role != ROLE_SUPERVISOR for other in call.live_legs()):
             return events + self._call_changed(call, header, now)
         call.ended_at, call.state = ts, CALL_ENDED
-        del self.calls[call.call_id]
+        self._drop_call(call.call_id)
         for other in call.live_legs():
             self.legs.pop(other.uniqueid, None)
         if call.announced:
@@ -154,6 +171,22 @@ class TrackerCore:
         if len(self._ended) >= MAX_RECENTLY_ENDED:
             self._ended.pop(next(iter(self._ended)))
         self._ended[uniqueid] = None
+
+    def _drop_call(self, call_id: str) -> None:
+        """Forget an ended call, remembering its id: Linkedids are never reused."""
+        self.calls.pop(call_id, None)
+        if len(self._ended_calls) >= MAX_RECENTLY_ENDED:
+            self._ended_calls.pop(next(iter(self._ended_calls)))
+        self._ended_calls[call_id] = None
+
+    def _note_merged(self, call_id: str, into: str) -> None:
+        if len(self._merged_into) >= MAX_MERGED_CALL_IDS:
+            self._merged_into.pop(next(iter(self._merged_into)))
+        self._merged_into[call_id] = into
+
+    def _call_id_for(self, linkedid: str) -> str:
+        """The call a channel with this Linkedid belongs to (after attended transfers)."""
+        return self._merged_into.get(linkedid, linkedid)
 
     def _has_ended(self, uniqueid: str) -> bool:
         """True if this uniqueid hung up already (uniqueids are never reused)."""

@@ -20,14 +20,14 @@ from edgeqa.calls.model import (
     is_local,
     is_media_helper,
 )
-from edgeqa.calls.placement import Placement
 from edgeqa.calls.resync import parse_duration_s
+from edgeqa.calls.transfers import Transfers
 
 Handler = Callable[[AmiMessage, float, float], Events]
 
 
-class AmiHandlers(Placement):
-    """Channel, dial, queue, bridge, hold, recording and ChanSpy events."""
+class AmiHandlers(Transfers):
+    """Channel, dial, queue, bridge, hold, recording, transfer and ChanSpy events."""
 
     def _handlers(self) -> dict[str, Handler]:
         return {
@@ -38,6 +38,8 @@ class AmiHandlers(Placement):
             "QueueCallerJoin": self._caller_join, "QueueCallerLeave": self._caller_leave,
             "QueueCallerAbandon": self._caller_abandon,
             "AgentCalled": self._agent_called, "AgentConnect": self._agent_connect,
+            "AgentComplete": self._agent_complete,
+            "BlindTransfer": self._blind_transfer, "AttendedTransfer": self._attended_transfer,
             "BridgeEnter": self._bridge_enter, "BridgeLeave": self._bridge_leave,
             "Hold": self._hold, "Unhold": self._hold,
             "MixMonitorStart": self._mixmonitor, "MixMonitorStop": self._mixmonitor,
@@ -53,7 +55,8 @@ class AmiHandlers(Placement):
         if (not uniqueid or is_local(channel) or is_media_helper(channel)
                 or uniqueid in self.legs or self._has_ended(uniqueid)):
             return []
-        leg, events = self._new_leg(uniqueid, channel, msg.get("Linkedid") or uniqueid, ts, now)
+        call_id = self._call_id_for(msg.get("Linkedid") or uniqueid)
+        leg, events = self._new_leg(uniqueid, channel, call_id, ts, now)
         if leg is None:
             return []
         self._mark_seen(uniqueid)
@@ -94,7 +97,7 @@ class AmiHandlers(Placement):
         leg = self.legs.get(uniqueid)
         if leg is None:
             return []
-        return self._end_leg(leg, ts, now, msg.get("Cause-txt") or msg.get("Cause") or "")
+        return self._end_leg(leg, ts, now, msg.get("Cause-txt") or msg.get("Cause"))
 
     def _dialbegin(self, msg: AmiMessage, ts: float, now: float) -> Events:
         events: Events = []
@@ -208,6 +211,10 @@ class AmiHandlers(Placement):
         events += self._call_changed(call, header, now)
         return events + self._agent_updated(interface, now)
 
+    def _agent_complete(self, msg: AmiMessage, ts: float, now: float) -> Events:
+        self._leg(msg.get("Uniqueid"), now)
+        return self.queues.on_complete(msg, now)
+
     def _member(self, msg: AmiMessage, ts: float, now: float) -> Events:
         interface = msg.get("Interface") or msg.get("Location") or ""
         seen = None
@@ -264,7 +271,7 @@ class AmiHandlers(Placement):
         if leg is None or call is None:
             return []
         before, header = leg.to_dict(), call_header(call)
-        leg.on_hold = msg.event == "Hold"
+        leg.set_hold(msg.event == "Hold", ts)
         return self._leg_changed(leg, before, now) + self._call_changed(call, header, now)
 
     def _mixmonitor(self, msg: AmiMessage, ts: float, now: float) -> Events:

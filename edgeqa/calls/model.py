@@ -26,6 +26,16 @@ EVENT_TYPES = (
     "agent.updated",
 )
 
+# A leg's final state once it has hung up (Asterisk's own states end at "up"/"busy").
+LEG_HUNGUP = "hungup"
+# Hold intervals kept per leg; older ones are dropped (hold_count and hold_s stay exact).
+MAX_HOLDS_PER_LEG = 32
+# Transfers kept per call; older ones are dropped.
+MAX_TRANSFERS_PER_CALL = 16
+TRANSFER_BLIND = "blind"
+TRANSFER_ATTENDED = "attended"
+TRANSFER_KINDS = (TRANSFER_BLIND, TRANSFER_ATTENDED)
+
 # Asterisk device states (ast_device_state), as QueueMemberStatus reports them in Status.
 DEVICE_STATES = {
     0: "unknown", 1: "not_inuse", 2: "inuse", 3: "busy", 4: "invalid",
@@ -70,6 +80,9 @@ class Leg:
     spy_mode: str | None = None
     hangup_cause: str | None = None
     last_seen: float = 0.0
+    hold_count: int = 0
+    hold_s: float = 0.0
+    holds: list[tuple[float, float | None]] = field(default_factory=list)
 
     @property
     def endpoint(self) -> str:
@@ -87,8 +100,41 @@ class Leg:
             "agent_interface": self.agent_interface, "on_hold": self.on_hold,
             "recording": self.recording, "bridge_id": self.bridge_id,
             "spying_on": self.spying_on, "spy_mode": self.spy_mode,
-            "hangup_cause": self.hangup_cause,
+            "hangup_cause": self.hangup_cause, "hold_count": self.hold_count,
+            "hold_s": self.hold_s,
+            "holds": [{"start": start, "end": end} for start, end in self.holds],
         }
+
+    def set_hold(self, on_hold: bool, ts: float) -> None:
+        """Start or end a hold interval at ``ts``; repeating the current state changes nothing."""
+        if on_hold == self.on_hold:
+            return
+        self.on_hold = on_hold
+        if on_hold:
+            self.hold_count += 1
+            if len(self.holds) >= MAX_HOLDS_PER_LEG:
+                del self.holds[0]
+            self.holds.append((ts, None))
+        elif self.holds and self.holds[-1][1] is None:
+            start = self.holds[-1][0]
+            self.holds[-1] = (start, max(ts, start))
+            self.hold_s += max(0.0, ts - start)
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """A completed transfer: who moved whom where (uniqueids; ``exten@context`` if blind)."""
+
+    kind: str
+    at: float
+    transferer: str | None
+    transferee: str | None
+    target: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The transfer as JSON-ready data (schemas/call.*: $defs.call.transfers)."""
+        return {"kind": self.kind, "at": self.at, "transferer": self.transferer,
+                "transferee": self.transferee, "target": self.target}
 
 
 @dataclass(slots=True)
@@ -105,6 +151,7 @@ class Call:
     agent_interface: str | None = None
     agent_name: str | None = None
     legs: dict[str, Leg] = field(default_factory=dict)
+    transfers: list[Transfer] = field(default_factory=list)
 
     def live_legs(self) -> list[Leg]:
         """Legs that have not hung up."""
@@ -120,9 +167,12 @@ class Call:
             "queue": self.queue, "agent_interface": self.agent_interface,
             "agent_name": self.agent_name,
             "on_hold": any(leg.on_hold for leg in self.live_legs()),
+            "hold_s": sum(leg.hold_s for leg in self.legs.values()
+                          if leg.role != ROLE_SUPERVISOR),
             "supervisors": sum(
                 1 for leg in self.live_legs() if leg.role == ROLE_SUPERVISOR
             ),
+            "transfers": [transfer.to_dict() for transfer in self.transfers],
             "legs": [leg.to_dict() for leg in legs],
         }
 
@@ -164,6 +214,9 @@ class Caller:
     position: int
     since: float
     abandoned: bool = False
+    # The agent leg that answered this caller: app_queue removes the caller only after the
+    # agent's device is in use, so such a caller is no longer shown as waiting.
+    answered_by: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The waiting caller as JSON-ready data (schemas/*: $defs.caller)."""
@@ -186,7 +239,8 @@ class Queue:
 
     def to_dict(self) -> dict[str, Any]:
         """The queue as JSON-ready data (schemas/*: $defs.queue)."""
-        callers = sorted(self.callers.values(), key=lambda c: (c.position, c.since))
+        callers = sorted((c for c in self.callers.values() if c.answered_by is None),
+                         key=lambda c: (c.position, c.since))
         return {
             "name": self.name, "strategy": self.strategy, "completed": self.completed,
             "abandoned": self.abandoned,

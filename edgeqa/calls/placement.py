@@ -78,7 +78,7 @@ class Placement(TrackerCore):
             if old.announced:
                 events.append(TrackerEvent("leg.removed", now, self._leg_data(leg)))
             if not old.live_legs():
-                del self.calls[old.call_id]
+                self._drop_call(old.call_id)
                 if old.announced:
                     old.state, old.ended_at = CALL_ENDED, now
                     events.append(TrackerEvent("call.ended", now, {"call": old.to_dict()}))
@@ -113,7 +113,8 @@ class Placement(TrackerCore):
             leg.bridge_id = msg.get("BridgeId") or None
             return self._leg_changed(leg, before, now)
         started = now - parse_duration_s(msg.get("Duration"))
-        leg, events = self._new_leg(uniqueid, channel, msg.get("Linkedid") or uniqueid,
+        leg, events = self._new_leg(uniqueid, channel,
+                                    self._call_id_for(msg.get("Linkedid") or uniqueid),
                                     started, now)
         if leg is None:
             return []

@@ -155,6 +155,33 @@ class QueueBook:
         return [TrackerEvent("queue.caller_joined", now,
                              {"queue": queue.name, "caller": caller.to_dict()})]
 
+    def on_complete(self, msg: AmiMessage, now: float) -> list[TrackerEvent]:
+        """AgentComplete: app_queue counted one more completed call (update_queue())."""
+        queue = self.queue(msg.get("Queue", "") or "")
+        if queue is None:
+            return []
+        queue.completed += 1
+        return [TrackerEvent("queue.updated", now, {"queue": queue.to_dict()})]
+
+    def answered(self, call_id: str, agent_uniqueid: str) -> None:
+        """An agent leg of ``call_id`` answered: its waiting callers are no longer waiting."""
+        for queue in self.queues.values():
+            for caller in queue.callers.values():
+                if caller.call_id == call_id and caller.answered_by is None:
+                    caller.answered_by = agent_uniqueid
+
+    def release(self, agent_uniqueid: str, now: float) -> list[TrackerEvent]:
+        """The answering agent leg hung up before app_queue took the caller: it waits again."""
+        events: list[TrackerEvent] = []
+        for name in sorted(self.queues):
+            queue = self.queues[name]
+            waiting = [c for c in queue.callers.values() if c.answered_by == agent_uniqueid]
+            for caller in waiting:
+                caller.answered_by = None
+            if waiting:
+                events.append(TrackerEvent("queue.updated", now, {"queue": queue.to_dict()}))
+        return events
+
     def on_abandon(self, msg: AmiMessage) -> None:
         """QueueCallerAbandon: comes before QueueCallerLeave; remember why the caller left."""
         queue = self.queues.get(msg.get("Queue", "") or "")

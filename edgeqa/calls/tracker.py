@@ -51,13 +51,13 @@ class CallTracker(AmiHandlers):
         if change is None or leg is None:
             return []
         if change.ended:
-            return self._end_leg(leg, change.ts, now, change.cause or "")
+            return self._end_leg(leg, change.ts, now, change.cause)
         call = self.calls[leg.call_id]
         before, header = leg.to_dict(), call_header(call)
         if change.state is not None:
             self._set_state(leg, change.state, change.ts)
         if change.on_hold is not None:
-            leg.on_hold = change.on_hold
+            leg.set_hold(change.on_hold, change.ts)
         return self._leg_changed(leg, before, now) + self._call_changed(call, header, now)
 
     def begin_resync(self, now: float) -> None:

@@ -46,6 +46,11 @@ class Worker:
             pj.PJSIP_INV_STATE_CONNECTING: "CONNECTING", pj.PJSIP_INV_STATE_CONFIRMED: "CONFIRMED",
             pj.PJSIP_INV_STATE_DISCONNECTED: "DISCONNECTED",
         }
+        self.media_names = {
+            pj.PJSUA_CALL_MEDIA_NONE: "none", pj.PJSUA_CALL_MEDIA_ACTIVE: "active",
+            pj.PJSUA_CALL_MEDIA_LOCAL_HOLD: "local_hold",
+            pj.PJSUA_CALL_MEDIA_REMOTE_HOLD: "remote_hold", pj.PJSUA_CALL_MEDIA_ERROR: "error",
+        }
 
     def emit(self, obj: dict[str, Any]) -> None:
         """Write one JSON line to the driver."""
@@ -84,18 +89,29 @@ class Worker:
     def on_media_state(self, call: Any) -> None:
         info = call.getInfo()
         for i, mi in enumerate(info.media):
-            if (mi.type == self.pj.PJMEDIA_TYPE_AUDIO
-                    and mi.status == self.pj.PJSUA_CALL_MEDIA_ACTIVE):
-                self.media = call.getAudioMedia(i)
-                self.emit({"event": "media", "call": self.call_no, "active": True})
-                if self.pending_record is not None:
-                    self._start_record(self.pending_record)
-                if self.pending_play is not None:
-                    self._start_play(*self.pending_play)
+            if mi.type != self.pj.PJMEDIA_TYPE_AUDIO:
+                continue
+            # Every change, hold included (ours: local_hold, a=sendonly; theirs: remote_hold).
+            status = self.media_names.get(mi.status, str(mi.status))
+            self.emit({"event": "media_state", "call": self.call_no, "status": status})
+            if mi.status != self.pj.PJSUA_CALL_MEDIA_ACTIVE:
                 return
+            self.media = call.getAudioMedia(i)
+            self.emit({"event": "media", "call": self.call_no, "active": True})
+            if self.pending_record is not None:
+                self._start_record(self.pending_record)
+            if self.pending_play is not None:
+                self._start_play(*self.pending_play)
+            return
 
     def on_dtmf(self, digit: str) -> None:
         self.emit({"event": "dtmf", "call": self.call_no, "digit": digit})
+
+    def on_transfer_status(self, call: Any, code: int, final: bool) -> None:
+        """A NOTIFY about our REFER; like a desk phone, hang up once the transfer succeeded."""
+        self.emit({"event": "transfer", "call": self.call_no, "code": code, "final": final})
+        if final and 200 <= code < 300 and call is self.call:
+            call.hangup(self.op(0))
 
     # -- requests --
     def handle(self, req: dict[str, Any]) -> dict[str, Any]:
@@ -130,6 +146,20 @@ class Worker:
             self.pending_record = None
             self.recorder = None  # deleting the recorder finalises the WAV header
             return {}
+        if cmd == "hold":
+            # re-INVITE with a=sendonly (pjsua's default hold SDP).
+            self._require_call().setHold(self.pj.CallOpParam(True))
+            return {"call": self.call_no}
+        if cmd == "unhold":
+            prm = self.pj.CallOpParam(True)
+            prm.opt.flag = self.pj.PJSUA_CALL_UNHOLD  # re-INVITE with a=sendrecv
+            self._require_call().reinvite(prm)
+            return {"call": self.call_no}
+        if cmd == "transfer":
+            # Blind transfer: REFER with Refer-To the extension (Asterisk: res_pjsip_refer).
+            uri = f"sip:{req['ext']}@127.0.0.1:{self.args.registrar_port}"
+            self._require_call().xfer(uri, self.pj.CallOpParam(True))
+            return {"call": self.call_no}
         if cmd == "dtmf":
             self._require_call().dialDtmf(str(req["digits"]))
             return {}
@@ -184,6 +214,9 @@ def _build_classes(pj: Any, worker: Worker) -> tuple[Any, Any]:
 
         def onDtmfDigit(self, prm: Any) -> None:
             worker.on_dtmf(prm.digit)
+
+        def onCallTransferStatus(self, prm: Any) -> None:
+            worker.on_transfer_status(self, int(prm.statusCode), bool(prm.finalNotify))
 
     class PhoneAccount(pj.Account):  # type: ignore[misc]
         def onRegState(self, prm: Any) -> None:

@@ -120,6 +120,26 @@ class Softphone:
         """Stop recording and finalise the WAV file."""
         self._request("stop_record")
 
+    def hold(self, timeout_s: float = 5.0) -> Event:
+        """Put the current call on hold (re-INVITE, a=sendonly); wait for the SDP answer."""
+        return self._media_change("hold", "local_hold", timeout_s)
+
+    def unhold(self, timeout_s: float = 5.0) -> Event:
+        """Resume the held call (re-INVITE, a=sendrecv); wait until media is active again."""
+        return self._media_change("unhold", "active", timeout_s)
+
+    def transfer(self, ext: str) -> None:
+        """Blind-transfer the current call's other party to ``ext`` (SIP REFER)."""
+        self._request("transfer", ext=ext)
+
+    def _media_change(self, cmd: str, status: str, timeout_s: float) -> Event:
+        mark = self.event_count()
+        number = int(self._request(cmd)["call"])
+        return self.wait_event(
+            lambda e: e.get("event") == "media_state" and e.get("call") == number
+            and e.get("status") == status, timeout_s, f"call {number} media {status}",
+            since=mark)
+
     def send_dtmf(self, digits: str) -> None:
         """Send RFC 4733 DTMF ``digits`` in the current call."""
         self._request("dtmf", digits=digits)
@@ -185,16 +205,23 @@ class Softphone:
         with self._cond:
             return list(self._events)
 
-    def wait_event(self, match: Callable[[Event], bool], timeout_s: float, what: str) -> Event:
-        """Return the first event (past or future) for which ``match`` is true."""
+    def event_count(self) -> int:
+        """How many events arrived so far (dropped ones included): a mark for ``since``."""
+        with self._cond:
+            return self._dropped + len(self._events)
+
+    def wait_event(self, match: Callable[[Event], bool], timeout_s: float, what: str, *,
+                   since: int = 0) -> Event:
+        """Return the first event for which ``match`` is true, from event number ``since`` on
+        (0: past events too)."""
         deadline = time.monotonic() + timeout_s
         with self._cond:
-            seen = 0
+            seen = since  # absolute event number, so that dropping old events shifts nothing
             while True:
-                for event in self._events[seen:]:
+                for event in self._events[max(0, seen - self._dropped):]:
                     if match(event):
                         return event
-                seen = len(self._events)
+                seen = self._dropped + len(self._events)
                 if self._eof:
                     raise self._died(f"waiting for {what}")
                 remaining = deadline - time.monotonic()
