@@ -32,7 +32,7 @@ def numpy_frame_stats(frame: bytes, clip_level: int) -> tuple[int, int, int]:
     return int((x * x).sum()), int(ax.max()), int((ax >= clip_level).sum())
 
 
-def numpy_ulaw(table: np.ndarray[Any, Any]) -> Callable[[bytes], bytes]:
+def numpy_g711(table: np.ndarray[Any, Any]) -> Callable[[bytes], bytes]:
     def decode(data: bytes) -> bytes:
         return bytes(table[np.frombuffer(data, dtype=np.uint8)].tobytes())
     return decode
@@ -67,6 +67,7 @@ def main() -> int:
     frames = speech_frames(5000)
     mu = [f[:160] for f in frames]
     table = np.array(reference.ULAW_TABLE, dtype="<i2")
+    a_table = np.array(reference.ALAW_TABLE, dtype="<i2")
     rows: list[tuple[str, float]] = []
     print(f"kernel cost per 20 ms frame (160 samples), best of 5, {len(frames)} frames")
     py_frames = frames[:500]
@@ -74,13 +75,15 @@ def main() -> int:
         lambda f: numpy_frame_stats(f, CLIP), frames)))
     rows.append(("frame_stats  python reference", ns_per_call(
         lambda f: reference.frame_stats(f, CLIP), py_frames, 2)))
-    rows.append(("ulaw_decode  numpy per frame", ns_per_call(numpy_ulaw(table), mu)))
+    rows.append(("ulaw_decode  numpy per frame", ns_per_call(numpy_g711(table), mu)))
     rows.append(("ulaw_decode  python reference", ns_per_call(reference.ulaw_decode, mu[:500], 2)))
+    rows.append(("alaw_decode  numpy per frame", ns_per_call(numpy_g711(a_table), mu)))
     rows.append(("leg_block    python, 1 frame/call", leg_block_ns(reference, py_frames, 1)))
     if compiled is not None:
         rows.append(("frame_stats  C",
                      ns_per_call(lambda f: compiled.frame_stats(f, CLIP), frames)))
         rows.append(("ulaw_decode  C", ns_per_call(compiled.ulaw_decode, mu)))
+        rows.append(("alaw_decode  C", ns_per_call(compiled.alaw_decode, mu)))
         rows.append(("leg_block    C, 1 frame/call (stats+P.56+gate)",
                      leg_block_ns(compiled, frames, 1)))
         rows.append(("leg_block    C, 50 frames/call", leg_block_ns(compiled, frames, 50)))
@@ -95,6 +98,7 @@ def main() -> int:
           f"{d['frame_stats  python reference'] / d['frame_stats  C']:.0f}x python")
     print(f"  ulaw_decode: C {d['ulaw_decode  numpy per frame'] / d['ulaw_decode  C']:.1f}x numpy, "
           f"{d['ulaw_decode  python reference'] / d['ulaw_decode  C']:.0f}x python")
+    print(f"  alaw_decode: C {d['alaw_decode  numpy per frame'] / d['alaw_decode  C']:.1f}x numpy")
     lb = d["leg_block    C, 1 frame/call (stats+P.56+gate)"]
     print(f"  leg_block (stats+P.56+floor+gate) C {d['frame_stats  numpy per frame'] / lb:.0f}x "
           f"numpy frame_stats alone, {d['leg_block    python, 1 frame/call'] / lb:.0f}x python")

@@ -6,12 +6,19 @@ log10 of an exact mean square, comes from the same libm). PCM is int16 in host o
 (little-endian on every platform edgeqa targets).
 """
 
+cimport cython
 from cpython cimport array
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.bytes cimport (
+    PyBytes_AS_STRING,
+    PyBytes_CheckExact,
+    PyBytes_FromStringAndSize,
+    PyBytes_GET_SIZE,
+)
 from cpython.object cimport Py_SIZE
 from libc.math cimport floor as c_floor, log10
-from libc.stdint cimport int16_t, int64_t
+from libc.stdint cimport int16_t, int64_t, uint16_t, uint32_t
+from libc.string cimport memcpy
 
 # Keep in step with reference.py (the parity tests check every slot).
 cdef enum: LS_CLIP_LEVEL = 0
@@ -35,7 +42,11 @@ cdef enum: LS_LAST_GE = 17
 cdef enum: LS_HIST = 34
 cdef enum: LS_FLOOR_INIT_CDB = 51
 cdef enum: LS_ENV_SHIFT = 52
-cdef enum: LEG_STATE_LEN = 53
+cdef enum: LS_P56_HOLD_FRAMES = 53
+cdef enum: LS_P56_HOLD_LEFT = 54
+cdef enum: LS_SPEECH_SUMSQ = 55
+cdef enum: LS_HIST_ALL = 56
+cdef enum: LEG_STATE_LEN = 73
 cdef enum: P56_LEVELS = 16
 cdef enum: FRAME_OUT_STRIDE = 4
 cdef enum: LEVEL_FLOOR_CDB = -12000
@@ -54,6 +65,10 @@ cdef enum: SEG_CLOSED = 2
 
 cdef int16_t ULAW[256]
 cdef int16_t ALAW[256]
+# Two samples per look-up: entry v holds, in host order, the samples of the two bytes whose
+# memory image is v. Half the loads of a byte table (decoding is load-bound), 256 KiB each.
+cdef uint32_t ULAW2[65536]
+cdef uint32_t ALAW2[65536]
 
 
 cdef int16_t _ulaw_sample(int byte) noexcept:
@@ -75,35 +90,78 @@ cdef int16_t _alaw_sample(int byte) noexcept:
     return <int16_t>(t if a & 0x80 else -t)
 
 
-cdef int _b
-for _b in range(256):
-    ULAW[_b] = _ulaw_sample(_b)
-    ALAW[_b] = _alaw_sample(_b)
+cdef void _fill_tables() noexcept:
+    cdef int b
+    cdef uint32_t v
+    cdef uint16_t idx
+    cdef unsigned char pair_b[2]
+    cdef int16_t pair_s[2]
+    for b in range(256):
+        ULAW[b] = _ulaw_sample(b)
+        ALAW[b] = _alaw_sample(b)
+    for v in range(65536):
+        pair_b[0] = <unsigned char>(v & 0xFF)
+        pair_b[1] = <unsigned char>(v >> 8)
+        memcpy(&idx, pair_b, 2)
+        pair_s[0] = ULAW[pair_b[0]]
+        pair_s[1] = ULAW[pair_b[1]]
+        memcpy(&ULAW2[idx], pair_s, 4)
+        pair_s[0] = ALAW[pair_b[0]]
+        pair_s[1] = ALAW[pair_b[1]]
+        memcpy(&ALAW2[idx], pair_s, 4)
 
 
-cdef bytes _decode(object data, const int16_t* table):
+_fill_tables()
+
+
+cdef inline void _decode_into(const unsigned char* src, Py_ssize_t n, const int16_t* table,
+                              const uint32_t* table2, int16_t* dst) noexcept nogil:
+    cdef Py_ssize_t i = 0
+    cdef uint16_t v
+    cdef uint32_t w
+    while i + 1 < n:
+        memcpy(&v, src + i, 2)
+        w = table2[v]
+        memcpy(dst + i, &w, 4)
+        i += 2
+    if i < n:
+        dst[i] = table[src[i]]
+
+
+cdef bytes _decode(object data, const int16_t* table, const uint32_t* table2):
     cdef Py_buffer view
-    cdef Py_ssize_t i
+    cdef Py_ssize_t n
+    cdef bytes out
+    if PyBytes_CheckExact(data):  # the common case: no buffer protocol round trip
+        n = PyBytes_GET_SIZE(data)
+        out = PyBytes_FromStringAndSize(NULL, 2 * n)
+        _decode_into(<const unsigned char*>PyBytes_AS_STRING(data), n, table, table2,
+                     <int16_t*>PyBytes_AS_STRING(out))
+        return out
     PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
     try:
         out = PyBytes_FromStringAndSize(NULL, 2 * view.len)
-        dst = <int16_t*>PyBytes_AS_STRING(out)
-        src = <const unsigned char*>view.buf
-        for i in range(view.len):
-            dst[i] = table[src[i]]
+        _decode_into(<const unsigned char*>view.buf, view.len, table, table2,
+                     <int16_t*>PyBytes_AS_STRING(out))
         return out
     finally:
         PyBuffer_Release(&view)
 
 
+# A plain builtin taking one argument (METH_O): a cyfunction with keyword support costs
+# more to call than decoding a 20 ms frame.
+@cython.binding(False)
+@cython.always_allow_keywords(False)
 def ulaw_decode(data):
     """Decode G.711 µ-law bytes to int16 LE PCM (ITU-T G.711 table 2; max magnitude 32124)."""
-    return _decode(data, ULAW)
+    return _decode(data, ULAW, ULAW2)
 
 
+@cython.binding(False)
+@cython.always_allow_keywords(False)
 def alaw_decode(data):
     """Decode G.711 A-law bytes to int16 LE PCM (ITU-T G.711 table 1; max magnitude 32256)."""
-    return _decode(data, ALAW)
+    return _decode(data, ALAW, ALAW2)
 
 
 cdef long long* _int64s(array.array a, Py_ssize_t* n) except NULL:
@@ -152,7 +210,11 @@ def level_cdb(long long sumsq, Py_ssize_t n):
 
 
 def leg_block(pcm, Py_ssize_t frame_len, array.array st, array.array out, array.array cand):
-    """Run whole frames of one leg through stats, P.56, floor and gate; return the candidates."""
+    """Run whole frames of one leg through stats, P.56, floor and gate; return the candidates.
+
+    The level histogram (LS_HIST, LS_SPEECH_SUMSQ) takes only the frames that pass the gate
+    or follow one within LS_P56_HOLD_FRAMES; LS_HIST_ALL and LS_SUMSQ take every frame.
+    """
     cdef Py_buffer view
     cdef Py_ssize_t st_len, out_len, cand_len
     cdef long long* st_p = _int64s(st, &st_len)
@@ -185,18 +247,24 @@ cdef Py_ssize_t _leg_block(const int16_t* x, Py_ssize_t n_samples, Py_ssize_t fr
     cdef int64_t sumsq, clipped, events, qi, floor_cdb, lvl, k, drop_from, count
     cdef int64_t hi, lo, expire, a
     cdef Py_ssize_t s0, si
-    cdef int64_t total_sumsq = 0, total_clipped = 0, total_events = 0
+    cdef int64_t total_sumsq = 0, total_clipped = 0, total_events = 0, speech_sumsq = 0
+    cdef int64_t hold_left = st[LS_P56_HOLD_LEFT], hold_frames = st[LS_P56_HOLD_FRAMES]
+    cdef int64_t fh[P56_LEVELS + 1]
+    cdef bint counted
     cdef int ax, v, peak, gate
     cdef const int16_t* fx
     if not (0 <= bits <= P56_LEVELS and 0 <= active <= P56_LEVELS):
         raise ValueError("corrupt leg state")
     cdef long long* last_ge = &st[LS_LAST_GE]
     cdef long long* hist = &st[LS_HIST]
+    cdef long long* hist_all = &st[LS_HIST_ALL]
     # Thresholds around the envelope: it is >= hi one level up, < lo one level down.
     hi = (<int64_t>1 << bits) if bits < P56_LEVELS else (<int64_t>1 << 62)
     lo = (<int64_t>1 << (bits - 1)) if bits > 0 else -1
     expire = last_ge[active] + hang if active > bits else (<int64_t>1 << 62)
     count = 0
+    for k in range(P56_LEVELS + 1):
+        fh[k] = 0
     for f in range(n_frames):
         fx = x + f * frame_len
         sumsq = 0
@@ -239,7 +307,7 @@ cdef Py_ssize_t _leg_block(const int16_t* x, Py_ssize_t n_samples, Py_ssize_t fr
             q += (p - q) * env_k >> 20
             qi = q >> 12
             if qi >= hi or qi < lo:
-                hist[active] += count
+                fh[active] += count
                 count = 0
                 if qi >= hi:
                     while bits < P56_LEVELS and qi >= (<int64_t>1 << bits):
@@ -260,14 +328,14 @@ cdef Py_ssize_t _leg_block(const int16_t* x, Py_ssize_t n_samples, Py_ssize_t fr
                         active -= 1
                     expire = last_ge[active] + hang if active > bits else (<int64_t>1 << 62)
             elif n > expire:
-                hist[active] += count
+                fh[active] += count
                 count = 0
                 while active > bits and n - last_ge[active] > hang:
                     active -= 1
                 expire = last_ge[active] + hang if active > bits else (<int64_t>1 << 62)
             count += step
             n += step
-        hist[active] += count
+        fh[active] += count
         count = 0
         lvl = _level_cdb(sumsq, frame_len)
         if not st[LS_FLOOR_SET]:
@@ -282,6 +350,22 @@ cdef Py_ssize_t _leg_block(const int16_t* x, Py_ssize_t n_samples, Py_ssize_t fr
             if floor_cdb > lvl:
                 floor_cdb = lvl
         st[LS_FLOOR_CDB] = floor_cdb
+        if gate:
+            hold_left = hold_frames
+            counted = True
+        elif hold_left > 0:
+            hold_left -= 1
+            counted = True
+        else:
+            counted = False
+        # Only the levels the envelope visited in this frame are non-zero; all 17 are cheap.
+        for k in range(P56_LEVELS + 1):
+            hist_all[k] += fh[k]
+            if counted:
+                hist[k] += fh[k]
+            fh[k] = 0
+        if counted:
+            speech_sumsq += sumsq
         total_sumsq += sumsq
         total_clipped += clipped
         total_events += events
@@ -294,6 +378,8 @@ cdef Py_ssize_t _leg_block(const int16_t* x, Py_ssize_t n_samples, Py_ssize_t fr
             cand[n_cand] = f
             n_cand += 1
     st[LS_SUMSQ] += total_sumsq
+    st[LS_SPEECH_SUMSQ] += speech_sumsq
+    st[LS_P56_HOLD_LEFT] = hold_left
     st[LS_CLIPPED] += total_clipped
     st[LS_CLIP_EVENTS] += total_events
     st[LS_ENV_P] = p

@@ -1,4 +1,10 @@
-"""`edgeqa analyze`: a recorded call through the live metrics code; summary as text or JSON."""
+"""`edgeqa analyze`: a recorded call through the live metrics code; summary as text or JSON.
+
+Each leg's ``active_level_dbov`` is P.56 method B over the leg's gate-passing frames (the
+noise-floor gate in front of the voice detector, held 0.3 s after each passing frame), so
+steady line noise does not lower it; ``active_level_p56_all_dbov`` is the faithful P.56 over
+every sample, noise included.
+"""
 
 from __future__ import annotations
 
@@ -32,7 +38,10 @@ def register(subparsers: Any) -> None:
         "analyze", help="analyse recorded calls (WAV) with the live metrics code",
         description="Per-leg speech, dead air, talk-over, P.56 level and clipping of "
                     "recorded calls: a stereo WAV (left = customer), two mono WAVs, or "
-                    "batches of files, directories and globs.")
+                    "batches of files, directories and globs. The level is P.56 method B "
+                    "over the leg's gate-passing frames, so that steady line noise does not "
+                    "count as speech; the JSON also gives the faithful P.56 over every "
+                    "sample (active_level_p56_all_dbov).")
     p.add_argument("inputs", nargs="*", metavar="CALL.wav|DIR|GLOB")
     p.add_argument("--customer", metavar="CUSTOMER.wav", help="customer leg (mono)")
     p.add_argument("--agent", metavar="AGENT.wav", help="agent leg (mono)")
@@ -107,7 +116,8 @@ def _text(summary: dict[str, Any]) -> str:
              f"{summary['codec']}, talk ratio {summary['talk_ratio']}"]
     for leg, data in summary["legs"].items():
         lines.append(f"  {leg:8} talk {data['talk_time_s']:.1f} s, level "
-                     f"{data['active_level_dbov']} dBov, clip {data['clip_ratio']:.4%}, "
+                     f"{data['active_level_dbov']} dBov (all frames "
+                     f"{data['active_level_p56_all_dbov']}), clip {data['clip_ratio']:.4%}, "
                      f"{len(data['speech_segments'])} segments, longest "
                      f"{data['longest_monologue_s']:.1f} s")
     for ev in summary["dead_air"]:

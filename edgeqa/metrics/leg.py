@@ -1,4 +1,9 @@
-"""LegAnalyzer: one leg's frames in; per-second samples and speech segments out."""
+"""LegAnalyzer: one leg's frames in; per-second samples and speech segments out.
+
+Levels (active_level_dbov, level_dbov_1s, and through them too_quiet/too_loud) are P.56
+method B over the leg's gate-passing frames, held MetricsConfig.level_gate_hold_ms after
+each, so that steady line noise, which the gate keeps from webrtcvad, stays out of them too.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +31,9 @@ from edgeqa.metrics.reference import (
     LS_GATE_MARGIN_CDB,
     LS_HANG_SAMPLES,
     LS_HIST,
+    LS_HIST_ALL,
+    LS_P56_HOLD_FRAMES,
+    LS_SPEECH_SUMSQ,
     LS_SUMSQ,
     P56_LEVELS,
     SEG_CONFIRMED,
@@ -88,6 +96,7 @@ class LegAnalyzer:
         st[LS_GATE_ABS_CDB] = round(cfg.gate_abs_dbov * 100)
         st[LS_FLOOR_RISE_CDB] = round(cfg.floor_rise_db_per_s * 100 * FRAME_MS / 1000)
         st[LS_FLOOR_INIT_CDB] = round(cfg.floor_init_max_dbov * 100)
+        st[LS_P56_HOLD_FRAMES] = cfg.level_gate_hold_ms // FRAME_MS
         self._st = st
         seg = new_segment_state()
         seg[SS_BRIDGE_FRAMES] = cfg.segment_bridge_ms // FRAME_MS
@@ -111,6 +120,7 @@ class LegAnalyzer:
         self._sec_paused = False
         self._sec_speech = 0
         self._sec_sumsq = 0
+        self._sec_speech_sumsq = 0
         self._sec_clipped = 0
         self._sec_hist = [0] * (P56_LEVELS + 1)
         self.segments = array("q")  # closed segments as start, end frame pairs
@@ -197,24 +207,26 @@ class LegAnalyzer:
     def _second_sample(self) -> LegSample:
         st = self._st
         sumsq = st[LS_SUMSQ] - self._sec_sumsq
+        speech_sumsq = st[LS_SPEECH_SUMSQ] - self._sec_speech_sumsq
         clipped = st[LS_CLIPPED] - self._sec_clipped
         hist = st[LS_HIST:LS_HIST + P56_LEVELS + 1].tolist()
         level: float | None = None
         if self._sec_speech:
             delta = [a - b for a, b in zip(hist, self._sec_hist, strict=True)]
-            level = active_level_dbov(sumsq, delta, self.config.p56_margin_db)
+            level = active_level_dbov(speech_sumsq, delta, self.config.p56_margin_db)
         n = FRAMES_PER_S * self.frame_len
         self.speech_frames += self._sec_speech
         speech_s = self.speech_frames * self.frame_s
         total: float | None = None
         if self._sec_speech and speech_s >= self.config.level_min_speech_s:
-            total = active_level_dbov(int(st[LS_SUMSQ]), hist, self.config.p56_margin_db)
+            total = active_level_dbov(int(st[LS_SPEECH_SUMSQ]), hist, self.config.p56_margin_db)
         sample = LegSample(
             self.leg, round(self.frames * self.frame_s - 1.0, 3), round(rms_dbov(sumsq, n), 2),
             self._sec_speech / FRAMES_PER_S, None if level is None else round(level, 2),
             clipped, self._sec_paused or self.pci_paused, round(speech_s, 3),
             None if total is None else round(total, 2))
         self._sec_sumsq = st[LS_SUMSQ]
+        self._sec_speech_sumsq = st[LS_SPEECH_SUMSQ]
         self._sec_clipped = st[LS_CLIPPED]
         self._sec_hist = hist
         self._sec_speech = 0
@@ -267,9 +279,15 @@ class LegAnalyzer:
         return int(self._st[LS_CLIP_EVENTS])
 
     def active_level_dbov(self) -> float | None:
-        """Return the P.56 active level of everything analysed so far."""
+        """Return P.56 method B over the leg's gate-passing frames analysed so far."""
         st = self._st
         hist = st[LS_HIST:LS_HIST + P56_LEVELS + 1].tolist()
+        return active_level_dbov(int(st[LS_SPEECH_SUMSQ]), hist, self.config.p56_margin_db)
+
+    def active_level_p56_all_dbov(self) -> float | None:
+        """Return the faithful P.56 method B level over every sample (noise included)."""
+        st = self._st
+        hist = st[LS_HIST_ALL:LS_HIST_ALL + P56_LEVELS + 1].tolist()
         return active_level_dbov(int(st[LS_SUMSQ]), hist, self.config.p56_margin_db)
 
     def state_bytes(self) -> int:

@@ -1,4 +1,9 @@
-"""ITU-T P.56 method B active speech level from the kernels' threshold histogram."""
+"""ITU-T P.56 method B active speech level from the kernels' threshold histogram.
+
+The leg's level is taken over its gate-passing frames (reference.py, LS_HIST): the faithful
+P.56 puts its threshold 15.9 dB under the level, which on a line with steady noise is the
+noise itself, and then reads up to 6 dB low. The same function computes both values.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,10 @@
-"""The ``edgeqa.call_summary/1`` object (spec/analyze-output.md), built from a finished call."""
+"""The ``edgeqa.call_summary/1`` object (spec/analyze-output.md), built from a finished call.
+
+Per leg, ``active_level_dbov`` is P.56 method B over the leg's gate-passing frames (and the
+0.3 s after each: hang-over plus envelope fall), which on digital silence between words equals
+the faithful P.56 and under steady line noise keeps the noise out of it; the extra key
+``active_level_p56_all_dbov`` is the faithful P.56 over every sample.
+"""
 
 from __future__ import annotations
 
@@ -20,10 +26,12 @@ def _leg_summary(call: CallAnalyzer, leg: str) -> dict[str, Any]:
     pairs = [(segs[i] * _FRAME_S, segs[i + 1] * _FRAME_S) for i in range(0, len(segs), 2)]
     durations = [e - s for s, e in pairs]
     level = la.active_level_dbov()
+    level_all = la.active_level_p56_all_dbov()
     samples = la.samples
     return {
         "talk_time_s": round(sum(durations), 3),
         "active_level_dbov": None if level is None else round(level, 2),
+        "active_level_p56_all_dbov": None if level_all is None else round(level_all, 2),
         "clip_ratio": round(la.clipped / samples, 6) if samples else 0.0,
         "clip_events": la.clip_events,
         "longest_monologue_s": round(max(durations, default=0.0), 3),

@@ -24,6 +24,13 @@ from edgeqa.metrics.reference import (
     LS_GATE_ABS_CDB,
     LS_GATE_MARGIN_CDB,
     LS_HANG_SAMPLES,
+    LS_HIST,
+    LS_HIST_ALL,
+    LS_P56_HOLD_FRAMES,
+    LS_P56_HOLD_LEFT,
+    LS_SPEECH_SUMSQ,
+    LS_SUMSQ,
+    P56_LEVELS,
     SS_BRIDGE_FRAMES,
     SS_MIN_FRAMES,
     SS_PAD_FRAMES,
@@ -59,8 +66,9 @@ def test_compiled_kernels_loaded_when_wanted() -> None:
         assert kernels.leg_block is not reference.leg_block
 
 
-def _leg_state(clip_level: int = 32440) -> array[int]:
+def _leg_state(clip_level: int = 32440, hold: int = 0) -> array[int]:
     st = reference.new_leg_state()
+    st[LS_P56_HOLD_FRAMES] = hold
     st[LS_CLIP_LEVEL] = clip_level
     st[LS_ENV_K] = envelope_k_q20(8000, 0.03, 4)
     st[LS_ENV_SHIFT] = 2
@@ -77,6 +85,17 @@ def _pcm(samples: list[int]) -> bytes:
 
 
 # -- each kernel on each implementation ------------------------------------------------------
+@pytest.mark.parametrize("impl", IMPLS)
+def test_g711_every_byte_and_pair(impl: ModuleType) -> None:
+    """Every byte, alone and in every position of a byte pair, decodes as in G.711's tables."""
+    every_pair = bytes(b for v in range(65536) for b in (v & 0xFF, v >> 8))
+    for decode, table in ((impl.ulaw_decode, reference.ULAW_TABLE),
+                          (impl.alaw_decode, reference.ALAW_TABLE)):
+        assert array("h", decode(every_pair)).tolist() == [table[b] for b in every_pair]
+        for n in range(4):  # odd and even lengths: the pairwise loop and its tail
+            assert array("h", decode(bytes(range(n)))).tolist() == list(table[:n])
+
+
 @pytest.mark.parametrize("impl", IMPLS)
 def test_g711_known_values(impl: ModuleType) -> None:
     pcm = array("h", impl.ulaw_decode(bytes([0x00, 0x80, 0xFF, 0x7F, 0x7E])))
@@ -125,6 +144,44 @@ def test_leg_block_gate(impl: ModuleType) -> None:
     assert out[0] == math.floor(1000 * math.log10(900 / 2**30))
 
 
+def _hist(st_: array[int], base: int) -> list[int]:
+    return st_[base:base + P56_LEVELS + 1].tolist()
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_leg_block_level_counts_gated_and_held_frames(impl: ModuleType) -> None:
+    """LS_HIST/LS_SPEECH_SUMSQ take the gate-passing frames and LS_P56_HOLD_FRAMES after."""
+    st_ = _leg_state(hold=2)
+    noise = [(-1) ** i * 40 for i in range(160)]  # -58 dBov: under the absolute gate
+    loud = [(-1) ** i * 3000 for i in range(160)]
+    frames = [noise, loud, noise, noise, noise, noise]
+    out, cand = array("q", bytes(8 * 4 * 6)), array("q", bytes(48))
+    assert impl.leg_block(_pcm([x for f in frames for x in f]), 160, st_, out, cand) == 1
+    counted = [loud, noise, noise]  # the gate passes frame 1; the hold keeps frames 2 and 3
+    assert st_[LS_SPEECH_SUMSQ] == sum(x * x for f in counted for x in f)
+    assert st_[LS_SUMSQ] == sum(x * x for f in frames for x in f)
+    assert sum(_hist(st_, LS_HIST)) == 160 * len(counted)
+    assert sum(_hist(st_, LS_HIST_ALL)) == 160 * len(frames)
+    assert st_[LS_P56_HOLD_LEFT] == 0
+    full = _hist(st_, LS_HIST_ALL)
+    assert all(0 <= g <= a for g, a in zip(_hist(st_, LS_HIST), full, strict=True))
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_leg_block_hold_carries_across_calls(impl: ModuleType) -> None:
+    """A block that ends inside the hold continues it in the next call."""
+    quiet = _pcm([(-1) ** i * 40 for i in range(160)])
+    loud = _pcm([(-1) ** i * 3000 for i in range(160)])
+    whole, split = _leg_state(hold=3), _leg_state(hold=3)
+    out, cand = array("q", bytes(8 * 4 * 8)), array("q", bytes(64))
+    impl.leg_block(quiet + loud + quiet * 6, 160, whole, out, cand)
+    impl.leg_block(quiet + loud + quiet, 160, split, out, cand)
+    assert split[LS_P56_HOLD_LEFT] == 2
+    impl.leg_block(quiet * 5, 160, split, out, cand)
+    assert split.tolist() == whole.tolist()
+    assert sum(_hist(whole, LS_HIST)) == 160 * 4
+
+
 @pytest.mark.parametrize("impl", IMPLS)
 def test_leg_block_rejects_short_buffers(impl: ModuleType) -> None:
     with pytest.raises(ValueError):
@@ -165,6 +222,9 @@ def test_decoders_and_frame_stats_equal(data: bytes) -> None:
     assert C is not None
     assert C.ulaw_decode(data) == reference.ulaw_decode(data)
     assert C.alaw_decode(data) == reference.alaw_decode(data)
+    for view in (bytearray(data), memoryview(data)[1:]):  # the buffer path; odd offsets
+        assert C.ulaw_decode(view) == reference.ulaw_decode(view)
+        assert C.alaw_decode(view) == reference.alaw_decode(view)
     for clip in (1, 31803, 32440):
         assert C.frame_stats(data, clip) == reference.frame_stats(data, clip)
 
@@ -193,6 +253,45 @@ def test_leg_block_equal(samples: list[int], frame_len: int, splits: int) -> Non
             outs.append((n, out.tolist(), cand[:n].tolist()))
         states[name] = (st_.tolist(), outs)
     assert states["c"] == states["py"]
+
+
+def _frames_pcm(frames: list[tuple[int, int]], frame_len: int) -> bytes:
+    """Frames of pseudo-random samples, each scaled to its own amplitude (an LCG per seed)."""
+    out = array("h")
+    for amp, seed in frames:
+        x = seed
+        for _ in range(frame_len):
+            x = (x * 1103515245 + 12345) & 0x7FFFFFFF
+            out.append(max(-32768, min(32767, ((x >> 8) % (2 * amp + 1)) - amp)))
+    return out.tobytes()
+
+
+@needs_c
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([0, 2, 30, 60, 300, 3000, 30000, 32767]),
+                          st.integers(0, 2**31 - 1)), max_size=24),
+       st.sampled_from([80, 160, 320]), st.integers(0, 12), st.integers(1, 6))
+@example([(0, 0), (3000, 1), (0, 2), (0, 3), (0, 4)], 160, 2, 1)
+@example([(60, 0), (60, 1), (3000, 2), (60, 3), (3000, 4), (60, 5)], 160, 1, 3)
+@example([(32767, 0)] * 6, 160, 0, 2)
+@example([(30, 0), (30, 1)], 80, 12, 1)
+def test_leg_block_gated_level_equal(frames: list[tuple[int, int]], frame_len: int, hold: int,
+                                     blocks: int) -> None:
+    """C == Python on frames that open and close the gate, for any hold and block split."""
+    assert C is not None
+    pcm = _frames_pcm(frames, frame_len)
+    results = []
+    for impl in (C, reference):
+        st_ = _leg_state(hold=hold)
+        per = max(1, -(-len(frames) // blocks))
+        outs = []
+        for i in range(0, max(1, len(frames)), per):
+            chunk = pcm[2 * frame_len * i:2 * frame_len * (i + per)]
+            out, cand = array("q", bytes(8 * FRAME_OUT_STRIDE * per)), array("q", bytes(8 * per))
+            n = impl.leg_block(chunk, frame_len, st_, out, cand)
+            outs.append((n, out.tolist(), cand[:n].tolist()))
+        results.append((st_.tolist(), outs))
+    assert results[0] == results[1]
 
 
 @needs_c

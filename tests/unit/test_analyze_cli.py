@@ -15,8 +15,8 @@ from edgeqa.commands import analyze
 CALLS = Path(__file__).parent.parent / "data" / "calls"
 KEYS = {"schema", "duration_s", "sample_rate", "codec", "legs", "talk_ratio", "dead_air",
         "silence_pct", "talk_over", "talk_over_summary", "alerts"}
-LEG_KEYS = {"talk_time_s", "active_level_dbov", "clip_ratio", "clip_events",
-            "longest_monologue_s", "speech_segments"}
+LEG_KEYS = {"talk_time_s", "active_level_dbov", "active_level_p56_all_dbov", "clip_ratio",
+            "clip_events", "longest_monologue_s", "speech_segments"}
 
 
 def _wav(data: bytes, channels: int = 2, rate: int = 8000, declared: int | None = None) -> bytes:
@@ -69,6 +69,20 @@ def test_swapped_channels(capsys: pytest.CaptureFixture[str]) -> None:
                  "--customer-channel", "1", "--agent-channel", "0"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["legs"]["customer"]["active_level_dbov"] < -40  # the quiet agent's channel
+
+
+def test_noisy_line_level_and_faithful_p56(capsys: pytest.CaptureFixture[str]) -> None:
+    """dead_air_noise is dead_air plus -45 dBFS noise: the level ignores it, the extra key not."""
+    levels = {}
+    for name in ("dead_air", "dead_air_noise"):
+        assert main(["analyze", str(CALLS / f"{name}.wav"), "--json"]) == 0
+        levels[name] = json.loads(capsys.readouterr().out)["legs"]
+    for leg in ("customer", "agent"):
+        noisy, clean = levels["dead_air_noise"][leg], levels["dead_air"][leg]
+        assert noisy["active_level_dbov"] == pytest.approx(clean["active_level_dbov"], abs=0.5)
+        assert noisy["active_level_p56_all_dbov"] < noisy["active_level_dbov"] - 3.0
+    assert main(["analyze", str(CALLS / "dead_air_noise.wav")]) == 0
+    assert "(all frames -3" in capsys.readouterr().out
 
 
 def test_threshold_override(capsys: pytest.CaptureFixture[str]) -> None:
