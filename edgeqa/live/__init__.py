@@ -1,0 +1,1 @@
+"""Live per-leg audio taps (ARI snoop + externalMedia) feeding the metrics engine."""

@@ -1,0 +1,112 @@
+"""Sans-I/O per-leg RTP stream: reorder, place on the call timeline by RTP timestamp, as LE PCM."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edgeqa.media.jitter import DEFAULT_DEPTH_PACKETS, JitterBuffer, JitterFrame
+from edgeqa.media.rtp import PT_SLIN16, RtpPacket
+from edgeqa.media.slin import be16_to_le
+
+TS_MOD = 1 << 32
+FRAME_S = 0.020
+#: Audio placed further ahead of the clock than this, or further behind, means the stream's
+#: timeline broke (a source restart, a bogus timestamp): the stream is re-anchored to the clock.
+MAX_AHEAD_S = 1.0
+MAX_BEHIND_S = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedAudio:
+    """Int16 LE PCM and the call time (s) of its first sample."""
+
+    t_s: float
+    pcm: bytes
+    lost: bool
+
+
+@dataclass(slots=True)
+class StreamStats:
+    """Counters (mutable)."""
+
+    packets: int = 0
+    wrong_payload_type: int = 0
+    odd_payload: int = 0
+    reanchors: int = 0
+    ssrc_changes: int = 0
+
+
+class LegStream:
+    """One leg's slin RTP: push(packet, call_time_s) returns its audio placed on the timeline.
+
+    The first packet anchors RTP timestamp to call time: its audio ended when it arrived.
+    """
+
+    def __init__(self, sample_rate: int = 16000, payload_type: int = PT_SLIN16,
+                 depth_packets: int = DEFAULT_DEPTH_PACKETS) -> None:
+        self.sample_rate = sample_rate
+        self.payload_type = payload_type
+        self.depth_packets = depth_packets
+        self.stats = StreamStats()
+        self.jitter = JitterBuffer(depth_packets)
+        self.ssrc: int | None = None
+        self._base_t = 0.0
+        self._base_ts = 0
+        self._last_ts = 0  # extended timestamp of the last placed frame
+        self._last_t = 0.0
+        self._last_len = 0
+
+    def push(self, packet: RtpPacket, call_t_s: float) -> list[PlacedAudio]:
+        """Add one packet that arrived at call time ``call_t_s``; return the audio released."""
+        self.stats.packets += 1
+        if packet.payload_type != self.payload_type:
+            self.stats.wrong_payload_type += 1
+            return []
+        if len(packet.payload) % 2:
+            self.stats.odd_payload += 1
+            return []
+        if packet.ssrc != self.ssrc:
+            if self.ssrc is not None:
+                self.stats.ssrc_changes += 1
+            self._anchor(packet, call_t_s)
+        elif not -MAX_BEHIND_S <= self._place(packet.timestamp) - call_t_s <= MAX_AHEAD_S:
+            self.stats.reanchors += 1
+            self._anchor(packet, call_t_s)
+        return self._out(self.jitter.push(packet.sequence, packet.timestamp, packet.payload))
+
+    def flush(self) -> list[PlacedAudio]:
+        """Release what the reorder buffer still holds (end of the stream)."""
+        return self._out(self.jitter.flush())
+
+    def _anchor(self, packet: RtpPacket, call_t_s: float) -> None:
+        # What the old stream still held belongs to its broken timeline: dropped.
+        self.jitter = JitterBuffer(self.depth_packets)
+        self.ssrc = packet.ssrc
+        start = call_t_s - len(packet.payload) / 2 / self.sample_rate
+        self._base_t = max(0.0, round(start / FRAME_S) * FRAME_S)
+        self._base_ts = packet.timestamp
+        self._last_ts = packet.timestamp
+        self._last_t = self._base_t
+        self._last_len = 0
+
+    def _unwrap(self, timestamp: int) -> int:
+        delta = (timestamp - self._last_ts) % TS_MOD
+        if delta >= TS_MOD // 2:
+            delta -= TS_MOD
+        return self._last_ts + delta
+
+    def _place(self, timestamp: int) -> float:
+        return self._base_t + (self._unwrap(timestamp) - self._base_ts) / self.sample_rate
+
+    def _out(self, frames: list[JitterFrame]) -> list[PlacedAudio]:
+        placed: list[PlacedAudio] = []
+        for frame in frames:
+            if frame.timestamp is None:
+                t_s = self._last_t + self._last_len / 2 / self.sample_rate
+            else:
+                ext = self._unwrap(frame.timestamp)
+                t_s = self._base_t + (ext - self._base_ts) / self.sample_rate
+                self._last_ts = ext
+            self._last_t, self._last_len = t_s, len(frame.payload)
+            placed.append(PlacedAudio(round(t_s, 6), be16_to_le(frame.payload), frame.lost))
+        return placed
