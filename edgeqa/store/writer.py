@@ -88,7 +88,7 @@ class Store:
             await opened
         except BaseException:
             await self._stopped
-            self._thread.join()
+            await self._join_writer()
             raise
         self._open = True
         log.info("store: %s open (WAL, synchronous=%s)", self.path, self.synchronous)
@@ -139,9 +139,14 @@ class Store:
         if not self._stopped.done():
             self._queue.put(None)
         await asyncio.shield(self._stopped)
-        self._thread.join()
+        await self._join_writer()
         log.info("store: closed after %d events in %d transactions",
                  self.stats.events_written, self.stats.transactions)
+
+    async def _join_writer(self) -> None:
+        # The thread has resolved _stopped and is returning; join it off the loop all the same.
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join)
 
     # --- the writer thread -------------------------------------------------------------
 
