@@ -16,6 +16,7 @@ from edgeqa.ami.client import AmiClient
 from edgeqa.ami.errors import AmiAuthenticationError
 from edgeqa.ami.message import AmiMessage
 from edgeqa.api import ApiServer, StreamSettings, make_app
+from edgeqa.app_live import LiveMetrics
 from edgeqa.app_resync import Resyncer
 from edgeqa.ari.client import AriClient
 from edgeqa.ari.rest import AriAuthenticationError
@@ -82,7 +83,9 @@ class Daemon:
             r.url, r.username, r.password.reveal(), r.app, on_event=self._on_ari,
             on_session=lambda: self._on_session("ari"), on_disconnect=self._on_ari_down,
             backoff_initial_s=r.backoff_initial_s, backoff_max_s=r.backoff_max_s)
-        self.resyncer = Resyncer(self.tracker, self.ami, self.ari, submit=self._submit,
+        self.live = LiveMetrics(cfg.live, self.ari, self._submit, wall=wall) \
+            if cfg.live.enabled else None
+        self.resyncer = Resyncer(self.tracker, self.ami, self.ari, submit=self._submit_tracked,
                                  emit=self.emit,
                                  wall=wall, mono=mono, action_timeout_s=a.action_timeout_s)
 
@@ -114,6 +117,7 @@ class Daemon:
                       "transactions": self.store.stats.transactions,
                       "events_pruned": self.store.stats.events_pruned},
             "tracker_errors": self.tracker_errors,
+            "live": self.live.health() if self.live is not None else None,
         }
 
     # --- event intake ----------------------------------------------------------------------
@@ -126,6 +130,20 @@ class Daemon:
         if self.pipeline is not None:
             self.pipeline.submit(events)
 
+    def _submit_tracked(self, events: Iterable[Any]) -> None:
+        """Submit tracker events, and let the live metrics see them (connects, holds, ends)."""
+        events = list(events)
+        self._submit(events)
+        self._to_live(events)
+
+    def _to_live(self, events: list[Any]) -> None:
+        if self.live is None or not events:
+            return
+        try:
+            self.live.on_tracker_events(events)
+        except Exception:  # live metrics must never stop call tracking
+            log.exception("live metrics failed on tracker events")
+
     def _track(self, handle: Callable[[Any, float], list[Any]], item: Any) -> None:
         try:
             events = handle(item, self._wall())
@@ -136,17 +154,22 @@ class Daemon:
             return
         if self.pipeline is not None and events:
             self.pipeline.submit(events)
+        self._to_live(events)
 
     def _on_ami(self, msg: AmiMessage) -> None:
         self._track(self.tracker.handle_ami, msg)
 
     def _on_ari(self, event: Mapping[str, Any]) -> None:
         self._track(self.tracker.handle_ari, event)
+        if self.live is not None:
+            self.live.on_ari_event(event)
 
     async def _on_session(self, link: str) -> None:
         self._links_up.add(link)
         # "interface" repeats "link" for consumers written against the first v1 payload.
         self.emit("asterisk.connected", {"link": link, "interface": link})
+        if link == "ari" and self.live is not None:
+            await self.live.sweep_orphans()
         await self.resyncer.resync(link)
 
     def _on_ami_down(self, exc: BaseException | None) -> None:
@@ -240,11 +263,22 @@ class Daemon:
         if c.api.host not in ("127.0.0.1", "::1", "localhost"):
             log.warning("the API listens on %s: it has no authentication; keep it behind a "
                         "proxy or a firewall", c.api.host)
+        if self.live is not None:
+            try:
+                await self.live.open()
+            except OSError as exc:
+                log.error("cannot receive RTP on 127.0.0.1:%d: %s (check [live] rtp_port, or "
+                          "set [live] enabled = false)", c.live.rtp_port,
+                          os.strerror(exc.errno) if exc.errno else exc)
+                await api.stop()
+                return EXIT_FAILED
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
         try:
             async with asyncio.TaskGroup() as tg:
+                if self.live is not None:
+                    self.live.bind(tg)
                 pipe_task = tg.create_task(pipe.run(), name="pipeline")
                 self.emit("daemon.started", {"version": __version__, "pid": os.getpid(),
                                              "resume_from": hub.last_seq,
@@ -267,6 +301,8 @@ class Daemon:
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
+            if self.live is not None:
+                self.live.stop_intake()
             await api.stop()
         return self._fatal.exit_status if self._fatal else EXIT_OK
 
@@ -277,6 +313,9 @@ class Daemon:
         self._notifier.notify("STOPPING=1")
         for task in helpers:
             task.cancel()
+        if self.live is not None:
+            # While ARI is still up: each call's taps come down and its summary is published.
+            await self.live.close()
         await asyncio.gather(self.ami.close(), self.ari.close(), return_exceptions=True)
         await asyncio.gather(*links, return_exceptions=True)
         self.emit("daemon.stopping", {"reason": str(self._fatal) if self._fatal else "signal"})

@@ -7,7 +7,7 @@ import re
 import string
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ __all__ = [
     "AriConfig",
     "Config",
     "ConfigError",
+    "LiveConfig",
     "LoggingConfig",
     "Secret",
     "StoreConfig",
@@ -94,6 +95,18 @@ class TrackerConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class LiveConfig:
+    """Live per-leg metrics: ARI taps of each connected call into a loopback RTP receiver."""
+
+    enabled: bool
+    rtp_port: int
+    jitter_depth_packets: int
+    max_calls: int
+    stasis_timeout_s: float
+    tick_s: float
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingConfig:
     """Log format (``text`` or ``json``) and level."""
 
@@ -111,6 +124,7 @@ class Config:
     api: ApiConfig
     tracker: TrackerConfig
     logging: LoggingConfig
+    live: LiveConfig = field(default_factory=lambda: default_live())
     source: Path | None = None
 
 
@@ -124,6 +138,8 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
             "replay_page_events", "send_timeout_s", "sse_keepalive_s"),
     "tracker": ("sweep_interval_s", "max_idle_s", "intake_queue_max_events"),
     "logging": ("format", "level"),
+    "live": ("enabled", "rtp_port", "jitter_depth_packets", "max_calls", "stasis_timeout_s",
+             "tick_s"),
 }
 _SECTIONS = tuple(_KNOWN_KEYS)
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -224,6 +240,25 @@ def _tracker(r: FieldReader) -> TrackerConfig:
     )
 
 
+def _live(r: FieldReader) -> LiveConfig:
+    tick_s = r.positive("tick_s", 0.25)
+    if tick_s > 1.0:
+        raise r.error("tick_s", f"must be <= 1.0 (alerts are due within 1 s), got {tick_s!r}")
+    return LiveConfig(
+        enabled=r.flag("enabled", True),
+        rtp_port=r.port("rtp_port", 4000, allow_zero=True),
+        jitter_depth_packets=r.count("jitter_depth_packets", 5),
+        max_calls=r.count("max_calls", 50),
+        stasis_timeout_s=r.positive("stasis_timeout_s", 5.0),
+        tick_s=tick_s,
+    )
+
+
+def default_live() -> LiveConfig:
+    """The [live] section's defaults (an empty table)."""
+    return _live(FieldReader("<defaults>", "", "live", {}, None))
+
+
 def _logging(r: FieldReader) -> LoggingConfig:
     return LoggingConfig(
         format=r.choice("format", "text", ("text", "json")),
@@ -270,6 +305,7 @@ def parse_config(
         api=_api(readers["api"]),
         tracker=_tracker(readers["tracker"]),
         logging=_logging(readers["logging"]),
+        live=_live(readers["live"]),
         source=source,
     )
     return cfg

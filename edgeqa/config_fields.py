@@ -139,6 +139,15 @@ class FieldReader:
             raise self.error(key, f"must be a port number {low}-65535, got {value!r}")
         return value
 
+    def flag(self, key: str, default: bool) -> bool:
+        """Return a boolean value, or ``default``."""
+        value = self._get(key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise self.error(key, f"must be true or false, got {value!r}")
+        return value
+
     def choice(self, key: str, default: str, choices: Sequence[str], *, upper: bool = False) -> str:
         """Return one of ``choices`` (case-insensitive), or ``default``."""
         value = self._get(key)

@@ -20,8 +20,12 @@ POLL_INTERVAL_S = 0.05
 
 
 def write_config(directory: Path, *, ami: tuple[str, int, str, str],
-                 ari: tuple[str, str, str, str], api_port: int, extra: str = "") -> Path:
-    """Write edgeqa.toml and its secret files (mode 0600) into ``directory``; return the path."""
+                 ari: tuple[str, str, str, str], api_port: int, extra: str = "",
+                 live: bool = True, rtp_port: int | None = None) -> Path:
+    """Write edgeqa.toml and its secret files (mode 0600) into ``directory``; return the path.
+
+    The live RTP receiver listens on ``rtp_port`` (default: ``api_port + 10``).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     host, port, user, secret = ami
     url, ari_user, password, app = ari
@@ -35,7 +39,9 @@ def write_config(directory: Path, *, ami: tuple[str, int, str, str],
             f'[ari]\nurl = "{url}"\nusername = "{ari_user}"\npassword_file = "ari.secret"\n'
             f'app = "{app}"\n'
             f'[store]\npath = "edgeqa.db"\n'
-            f'[api]\nhost = "127.0.0.1"\nport = {api_port}\n' + extra)
+            f'[api]\nhost = "127.0.0.1"\nport = {api_port}\n'
+            f'[live]\nenabled = {"true" if live else "false"}\n'
+            f'rtp_port = {api_port + 10 if rtp_port is None else rtp_port}\n' + extra)
     conf = directory / "edgeqa.toml"
     conf.write_text(text)
     return conf

@@ -10,11 +10,12 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from edgeqa.demo.daemon_proc import DaemonProcess, write_config
+from edgeqa.demo.live_metrics import compare_line
 from edgeqa.demo.stream_client import Envelope, StreamCollector
 from edgeqa.demo.view import LiveView, summarize
 from edgeqa.sandbox.scenario import FixtureCallResult
@@ -98,8 +99,13 @@ def _scenario(box: Any, calls_dir: Path, work: Path, talk_scale: float,
     return results
 
 
-def qa_lines(results: list[FixtureCallResult]) -> list[str]:
-    """Per-leg QA of each call, computed from what each phone heard (the other side's leg)."""
+def qa_lines(results: list[FixtureCallResult],
+             live: Mapping[str, Mapping[str, Any]] | None = None) -> list[str]:
+    """Per-leg QA of each call, computed from what each phone heard (the other side's leg).
+
+    With ``live`` (fixture -> the daemon's live call.summary), each call gets a second line
+    comparing the two.
+    """
     from edgeqa.metrics.offline import load_pair, run_call
     from edgeqa.metrics.wavfile import WavError
 
@@ -120,7 +126,27 @@ def qa_lines(results: list[FixtureCallResult]) -> list[str]:
             f"dead air {len(summary['dead_air'])} ({summary['silence_pct']:.0f} %)  "
             f"talk-over {over['count']} ({over['total_s']:.1f} s)  "
             f"alerts {len(summary['alerts'])}")
+        if live is not None:
+            got = live.get(result.fixture)
+            lines.append(compare_line(f"{'live':>9}", got, summary) if got is not None
+                         else f"{'live':>9}: no live call.summary from the daemon")
     return lines
+
+
+def live_summaries(events: list[Envelope]) -> dict[str, dict[str, Any]]:
+    """Fixture name -> the daemon's live call.summary, matched by the call's customer phone."""
+    by_customer = {f"PJSIP/{customer}": fixture for fixture, customer, _, _ in DEMO_CALLS}
+    fixture_of: dict[str, str] = {}
+    out: dict[str, dict[str, Any]] = {}
+    for e in events:
+        data = e["data"]
+        if e["type"] == "call.ended":
+            for leg in data["call"].get("legs", []):
+                if leg.get("role") == "customer" and leg.get("endpoint") in by_customer:
+                    fixture_of[data["call"]["call_id"]] = by_customer[leg["endpoint"]]
+        elif e["type"] == "call.summary" and data.get("call_id") in fixture_of:
+            out[fixture_of[data["call_id"]]] = data["summary"]
+    return out
 
 
 def _level(leg: dict[str, Any]) -> str:
@@ -192,8 +218,9 @@ async def run_demo(*, calls_dir: Path, out: TextIO, tty: bool, talk_scale: float
         await collector.wait_for(lambda e: e["type"] == "resync.completed", 10.0)
         results = await in_thread(_scenario, box, calls_dir, work, talk_scale, screen.say)
         with contextlib.suppress(TimeoutError):
-            await collector.wait_for(lambda e: e["type"] == "call.ended" and
-                                     view.count > 0 and not view.calls, FINAL_EVENTS_WAIT_S)
+            await collector.wait_for(lambda e: e["type"] == "call.summary" and not view.calls
+                                     and len(view.summaries) >= len(DEMO_CALLS),
+                                     FINAL_EVENTS_WAIT_S)
         screen.say("stopping the daemon (SIGTERM)")
         status = await in_thread(proc.stop)
         await asyncio.wait_for(collector.closed.wait(), 10.0)
@@ -203,11 +230,13 @@ async def run_demo(*, calls_dir: Path, out: TextIO, tty: bool, talk_scale: float
               f"{ended} calls ended; daemon exit status {status}; stream closed "
               f"{collector.close_code} {collector.close_reason!r}; files in {work}",
               file=out, flush=True)
+        live = live_summaries(collector.events)
         print("demo: per-leg QA of each call, from what each phone recorded "
-              "(`edgeqa analyze --customer ... --agent ...`):", file=out)
-        for line in await in_thread(qa_lines, results):
+              "(`edgeqa analyze --customer ... --agent ...`), and the daemon's live "
+              "call.summary against it (events that ended 1 s before the call did):", file=out)
+        for line in await in_thread(qa_lines, results, live):
             print(f"  {line}", file=out, flush=True)
-        if status != 0 or ended < 3:
+        if status != 0 or ended < 3 or len(live) < len(DEMO_CALLS):
             print(f"demo: FAILED; daemon log:\n{proc.log()[-3000:]}", file=sys.stderr)
             return 1
         return 0

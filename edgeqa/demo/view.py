@@ -7,10 +7,14 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
+from edgeqa.demo.live_metrics import METRIC_TYPES, CallMetrics, metric_gist
+
 #: Recent events shown under the tables.
 RECENT_EVENTS = 8
 #: Ended calls kept on screen.
 ENDED_CALLS = 3
+#: Calls whose live metrics are kept (oldest dropped first).
+MAX_METRIC_CALLS = 50
 
 
 def _clock(ts: float | None) -> str:
@@ -28,7 +32,9 @@ def summarize(envelope: Mapping[str, Any]) -> str:
     data = envelope.get("data", {})
     kind = envelope.get("type", "?")
     gist = ""
-    if "call" in data and isinstance(data["call"], Mapping):
+    if kind in METRIC_TYPES:
+        gist = metric_gist(kind, data)
+    elif "call" in data and isinstance(data["call"], Mapping):
         c = data["call"]
         gist = (f"call {c.get('call_id')} {c.get('state')} queue={c.get('queue')} "
                 f"agent={c.get('agent_interface')}")
@@ -58,6 +64,8 @@ class LiveView:
         self.queues: dict[str, dict[str, Any]] = {}
         self.agents: dict[str, dict[str, Any]] = {}
         self.recent: deque[str] = deque(maxlen=RECENT_EVENTS)
+        self.metrics: dict[str, CallMetrics] = {}
+        self.summaries: dict[str, dict[str, Any]] = {}
         self.status = "waiting for the daemon"
         self.last_seq = 0
         self.count = 0
@@ -68,7 +76,13 @@ class LiveView:
         data = envelope.get("data", {})
         self.last_seq = int(envelope.get("seq", self.last_seq))
         self.count += 1
+        if kind in METRIC_TYPES:
+            self._metric(kind, data)
+            if kind == "leg.sample":
+                return  # one a second per leg: shown in the call's line, not under RECENT
         self.recent.append(summarize(envelope))
+        if kind in METRIC_TYPES:
+            return
         if kind in ("call.started", "call.updated"):
             call = dict(data["call"])
             self.calls[call["call_id"]] = call
@@ -104,6 +118,17 @@ class LiveView:
         elif kind.startswith("daemon."):
             self.status = kind
 
+    def _metric(self, kind: str, data: Mapping[str, Any]) -> None:
+        call_id = str(data.get("call_id"))
+        if kind == "call.summary":
+            self.summaries[call_id] = dict(data.get("summary", {}))
+        metrics = self.metrics.get(call_id)
+        if metrics is None:
+            if len(self.metrics) >= MAX_METRIC_CALLS:
+                del self.metrics[next(iter(self.metrics))]
+            metrics = self.metrics[call_id] = CallMetrics()
+        metrics.apply(kind, data)
+
     def render(self, width: int = 100) -> str:
         """The whole screen as text lines."""
         out = [f"edgeqa live  seq {self.last_seq}  events {self.count}  [{self.status}]",
@@ -118,10 +143,16 @@ class LiveView:
                 hold = " HOLD" if leg.get("on_hold") else ""
                 out.append(f"      {leg.get('role', ''):<10} {leg.get('channel', ''):<28} "
                            f"{leg.get('state', '')}{hold}")
+            if call["call_id"] in self.metrics:
+                out += [f"      {line[:width - 6]}"
+                        for line in self.metrics[call["call_id"]].render()]
         for call in self.ended:
             out.append(f"  {call['call_id']:<22} ended      queue={call.get('queue')} "
                        f"agent={call.get('agent_interface')} "
                        f"{_dur(call.get('started_at'), call.get('ended_at'))}")
+            if call["call_id"] in self.metrics:
+                out += [f"      {line[:width - 6]}"
+                        for line in self.metrics[call["call_id"]].render()]
         out.append("QUEUES")
         for q in self.queues.values():
             out.append(f"  {q['name']:<10} waiting {len(q.get('callers', []))}  "

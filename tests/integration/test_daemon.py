@@ -28,16 +28,20 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leaks")]
 
 #: The daemon's API port: inside this sandbox's port block, above the phones' RTP ports.
 API_PORT_OFFSET = 950
+#: The daemon's live-metrics RTP receiver.
+RTP_PORT_OFFSET = 960
 EVENT_TIMEOUT_S = 15.0
 RESYNC_BUDGET_S = 2.0
 
 
 def make_daemon(sandbox: Sandbox, tmp_path: Path, *, name: str = "d",
                 ami: tuple[str, int, str, str] | None = None,
-                ari: tuple[str, str, str, str] | None = None) -> DaemonProcess:
+                ari: tuple[str, str, str, str] | None = None,
+                live: bool = True) -> DaemonProcess:
     port = sandbox.ports.base + API_PORT_OFFSET
     conf = write_config(tmp_path / name, ami=ami or sandbox.ami, ari=ari or sandbox.ari,
-                        api_port=port, extra="[logging]\nlevel = \"INFO\"\n")
+                        api_port=port, extra="[logging]\nlevel = \"INFO\"\n", live=live,
+                        rtp_port=sandbox.ports.base + RTP_PORT_OFFSET)
     return DaemonProcess(conf, port, tmp_path / name / "daemon.log")
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from edgeqa.app_live_events import METRIC_EVENT_TYPES
 from edgeqa.calls.model import EVENT_TYPES
 from edgeqa.store import StoredEvent, schema_name
 
@@ -28,7 +29,7 @@ def check_flat(schema: dict[str, Any], value: dict[str, Any]) -> None:
     if schema.get("additionalProperties") is False:
         assert set(value) <= set(schema["properties"])
     types = {"string": str, "integer": int, "number": (int, float), "object": dict,
-             "null": type(None)}
+             "null": type(None), "boolean": bool, "array": list}
     for key, item in value.items():
         spec = schema["properties"][key]
         if "enum" in spec:
@@ -42,7 +43,7 @@ def check_flat(schema: dict[str, Any], value: dict[str, Any]) -> None:
             assert re.match(spec["pattern"], item), key
 
 
-@pytest.mark.parametrize("event_type", [*EVENT_TYPES, *DAEMON_EVENTS])
+@pytest.mark.parametrize("event_type", [*EVENT_TYPES, *DAEMON_EVENTS, *METRIC_EVENT_TYPES])
 def test_every_event_type_has_its_payload_schema(event_type: str) -> None:
     doc = load(schema_name(event_type))
     assert doc["$id"].endswith(f"/{schema_name(event_type)}.json")
