@@ -53,11 +53,6 @@ class Resyncer:
             data = row.get("data")
             if isinstance(data, Mapping) and isinstance(data.get("call"), Mapping):
                 self._stale_calls[str(row["id"])] = data["call"]
-            elif isinstance(row.get("started_at"), int | float):
-                # The store's row holds a live-metric payload (call.talk_over, ...) rather than
-                # the call: end it all the same, with what the row still says.
-                self._stale_calls[str(row["id"])] = _bare_call(str(row["id"]),
-                                                               float(row["started_at"]))
 
     async def resync(self, trigger: str) -> None:
         """Rebuild the model from AMI (and ARI when connected); AMI errors propagate.
@@ -131,11 +126,3 @@ class Resyncer:
         if events:
             log.info("resync: ended %d calls left open by a previous run", len(events))
         self._submit(events)
-
-
-def _bare_call(call_id: str, started_at: float) -> dict[str, Any]:
-    """A call dict (schemas: $defs.call) of which only the id and start are known."""
-    return {"call_id": call_id, "state": "connected", "started_at": started_at,
-            "answered_at": None, "ended_at": None, "duration_s": None, "queue": None,
-            "agent_interface": None, "agent_name": None, "on_hold": False, "supervisors": 0,
-            "legs": []}

@@ -57,9 +57,13 @@ def _leg_id(data: Mapping[str, Any]) -> str | None:
 
 
 def _project(conn: sqlite3.Connection, seq: int, event: EventLike, text: str) -> None:
-    """Keep the calls/legs tables at the latest state carried by call.* and leg.* events."""
+    """Keep the calls/legs tables at the latest state carried by call.* and leg.* events.
+
+    Only events that carry the whole object (``data["call"]`` / ``data["leg"]``) replace a row;
+    metric events (call.talk_over, leg.sample, ...) name a call but are not its state.
+    """
     data = event.data
-    if event.type.startswith("call."):
+    if event.type.startswith("call.") and isinstance(data.get("call"), Mapping):
         call_id = _call_id(data)
         if call_id is None:
             return
@@ -70,7 +74,7 @@ def _project(conn: sqlite3.Connection, seq: int, event: EventLike, text: str) ->
             " ended_at = COALESCE(excluded.ended_at, calls.ended_at)",
             (call_id, event.at, ended, text, seq),
         )
-    elif event.type.startswith("leg."):
+    elif event.type.startswith("leg.") and isinstance(data.get("leg"), Mapping):
         leg_id = _leg_id(data)
         if leg_id is None:
             return

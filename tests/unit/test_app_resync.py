@@ -189,20 +189,3 @@ async def test_ari_down_resyncs_from_ami_alone(live: Harness) -> None:
     assert live.emitted[-1][1]["ari_channels"] is None
     assert live.live_calls() == [CALLER[1]]
 
-
-async def test_open_calls_whose_row_holds_a_metric_event_are_ended_too() -> None:
-    """A daemon killed after a call.talk_over left that payload in the store's calls row."""
-    from tests.unit.test_stream_schemas import check_flat, load
-
-    h = Harness()
-    h.resyncer.remember_open_calls([
-        {"id": "gone.1", "started_at": T0 - 60, "last_seq": 9,
-         "data": {"call_id": "gone.1", "leg": "customer", "interrupter": "customer",
-                  "start_s": 15.4, "end_s": 16.5, "duration_s": 1.1}},
-        {"id": "odd", "started_at": None, "last_seq": 10, "data": {"call_id": "odd"}}])
-    await h.resync_ok()
-    ended = [e for e in h.events if e.type == "call.ended"]
-    assert [e.data["call"]["call_id"] for e in ended] == ["gone.1"]
-    call = ended[0].data["call"]
-    assert call["state"] == "ended" and call["duration_s"] == 60
-    check_flat(load("call.ended.v1")["$defs"]["call"], dict(call))

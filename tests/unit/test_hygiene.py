@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -61,3 +62,15 @@ async def test_a_leaked_thread_is_caught(monkeypatch: pytest.MonkeyPatch) -> Non
     finally:
         release.set()
         stray.join(5.0)
+
+
+async def test_blocking_call_from_edgeqa_code_fails_at_once(tmp_path: Path) -> None:
+    """blockbuster: a file read made by edgeqa code on the loop's thread raises at once."""
+    from blockbuster import BlockingError
+
+    from edgeqa.config import load_config
+
+    conf = tmp_path / "edgeqa.toml"
+    conf.write_text("[logging]\nformat = \"text\"\n")  # the test's own I/O is allowed
+    with pytest.raises(BlockingError):
+        load_config(conf, env={"EDGEQA_AMI_SECRET": "a", "EDGEQA_ARI_PASSWORD": "b"})

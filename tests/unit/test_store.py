@@ -104,13 +104,17 @@ async def test_projection_tracks_open_calls(tmp_path: Path) -> None:
     try:
         await store.append([
             ev(1, "call.started", call={"call_id": "c1"}),
-            ev(2, "call.started", call_id="c2"),
-            ev(3, "leg.added", call_id="c1", uniqueid="u1"),
-            ev(4, "call.ended", call_id="c1"),
+            ev(2, "call.started", call={"call_id": "c2", "state": "queued"}),
+            ev(3, "leg.added", leg={"call_id": "c1", "uniqueid": "u1"}),
+            ev(4, "call.ended", call={"call_id": "c1"}),
+            # Metric events name a call but are not its state: the row keeps the call.
+            ev(5, "call.talk_over", call_id="c2", leg="customer"),
+            ev(6, "leg.sample", call_id="c2", leg="agent"),
         ])
         open_calls = await store.open_calls()
         assert [c["id"] for c in open_calls] == ["c2"]
         assert open_calls[0]["last_seq"] == 2
+        assert open_calls[0]["data"]["call"]["state"] == "queued"
     finally:
         await store.close()
 
