@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -14,20 +15,22 @@ def quote_segment(value: str) -> str:
     return quote(value, safe="")
 
 
-class AriResources:
+class AriResources(ABC):
     """REST methods; the client supplies ``_call``, ``app``, the bridge set and Stasis waits."""
 
     app: str
     _own_bridges: set[str]
 
+    @abstractmethod
     async def _call(
         self, method: str, path: str, params: Mapping[str, str | int | None] | None = None,
         body: Any = None,
     ) -> Any:
-        raise NotImplementedError
+        """Send one REST request; return the decoded JSON body (None when empty)."""
 
+    @abstractmethod
     async def wait_for_stasis_start(self, channel_id: str, timeout_s: float) -> None:
-        raise NotImplementedError
+        """Return once ``channel_id`` is in our Stasis app; raise on timeout."""
 
     async def asterisk_info(self) -> dict[str, Any]:
         """GET /asterisk/info."""
