@@ -233,7 +233,7 @@ async def run_demo(*, calls_dir: Path, out: TextIO, tty: bool, talk_scale: float
         live = live_summaries(collector.events)
         print("demo: per-leg QA of each call, from what each phone recorded "
               "(`edgeqa analyze --customer ... --agent ...`), and the daemon's live "
-              "call.summary against it (events that ended 1 s before the call did):", file=out)
+              "call.summary against it:", file=out)
         for line in await in_thread(qa_lines, results, live):
             print(f"  {line}", file=out, flush=True)
         if status != 0 or ended < 3 or len(live) < len(DEMO_CALLS):

@@ -88,7 +88,7 @@ def test_live_summary_is_compared_with_offline() -> None:
                          "agent": {"active_level_dbov": None}}}
 
     line = compare_line("live", summary(15.38, -29.9), summary(15.5, -30.2))
-    assert line == ("     live: talk-over 1 = 1, boundaries within 0.12 s; dead-air 0 = 0, "
+    assert line == ("     live: talk-over 2 = 2, boundaries within 0.12 s; dead-air 0 = 0, "
                     "boundaries within 0.00 s; level live-offline customer +0.3 dB, agent n/a")
     ended = call("ended", call_id="c7", legs=[{"role": "customer",
                                                 "endpoint": "PJSIP/customer2"}])
