@@ -4,6 +4,7 @@ Set EDGEQA_NO_EXTENSIONS=1 to skip the build and use the pure-Python reference.
 """
 
 import os
+from glob import glob
 
 from setuptools import Extension, setup
 
@@ -30,4 +31,12 @@ if not os.environ.get("EDGEQA_NO_EXTENSIONS") and os.path.exists("ext/_kernels_c
         for ext in ext_modules:
             ext.optional = True
 
-setup(ext_modules=ext_modules)
+# The admin-facing Asterisk snippets, the systemd unit and the example config travel with the
+# wheel (under <prefix>/share/edgeqa) so that an installed edgeqa, and its sandbox, find them.
+data_files = [
+    ("share/edgeqa/asterisk_conf", sorted(glob("asterisk_conf/*"))),
+    ("share/edgeqa/systemd", sorted(glob("systemd/*"))),
+    ("share/edgeqa/examples", sorted(glob("examples/*"))),
+]
+
+setup(ext_modules=ext_modules, data_files=data_files)

@@ -7,6 +7,7 @@ import os
 import re
 import secrets
 import sqlite3
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -181,13 +182,20 @@ def purge_contacts(paths: InstancePaths) -> int:
 
 
 def admin_conf_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """Return the asterisk_conf/ directory: $EDGEQA_ASTERISK_CONF or the checkout's."""
+    """Return the asterisk_conf/ directory: $EDGEQA_ASTERISK_CONF, the checkout's, or the
+    installed copy (``<prefix>/share/edgeqa/asterisk_conf``, from setup.py's data_files)."""
     env = os.environ if environ is None else environ
     raw = env.get(ADMIN_CONF_ENV, "").strip()
-    path = Path(raw) if raw else Path(__file__).resolve().parents[2] / "asterisk_conf"
-    if not all((path / name).is_file() for name in ADMIN_FILES):
-        raise SandboxError(f"asterisk_conf directory {path} lacks one of {ADMIN_FILES}")
-    return path
+    if raw:
+        candidates = [Path(raw)]
+    else:
+        candidates = [Path(__file__).resolve().parents[2] / "asterisk_conf",
+                      Path(sys.prefix) / "share" / "edgeqa" / "asterisk_conf"]
+    for path in candidates:
+        if all((path / name).is_file() for name in ADMIN_FILES):
+            return path
+    raise SandboxError(f"no asterisk_conf directory with {', '.join(ADMIN_FILES)} in "
+                       f"{' or '.join(map(str, candidates))}; set {ADMIN_CONF_ENV}")
 
 
 def asterisk_ids(rootfs: Path) -> tuple[int, int]:

@@ -76,7 +76,7 @@ def test_write_config_renders_every_file(tmp_path: Path) -> None:
 
 def test_admin_conf_dir_must_hold_every_snippet(tmp_path: Path) -> None:
     assert inst.admin_conf_dir({}) == ADMIN
-    with pytest.raises(SandboxError, match="lacks one of"):
+    with pytest.raises(SandboxError, match=r"no asterisk_conf directory with manager_edgeqa\.conf"):
         inst.admin_conf_dir({"EDGEQA_ASTERISK_CONF": str(tmp_path)})
 
 
