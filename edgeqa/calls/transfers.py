@@ -5,13 +5,14 @@ when a transfer completes. A blind transfer keeps every leg in its call: the tra
 the target from the dialplan, and that new channel inherits the transferee's Linkedid. An
 attended transfer joins two calls, each with its own Linkedid (the transferer's consultation
 call is a call of its own): the call that started first absorbs the other one's live legs, and
-the transferer's consultation leg takes the role of its first leg.
+the transferer's consultation leg takes the role of its first leg, and every leg of the
+absorbed call, hung up or not, ends in the kept call.
 """
 
 from __future__ import annotations
 
 from edgeqa.ami.message import AmiMessage
-from edgeqa.calls.core import Events, call_header
+from edgeqa.calls.core import MAX_LEGS_PER_CALL, Events, call_header
 from edgeqa.calls.model import (
     MAX_TRANSFERS_PER_CALL,
     TRANSFER_ATTENDED,
@@ -83,10 +84,21 @@ class Transfers(Placement):
         return events + self._call_changed(kept, header, now)
 
     def _absorb(self, kept: Call, other: Call, now: float) -> Events:
-        """Move ``other``'s live legs into ``kept``; ``other`` ends (merged) when emptied."""
+        """Move ``other``'s legs into ``kept``; ``other`` ends (merged) when emptied.
+
+        Its hung-up legs move too, without events (their leg.removed was sent): the
+        transferer's consultation line often hangs up before AMI's AttendedTransfer arrives,
+        and the merged call must not depend on that race.
+        """
         self._note_merged(other.call_id, kept.call_id)
         if kept.queue is None and other.queue is not None:
             kept.queue = other.queue
+        for leg in [leg for leg in other.legs.values() if leg.ended_at is not None]:
+            if len(kept.legs) >= MAX_LEGS_PER_CALL - len(other.live_legs()):
+                break  # room for the live ones first; the rest stay in the merged call
+            del other.legs[leg.uniqueid]
+            leg.call_id = kept.call_id
+            kept.legs[leg.uniqueid] = leg
         events: Events = []
         for leg in sorted(other.live_legs(), key=lambda leg: (leg.started_at, leg.uniqueid)):
             events += self._move_leg(leg, kept, now)

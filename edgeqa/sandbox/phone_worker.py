@@ -23,7 +23,10 @@ WAV_CLOCK_RATE_HZ = 8000
 
 
 class Worker:
-    """The phone: one account, at most one call, its players and recorder."""
+    """The phone: one account, one call (plus a consultation call), its players and recorder.
+
+    Every call object carries its number as ``no``; events name the call they are about.
+    """
 
     def __init__(self, pj: Any, args: argparse.Namespace, out: IO[str]) -> None:
         self.pj = pj
@@ -31,6 +34,8 @@ class Worker:
         self.out = out
         self.call: Any = None
         self.call_no = 0
+        #: The second line of an attended transfer: no media attached, only signalling.
+        self.consult: Any = None
         self.dead_calls: list[Any] = []
         self.media: Any = None
         self.players: list[Any] = []
@@ -61,8 +66,12 @@ class Worker:
     def on_reg_state(self, code: int, active: bool) -> None:
         self.emit({"event": "reg", "code": code, "active": active})
 
+    def number(self, call: Any) -> int:
+        """The phone's number for ``call`` (the current call's, for an unknown object)."""
+        return int(getattr(call, "no", self.call_no))
+
     def on_incoming(self, call: Any) -> None:
-        if self.call is not None:
+        if self.call is not None or self.consult is not None:
             prm = self.pj.CallOpParam()
             prm.statusCode = 486
             call.hangup(prm)
@@ -70,6 +79,7 @@ class Worker:
             return
         self.call = call
         self.call_no += 1
+        call.no = self.call_no
         info = call.getInfo()
         self.emit({"event": "incoming", "call": self.call_no, "from": info.remoteUri})
         prm = self.pj.CallOpParam()
@@ -79,12 +89,17 @@ class Worker:
     def on_call_state(self, call: Any) -> None:
         info = call.getInfo()
         state = self.state_names.get(info.state, str(info.state))
-        self.emit({"event": "state", "call": self.call_no, "state": state,
+        self.emit({"event": "state", "call": self.number(call), "state": state,
                    "code": int(info.lastStatusCode), "reason": info.lastReason})
-        if info.state == self.pj.PJSIP_INV_STATE_DISCONNECTED and call is self.call:
+        if info.state != self.pj.PJSIP_INV_STATE_DISCONNECTED:
+            return
+        if call is self.call:
             self.drop_media()
             self.dead_calls.append(call)
             self.call = None
+        elif call is self.consult:
+            self.dead_calls.append(call)
+            self.consult = None
 
     def on_media_state(self, call: Any) -> None:
         info = call.getInfo()
@@ -93,23 +108,30 @@ class Worker:
                 continue
             # Every change, hold included (ours: local_hold, a=sendonly; theirs: remote_hold).
             status = self.media_names.get(mi.status, str(mi.status))
-            self.emit({"event": "media_state", "call": self.call_no, "status": status})
-            if mi.status != self.pj.PJSUA_CALL_MEDIA_ACTIVE:
+            self.emit({"event": "media_state", "call": self.number(call), "status": status})
+            if mi.status != self.pj.PJSUA_CALL_MEDIA_ACTIVE or call is not self.call:
                 return
             self.media = call.getAudioMedia(i)
-            self.emit({"event": "media", "call": self.call_no, "active": True})
+            # A re-INVITE (unhold) gives the call a new conference port: reconnect what
+            # was playing into it and recording from it, or both directions fall silent.
+            for player in self.players:
+                player.startTransmit(self.media)
+            if self.recorder is not None:
+                self.media.startTransmit(self.recorder)
+            self.emit({"event": "media", "call": self.number(call), "active": True})
             if self.pending_record is not None:
                 self._start_record(self.pending_record)
             if self.pending_play is not None:
                 self._start_play(*self.pending_play)
             return
 
-    def on_dtmf(self, digit: str) -> None:
-        self.emit({"event": "dtmf", "call": self.call_no, "digit": digit})
+    def on_dtmf(self, call: Any, digit: str) -> None:
+        self.emit({"event": "dtmf", "call": self.number(call), "digit": digit})
 
     def on_transfer_status(self, call: Any, code: int, final: bool) -> None:
         """A NOTIFY about our REFER; like a desk phone, hang up once the transfer succeeded."""
-        self.emit({"event": "transfer", "call": self.call_no, "code": code, "final": final})
+        self.emit({"event": "transfer", "call": self.number(call), "code": code,
+                   "final": final})
         if final and 200 <= code < 300 and call is self.call:
             call.hangup(self.op(0))
 
@@ -119,15 +141,25 @@ class Worker:
         if cmd == "dial":
             if self.call is not None:
                 raise RuntimeError("a call is already in progress")
-            call = self.call_factory(self.account)
-            self.call = call
-            self.call_no += 1
-            uri = f"sip:{req['ext']}@127.0.0.1:{self.args.registrar_port}"
-            call.makeCall(uri, self.pj.CallOpParam(True))
+            self.call = self._make_call(str(req["ext"]))
             return {"call": self.call_no}
+        if cmd == "consult":
+            # Attended transfer, step 1: a second call while the first one is (usually) held.
+            self._require_call()
+            if self.consult is not None:
+                raise RuntimeError("a consultation call is already in progress")
+            self.consult = self._make_call(str(req["ext"]))
+            return {"call": self.consult.no}
+        if cmd == "xfer_replaces":
+            # Step 2: REFER the first call's peer to the consulted party, Refer-To with
+            # Replaces (RFC 3891); Asterisk 22's res_pjsip_refer raises AttendedTransfer.
+            if self.consult is None:
+                raise RuntimeError("no consultation call")
+            self._require_call().xferReplaces(self.consult, self.pj.CallOpParam(True))
+            return {"call": self.number(self.call), "consult": self.consult.no}
         if cmd == "answer":
             self._require_call().answer(self.op(200))
-            return {"call": self.call_no}
+            return {"call": self.number(self.call)}
         if cmd == "hangup":
             if self.call is not None:
                 self.call.hangup(self.op(0))
@@ -149,17 +181,17 @@ class Worker:
         if cmd == "hold":
             # re-INVITE with a=sendonly (pjsua's default hold SDP).
             self._require_call().setHold(self.pj.CallOpParam(True))
-            return {"call": self.call_no}
+            return {"call": self.number(self.call)}
         if cmd == "unhold":
             prm = self.pj.CallOpParam(True)
             prm.opt.flag = self.pj.PJSUA_CALL_UNHOLD  # re-INVITE with a=sendrecv
             self._require_call().reinvite(prm)
-            return {"call": self.call_no}
+            return {"call": self.number(self.call)}
         if cmd == "transfer":
             # Blind transfer: REFER with Refer-To the extension (Asterisk: res_pjsip_refer).
             uri = f"sip:{req['ext']}@127.0.0.1:{self.args.registrar_port}"
             self._require_call().xfer(uri, self.pj.CallOpParam(True))
-            return {"call": self.call_no}
+            return {"call": self.number(self.call)}
         if cmd == "dtmf":
             self._require_call().dialDtmf(str(req["digits"]))
             return {}
@@ -167,8 +199,17 @@ class Worker:
             self.running = False
             return {}
         if cmd == "ping":
-            return {"call": self.call_no, "in_call": self.call is not None}
+            return {"call": self.call_no, "in_call": self.call is not None,
+                    "consulting": self.consult is not None}
         raise ValueError(f"unknown command {cmd!r}")
+
+    def _make_call(self, ext: str) -> Any:
+        call = self.call_factory(self.account)
+        self.call_no += 1
+        call.no = self.call_no
+        call.makeCall(f"sip:{ext}@127.0.0.1:{self.args.registrar_port}",
+                      self.pj.CallOpParam(True))
+        return call
 
     def _require_call(self) -> Any:
         if self.call is None:
@@ -185,17 +226,23 @@ class Worker:
         player = self.pj.AudioMediaPlayer()
         player.createPlayer(wav, 0 if loop else self.pj.PJMEDIA_FILE_NO_LOOP)
         player.startTransmit(self.media)
+        # The bridge reads a port only while it has a listener: the (null) sound device keeps
+        # the WAV playing on its own clock while the call's port is gone (hold).
+        player.startTransmit(self.pj.Endpoint.instance().audDevManager().getPlaybackDevMedia())
         self.players.append(player)
         self.pending_play = None
-        self.emit({"event": "playing", "call": self.call_no, "wav": wav})
+        self.emit({"event": "playing", "call": self.number(self.call), "wav": wav})
 
     def _start_record(self, path: str) -> None:
         recorder = self.pj.AudioMediaRecorder()
         recorder.createRecorder(path)
         self.media.startTransmit(recorder)
+        # ...and writes a port only while it has a source: the null device's silence keeps
+        # the recording's timeline going while the call's port is gone (hold).
+        self.pj.Endpoint.instance().audDevManager().getCaptureDevMedia().startTransmit(recorder)
         self.recorder = recorder
         self.pending_record = None
-        self.emit({"event": "recording", "call": self.call_no, "path": path})
+        self.emit({"event": "recording", "call": self.number(self.call), "path": path})
 
     def drop_media(self) -> None:
         """Release players and recorder (the recorder's WAV header is written on release)."""
@@ -213,7 +260,7 @@ def _build_classes(pj: Any, worker: Worker) -> tuple[Any, Any]:
             worker.on_media_state(self)
 
         def onDtmfDigit(self, prm: Any) -> None:
-            worker.on_dtmf(prm.digit)
+            worker.on_dtmf(self, prm.digit)
 
         def onCallTransferStatus(self, prm: Any) -> None:
             worker.on_transfer_status(self, int(prm.statusCode), bool(prm.finalNotify))
@@ -319,16 +366,18 @@ def _serve(worker: Worker, line: bytes) -> None:
 
 
 def _shutdown(ep: Any, worker: Worker) -> None:
-    if worker.call is not None:
-        try:
-            worker.call.hangup(worker.op(0))
-        except Exception:
-            pass
-        deadline = time.monotonic() + 1.0
-        while worker.call is not None and time.monotonic() < deadline:
-            ep.libHandleEvents(HANDLE_EVENTS_MS)
+    for call in (worker.call, worker.consult):
+        if call is not None:
+            try:
+                call.hangup(worker.op(0))
+            except Exception:
+                pass
+    deadline = time.monotonic() + 1.0
+    while (worker.call or worker.consult) is not None and time.monotonic() < deadline:
+        ep.libHandleEvents(HANDLE_EVENTS_MS)
     worker.drop_media()
     worker.call = None
+    worker.consult = None
     worker.dead_calls.clear()
     if worker.account is not None:
         worker.account.shutdown()

@@ -132,6 +132,25 @@ class Softphone:
         """Blind-transfer the current call's other party to ``ext`` (SIP REFER)."""
         self._request("transfer", ext=ext)
 
+    def consult(self, ext: str, timeout_s: float = 10.0) -> int:
+        """Call ``ext`` on a second line (hold the current call first); return its number once
+        it is answered. The current call stays the phone's current call."""
+        number = int(self._request("consult", ext=ext)["call"])
+        self.wait_state("CONFIRMED", timeout_s, call=number)
+        return number
+
+    def transfer_attended(self, timeout_s: float = 10.0) -> Event:
+        """Transfer the current call's peer to the consulted party (REFER with Replaces);
+        return the final NOTIFY (2xx: done; the phone then hangs up its current call)."""
+        mark = self.event_count()
+        number = int(self._request("xfer_replaces")["call"])
+        final = self.wait_event(lambda e: e.get("event") == "transfer"
+                                and e.get("call") == number and bool(e.get("final")),
+                                timeout_s, f"call {number} transfer outcome", since=mark)
+        if not 200 <= int(final["code"]) < 300:
+            raise SoftphoneError(f"{self.name}: attended transfer failed: {final}")
+        return final
+
     def _media_change(self, cmd: str, status: str, timeout_s: float) -> Event:
         mark = self.event_count()
         number = int(self._request(cmd)["call"])

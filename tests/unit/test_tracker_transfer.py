@@ -190,3 +190,36 @@ def test_schema_transfer_kinds_match_the_model() -> None:
     for name in ("call.started", "call.updated", "call.ended"):
         call = load_schemas()[name]["$defs"]["call"]["properties"]
         assert call["transfers"]["items"]["properties"]["kind"]["enum"] == list(TRANSFER_KINDS)
+
+
+def test_consultation_line_hung_up_before_the_transfer_event_still_moves() -> None:
+    """Seen live: agent1's second line hangs up before AMI's AttendedTransfer arrives; the
+    merged call keeps it anyway, so the result does not depend on that race."""
+    tracker = CallTracker()
+    events = _queue_call(tracker) + _consultation(tracker)
+    events += feed(tracker, chan("Hangup", *AGENT_CONSULT, AGENT_CONSULT[1], Cause="16"),
+                   t=T0 + 79)
+    step = feed(tracker, ami("AttendedTransfer", Result="Success",
+                             **_party("OrigTransferer", AGENT, LINKED),
+                             **_party("SecondTransferer", AGENT_CONSULT, AGENT_CONSULT[1]),
+                             DestType="Bridge", DestBridgeUniqueid="b1",
+                             **_party("Transferee", CALLER, LINKED),
+                             **_party("TransferTarget", BOB, AGENT_CONSULT[1])), t=T0 + 80)
+    events += step
+    # Only the live leg (bob) is moved with events; the consultation then ends, merged.
+    assert [(e.type, e.data.get("call_id") or e.data["call"]["call_id"]) for e in step] == [
+        ("leg.removed", AGENT_CONSULT[1]), ("call.ended", AGENT_CONSULT[1]),
+        ("leg.added", LINKED), ("call.updated", LINKED)]
+    check_consistent(tracker)
+    (call,) = tracker.snapshot()["calls"]
+    assert _roles(call) == {CALLER[0]: "customer", AGENT[0]: "agent", AGENT_CONSULT[0]: "agent",
+                            BOB[0]: "callee"}
+    consult = next(leg for leg in call["legs"] if leg["channel"] == AGENT_CONSULT[0])
+    assert consult["call_id"] == LINKED and consult["state"] == "hungup"
+    events += feed(tracker, chan("Hangup", *AGENT, LINKED), chan("Hangup", *BOB, AGENT_CONSULT[1]),
+                   chan("Hangup", *CALLER, LINKED), t=T0 + 300)
+    ended = [e.data["call"] for e in events if e.type == "call.ended"]
+    assert [c["call_id"] for c in ended] == [AGENT_CONSULT[1], LINKED]
+    assert {leg["channel"] for leg in ended[-1]["legs"]} == set(_roles(call))
+    assert tracker.calls == {} and tracker.legs == {}
+    check_stream(events)
