@@ -11,19 +11,15 @@ import pytest
 from edgeqa.metrics.offline import load_pair, run_call
 from edgeqa.sandbox.pbx import Sandbox
 from edgeqa.sandbox.scenario import place_fixture_call
+from tests.integration.livehelpers import BOUNDARY_TOL_S, complete
 
 pytestmark = pytest.mark.integration
 
 #: Long enough for two of the talk_over fixture's three interruptions (15.4 s and 25.05 s).
 TALK_S = 27.5
-#: The spec's boundary tolerance (metrics.md, "Tolerances").
-BOUNDARY_TOL_S = 0.5
 #: Levels through G.711 and the jitter buffer, against the linear original.
 LEVEL_TOL_DB = 1.0
 
-
-def _within(truth: list[Any], end_s: float) -> list[Any]:
-    return [item for item in truth if item[1] <= end_s - 1.0]
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +56,8 @@ def test_segments_and_levels_match_the_original(through_pbx: dict[str, Any],
     original = run_call(load_pair(calls / "talk_over.customer.wav", calls / "talk_over.agent.wav"))
     end_s = through_pbx["duration_s"]
     for leg in ("customer", "agent"):
-        want = _within(truth["speech"][leg], end_s)
-        got = _within(through_pbx["legs"][leg]["speech_segments"], end_s)
+        want = complete(truth["speech"][leg], end_s)
+        got = complete(through_pbx["legs"][leg]["speech_segments"], end_s)
         assert len(got) == len(want), (leg, got, want)
         for (gs, ge), (ts, te) in zip(got, want, strict=True):
             assert abs(gs - ts) <= BOUNDARY_TOL_S and abs(ge - te) <= BOUNDARY_TOL_S, (leg, gs, ts)

@@ -23,6 +23,7 @@ from edgeqa.demo.stream_client import Envelope, StreamCollector
 from edgeqa.metrics.offline import load_pair, run_call
 from edgeqa.sandbox.pbx import Sandbox
 from edgeqa.sandbox.scenario import FixtureCall
+from tests.integration.livehelpers import HELPER_PREFIXES, assert_close, complete
 from tests.integration.test_daemon import (  # noqa: F401
     EVENT_TIMEOUT_S,
     call_in_state,
@@ -37,23 +38,8 @@ _LOG = logging.getLogger(__name__)
 
 #: Long enough for two of the talk_over fixture's three interruptions (15.4 s and 25.05 s).
 TALK_S = 27.5
-#: The spec's boundary tolerance (metrics.md, "Live versus offline").
-BOUNDARY_TOL_S = 0.5
-HELPER_PREFIXES = ("Snoop/", "UnicastRTP/")
 METRIC_TYPES = ("leg.sample", "call.dead_air", "call.talk_over", "call.alert", "call.summary",
                 "call.metrics_unavailable")
-
-
-def _complete(items: list[Any], end_s: float) -> list[Any]:
-    """Intervals that ended at least 1 s before the shorter recording did."""
-    return [item for item in items if item[1] <= end_s - 1.0]
-
-
-def _close(got: list[Any], want: list[Any], what: str) -> None:
-    assert len(got) == len(want), (what, got, want)
-    for g, w in zip(got, want, strict=True):
-        assert abs(g[0] - w[0]) <= BOUNDARY_TOL_S and abs(g[1] - w[1]) <= BOUNDARY_TOL_S, \
-            (what, g, w)
 
 
 async def _bridges(box: Sandbox) -> list[dict[str, Any]]:
@@ -128,25 +114,25 @@ async def test_live_metrics_on_the_stream_match_offline_and_truth(
         assert len(samples) >= int(TALK_S) - 2, (leg, len(samples))
         assert samples == sorted(samples)
     # Two complete talk-overs on the stream, with the right interrupter, as the truth says.
-    true_over = _complete([(e["start"], e["end"], e["interrupter"])
+    true_over = complete([(e["start"], e["end"], e["interrupter"])
                            for e in truth["talk_over"]], end_s)
-    streamed = _complete([(e["data"]["start_s"], e["data"]["end_s"], e["data"]["interrupter"])
+    streamed = complete([(e["data"]["start_s"], e["data"]["end_s"], e["data"]["interrupter"])
                           for e in mine if e["type"] == "call.talk_over"], end_s)
     assert len(true_over) == 2
     _LOG.info("talk_over streamed %s truth %s", streamed, true_over)
-    _close(streamed, true_over, "streamed talk_over/truth")
+    assert_close(streamed, true_over, "streamed talk_over/truth")
     assert [e[2] for e in streamed] == [e[2] for e in true_over]
     # The summary's events equal the offline analysis of the phones' recordings.
-    live_over = _complete([(e["start"], e["end"], e["interrupter"]) for e in live["talk_over"]],
+    live_over = complete([(e["start"], e["end"], e["interrupter"]) for e in live["talk_over"]],
                           end_s)
-    off_over = _complete([(e["start"], e["end"], e["interrupter"])
+    off_over = complete([(e["start"], e["end"], e["interrupter"])
                           for e in offline["talk_over"]], end_s)
-    _close(live_over, off_over, "summary talk_over/offline")
+    assert_close(live_over, off_over, "summary talk_over/offline")
     assert [e[2] for e in live_over] == [e[2] for e in off_over]
     assert live["dead_air"] == offline["dead_air"] == []
     for leg in ("customer", "agent"):
-        got_segs = _complete(live["legs"][leg]["speech_segments"], end_s)
-        _close(got_segs, _complete(offline["legs"][leg]["speech_segments"], end_s),
+        got_segs = complete(live["legs"][leg]["speech_segments"], end_s)
+        assert_close(got_segs, complete(offline["legs"][leg]["speech_segments"], end_s),
                f"{leg} segments live/offline")
     # Nothing of the taps is left behind.
     assert len(got["helpers"]) == 4, got["helpers"]

@@ -23,14 +23,13 @@ from edgeqa.metrics.events import CallSummary, Event, LegSample, TalkOver
 from edgeqa.metrics.offline import load_pair, run_call
 from edgeqa.sandbox.pbx import Sandbox
 from edgeqa.sandbox.scenario import FixtureCall
+from tests.integration.livehelpers import HELPER_PREFIXES, assert_close, complete
 
 pytestmark = pytest.mark.integration
 _LOG = logging.getLogger(__name__)
 
 #: Long enough for two of the talk_over fixture's three interruptions (15.4 s and 25.05 s).
 TALK_S = 27.5
-#: The spec's boundary tolerance (metrics.md, "Live versus offline").
-BOUNDARY_TOL_S = 0.5
 #: The same leg's speech through the snoop (16 kHz linear) and through the far phone (G.711).
 LEVEL_TOL_DB = 1.0
 #: A live call-level event must be out this soon after its end (metrics.md: within 1 s),
@@ -38,19 +37,6 @@ LEVEL_TOL_DB = 1.0
 LIVE_LATENCY_S = 1.0 + 0.4 + 0.25
 RECEIVER_PORT_OFFSET = 960
 TIMEOUT_S = 10.0
-HELPER_PREFIXES = ("Snoop/", "UnicastRTP/")
-
-
-def _complete(items: list[Any], end_s: float) -> list[Any]:
-    """Intervals that ended at least 1 s before the shorter recording did."""
-    return [item for item in items if item[1] <= end_s - 1.0]
-
-
-def _close(got: list[Any], want: list[Any], what: str) -> None:
-    assert len(got) == len(want), (what, got, want)
-    for g, w in zip(got, want, strict=True):
-        assert abs(g[0] - w[0]) <= BOUNDARY_TOL_S and abs(g[1] - w[1]) <= BOUNDARY_TOL_S, \
-            (what, g, w)
 
 
 async def _leg_channels(client: AriClient, customer: str, agent: str) -> dict[str, str]:
@@ -139,21 +125,22 @@ def test_live_equals_offline_and_truth(live_call: dict[str, Any], data_dir: Path
                   offline["legs"][leg]["active_level_dbov"])
     assert end_s >= TALK_S - 1.0, (live["duration_s"], offline["duration_s"])
     # The same events as offline, and as the fixture's truth (two complete interruptions).
-    live_over = _complete([(e["start"], e["end"], e["interrupter"]) for e in live["talk_over"]],
+    live_over = complete([(e["start"], e["end"], e["interrupter"]) for e in live["talk_over"]],
                           end_s)
-    off_over = _complete([(e["start"], e["end"], e["interrupter"])
+    off_over = complete([(e["start"], e["end"], e["interrupter"])
                           for e in offline["talk_over"]], end_s)
-    true_over = _complete([(e["start"], e["end"], e["interrupter"])
+    true_over = complete([(e["start"], e["end"], e["interrupter"])
                            for e in truth["talk_over"]], end_s)
     assert len(true_over) == 2
-    _close(live_over, off_over, "talk_over live/offline")
-    _close(live_over, true_over, "talk_over live/truth")
+    assert_close(live_over, off_over, "talk_over live/offline")
+    assert_close(live_over, true_over, "talk_over live/truth")
     assert [e[2] for e in live_over] == [e[2] for e in true_over]
     assert live["dead_air"] == offline["dead_air"] == []
     for leg in ("customer", "agent"):
-        got = _complete(live["legs"][leg]["speech_segments"], end_s)
-        _close(got, _complete(offline["legs"][leg]["speech_segments"], end_s), f"{leg} offline")
-        _close(got, _complete(truth["speech"][leg], end_s), f"{leg} truth")
+        got = complete(live["legs"][leg]["speech_segments"], end_s)
+        assert_close(got, complete(offline["legs"][leg]["speech_segments"], end_s),
+                     f"{leg} offline")
+        assert_close(got, complete(truth["speech"][leg], end_s), f"{leg} truth")
         live_db = live["legs"][leg]["active_level_dbov"]
         off_db = offline["legs"][leg]["active_level_dbov"]
         assert abs(live_db - off_db) <= LEVEL_TOL_DB, (leg, live_db, off_db)

@@ -17,11 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from edgeqa.ami.message import AmiMessage
 from edgeqa.calls import TrackerEvent
 from edgeqa.sandbox.pbx import Sandbox
 from edgeqa.sandbox.scenario import FixtureCall
-from tests.integration.test_tracker_sandbox import Live
+from tests.integration.test_tracker_sandbox import Live, running_live
 from tests.unit.test_tracker_transcript import assert_valid
 
 pytestmark = pytest.mark.integration
@@ -32,30 +31,10 @@ HOLD_EDGE_TOLERANCE_S = 0.5
 AMI_LAG_TIMEOUT_S = 5.0
 
 
-class HoldLive(Live):
-    """Live, keeping the AMI hold events as received."""
-
-    def __init__(self, box: Sandbox) -> None:
-        super().__init__(box)
-        self.ami_holds: list[AmiMessage] = []
-        self.ami_unhold = asyncio.Event()
-
-    def on_ami(self, msg: AmiMessage) -> None:
-        if msg.event in ("Hold", "Unhold"):
-            self.ami_holds.append(msg)
-            if msg.event == "Unhold":
-                self.ami_unhold.set()
-        super().on_ami(msg)
-
-
 @pytest.fixture
-async def live(running_sandbox: Sandbox) -> AsyncIterator[HoldLive]:
-    wired = HoldLive(running_sandbox)
-    await wired.start()
-    try:
+async def live(running_sandbox: Sandbox) -> AsyncIterator[Live]:
+    async with running_live(running_sandbox, keep_ami=("Hold", "Unhold")) as wired:
         yield wired
-    finally:
-        await wired.stop()
 
 
 def _agent_hold_event(on_hold: bool) -> Callable[[TrackerEvent], bool]:
@@ -66,7 +45,7 @@ def _agent_hold_event(on_hold: bool) -> Callable[[TrackerEvent], bool]:
 
 
 async def test_agent_holds_and_resumes_a_real_queue_call(
-        live: HoldLive, running_sandbox: Sandbox, data_dir: Path, tmp_path: Path) -> None:
+        live: Live, running_sandbox: Sandbox, data_dir: Path, tmp_path: Path) -> None:
     fixture = FixtureCall(running_sandbox, data_dir / "calls", tmp_path)
     try:
         await asyncio.to_thread(fixture.start)
@@ -107,10 +86,10 @@ async def test_agent_holds_and_resumes_a_real_queue_call(
 
         # Both AMI events came from the agent's channel; ARI's duplicates opened no new hold.
         # (ARI's ChannelUnhold may be the one the tracker applied: AMI can come second.)
-        await asyncio.wait_for(live.ami_unhold.wait(), AMI_LAG_TIMEOUT_S)
-        assert [m.event for m in live.ami_holds] == ["Hold", "Unhold"]
+        await live.wait_kept("Unhold", AMI_LAG_TIMEOUT_S)
+        assert [m.event for m in live.kept] == ["Hold", "Unhold"]
         assert all((m.get("Channel") or "").startswith("PJSIP/agent1-")
-                   for m in live.ami_holds)
+                   for m in live.kept)
         await asyncio.to_thread(fixture.finish)
     finally:
         fixture.close()

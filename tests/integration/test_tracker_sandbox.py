@@ -7,9 +7,10 @@ Run: EDGEQA_SANDBOX_PORT_BASE=17000 .venv/bin/pytest tests/integration/test_trac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +39,18 @@ async def list_state(ami: AmiClient, ari: AriClient) -> tuple[list[AmiMessage], 
 
 
 class Live:
-    """A tracker wired to both clients, as the daemon wires it; clients can be replaced."""
+    """A tracker wired to both clients, as the daemon wires it; clients can be replaced.
 
-    def __init__(self, box: Sandbox) -> None:
+    AMI events named in ``keep_ami`` are also kept raw, in ``kept``, as received.
+    """
+
+    def __init__(self, box: Sandbox, keep_ami: Iterable[str] = ()) -> None:
         self.box = box
         self.tracker = CallTracker()
         self.events: list[TrackerEvent] = []
+        self.keep_ami = frozenset(keep_ami)
+        self.kept: list[AmiMessage] = []
+        self._kept_changed = asyncio.Event()
         self.resynced = asyncio.Event()
         self._changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -72,7 +79,20 @@ class Live:
             self._changed.set()
 
     def on_ami(self, msg: AmiMessage) -> None:
+        if msg.event in self.keep_ami:
+            self.kept.append(msg)
+            self._kept_changed.set()
         self._add(self.tracker.handle_ami(msg, time.time()))
+
+    async def wait_kept(self, event: str, timeout_s: float = TIMEOUT_S) -> AmiMessage:
+        """Return the first kept AMI event named ``event``, waiting for it if need be."""
+        async with asyncio.timeout(timeout_s):
+            while True:
+                found = next((m for m in self.kept if m.event == event), None)
+                if found is not None:
+                    return found
+                self._kept_changed.clear()
+                await self._kept_changed.wait()
 
     def on_ari(self, event: Any) -> None:
         self._add(self.tracker.handle_ari(event, time.time()))
@@ -96,14 +116,21 @@ class Live:
                 await self._changed.wait()
 
 
-@pytest.fixture
-async def live(running_sandbox: Sandbox) -> AsyncIterator[Live]:
-    wired = Live(running_sandbox)
+@contextlib.asynccontextmanager
+async def running_live(box: Sandbox, keep_ami: Iterable[str] = ()) -> AsyncIterator[Live]:
+    """A started Live, stopped on exit."""
+    wired = Live(box, keep_ami)
     await wired.start()
     try:
         yield wired
     finally:
         await wired.stop()
+
+
+@pytest.fixture
+async def live(running_sandbox: Sandbox) -> AsyncIterator[Live]:
+    async with running_live(running_sandbox) as wired:
+        yield wired
 
 
 def _roles(call: dict[str, Any]) -> dict[str, str]:

@@ -20,11 +20,10 @@ from typing import Any
 
 import pytest
 
-from edgeqa.ami.message import AmiMessage
 from edgeqa.sandbox.pbx import Sandbox
 from edgeqa.sandbox.scenario import FixtureCall
 from tests.integration.conftest import SoftphoneFactory
-from tests.integration.test_tracker_sandbox import Live
+from tests.integration.test_tracker_sandbox import Live, running_live
 from tests.unit.test_tracker_transcript import assert_valid
 
 pytestmark = pytest.mark.integration
@@ -32,31 +31,15 @@ _LOG = logging.getLogger(__name__)
 PHONE_TIMEOUT_S = 10.0
 
 
-class TransferLive(Live):
-    """Live, keeping the AMI BlindTransfer/AttendedTransfer events as received."""
-
-    def __init__(self, box: Sandbox) -> None:
-        super().__init__(box)
-        self.transfers: list[AmiMessage] = []
-
-    def on_ami(self, msg: AmiMessage) -> None:
-        if msg.event in ("BlindTransfer", "AttendedTransfer"):
-            self.transfers.append(msg)
-        super().on_ami(msg)
-
-
 @pytest.fixture
-async def live(running_sandbox: Sandbox) -> AsyncIterator[TransferLive]:
-    wired = TransferLive(running_sandbox)
-    await wired.start()
-    try:
+async def live(running_sandbox: Sandbox) -> AsyncIterator[Live]:
+    async with running_live(running_sandbox,
+                            keep_ami=("BlindTransfer", "AttendedTransfer")) as wired:
         yield wired
-    finally:
-        await wired.stop()
 
 
 async def test_blind_transfer_from_agent1_to_agent2(
-        live: TransferLive, running_sandbox: Sandbox, data_dir: Path, tmp_path: Path,
+        live: Live, running_sandbox: Sandbox, data_dir: Path, tmp_path: Path,
         softphone: SoftphoneFactory) -> None:
     agent2 = softphone("agent2", auto_answer=True)
     fixture = FixtureCall(running_sandbox, data_dir / "calls", tmp_path)
@@ -93,7 +76,7 @@ async def test_blind_transfer_from_agent1_to_agent2(
         assert transfer["transferee"] == legs["PJSIP/customer1"]["uniqueid"]
         assert legs["PJSIP/agent1"]["state"] == "hungup"
         assert legs["PJSIP/customer1"]["ended_at"] is None
-        (raw,) = live.transfers
+        (raw,) = live.kept
         assert (raw.get("Result"), raw.get("Extension")) == ("Success", "112")
         # app_queue counts the transferred call as completed (AgentComplete, Reason: transfer).
         await live.wait_for(lambda e: e.type == "queue.updated"
@@ -114,7 +97,7 @@ async def test_blind_transfer_from_agent1_to_agent2(
 
 
 async def test_attended_transfer_from_agent1_to_agent2(
-        live: TransferLive, running_sandbox: Sandbox, data_dir: Path, tmp_path: Path,
+        live: Live, running_sandbox: Sandbox, data_dir: Path, tmp_path: Path,
         softphone: SoftphoneFactory) -> None:
     agent2 = softphone("agent2", auto_answer=True)
     fixture = FixtureCall(running_sandbox, data_dir / "calls", tmp_path)
@@ -176,7 +159,7 @@ async def test_attended_transfer_from_agent1_to_agent2(
         assert transfer["transferee"] == customer["uniqueid"]
         assert transfer["target"] == agent2_leg["uniqueid"]
         assert merged.data["call"]["state"] == "ended"
-        (raw,) = live.transfers
+        (raw,) = live.kept
         assert (raw.event, raw.get("Result")) == ("AttendedTransfer", "Success")
 
         await asyncio.to_thread(fixture.customer.hangup)
