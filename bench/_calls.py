@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgeqa.metrics.offline import CallAudio, load_stereo
+from edgeqa.analyze.offline import CallAudio, load_stereo
 
 CALLS = Path(__file__).resolve().parent.parent / "tests" / "data" / "calls"
 MIX = ("clean", "dead_air", "dead_air_noise", "talk_over", "levels", "clipping_noise")

@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _calls import tiled_call
 
+from edgeqa.analyze.offline import CallAudio, run_call
 from edgeqa.metrics import kernels
-from edgeqa.metrics.offline import CallAudio, run_call
 
 
 def baseline_leg(pcm: bytes, rate: int, floor_gate: bool = True) -> list[tuple[int, int]]:
@@ -85,7 +85,7 @@ def timed(fn: object, *args: object) -> float:
 def child_python_path(minutes: float) -> float:
     """Seconds taken by the pure-Python path on the same call, in a child process."""
     code = ("import sys, time; sys.path.insert(0, 'bench'); from _calls import tiled_call;"
-            "from edgeqa.metrics import kernels; from edgeqa.metrics.offline import run_call;"
+            "from edgeqa.metrics import kernels; from edgeqa.analyze.offline import run_call;"
             f"a = tiled_call({minutes}); assert kernels.IMPLEMENTATION == 'python';"
             "t = time.perf_counter(); run_call(a); print(time.perf_counter() - t)")
     env = dict(os.environ, EDGEQA_NO_EXTENSIONS="1")

@@ -16,13 +16,13 @@ from edgeqa.ami.client import AmiClient
 from edgeqa.ami.errors import AmiAuthenticationError
 from edgeqa.ami.message import AmiMessage
 from edgeqa.api import ApiServer, StreamSettings, make_app
-from edgeqa.app_live import LiveMetrics
-from edgeqa.app_resync import Resyncer
 from edgeqa.ari.client import AriClient
 from edgeqa.ari.rest import AriAuthenticationError
+from edgeqa.calls.resyncer import Resyncer
 from edgeqa.calls.tracker import CallTracker
 from edgeqa.config import Config
-from edgeqa.sdnotify import SdNotifier
+from edgeqa.live.service import LiveMetrics
+from edgeqa.runtime.sdnotify import SdNotifier
 from edgeqa.store import Event, EventLike, Store
 from edgeqa.stream import StreamHub
 from edgeqa.stream.pipeline import EventPipeline

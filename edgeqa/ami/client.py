@@ -38,7 +38,7 @@ from edgeqa.ami.errors import (
 )
 from edgeqa.ami.link import Link, open_link
 from edgeqa.ami.message import AmiMessage
-from edgeqa.backoff import Backoff, log_failure, log_recovery
+from edgeqa.runtime.backoff import Backoff, log_failure, log_recovery
 
 __all__ = ["AmiClient", "is_retryable"]
 

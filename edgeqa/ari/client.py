@@ -33,7 +33,7 @@ from edgeqa.ari.rest import (
     AriRest,
     AriTimeoutError,
 )
-from edgeqa.backoff import Backoff, log_failure, log_recovery
+from edgeqa.runtime.backoff import Backoff, log_failure, log_recovery
 
 _LOG = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from edgeqa.ami.message import AmiMessage
-from edgeqa.calls import ari_input
+from edgeqa.ari import decode
 from edgeqa.calls.core import Events, call_header, event_time
 from edgeqa.calls.handlers import AmiHandlers
 from edgeqa.calls.model import TrackerEvent, is_local, is_media_helper
@@ -46,7 +46,7 @@ class CallTracker(AmiHandlers):
 
     def handle_ari(self, event: Mapping[str, Any], now: float) -> list[TrackerEvent]:
         """Apply one ARI event: hang-ups, state and hold changes of channels already known."""
-        change = ari_input.channel_change(event, now)
+        change = decode.channel_change(event, now)
         leg = None if change is None else self._leg(change.uniqueid, now)
         if change is None or leg is None:
             return []
@@ -83,8 +83,8 @@ class CallTracker(AmiHandlers):
         bridge, or starts a call of its own (announced only if it is bridged or dialling).
         """
         events: Events = []
-        bridge_of = ari_input.bridge_members(bridges)
-        snaps = [s for s in (ari_input.channel_snapshot(c, now) for c in channels)
+        bridge_of = decode.bridge_members(bridges)
+        snaps = [s for s in (decode.channel_snapshot(c, now) for c in channels)
                  if s is not None and not is_media_helper(s.name) and not is_local(s.name)
                  and not self._has_ended(s.uniqueid)]
         snaps.sort(key=lambda s: s.app == "ChanSpy")

@@ -97,7 +97,7 @@ def expand_inputs(inputs: list[str]) -> list[tuple[str, ...]]:
 
 def analyze_one(call: tuple[str, ...], args: argparse.Namespace, config: Any) -> dict[str, Any]:
     """Analyse one call; raise WavError/OSError/ValueError on bad input."""
-    from edgeqa.metrics.offline import load_pair, load_stereo, run_call
+    from edgeqa.analyze.offline import load_pair, load_stereo, run_call
 
     if len(call) == 2:
         audio = load_pair(call[0], call[1])
@@ -105,7 +105,7 @@ def analyze_one(call: tuple[str, ...], args: argparse.Namespace, config: Any) ->
         audio = load_stereo(call[0], args.customer_channel, args.agent_channel)
     summary = run_call(audio, config)
     if args.plot:
-        from edgeqa.metrics.plot import plot_call
+        from edgeqa.analyze.plot import plot_call
 
         plot_call(audio, summary, args.plot, title=" + ".join(Path(p).name for p in call))
     return summary
@@ -142,7 +142,7 @@ def _progress(done: int, total: int, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the command; 0 on success, 2 on bad input (single call), 1 if a batch had errors."""
-    from edgeqa.metrics.wavfile import WavError
+    from edgeqa.analyze.wavfile import WavError
 
     try:
         config = _config(args)

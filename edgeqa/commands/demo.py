@@ -28,7 +28,7 @@ def _demo(args: argparse.Namespace) -> int:
     import asyncio
     import logging
 
-    from edgeqa.demo.runner import DEMO_BUDGET_S, default_calls_dir, run_demo
+    from edgeqa.sandbox.demo.runner import DEMO_BUDGET_S, default_calls_dir, run_demo
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     calls_dir = args.calls_dir or default_calls_dir()

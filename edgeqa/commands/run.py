@@ -27,7 +27,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from edgeqa.app import Daemon
     from edgeqa.config import ConfigError, load_config, with_overrides
-    from edgeqa.logging_setup import setup_logging
+    from edgeqa.runtime.logs import setup_logging
 
     try:
         cfg = with_overrides(load_config(args.config), log_format=args.log_format,

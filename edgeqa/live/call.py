@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from edgeqa.live.stream import LegStream
 from edgeqa.media.jitter import DEFAULT_DEPTH_PACKETS
 from edgeqa.media.rtp import RtpPacket
+from edgeqa.media.timeline import LegStream
 from edgeqa.metrics.call import CallAnalyzer
 from edgeqa.metrics.config import MetricsConfig
 from edgeqa.metrics.events import LEGS, CallSummary, Event, Leg

@@ -7,16 +7,22 @@ be built or started fails the tests; elsewhere they are skipped with the reason.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
+from edgeqa.sandbox.demo.daemon_proc import DaemonProcess
+from edgeqa.sandbox.demo.stream_client import StreamCollector
 from edgeqa.sandbox.errors import SandboxError
 from edgeqa.sandbox.pbx import Sandbox
 from edgeqa.sandbox.softphone import Softphone
+from tests.support.daemon import make_daemon
+from tests.support.phones import SoftphoneFactory
 
 
 def _unavailable(reason: str) -> None:
@@ -53,8 +59,6 @@ def running_sandbox(sandbox: Sandbox) -> Sandbox:
     return sandbox
 
 
-SoftphoneFactory = Callable[..., Softphone]
-
 
 @pytest.fixture
 def softphone(running_sandbox: Sandbox, tmp_path: Path) -> Iterator[SoftphoneFactory]:
@@ -79,3 +83,32 @@ def softphone(running_sandbox: Sandbox, tmp_path: Path) -> Iterator[SoftphoneFac
         phone.request_stop()
     for phone in phones:
         phone.stop()
+
+
+@pytest.fixture
+def daemon(running_sandbox: Sandbox, tmp_path: Path) -> Iterator[DaemonProcess]:
+    """A started, connected daemon on a fresh store; it must exit 0 on SIGTERM."""
+    proc = make_daemon(running_sandbox, tmp_path)
+    proc.start()
+    try:
+        proc.wait_ready()
+        yield proc
+    finally:
+        status = proc.stop()
+    assert status == 0, proc.log()
+
+
+@pytest_asyncio.fixture
+async def collect() -> AsyncIterator[Callable[..., StreamCollector]]:
+    """Factory of stream consumers; each runs as a task, cancelled after the test."""
+    tasks: list[asyncio.Task[None]] = []
+
+    def start(api_url: str, after: int | None = 0) -> StreamCollector:
+        col = StreamCollector(api_url, after=after)
+        tasks.append(asyncio.create_task(col.run()))
+        return col
+
+    yield start
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

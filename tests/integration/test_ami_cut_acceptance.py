@@ -26,7 +26,7 @@ from edgeqa.ami.errors import (
     AmiTimeoutError,
 )
 from edgeqa.sandbox.pbx import Sandbox
-from tests.integration.amihelpers import LoopbackServer, ami_hygiene, until
+from tests.support.ami import LoopbackServer, ami_hygiene, until
 
 __all__ = ["ami_hygiene"]  # autouse fixture, applied to this module
 

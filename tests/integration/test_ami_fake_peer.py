@@ -18,8 +18,8 @@ from edgeqa.ami.client import AmiClient
 from edgeqa.ami.errors import AmiDisconnectedError, AmiNotConnectedError, AmiProtocolError
 from edgeqa.ami.message import AmiMessage
 from edgeqa.ami.protocol import MAX_BUFFER_BYTES
-from tests.integration import amihelpers
-from tests.integration.amihelpers import LoopbackServer, Recorder, ami_hygiene, until
+from tests.support import ami as amihelpers
+from tests.support.ami import LoopbackServer, Recorder, ami_hygiene, until
 
 __all__ = ["ami_hygiene"]  # autouse fixture, applied to this module
 

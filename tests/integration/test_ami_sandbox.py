@@ -12,8 +12,8 @@ from edgeqa.ami.client import AmiClient
 from edgeqa.ami.errors import AmiActionError, AmiAuthenticationError, AmiNotConnectedError
 from edgeqa.ami.message import AmiMessage
 from edgeqa.sandbox.pbx import Sandbox
-from tests.integration import amihelpers
-from tests.integration.amihelpers import Recorder, ami_hygiene, make_client, until
+from tests.support import ami as amihelpers
+from tests.support.ami import Recorder, ami_hygiene, make_client, until
 
 __all__ = ["ami_hygiene"]  # autouse fixture, applied to this module
 

@@ -22,7 +22,7 @@ from edgeqa.ari.rest import (
     AriTimeoutError,
 )
 from edgeqa.sandbox.pbx import Sandbox
-from tests.integration.conftest import SoftphoneFactory
+from tests.support.phones import SoftphoneFactory
 
 pytestmark = pytest.mark.integration
 _LOG = logging.getLogger(__name__)

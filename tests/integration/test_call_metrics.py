@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from edgeqa.metrics.offline import load_pair, run_call
+from edgeqa.analyze.offline import load_pair, run_call
 from edgeqa.sandbox.pbx import Sandbox
 from edgeqa.sandbox.scenario import place_fixture_call
-from tests.integration.livehelpers import BOUNDARY_TOL_S, complete
+from tests.support.live import BOUNDARY_TOL_S, complete
 
 pytestmark = pytest.mark.integration
 

@@ -10,77 +10,39 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
 import pytest
-import pytest_asyncio
 
-from edgeqa.demo.daemon_proc import DaemonProcess, write_config
-from edgeqa.demo.runner import in_thread as blocking
-from edgeqa.demo.stream_client import Envelope, StreamCollector
+from edgeqa.sandbox.demo.daemon_proc import DaemonProcess
+from edgeqa.sandbox.demo.runner import in_thread as blocking
+from edgeqa.sandbox.demo.stream_client import Envelope, StreamCollector
 from edgeqa.sandbox.pbx import Sandbox
 from edgeqa.sandbox.scenario import FixtureCall
-from tests.unit.hygiene import no_leaks  # noqa: F401
+from tests.support.daemon import (
+    API_PORT_OFFSET,
+    EVENT_TIMEOUT_S,
+    RESYNC_BUDGET_S,
+    call_in_state,
+    is_type,
+    make_daemon,
+)
+from tests.support.hygiene import no_leaks  # noqa: F401
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leaks")]
 
-#: The daemon's API port: inside this sandbox's port block, above the phones' RTP ports.
-API_PORT_OFFSET = 950
-#: The daemon's live-metrics RTP receiver.
-RTP_PORT_OFFSET = 960
-EVENT_TIMEOUT_S = 15.0
-RESYNC_BUDGET_S = 2.0
 
 
-def make_daemon(sandbox: Sandbox, tmp_path: Path, *, name: str = "d",
-                ami: tuple[str, int, str, str] | None = None,
-                ari: tuple[str, str, str, str] | None = None,
-                live: bool = True) -> DaemonProcess:
-    port = sandbox.ports.base + API_PORT_OFFSET
-    conf = write_config(tmp_path / name, ami=ami or sandbox.ami, ari=ari or sandbox.ari,
-                        api_port=port, extra="[logging]\nlevel = \"INFO\"\n", live=live,
-                        rtp_port=sandbox.ports.base + RTP_PORT_OFFSET)
-    return DaemonProcess(conf, port, tmp_path / name / "daemon.log")
 
 
-@pytest.fixture
-def daemon(running_sandbox: Sandbox, tmp_path: Path) -> Iterator[DaemonProcess]:
-    """A started, connected daemon on a fresh store; it must exit 0 on SIGTERM."""
-    proc = make_daemon(running_sandbox, tmp_path)
-    proc.start()
-    try:
-        proc.wait_ready()
-        yield proc
-    finally:
-        status = proc.stop()
-    assert status == 0, proc.log()
 
 
-@pytest_asyncio.fixture
-async def collect() -> AsyncIterator[Callable[..., StreamCollector]]:
-    """Factory of stream consumers; each runs as a task, cancelled after the test."""
-    tasks: list[asyncio.Task[None]] = []
-
-    def start(api_url: str, after: int | None = 0) -> StreamCollector:
-        col = StreamCollector(api_url, after=after)
-        tasks.append(asyncio.create_task(col.run()))
-        return col
-
-    yield start
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def is_type(*types: str) -> Callable[[Envelope], bool]:
-    return lambda e: e["type"] in types
 
 
-def call_in_state(state: str) -> Callable[[Envelope], bool]:
-    return lambda e: (e["type"] in ("call.started", "call.updated")
-                      and e["data"]["call"]["state"] == state)
 
 
 async def test_daemon_tracks_a_real_queue_call(

@@ -17,29 +17,21 @@ from typing import Any
 import aiohttp
 import pytest
 
-from edgeqa.demo.daemon_proc import DaemonProcess
-from edgeqa.demo.runner import in_thread as blocking
-from edgeqa.demo.stream_client import Envelope, StreamCollector
-from edgeqa.metrics.offline import load_pair, run_call
+from edgeqa.analyze.offline import load_pair, run_call
+from edgeqa.sandbox.demo.daemon_proc import DaemonProcess
+from edgeqa.sandbox.demo.runner import in_thread as blocking
+from edgeqa.sandbox.demo.stream_client import Envelope, StreamCollector
 from edgeqa.sandbox.pbx import Sandbox
 from edgeqa.sandbox.scenario import FixtureCall
-from tests.integration.livehelpers import HELPER_PREFIXES, assert_close, complete
-from tests.integration.test_daemon import (  # noqa: F401
-    EVENT_TIMEOUT_S,
-    call_in_state,
-    collect,
-    is_type,
-    make_daemon,
-)
-from tests.unit.hygiene import no_leaks  # noqa: F401
+from tests.support.daemon import EVENT_TIMEOUT_S, METRIC_TYPES, call_in_state, is_type, make_daemon
+from tests.support.hygiene import no_leaks  # noqa: F401
+from tests.support.live import HELPER_PREFIXES, assert_close, complete
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leaks")]
 _LOG = logging.getLogger(__name__)
 
 #: Long enough for two of the talk_over fixture's three interruptions (15.4 s and 25.05 s).
 TALK_S = 27.5
-METRIC_TYPES = ("leg.sample", "call.dead_air", "call.talk_over", "call.alert", "call.summary",
-                "call.metrics_unavailable")
 
 
 async def _bridges(box: Sandbox) -> list[dict[str, Any]]:
@@ -58,7 +50,7 @@ def _helper_channels(box: Sandbox) -> list[str]:
 
 
 async def _live_call(box: Sandbox, proc: DaemonProcess, calls_dir: Path, out: Path,
-                     collect: Callable[..., StreamCollector]) -> dict[str, Any]:  # noqa: F811
+                     collect: Callable[..., StreamCollector]) -> dict[str, Any]:
     col = collect(proc.api_url)
     await col.wait_for(is_type("resync.completed"), EVENT_TIMEOUT_S)
     phones = FixtureCall(box, calls_dir, out, fixture="talk_over")
@@ -85,7 +77,7 @@ async def _live_call(box: Sandbox, proc: DaemonProcess, calls_dir: Path, out: Pa
 
 async def test_live_metrics_on_the_stream_match_offline_and_truth(
         running_sandbox: Sandbox, data_dir: Path, tmp_path: Path,
-        collect: Callable[..., StreamCollector]) -> None:  # noqa: F811
+        collect: Callable[..., StreamCollector]) -> None:
     proc = make_daemon(running_sandbox, tmp_path)
     proc.start()
     try:
@@ -142,7 +134,7 @@ async def test_live_metrics_on_the_stream_match_offline_and_truth(
 
 async def test_live_disabled_publishes_no_metric_events(
         running_sandbox: Sandbox, data_dir: Path, tmp_path: Path,
-        collect: Callable[..., StreamCollector]) -> None:  # noqa: F811
+        collect: Callable[..., StreamCollector]) -> None:
     proc = make_daemon(running_sandbox, tmp_path, live=False)
     proc.start()
     try:
@@ -171,7 +163,7 @@ async def test_live_disabled_publishes_no_metric_events(
 
 async def test_taps_left_by_a_killed_daemon_are_removed_by_the_next(
         running_sandbox: Sandbox, data_dir: Path, tmp_path: Path,
-        collect: Callable[..., StreamCollector]) -> None:  # noqa: F811
+        collect: Callable[..., StreamCollector]) -> None:
     """SIGKILL while a call is tapped; the call ends while the daemon is down; the restart
     removes the helper channels and bridges the killed one could not."""
     proc = make_daemon(running_sandbox, tmp_path)

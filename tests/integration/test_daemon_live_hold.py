@@ -20,20 +20,13 @@ from typing import Any
 
 import pytest
 
-from edgeqa.demo.runner import in_thread as blocking
-from edgeqa.demo.stream_client import StreamCollector
-from edgeqa.metrics.offline import load_pair, run_call
+from edgeqa.analyze.offline import load_pair, run_call
+from edgeqa.sandbox.demo.runner import in_thread as blocking
+from edgeqa.sandbox.demo.stream_client import StreamCollector
 from edgeqa.sandbox.pbx import Sandbox
 from edgeqa.sandbox.scenario import FixtureCall
-from tests.integration.test_daemon import (  # noqa: F401
-    EVENT_TIMEOUT_S,
-    call_in_state,
-    collect,
-    is_type,
-    make_daemon,
-)
-from tests.integration.test_daemon_live import METRIC_TYPES
-from tests.unit.hygiene import no_leaks  # noqa: F401
+from tests.support.daemon import EVENT_TIMEOUT_S, METRIC_TYPES, call_in_state, is_type, make_daemon
+from tests.support.hygiene import no_leaks  # noqa: F401
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leaks")]
 _LOG = logging.getLogger(__name__)
@@ -77,7 +70,7 @@ async def _at(talk_started: float, audio_s: float) -> None:
 
 
 async def _held_call(box: Sandbox, api_url: str, calls_dir: Path, out: Path,
-                     collect: Callable[..., StreamCollector]) -> dict[str, Any]:  # noqa: F811
+                     collect: Callable[..., StreamCollector]) -> dict[str, Any]:
     col = collect(api_url)
     await col.wait_for(is_type("resync.completed"), EVENT_TIMEOUT_S)
     phones = FixtureCall(box, calls_dir, out, fixture=NAME)
@@ -109,7 +102,7 @@ async def _held_call(box: Sandbox, api_url: str, calls_dir: Path, out: Path,
 
 async def test_hold_is_reported_as_hold_not_dead_air(
         running_sandbox: Sandbox, data_dir: Path, tmp_path: Path,
-        collect: Callable[..., StreamCollector]) -> None:  # noqa: F811
+        collect: Callable[..., StreamCollector]) -> None:
     calls_dir = tmp_path / "calls"
     calls_dir.mkdir()
     _splice(data_dir / "calls", calls_dir)

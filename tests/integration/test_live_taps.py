@@ -14,16 +14,16 @@ from typing import Any
 
 import pytest
 
+from edgeqa.analyze.offline import load_pair, run_call
 from edgeqa.ari.client import AriClient
 from edgeqa.live.call import LiveCall
 from edgeqa.live.router import TapRouter
 from edgeqa.live.taps import CallTaps
 from edgeqa.media.receiver import open_receiver
 from edgeqa.metrics.events import CallSummary, Event, LegSample, TalkOver
-from edgeqa.metrics.offline import load_pair, run_call
 from edgeqa.sandbox.pbx import Sandbox
 from edgeqa.sandbox.scenario import FixtureCall
-from tests.integration.livehelpers import HELPER_PREFIXES, assert_close, complete
+from tests.support.live import HELPER_PREFIXES, assert_close, complete
 
 pytestmark = pytest.mark.integration
 _LOG = logging.getLogger(__name__)

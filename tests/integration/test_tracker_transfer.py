@@ -22,9 +22,9 @@ import pytest
 
 from edgeqa.sandbox.pbx import Sandbox
 from edgeqa.sandbox.scenario import FixtureCall
-from tests.integration.conftest import SoftphoneFactory
-from tests.integration.test_tracker_sandbox import Live, running_live
-from tests.unit.test_tracker_transcript import assert_valid
+from tests.support.phones import SoftphoneFactory
+from tests.support.schemas import assert_valid
+from tests.support.tracker import Live, running_live
 
 pytestmark = pytest.mark.integration
 _LOG = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.unit.hygiene import loop_hygiene, no_leaks
+from tests.support.hygiene import loop_hygiene, no_leaks
 
 __all__ = ["loop_hygiene", "no_leaks"]
 

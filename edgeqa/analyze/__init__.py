@@ -1,0 +1,1 @@
+"""Offline analysis: WAV input, whole-call runs over the metrics engine, plots."""

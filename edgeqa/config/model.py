@@ -1,0 +1,325 @@
+"""Daemon configuration: TOML file <- environment <- command line, as frozen dataclasses."""
+
+from __future__ import annotations
+
+import os
+import re
+import string
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from edgeqa.config.fields import ConfigError, FieldReader, Secret, find_key_line
+from edgeqa.live.config import LiveConfig
+
+__all__ = [
+    "AmiConfig",
+    "ApiConfig",
+    "AriConfig",
+    "Config",
+    "ConfigError",
+    "LiveConfig",
+    "LoggingConfig",
+    "Secret",
+    "StoreConfig",
+    "TrackerConfig",
+    "load_config",
+    "parse_config",
+    "with_overrides",
+]
+
+#: Environment variables that carry secrets (they win over ``*_file`` keys).
+ENV_AMI_SECRET = "EDGEQA_AMI_SECRET"
+ENV_ARI_PASSWORD = "EDGEQA_ARI_PASSWORD"
+
+
+@dataclass(frozen=True, slots=True)
+class AmiConfig:
+    """Where and how to reach the Asterisk Manager Interface."""
+
+    host: str
+    port: int
+    username: str
+    secret: Secret
+    connect_timeout_s: float
+    ping_interval_s: float
+    backoff_initial_s: float
+    backoff_max_s: float
+    action_timeout_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class AriConfig:
+    """Where and how to reach the Asterisk REST Interface (events WebSocket + REST)."""
+
+    url: str
+    username: str
+    password: Secret
+    app: str
+    backoff_initial_s: float
+    backoff_max_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    """The SQLite store: path, durability and the writer's named limits."""
+
+    path: Path
+    synchronous: str
+    writer_queue_max_requests: int
+    batch_max_events: int
+    retention_max_events: int
+
+
+@dataclass(frozen=True, slots=True)
+class ApiConfig:
+    """The HTTP API and event stream (loopback by default)."""
+
+    host: str
+    port: int
+    subscriber_queue_max_events: int
+    max_subscribers: int
+    replay_page_events: int
+    send_timeout_s: float
+    sse_keepalive_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerConfig:
+    """Call tracking: periodic sweep of calls whose hang-up was missed."""
+
+    sweep_interval_s: float
+    max_idle_s: float
+    intake_queue_max_events: int
+
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingConfig:
+    """Log format (``text`` or ``json``) and level."""
+
+    format: str
+    level: str
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole daemon configuration; ``source`` is the file it came from (or None)."""
+
+    ami: AmiConfig
+    ari: AriConfig
+    store: StoreConfig
+    api: ApiConfig
+    tracker: TrackerConfig
+    logging: LoggingConfig
+    live: LiveConfig = field(default_factory=lambda: default_live())
+    source: Path | None = None
+
+
+_KNOWN_KEYS: dict[str, tuple[str, ...]] = {
+    "ami": ("host", "port", "username", "secret_file", "connect_timeout_s", "ping_interval_s",
+            "backoff_initial_s", "backoff_max_s", "action_timeout_s"),
+    "ari": ("url", "username", "password_file", "app", "backoff_initial_s", "backoff_max_s"),
+    "store": ("path", "synchronous", "writer_queue_max_requests", "batch_max_events",
+              "retention_max_events"),
+    "api": ("host", "port", "subscriber_queue_max_events", "max_subscribers",
+            "replay_page_events", "send_timeout_s", "sse_keepalive_s"),
+    "tracker": ("sweep_interval_s", "max_idle_s", "intake_queue_max_events"),
+    "logging": ("format", "level"),
+    "live": ("enabled", "rtp_port", "jitter_depth_packets", "max_calls", "stasis_timeout_s",
+             "tick_s"),
+}
+_SECTIONS = tuple(_KNOWN_KEYS)
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_AT_LINE = re.compile(r"\(at line (\d+), column (\d+)\)")
+_APP_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def _secret(r: FieldReader, env: Mapping[str, str], env_name: str, file_key: str) -> Secret:
+    value = env.get(env_name)
+    if value:
+        return Secret(value)
+    path = r.opt_str(file_key)
+    if path is None:
+        raise r.error(file_key, f"missing: set {r.section}.{file_key} or ${env_name}")
+    # ${CREDENTIALS_DIRECTORY} (systemd LoadCredential=) and other variables come from env.
+    secret_path = Path(string.Template(path).safe_substitute(env))
+    if not secret_path.is_absolute() and r.base_dir is not None:
+        secret_path = r.base_dir / secret_path
+    try:
+        text = secret_path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise r.error(file_key, f"cannot read {secret_path}: {exc.strerror}") from None
+    text = text.rstrip("\r\n")
+    if not text or "\n" in text or "\r" in text:
+        raise r.error(file_key, f"{secret_path} must hold exactly one non-empty line")
+    return Secret(text)
+
+
+def _ami(r: FieldReader, env: Mapping[str, str]) -> AmiConfig:
+    if "secret" in r.table:
+        raise r.error(
+            "secret", f"secrets never go in the config: use secret_file or ${ENV_AMI_SECRET}"
+        )
+    return AmiConfig(
+        host=r.str_("host", "127.0.0.1"),
+        port=r.port("port", 5038),
+        username=r.str_("username", "edgeqa"),
+        secret=_secret(r, env, ENV_AMI_SECRET, "secret_file"),
+        connect_timeout_s=r.positive("connect_timeout_s", 5.0),
+        ping_interval_s=r.positive("ping_interval_s", 10.0),
+        backoff_initial_s=r.positive("backoff_initial_s", 0.1),
+        backoff_max_s=r.positive("backoff_max_s", 2.0),
+        action_timeout_s=r.positive("action_timeout_s", 10.0),
+    )
+
+
+def _ari(r: FieldReader, env: Mapping[str, str]) -> AriConfig:
+    if "password" in r.table:
+        raise r.error(
+            "password", f"secrets never go in the config: use password_file or ${ENV_ARI_PASSWORD}"
+        )
+    url = r.str_("url", "http://127.0.0.1:8088/ari")
+    if not url.startswith(("http://", "https://")):
+        raise r.error("url", f"must start with http:// or https://, got {url!r}")
+    app = r.str_("app", "edgeqa")
+    if not _APP_NAME.match(app):
+        raise r.error("app", "must be 1-64 characters of letters, digits, '_', '.', '-'")
+    return AriConfig(
+        url=url.rstrip("/"),
+        username=r.str_("username", "edgeqa"),
+        password=_secret(r, env, ENV_ARI_PASSWORD, "password_file"),
+        app=app,
+        backoff_initial_s=r.positive("backoff_initial_s", 0.1),
+        backoff_max_s=r.positive("backoff_max_s", 2.0),
+    )
+
+
+def _store(r: FieldReader) -> StoreConfig:
+    path = Path(r.str_("path", "/var/lib/edgeqa/edgeqa.db"))
+    if not path.is_absolute() and r.base_dir is not None:
+        path = r.base_dir / path
+    return StoreConfig(
+        path=path,
+        synchronous=r.choice("synchronous", "full", ("full", "normal")),
+        writer_queue_max_requests=r.count("writer_queue_max_requests", 1024),
+        batch_max_events=r.count("batch_max_events", 512),
+        retention_max_events=r.count("retention_max_events", 1_000_000),
+    )
+
+
+def _api(r: FieldReader) -> ApiConfig:
+    return ApiConfig(
+        host=r.str_("host", "127.0.0.1"),
+        port=r.port("port", 8765, allow_zero=True),
+        subscriber_queue_max_events=r.count("subscriber_queue_max_events", 1000),
+        max_subscribers=r.count("max_subscribers", 64),
+        replay_page_events=r.count("replay_page_events", 500),
+        send_timeout_s=r.positive("send_timeout_s", 5.0),
+        sse_keepalive_s=r.positive("sse_keepalive_s", 15.0),
+    )
+
+
+def _tracker(r: FieldReader) -> TrackerConfig:
+    return TrackerConfig(
+        sweep_interval_s=r.positive("sweep_interval_s", 30.0),
+        max_idle_s=r.positive("max_idle_s", 4 * 3600.0),
+        intake_queue_max_events=r.count("intake_queue_max_events", 10000),
+    )
+
+
+def _live(r: FieldReader) -> LiveConfig:
+    tick_s = r.positive("tick_s", 0.25)
+    if tick_s > 1.0:
+        raise r.error("tick_s", f"must be <= 1.0 (alerts are due within 1 s), got {tick_s!r}")
+    return LiveConfig(
+        enabled=r.flag("enabled", True),
+        rtp_port=r.port("rtp_port", 4000, allow_zero=True),
+        jitter_depth_packets=r.count("jitter_depth_packets", 5),
+        max_calls=r.count("max_calls", 50),
+        stasis_timeout_s=r.positive("stasis_timeout_s", 5.0),
+        tick_s=tick_s,
+    )
+
+
+def default_live() -> LiveConfig:
+    """The [live] section's defaults (an empty table)."""
+    return _live(FieldReader("<defaults>", "", "live", {}, None))
+
+
+def _logging(r: FieldReader) -> LoggingConfig:
+    return LoggingConfig(
+        format=r.choice("format", "text", ("text", "json")),
+        level=r.choice("level", "INFO", _LOG_LEVELS, upper=True),
+    )
+
+
+def parse_config(
+    text: str,
+    *,
+    source: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Config:
+    """Validate TOML ``text`` with ``env`` overrides; raise ConfigError naming key and line."""
+    env = os.environ if env is None else env
+    name = str(source) if source is not None else "<config>"
+    try:
+        doc: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # Python < 3.14 has no exc.lineno: the message ends "(at line N, column M)".
+        m = _AT_LINE.search(str(exc))
+        line = int(m.group(1)) if m else None
+        msg = _AT_LINE.sub("", str(exc)).strip()
+        col = f" (column {m.group(2)})" if m else ""
+        raise ConfigError(name, None, line, f"invalid TOML: {msg}{col}") from None
+    for key, value in doc.items():
+        if key not in _SECTIONS:
+            raise ConfigError(name, key, find_key_line(text, (key,)),
+                              f"unknown section (known: {', '.join(_SECTIONS)})")
+        if not isinstance(value, dict):
+            raise ConfigError(name, key, find_key_line(text, (key,)), "must be a table")
+    base_dir = source.parent if source is not None else None
+
+    def reader(section: str) -> FieldReader:
+        return FieldReader(name, text, section, doc.get(section, {}), base_dir)
+
+    readers = {s: reader(s) for s in _SECTIONS}
+    for r in readers.values():
+        r.reject_unknown(_KNOWN_KEYS[r.section])
+    cfg = Config(
+        ami=_ami(readers["ami"], env),
+        ari=_ari(readers["ari"], env),
+        store=_store(readers["store"]),
+        api=_api(readers["api"]),
+        tracker=_tracker(readers["tracker"]),
+        logging=_logging(readers["logging"]),
+        live=_live(readers["live"]),
+        source=source,
+    )
+    return cfg
+
+
+def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate the TOML file at ``path``; raise ConfigError on any problem."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(p), None, None, f"cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(str(p), None, None, "not UTF-8 text") from None
+    return parse_config(text, source=p.resolve(), env=env)
+
+
+def with_overrides(
+    cfg: Config, *, log_format: str | None = None, log_level: str | None = None
+) -> Config:
+    """Return ``cfg`` with command-line overrides applied (CLI wins over file and environment)."""
+    logging_cfg = cfg.logging
+    if log_format is not None:
+        logging_cfg = replace(logging_cfg, format=log_format)
+    if log_level is not None:
+        logging_cfg = replace(logging_cfg, level=log_level.upper())
+    return replace(cfg, logging=logging_cfg)

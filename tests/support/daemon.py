@@ -1,0 +1,47 @@
+"""The daemon as a subprocess against the sandbox, and predicates on its stream."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from edgeqa.sandbox.demo.daemon_proc import DaemonProcess, write_config
+from edgeqa.sandbox.demo.stream_client import Envelope
+from edgeqa.sandbox.pbx import Sandbox
+
+#: The daemon's API port: inside this sandbox's port block, above the phones' RTP ports.
+API_PORT_OFFSET = 950
+
+
+#: The daemon's live-metrics RTP receiver.
+RTP_PORT_OFFSET = 960
+
+
+EVENT_TIMEOUT_S = 15.0
+
+
+RESYNC_BUDGET_S = 2.0
+
+
+def make_daemon(sandbox: Sandbox, tmp_path: Path, *, name: str = "d",
+                ami: tuple[str, int, str, str] | None = None,
+                ari: tuple[str, str, str, str] | None = None,
+                live: bool = True) -> DaemonProcess:
+    port = sandbox.ports.base + API_PORT_OFFSET
+    conf = write_config(tmp_path / name, ami=ami or sandbox.ami, ari=ari or sandbox.ari,
+                        api_port=port, extra="[logging]\nlevel = \"INFO\"\n", live=live,
+                        rtp_port=sandbox.ports.base + RTP_PORT_OFFSET)
+    return DaemonProcess(conf, port, tmp_path / name / "daemon.log")
+
+
+def is_type(*types: str) -> Callable[[Envelope], bool]:
+    return lambda e: e["type"] in types
+
+
+def call_in_state(state: str) -> Callable[[Envelope], bool]:
+    return lambda e: (e["type"] in ("call.started", "call.updated")
+                      and e["data"]["call"]["state"] == state)
+
+
+METRIC_TYPES = ("leg.sample", "call.dead_air", "call.talk_over", "call.alert", "call.summary",
+                "call.metrics_unavailable")

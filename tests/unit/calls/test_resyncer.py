@@ -1,0 +1,191 @@
+"""Resyncer: a list that fails half-way cancels the resync, so no live call is ever swept.
+
+The AMI and ARI clients are replaced by in-memory doubles that answer the list calls from
+tables (no sockets); the tracker is the real one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any, cast
+
+import pytest
+
+from edgeqa.ami.client import AmiClient
+from edgeqa.ami.errors import AmiDisconnectedError, AmiTimeoutError
+from edgeqa.ami.message import AmiMessage
+from edgeqa.ari.client import AriClient
+from edgeqa.ari.rest import AriConnectionError
+from edgeqa.calls import CallTracker, TrackerEvent
+from edgeqa.calls.resyncer import Resyncer
+
+T0 = 1_800_000_000.0
+CALLER = ("PJSIP/customer1-00000001", "1700.1")
+
+
+def ami(event: str, **headers: str) -> AmiMessage:
+    return AmiMessage((("Event", event), *headers.items()))
+
+
+QUEUE_PARAMS = ami("QueueParams", Queue="support", Strategy="ringall", Completed="0",
+                   Abandoned="0")
+
+
+def core_show_channel() -> AmiMessage:
+    return ami("CoreShowChannel", Channel=CALLER[0], Uniqueid=CALLER[1], Linkedid=CALLER[1],
+               ChannelState="6", ChannelStateDesc="Up", CallerIDNum="5551000",
+               Application="Queue", ApplicationData="support,r", Duration="00:00:05")
+
+
+def ari_channel() -> dict[str, Any]:
+    return {"id": CALLER[1], "name": CALLER[0], "state": "Up",
+            "caller": {"name": "", "number": "5551000"},
+            "creationtime": "2027-01-15T08:00:00.000+0000",
+            "dialplan": {"context": "x", "exten": "600", "priority": 1, "app_name": "Queue",
+                         "app_data": "support,r"}}
+
+
+class FakeAmi:
+    """In-memory AMI double: list actions answer from ``lists`` or raise ``fail[action]``."""
+
+    def __init__(self) -> None:
+        self.connected = True
+        self.lists: dict[str, list[AmiMessage]] = {"CoreShowChannels": [core_show_channel()],
+                                                   "QueueStatus": [QUEUE_PARAMS]}
+        self.fail: dict[str, BaseException] = {}
+        self.sent: list[str] = []
+
+    async def send_list_action(self, action: str, *, timeout_s: float
+                               ) -> tuple[AmiMessage, list[AmiMessage]]:
+        self.sent.append(action)
+        await asyncio.sleep(0)
+        if action in self.fail:
+            raise self.fail[action]
+        return ami("", Response="Success", EventList="start"), list(self.lists[action])
+
+
+class FakeAri:
+    """In-memory ARI double: GET /channels and /bridges, or ``fail[name]``."""
+
+    def __init__(self) -> None:
+        self.connected = True
+        self.channels = [ari_channel()]
+        self.fail: dict[str, BaseException] = {}
+
+    async def get_channels(self) -> list[dict[str, Any]]:
+        await asyncio.sleep(0)
+        if "channels" in self.fail:
+            raise self.fail["channels"]
+        return list(self.channels)
+
+    async def get_bridges(self) -> list[dict[str, Any]]:
+        await asyncio.sleep(0)
+        if "bridges" in self.fail:
+            raise self.fail["bridges"]
+        return []
+
+
+class Harness:
+    def __init__(self) -> None:
+        self.tracker = CallTracker()
+        self.ami = FakeAmi()
+        self.ari = FakeAri()
+        self.events: list[TrackerEvent] = []
+        self.emitted: list[tuple[str, Mapping[str, Any]]] = []
+        self.clock = T0
+        self.resyncer = Resyncer(
+            self.tracker, cast(AmiClient, self.ami), cast(AriClient, self.ari),
+            submit=self.events.extend, emit=lambda t, d: self.emitted.append((t, d)),
+            wall=lambda: self.clock, mono=lambda: self.clock, action_timeout_s=1.0)
+
+    def live_calls(self) -> list[str]:
+        return [c["call_id"] for c in self.tracker.snapshot()["calls"]]
+
+    async def resync_ok(self) -> None:
+        await self.resyncer.resync("ami")
+        assert self.emitted[-1][0] == "resync.completed"
+
+
+@pytest.fixture
+async def live() -> Harness:
+    """A tracker that knows one live call, learnt from a first, complete resync."""
+    h = Harness()
+    await h.resync_ok()
+    assert h.live_calls() == [CALLER[1]]
+    h.emitted.clear()
+    return h
+
+
+async def test_complete_resync_without_the_call_sweeps_it(live: Harness) -> None:
+    # The control case: the same steps with complete, empty lists do end the call.
+    live.ami.lists["CoreShowChannels"] = []
+    live.ari.channels = []
+    live.clock += 10
+    await live.resync_ok()
+    assert live.live_calls() == []
+    assert "call.ended" in [e.type for e in live.events]
+
+
+@pytest.mark.parametrize("error", [AmiTimeoutError("QueueStatus unanswered"),
+                                   AmiDisconnectedError("AMI link lost")])
+async def test_ami_list_failing_mid_resync_cancels_and_propagates(
+        live: Harness, error: Exception) -> None:
+    live.ami.lists["CoreShowChannels"] = []  # read before the failure: must not sweep
+    live.ami.fail["QueueStatus"] = error
+    live.clock += 10
+    with pytest.raises(type(error)):
+        await live.resyncer.resync("ami")
+    assert live.ami.sent[-2:] == ["CoreShowChannels", "QueueStatus"]
+    assert live.live_calls() == [CALLER[1]]
+    assert live.emitted == []
+    assert live.tracker.end_resync(live.clock) == []  # the half-read resync is gone
+    assert live.resyncer.count == 1
+
+
+@pytest.mark.parametrize("failing", ["channels", "bridges"])
+async def test_ari_get_failing_mid_resync_cancels_without_raising(
+        live: Harness, failing: str) -> None:
+    live.ami.lists["CoreShowChannels"] = []
+    live.ari.fail[failing] = AriConnectionError(f"ARI GET /{failing}: reset")
+    live.clock += 10
+    await live.resyncer.resync("ari")  # an ARI error must not kill the AMI session's hook
+    assert live.live_calls() == [CALLER[1]]
+    assert live.emitted == []
+    assert live.tracker.end_resync(live.clock) == []
+    # The next complete resync still works, and reports normally.
+    live.ari.fail.clear()
+    live.ami.lists["CoreShowChannels"] = [core_show_channel()]
+    await live.resync_ok()
+    assert live.live_calls() == [CALLER[1]]
+    assert live.emitted[-1][1]["ari_channels"] == 1
+
+
+async def test_cancellation_mid_resync_cancels_and_reraises(live: Harness) -> None:
+    gate = asyncio.Event()
+
+    async def stalled() -> list[dict[str, Any]]:
+        await gate.wait()
+        return []
+
+    live.ari.get_channels = stalled  # type: ignore[method-assign]
+    live.ami.lists["CoreShowChannels"] = []
+    task = asyncio.create_task(live.resyncer.resync("ami"))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert not task.done()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert live.live_calls() == [CALLER[1]]
+    assert live.tracker.end_resync(live.clock) == []
+
+
+async def test_ari_down_resyncs_from_ami_alone(live: Harness) -> None:
+    live.ari.connected = False
+    live.ari.fail["channels"] = AssertionError("ARI must not be asked while down")
+    live.clock += 10
+    await live.resync_ok()
+    assert live.emitted[-1][1]["ari_channels"] is None
+    assert live.live_calls() == [CALLER[1]]
+

@@ -1,0 +1,132 @@
+"""Issue 4 regressions: queue completed count, final leg state, queue snapshot order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edgeqa.calls import CallTracker, TrackerEvent
+from tests.support.ami_events import (
+    AGENT,
+    CALLER,
+    LINKED,
+    T0,
+    ami,
+    ami_messages,
+    answered_queue_call,
+    chan,
+    feed,
+    hangups,
+    queue_join,
+    run_ami,
+)
+from tests.support.paths import DATA
+from tests.support.schemas import assert_valid
+
+
+def _queue(tracker: CallTracker) -> dict[str, Any]:
+    return dict(tracker.snapshot()["queues"][0])
+
+
+def test_agent_complete_counts_a_completed_call() -> None:
+    tracker = CallTracker()
+    feed(tracker, *answered_queue_call())
+    assert _queue(tracker)["completed"] == 0
+    events = feed(tracker, *hangups(), t=T0 + 100)
+    assert _queue(tracker)["completed"] == 1
+    updates = [e.data["queue"]["completed"] for e in events if e.type == "queue.updated"]
+    assert updates and updates[0] == 1, updates
+    assert tracker.snapshot()["queues"][0]["members"][0]["calls_taken"] == 1
+    # QueueParams (a resync's QueueStatus) is authoritative: it replaces the count.
+    feed(tracker, ami("QueueParams", Queue="support", Strategy="ringall", Completed="7",
+                      Abandoned="0"), t=T0 + 200)
+    assert _queue(tracker)["completed"] == 7
+    # AgentComplete of a queue the tracker has not seen yet creates it with one call.
+    feed(tracker, ami("AgentComplete", Uniqueid="9.1", Queue="sales", Interface="PJSIP/x",
+                      TalkTime="1", Reason="agent"), t=T0 + 300)
+    sales = next(q for q in tracker.snapshot()["queues"] if q["name"] == "sales")
+    assert sales["completed"] == 1
+
+
+def test_transcript_call_completes_once() -> None:
+    tracker = CallTracker()
+    data = DATA
+    run_ami(tracker, ami_messages(data))
+    assert _queue(tracker)["completed"] == 1
+
+
+def test_leg_removed_carries_the_final_state_and_cause() -> None:
+    tracker = CallTracker()
+    feed(tracker, *answered_queue_call())
+    events = feed(tracker, *hangups(), t=T0 + 100)
+    removed = [e.data["leg"] for e in events if e.type == "leg.removed"]
+    assert [leg["channel"] for leg in removed] == [CALLER[0], AGENT[0]]
+    for leg in removed:
+        assert (leg["state"], leg["hangup_cause"]) == ("hungup", "Normal Clearing")
+        assert leg["ended_at"] is not None and leg["answered_at"] is not None
+    (ended,) = [e.data["call"] for e in events if e.type == "call.ended"]
+    assert {leg["state"] for leg in ended["legs"]} == {"hungup"}
+
+
+def test_hangup_without_cause_has_a_null_cause() -> None:
+    tracker = CallTracker()
+    feed(tracker, *answered_queue_call())
+    events = feed(tracker, chan("Hangup", *AGENT, LINKED), t=T0 + 50)
+    (removed,) = [e.data["leg"] for e in events if e.type == "leg.removed"]
+    assert (removed["state"], removed["hangup_cause"]) == ("hungup", None)
+    # Cause without Cause-txt: the number is kept.
+    events = feed(tracker, chan("Hangup", *CALLER, LINKED, Cause="17"), t=T0 + 60)
+    (removed,) = [e.data["leg"] for e in events if e.type == "leg.removed"]
+    assert removed["hangup_cause"] == "17"
+
+
+def _queue_updates_after_answer(events: list[TrackerEvent]) -> list[list[str]]:
+    answered = next(i for i, e in enumerate(events) if e.type == "leg.updated"
+                    and e.data["leg"]["role"] == "agent" and e.data["leg"]["state"] == "up")
+    return [[c["uniqueid"] for c in e.data["queue"]["callers"]]
+            for e in events[answered:] if e.type == "queue.updated"]
+
+
+def test_queue_snapshot_never_lists_a_caller_an_agent_answered() -> None:
+    tracker = CallTracker()
+    events = feed(tracker, *answered_queue_call())
+    types = [e.type for e in events]
+    assert "queue.caller_left" in types
+    after = _queue_updates_after_answer(events)
+    assert after and all(callers == [] for callers in after), after
+    # The caller is still reported as leaving, once, when app_queue says so.
+    (left,) = [e.data for e in events if e.type == "queue.caller_left"]
+    assert (left["caller"]["uniqueid"], left["reason"]) == (CALLER[1], "left")
+
+
+def test_transcript_queue_snapshot_order() -> None:
+    tracker = CallTracker()
+    data = DATA
+    events = run_ami(tracker, ami_messages(data))
+    after = _queue_updates_after_answer(events)
+    assert after and all(callers == [] for callers in after), after
+
+
+def test_agent_hanging_up_before_the_bridge_puts_the_caller_back() -> None:
+    """An agent who answers, then hangs up during a member announcement: the caller waits on."""
+    tracker = CallTracker()
+    feed(tracker, *answered_queue_call()[:8])
+    assert _queue(tracker)["callers"] == []
+    events = feed(tracker, chan("Hangup", *AGENT, LINKED, Cause="16"), t=T0 + 20)
+    assert_valid(events)
+    updates = [e.data["queue"] for e in events if e.type == "queue.updated"]
+    assert [c["uniqueid"] for c in updates[-1]["callers"]] == [CALLER[1]]
+    assert [c["uniqueid"] for c in _queue(tracker)["callers"]] == [CALLER[1]]
+
+
+def test_a_late_channel_of_an_ended_call_does_not_restart_it() -> None:
+    """Found by the property test: events reordered so the agent's Newchannel follows the
+    caller's Hangup. Linkedids are never reused, so the call stays ended (one start, one end)."""
+    tracker = CallTracker()
+    events = feed(tracker, chan("Newchannel", *CALLER, LINKED, state="4"), queue_join(),
+                  chan("Hangup", *CALLER, LINKED, Cause="16"),
+                  chan("Newchannel", *AGENT, LINKED, state="0"),
+                  ami("BridgeEnter", BridgeUniqueid="b1", Channel=AGENT[0], Uniqueid=AGENT[1],
+                      Linkedid=LINKED))
+    types = [e.type for e in events]
+    assert types.count("call.started") == 1 and types.count("call.ended") == 1
+    assert types[-1] == "call.ended" and tracker.calls == {} and tracker.legs == {}

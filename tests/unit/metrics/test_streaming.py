@@ -1,0 +1,211 @@
+"""The streaming analyzers: live frame-by-frame equals offline, hold, alerts, gaps, limits."""
+
+from __future__ import annotations
+
+import math
+from array import array
+
+import pytest
+
+from edgeqa.analyze.offline import CallAudio, load_stereo, run_call
+from edgeqa.metrics.call import CallAnalyzer
+from edgeqa.metrics.config import MetricsConfig
+from edgeqa.metrics.events import Alert, CallSummary, DeadAir, LegSample, SegmentStarted
+from edgeqa.metrics.leg import LegAnalyzer
+from tests.support.paths import CALLS
+
+CALLS = CALLS
+RATE = 8000
+FRAME = 2 * RATE // 50
+
+
+def tone(seconds: float, amp: float, freq: float = 440.0, rate: int = RATE) -> bytes:
+    n = int(seconds * rate)
+    return array("h", [round(amp * math.sin(2 * math.pi * freq * i / rate))
+                       for i in range(n)]).tobytes()
+
+
+def speech(leg: str, start_s: float, end_s: float) -> bytes:
+    """Real speech cut from a fixture leg (clean.*.wav is speech inside its truth segments)."""
+    pcm = (CALLS / f"clean.{leg}.wav").read_bytes()[44:]
+    return pcm[2 * int(start_s * RATE):2 * int(end_s * RATE)]
+
+
+AGENT_3S8 = ("agent", 0.5, 4.3)  # one utterance, 3.8 s
+CUSTOMER_4S6 = ("customer", 6.2, 10.8)  # one utterance, 4.6 s
+
+
+def silence(seconds: float, rate: int = RATE) -> bytes:
+    return bytes(2 * int(seconds * rate))
+
+
+def feed_live(audio: CallAudio, call: CallAnalyzer) -> list[object]:
+    """Feed 20 ms frames alternately, as two live taps would."""
+    events: list[object] = []
+    fb = 2 * audio.sample_rate // 50
+    for off in range(0, max(len(audio.customer), len(audio.agent)), fb):
+        t = off / (2 * audio.sample_rate)
+        if off < len(audio.customer):
+            events += call.feed("customer", audio.customer[off:off + fb], t)
+        if off < len(audio.agent):
+            events += call.feed("agent", audio.agent[off:off + fb], t)
+    return events + call.finish()
+
+
+@pytest.mark.parametrize("name", ["talk_over", "dead_air_noise", "clipping_noise"])
+def test_live_equals_offline(name: str) -> None:
+    audio = load_stereo(CALLS / f"{name}.wav")
+    offline = run_call(audio)
+    live_events = feed_live(audio, CallAnalyzer(audio.sample_rate, audio.codec))
+    live = live_events[-1]
+    assert isinstance(live, CallSummary)
+    assert live.data == offline
+
+
+def test_dead_air_alerts_fire_within_a_second() -> None:
+    words = speech(*AGENT_3S8)
+    cust = words + silence(33.0) + words
+    audio = CallAudio(cust, cust, RATE, "pcm16")
+    call = CallAnalyzer(RATE)
+    fired: dict[str, float] = {}
+    fb = FRAME
+    for off in range(0, len(cust), fb):
+        t = off / (2 * RATE)
+        for leg in ("customer", "agent"):
+            for ev in call.feed(leg, audio.customer[off:off + fb], t):  # type: ignore[arg-type]
+                if isinstance(ev, Alert) and ev.type == "dead_air":
+                    fired[ev.level] = t + 0.02  # the wall time at which it was emitted
+                    assert ev.at_s <= fired[ev.level]
+    summary = call.finish()[-1]
+    assert isinstance(summary, CallSummary)
+    [dead] = summary.data["dead_air"]
+    for level, after in (("info", 5.0), ("warn", 10.0), ("alert", 30.0)):
+        assert 0 <= fired[level] - (dead["start"] + after) <= 1.0
+    assert dead["duration_s"] == pytest.approx(33.0, abs=0.5)
+    assert dead["start"] == pytest.approx(3.8, abs=0.5)
+
+
+def test_hold_is_not_dead_air() -> None:
+    words = speech(*AGENT_3S8)
+    pcm = words + silence(20.0) + words
+    call = CallAnalyzer(RATE)
+    events: list[object] = []
+    for off in range(0, len(pcm), FRAME):
+        t = off / (2 * RATE)
+        if t == 5.0:
+            call.set_hold(True, t)
+        if t == 22.0:
+            call.set_hold(False, t)
+        events += call.feed("customer", pcm[off:off + FRAME], t)
+        events += call.feed("agent", pcm[off:off + FRAME], t)
+    summary = call.finish()[-1]
+    assert isinstance(summary, CallSummary)
+    assert summary.data["hold"] == [{"start": 5.0, "end": 22.0, "duration_s": 17.0}]
+    assert summary.data["dead_air"] == []  # 3.8-5.0 and 22.0-23.8 are under 5 s
+    assert not any(isinstance(e, DeadAir) for e in events)
+
+
+def test_talk_over_alert_and_interrupter() -> None:
+    cust = silence(1.0) + speech(*CUSTOMER_4S6) + silence(1.0)
+    agent = silence(2.0) + speech(*AGENT_3S8)
+    data = run_call(CallAudio(cust, agent, RATE, "pcm16"))
+    [over] = data["talk_over"]
+    assert over["interrupter"] == "agent"
+    assert over["start"] == pytest.approx(2.0, abs=0.5)
+    assert over["end"] == pytest.approx(5.6, abs=0.5)
+    alerts = [a for a in data["alerts"] if a["type"] == "talk_over"]
+    assert alerts and alerts[0]["at"] == pytest.approx(over["start"] + 3.0, abs=0.05)
+
+
+def test_both_started_together() -> None:
+    pcm = silence(1.0) + speech(*AGENT_3S8)
+    data = run_call(CallAudio(pcm, pcm, RATE, "pcm16"))
+    assert [o["interrupter"] for o in data["talk_over"]] == ["both"]
+
+
+def test_per_second_samples_and_segment_events() -> None:
+    leg = LegAnalyzer("customer", RATE)
+    events = leg.feed(silence(1.0) + tone(1.0, 3000) + speech(*AGENT_3S8), 0.0)
+    samples = [e for e in events if isinstance(e, LegSample)]
+    assert [s.t_s for s in samples] == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert samples[0].rms_dbov == -120.0 and samples[0].level_dbov_1s is None
+    assert samples[0].speech_fraction == 0.0
+    expected = 20 * math.log10(3000 / math.sqrt(2) / 32768)
+    assert samples[1].rms_dbov == pytest.approx(expected, abs=0.1)
+    assert samples[2].speech_fraction > 0.5
+    assert samples[2].level_dbov_1s is not None
+    starts = [e.start_s for e in events if isinstance(e, SegmentStarted)]
+    assert any(abs(t - 2.0) <= 0.5 for t in starts)
+
+
+def test_gap_fill_late_frames_and_partial_frames() -> None:
+    leg = LegAnalyzer("agent", RATE)
+    leg.feed(tone(0.1, 3000), 0.0)
+    leg.feed(tone(0.1, 3000), 0.5)  # a 0.4 s gap in the feed is silence
+    assert leg.frames == 30
+    leg.feed(tone(0.04, 3000), 0.4)  # late: already covered
+    assert leg.frames == 30 and leg.frames_dropped == 2
+    leg.feed(bytes(100), 0.6)
+    leg.feed(bytes(220), 0.6)  # completes the partial frame
+    assert leg.frames == 31
+    with pytest.raises(ValueError, match="gap"):
+        leg.feed(bytes(FRAME), 3600.0)
+
+
+def test_state_per_leg_is_small() -> None:
+    audio = load_stereo(CALLS / "talk_over.wav")
+    call = CallAnalyzer(RATE)
+    long_pcm = audio.customer * 20  # about 14 minutes of real speech
+    for off in range(0, len(long_pcm), 2 * RATE):
+        call.feed("customer", long_pcm[off:off + 2 * RATE], off / (2 * RATE))
+    assert call.legs["customer"].state_bytes() < 64 * 1024
+
+
+def test_config_validation() -> None:
+    with pytest.raises(ValueError):
+        MetricsConfig(segment_bridge_ms=10)
+    with pytest.raises(ValueError):
+        MetricsConfig(vad_mode=4)
+    with pytest.raises(ValueError):
+        LegAnalyzer("customer", 44100)
+
+
+def test_tick_treats_a_silent_leg_as_silence() -> None:
+    """Only the agent sends audio; tick() keeps the call's timeline and alerts moving."""
+    words = speech(*AGENT_3S8)
+    pcm = words + silence(12.0)
+    call = CallAnalyzer(RATE)
+    alerts: list[tuple[str, float]] = []
+    for off in range(0, len(pcm), FRAME):
+        now = off / (2 * RATE)
+        for ev in call.feed("agent", pcm[off:off + FRAME], now) + call.tick(now + 0.02):
+            if isinstance(ev, Alert):
+                alerts.append((ev.level, now))
+    assert [level for level, _ in alerts] == ["info", "warn"]
+    assert alerts[0][1] == pytest.approx(3.8 + 5.0, abs=1.0)
+    assert call.legs["customer"].frames >= call.legs["agent"].frames - 10
+
+
+def test_vad_through_the_public_wrapper_gives_the_same_call(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without webrtcvad-wheels' _webrtcvad entry point, Vad.is_speech gives equal results."""
+    import edgeqa.metrics.leg as leg_module
+
+    audio = load_stereo(CALLS / "talk_over.wav")
+    direct = run_call(audio)
+    monkeypatch.setattr(leg_module, "_vad_process", None)
+    assert run_call(audio) == direct
+
+
+def test_pci_pause_marks_the_seconds_it_touches() -> None:
+    call = CallAnalyzer(RATE)
+    flags: list[bool] = []
+    for i in range(150):
+        if i == 60:
+            call.set_pci_pause("customer", True)
+        if i == 80:
+            call.set_pci_pause("customer", False)
+        for ev in call.feed("customer", silence(0.02), i * 0.02):
+            if isinstance(ev, LegSample):
+                flags.append(ev.pci_paused)
+    assert flags == [False, True, False]
