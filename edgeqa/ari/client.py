@@ -37,7 +37,8 @@ from edgeqa.runtime.backoff import Backoff, log_failure, log_recovery
 
 _LOG = logging.getLogger(__name__)
 
-# ChannelVarset is most of ARI's traffic and the tracker needs none of it (NOTES.md).
+# ChannelVarset is most of ARI's traffic and the tracker needs none of it
+# (docs/asterisk.md#ami-event-noise).
 DEFAULT_DISALLOWED_EVENTS = ("ChannelVarset",)
 # Channels remembered as "in Stasis" so a late wait_for_stasis_start returns at once.
 MAX_STASIS_CHANNELS = 10_000

@@ -134,7 +134,7 @@ async def test_stasis_call_channels_snoop_bridge_cleanup(
         assert info.value.status == 404
         for helper in (snoop["id"], media["id"]):
             await hangup_and_wait(client, recorder, helper)
-        # The race itself (NOTES.md): addChannel straight after snoop may get a 422.
+        # The race itself (docs/asterisk.md#the-422-race): addChannel right after snoop may 422.
         races = 0
         for _ in range(RACE_TRIES):
             extra = await client.snoop(channel_id, spy="out")
@@ -151,7 +151,8 @@ async def test_stasis_call_channels_snoop_bridge_cleanup(
     phone.hangup()
     await recorder.wait_for(lambda e: e.get("type") == "StasisEnd"
                             and e["channel"]["id"] == channel_id)
-    # Bridges we create outlive their channels (NOTES.md): close() deletes them.
+    # Bridges we create outlive their channels (docs/asterisk.md#leftover-bridges):
+    # close() deletes them.
     assert bridge["id"] in {b["id"] for b in await client.get_bridges()}
     await client.close()
     checker = _client(running_sandbox, Recorder())
