@@ -42,7 +42,7 @@ from edgeqa.runtime.backoff import Backoff, log_failure, log_recovery
 
 __all__ = ["AmiClient", "is_retryable"]
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 
@@ -194,7 +194,7 @@ class AmiClient:
                         raise
                     error = exc
                 delay_s = self._backoff.fail(self._clock())
-                log_failure(logger, self._name, self._backoff, error, delay_s)
+                log_failure(log, self._name, self._backoff, error, delay_s)
                 try:
                     await self._unless_closing(asyncio.sleep(delay_s))
                 except _Closing:
@@ -220,8 +220,8 @@ class AmiClient:
             recovery = self._backoff.succeed(self._clock())
             self.sessions_started += 1
             self._connected.set()
-            logger.info("%s: session up (%s)", self._name, link.codec.banner)
-            log_recovery(logger, self._name, recovery)
+            log.info("%s: session up (%s)", self._name, link.codec.banner)
+            log_recovery(log, self._name, recovery)
             children.append(asyncio.create_task(self._ping_loop(link), name="ami-ping"))
             if self._on_session is not None:
                 children.append(asyncio.create_task(self._resync(link), name="ami-session"))
@@ -281,7 +281,7 @@ class AmiClient:
             await self._on_session()
         except AmiError as exc:
             # A session whose resync failed is not trustworthy: start a fresh one.
-            logger.warning("AMI on_session failed (%s); dropping the link", exc)
+            log.warning("AMI on_session failed (%s); dropping the link", exc)
             link.drop(AmiDisconnectedError(f"on_session failed: {exc}"))
         except Exception as exc:
             raise _FatalCallback("on_session raised") from exc
@@ -293,7 +293,7 @@ class AmiClient:
             try:
                 await self._request(link, "Ping", (), False, self._ping_interval_s)
             except AmiTimeoutError:
-                logger.warning("AMI Ping unanswered for %.1f s; dropping", self._ping_interval_s)
+                log.warning("AMI Ping unanswered for %.1f s; dropping", self._ping_interval_s)
                 link.drop(AmiDisconnectedError("Ping timeout"))
                 return
             except AmiDisconnectedError:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from edgeqa.ami.errors import AmiActionError, AmiError, AmiOverloadError
 from edgeqa.ami.message import AmiMessage
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 #: Actions awaiting their answer on one connection.
 MAX_ACTIONS_IN_FLIGHT = 256
@@ -86,7 +86,7 @@ class AmiCorrelator:
         entry = self._entries.get(action_id) if action_id is not None else None
         if msg.response is not None:
             if entry is None or action_id is None:
-                logger.debug("AMI response for no action in flight: %s", action_id)
+                log.debug("AMI response for no action in flight: %s", action_id)
                 return True, None
             return True, self._on_response(action_id, entry, msg)
         if entry is None or action_id is None or not entry.is_list or entry.response is None:
@@ -110,7 +110,7 @@ class AmiCorrelator:
             del self._entries[action_id]
             items = msg.get("ListItems")
             if items is not None and items.isdigit() and int(items) != len(entry.events):
-                logger.warning(
+                log.warning(
                     "AMI %s listed %s items but %d arrived", entry.action, items, len(entry.events)
                 )
             return Completed(action_id, entry.response, tuple(entry.events))

@@ -35,7 +35,7 @@ from edgeqa.ari.rest import (
 )
 from edgeqa.runtime.backoff import Backoff, log_failure, log_recovery
 
-_LOG = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 # ChannelVarset is most of ARI's traffic and the tracker needs none of it
 # (docs/asterisk.md#ami-event-noise).
@@ -162,7 +162,7 @@ class AriClient(AriResources):
             try:
                 reason = await self._one_session()
             except AriAuthenticationError:
-                _LOG.error("ARI refused the credentials for app %s: giving up", self.app)
+                log.error("ARI refused the credentials for app %s: giving up", self.app)
                 raise
             except (AriError, aiohttp.ClientError, OSError, TimeoutError) as exc:
                 reason = exc
@@ -172,7 +172,7 @@ class AriClient(AriResources):
             if self._closing.is_set():
                 break
             delay_s = self._backoff.fail(self._clock())
-            log_failure(_LOG, self._name, self._backoff, reason, delay_s)
+            log_failure(log, self._name, self._backoff, reason, delay_s)
             try:
                 await asyncio.wait_for(self._closing.wait(), delay_s)
             except TimeoutError:
@@ -204,8 +204,8 @@ class AriClient(AriResources):
             recovery = self._backoff.succeed(self._clock())
             self.stats.sessions += 1
             self._connected.set()
-            _LOG.info("ARI app %s registered (session %d)", self.app, self.stats.sessions)
-            log_recovery(_LOG, self._name, recovery)
+            log.info("ARI app %s registered (session %d)", self.app, self.stats.sessions)
+            log_recovery(log, self._name, recovery)
             async with asyncio.TaskGroup() as group:
                 reader = group.create_task(self._read_loop(ws))
                 if self._on_session is not None:
@@ -234,7 +234,7 @@ class AriClient(AriResources):
                 raise
             except AriHttpError as exc:
                 # The filter only saves traffic (e.g. a read_only ARI user may not set it).
-                _LOG.warning("ARI event filter not set for %s: %s", self.app, exc)
+                log.warning("ARI event filter not set for %s: %s", self.app, exc)
         if answer is None:
             answer = await rest.request("GET", path)
         if not isinstance(answer, dict) or answer.get("name") != self.app:
@@ -248,7 +248,7 @@ class AriClient(AriResources):
             self._on_disconnect(reason)
         except Exception:
             self.stats.callback_errors += 1
-            _LOG.exception("ARI on_disconnect callback failed")
+            log.exception("ARI on_disconnect callback failed")
 
     async def _run_hook(self, hook: Callable[[], Awaitable[None]]) -> None:
         try:
@@ -256,7 +256,7 @@ class AriClient(AriResources):
         except asyncio.CancelledError:
             raise
         except Exception:
-            _LOG.exception("ARI on_session hook failed")
+            log.exception("ARI on_session hook failed")
 
     async def _read_loop(self, ws: aiohttp.ClientWebSocketResponse) -> BaseException:
         """Dispatch frames until the socket ends; return why it ended (never raises)."""
@@ -269,11 +269,11 @@ class AriClient(AriResources):
                 self._on_frame(msg.data)
             elif msg.type is aiohttp.WSMsgType.BINARY:
                 self.stats.frames_malformed += 1
-                _LOG.error("ARI sent a binary frame of %d bytes: dropped", len(msg.data))
+                log.error("ARI sent a binary frame of %d bytes: dropped", len(msg.data))
             elif msg.type is aiohttp.WSMsgType.ERROR:
                 # aiohttp reports an oversized or invalid frame here and closes the socket.
                 self.stats.frames_malformed += 1
-                _LOG.error("ARI events WebSocket error (reconnecting): %r", msg.data)
+                log.error("ARI events WebSocket error (reconnecting): %r", msg.data)
                 return AriConnectionError(f"events WebSocket error: {msg.data!r}")
             else:
                 return AriConnectionError(f"events WebSocket closed ({msg.type.name})")
@@ -284,14 +284,14 @@ class AriClient(AriResources):
             event = decode_frame(data, max_frame_bytes=self._max_frame_bytes)
         except AriFrameError as exc:
             self.stats.frames_malformed += 1
-            _LOG.error("ARI malformed frame dropped (%s): %r", exc, data[:LOG_FRAME_CHARS])
+            log.error("ARI malformed frame dropped (%s): %r", exc, data[:LOG_FRAME_CHARS])
             return
         self._note(event)
         try:
             self._on_event(event.body)
         except Exception:
             self.stats.callback_errors += 1
-            _LOG.exception("ARI on_event callback failed for %s", event.type)
+            log.exception("ARI on_event callback failed for %s", event.type)
 
     def _note(self, event: AriEvent) -> None:
         """Keep the bookkeeping behind wait_for_stasis_start and bridge cleanup."""
@@ -347,7 +347,7 @@ class AriClient(AriResources):
                 try:
                     await self.delete_bridge(bridge_id)
                 except AriError as exc:
-                    _LOG.warning("ARI could not delete bridge %s on close: %r", bridge_id, exc)
+                    log.warning("ARI could not delete bridge %s on close: %r", bridge_id, exc)
             if self._ws is not None:
                 await self._ws.close()
         finally:

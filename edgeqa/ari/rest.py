@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 
-_LOG = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 # The largest REST answer we read: GET /channels on a busy PBX is ~1 KiB per channel.
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from typing import Any
 
 DEFAULT_CONFIG = "/etc/edgeqa/edgeqa.toml"
+
+log = logging.getLogger(__name__)
 
 
 def register(subparsers: Any) -> None:
@@ -23,7 +26,6 @@ def register(subparsers: Any) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     import asyncio
-    import logging
 
     from edgeqa.app import Daemon
     from edgeqa.config import ConfigError, load_config, with_overrides
@@ -36,7 +38,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"edgeqa: configuration error: {exc}", file=sys.stderr)
         return 2
     setup_logging(cfg.logging.format, cfg.logging.level)
-    logging.getLogger("edgeqa").info("configuration %s loaded", cfg.source)
+    log.info("configuration %s loaded", cfg.source)
 
     async def main() -> int:
         return await Daemon(cfg).run()

@@ -27,7 +27,8 @@ STOP_TIMEOUT_S = 5.0
 MAX_EVENTS = 10_000
 LOG_TAIL_LINES = 20
 
-Event = dict[str, Any]
+#: One message from the phone worker (state change, media change, reply), as JSON.
+PhoneEvent = dict[str, Any]
 
 
 class SandboxLike(Protocol):
@@ -57,9 +58,9 @@ class Softphone:
             argv.append("--auto-answer")
         self._ids = itertools.count(1)
         self._cond = threading.Condition()
-        self._events: list[Event] = []
+        self._events: list[PhoneEvent] = []
         self._dropped = 0
-        self._replies: dict[int, Event] = {}
+        self._replies: dict[int, PhoneEvent] = {}
         self._eof = False
         self._quit_sent = False
         self.call_no = 0
@@ -120,11 +121,11 @@ class Softphone:
         """Stop recording and finalise the WAV file."""
         self._request("stop_record")
 
-    def hold(self, timeout_s: float = 5.0) -> Event:
+    def hold(self, timeout_s: float = 5.0) -> PhoneEvent:
         """Put the current call on hold (re-INVITE, a=sendonly); wait for the SDP answer."""
         return self._media_change("hold", "local_hold", timeout_s)
 
-    def unhold(self, timeout_s: float = 5.0) -> Event:
+    def unhold(self, timeout_s: float = 5.0) -> PhoneEvent:
         """Resume the held call (re-INVITE, a=sendrecv); wait until media is active again."""
         return self._media_change("unhold", "active", timeout_s)
 
@@ -139,7 +140,7 @@ class Softphone:
         self.wait_state("CONFIRMED", timeout_s, call=number)
         return number
 
-    def transfer_attended(self, timeout_s: float = 10.0) -> Event:
+    def transfer_attended(self, timeout_s: float = 10.0) -> PhoneEvent:
         """Transfer the current call's peer to the consulted party (REFER with Replaces);
         return the final NOTIFY (2xx: done; the phone then hangs up its current call)."""
         mark = self.event_count()
@@ -151,7 +152,7 @@ class Softphone:
             raise SoftphoneError(f"{self.name}: attended transfer failed: {final}")
         return final
 
-    def _media_change(self, cmd: str, status: str, timeout_s: float) -> Event:
+    def _media_change(self, cmd: str, status: str, timeout_s: float) -> PhoneEvent:
         mark = self.event_count()
         number = int(self._request(cmd)["call"])
         return self.wait_event(
@@ -167,7 +168,7 @@ class Softphone:
         """Hang up the current call, if any."""
         self._request("hangup")
 
-    def wait_state(self, state: str, timeout_s: float, call: int | None = None) -> Event:
+    def wait_state(self, state: str, timeout_s: float, call: int | None = None) -> PhoneEvent:
         """Wait until the current (or given) call reaches ``state``.
 
         States: CALLING, INCOMING, EARLY, CONNECTING, CONFIRMED, DISCONNECTED. Raises at once if
@@ -176,7 +177,7 @@ class Softphone:
         number = call or self.call_no
         want = state.upper()
 
-        def match(e: Event) -> bool:
+        def match(e: PhoneEvent) -> bool:
             if e.get("event") != "state" or e.get("call") != number:
                 return False
             if e["state"] != want and e["state"] == "DISCONNECTED":
@@ -219,7 +220,7 @@ class Softphone:
         return self._proc.returncode
 
     # -- plumbing --
-    def events(self) -> list[Event]:
+    def events(self) -> list[PhoneEvent]:
         """Return a copy of the events received so far."""
         with self._cond:
             return list(self._events)
@@ -229,8 +230,8 @@ class Softphone:
         with self._cond:
             return self._dropped + len(self._events)
 
-    def wait_event(self, match: Callable[[Event], bool], timeout_s: float, what: str, *,
-                   since: int = 0) -> Event:
+    def wait_event(self, match: Callable[[PhoneEvent], bool], timeout_s: float, what: str, *,
+                   since: int = 0) -> PhoneEvent:
         """Return the first event for which ``match`` is true, from event number ``since`` on
         (0: past events too)."""
         deadline = time.monotonic() + timeout_s
@@ -249,7 +250,7 @@ class Softphone:
                                          f"for {what}")
                 self._cond.wait(remaining)
 
-    def _request(self, cmd: str, timeout_s: float = REPLY_TIMEOUT_S, **args: Any) -> Event:
+    def _request(self, cmd: str, timeout_s: float = REPLY_TIMEOUT_S, **args: Any) -> PhoneEvent:
         req_id = next(self._ids)
         self._send({"id": req_id, "cmd": cmd, **args})
         deadline = time.monotonic() + timeout_s

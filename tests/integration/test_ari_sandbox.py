@@ -25,7 +25,7 @@ from edgeqa.sandbox.pbx import Sandbox
 from tests.support.phones import SoftphoneFactory
 
 pytestmark = pytest.mark.integration
-_LOG = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 TIMEOUT_S = 10.0
 STASIS_EXTEN = "602"
 RACE_TRIES = 10  # sandbox dialplan: Goto(edgeqa-stasis,...) -> Stasis(edgeqa)
@@ -104,7 +104,7 @@ async def test_stasis_call_channels_snoop_bridge_cleanup(
     start = await recorder.wait_for(
         lambda e: e.get("type") == "StasisStart"
         and e["channel"]["name"].startswith("PJSIP/customer1-"))
-    _LOG.info("StasisStart %.1f ms after dial", (time.monotonic() - dialled) * 1000)
+    log.info("StasisStart %.1f ms after dial", (time.monotonic() - dialled) * 1000)
     channel_id = start["channel"]["id"]
     assert start["args"] == [STASIS_EXTEN]
     await client.wait_for_stasis_start(channel_id, timeout_s=0.01)  # already there
@@ -145,7 +145,7 @@ async def test_stasis_call_channels_snoop_bridge_cleanup(
                 races += 1
                 await client.add_channel_when_ready(bridge["id"], extra["id"], TIMEOUT_S)
             await hangup_and_wait(client, recorder, extra["id"])
-        _LOG.info("addChannel right after snoop: %d of %d got 422", races, RACE_TRIES)
+        log.info("addChannel right after snoop: %d of %d got 422", races, RACE_TRIES)
     finally:
         udp.close()
     phone.hangup()
@@ -185,7 +185,7 @@ async def test_app_reregistered_after_asterisk_restart(
         boot_s = await asyncio.to_thread(running_sandbox.restart)
         booted = time.monotonic()
         await asyncio.wait_for(second.wait(), TIMEOUT_S)
-        _LOG.info("restart() took %.2f s (boot %.2f s); app re-registered %.2f s after the "
+        log.info("restart() took %.2f s (boot %.2f s); app re-registered %.2f s after the "
                   "restart began", booted - began, boot_s, sessions[1] - began)
         assert sessions[1] - booted < 1.0  # backoff_max_s=0.5 bounds the wait
         assert client.stats.sessions == 2
