@@ -10,7 +10,7 @@ from edgeqa.analyze.wavfile import WavError, read_wav
 from edgeqa.metrics.call import CallAnalyzer
 from edgeqa.metrics.codecs import Codec, decode
 from edgeqa.metrics.config import MetricsConfig
-from edgeqa.metrics.events import CallSummary, Event
+from edgeqa.metrics.events import CallSummary, MetricEvent
 
 #: Audio fed per step, seconds (the analyzers split it at second boundaries themselves).
 FEED_BLOCK_S = 10
@@ -48,7 +48,7 @@ def load_pair(customer: str | Path, agent: str | Path) -> CallAudio:
 
 
 def run_call(audio: CallAudio, config: MetricsConfig | None = None,
-             events: list[Event] | None = None) -> dict[str, Any]:
+             events: list[MetricEvent] | None = None) -> dict[str, Any]:
     """Stream both legs through a CallAnalyzer block by block; return the summary."""
     call = CallAnalyzer(audio.sample_rate, audio.codec, config)
     step = 2 * audio.sample_rate * FEED_BLOCK_S

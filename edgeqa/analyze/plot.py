@@ -52,7 +52,7 @@ def plot_call(audio: CallAudio, summary: dict[str, Any], out: str | Path,
             ax.axvspan(ev["start"], ev["end"], color="orange", alpha=0.2, lw=0)
     for al in summary["alerts"]:
         ax_lvl.axvline(al["at"], color="black", ls=":", lw=0.8)
-        ax_lvl.annotate(f"{al['type']}:{al['level']}", (al["at"], -5), fontsize=7,
+        ax_lvl.annotate(f"{al['type']}:{al['severity']}", (al["at"], -5), fontsize=7,
                         rotation=90, va="top")
     ax_lvl.set_ylim(-80, 0)
     ax_lvl.set_ylabel("level, dBov (20 ms frames)")

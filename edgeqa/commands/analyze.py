@@ -125,7 +125,7 @@ def _text(summary: dict[str, Any]) -> str:
     for ev in summary["talk_over"]:
         lines.append(f"  talk-over {ev['start']:.2f}-{ev['end']:.2f} s by {ev['interrupter']}")
     for al in summary["alerts"]:
-        lines.append(f"  alert {al['type']}/{al['level']} at {al['at']:.1f} s"
+        lines.append(f"  alert {al['type']}/{al['severity']} at {al['at']:.1f} s"
                      + (f" ({al['leg']})" if al["leg"] else ""))
     lines.append(f"  silence {summary['silence_pct']:.1f} %")
     return "\n".join(lines)

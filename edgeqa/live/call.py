@@ -7,7 +7,7 @@ from edgeqa.media.rtp import RtpPacket
 from edgeqa.media.timeline import LegStream
 from edgeqa.metrics.call import CallAnalyzer
 from edgeqa.metrics.config import MetricsConfig
-from edgeqa.metrics.events import LEGS, CallSummary, Event, Leg
+from edgeqa.metrics.events import LEGS, CallSummary, Leg, MetricEvent
 
 
 class LiveCall:
@@ -31,7 +31,7 @@ class LiveCall:
         """True once finish() ran."""
         return self.summary is not None
 
-    def on_packet(self, leg: Leg, packet: RtpPacket, now_s: float) -> list[Event]:
+    def on_packet(self, leg: Leg, packet: RtpPacket, now_s: float) -> list[MetricEvent]:
         """Feed one RTP packet of ``leg`` that arrived at ``now_s``; return completed events."""
         if self.summary is not None:
             return []
@@ -41,17 +41,17 @@ class LiveCall:
             out += self.analyzer.feed(leg, audio.pcm, audio.t_s)
         return out
 
-    def tick(self, now_s: float) -> list[Event]:
+    def tick(self, now_s: float) -> list[MetricEvent]:
         """Advance to ``now_s``: audio missing by then is silence (fires dead-air alerts)."""
         if self.summary is not None:
             return []
         return self.analyzer.tick(now_s - self.t0_s)
 
-    def finish(self, now_s: float) -> list[Event]:
+    def finish(self, now_s: float) -> list[MetricEvent]:
         """End the call at ``now_s`` (idempotent); the last event is the CallSummary."""
         if self.summary is not None:
             return []
-        out: list[Event] = []
+        out: list[MetricEvent] = []
         for leg in LEGS:
             for audio in self.streams[leg].flush():
                 out += self.analyzer.feed(leg, audio.pcm, audio.t_s)

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from edgeqa.calls.model import CALL_CONNECTED, ROLE_AGENT, ROLE_CUSTOMER, TrackerEvent
-from edgeqa.metrics.events import Alert, CallSummary, DeadAir, Event, LegSample, TalkOver
+from edgeqa.metrics.events import Alert, CallSummary, DeadAir, LegSample, MetricEvent, TalkOver
 from edgeqa.store import Event as StreamEvent
 
 #: The stream event types this module produces, each with a v1 schema in schemas/.
@@ -14,7 +14,7 @@ METRIC_EVENT_TYPES = ("leg.sample", "call.dead_air", "call.talk_over", "call.ale
                       "call.summary", "call.metrics_unavailable")
 
 
-def metric_event(call_id: str, t0_at: float, ev: Event) -> StreamEvent | None:
+def metric_event(call_id: str, t0_at: float, ev: MetricEvent) -> StreamEvent | None:
     """Return the stream event for one metric event, or None for internal ones (segments).
 
     ``t0_at`` is the wall-clock time of the call's time 0; ``at`` is when the event happened.
@@ -36,12 +36,12 @@ def metric_event(call_id: str, t0_at: float, ev: Event) -> StreamEvent | None:
     if isinstance(ev, Alert) and ev.type == "dead_air":
         # value: seconds of silence when the alert fired.
         return StreamEvent("call.dead_air", t0_at + ev.at_s, {
-            "call_id": call_id, "leg": None, "level": ev.level,
+            "call_id": call_id, "leg": None, "level": ev.severity,
             "start_s": round(ev.at_s - ev.value, 3), "end_s": None,
             "duration_s": ev.value})
     if isinstance(ev, Alert):
         return StreamEvent("call.alert", t0_at + ev.at_s, {
-            "call_id": call_id, "leg": ev.leg, "type": ev.type, "level": ev.level,
+            "call_id": call_id, "leg": ev.leg, "type": ev.type, "level": ev.severity,
             "at_s": ev.at_s, "value": ev.value})
     if isinstance(ev, CallSummary):
         duration = ev.data.get("duration_s")
@@ -51,7 +51,8 @@ def metric_event(call_id: str, t0_at: float, ev: Event) -> StreamEvent | None:
     return None
 
 
-def metric_events(call_id: str, t0_at: float, events: Sequence[Event]) -> list[StreamEvent]:
+def metric_events(call_id: str, t0_at: float,
+                  events: Sequence[MetricEvent]) -> list[StreamEvent]:
     """Map a batch of metric events, dropping the internal ones."""
     out = (metric_event(call_id, t0_at, ev) for ev in events)
     return [e for e in out if e is not None]

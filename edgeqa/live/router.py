@@ -8,12 +8,12 @@ from dataclasses import dataclass
 
 from edgeqa.live.call import LiveCall
 from edgeqa.media.rtp import RtpPacket
-from edgeqa.metrics.events import Event, Leg
+from edgeqa.metrics.events import Leg, MetricEvent
 
 _LOG = logging.getLogger(__name__)
 
 Address = tuple[str, int]
-EventSink = Callable[[LiveCall, list[Event]], None]
+EventSink = Callable[[LiveCall, list[MetricEvent]], None]
 #: Tapped legs at once: 500 calls x 2 legs.
 MAX_ROUTES = 1000
 #: Unrouted packets are logged on the first one, then once per this many.

@@ -17,7 +17,7 @@ from edgeqa.live.events import call_of, connected_legs, metric_events, unavailab
 from edgeqa.live.router import TapRouter
 from edgeqa.live.taps import CallTaps, TapError
 from edgeqa.media.receiver import RtpReceiver, open_receiver
-from edgeqa.metrics.events import Event, Leg
+from edgeqa.metrics.events import Leg, MetricEvent
 from edgeqa.store import EventLike
 
 log = logging.getLogger(__name__)
@@ -176,7 +176,7 @@ class LiveMetrics:
         log.warning("no live metrics for call %s: %s", call_id, reason)
         self._submit([unavailable(call_id, self._wall(), reason)])
 
-    def _on_events(self, call: LiveCall, events: list[Event]) -> None:
+    def _on_events(self, call: LiveCall, events: list[MetricEvent]) -> None:
         t0_at = self._t0_at.get(call.call_id)
         if t0_at is None:
             return

@@ -18,7 +18,7 @@ from edgeqa.ari.resources import AriResources
 from edgeqa.ari.rest import AriError, AriHttpError
 from edgeqa.live.call import LiveCall
 from edgeqa.live.router import Address, TapRouter
-from edgeqa.metrics.events import LEGS, Event, Leg
+from edgeqa.metrics.events import LEGS, Leg, MetricEvent
 
 _LOG = logging.getLogger(__name__)
 
@@ -108,8 +108,8 @@ class CallTaps:
             self.ended.set()
 
     async def run(self, clock: Callable[[], float],
-                  on_events: Callable[[LiveCall, list[Event]], None],
-                  tick_s: float = TICK_S) -> list[Event]:
+                  on_events: Callable[[LiveCall, list[MetricEvent]], None],
+                  tick_s: float = TICK_S) -> list[MetricEvent]:
         """Tick the call until it ends, then tear down and return the final events."""
         while not self.ended.is_set():
             try:
@@ -120,9 +120,9 @@ class CallTaps:
                     on_events(self.call, events)
         return await self.close(clock())
 
-    async def close(self, now_s: float | None = None) -> list[Event]:
+    async def close(self, now_s: float | None = None) -> list[MetricEvent]:
         """Tear down every helper channel and bridge (idempotent); finish the call if ``now_s``."""
-        out: list[Event] = []
+        out: list[MetricEvent] = []
         if not self._closed:
             self._closed = True
             self.router.remove_call(self.call)

@@ -9,13 +9,15 @@ from edgeqa.metrics.config import FRAME_MS, MetricsConfig
 from edgeqa.metrics.events import (
     LEGS,
     Alert,
+    AlertType,
     CallSummary,
     DeadAir,
-    Event,
     Leg,
     LegSample,
+    MetricEvent,
     SegmentEnded,
     SegmentStarted,
+    Severity,
     TalkOver,
 )
 from edgeqa.metrics.leg import LegAnalyzer
@@ -74,11 +76,11 @@ class CallAnalyzer:
         self.finished = False
 
     # -- input -----------------------------------------------------------------------------
-    def feed(self, leg: Leg, pcm: bytes | bytearray | memoryview, t_s: float) -> list[Event]:
+    def feed(self, leg: Leg, pcm: bytes | bytearray | memoryview, t_s: float) -> list[MetricEvent]:
         """Analyse ``leg``'s int16 LE PCM starting at ``t_s``; return the events it completed."""
         if self.finished:
             raise RuntimeError("call already finished")
-        out: list[Event] = []
+        out: list[MetricEvent] = []
         for ev in self._leg_c.feed(pcm, t_s) if leg == "customer" else self._leg_a.feed(pcm, t_s):
             self._leg_event(ev, out)
         h_c, h_a = self._leg_c.horizon(), self._leg_a.horizon()
@@ -87,9 +89,9 @@ class CallAnalyzer:
             self._advance(target, out)
         return out
 
-    def tick(self, now_s: float) -> list[Event]:
+    def tick(self, now_s: float) -> list[MetricEvent]:
         """Advance a live call to ``now_s``: audio missing by now_s - MAX_LEG_LAG_S is silence."""
-        out: list[Event] = []
+        out: list[MetricEvent] = []
         upto = round((now_s - MAX_LEG_LAG_S) / _FRAME_S)
         for leg in LEGS:
             la = self.legs[leg]
@@ -112,9 +114,9 @@ class CallAnalyzer:
         """Flag ``leg``'s per-second samples as paused for PCI from now on."""
         self.legs[leg].pci_paused = paused
 
-    def finish(self) -> list[Event]:
+    def finish(self) -> list[MetricEvent]:
         """End the call at its longest leg; return the last events and the CallSummary."""
-        out: list[Event] = []
+        out: list[MetricEvent] = []
         for la in self.legs.values():
             for ev in la.finish():
                 self._leg_event(ev, out)
@@ -128,7 +130,7 @@ class CallAnalyzer:
         return out
 
     # -- per-leg events --------------------------------------------------------------------
-    def _leg_event(self, ev: Event, out: list[Event]) -> None:
+    def _leg_event(self, ev: MetricEvent, out: list[MetricEvent]) -> None:
         out.append(ev)
         if isinstance(ev, SegmentStarted):
             self._marks[ev.leg].append((round(ev.start_s / _FRAME_S), True))
@@ -139,7 +141,7 @@ class CallAnalyzer:
             if ev.active_level_dbov is not None and not self._level_alerted[ev.leg]:
                 self._check_level(ev, out)
 
-    def _check_clipping(self, ev: LegSample, out: list[Event]) -> None:
+    def _check_clipping(self, ev: LegSample, out: list[MetricEvent]) -> None:
         window = self._clip_windows[ev.leg]
         window.append(ev.clipped)
         ratio = sum(window) / (len(window) * self.sample_rate)
@@ -150,16 +152,16 @@ class CallAnalyzer:
         else:
             self._clip_alerting[ev.leg] = False
 
-    def _check_level(self, ev: LegSample, out: list[Event]) -> None:
+    def _check_level(self, ev: LegSample, out: list[MetricEvent]) -> None:
         """too_quiet/too_loud once per leg, judged on the sample's own cumulative P.56 level."""
         level = ev.active_level_dbov
         assert level is not None
         if level <= self.config.too_quiet_dbov:
             self._level_alerted[ev.leg] = True
-            self._alert("level", "too_quiet", ev.t_s + 1.0, ev.leg, level, out)
+            self._alert("too_quiet", "warn", ev.t_s + 1.0, ev.leg, level, out)
         elif level >= self.config.too_loud_dbov:
             self._level_alerted[ev.leg] = True
-            self._alert("level", "too_loud", ev.t_s + 1.0, ev.leg, level, out)
+            self._alert("too_loud", "warn", ev.t_s + 1.0, ev.leg, level, out)
 
     def talk_time_s(self, leg: Leg) -> float:
         """Return the leg's talk time so far: closed segments plus the open one to its horizon."""
@@ -169,14 +171,14 @@ class CallAnalyzer:
             frames += max(0, la.horizon() - la.open_start)
         return frames * _FRAME_S
 
-    def _alert(self, kind: str, level: str, at_s: float, leg: Leg | None, value: float,
-               out: list[Event]) -> None:
-        alert = Alert(kind, level, round(at_s, 3), leg, round(value, 6))  # type: ignore[arg-type]
+    def _alert(self, kind: AlertType, severity: Severity, at_s: float, leg: Leg | None,
+               value: float, out: list[MetricEvent]) -> None:
+        alert = Alert(kind, severity, round(at_s, 3), leg, round(value, 6))
         self.alerts.append(alert)
         out.append(alert)
 
     # -- the joint timeline ----------------------------------------------------------------
-    def _advance(self, target: int, out: list[Event]) -> None:
+    def _advance(self, target: int, out: list[MetricEvent]) -> None:
         queues = [*self._marks.values(), self._hold_marks]
         while True:
             nxt = target
@@ -206,18 +208,18 @@ class CallAnalyzer:
             self.holds.append((_t(self._hold_start), _t(frame)))
         self._hold = on
 
-    def _span(self, end: int, out: list[Event]) -> None:
+    def _span(self, end: int, out: list[MetricEvent]) -> None:
         """Fire the alerts whose thresholds fall inside (cursor, end] while nothing changes."""
         frames_per_s = 1000 / FRAME_MS
         if self._quiet_start is not None:
-            levels = self.config.dead_air_alert_levels_s
+            levels = self.config.dead_air_alerts_s
             while self._dead_fired < len(levels):
-                after_s, level = levels[self._dead_fired]
+                after_s, severity = levels[self._dead_fired]
                 at = self._quiet_start + round(after_s * frames_per_s)
                 if at > end:
                     break
                 self._dead_fired += 1
-                self._alert("dead_air", level, _t(at), None, after_s, out)
+                self._alert("dead_air", severity, _t(at), None, after_s, out)
         if self._over_start is not None:
             single = self._over_start + round(self.config.talk_over_alert_single_s * frames_per_s)
             if not self._over_alerted and single <= end:
@@ -231,7 +233,7 @@ class CallAnalyzer:
                 self._alert("talk_over", "alert", _t(at), None,
                             self.config.talk_over_alert_total_s, out)
 
-    def _changed(self, frame: int, out: list[Event]) -> None:
+    def _changed(self, frame: int, out: list[MetricEvent]) -> None:
         in_c, in_a = self._in_speech["customer"], self._in_speech["agent"]
         quiet = not in_c and not in_a and not self._hold
         over = in_c and in_a
@@ -252,7 +254,7 @@ class CallAnalyzer:
             else:
                 self._over_by = "customer" if s_c > s_a else "agent"
 
-    def _close_quiet(self, frame: int, out: list[Event]) -> None:
+    def _close_quiet(self, frame: int, out: list[MetricEvent]) -> None:
         start = self._quiet_start
         assert start is not None
         self._quiet_start = None
@@ -261,7 +263,7 @@ class CallAnalyzer:
             self.dead_air.append(ev)
             out.append(ev)
 
-    def _close_over(self, frame: int, out: list[Event]) -> None:
+    def _close_over(self, frame: int, out: list[MetricEvent]) -> None:
         start = self._over_start
         assert start is not None
         self._over_start = None
@@ -271,7 +273,7 @@ class CallAnalyzer:
             self.talk_over.append(ev)
             out.append(ev)
 
-    def _close_runs(self, end: int, out: list[Event]) -> None:
+    def _close_runs(self, end: int, out: list[MetricEvent]) -> None:
         if self._quiet_start is not None:
             self._close_quiet(end, out)
         if self._over_start is not None:

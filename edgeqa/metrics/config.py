@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from edgeqa.metrics.events import Severity
+
 #: One frame is 20 ms at every rate (spec: "Frame = 20 ms").
 FRAME_MS = 20
 #: Sample rates the analyzers accept.
@@ -17,7 +19,8 @@ class MetricsConfig:
     segment_bridge_ms: int = 400
     min_segment_ms: int = 100
     dead_air_min_s: float = 5.0
-    dead_air_alert_levels_s: tuple[tuple[float, str], ...] = field(
+    #: (seconds of silence, severity) at which a dead_air alert fires.
+    dead_air_alerts_s: tuple[tuple[float, Severity], ...] = field(
         default=((5.0, "info"), (10.0, "warn"), (30.0, "alert")))
     talk_over_min_ms: int = 500
     talk_over_both_ms: int = 100

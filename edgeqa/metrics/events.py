@@ -46,11 +46,15 @@ class SegmentEnded:
 
 @dataclass(frozen=True, slots=True)
 class DeadAir:
-    """Mutual silence of at least dead_air_min_s, outside hold."""
+    """Mutual silence of at least dead_air_min_s, outside hold.
+
+    ``truncated``: the silence had not ended; the audio stopped (a gap began) at ``end_s``.
+    """
 
     start_s: float
     end_s: float
     duration_s: float
+    truncated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +67,17 @@ class TalkOver:
     interrupter: Literal["customer", "agent", "both"]
 
 
+AlertType = Literal["dead_air", "talk_over", "clipping", "too_quiet", "too_loud"]
+Severity = Literal["info", "warn", "alert"]
+SEVERITIES: tuple[Severity, ...] = ("info", "warn", "alert")
+
+
 @dataclass(frozen=True, slots=True)
 class Alert:
-    """A live alert: dead_air, talk_over, clipping or level (leg is None for call-level)."""
+    """A live alert (leg is None for call-level ones); ``value`` is the figure that crossed."""
 
-    type: Literal["dead_air", "talk_over", "clipping", "level"]
-    level: str
+    type: AlertType
+    severity: Severity
     at_s: float
     leg: Leg | None
     value: float
@@ -81,4 +90,5 @@ class CallSummary:
     data: dict[str, Any]
 
 
-Event = LegSample | SegmentStarted | SegmentEnded | DeadAir | TalkOver | Alert | CallSummary
+MetricEvent = (LegSample | SegmentStarted | SegmentEnded | DeadAir | TalkOver | Alert
+               | CallSummary)

@@ -69,7 +69,7 @@ def build_summary(call: CallAnalyzer, duration_s: float) -> dict[str, Any]:
             "by_interrupter": by,
         },
         "hold": [{"start": s, "end": e, "duration_s": round(e - s, 3)} for s, e in call.holds],
-        "alerts": [{"type": a.type, "level": a.level, "at": a.at_s, "leg": a.leg,
+        "alerts": [{"type": a.type, "severity": a.severity, "at": a.at_s, "leg": a.leg,
                     "value": a.value}
                    for a in sorted(call.alerts, key=lambda a: (a.at_s, a.type, a.leg or ""))],
     }

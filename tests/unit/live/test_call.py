@@ -20,7 +20,7 @@ from edgeqa.live.taps import CallTaps, TapError, rtp_source
 from edgeqa.media.rtp import PT_SLIN16, RtpPacket
 from edgeqa.media.slin import be16_to_le
 from edgeqa.media.timeline import MAX_AHEAD_S, LegStream
-from edgeqa.metrics.events import CallSummary, Event, TalkOver
+from edgeqa.metrics.events import CallSummary, MetricEvent, TalkOver
 
 FRAME_BYTES = 640  # 20 ms of slin16
 
@@ -99,7 +99,7 @@ def talk_over_16k(data_dir: Path) -> CallAudio:
 def test_live_call_equals_offline_under_reorder(talk_over_16k: CallAudio) -> None:
     offline = run_call(talk_over_16k)
     t0 = 1000.0
-    events: list[Event] = []
+    events: list[MetricEvent] = []
     router = TapRouter(lambda call, evs: events.extend(evs))
     call = LiveCall("c1", t0)
     router.add(("127.0.0.1", 5000), call, "customer")

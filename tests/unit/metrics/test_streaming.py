@@ -74,8 +74,8 @@ def test_dead_air_alerts_fire_within_a_second() -> None:
         for leg in ("customer", "agent"):
             for ev in call.feed(leg, audio.customer[off:off + fb], t):  # type: ignore[arg-type]
                 if isinstance(ev, Alert) and ev.type == "dead_air":
-                    fired[ev.level] = t + 0.02  # the wall time at which it was emitted
-                    assert ev.at_s <= fired[ev.level]
+                    fired[ev.severity] = t + 0.02  # the wall time at which it was emitted
+                    assert ev.at_s <= fired[ev.severity]
     summary = call.finish()[-1]
     assert isinstance(summary, CallSummary)
     [dead] = summary.data["dead_air"]
@@ -180,7 +180,7 @@ def test_tick_treats_a_silent_leg_as_silence() -> None:
         now = off / (2 * RATE)
         for ev in call.feed("agent", pcm[off:off + FRAME], now) + call.tick(now + 0.02):
             if isinstance(ev, Alert):
-                alerts.append((ev.level, now))
+                alerts.append((ev.severity, now))
     assert [level for level, _ in alerts] == ["info", "warn"]
     assert alerts[0][1] == pytest.approx(3.8 + 5.0, abs=1.0)
     assert call.legs["customer"].frames >= call.legs["agent"].frames - 10
