@@ -157,6 +157,11 @@ class Call:
         """Legs that have not hung up."""
         return [leg for leg in self.legs.values() if leg.ended_at is None]
 
+    @property
+    def on_hold(self) -> bool:
+        """True while any live leg is on hold."""
+        return any(leg.on_hold for leg in self.live_legs())
+
     def to_dict(self) -> dict[str, Any]:
         """The call as JSON-ready data (schemas/*: $defs.call)."""
         legs = sorted(self.legs.values(), key=lambda leg: (leg.started_at, leg.uniqueid))
@@ -166,7 +171,7 @@ class Call:
             "duration_s": None if self.ended_at is None else self.ended_at - self.started_at,
             "queue": self.queue, "agent_interface": self.agent_interface,
             "agent_name": self.agent_name,
-            "on_hold": any(leg.on_hold for leg in self.live_legs()),
+            "on_hold": self.on_hold,
             "hold_s": sum(leg.hold_s for leg in self.legs.values()
                           if leg.role != ROLE_SUPERVISOR),
             "supervisors": sum(

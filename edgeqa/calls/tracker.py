@@ -12,6 +12,7 @@ from typing import Any
 
 from edgeqa.ami.message import AmiMessage
 from edgeqa.ari import decode
+from edgeqa.calls.changes import CallChange, ChangeLog
 from edgeqa.calls.core import Events, call_header, event_time
 from edgeqa.calls.handlers import AmiHandlers
 from edgeqa.calls.model import TrackerEvent, is_local, is_media_helper
@@ -34,6 +35,31 @@ class CallTracker(AmiHandlers):
     def __init__(self) -> None:
         super().__init__()
         self._ami = self._handlers()
+        self._changes = ChangeLog()
+
+    def drain_changes(self) -> list[CallChange]:
+        """The typed call changes (connected, hold, ended) since the last drain, in order."""
+        return self._changes.drain()
+
+    def _note_changes(self, events: Events, ts: float) -> Events:
+        """Hand the calls these events touched to the change log; return ``events``."""
+        done: set[str] = set()
+        for event in events:
+            call = event.data.get("call")
+            if event.type == "call.ended" and isinstance(call, Mapping):
+                ended = call.get("ended_at")
+                self._changes.ended(str(call["call_id"]),
+                                    float(ended) if isinstance(ended, int | float) else ts)
+                continue
+            call_id = call.get("call_id") if isinstance(call, Mapping) \
+                else event.data.get("call_id")
+            if not isinstance(call_id, str) or call_id in done:
+                continue
+            done.add(call_id)
+            known = self.calls.get(call_id)
+            if known is not None:
+                self._changes.observe(known, ts)
+        return events
 
     def handle_ami(self, msg: AmiMessage, now: float) -> list[TrackerEvent]:
         """Apply one AMI event; return the events it caused (none for unrelated events)."""
@@ -42,7 +68,7 @@ class CallTracker(AmiHandlers):
         if name in MEMBER_EVENTS:
             return self._member(msg, ts, now)
         handler = self._ami.get(name)
-        return [] if handler is None else handler(msg, ts, now)
+        return [] if handler is None else self._note_changes(handler(msg, ts, now), ts)
 
     def handle_ari(self, event: Mapping[str, Any], now: float) -> list[TrackerEvent]:
         """Apply one ARI event: hang-ups, state and hold changes of channels already known."""
@@ -51,14 +77,17 @@ class CallTracker(AmiHandlers):
         if change is None or leg is None:
             return []
         if change.ended:
-            return self._end_leg(leg, change.ts, now, change.cause)
+            return self._note_changes(self._end_leg(leg, change.ts, now, change.cause),
+                                      change.ts)
         call = self.calls[leg.call_id]
         before, header = leg.to_dict(), call_header(call)
         if change.state is not None:
             self._set_state(leg, change.state, change.ts)
         if change.on_hold is not None:
             leg.set_hold(change.on_hold, change.ts)
-        return self._leg_changed(leg, before, now) + self._call_changed(call, header, now)
+        return self._note_changes(
+            self._leg_changed(leg, before, now) + self._call_changed(call, header, now),
+            change.ts)
 
     def begin_resync(self, now: float) -> None:
         """Start a resync: every leg not listed before end_resync() counts as hung up."""
@@ -108,7 +137,7 @@ class CallTracker(AmiHandlers):
             self._set_state(leg, snap.state, snap.started_at)
             leg.bridge_id = bridge_id
             events += made + self._role_from_app(leg, snap.app, snap.app_data, now)
-        return events
+        return self._note_changes(events, now)
 
     def end_resync(self, now: float) -> list[TrackerEvent]:
         """Finish a resync: end legs, members and callers that Asterisk no longer lists."""
@@ -120,8 +149,8 @@ class CallTracker(AmiHandlers):
             leg = self.legs.get(uniqueid)
             if leg is not None and uniqueid not in state.channels:
                 events += self._end_leg(leg, now, now, "swept")
-        return events + self.queues.sweep_unseen(state.queues, state.members, state.callers,
-                                                 now)
+        events += self.queues.sweep_unseen(state.queues, state.members, state.callers, now)
+        return self._note_changes(events, now)
 
     def sweep(self, now: float, max_idle_s: float) -> list[TrackerEvent]:
         """End legs that no event touched for ``max_idle_s`` (their hang-up was missed)."""
@@ -134,7 +163,7 @@ class CallTracker(AmiHandlers):
             for caller in list(queue.callers.values()):
                 if caller.uniqueid not in self.legs and now - caller.since > max_idle_s:
                     events += self.queues.leave(queue.name, caller.uniqueid, now, now, "swept")
-        return events
+        return self._note_changes(events, now)
 
     def snapshot(self) -> dict[str, Any]:
         """The whole model, JSON-ready: {"calls": [...], "queues": [...], "agents": [...]}."""
