@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import importlib
 import json
 import os
 import sys
@@ -131,6 +132,15 @@ def _text(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _has_matplotlib() -> bool:
+    """True if matplotlib (the ``plot`` extra) can be imported."""
+    try:
+        importlib.import_module("matplotlib")
+    except ImportError:
+        return False
+    return True
+
+
 def _progress(done: int, total: int, name: str) -> None:
     width = 30
     filled = width * done // total if total else width
@@ -164,6 +174,10 @@ def run(args: argparse.Namespace) -> int:
         os.path.isdir(i) or glob.has_magic(i) for i in args.inputs)
     if batch and args.plot:
         print("edgeqa analyze: --plot takes a single call", file=sys.stderr)
+        return 2
+    if args.plot and not _has_matplotlib():
+        print("edgeqa analyze: --plot needs matplotlib: pip install 'edgeqa[plot]'",
+              file=sys.stderr)
         return 2
     failed = 0
     for n, call in enumerate(calls, 1):
