@@ -1,6 +1,6 @@
 """The call model: a pure tracker of calls, legs, queues and agents from AMI and ARI events.
 
-``CallTracker`` returns ``TrackerEvent(type, at, data)``; ``data`` is JSON-ready and follows
+``CallTracker`` returns ``Event(type, at, data)``; ``data`` is JSON-ready and follows
 ``schemas/<type>.v1.json`` (JSON Schema 2020-12):
 
 - ``call.started`` / ``call.updated`` / ``call.ended``: ``{"call": Call}``.  A call is keyed by
@@ -9,7 +9,7 @@
   ``ended`` when its last non-supervisor leg hangs up, or is swept by a resync or ``sweep()``.
   A blind transfer keeps the call; an attended transfer merges the consultation call into the
   call that started first (the consultation ends, its live legs move over).
-- ``leg.added`` / ``leg.updated`` / ``leg.removed``: ``{"call_id", "leg": Leg}``.  Roles:
+- ``leg.added`` / ``leg.updated`` / ``leg.removed``: ``{"call_id", "leg": Channel}``.  Roles:
   customer (the caller), agent (a queue member, from AgentConnect or a dialled member device),
   callee (any other dialled party), supervisor (a real ChanSpy spyer; never ``Snoop/``),
   unknown.  ``Local/`` halves and media helpers (Snoop, UnicastRTP, ...) are never legs.
@@ -23,7 +23,7 @@
 - ``agent.updated``: ``{"agent": Agent}``: one interface across its queues, and its current call.
 """
 
-from edgeqa.calls.model import EVENT_TYPES, ROLES, TrackerEvent
+from edgeqa.calls.model import EVENT_TYPES, ROLES
 from edgeqa.calls.tracker import CallTracker
 
-__all__ = ["EVENT_TYPES", "ROLES", "CallTracker", "TrackerEvent"]
+__all__ = ["EVENT_TYPES", "ROLES", "CallTracker"]

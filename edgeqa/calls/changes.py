@@ -62,7 +62,7 @@ def connected_pair(call: Call) -> tuple[str, str] | None:
     if call.state != CALL_CONNECTED:
         return None
     found: dict[str, str] = {}
-    for channel in sorted(call.live_legs(), key=lambda c: (c.started_at, c.uniqueid)):
+    for channel in sorted(call.live_channels(), key=lambda c: (c.started_at, c.uniqueid)):
         if channel.role in (ROLE_CUSTOMER, ROLE_AGENT) and channel.role not in found \
                 and channel.state == "up":
             found[channel.role] = channel.uniqueid

@@ -7,25 +7,25 @@ from typing import Any
 from edgeqa.ami.message import AmiMessage
 from edgeqa.calls.model import (
     CALL_ENDED,
+    CHANNEL_HUNGUP,
     CHANNEL_STATES,
-    LEG_HUNGUP,
     ROLE_AGENT,
     ROLE_CALLEE,
     ROLE_CUSTOMER,
     ROLE_SUPERVISOR,
     ROLE_UNKNOWN,
     Call,
-    Leg,
-    TrackerEvent,
+    Channel,
     endpoint_of,
     spy_mode_of,
 )
 from edgeqa.calls.queues import QueueBook
 from edgeqa.calls.resync import ResyncState
+from edgeqa.store.records import Event
 
 # A single edge box never carries more; beyond this new calls are counted in ``dropped``.
 MAX_CALLS = 10_000
-MAX_LEGS_PER_CALL = 64
+MAX_CHANNELS_PER_CALL = 64
 # Spy modes remembered from OriginateResponse / Newexten until ChanSpyStart names the spyer.
 MAX_PENDING_SPY_MODES = 1_000
 # Uniqueids of legs that hung up (and ids of calls that ended), so a resync list taken just
@@ -36,7 +36,7 @@ MAX_RECENTLY_ENDED = 4_096
 # creates with such a Linkedid join the call that absorbed it.
 MAX_MERGED_CALL_IDS = 1_000
 
-Events = list[TrackerEvent]
+Events = list[Event]
 
 
 def event_time(msg: AmiMessage, now: float) -> float:
@@ -67,7 +67,7 @@ class TrackerCore:
 
     def __init__(self) -> None:
         self.calls: dict[str, Call] = {}
-        self.legs: dict[str, Leg] = {}
+        self.channels: dict[str, Channel] = {}
         self.queues = QueueBook()
         self.dropped = 0
         self._spy_modes: dict[str, str] = {}
@@ -81,7 +81,7 @@ class TrackerCore:
             self._resync.channels.add(uniqueid)
 
     def _new_leg(self, uniqueid: str, channel: str, call_id: str, ts: float,
-                 now: float) -> tuple[Leg | None, Events]:
+                 now: float) -> tuple[Channel | None, Events]:
         call = self.calls.get(call_id)
         if call is None and call_id in self._ended_calls:
             # Only a late (reordered) event can name a call that ended: it stays ended.
@@ -92,47 +92,47 @@ class TrackerCore:
                 return None, []
             call = self.calls[call_id] = Call(call_id=call_id, started_at=ts)
         call.started_at = min(call.started_at, ts)
-        if len(call.legs) >= MAX_LEGS_PER_CALL:
+        if len(call.channels) >= MAX_CHANNELS_PER_CALL:
             self.dropped += 1
             return None, []
-        leg = Leg(uniqueid=uniqueid, channel=channel, call_id=call_id, started_at=ts,
+        leg = Channel(uniqueid=uniqueid, channel=channel, call_id=call_id, started_at=ts,
                   last_seen=now)
-        call.legs[uniqueid] = leg
-        self.legs[uniqueid] = leg
-        events = [TrackerEvent("leg.added", now, self._leg_data(leg))] if call.announced else []
+        call.channels[uniqueid] = leg
+        self.channels[uniqueid] = leg
+        events = [Event("leg.added", now, self._leg_data(leg))] if call.announced else []
         return leg, events
 
-    def _leg(self, uniqueid: str | None, now: float) -> Leg | None:
-        leg = self.legs.get(uniqueid or "")
+    def _leg(self, uniqueid: str | None, now: float) -> Channel | None:
+        leg = self.channels.get(uniqueid or "")
         if leg is not None:
             leg.last_seen = now
             self._mark_seen(leg.uniqueid)
         return leg
 
-    def _leg_data(self, leg: Leg) -> dict[str, Any]:
+    def _leg_data(self, leg: Channel) -> dict[str, Any]:
         return {"call_id": leg.call_id, "leg": leg.to_dict()}
 
-    def _leg_changed(self, leg: Leg, before: dict[str, Any], now: float) -> Events:
+    def _leg_changed(self, leg: Channel, before: dict[str, Any], now: float) -> Events:
         call = self.calls.get(leg.call_id)
         if call is None or not call.announced or leg.to_dict() == before:
             return []
-        return [TrackerEvent("leg.updated", now, self._leg_data(leg))]
+        return [Event("leg.updated", now, self._leg_data(leg))]
 
     def _call_changed(self, call: Call, before: dict[str, Any], now: float) -> Events:
         if not call.announced or call_header(call) == before:
             return []
-        return [TrackerEvent("call.updated", now, {"call": call.to_dict()})]
+        return [Event("call.updated", now, {"call": call.to_dict()})]
 
     def _announce(self, call: Call | None, now: float) -> Events:
         if call is None or call.announced:
             return []
         call.announced = True
-        events = [TrackerEvent("call.started", now, {"call": call.to_dict()})]
-        for leg in sorted(call.legs.values(), key=lambda leg: (leg.started_at, leg.uniqueid)):
-            events.append(TrackerEvent("leg.added", now, self._leg_data(leg)))
+        events = [Event("call.started", now, {"call": call.to_dict()})]
+        for leg in sorted(call.channels.values(), key=lambda leg: (leg.started_at, leg.uniqueid)):
+            events.append(Event("leg.added", now, self._leg_data(leg)))
         return events
 
-    def _set_state(self, leg: Leg, state: str, ts: float) -> None:
+    def _set_state(self, leg: Channel, state: str, ts: float) -> None:
         answered = state == "up" and leg.state != "up"
         leg.state = state
         if state == "up" and leg.answered_at is None:
@@ -142,29 +142,29 @@ class TrackerCore:
             # from here on the caller is no longer listed as waiting (issue 4).
             self.queues.answered(leg.call_id, leg.uniqueid)
 
-    def _end_leg(self, leg: Leg, ts: float, now: float, cause: str | None) -> Events:
+    def _end_leg(self, leg: Channel, ts: float, now: float, cause: str | None) -> Events:
         call = self.calls.get(leg.call_id)
         header = None if call is None else call_header(call)
         leg.set_hold(False, ts)
-        leg.ended_at, leg.hangup_cause, leg.state = ts, cause or None, LEG_HUNGUP
-        self.legs.pop(leg.uniqueid, None)
+        leg.ended_at, leg.hangup_cause, leg.state = ts, cause or None, CHANNEL_HUNGUP
+        self.channels.pop(leg.uniqueid, None)
         self._note_ended(leg.uniqueid)
         events = self.queues.leave_everywhere(leg.uniqueid, ts, now, "hangup")
         events += self.queues.release(leg.uniqueid, now)
-        if call is None or header is None or call.legs.get(leg.uniqueid) is not leg:
+        if call is None or header is None or call.channels.get(leg.uniqueid) is not leg:
             return events
         if call.announced:
-            events.append(TrackerEvent("leg.removed", now, self._leg_data(leg)))
+            events.append(Event("leg.removed", now, self._leg_data(leg)))
         if leg.role == ROLE_AGENT and leg.agent_interface:
             events += self._agent_updated(leg.agent_interface, now)
-        if any(other.role != ROLE_SUPERVISOR for other in call.live_legs()):
+        if any(other.role != ROLE_SUPERVISOR for other in call.live_channels()):
             return events + self._call_changed(call, header, now)
         call.ended_at, call.state = ts, CALL_ENDED
         self._drop_call(call.call_id)
-        for other in call.live_legs():
-            self.legs.pop(other.uniqueid, None)
+        for other in call.live_channels():
+            self.channels.pop(other.uniqueid, None)
         if call.announced:
-            events.append(TrackerEvent("call.ended", now, {"call": call.to_dict()}))
+            events.append(Event("call.ended", now, {"call": call.to_dict()}))
         return events
 
     def _note_ended(self, uniqueid: str) -> None:
@@ -196,19 +196,19 @@ class TrackerCore:
         if interface not in self.queues.interfaces():
             return []
         data = {"agent": self.queues.agent_dict(interface, self._on_call(interface))}
-        return [TrackerEvent("agent.updated", now, data)]
+        return [Event("agent.updated", now, data)]
 
     def _on_call(self, interface: str) -> str | None:
         member = self.queues.member_for(interface)
         names = {interface, endpoint_of(interface)}
         if member is not None and member.state_interface:
             names.add(member.state_interface)
-        for leg in self.legs.values():
+        for leg in self.channels.values():
             if leg.role == ROLE_AGENT and (leg.agent_interface in names or leg.endpoint in names):
                 return leg.call_id
         return None
 
-    def _default_role(self, leg: Leg, dialled: bool) -> None:
+    def _default_role(self, leg: Channel, dialled: bool) -> None:
         if leg.role != ROLE_UNKNOWN:
             return
         is_agent = leg.endpoint in self.queues.agent_endpoints()
@@ -225,6 +225,6 @@ class TrackerCore:
         if len(self._spy_modes) >= MAX_PENDING_SPY_MODES:
             self._spy_modes.pop(next(iter(self._spy_modes)))
         self._spy_modes[uniqueid] = spy_mode_of(data)
-        leg = self.legs.get(uniqueid)
+        leg = self.channels.get(uniqueid)
         if leg is not None and leg.role == ROLE_SUPERVISOR:
             leg.spy_mode = self._spy_modes[uniqueid]

@@ -14,14 +14,14 @@ from edgeqa.calls.model import (
     ROLE_CALLEE,
     ROLE_UNKNOWN,
     Call,
-    Leg,
-    TrackerEvent,
+    Channel,
     endpoint_of,
     is_local,
     is_media_helper,
 )
 from edgeqa.calls.resync import parse_duration_s
 from edgeqa.calls.transfers import Transfers
+from edgeqa.store.records import Event
 
 Handler = Callable[[AmiMessage, float, float], Events]
 
@@ -53,7 +53,7 @@ class AmiHandlers(Transfers):
     def _newchannel(self, msg: AmiMessage, ts: float, now: float) -> Events:
         channel, uniqueid = msg.get("Channel") or "", msg.get("Uniqueid") or ""
         if (not uniqueid or is_local(channel) or is_media_helper(channel)
-                or uniqueid in self.legs or self._has_ended(uniqueid)):
+                or uniqueid in self.channels or self._has_ended(uniqueid)):
             return []
         call_id = self._call_id_for(msg.get("Linkedid") or uniqueid)
         leg, events = self._new_leg(uniqueid, channel, call_id, ts, now)
@@ -70,7 +70,7 @@ class AmiHandlers(Transfers):
             # Created on behalf of a call (Dial, Queue): the dialled side.
             self._default_role(leg, dialled=True)
         if events:
-            events = [TrackerEvent("leg.added", now, self._leg_data(leg))]
+            events = [Event("leg.added", now, self._leg_data(leg))]
         return events
 
     def _newstate(self, msg: AmiMessage, ts: float, now: float) -> Events:
@@ -94,7 +94,7 @@ class AmiHandlers(Transfers):
     def _hangup(self, msg: AmiMessage, ts: float, now: float) -> Events:
         uniqueid = msg.get("Uniqueid") or ""
         self._spy_modes.pop(uniqueid, None)
-        leg = self.legs.get(uniqueid)
+        leg = self.channels.get(uniqueid)
         if leg is None:
             return []
         return self._end_leg(leg, ts, now, msg.get("Cause-txt") or msg.get("Cause"))
@@ -143,7 +143,7 @@ class AmiHandlers(Transfers):
             return joined
         return self._enter_queue(leg, call, queue, now) + joined
 
-    def _enter_queue(self, leg: Leg, call: Call, queue: str, now: float) -> Events:
+    def _enter_queue(self, leg: Channel, call: Call, queue: str, now: float) -> Events:
         before, header = leg.to_dict(), call_header(call)
         self._default_role(leg, dialled=False)
         leg.queue = call.queue = queue
@@ -162,7 +162,7 @@ class AmiHandlers(Transfers):
         self.queues.on_abandon(msg)
         return []
 
-    def _agent_leg(self, msg: AmiMessage, call: Call, now: float) -> Leg | None:
+    def _agent_leg(self, msg: AmiMessage, call: Call, now: float) -> Channel | None:
         """The agent's real leg: DestUniqueid, or behind a Local member, its device's leg."""
         dest = self._leg(msg.get("DestUniqueid"), now)
         if dest is not None:
@@ -171,7 +171,7 @@ class AmiHandlers(Transfers):
         devices = {endpoint_of(msg.get("Interface") or "")}
         if member is not None and member.state_interface:
             devices.add(endpoint_of(member.state_interface))
-        for leg in call.live_legs():
+        for leg in call.live_channels():
             if leg.endpoint in devices and leg.role in (ROLE_UNKNOWN, ROLE_AGENT, ROLE_CALLEE):
                 return leg
         return None

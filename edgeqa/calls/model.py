@@ -1,8 +1,7 @@
-"""The call model: legs, calls, queues and their members, and the events the tracker emits."""
+"""The call model: channels, calls, queues and their members (pure data)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +17,7 @@ CALL_QUEUED = "queued"
 CALL_CONNECTED = "connected"
 CALL_ENDED = "ended"
 
-# Every TrackerEvent.type, each with schemas/<type>.v1.json.
+# Every tracker Event.type, each with schemas/<type>.v1.json.
 EVENT_TYPES = (
     "call.started", "call.updated", "call.ended",
     "leg.added", "leg.updated", "leg.removed",
@@ -26,10 +25,10 @@ EVENT_TYPES = (
     "agent.updated",
 )
 
-# A leg's final state once it has hung up (Asterisk's own states end at "up"/"busy").
-LEG_HUNGUP = "hungup"
-# Hold intervals kept per leg; older ones are dropped (hold_count and hold_s stay exact).
-MAX_HOLDS_PER_LEG = 32
+# A channel's final state once it has hung up (Asterisk's own states end at "up"/"busy").
+CHANNEL_HUNGUP = "hungup"
+# Hold intervals kept per channel; older ones are dropped (hold_count and hold_s stay exact).
+MAX_HOLDS_PER_CHANNEL = 32
 # Transfers kept per call; older ones are dropped.
 MAX_TRANSFERS_PER_CALL = 16
 TRANSFER_BLIND = "blind"
@@ -48,17 +47,8 @@ CHANNEL_STATES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class TrackerEvent:
-    """One change of the call model: its type, the ``now`` it happened at, a JSON-ready payload."""
-
-    type: str
-    at: float
-    data: Mapping[str, Any]
-
-
 @dataclass(slots=True)
-class Leg:
+class Channel:
     """One channel of a call, as the tracker currently knows it."""
 
     uniqueid: str
@@ -90,7 +80,7 @@ class Leg:
         return endpoint_of(self.channel)
 
     def to_dict(self) -> dict[str, Any]:
-        """The leg as JSON-ready data (schemas/*: $defs.leg)."""
+        """The channel as JSON-ready data (schemas/*: $defs.channel)."""
         return {
             "uniqueid": self.uniqueid, "channel": self.channel, "endpoint": self.endpoint,
             "call_id": self.call_id, "role": self.role, "state": self.state,
@@ -112,7 +102,7 @@ class Leg:
         self.on_hold = on_hold
         if on_hold:
             self.hold_count += 1
-            if len(self.holds) >= MAX_HOLDS_PER_LEG:
+            if len(self.holds) >= MAX_HOLDS_PER_CHANNEL:
                 del self.holds[0]
             self.holds.append((ts, None))
         elif self.holds and self.holds[-1][1] is None:
@@ -139,7 +129,7 @@ class Transfer:
 
 @dataclass(slots=True)
 class Call:
-    """A call: the legs sharing one Linkedid, plus supervisors attached by ChanSpy."""
+    """A call: the channels sharing one Linkedid, plus supervisors attached by ChanSpy."""
 
     call_id: str
     started_at: float
@@ -150,21 +140,21 @@ class Call:
     queue: str | None = None
     agent_interface: str | None = None
     agent_name: str | None = None
-    legs: dict[str, Leg] = field(default_factory=dict)
+    channels: dict[str, Channel] = field(default_factory=dict)
     transfers: list[Transfer] = field(default_factory=list)
 
-    def live_legs(self) -> list[Leg]:
-        """Legs that have not hung up."""
-        return [leg for leg in self.legs.values() if leg.ended_at is None]
+    def live_channels(self) -> list[Channel]:
+        """Channels that have not hung up."""
+        return [c for c in self.channels.values() if c.ended_at is None]
 
     @property
     def on_hold(self) -> bool:
-        """True while any live leg is on hold."""
-        return any(leg.on_hold for leg in self.live_legs())
+        """True while any live channel is on hold."""
+        return any(c.on_hold for c in self.live_channels())
 
     def to_dict(self) -> dict[str, Any]:
         """The call as JSON-ready data (schemas/*: $defs.call)."""
-        legs = sorted(self.legs.values(), key=lambda leg: (leg.started_at, leg.uniqueid))
+        channels = sorted(self.channels.values(), key=lambda c: (c.started_at, c.uniqueid))
         return {
             "call_id": self.call_id, "state": self.state, "started_at": self.started_at,
             "answered_at": self.answered_at, "ended_at": self.ended_at,
@@ -172,13 +162,13 @@ class Call:
             "queue": self.queue, "agent_interface": self.agent_interface,
             "agent_name": self.agent_name,
             "on_hold": self.on_hold,
-            "hold_s": sum(leg.hold_s for leg in self.legs.values()
-                          if leg.role != ROLE_SUPERVISOR),
+            "hold_s": sum(c.hold_s for c in self.channels.values()
+                          if c.role != ROLE_SUPERVISOR),
             "supervisors": sum(
-                1 for leg in self.live_legs() if leg.role == ROLE_SUPERVISOR
+                1 for c in self.live_channels() if c.role == ROLE_SUPERVISOR
             ),
             "transfers": [transfer.to_dict() for transfer in self.transfers],
-            "legs": [leg.to_dict() for leg in legs],
+            "legs": [c.to_dict() for c in channels],
         }
 
 
@@ -219,7 +209,7 @@ class Caller:
     position: int
     since: float
     abandoned: bool = False
-    # The agent leg that answered this caller: app_queue removes the caller only after the
+    # The agent channel that answered this caller: app_queue removes the caller only after the
     # agent's device is in use, so such a caller is no longer shown as waiting.
     answered_by: str | None = None
 
@@ -263,11 +253,12 @@ def endpoint_of(channel: str) -> str:
 
 
 def is_local(channel: str) -> bool:
-    """``Local/…;1`` and ``;2``: plumbing, never a leg of its own."""
+    """``Local/…;1`` and ``;2``: plumbing, never a channel of a call."""
     return channel.startswith("Local/")
 
 
-# Channels Asterisk creates for media taps: never legs, never supervisors (NOTES.md).
+# Channels Asterisk creates for media taps: never call channels, nor supervisors
+# (docs/asterisk.md).
 MEDIA_TECHS = ("Snoop/", "UnicastRTP/", "AudioSocket/", "WebSocket/", "Announcer/", "Recorder/")
 
 

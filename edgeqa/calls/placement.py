@@ -13,12 +13,12 @@ from edgeqa.calls.model import (
     ROLE_SUPERVISOR,
     ROLE_UNKNOWN,
     Call,
-    Leg,
-    TrackerEvent,
+    Channel,
     is_local,
     is_media_helper,
 )
 from edgeqa.calls.resync import parse_duration_s
+from edgeqa.store.records import Event
 
 
 class Placement(TrackerCore):
@@ -28,7 +28,7 @@ class Placement(TrackerCore):
         """Two non-supervisor legs in one bridge: the call is connected."""
         if call.state in (CALL_CONNECTED, CALL_ENDED):
             return
-        bridges = [leg.bridge_id for leg in call.live_legs()
+        bridges = [leg.bridge_id for leg in call.live_channels()
                    if leg.bridge_id and leg.role != ROLE_SUPERVISOR]
         if any(bridges.count(bridge) >= 2 for bridge in bridges):
             call.state = CALL_CONNECTED
@@ -47,7 +47,7 @@ class Placement(TrackerCore):
         return self._attach_supervisor(msg.get("SpyerUniqueid") or "", spyer_channel, spyee,
                                        ts, now)
 
-    def _attach_supervisor(self, uniqueid: str, channel: str, spyee: Leg, ts: float,
+    def _attach_supervisor(self, uniqueid: str, channel: str, spyee: Channel, ts: float,
                            now: float) -> Events:
         call = self.calls.get(spyee.call_id)
         if call is None or not uniqueid:
@@ -58,7 +58,7 @@ class Placement(TrackerCore):
             spyer, _ = self._new_leg(uniqueid, channel, call.call_id, ts, now)
             if spyer is None:
                 return []
-            call.legs.pop(uniqueid)
+            call.channels.pop(uniqueid)
             spyer.call_id = ""
         before = spyer.to_dict()
         spyer.role, spyer.spying_on = ROLE_SUPERVISOR, spyee.uniqueid
@@ -69,23 +69,23 @@ class Placement(TrackerCore):
             events = self._leg_changed(spyer, before, now)
         return events + self._call_changed(call, header, now)
 
-    def _move_leg(self, leg: Leg, target: Call, now: float) -> Events:
+    def _move_leg(self, leg: Channel, target: Call, now: float) -> Events:
         """Move a leg (a supervisor's own channel) into ``target``; drop what it leaves empty."""
         events: Events = []
         old = self.calls.get(leg.call_id)
         if old is not None:
-            old.legs.pop(leg.uniqueid, None)
+            old.channels.pop(leg.uniqueid, None)
             if old.announced:
-                events.append(TrackerEvent("leg.removed", now, self._leg_data(leg)))
-            if not old.live_legs():
+                events.append(Event("leg.removed", now, self._leg_data(leg)))
+            if not old.live_channels():
                 self._drop_call(old.call_id)
                 if old.announced:
                     old.state, old.ended_at = CALL_ENDED, now
-                    events.append(TrackerEvent("call.ended", now, {"call": old.to_dict()}))
+                    events.append(Event("call.ended", now, {"call": old.to_dict()}))
         leg.call_id = target.call_id
-        target.legs[leg.uniqueid] = leg
+        target.channels[leg.uniqueid] = leg
         if target.announced:
-            events.append(TrackerEvent("leg.added", now, self._leg_data(leg)))
+            events.append(Event("leg.added", now, self._leg_data(leg)))
         return events
 
     def _spy_stop(self, msg: AmiMessage, ts: float, now: float) -> Events:
@@ -125,7 +125,7 @@ class Placement(TrackerCore):
         return events + self._role_from_app(
             leg, msg.get("Application") or "", msg.get("ApplicationData") or "", now)
 
-    def _role_from_app(self, leg: Leg, app: str, app_data: str, now: float) -> Events:
+    def _role_from_app(self, leg: Channel, app: str, app_data: str, now: float) -> Events:
         """Place a leg found by a resync from the application it is running."""
         call = self.calls.get(leg.call_id)
         if call is None:
@@ -133,7 +133,7 @@ class Placement(TrackerCore):
         if app == "ChanSpy":
             self._remember_spy_mode(leg.uniqueid, app_data)
             prefix = app_data.split(",", 1)[0]
-            spyee = next((other for other in self.legs.values()
+            spyee = next((other for other in self.channels.values()
                           if prefix and other.channel.startswith(prefix)
                           and other.role != ROLE_SUPERVISOR and other is not leg), None)
             if spyee is None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from edgeqa.ami.message import AmiMessage
-from edgeqa.calls.model import Caller, Member, Queue, TrackerEvent, endpoint_of
+from edgeqa.calls.model import Caller, Member, Queue, endpoint_of
+from edgeqa.store.records import Event
 
 # A PBX with more queues or members than this is not one edge box; refuse to grow further.
 MAX_QUEUES = 1_000
@@ -80,7 +81,7 @@ class QueueBook:
         return sorted({i for q in self.queues.values() for i in q.members})
 
     def on_member(self, msg: AmiMessage, now: float, on_call: str | None,
-                  seen: set[tuple[str, str]] | None = None) -> list[TrackerEvent]:
+                  seen: set[tuple[str, str]] | None = None) -> list[Event]:
         """QueueMember* events and QueueStatus' QueueMember: update one member."""
         queue = self.queue(msg.get("Queue", "") or "")
         # QueueStatus' QueueMember names the interface Location; the live events Interface.
@@ -108,7 +109,7 @@ class QueueBook:
             return []
         return self._member_changed(queue, interface, now, on_call)
 
-    def on_member_removed(self, msg: AmiMessage, now: float) -> list[TrackerEvent]:
+    def on_member_removed(self, msg: AmiMessage, now: float) -> list[Event]:
         """QueueMemberRemoved."""
         queue = self.queues.get(msg.get("Queue", "") or "")
         interface = msg.get("Interface") or ""
@@ -117,13 +118,13 @@ class QueueBook:
         return self._member_changed(queue, interface, now, None)
 
     def _member_changed(self, queue: Queue, interface: str, now: float,
-                        on_call: str | None) -> list[TrackerEvent]:
+                        on_call: str | None) -> list[Event]:
         return [
-            TrackerEvent("queue.updated", now, {"queue": queue.to_dict()}),
-            TrackerEvent("agent.updated", now, {"agent": self.agent_dict(interface, on_call)}),
+            Event("queue.updated", now, {"queue": queue.to_dict()}),
+            Event("agent.updated", now, {"agent": self.agent_dict(interface, on_call)}),
         ]
 
-    def on_params(self, msg: AmiMessage, now: float) -> list[TrackerEvent]:
+    def on_params(self, msg: AmiMessage, now: float) -> list[Event]:
         """QueueParams (from QueueStatus)."""
         queue = self.queue(msg.get("Queue", "") or "")
         if queue is None:
@@ -133,10 +134,10 @@ class QueueBook:
         queue.completed = _int(msg.get("Completed"), queue.completed)
         queue.abandoned = _int(msg.get("Abandoned"), queue.abandoned)
         after = queue.to_dict()
-        return [] if after == before else [TrackerEvent("queue.updated", now, {"queue": after})]
+        return [] if after == before else [Event("queue.updated", now, {"queue": after})]
 
     def on_join(self, msg: AmiMessage, ts: float, now: float, call_id: str | None,
-                since: float | None = None) -> list[TrackerEvent]:
+                since: float | None = None) -> list[Event]:
         """QueueCallerJoin, or QueueStatus' QueueEntry (``since`` from its Wait)."""
         queue = self.queue(msg.get("Queue", "") or "")
         uniqueid = msg.get("Uniqueid") or ""
@@ -152,16 +153,16 @@ class QueueBook:
         caller = Caller(uniqueid, msg.get("Channel") or "", call_id, position,
                         ts if since is None else since)
         queue.callers[uniqueid] = caller
-        return [TrackerEvent("queue.caller_joined", now,
+        return [Event("queue.caller_joined", now,
                              {"queue": queue.name, "caller": caller.to_dict()})]
 
-    def on_complete(self, msg: AmiMessage, now: float) -> list[TrackerEvent]:
+    def on_complete(self, msg: AmiMessage, now: float) -> list[Event]:
         """AgentComplete: app_queue counted one more completed call (update_queue())."""
         queue = self.queue(msg.get("Queue", "") or "")
         if queue is None:
             return []
         queue.completed += 1
-        return [TrackerEvent("queue.updated", now, {"queue": queue.to_dict()})]
+        return [Event("queue.updated", now, {"queue": queue.to_dict()})]
 
     def answered(self, call_id: str, agent_uniqueid: str) -> None:
         """An agent leg of ``call_id`` answered: its waiting callers are no longer waiting."""
@@ -170,16 +171,16 @@ class QueueBook:
                 if caller.call_id == call_id and caller.answered_by is None:
                     caller.answered_by = agent_uniqueid
 
-    def release(self, agent_uniqueid: str, now: float) -> list[TrackerEvent]:
+    def release(self, agent_uniqueid: str, now: float) -> list[Event]:
         """The answering agent leg hung up before app_queue took the caller: it waits again."""
-        events: list[TrackerEvent] = []
+        events: list[Event] = []
         for name in sorted(self.queues):
             queue = self.queues[name]
             waiting = [c for c in queue.callers.values() if c.answered_by == agent_uniqueid]
             for caller in waiting:
                 caller.answered_by = None
             if waiting:
-                events.append(TrackerEvent("queue.updated", now, {"queue": queue.to_dict()}))
+                events.append(Event("queue.updated", now, {"queue": queue.to_dict()}))
         return events
 
     def on_abandon(self, msg: AmiMessage) -> None:
@@ -190,7 +191,7 @@ class QueueBook:
             caller.abandoned = True
 
     def leave(self, queue_name: str, uniqueid: str, ts: float, now: float,
-              reason: str | None = None) -> list[TrackerEvent]:
+              reason: str | None = None) -> list[Event]:
         """Remove a waiting caller (QueueCallerLeave, hang-up, or sweep)."""
         queue = self.queues.get(queue_name)
         caller = None if queue is None else queue.callers.pop(uniqueid, None)
@@ -204,20 +205,20 @@ class QueueBook:
             queue.abandoned += 1
         data = {"queue": queue.name, "caller": caller.to_dict(), "reason": why,
                 "waited_s": max(0.0, ts - caller.since)}
-        return [TrackerEvent("queue.caller_left", now, data)]
+        return [Event("queue.caller_left", now, data)]
 
     def leave_everywhere(self, uniqueid: str, ts: float, now: float,
-                         reason: str) -> list[TrackerEvent]:
+                         reason: str) -> list[Event]:
         """Remove ``uniqueid`` from every queue it waits in."""
-        events: list[TrackerEvent] = []
+        events: list[Event] = []
         for name in sorted(self.queues):
             events += self.leave(name, uniqueid, ts, now, reason)
         return events
 
     def sweep_unseen(self, seen_queues: set[str], seen_members: set[tuple[str, str]],
-                     seen_callers: set[tuple[str, str]], now: float) -> list[TrackerEvent]:
+                     seen_callers: set[tuple[str, str]], now: float) -> list[Event]:
         """After a QueueStatus resync: drop members and callers of listed queues not listed."""
-        events: list[TrackerEvent] = []
+        events: list[Event] = []
         for name in sorted(seen_queues):
             queue = self.queues.get(name)
             if queue is None:

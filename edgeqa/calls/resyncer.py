@@ -11,8 +11,8 @@ from edgeqa.ami.client import AmiClient
 from edgeqa.ami.message import AmiMessage
 from edgeqa.ari.client import AriClient
 from edgeqa.ari.rest import AriError
-from edgeqa.calls.model import TrackerEvent
 from edgeqa.calls.tracker import CallTracker
+from edgeqa.store.records import Event
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ class Resyncer:
     """Runs tracker.begin_resync / resync_ami / resync_ari / end_resync, one at a time."""
 
     def __init__(self, tracker: CallTracker, ami: AmiClient, ari: AriClient, *,
-                 submit: Callable[[Iterable[TrackerEvent]], None],
+                 submit: Callable[[Iterable[Event]], None],
                  emit: Callable[[str, Mapping[str, Any]], None],
                  wall: Callable[[], float], mono: Callable[[], float],
                  action_timeout_s: float) -> None:
@@ -121,7 +121,7 @@ class Resyncer:
             started = call.get("started_at")
             ended = dict(call, state="ended", ended_at=now,
                          duration_s=now - started if isinstance(started, int | float) else None)
-            events.append(TrackerEvent("call.ended", now, {"call": ended}))
+            events.append(Event("call.ended", now, {"call": ended}))
         self._stale_calls.clear()
         if events:
             log.info("resync: ended %d calls left open by a previous run", len(events))

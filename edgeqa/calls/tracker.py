@@ -15,9 +15,10 @@ from edgeqa.ari import decode
 from edgeqa.calls.changes import CallChange, ChangeLog
 from edgeqa.calls.core import Events, call_header, event_time
 from edgeqa.calls.handlers import AmiHandlers
-from edgeqa.calls.model import TrackerEvent, is_local, is_media_helper
+from edgeqa.calls.model import is_local, is_media_helper
 from edgeqa.calls.queues import MEMBER_EVENTS
 from edgeqa.calls.resync import ResyncState
+from edgeqa.store.records import Event
 
 # Resync order: queue membership first (roles depend on it), supervisors after their spyees.
 _RESYNC_ORDER = {"QueueParams": 0, "QueueMember": 1, "CoreShowChannel": 2, "QueueEntry": 4}
@@ -61,7 +62,7 @@ class CallTracker(AmiHandlers):
                 self._changes.observe(known, ts)
         return events
 
-    def handle_ami(self, msg: AmiMessage, now: float) -> list[TrackerEvent]:
+    def handle_ami(self, msg: AmiMessage, now: float) -> list[Event]:
         """Apply one AMI event; return the events it caused (none for unrelated events)."""
         name = msg.event or ""
         ts = event_time(msg, now)
@@ -70,7 +71,7 @@ class CallTracker(AmiHandlers):
         handler = self._ami.get(name)
         return [] if handler is None else self._note_changes(handler(msg, ts, now), ts)
 
-    def handle_ari(self, event: Mapping[str, Any], now: float) -> list[TrackerEvent]:
+    def handle_ari(self, event: Mapping[str, Any], now: float) -> list[Event]:
         """Apply one ARI event: hang-ups, state and hold changes of channels already known."""
         change = decode.channel_change(event, now)
         leg = None if change is None else self._leg(change.uniqueid, now)
@@ -97,7 +98,7 @@ class CallTracker(AmiHandlers):
         """Abandon a resync whose lists could not be read: nothing is swept."""
         self._resync = None
 
-    def resync_ami(self, msgs: Sequence[AmiMessage], now: float) -> list[TrackerEvent]:
+    def resync_ami(self, msgs: Sequence[AmiMessage], now: float) -> list[Event]:
         """Apply CoreShowChannel and QueueParams/QueueMember/QueueEntry events (any order)."""
         events: Events = []
         for msg in sorted(msgs, key=_resync_rank):
@@ -105,7 +106,7 @@ class CallTracker(AmiHandlers):
         return events
 
     def resync_ari(self, channels: Sequence[Mapping[str, Any]],
-                   bridges: Sequence[Mapping[str, Any]], now: float) -> list[TrackerEvent]:
+                   bridges: Sequence[Mapping[str, Any]], now: float) -> list[Event]:
         """Apply GET /channels and GET /bridges: refresh known legs, place unknown ones.
 
         ARI gives no Linkedid: an unknown channel joins the call of a known channel in its
@@ -127,8 +128,8 @@ class CallTracker(AmiHandlers):
                 leg.bridge_id = bridge_id
                 events += self._leg_changed(leg, before, now)
                 continue
-            peers = [self.legs[u] for u, b in bridge_of.items()
-                     if bridge_id is not None and b == bridge_id and u in self.legs]
+            peers = [self.channels[u] for u, b in bridge_of.items()
+                     if bridge_id is not None and b == bridge_id and u in self.channels]
             call_id = peers[0].call_id if peers else snap.uniqueid
             leg, made = self._new_leg(snap.uniqueid, snap.name, call_id, snap.started_at, now)
             if leg is None:
@@ -139,29 +140,29 @@ class CallTracker(AmiHandlers):
             events += made + self._role_from_app(leg, snap.app, snap.app_data, now)
         return self._note_changes(events, now)
 
-    def end_resync(self, now: float) -> list[TrackerEvent]:
+    def end_resync(self, now: float) -> list[Event]:
         """Finish a resync: end legs, members and callers that Asterisk no longer lists."""
         state, self._resync = self._resync, None
         if state is None:
             return []
         events: Events = []
-        for uniqueid in sorted(self.legs):
-            leg = self.legs.get(uniqueid)
+        for uniqueid in sorted(self.channels):
+            leg = self.channels.get(uniqueid)
             if leg is not None and uniqueid not in state.channels:
                 events += self._end_leg(leg, now, now, "swept")
         events += self.queues.sweep_unseen(state.queues, state.members, state.callers, now)
         return self._note_changes(events, now)
 
-    def sweep(self, now: float, max_idle_s: float) -> list[TrackerEvent]:
+    def sweep(self, now: float, max_idle_s: float) -> list[Event]:
         """End legs that no event touched for ``max_idle_s`` (their hang-up was missed)."""
         events: Events = []
-        for uniqueid in sorted(self.legs):
-            leg = self.legs.get(uniqueid)
+        for uniqueid in sorted(self.channels):
+            leg = self.channels.get(uniqueid)
             if leg is not None and now - leg.last_seen > max_idle_s:
                 events += self._end_leg(leg, now, now, "swept")
         for queue in list(self.queues.queues.values()):
             for caller in list(queue.callers.values()):
-                if caller.uniqueid not in self.legs and now - caller.since > max_idle_s:
+                if caller.uniqueid not in self.channels and now - caller.since > max_idle_s:
                     events += self.queues.leave(queue.name, caller.uniqueid, now, now, "swept")
         return self._note_changes(events, now)
 

@@ -12,13 +12,13 @@ absorbed call, hung up or not, ends in the kept call.
 from __future__ import annotations
 
 from edgeqa.ami.message import AmiMessage
-from edgeqa.calls.core import MAX_LEGS_PER_CALL, Events, call_header
+from edgeqa.calls.core import MAX_CHANNELS_PER_CALL, Events, call_header
 from edgeqa.calls.model import (
     MAX_TRANSFERS_PER_CALL,
     TRANSFER_ATTENDED,
     TRANSFER_BLIND,
     Call,
-    Leg,
+    Channel,
     Transfer,
 )
 from edgeqa.calls.placement import Placement
@@ -32,7 +32,7 @@ class Transfers(Placement):
             del call.transfers[0]
         call.transfers.append(transfer)
 
-    def _any_leg(self, uniqueid: str | None, now: float) -> Leg | None:
+    def _any_leg(self, uniqueid: str | None, now: float) -> Channel | None:
         """A live leg, or one that already hung up in a call still going on.
 
         The transferer often hangs up at once: ARI's ChannelDestroyed may beat AMI's event.
@@ -40,7 +40,8 @@ class Transfers(Placement):
         leg = self._leg(uniqueid, now)
         if leg is not None or not uniqueid:
             return leg
-        return next((c.legs[uniqueid] for c in self.calls.values() if uniqueid in c.legs), None)
+        return next((c.channels[uniqueid] for c in self.calls.values()
+                     if uniqueid in c.channels), None)
 
     def _blind_transfer(self, msg: AmiMessage, ts: float, now: float) -> Events:
         if msg.get("Result") != "Success":
@@ -93,18 +94,18 @@ class Transfers(Placement):
         self._note_merged(other.call_id, kept.call_id)
         if kept.queue is None and other.queue is not None:
             kept.queue = other.queue
-        for leg in [leg for leg in other.legs.values() if leg.ended_at is not None]:
-            if len(kept.legs) >= MAX_LEGS_PER_CALL - len(other.live_legs()):
+        for leg in [leg for leg in other.channels.values() if leg.ended_at is not None]:
+            if len(kept.channels) >= MAX_CHANNELS_PER_CALL - len(other.live_channels()):
                 break  # room for the live ones first; the rest stay in the merged call
-            del other.legs[leg.uniqueid]
+            del other.channels[leg.uniqueid]
             leg.call_id = kept.call_id
-            kept.legs[leg.uniqueid] = leg
+            kept.channels[leg.uniqueid] = leg
         events: Events = []
-        for leg in sorted(other.live_legs(), key=lambda leg: (leg.started_at, leg.uniqueid)):
+        for leg in sorted(other.live_channels(), key=lambda leg: (leg.started_at, leg.uniqueid)):
             events += self._move_leg(leg, kept, now)
         return events
 
-    def _take_role(self, leg: Leg, model: Leg) -> None:
+    def _take_role(self, leg: Channel, model: Channel) -> None:
         """The transferer's consultation leg is the same party as its first leg."""
         leg.role, leg.agent_interface = model.role, model.agent_interface
         leg.queue = model.queue

@@ -10,7 +10,6 @@ from typing import Any
 
 from edgeqa.ari.resources import AriResources
 from edgeqa.ari.rest import AriError, AriHttpError
-from edgeqa.calls.model import TrackerEvent
 from edgeqa.live.call import LiveCall
 from edgeqa.live.config import LiveConfig
 from edgeqa.live.events import call_of, connected_legs, metric_events, unavailable
@@ -19,6 +18,7 @@ from edgeqa.live.taps import CallTaps, TapError
 from edgeqa.media.receiver import RtpReceiver, open_receiver
 from edgeqa.metrics.events import Leg, MetricEvent
 from edgeqa.store import EventLike
+from edgeqa.store.records import Event
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class LiveMetrics:
 
     # --- intake ----------------------------------------------------------------------------
 
-    def on_tracker_events(self, events: Sequence[TrackerEvent]) -> None:
+    def on_tracker_events(self, events: Sequence[Event]) -> None:
         """Start taps on newly connected calls; pass hold changes and ends to active ones."""
         for event in events:
             call = call_of(event)

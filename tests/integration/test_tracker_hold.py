@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from edgeqa.calls import TrackerEvent
 from edgeqa.sandbox.pbx import Sandbox
 from edgeqa.sandbox.scenario import FixtureCall
+from edgeqa.store.records import Event
 from tests.support.schemas import assert_valid
 from tests.support.tracker import Live, running_live
 
@@ -37,8 +37,8 @@ async def live(running_sandbox: Sandbox) -> AsyncIterator[Live]:
         yield wired
 
 
-def _agent_hold_event(on_hold: bool) -> Callable[[TrackerEvent], bool]:
-    def match(e: TrackerEvent) -> bool:
+def _agent_hold_event(on_hold: bool) -> Callable[[Event], bool]:
+    def match(e: Event) -> bool:
         return (e.type == "leg.updated" and e.data["leg"]["endpoint"] == "PJSIP/agent1"
                 and e.data["leg"]["on_hold"] is on_hold and e.data["leg"]["hold_count"] == 1)
     return match

@@ -20,7 +20,7 @@ from edgeqa.sandbox.pbx import Sandbox
 from edgeqa.sandbox.scenario import FixtureCall
 from tests.support.phones import SoftphoneFactory
 from tests.support.schemas import assert_valid
-from tests.support.tracker import TIMEOUT_S, Live, list_state, running_live
+from tests.support.tracker import Live, list_state, running_live
 
 pytestmark = pytest.mark.integration
 _LOG = logging.getLogger(__name__)
@@ -131,4 +131,4 @@ async def test_hangup_missed_while_disconnected_is_swept_by_the_resync(
     assert {leg["hangup_cause"] for leg in final["legs"]} == {"swept"}
     assert final["ended_at"] >= reconnected
     assert_valid(live.events)
-    assert live.tracker.snapshot()["calls"] == [] and live.tracker.legs == {}
+    assert live.tracker.snapshot()["calls"] == [] and live.tracker.channels == {}

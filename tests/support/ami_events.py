@@ -7,7 +7,8 @@ from pathlib import Path
 
 from edgeqa.ami.message import AmiMessage
 from edgeqa.ami.protocol import AmiCodec
-from edgeqa.calls import CallTracker, TrackerEvent
+from edgeqa.calls import CallTracker
+from edgeqa.store.records import Event
 from tests.support.schemas import assert_valid
 
 T0 = 1_800_000_000.0
@@ -33,8 +34,8 @@ def dial(caller: tuple[str, str], dest: tuple[str, str], linkedid: str) -> AmiMe
                DialString=dest[0])
 
 
-def feed(tracker: CallTracker, *msgs: AmiMessage, t: float = T0) -> list[TrackerEvent]:
-    events: list[TrackerEvent] = []
+def feed(tracker: CallTracker, *msgs: AmiMessage, t: float = T0) -> list[Event]:
+    events: list[Event] = []
     for index, msg in enumerate(msgs):
         events += tracker.handle_ami(msg, t + index)
     assert_valid(events)
@@ -108,14 +109,14 @@ def hangups() -> list[AmiMessage]:
 
 
 def check_consistent(tracker: CallTracker) -> None:
-    for uniqueid, leg in tracker.legs.items():
-        assert tracker.calls[leg.call_id].legs[uniqueid] is leg
+    for uniqueid, leg in tracker.channels.items():
+        assert tracker.calls[leg.call_id].channels[uniqueid] is leg
         assert not leg.channel.startswith(("Snoop/", "UnicastRTP/", "Local/"))
     for call in tracker.calls.values():
-        assert call.legs, call.call_id
+        assert call.channels, call.call_id
 
 
-def check_stream(events: list[TrackerEvent]) -> None:
+def check_stream(events: list[Event]) -> None:
     """Per call: at most one start and one end, in that order; legs added before removed."""
     started: Counter[str] = Counter()
     ended: Counter[str] = Counter()
@@ -141,8 +142,8 @@ def ami_messages(data_dir: Path) -> list[AmiMessage]:
     return AmiCodec().feed((data_dir / "asterisk" / "ami_call.txt").read_bytes())
 
 
-def run_ami(tracker: CallTracker, msgs: list[AmiMessage]) -> list[TrackerEvent]:
-    events: list[TrackerEvent] = []
+def run_ami(tracker: CallTracker, msgs: list[AmiMessage]) -> list[Event]:
+    events: list[Event] = []
     for index, msg in enumerate(msgs):
         events += tracker.handle_ami(msg, TRANSCRIPT_T0 + index * 0.01)
     return events

@@ -7,7 +7,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from edgeqa.calls import EVENT_TYPES, TrackerEvent
+from edgeqa.calls import EVENT_TYPES
+from edgeqa.store.records import Event
 from tests.support.paths import SCHEMA_DIR
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -57,7 +58,7 @@ def load_schemas() -> dict[str, dict[str, Any]]:
             for name in EVENT_TYPES}
 
 
-def assert_valid(events: list[TrackerEvent]) -> None:
+def assert_valid(events: list[Event]) -> None:
     """Every event has a known type, a float time, JSON-ready data valid against its schema."""
     schemas = load_schemas()
     for event in events:

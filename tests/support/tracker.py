@@ -12,8 +12,9 @@ from typing import Any
 from edgeqa.ami.client import AmiClient
 from edgeqa.ami.message import AmiMessage
 from edgeqa.ari.client import AriClient
-from edgeqa.calls import CallTracker, TrackerEvent
+from edgeqa.calls import CallTracker
 from edgeqa.sandbox.pbx import Sandbox
+from edgeqa.store.records import Event
 
 _LOG = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ class Live:
     def __init__(self, box: Sandbox, keep_ami: Iterable[str] = ()) -> None:
         self.box = box
         self.tracker = CallTracker()
-        self.events: list[TrackerEvent] = []
+        self.events: list[Event] = []
         self.keep_ami = frozenset(keep_ami)
         self.kept: list[AmiMessage] = []
         self._kept_changed = asyncio.Event()
@@ -56,7 +57,7 @@ class Live:
         await self.ari.close()
         await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), TIMEOUT_S)
 
-    def _add(self, events: list[TrackerEvent]) -> None:
+    def _add(self, events: list[Event]) -> None:
         if events:
             self.events += events
             self._changed.set()
@@ -89,7 +90,7 @@ class Live:
         self._add(self.tracker.end_resync(time.time()))
         self.resynced.set()
 
-    async def wait_for(self, match: Callable[[TrackerEvent], bool]) -> TrackerEvent:
+    async def wait_for(self, match: Callable[[Event], bool]) -> Event:
         async with asyncio.timeout(TIMEOUT_S):
             while True:
                 found = next((e for e in self.events if match(e)), None)

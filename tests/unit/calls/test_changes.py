@@ -59,7 +59,7 @@ def test_hold_changes_carry_the_event_time_and_repeat_nothing() -> None:
     ari: dict[str, Any] = {"type": "ChannelUnhold", "timestamp": "2027-01-15T08:00:40.000+0000",
                            "channel": {"id": AGENT[1], "name": AGENT[0], "state": "Up"}}
     tracker.handle_ari(ari, T0 + 41)
-    unhold_at = tracker.calls[LINKED].legs[AGENT[1]].holds[-1][1]
+    unhold_at = tracker.calls[LINKED].channels[AGENT[1]].holds[-1][1]
     assert unhold_at is not None and unhold_at != T0 + 41
     assert tracker.drain_changes() == [HoldChanged(LINKED, 1_800_000_030.25, True),
                                        HoldChanged(LINKED, unhold_at, False)]

@@ -17,8 +17,9 @@ from edgeqa.ami.errors import AmiDisconnectedError, AmiTimeoutError
 from edgeqa.ami.message import AmiMessage
 from edgeqa.ari.client import AriClient
 from edgeqa.ari.rest import AriConnectionError
-from edgeqa.calls import CallTracker, TrackerEvent
+from edgeqa.calls import CallTracker
 from edgeqa.calls.resyncer import Resyncer
+from edgeqa.store.records import Event
 
 T0 = 1_800_000_000.0
 CALLER = ("PJSIP/customer1-00000001", "1700.1")
@@ -91,7 +92,7 @@ class Harness:
         self.tracker = CallTracker()
         self.ami = FakeAmi()
         self.ari = FakeAri()
-        self.events: list[TrackerEvent] = []
+        self.events: list[Event] = []
         self.emitted: list[tuple[str, Mapping[str, Any]]] = []
         self.clock = T0
         self.resyncer = Resyncer(

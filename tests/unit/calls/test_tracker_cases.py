@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from edgeqa.ami.message import AmiMessage
-from edgeqa.calls import CallTracker, TrackerEvent
+from edgeqa.calls import CallTracker
+from edgeqa.store.records import Event
 from tests.support.ami_events import AGENT, BOB, CALLER, T0, ami, chan, dial, feed, member, roles
 from tests.support.schemas import assert_valid
 
@@ -97,7 +98,7 @@ def test_originated_chanspy_is_a_supervisor_not_a_call_and_snoop_is_ignored() ->
     )
     assert [e.data["call"]["call_id"] for e in events if e.type == "call.started"] == ["100.1"]
     assert roles(tracker) == {CALLER[0]: "customer", BOB[0]: "callee", sup[0]: "supervisor"}
-    sup_leg = tracker.legs[sup[1]]
+    sup_leg = tracker.channels[sup[1]]
     assert (sup_leg.spy_mode, sup_leg.spying_on) == ("whisper", BOB[1])
     events = feed(tracker, chan("Hangup", *sup, "300.1"), t=T0 + 50)
     assert [e.type for e in events] == ["leg.removed", "call.updated"]
@@ -114,12 +115,12 @@ def test_supervisor_alone_after_the_call_ends_the_call() -> None:
              AppData="PJSIP/caller-,qB"),
          ami("ChanSpyStart", SpyerChannel=sup[0], SpyerUniqueid=sup[1],
              SpyeeChannel=CALLER[0], SpyeeUniqueid=CALLER[1]))
-    assert tracker.legs[sup[1]].spy_mode == "barge"
+    assert tracker.channels[sup[1]].spy_mode == "barge"
     events = feed(tracker, chan("Hangup", *CALLER, "100.1"), chan("Hangup", *BOB, "100.1"),
                   chan("Hangup", *sup, "300.2"), t=T0 + 60)
     assert [e.type for e in events].count("call.ended") == 1
     assert events[-1].type == "call.ended" or "call.ended" in [e.type for e in events]
-    assert tracker.calls == {} and tracker.legs == {}
+    assert tracker.calls == {} and tracker.channels == {}
 
 
 def test_hold_and_unhold() -> None:
@@ -270,11 +271,11 @@ def test_resync_from_ari_channels_and_bridges() -> None:
     events = tracker.resync_ari(channels, bridges, now) + tracker.end_resync(now)
     assert_valid(events)
     assert roles(tracker) == {CALLER[0]: "customer", BOB[0]: "callee"}
-    assert tracker.legs[BOB[1]].call_id == "100.1"
-    assert tracker.legs[BOB[1]].started_at == 1_800_000_000.0  # ARI creationtime
+    assert tracker.channels[BOB[1]].call_id == "100.1"
+    assert tracker.channels[BOB[1]].started_at == 1_800_000_000.0  # ARI creationtime
     # A lone channel in Playback is kept quietly, not announced as a call.
-    assert "x.9" in tracker.legs and not tracker.calls["x.9"].announced
-    assert "snoop-1" not in tracker.legs
+    assert "x.9" in tracker.channels and not tracker.calls["x.9"].announced
+    assert "snoop-1" not in tracker.channels
 
 
 def test_sweep_ends_idle_legs_only() -> None:
@@ -322,7 +323,7 @@ def test_stale_resync_list_cannot_revive_a_hung_up_leg() -> None:
     events = tracker.resync_ami(listed, now + 1)
     events += tracker.resync_ari([_ari_channel(BOB[1], BOB[0], "AppDial")], [], now + 1)
     events += tracker.end_resync(now + 1)
-    assert events == [] and tracker.calls == {} and tracker.legs == {}
+    assert events == [] and tracker.calls == {} and tracker.channels == {}
 
 
 def test_ari_hold_state_and_destroy_of_known_legs() -> None:
@@ -331,7 +332,7 @@ def test_ari_hold_state_and_destroy_of_known_legs() -> None:
          chan("Newchannel", *BOB, "100.1", state="0"), dial(CALLER, BOB, "100.1"))
     stamp = "2027-01-15T08:00:01.500+0000"
 
-    def ari(kind: str, uniqueid: str, **extra: Any) -> list[TrackerEvent]:
+    def ari(kind: str, uniqueid: str, **extra: Any) -> list[Event]:
         channel = {"id": uniqueid, "name": "x", "state": extra.pop("state", "Up")}
         events = tracker.handle_ari({"type": kind, "timestamp": stamp, "channel": channel,
                                      **extra}, T0 + 30)
@@ -359,4 +360,4 @@ def test_cancelled_resync_sweeps_nothing() -> None:
     tracker.begin_resync(T0 + 5)
     tracker.cancel_resync()
     assert tracker.end_resync(T0 + 6) == []
-    assert set(tracker.legs) == {CALLER[1], BOB[1]}
+    assert set(tracker.channels) == {CALLER[1], BOB[1]}

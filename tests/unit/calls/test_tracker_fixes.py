@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgeqa.calls import CallTracker, TrackerEvent
+from edgeqa.calls import CallTracker
+from edgeqa.store.records import Event
 from tests.support.ami_events import (
     AGENT,
     CALLER,
@@ -79,7 +80,7 @@ def test_hangup_without_cause_has_a_null_cause() -> None:
     assert removed["hangup_cause"] == "17"
 
 
-def _queue_updates_after_answer(events: list[TrackerEvent]) -> list[list[str]]:
+def _queue_updates_after_answer(events: list[Event]) -> list[list[str]]:
     answered = next(i for i, e in enumerate(events) if e.type == "leg.updated"
                     and e.data["leg"]["role"] == "agent" and e.data["leg"]["state"] == "up")
     return [[c["uniqueid"] for c in e.data["queue"]["callers"]]
@@ -129,4 +130,4 @@ def test_a_late_channel_of_an_ended_call_does_not_restart_it() -> None:
                       Linkedid=LINKED))
     types = [e.type for e in events]
     assert types.count("call.started") == 1 and types.count("call.ended") == 1
-    assert types[-1] == "call.ended" and tracker.calls == {} and tracker.legs == {}
+    assert types[-1] == "call.ended" and tracker.calls == {} and tracker.channels == {}

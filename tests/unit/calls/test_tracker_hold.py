@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgeqa.calls import CallTracker, TrackerEvent
-from edgeqa.calls.model import MAX_HOLDS_PER_LEG
+from edgeqa.calls import CallTracker
+from edgeqa.calls.model import MAX_HOLDS_PER_CHANNEL
+from edgeqa.store.records import Event
 from tests.support.ami_events import BOB, CALLER, T0, chan, dial, feed
 from tests.support.schemas import assert_valid
 
@@ -16,7 +17,7 @@ def _call(tracker: CallTracker) -> None:
 
 
 def _ari(tracker: CallTracker, kind: str, uniqueid: str, stamp: str,
-         now: float) -> list[TrackerEvent]:
+         now: float) -> list[Event]:
     event: dict[str, Any] = {"type": kind, "timestamp": stamp,
                              "channel": {"id": uniqueid, "name": "x", "state": "Up"}}
     events = tracker.handle_ari(event, now)
@@ -50,7 +51,7 @@ def test_ari_duplicate_of_an_ami_hold_opens_no_second_interval() -> None:
     leg = events[0].data["leg"]
     assert leg["hold_count"] == 1 and leg["holds"][0]["end"] == 1_800_000_012.0
     assert feed(tracker, chan("Unhold", *BOB, "100.1"), t=T0 + 12.3) == []
-    assert tracker.legs[BOB[1]].hold_s == 1_800_000_012.0 - (T0 + 10)
+    assert tracker.channels[BOB[1]].hold_s == 1_800_000_012.0 - (T0 + 10)
 
 
 def test_hangup_while_on_hold_closes_the_interval() -> None:
@@ -66,11 +67,11 @@ def test_hangup_while_on_hold_closes_the_interval() -> None:
 def test_hold_history_is_bounded_but_totals_stay_exact() -> None:
     tracker = CallTracker()
     _call(tracker)
-    rounds = MAX_HOLDS_PER_LEG + 5
+    rounds = MAX_HOLDS_PER_CHANNEL + 5
     for index in range(rounds):
         base = T0 + 100 + index * 10
         feed(tracker, chan("Hold", *CALLER, "100.1"), chan("Unhold", *CALLER, "100.1"), t=base)
-    leg = tracker.legs[CALLER[1]]
-    assert len(leg.holds) == MAX_HOLDS_PER_LEG
+    leg = tracker.channels[CALLER[1]]
+    assert len(leg.holds) == MAX_HOLDS_PER_CHANNEL
     assert leg.hold_count == rounds and leg.hold_s == rounds * 1.0
     assert leg.holds[0][0] == T0 + 100 + 5 * 10

@@ -6,7 +6,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgeqa.ami.protocol import AmiCodec
-from edgeqa.calls import CallTracker, TrackerEvent
+from edgeqa.calls import CallTracker
+from edgeqa.store.records import Event
 from tests.support.ami_events import check_consistent, check_stream
 from tests.support.paths import DATA
 from tests.support.schemas import assert_valid
@@ -28,7 +29,7 @@ T0 = 1_795_327_440.0
 def test_any_order_or_loss_keeps_the_model_consistent(order: list[int], keep: list[bool],
                                                       shuffle: bool) -> None:
     tracker = CallTracker()
-    events: list[TrackerEvent] = []
+    events: list[Event] = []
     indices = order if shuffle else range(len(MSGS))
     for step, index in enumerate(indices):
         if keep[index]:
@@ -38,5 +39,5 @@ def test_any_order_or_loss_keeps_the_model_consistent(order: list[int], keep: li
     events += tracker.sweep(T0 + 10_000, max_idle_s=60)
     assert_valid(events)
     check_stream(events)
-    assert tracker.calls == {} and tracker.legs == {}
+    assert tracker.calls == {} and tracker.channels == {}
     assert all(queue["callers"] == [] for queue in tracker.snapshot()["queues"])

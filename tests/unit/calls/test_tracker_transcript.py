@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from edgeqa.calls import CallTracker, TrackerEvent
+from edgeqa.calls import CallTracker
 from edgeqa.calls.model import DEVICE_STATES, ROLES
+from edgeqa.store.records import Event
 from tests.support.ami_events import ami_messages, run_ami
 from tests.support.schemas import assert_valid, check_schema, load_schemas
 
@@ -96,7 +97,7 @@ def test_ami_transcript_call(data_dir: Path) -> None:
     assert members["PJSIP/agent1"]["calls_taken"] == 1
     assert [a["interface"] for a in snap["agents"]] == ["PJSIP/agent1", "PJSIP/agent2"]
     assert all(a["on_call"] is None for a in snap["agents"])
-    assert tracker.legs == {} and tracker.calls == {}
+    assert tracker.channels == {} and tracker.calls == {}
 
 
 def test_snapshot_mid_call(data_dir: Path) -> None:
@@ -142,7 +143,7 @@ def test_ari_only_destroys_end_the_call(data_dir: Path) -> None:
     destroyed = [json.loads(line) for line in
                  (data_dir / "asterisk" / "ari_call.jsonl").read_text().splitlines()
                  if '"ChannelDestroyed"' in line]
-    events: list[TrackerEvent] = []
+    events: list[Event] = []
     for index, event in enumerate(destroyed):
         events += tracker.handle_ari(event, T0 + 200 + index)
     assert_valid(events)

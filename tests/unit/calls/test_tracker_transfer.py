@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from edgeqa.ami.message import AmiMessage
-from edgeqa.calls import CallTracker, TrackerEvent
+from edgeqa.calls import CallTracker
 from edgeqa.calls.model import TRANSFER_KINDS
+from edgeqa.store.records import Event
 from tests.support.ami_events import (
     AGENT,
     BOB,
@@ -42,7 +43,7 @@ def _roles(call: dict[str, Any]) -> dict[str, str]:
     return {leg["channel"]: leg["role"] for leg in call["legs"]}
 
 
-def _queue_call(tracker: CallTracker) -> list[TrackerEvent]:
+def _queue_call(tracker: CallTracker) -> list[Event]:
     return feed(tracker, *answered_queue_call(), _bridge("BridgeEnter", "b1", AGENT, LINKED),
                 _bridge("BridgeEnter", "b1", CALLER, LINKED))
 
@@ -90,7 +91,7 @@ def test_failed_blind_transfer_changes_nothing() -> None:
     assert events == [] and tracker.snapshot()["calls"][0]["transfers"] == []
 
 
-def _consultation(tracker: CallTracker) -> list[TrackerEvent]:
+def _consultation(tracker: CallTracker) -> list[Event]:
     """The agent holds the customer and calls bob from a second line: a call of its own."""
     return feed(
         tracker,
@@ -140,7 +141,7 @@ def test_attended_transfer_merges_the_consultation_into_the_customer_call() -> N
     assert call["transfers"][0]["kind"] == "attended"
     assert (call["transfers"][0]["transferee"], call["transfers"][0]["target"]) == (
         CALLER[1], BOB[1])
-    consult = tracker.legs.get(AGENT_CONSULT[1])
+    consult = tracker.channels.get(AGENT_CONSULT[1])
     assert consult is None  # hung up
     events += feed(tracker, chan("Hangup", "PJSIP/recorder-00000015", "200.9", AGENT_CONSULT[1]),
                    chan("Hangup", *BOB, AGENT_CONSULT[1]), chan("Hangup", *CALLER, LINKED),
@@ -148,11 +149,11 @@ def test_attended_transfer_merges_the_consultation_into_the_customer_call() -> N
     ended = [e.data["call"] for e in events if e.type == "call.ended"]
     assert [c["call_id"] for c in ended] == [AGENT_CONSULT[1], LINKED]
     assert {leg["channel"] for leg in ended[-1]["legs"]} == set(_roles(call))
-    assert tracker.calls == {} and tracker.legs == {}
+    assert tracker.calls == {} and tracker.channels == {}
     check_stream(events)
 
 
-def assert_merge_events(step: list[TrackerEvent]) -> None:
+def assert_merge_events(step: list[Event]) -> None:
     """The consultation's live legs move (removed there, added here), then it ends, merged."""
     types = [(e.type, e.data.get("call_id") or e.data["call"]["call_id"]) for e in step]
     assert types == [("leg.removed", AGENT_CONSULT[1]), ("leg.added", LINKED),
@@ -179,7 +180,7 @@ def test_transferer_gone_before_the_transfer_event_still_counts() -> None:
          chan("Newchannel", *carol, bob2[1], state="0"), dial(bob2, carol, bob2[1]),
          chan("Newstate", *carol, bob2[1]), _bridge("BridgeEnter", "b2", carol, bob2[1]),
          _bridge("BridgeEnter", "b2", bob2, bob2[1]), t=T0 + 50)
-    assert tracker.legs[bob2[1]].role == "customer"  # the consultation's caller, for now
+    assert tracker.channels[bob2[1]].role == "customer"  # the consultation's caller, for now
     destroyed = {"type": "ChannelDestroyed", "timestamp": "2027-01-15T08:01:19.000+0000",
                  "cause": 16, "cause_txt": "Normal Clearing",
                  "channel": {"id": BOB[1], "name": BOB[0], "state": "Up"}}
@@ -232,5 +233,5 @@ def test_consultation_line_hung_up_before_the_transfer_event_still_moves() -> No
     ended = [e.data["call"] for e in events if e.type == "call.ended"]
     assert [c["call_id"] for c in ended] == [AGENT_CONSULT[1], LINKED]
     assert {leg["channel"] for leg in ended[-1]["legs"]} == set(_roles(call))
-    assert tracker.calls == {} and tracker.legs == {}
+    assert tracker.calls == {} and tracker.channels == {}
     check_stream(events)

@@ -11,7 +11,6 @@ from typing import Any, cast
 
 from edgeqa.ari.resources import AriResources
 from edgeqa.ari.rest import AriHttpError
-from edgeqa.calls.model import TrackerEvent
 from edgeqa.config import default_live
 from edgeqa.live.events import (
     METRIC_EVENT_TYPES,
@@ -24,6 +23,7 @@ from edgeqa.live.service import LiveMetrics
 from edgeqa.media.receiver import RtpReceiver
 from edgeqa.metrics.events import Alert, CallSummary, DeadAir, LegSample, SegmentStarted, TalkOver
 from edgeqa.store import EventLike, schema_name
+from edgeqa.store.records import Event
 from tests.support.schemas import check_flat, load
 
 T0 = 1_700_000_000.0
@@ -37,8 +37,8 @@ def _call(state: str = "connected", *, ended: bool = False, on_hold: bool = Fals
             "answered_at": None}
 
 
-def _ev(type_: str, call: Mapping[str, Any]) -> TrackerEvent:
-    return TrackerEvent(type_, T0, {"call": call})
+def _ev(type_: str, call: Mapping[str, Any]) -> Event:
+    return Event(type_, T0, {"call": call})
 
 
 class FakeAri:
