@@ -58,7 +58,7 @@ def state_name(code: str | None, desc: str | None) -> str | None:
 
 def call_header(call: Call) -> dict[str, Any]:
     data = call.to_dict()
-    del data["legs"]
+    del data["channels"]
     return data
 
 
@@ -110,7 +110,7 @@ class TrackerCore:
         return leg
 
     def _leg_data(self, leg: Channel) -> dict[str, Any]:
-        return {"call_id": leg.call_id, "leg": leg.to_dict()}
+        return {"call_id": leg.call_id, "leg": leg.role, "channel": leg.to_dict()}
 
     def _leg_changed(self, leg: Channel, before: dict[str, Any], now: float) -> Events:
         call = self.calls.get(leg.call_id)

@@ -17,7 +17,7 @@ CALL_QUEUED = "queued"
 CALL_CONNECTED = "connected"
 CALL_ENDED = "ended"
 
-# Every tracker Event.type, each with schemas/<type>.v1.json.
+# Every tracker Event.type, each with schemas/<store.schema_name(type)>.json.
 EVENT_TYPES = (
     "call.started", "call.updated", "call.ended",
     "leg.added", "leg.updated", "leg.removed",
@@ -168,7 +168,7 @@ class Call:
                 1 for c in self.live_channels() if c.role == ROLE_SUPERVISOR
             ),
             "transfers": [transfer.to_dict() for transfer in self.transfers],
-            "legs": [c.to_dict() for c in channels],
+            "channels": [c.to_dict() for c in channels],
         }
 
 

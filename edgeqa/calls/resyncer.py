@@ -11,6 +11,7 @@ from edgeqa.ami.client import AmiClient
 from edgeqa.ami.message import AmiMessage
 from edgeqa.ari.client import AriClient
 from edgeqa.ari.rest import AriError
+from edgeqa.calls.changes import CallEnded
 from edgeqa.calls.tracker import CallTracker
 from edgeqa.store.records import Event
 
@@ -27,8 +28,10 @@ class Resyncer:
                  submit: Callable[[Iterable[Event]], None],
                  emit: Callable[[str, Mapping[str, Any]], None],
                  wall: Callable[[], float], mono: Callable[[], float],
-                 action_timeout_s: float) -> None:
+                 action_timeout_s: float,
+                 on_stale_ended: Callable[[list[CallEnded]], None] | None = None) -> None:
         self._tracker = tracker
+        self._on_stale_ended = on_stale_ended
         self._ami = ami
         self._ari = ari
         self._submit = submit
@@ -126,3 +129,5 @@ class Resyncer:
         if events:
             log.info("resync: ended %d calls left open by a previous run", len(events))
         self._submit(events)
+        if events and self._on_stale_ended is not None:  # the tracker never knew these calls
+            self._on_stale_ended([CallEnded(e.data["call"]["call_id"], e.at) for e in events])

@@ -43,9 +43,9 @@ def format_snapshot(snap: Mapping[str, Any]) -> str:
     for call in snap.get("calls", []):
         lines.append(f"  {call.get('call_id')}  {call.get('state')}  queue={call.get('queue')}"
                      f"  agent={call.get('agent_interface')}")
-        for leg in call.get("legs", []):
-            lines.append(f"    {leg.get('role'):<10} {leg.get('channel')}  {leg.get('state')}"
-                         f"  caller={leg.get('caller_id_num')}")
+        for channel in call.get("channels", []):
+            lines.append(f"    {channel.get('role'):<10} {channel.get('channel')}"
+                         f"  {channel.get('state')}  caller={channel.get('caller_id_num')}")
     for queue in snap.get("queues", []):
         lines.append(f"queue {queue.get('name')}: {len(queue.get('callers', []))} waiting, "
                      f"{len(queue.get('members', []))} members")

@@ -1,12 +1,21 @@
 """Durable store: SQLite in WAL mode behind one writer thread (events, calls, legs)."""
 
-from edgeqa.store.records import SCHEMA_VERSION, Event, EventLike, StoredEvent, schema_name
+from edgeqa.store.records import (
+    SCHEMA_VERSION,
+    SCHEMA_VERSIONS,
+    Event,
+    EventLike,
+    StoredEvent,
+    schema_name,
+    schema_version,
+)
 from edgeqa.store.schema import MIGRATIONS, SchemaTooNewError
 from edgeqa.store.writer import Store, StoreClosedError, StoreStats
 
 __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
+    "SCHEMA_VERSIONS",
     "Event",
     "EventLike",
     "SchemaTooNewError",
@@ -15,4 +24,5 @@ __all__ = [
     "StoreStats",
     "StoredEvent",
     "schema_name",
+    "schema_version",
 ]

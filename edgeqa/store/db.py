@@ -46,21 +46,26 @@ def _call_id(data: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _leg_id(data: Mapping[str, Any]) -> str | None:
-    leg = data.get("leg")
-    source = leg if isinstance(leg, Mapping) else data
-    for key in ("uniqueid", "leg_id", "id"):
-        value = source.get(key)
-        if isinstance(value, str):
+def _channel(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The channel object a leg.* event carries (v2 ``channel``; v1 had it under ``leg``)."""
+    for key in ("channel", "leg"):
+        value = data.get(key)
+        if isinstance(value, Mapping):
             return value
     return None
+
+
+def _channel_id(channel: Mapping[str, Any]) -> str | None:
+    value = channel.get("uniqueid")
+    return value if isinstance(value, str) else None
 
 
 def _project(conn: sqlite3.Connection, seq: int, event: EventLike, text: str) -> None:
     """Keep the calls/legs tables at the latest state carried by call.* and leg.* events.
 
-    Only events that carry the whole object (``data["call"]`` / ``data["leg"]``) replace a row;
-    metric events (call.talk_over, leg.sample, ...) name a call but are not its state.
+    Only events that carry the whole object (``data["call"]`` / ``data["channel"]``) replace a
+    row; metric events (call.talk_over, leg.sample, ...) name a call but are not its state.
+    The ``legs`` table holds one row per channel (keyed by its uniqueid).
     """
     data = event.data
     if event.type.startswith("call.") and isinstance(data.get("call"), Mapping):
@@ -74,8 +79,8 @@ def _project(conn: sqlite3.Connection, seq: int, event: EventLike, text: str) ->
             " ended_at = COALESCE(excluded.ended_at, calls.ended_at)",
             (call_id, event.at, ended, text, seq),
         )
-    elif event.type.startswith("leg.") and isinstance(data.get("leg"), Mapping):
-        leg_id = _leg_id(data)
+    elif event.type.startswith("leg.") and (channel := _channel(data)) is not None:
+        leg_id = _channel_id(channel)
         if leg_id is None:
             return
         conn.execute(
@@ -131,6 +136,17 @@ def open_calls(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     ).fetchall()
     return [{"id": r[0], "started_at": r[1], "data": json.loads(r[2]), "last_seq": r[3]}
             for r in rows]
+
+
+def latest_by_call(conn: sqlite3.Connection, event_type: str) -> dict[str, Any]:
+    """Return the payload of the newest ``event_type`` event per ``call_id``."""
+    out: dict[str, Any] = {}
+    for (text,) in conn.execute("SELECT data FROM events WHERE type = ? ORDER BY seq",
+                                (event_type,)):
+        data = json.loads(text)
+        if isinstance(data, dict) and isinstance(data.get("call_id"), str):
+            out[data["call_id"]] = data
+    return out
 
 
 def prune(conn: sqlite3.Connection, keep_events: int) -> int:

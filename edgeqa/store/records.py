@@ -7,8 +7,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-#: Version of the payload schemas; the envelope names ``<type>.v<N>`` as its ``schema``.
+#: Default version of an event type's payload schema (``schemas/<type>.v<N>.json``).
 SCHEMA_VERSION = 1
+#: Event types whose payload changed, with their current version; every other type is at
+#: SCHEMA_VERSION. A stored event keeps the ``schema`` it was written with, and the older
+#: schema files stay, so a reader of old events can still check them.
+SCHEMA_VERSIONS: dict[str, int] = {
+    # v2: a call lists its "channels" (was "legs"); leg.* carry "leg": <role string> and
+    # "channel": <the channel object> (v1 had "leg": <the channel object>).
+    "call.started": 2, "call.updated": 2, "call.ended": 2,
+    "leg.added": 2, "leg.updated": 2, "leg.removed": 2,
+    # v2: "severity" apart from the alert type (call.alert types too_quiet/too_loud were
+    # type "level"); call.dead_air "state" ongoing/ended/truncated; call.summary "partial".
+    "call.alert": 2, "call.dead_air": 2, "call.summary": 2,
+}
 
 
 class EventLike(Protocol):
@@ -24,16 +36,26 @@ class EventLike(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """A daemon event (lifecycle: daemon.*, asterisk.*, resync.*) before it is stored."""
+    """A stream event before it is stored: its type, when it happened (wall time), its payload.
+
+    The tracker (call.*, leg.*, queue.*, agent.*), the live metrics and the daemon itself
+    (daemon.*, asterisk.*, resync.*) all produce these; ``data`` is JSON-ready and follows
+    ``schemas/<schema_name(type)>.json``.
+    """
 
     type: str
     at: float
     data: Mapping[str, Any]
 
 
+def schema_version(event_type: str) -> int:
+    """Return the current payload schema version of ``event_type``."""
+    return SCHEMA_VERSIONS.get(event_type, SCHEMA_VERSION)
+
+
 def schema_name(event_type: str) -> str:
     """Return the payload schema name for ``event_type`` (``schemas/<name>.json``)."""
-    return f"{event_type}.v{SCHEMA_VERSION}"
+    return f"{event_type}.v{schema_version(event_type)}"
 
 
 @dataclass(frozen=True, slots=True)

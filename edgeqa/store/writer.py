@@ -131,6 +131,11 @@ class Store:
         calls: list[dict[str, Any]] = await self._submit(db.open_calls)
         return calls
 
+    async def latest_by_call(self, event_type: str) -> dict[str, Any]:
+        """Return the payload of the newest ``event_type`` event per call_id (a checkpoint)."""
+        found: dict[str, Any] = await self._submit(lambda c: db.latest_by_call(c, event_type))
+        return found
+
     async def close(self) -> None:
         """Finish queued requests, stop the writer thread and close the database; idempotent."""
         if self._thread is None or self._stopped is None:

@@ -21,6 +21,7 @@ from edgeqa.sandbox.demo.runner import in_thread as blocking
 from edgeqa.sandbox.demo.stream_client import Envelope, StreamCollector
 from edgeqa.sandbox.pbx import Sandbox
 from edgeqa.sandbox.scenario import FixtureCall
+from edgeqa.store import schema_name
 from tests.support.daemon import (
     API_PORT_OFFSET,
     EVENT_TIMEOUT_S,
@@ -75,12 +76,12 @@ async def test_daemon_tracks_a_real_queue_call(
     c = ended["data"]["call"]
     assert c["queue"] == "support"
     assert c["agent_interface"] == "PJSIP/agent1"
-    roles = {leg["role"]: leg for leg in c["legs"]}
+    roles = {channel["role"]: channel for channel in c["channels"]}
     assert roles["customer"]["endpoint"] == "PJSIP/customer1"
     assert roles["agent"]["endpoint"] == "PJSIP/agent1"
     assert before <= c["started_at"] <= c["answered_at"] <= c["ended_at"] <= after
-    for leg in c["legs"]:
-        assert leg["started_at"] <= leg["ended_at"]
+    for channel in c["channels"]:
+        assert channel["started_at"] <= channel["ended_at"]
     joined = await col.wait_for(is_type("queue.caller_joined"), EVENT_TIMEOUT_S)
     left = await col.wait_for(is_type("queue.caller_left"), EVENT_TIMEOUT_S)
     assert joined["data"]["queue"] == left["data"]["queue"] == "support"
@@ -95,7 +96,7 @@ async def test_daemon_tracks_a_real_queue_call(
     assert seqs == list(range(1, len(seqs) + 1))
     for e in col.events:
         assert set(e) == {"seq", "type", "at", "schema", "data"}
-        assert e["schema"] == f"{e['type']}.v1"
+        assert e["schema"] == schema_name(e["type"])
     assert daemon.get("/v1/calls")["calls"] == []
 
 

@@ -39,8 +39,9 @@ async def live(running_sandbox: Sandbox) -> AsyncIterator[Live]:
 
 def _agent_hold_event(on_hold: bool) -> Callable[[Event], bool]:
     def match(e: Event) -> bool:
-        return (e.type == "leg.updated" and e.data["leg"]["endpoint"] == "PJSIP/agent1"
-                and e.data["leg"]["on_hold"] is on_hold and e.data["leg"]["hold_count"] == 1)
+        channel = e.data.get("channel") or {}
+        return (e.type == "leg.updated" and channel["endpoint"] == "PJSIP/agent1"
+                and channel["on_hold"] is on_hold and channel["hold_count"] == 1)
     return match
 
 
@@ -58,13 +59,13 @@ async def test_agent_holds_and_resumes_a_real_queue_call(
         held_ack = time.time()
         held = await live.wait_for(_agent_hold_event(True))
         seen_held = time.time()
-        leg = held.data["leg"]
+        leg = held.data["channel"]
         assert held.data["call_id"] == call_id and leg["role"] == "agent"
         (start, end) = (leg["holds"][0]["start"], leg["holds"][0]["end"])
         assert end is None and asked - 0.1 <= start <= held_ack + HOLD_EDGE_TOLERANCE_S
         call = live.tracker.snapshot()["calls"][0]
         assert call["on_hold"] is True
-        customer = next(x for x in call["legs"] if x["role"] == "customer")
+        customer = next(x for x in call["channels"] if x["role"] == "customer")
         assert customer["on_hold"] is False  # the phone that sent sendonly is the held leg
         _LOG.info("hold: re-INVITE answered %.3f s, tracker saw it %.3f s after the request",
                   held_ack - asked, seen_held - asked)
@@ -73,7 +74,7 @@ async def test_agent_holds_and_resumes_a_real_queue_call(
         resumed_at = time.time()
         await asyncio.to_thread(fixture.agent.unhold)
         resumed = await live.wait_for(_agent_hold_event(False))
-        leg = resumed.data["leg"]
+        leg = resumed.data["channel"]
         (start2, end2) = (leg["holds"][0]["start"], leg["holds"][0]["end"])
         assert start2 == start and end2 is not None
         assert resumed_at - 0.1 <= end2 <= time.time()
@@ -96,9 +97,9 @@ async def test_agent_holds_and_resumes_a_real_queue_call(
     ended = await live.wait_for(lambda e: e.type == "call.ended")
     final = ended.data["call"]
     assert final["call_id"] == call_id and final["on_hold"] is False
-    agent = next(x for x in final["legs"] if x["role"] == "agent")
+    agent = next(x for x in final["channels"] if x["role"] == "agent")
     assert (agent["hold_count"], agent["state"]) == (1, "hungup")
     assert len(agent["holds"]) == 1 and final["hold_s"] == agent["hold_s"]
-    holds = [e for e in live.events if e.type == "leg.updated" and e.data["leg"]["on_hold"]]
-    assert {e.data["leg"]["hold_count"] for e in holds} == {1}
+    holds = [e for e in live.events if e.type == "leg.updated" and e.data["channel"]["on_hold"]]
+    assert {e.data["channel"]["hold_count"] for e in holds} == {1}
     assert_valid(live.events)

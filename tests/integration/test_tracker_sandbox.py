@@ -39,7 +39,7 @@ async def live(running_sandbox: Sandbox) -> AsyncIterator[Live]:
 
 
 def _roles(call: dict[str, Any]) -> dict[str, str]:
-    return {leg["endpoint"]: leg["role"] for leg in call["legs"]}
+    return {leg["endpoint"]: leg["role"] for leg in call["channels"]}
 
 
 async def test_real_queue_call_roles_queue_agent_times(
@@ -84,15 +84,15 @@ async def test_real_queue_call_roles_queue_agent_times(
         supervisor = softphone("supervisor1")
         supervisor.dial("*2231")
         spy = await live.wait_for(lambda e: e.type.startswith("leg.")
-                                  and e.data["leg"]["role"] == "supervisor"
-                                  and e.data["leg"]["spying_on"] is not None)
+                                  and e.data["channel"]["role"] == "supervisor"
+                                  and e.data["channel"]["spying_on"] is not None)
         assert spy.data["call_id"] == call["call_id"]
-        assert spy.data["leg"]["endpoint"] == "PJSIP/supervisor1"
-        assert spy.data["leg"]["spy_mode"] == "whisper"
+        assert spy.data["channel"]["endpoint"] == "PJSIP/supervisor1"
+        assert spy.data["channel"]["spy_mode"] == "whisper"
         assert live.tracker.snapshot()["calls"][0]["supervisors"] == 1
         supervisor.hangup()
         await live.wait_for(lambda e: e.type == "leg.removed"
-                            and e.data["leg"]["role"] == "supervisor")
+                            and e.data["channel"]["role"] == "supervisor")
 
         # The live tracker survives a resync of its own without losing a leg.
         before = len(live.events)
@@ -105,7 +105,7 @@ async def test_real_queue_call_roles_queue_agent_times(
     final = ended.data["call"]
     assert final["call_id"] == call["call_id"]
     assert final["answered_at"] < final["ended_at"] <= time.time()
-    assert all(leg["ended_at"] is not None for leg in final["legs"])
+    assert all(leg["ended_at"] is not None for leg in final["channels"])
     assert_valid(live.events)
     assert live.tracker.snapshot()["calls"] == []
     assert [e.type for e in live.events].count("call.started") == 1
@@ -128,7 +128,7 @@ async def test_hangup_missed_while_disconnected_is_swept_by_the_resync(
     ended = await live.wait_for(lambda e: e.type == "call.ended")
     final = ended.data["call"]
     assert final["call_id"] == connected.data["call"]["call_id"]
-    assert {leg["hangup_cause"] for leg in final["legs"]} == {"swept"}
+    assert {leg["hangup_cause"] for leg in final["channels"]} == {"swept"}
     assert final["ended_at"] >= reconnected
     assert_valid(live.events)
     assert live.tracker.snapshot()["calls"] == [] and live.tracker.channels == {}

@@ -57,8 +57,8 @@ async def test_blind_transfer_from_agent1_to_agent2(
         await asyncio.to_thread(agent2.wait_state, "CONFIRMED", PHONE_TIMEOUT_S)
         await asyncio.to_thread(fixture.agent.wait_state, "DISCONNECTED", PHONE_TIMEOUT_S)
         joined = await live.wait_for(lambda e: e.type.startswith("leg.")
-                                     and e.data["leg"]["endpoint"] == "PJSIP/agent2"
-                                     and e.data["leg"]["state"] == "up")
+                                     and e.data["channel"]["endpoint"] == "PJSIP/agent2"
+                                     and e.data["channel"]["state"] == "up")
         assert joined.data["call_id"] == call_id
         transferred = await live.wait_for(lambda e: e.type == "call.updated"
                                           and bool(e.data["call"]["transfers"]))
@@ -66,10 +66,10 @@ async def test_blind_transfer_from_agent1_to_agent2(
         assert (transfer["kind"], transfer["target"]) == ("blind", "112@sandbox-internal")
         assert asked - 0.1 <= transfer["at"] <= time.time()
         await live.wait_for(lambda e: e.type == "leg.removed"
-                            and e.data["leg"]["endpoint"] == "PJSIP/agent1")
+                            and e.data["channel"]["endpoint"] == "PJSIP/agent1")
 
         (call,) = live.tracker.snapshot()["calls"]
-        legs = {leg["endpoint"]: leg for leg in call["legs"]}
+        legs = {leg["endpoint"]: leg for leg in call["channels"]}
         assert {k: v["role"] for k, v in legs.items()} == {
             "PJSIP/customer1": "customer", "PJSIP/agent1": "agent", "PJSIP/agent2": "agent"}
         assert transfer["transferer"] == legs["PJSIP/agent1"]["uniqueid"]
@@ -89,8 +89,8 @@ async def test_blind_transfer_from_agent1_to_agent2(
         fixture.close()
     ended = await live.wait_for(lambda e: e.type == "call.ended")
     final = ended.data["call"]
-    assert final["call_id"] == call_id and len(final["legs"]) == 3
-    assert {leg["state"] for leg in final["legs"]} == {"hungup"}
+    assert final["call_id"] == call_id and len(final["channels"]) == 3
+    assert {leg["state"] for leg in final["channels"]} == {"hungup"}
     assert [e.type for e in live.events].count("call.started") == 1
     assert live.tracker.snapshot()["calls"] == []
     assert_valid(live.events)
@@ -112,8 +112,8 @@ async def test_attended_transfer_from_agent1_to_agent2(
         await asyncio.to_thread(agent2.wait_incoming, PHONE_TIMEOUT_S)
         await asyncio.to_thread(agent2.wait_state, "CONFIRMED", PHONE_TIMEOUT_S)
         consulted = await live.wait_for(lambda e: e.type.startswith("leg.")
-                                        and e.data["leg"]["endpoint"] == "PJSIP/agent2"
-                                        and e.data["leg"]["state"] == "up")
+                                        and e.data["channel"]["endpoint"] == "PJSIP/agent2"
+                                        and e.data["channel"]["state"] == "up")
         consult_id = consulted.data["call_id"]
         assert consult_id != call_id  # before the transfer: a call of its own
         asked = time.time()
@@ -128,14 +128,14 @@ async def test_attended_transfer_from_agent1_to_agent2(
         assert transfer["kind"] == "attended"
         assert asked - 0.1 <= transfer["at"] <= time.time()
         await live.wait_for(lambda e: e.type == "leg.removed"
-                            and e.data["leg"]["endpoint"] == "PJSIP/agent1"
+                            and e.data["channel"]["endpoint"] == "PJSIP/agent1"
                             and e.data["call_id"] == call_id)
         (call,) = live.tracker.snapshot()["calls"]
         assert call["call_id"] == call_id and call["state"] == "connected"
-        roles = {leg["channel"]: leg["role"] for leg in call["legs"]}
+        roles = {leg["channel"]: leg["role"] for leg in call["channels"]}
         _LOG.info("attended transfer: roles %s", roles)
         by_endpoint: dict[str, list[dict[str, Any]]] = {}
-        for leg in call["legs"]:
+        for leg in call["channels"]:
             by_endpoint.setdefault(leg["endpoint"], []).append(leg)
         # The customer stays the customer; agent1's two lines are the agent, and hung up;
         # agent2, reached from the consultation, is the call's agent now.
@@ -147,11 +147,11 @@ async def test_attended_transfer_from_agent1_to_agent2(
         assert (agent2_leg["role"], agent2_leg["ended_at"]) == ("agent", None)
         agent1_ids = {leg["uniqueid"] for leg in agent1_legs}
         # (A move from the consultation also emits leg.removed: wait for both hang-ups.)
-        await live.wait_for(lambda e: len({x.data["leg"]["uniqueid"] for x in live.events
+        await live.wait_for(lambda e: len({x.data["channel"]["uniqueid"] for x in live.events
                                            if x.type == "leg.removed"
-                                           and x.data["leg"]["uniqueid"] in agent1_ids
-                                           and x.data["leg"]["state"] == "hungup"}) == 2)
-        for leg in live.tracker.snapshot()["calls"][0]["legs"]:
+                                           and x.data["channel"]["uniqueid"] in agent1_ids
+                                           and x.data["channel"]["state"] == "hungup"}) == 2)
+        for leg in live.tracker.snapshot()["calls"][0]["channels"]:
             if leg["endpoint"] == "PJSIP/agent1":
                 assert (leg["role"], leg["state"]) == ("agent", "hungup")
         first = min(agent1_legs, key=lambda leg: leg["started_at"])
@@ -169,8 +169,8 @@ async def test_attended_transfer_from_agent1_to_agent2(
     ended = await live.wait_for(lambda e: e.type == "call.ended"
                                 and e.data["call"]["call_id"] == call_id)
     final = ended.data["call"]
-    assert len(final["legs"]) == 4 and {leg["state"] for leg in final["legs"]} == {"hungup"}
-    assert {leg["channel"]: leg["role"] for leg in final["legs"]} == roles
+    assert len(final["channels"]) == 4 and {leg["state"] for leg in final["channels"]} == {"hungup"}
+    assert {leg["channel"]: leg["role"] for leg in final["channels"]} == roles
     assert [e.data["call"]["call_id"] for e in live.events if e.type == "call.ended"] == [
         consult_id, call_id]
     assert live.tracker.snapshot()["calls"] == []

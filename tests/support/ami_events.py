@@ -44,7 +44,7 @@ def feed(tracker: CallTracker, *msgs: AmiMessage, t: float = T0) -> list[Event]:
 
 def roles(tracker: CallTracker) -> dict[str, str]:
     return {leg["channel"]: leg["role"] for call in tracker.snapshot()["calls"]
-            for leg in call["legs"]}
+            for leg in call["channels"]}
 
 
 def member(event: str = "QueueMemberStatus", **extra: str) -> AmiMessage:
@@ -129,9 +129,9 @@ def check_stream(events: list[Event]) -> None:
             assert started[call_id] == 1
             ended[call_id] += 1
         elif event.type == "leg.added":
-            live.add((event.data["call_id"], event.data["leg"]["uniqueid"]))
+            live.add((event.data["call_id"], event.data["channel"]["uniqueid"]))
         elif event.type == "leg.removed":
-            key = (event.data["call_id"], event.data["leg"]["uniqueid"])
+            key = (event.data["call_id"], event.data["channel"]["uniqueid"])
             assert key in live, key
             live.discard(key)
     assert max(started.values(), default=0) <= 1 and max(ended.values(), default=0) <= 1

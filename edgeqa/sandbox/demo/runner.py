@@ -141,9 +141,9 @@ def live_summaries(events: list[Envelope]) -> dict[str, dict[str, Any]]:
     for e in events:
         data = e["data"]
         if e["type"] == "call.ended":
-            for leg in data["call"].get("legs", []):
-                if leg.get("role") == "customer" and leg.get("endpoint") in by_customer:
-                    fixture_of[data["call"]["call_id"]] = by_customer[leg["endpoint"]]
+            for channel in data["call"].get("channels", []):
+                if channel.get("role") == "customer" and channel.get("endpoint") in by_customer:
+                    fixture_of[data["call"]["call_id"]] = by_customer[channel["endpoint"]]
         elif e["type"] == "call.summary" and data.get("call_id") in fixture_of:
             out[fixture_of[data["call_id"]]] = data["summary"]
     return out

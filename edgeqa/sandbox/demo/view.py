@@ -38,9 +38,9 @@ def summarize(envelope: Mapping[str, Any]) -> str:
         c = data["call"]
         gist = (f"call {c.get('call_id')} {c.get('state')} queue={c.get('queue')} "
                 f"agent={c.get('agent_interface')}")
-    elif "leg" in data and isinstance(data["leg"], Mapping):
-        leg = data["leg"]
-        gist = f"{leg.get('role')} {leg.get('channel')} {leg.get('state')}"
+    elif "channel" in data and isinstance(data["channel"], Mapping):
+        channel = data["channel"]
+        gist = f"{data.get('leg')} {channel.get('channel')} {channel.get('state')}"
     elif "caller" in data and isinstance(data["caller"], Mapping):
         gist = f"{data.get('queue')} {data['caller'].get('channel')} {data.get('reason', '')}"
     elif "queue" in data and isinstance(data["queue"], Mapping):
@@ -93,11 +93,11 @@ class LiveView:
         elif kind.startswith("leg."):
             owner = self.calls.get(str(data.get("call_id")))
             if owner is not None:
-                legs = [leg for leg in owner.get("legs", [])
-                        if leg.get("uniqueid") != data["leg"].get("uniqueid")]
+                channels = [c for c in owner.get("channels", [])
+                            if c.get("uniqueid") != data["channel"].get("uniqueid")]
                 if kind != "leg.removed":
-                    legs.append(data["leg"])
-                owner["legs"] = legs
+                    channels.append(data["channel"])
+                owner["channels"] = channels
         elif kind == "queue.updated":
             self.queues[data["queue"]["name"]] = dict(data["queue"])
         elif kind in ("queue.caller_joined", "queue.caller_left"):
@@ -139,10 +139,10 @@ class LiveView:
             out.append(f"  {call['call_id']:<22} {call.get('state', ''):<10} "
                        f"queue={call.get('queue')} agent={call.get('agent_interface')} "
                        f"since {_clock(call.get('started_at'))}")
-            for leg in call.get("legs", []):
-                hold = " HOLD" if leg.get("on_hold") else ""
-                out.append(f"      {leg.get('role', ''):<10} {leg.get('channel', ''):<28} "
-                           f"{leg.get('state', '')}{hold}")
+            for channel in call.get("channels", []):
+                hold = " HOLD" if channel.get("on_hold") else ""
+                out.append(f"      {channel.get('role', ''):<10} {channel.get('channel', ''):<28} "
+                           f"{channel.get('state', '')}{hold}")
             if call["call_id"] in self.metrics:
                 out += [f"      {line[:width - 6]}"
                         for line in self.metrics[call["call_id"]].render()]

@@ -31,7 +31,7 @@ def test_plain_dial_to_queue_member_is_agent() -> None:
     assert roles(tracker) == {CALLER[0]: "customer", AGENT[0]: "agent"}
     (call,) = tracker.snapshot()["calls"]
     assert call["state"] == "connected" and call["answered_at"] == T0 + 6
-    agent_leg = next(leg for leg in call["legs"] if leg["role"] == "agent")
+    agent_leg = next(leg for leg in call["channels"] if leg["role"] == "agent")
     assert agent_leg["agent_interface"] == "PJSIP/agent1" and agent_leg["answered_at"] == T0 + 4
 
 
@@ -72,7 +72,7 @@ def test_local_queue_member_agent_connect_marks_the_device_leg() -> None:
              DestChannel=local1[0], DestUniqueid=local1[1], Queue="support",
              Interface="Local/agent1@agents", MemberName="Agent One", HoldTime="3"))
     (call,) = tracker.snapshot()["calls"]
-    agent_leg = next(leg for leg in call["legs"] if leg["channel"] == AGENT[0])
+    agent_leg = next(leg for leg in call["channels"] if leg["channel"] == AGENT[0])
     assert agent_leg["role"] == "agent"
     assert call["agent_interface"] == "Local/agent1@agents"
     agents = tracker.snapshot()["agents"]
@@ -129,7 +129,7 @@ def test_hold_and_unhold() -> None:
          chan("Newchannel", *BOB, "100.1", state="0"), dial(CALLER, BOB, "100.1"))
     events = feed(tracker, chan("Hold", *CALLER, "100.1", MusicClass="default"), t=T0 + 10)
     assert [e.type for e in events] == ["leg.updated", "call.updated"]
-    assert events[0].data["leg"]["on_hold"] is True and events[1].data["call"]["on_hold"]
+    assert events[0].data["channel"]["on_hold"] is True and events[1].data["call"]["on_hold"]
     events = feed(tracker, chan("Unhold", *CALLER, "100.1"), t=T0 + 20)
     assert events[1].data["call"]["on_hold"] is False
 
@@ -219,7 +219,7 @@ def test_resync_from_core_show_channels_and_queue_status() -> None:
     tracker.resync_ami(_resync_messages(include_agent=False), now + 10)
     events = tracker.end_resync(now + 10)
     assert [e.type for e in events] == ["leg.removed", "agent.updated"]
-    assert events[0].data["leg"]["hangup_cause"] == "swept"
+    assert events[0].data["channel"]["hangup_cause"] == "swept"
     # Third: nothing is listed any more: the call ends, the member is swept.
     tracker.begin_resync(now + 20)
     tracker.resync_ami([_resync_messages()[0]], now + 20)
@@ -288,7 +288,7 @@ def test_sweep_ends_idle_legs_only() -> None:
     assert [e.type for e in events] == ["leg.removed"]
     events = tracker.sweep(T0 + 200, max_idle_s=60)
     assert [e.type for e in events] == ["leg.removed", "call.ended"]
-    assert events[-1].data["call"]["legs"][0]["hangup_cause"] == "swept"
+    assert events[-1].data["call"]["channels"][0]["hangup_cause"] == "swept"
 
 
 def test_feature_code_spy_mode_from_user_event() -> None:
@@ -303,7 +303,7 @@ def test_feature_code_spy_mode_from_user_event() -> None:
         ami("ChanSpyStart", SpyerChannel=sup[0], SpyerUniqueid=sup[1],
             SpyeeChannel=BOB[0], SpyeeUniqueid=BOB[1]))
     assert [e.type for e in events].count("call.started") == 1
-    added = [e.data["leg"] for e in events if e.type == "leg.added"]
+    added = [e.data["channel"] for e in events if e.type == "leg.added"]
     assert added[-1]["channel"] == sup[0]
     assert (added[-1]["role"], added[-1]["spy_mode"]) == ("supervisor", "whisper")
 
@@ -340,16 +340,16 @@ def test_ari_hold_state_and_destroy_of_known_legs() -> None:
         return events
 
     (event,) = ari("ChannelStateChange", BOB[1], state="Up")
-    assert event.data["leg"]["state"] == "up"
-    assert event.data["leg"]["answered_at"] == 1_800_000_001.5
+    assert event.data["channel"]["state"] == "up"
+    assert event.data["channel"]["answered_at"] == 1_800_000_001.5
     events = ari("ChannelHold", BOB[1])
     assert [e.type for e in events] == ["leg.updated", "call.updated"]
-    assert events[0].data["leg"]["on_hold"] is True and events[1].data["call"]["on_hold"]
+    assert events[0].data["channel"]["on_hold"] is True and events[1].data["call"]["on_hold"]
     assert ari("ChannelHold", BOB[1]) == []  # no change, no event
-    assert ari("ChannelUnhold", BOB[1])[0].data["leg"]["on_hold"] is False
+    assert ari("ChannelUnhold", BOB[1])[0].data["channel"]["on_hold"] is False
     assert ari("ChannelVarset", BOB[1]) == [] and ari("ChannelHold", "unknown.9") == []
     events = ari("ChannelDestroyed", BOB[1], cause=16, cause_txt="Normal Clearing")
-    assert events[0].data["leg"]["hangup_cause"] == "Normal Clearing"
+    assert events[0].data["channel"]["hangup_cause"] == "Normal Clearing"
     assert tracker.handle_ari({"type": "ChannelDestroyed"}, T0) == []
 
 

@@ -59,30 +59,30 @@ def test_leg_removed_carries_the_final_state_and_cause() -> None:
     tracker = CallTracker()
     feed(tracker, *answered_queue_call())
     events = feed(tracker, *hangups(), t=T0 + 100)
-    removed = [e.data["leg"] for e in events if e.type == "leg.removed"]
+    removed = [e.data["channel"] for e in events if e.type == "leg.removed"]
     assert [leg["channel"] for leg in removed] == [CALLER[0], AGENT[0]]
     for leg in removed:
         assert (leg["state"], leg["hangup_cause"]) == ("hungup", "Normal Clearing")
         assert leg["ended_at"] is not None and leg["answered_at"] is not None
     (ended,) = [e.data["call"] for e in events if e.type == "call.ended"]
-    assert {leg["state"] for leg in ended["legs"]} == {"hungup"}
+    assert {leg["state"] for leg in ended["channels"]} == {"hungup"}
 
 
 def test_hangup_without_cause_has_a_null_cause() -> None:
     tracker = CallTracker()
     feed(tracker, *answered_queue_call())
     events = feed(tracker, chan("Hangup", *AGENT, LINKED), t=T0 + 50)
-    (removed,) = [e.data["leg"] for e in events if e.type == "leg.removed"]
+    (removed,) = [e.data["channel"] for e in events if e.type == "leg.removed"]
     assert (removed["state"], removed["hangup_cause"]) == ("hungup", None)
     # Cause without Cause-txt: the number is kept.
     events = feed(tracker, chan("Hangup", *CALLER, LINKED, Cause="17"), t=T0 + 60)
-    (removed,) = [e.data["leg"] for e in events if e.type == "leg.removed"]
+    (removed,) = [e.data["channel"] for e in events if e.type == "leg.removed"]
     assert removed["hangup_cause"] == "17"
 
 
 def _queue_updates_after_answer(events: list[Event]) -> list[list[str]]:
     answered = next(i for i, e in enumerate(events) if e.type == "leg.updated"
-                    and e.data["leg"]["role"] == "agent" and e.data["leg"]["state"] == "up")
+                    and e.data["channel"]["role"] == "agent" and e.data["channel"]["state"] == "up")
     return [[c["uniqueid"] for c in e.data["queue"]["callers"]]
             for e in events[answered:] if e.type == "queue.updated"]
 

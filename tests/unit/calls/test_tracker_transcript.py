@@ -10,28 +10,19 @@ import pytest
 
 from edgeqa.calls import CallTracker
 from edgeqa.calls.model import DEVICE_STATES, ROLES
-from edgeqa.store.records import Event
+from edgeqa.store.records import Event, schema_name
 from tests.support.ami_events import ami_messages, run_ami
 from tests.support.schemas import assert_valid, check_schema, load_schemas
 
 T0 = 1_795_327_440.0
 
 
-
-
-
-
-
-
-
-
-
-
 def test_schema_checker_rejects_what_it_should() -> None:
     schema = load_schemas()["leg.added"]
-    assert check_schema({"call_id": "x"}, schema, schema) == ["$: missing 'leg'"]
+    assert check_schema({"call_id": "x"}, schema, schema) == ["$: missing 'leg'",
+                                                               "$: missing 'channel'"]
     assert check_schema({"call_id": 1, "leg": None}, schema, schema)
-    bad_role = {"call_id": "c", "leg": {"role": "boss"}}
+    bad_role = {"call_id": "c", "leg": "boss"}
     assert any("boss" in e for e in check_schema(bad_role, schema, schema))
     assert check_schema({"call_id": "c", "leg": {}, "x": 1}, schema, schema)
     assert check_schema(True, {"type": "integer"}, {}) != []
@@ -40,7 +31,7 @@ def test_schema_checker_rejects_what_it_should() -> None:
 def test_every_schema_is_draft_2020_12_and_versioned() -> None:
     for name, schema in load_schemas().items():
         assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-        assert schema["$id"].endswith(f"/{name}.v1.json")
+        assert schema["$id"].endswith(f"/{schema_name(name)}.json")
 
 
 def test_ami_transcript_call(data_dir: Path) -> None:
@@ -53,12 +44,12 @@ def test_ami_transcript_call(data_dir: Path) -> None:
     started = next(e for e in events if e.type == "call.started").data["call"]
     assert started["call_id"] == "1795327440.0"
     assert started["queue"] == "support"
-    assert [leg["role"] for leg in started["legs"]] == ["customer"]
+    assert [leg["role"] for leg in started["channels"]] == ["customer"]
 
     legs: dict[str, dict[str, Any]] = {}
     for event in events:
         if event.type.startswith("leg."):
-            legs[event.data["leg"]["channel"]] = dict(event.data["leg"])
+            legs[event.data["channel"]["channel"]] = dict(event.data["channel"])
     assert legs["PJSIP/caller-00000000"]["role"] == "customer"
     agent = legs["PJSIP/agent1-00000001"]
     assert (agent["role"], agent["agent_interface"], agent["queue"]) == (
@@ -77,12 +68,12 @@ def test_ami_transcript_call(data_dir: Path) -> None:
     assert ended["started_at"] < ended["answered_at"] < ended["ended_at"]
     assert ended["duration_s"] == pytest.approx(ended["ended_at"] - ended["started_at"])
     # The final record keeps every leg the call had, supervisors included.
-    assert {leg["channel"]: leg["role"] for leg in ended["legs"]} == {
+    assert {leg["channel"]: leg["role"] for leg in ended["channels"]} == {
         "PJSIP/caller-00000000": "customer", "PJSIP/agent1-00000001": "agent",
         "PJSIP/supervisor-00000002": "supervisor", "PJSIP/supervisor-00000003": "supervisor",
         "PJSIP/supervisor-00000004": "supervisor"}
     assert all(leg["ended_at"] is not None and leg["recording"] is False
-               for leg in ended["legs"])
+               for leg in ended["channels"])
 
     # Time stamps come from `now`: the caller joins the queue before the agent answers.
     joined = next(e for e in events if e.type == "queue.caller_joined")
@@ -109,12 +100,12 @@ def test_snapshot_mid_call(data_dir: Path) -> None:
     json.dumps(snap)
     (call,) = snap["calls"]
     assert call["state"] == "connected" and call["supervisors"] == 1
-    roles = {leg["channel"]: leg["role"] for leg in call["legs"]}
+    roles = {leg["channel"]: leg["role"] for leg in call["channels"]}
     assert roles == {"PJSIP/caller-00000000": "customer", "PJSIP/agent1-00000001": "agent",
                      "PJSIP/supervisor-00000002": "supervisor"}
     agent1 = next(a for a in snap["agents"] if a["interface"] == "PJSIP/agent1")
     assert agent1["on_call"] == "1795327440.0"
-    assert all(leg["recording"] for leg in call["legs"] if leg["role"] != "supervisor")
+    assert all(leg["recording"] for leg in call["channels"] if leg["role"] != "supervisor")
 
 
 def test_ari_transcript_alongside_ami(data_dir: Path) -> None:
@@ -154,7 +145,7 @@ def test_ari_only_destroys_end_the_call(data_dir: Path) -> None:
 
 
 def test_schema_enums_match_the_model() -> None:
-    leg = load_schemas()["leg.added"]["$defs"]["leg"]["properties"]
+    leg = load_schemas()["leg.added"]["$defs"]["channel"]["properties"]
     assert leg["role"]["enum"] == list(ROLES)
     member = load_schemas()["queue.updated"]["$defs"]["member"]["properties"]
     assert member["state"]["enum"] == list(DEVICE_STATES.values())

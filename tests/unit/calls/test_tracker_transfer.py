@@ -40,7 +40,7 @@ def _party(prefix: str, leg: tuple[str, str], linkedid: str) -> dict[str, str]:
 
 
 def _roles(call: dict[str, Any]) -> dict[str, str]:
-    return {leg["channel"]: leg["role"] for leg in call["legs"]}
+    return {leg["channel"]: leg["role"] for leg in call["channels"]}
 
 
 def _queue_call(tracker: CallTracker) -> list[Event]:
@@ -77,7 +77,7 @@ def test_blind_transfer_keeps_one_call_and_the_roles() -> None:
                    t=T0 + 200)
     assert [e.type for e in events].count("call.started") == 1
     (ended,) = [e.data["call"] for e in events if e.type == "call.ended"]
-    assert ended["call_id"] == LINKED and len(ended["legs"]) == 3
+    assert ended["call_id"] == LINKED and len(ended["channels"]) == 3
     check_stream(events)
 
 
@@ -136,7 +136,7 @@ def test_attended_transfer_merges_the_consultation_into_the_customer_call() -> N
     assert call["call_id"] == LINKED and call["state"] == "connected"
     assert _roles(call) == {CALLER[0]: "customer", AGENT[0]: "agent", AGENT_CONSULT[0]: "agent",
                             BOB[0]: "callee", "PJSIP/recorder-00000015": "callee"}
-    live = {leg["channel"] for leg in call["legs"] if leg["ended_at"] is None}
+    live = {leg["channel"] for leg in call["channels"] if leg["ended_at"] is None}
     assert live == {CALLER[0], BOB[0], "PJSIP/recorder-00000015"}
     assert call["transfers"][0]["kind"] == "attended"
     assert (call["transfers"][0]["transferee"], call["transfers"][0]["target"]) == (
@@ -148,7 +148,7 @@ def test_attended_transfer_merges_the_consultation_into_the_customer_call() -> N
                    t=T0 + 300)
     ended = [e.data["call"] for e in events if e.type == "call.ended"]
     assert [c["call_id"] for c in ended] == [AGENT_CONSULT[1], LINKED]
-    assert {leg["channel"] for leg in ended[-1]["legs"]} == set(_roles(call))
+    assert {leg["channel"] for leg in ended[-1]["channels"]} == set(_roles(call))
     assert tracker.calls == {} and tracker.channels == {}
     check_stream(events)
 
@@ -159,7 +159,7 @@ def assert_merge_events(step: list[Event]) -> None:
     assert types == [("leg.removed", AGENT_CONSULT[1]), ("leg.added", LINKED),
                      ("leg.removed", AGENT_CONSULT[1]), ("call.ended", AGENT_CONSULT[1]),
                      ("leg.added", LINKED), ("call.updated", LINKED)], types
-    moved = [e.data["leg"] for e in step if e.type == "leg.added"]
+    moved = [e.data["channel"] for e in step if e.type == "leg.added"]
     assert {leg["channel"]: leg["role"] for leg in moved} == {AGENT_CONSULT[0]: "agent",
                                                               BOB[0]: "callee"}
 
@@ -226,12 +226,12 @@ def test_consultation_line_hung_up_before_the_transfer_event_still_moves() -> No
     (call,) = tracker.snapshot()["calls"]
     assert _roles(call) == {CALLER[0]: "customer", AGENT[0]: "agent", AGENT_CONSULT[0]: "agent",
                             BOB[0]: "callee"}
-    consult = next(leg for leg in call["legs"] if leg["channel"] == AGENT_CONSULT[0])
+    consult = next(leg for leg in call["channels"] if leg["channel"] == AGENT_CONSULT[0])
     assert consult["call_id"] == LINKED and consult["state"] == "hungup"
     events += feed(tracker, chan("Hangup", *AGENT, LINKED), chan("Hangup", *BOB, AGENT_CONSULT[1]),
                    chan("Hangup", *CALLER, LINKED), t=T0 + 300)
     ended = [e.data["call"] for e in events if e.type == "call.ended"]
     assert [c["call_id"] for c in ended] == [AGENT_CONSULT[1], LINKED]
-    assert {leg["channel"] for leg in ended[-1]["legs"]} == set(_roles(call))
+    assert {leg["channel"] for leg in ended[-1]["channels"]} == set(_roles(call))
     assert tracker.calls == {} and tracker.channels == {}
     check_stream(events)

@@ -14,15 +14,16 @@ def env(seq: int, type_: str, data: dict[str, Any]) -> dict[str, Any]:
 
 def call(state: str, **extra: Any) -> dict[str, Any]:
     return {"call_id": "c1", "state": state, "queue": "support", "started_at": 1_700_000_000.0,
-            "agent_interface": "PJSIP/agent1", "legs": [], **extra}
+            "agent_interface": "PJSIP/agent1", "channels": [], **extra}
 
 
 def test_view_follows_a_call_through_queue_and_agent() -> None:
     view = LiveView()
     view.apply(env(1, "queue.updated", {"queue": {"name": "support", "callers": []}}))
     view.apply(env(2, "call.started", {"call": call("queued")}))
-    view.apply(env(3, "leg.added", {"call_id": "c1", "leg": {
+    view.apply(env(3, "leg.added", {"call_id": "c1", "leg": "customer", "channel": {
         "uniqueid": "u1", "role": "customer", "channel": "PJSIP/customer1-1", "state": "up"}}))
+    assert [c["channel"] for c in view.calls["c1"]["channels"]] == ["PJSIP/customer1-1"]
     view.apply(env(4, "queue.caller_joined", {"queue": "support", "caller": {
         "uniqueid": "u1", "channel": "PJSIP/customer1-1"}}))
     assert len(view.queues["support"]["callers"]) == 1
@@ -30,7 +31,7 @@ def test_view_follows_a_call_through_queue_and_agent() -> None:
         "uniqueid": "u1", "channel": "PJSIP/customer1-1"}}))
     view.apply(env(6, "agent.updated", {"agent": {
         "interface": "PJSIP/agent1", "queues": [{"state": "inuse"}], "on_call": "c1"}}))
-    view.apply(env(7, "call.updated", {"call": call("connected", legs=[
+    view.apply(env(7, "call.updated", {"call": call("connected", channels=[
         {"uniqueid": "u1", "role": "customer", "channel": "PJSIP/customer1-1", "state": "up"}])}))
     screen = view.render()
     assert "c1" in screen and "connected" in screen and "customer" in screen
@@ -90,8 +91,8 @@ def test_live_summary_is_compared_with_offline() -> None:
     line = compare_line("live", summary(15.38, -29.9), summary(15.5, -30.2))
     assert line == ("     live: talk-over 2 = 2, boundaries within 0.12 s; dead-air 0 = 0, "
                     "boundaries within 0.00 s; level live-offline customer +0.3 dB, agent n/a")
-    ended = call("ended", call_id="c7", legs=[{"role": "customer",
-                                                "endpoint": "PJSIP/customer2"}])
+    ended = call("ended", call_id="c7", channels=[{"role": "customer",
+                                                    "endpoint": "PJSIP/customer2"}])
     events = [env(1, "call.ended", {"call": ended}),
               env(2, "call.summary", {"call_id": "c7", "summary": {"duration_s": 1.0}})]
     assert live_summaries(events) == {"talk_over": {"duration_s": 1.0}}

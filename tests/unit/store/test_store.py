@@ -105,7 +105,8 @@ async def test_projection_tracks_open_calls(tmp_path: Path) -> None:
         await store.append([
             ev(1, "call.started", call={"call_id": "c1"}),
             ev(2, "call.started", call={"call_id": "c2", "state": "queued"}),
-            ev(3, "leg.added", leg={"call_id": "c1", "uniqueid": "u1"}),
+            ev(3, "leg.added", call_id="c1", leg="customer",
+               channel={"call_id": "c1", "uniqueid": "u1"}),
             ev(4, "call.ended", call={"call_id": "c1"}),
             # Metric events name a call but are not its state: the row keeps the call.
             ev(5, "call.talk_over", call_id="c2", leg="customer"),
@@ -117,6 +118,27 @@ async def test_projection_tracks_open_calls(tmp_path: Path) -> None:
         assert open_calls[0]["data"]["call"]["state"] == "queued"
     finally:
         await store.close()
+
+
+async def test_projection_keeps_each_channel_at_its_latest_state(tmp_path: Path) -> None:
+    """leg.* v2 carry the channel under "channel" ("leg" is its role string)."""
+    store = Store(tmp_path / "s.db")
+    await store.open()
+    try:
+        stored = await store.append([
+            ev(1, "leg.added", call_id="c1", leg="agent",
+               channel={"call_id": "c1", "uniqueid": "u1", "state": "ring"}),
+            ev(2, "leg.updated", call_id="c1", leg="agent",
+               channel={"call_id": "c1", "uniqueid": "u1", "state": "up"}),
+            ev(3, "leg.sample", call_id="c1", leg="agent", rms_dbov=-30.0),
+        ])
+        assert [e.schema for e in stored[:2]] == ["leg.added.v2", "leg.updated.v2"]
+    finally:
+        await store.close()
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        rows = conn.execute("SELECT id, call_id, data, last_seq FROM legs").fetchall()
+    assert [(r[0], r[1], r[3]) for r in rows] == [("u1", "c1", 2)]
+    assert json.loads(rows[0][2])["channel"]["state"] == "up"
 
 
 async def test_bad_payload_fails_only_its_request(tmp_path: Path) -> None:
