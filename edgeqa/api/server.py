@@ -47,7 +47,8 @@ class ApiServer:
     """Runs the application on host:port (loopback by default); start/stop are awaited."""
 
     def __init__(self, app: web.Application, host: str, port: int) -> None:
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None,
+                                     shutdown_timeout=SHUTDOWN_TIMEOUT_S)
         self._host = host
         self._port = port
         self.bound: tuple[str, int] | None = None
@@ -55,8 +56,7 @@ class ApiServer:
     async def start(self) -> tuple[str, int]:
         """Bind and serve; return the bound (host, port) (port 0 picks a free port)."""
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port,
-                           shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+        site = web.TCPSite(self._runner, self._host, self._port)
         try:
             await site.start()
         except BaseException:

@@ -23,6 +23,7 @@ from edgeqa.sandbox.pbx import Sandbox
 from edgeqa.sandbox.softphone import Softphone
 from tests.support.daemon import make_daemon
 from tests.support.phones import SoftphoneFactory
+from tests.support.schemas import EnvelopeChecker
 
 
 def _unavailable(reason: str) -> None:
@@ -100,11 +101,16 @@ def daemon(running_sandbox: Sandbox, tmp_path: Path) -> Iterator[DaemonProcess]:
 
 @pytest_asyncio.fixture
 async def collect() -> AsyncIterator[Callable[..., StreamCollector]]:
-    """Factory of stream consumers; each runs as a task, cancelled after the test."""
+    """Factory of stream consumers; each runs as a task, cancelled after the test.
+
+    Every envelope received is validated against schemas/ (envelope, and payload against the
+    schema it names); the test fails at teardown if one did not fit.
+    """
     tasks: list[asyncio.Task[None]] = []
+    checker = EnvelopeChecker()
 
     def start(api_url: str, after: int | None = 0) -> StreamCollector:
-        col = StreamCollector(api_url, after=after)
+        col = StreamCollector(api_url, after=after, on_event=checker)
         tasks.append(asyncio.create_task(col.run()))
         return col
 
@@ -112,3 +118,4 @@ async def collect() -> AsyncIterator[Callable[..., StreamCollector]]:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    checker.assert_clean()

@@ -31,6 +31,7 @@ from tests.support.daemon import (
     make_daemon,
 )
 from tests.support.hygiene import no_leaks  # noqa: F401
+from tests.support.schemas import envelope_errors
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leaks")]
 
@@ -173,6 +174,7 @@ async def _read_all_sse(api_url: str, after: int, upto: int) -> list[Envelope]:
                 line = raw.decode().rstrip("\n")
                 if line.startswith("data: "):
                     env = json.loads(line[6:])
+                    assert envelope_errors(env) == [], env
                     out.append(env)
                     if env["seq"] >= upto:
                         break

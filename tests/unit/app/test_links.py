@@ -72,11 +72,6 @@ def test_both_clients_report_their_drops_to_the_daemon(daemon: Daemon) -> None:
     assert daemon.ari._on_disconnect == daemon._on_ari_down
 
 
-def test_old_payload_without_link_still_fits_v1() -> None:
-    check_flat(load("asterisk.disconnected.v1"), {"interface": "ami", "reason": "x"})
-    check_flat(load("asterisk.connected.v1"), {"interface": "ari"})
-
-
 def test_unreachable_links_name_each_down_link(tmp_path: Path) -> None:
     cfg = make_config(tmp_path)
     assert unreachable_links(cfg, ami_up=True, ari_up=True) == []
