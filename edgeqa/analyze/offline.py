@@ -10,7 +10,8 @@ from edgeqa.analyze.wavfile import WavError, read_wav
 from edgeqa.metrics.call import CallAnalyzer
 from edgeqa.metrics.codecs import Codec, decode
 from edgeqa.metrics.config import MetricsConfig
-from edgeqa.metrics.events import CallSummary, MetricEvent
+from edgeqa.metrics.events import MetricEvent
+from edgeqa.metrics.summary import build_summary
 
 #: Audio fed per step, seconds (the analyzers split it at second boundaries themselves).
 FEED_BLOCK_S = 10
@@ -64,9 +65,7 @@ def run_call(audio: CallAudio, config: MetricsConfig | None = None,
             sink.extend(feed("agent", a_mv[off:off + step], t_s))
         if events is None:
             sink.clear()
-    final = call.finish()
+    result = call.finish()
     if events is not None:
-        events.extend(final)
-    summary = final[-1]
-    assert isinstance(summary, CallSummary)
-    return summary.data
+        events.extend(result.events)
+    return build_summary(result)

@@ -1,4 +1,10 @@
-"""CallAnalyzer: joins two LegAnalyzers into dead air, talk-over, alerts and the call summary."""
+"""CallAnalyzer: joins two LegAnalyzers into dead air, talk-over, alerts and a CallResult.
+
+Gaps: ``suspend(t_s, reason)`` ... ``resume(t_s)`` mark call time in which the audio is missing
+(a link, a tap or the daemon was down). A gap is never silence: it counts in no metric and
+raises no alert. What is open when it starts closes there (a silence long enough to be dead air
+closes ``truncated``), and the timeline starts over when it ends.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,6 @@ from edgeqa.metrics.events import (
     LEGS,
     Alert,
     AlertType,
-    CallSummary,
     DeadAir,
     Leg,
     LegSample,
@@ -21,13 +26,15 @@ from edgeqa.metrics.events import (
     TalkOver,
 )
 from edgeqa.metrics.leg import LegAnalyzer
-from edgeqa.metrics.summary import build_summary
+from edgeqa.metrics.result import GAP_REASONS, CallResult, Gap, GapReason, LegResult
 
 _FRAME_S = FRAME_MS / 1000.0
 #: Hold marks not yet reached by the timeline; a switch sends a handful per call.
 MAX_PENDING_HOLD_MARKS = 1024
 #: tick(): a leg whose audio lags the clock by more than this is silent (no RTP, no speech).
 MAX_LEG_LAG_S = 0.2
+#: Gaps one call may have; a link that flaps more often than this is refused.
+MAX_GAPS_PER_CALL = 10_000
 
 
 def _t(frame: int) -> float:
@@ -65,7 +72,7 @@ class CallAnalyzer:
         self._over_alerted = False
         self._over_total = 0
         self._over_total_alerted = False
-        self._clip_windows: dict[Leg, deque[int]] = {
+        self._clip_windows: dict[Leg, deque[tuple[int, int]]] = {
             leg: deque(maxlen=cfg.clip_window_s) for leg in LEGS}
         self._clip_alerting: dict[Leg, bool] = {leg: False for leg in LEGS}
         self._level_alerted: dict[Leg, bool] = {leg: False for leg in LEGS}
@@ -73,7 +80,15 @@ class CallAnalyzer:
         self.talk_over: list[TalkOver] = []
         self.alerts: list[Alert] = []
         self.holds: list[tuple[float, float]] = []
+        self.gaps: list[Gap] = []
+        self._gap_start: int | None = None
+        self._gap_reason: GapReason = "daemon_restart"
         self.finished = False
+
+    @property
+    def suspended(self) -> bool:
+        """True between suspend() and resume()."""
+        return self._gap_start is not None
 
     # -- input -----------------------------------------------------------------------------
     def feed(self, leg: Leg, pcm: bytes | bytearray | memoryview, t_s: float) -> list[MetricEvent]:
@@ -81,6 +96,9 @@ class CallAnalyzer:
         if self.finished:
             raise RuntimeError("call already finished")
         out: list[MetricEvent] = []
+        if self._gap_start is not None:
+            self.legs[leg].feed(pcm, t_s)  # dropped and counted: the audio is in a gap
+            return out
         for ev in self._leg_c.feed(pcm, t_s) if leg == "customer" else self._leg_a.feed(pcm, t_s):
             self._leg_event(ev, out)
         h_c, h_a = self._leg_c.horizon(), self._leg_a.horizon()
@@ -90,8 +108,13 @@ class CallAnalyzer:
         return out
 
     def tick(self, now_s: float) -> list[MetricEvent]:
-        """Advance a live call to ``now_s``: audio missing by now_s - MAX_LEG_LAG_S is silence."""
+        """Advance a live call to ``now_s``: audio missing by now_s - MAX_LEG_LAG_S is silence.
+
+        While suspended it does nothing: missing audio in a gap is not silence.
+        """
         out: list[MetricEvent] = []
+        if self._gap_start is not None:
+            return out
         upto = round((now_s - MAX_LEG_LAG_S) / _FRAME_S)
         for leg in LEGS:
             la = self.legs[leg]
@@ -114,20 +137,120 @@ class CallAnalyzer:
         """Flag ``leg``'s per-second samples as paused for PCI from now on."""
         self.legs[leg].pci_paused = paused
 
-    def finish(self) -> list[MetricEvent]:
-        """End the call at its longest leg; return the last events and the CallSummary."""
+    def suspend(self, t_s: float, reason: str) -> list[MetricEvent]:
+        """Audio is missing from call time ``t_s`` for ``reason``; return what that closes.
+
+        The gap starts at ``t_s`` or at the audio already analysed, if later; a leg behind
+        ``t_s`` is silence up to it (as in tick). Open segments, silence and talk-over close
+        there: a silence of at least dead_air_min_s as DeadAir(truncated=True), a shorter one
+        is dropped. Until resume(), fed audio is dropped and tick() does nothing. Hold is kept.
+        """
+        if self.finished:
+            raise RuntimeError("call already finished")
+        if reason not in GAP_REASONS:
+            raise ValueError(f"gap reason {reason!r} not one of {GAP_REASONS}")
         out: list[MetricEvent] = []
+        if self._gap_start is not None:
+            return out
+        if len(self.gaps) >= MAX_GAPS_PER_CALL:
+            raise OverflowError("too many gaps in one call")
+        frame = max(round(t_s / _FRAME_S), self._cursor, *(la.frames for la in self.legs.values()))
         for la in self.legs.values():
-            for ev in la.finish():
+            for ev in la.suspend(frame * _FRAME_S):
                 self._leg_event(ev, out)
-        end = max(la.frames for la in self.legs.values())
-        self._advance(end, out)
-        self._close_runs(end, out)
+        self._advance(frame, out)
+        if self._quiet_start is not None:
+            self._close_quiet(frame, out, truncated=True)
+        if self._over_start is not None:
+            self._close_over(frame, out)
+        for leg in LEGS:  # the segments closed at `frame`: their ends are the last marks
+            self._marks[leg].clear()
+            self._in_speech[leg] = False
+        while self._hold_marks and self._hold_marks[0][0] <= frame:
+            self._set_hold_now(self._hold_marks.popleft()[1], frame)
         if self._hold:
-            self.holds.append((_t(self._hold_start), _t(end)))
-        self.finished = True
-        out.append(CallSummary(build_summary(self, end * _FRAME_S)))
+            self.holds.append((_t(self._hold_start), _t(frame)))
+        self._gap_start = frame
+        self._gap_reason = reason
         return out
+
+    def resume(self, t_s: float) -> list[MetricEvent]:
+        """Audio is present again from call time ``t_s``: both legs' timelines jump there.
+
+        Hold changes inside the gap apply at its end; a silence (or hold) starts there anew.
+        """
+        if self.finished:
+            raise RuntimeError("call already finished")
+        out: list[MetricEvent] = []
+        start = self._gap_start
+        if start is None:
+            return out
+        frame = max(round(t_s / _FRAME_S), start)
+        self._end_gap(frame)
+        for la in self.legs.values():
+            la.resume(frame * _FRAME_S)
+        while self._hold_marks and self._hold_marks[0][0] <= frame:
+            self._hold = self._hold_marks.popleft()[1]
+        self._hold_start = frame
+        self._cursor = frame
+        self._changed(frame, out)
+        return out
+
+    def _end_gap(self, frame: int) -> None:
+        start = self._gap_start
+        assert start is not None
+        if frame > start:
+            self.gaps.append(Gap(_t(start), _t(frame), self._gap_reason))
+        self._gap_start = None
+
+    def finish(self, end_s: float | None = None) -> CallResult:
+        """End the call; return its CallResult (whose ``events`` are the last events).
+
+        Not suspended, the call ends at its longest leg, as its audio does. Suspended, the
+        open gap runs to ``end_s`` (the call's real end), or ends where it started.
+        """
+        if self.finished:
+            raise RuntimeError("call already finished")
+        out: list[MetricEvent] = []
+        if self._gap_start is not None:
+            end = self._gap_start
+            if end_s is not None:
+                end = max(end, round(end_s / _FRAME_S))
+            self._end_gap(end)
+            self._hold_marks.clear()
+        else:
+            for la in self.legs.values():
+                for ev in la.finish():
+                    self._leg_event(ev, out)
+            end = max(la.frames for la in self.legs.values())
+            self._advance(end, out)
+            self._close_runs(end, out)
+            if self._hold:
+                self.holds.append((_t(self._hold_start), _t(end)))
+        self.finished = True
+        return self._result(end, out)
+
+    def _result(self, end: int, events: list[MetricEvent]) -> CallResult:
+        coverage: list[tuple[float, float]] = []
+        at = 0.0
+        for gap in self.gaps:
+            if gap.start_s > at:
+                coverage.append((at, gap.start_s))
+            at = gap.end_s
+        if _t(end) > at or not self.gaps:
+            coverage.append((at, _t(end)))
+        legs: dict[Leg, LegResult] = {}
+        for leg, la in self.legs.items():
+            segs = la.segments
+            active_s, active_all_s = la.active_s()
+            legs[leg] = LegResult(
+                tuple((_t(segs[i]), _t(segs[i + 1])) for i in range(0, len(segs), 2)),
+                la.active_level_dbov(), active_s, la.active_level_p56_all_dbov(), active_all_s,
+                la.samples, la.clipped, la.clip_events)
+        return CallResult(
+            self.sample_rate, self.codec, _t(end), legs, tuple(self.dead_air),
+            tuple(self.talk_over), tuple(self.alerts), tuple(self.holds), tuple(self.gaps),
+            tuple(coverage), round(sum(e - s for s, e in coverage), 3), events)
 
     # -- per-leg events --------------------------------------------------------------------
     def _leg_event(self, ev: MetricEvent, out: list[MetricEvent]) -> None:
@@ -143,12 +266,12 @@ class CallAnalyzer:
 
     def _check_clipping(self, ev: LegSample, out: list[MetricEvent]) -> None:
         window = self._clip_windows[ev.leg]
-        window.append(ev.clipped)
-        ratio = sum(window) / (len(window) * self.sample_rate)
+        window.append((ev.clipped, round(ev.covered_s * self.sample_rate)))
+        ratio = sum(c for c, _ in window) / max(1, sum(n for _, n in window))
         if ratio > self.config.clip_alert_ratio:
             if not self._clip_alerting[ev.leg]:
                 self._clip_alerting[ev.leg] = True
-                self._alert("clipping", "warn", ev.t_s + 1.0, ev.leg, ratio, out)
+                self._alert("clipping", "warn", ev.t_s + ev.covered_s, ev.leg, ratio, out)
         else:
             self._clip_alerting[ev.leg] = False
 
@@ -158,10 +281,10 @@ class CallAnalyzer:
         assert level is not None
         if level <= self.config.too_quiet_dbov:
             self._level_alerted[ev.leg] = True
-            self._alert("too_quiet", "warn", ev.t_s + 1.0, ev.leg, level, out)
+            self._alert("too_quiet", "warn", ev.t_s + ev.covered_s, ev.leg, level, out)
         elif level >= self.config.too_loud_dbov:
             self._level_alerted[ev.leg] = True
-            self._alert("too_loud", "warn", ev.t_s + 1.0, ev.leg, level, out)
+            self._alert("too_loud", "warn", ev.t_s + ev.covered_s, ev.leg, level, out)
 
     def talk_time_s(self, leg: Leg) -> float:
         """Return the leg's talk time so far: closed segments plus the open one to its horizon."""
@@ -254,12 +377,12 @@ class CallAnalyzer:
             else:
                 self._over_by = "customer" if s_c > s_a else "agent"
 
-    def _close_quiet(self, frame: int, out: list[MetricEvent]) -> None:
+    def _close_quiet(self, frame: int, out: list[MetricEvent], truncated: bool = False) -> None:
         start = self._quiet_start
         assert start is not None
         self._quiet_start = None
         if (frame - start) * _FRAME_S >= self.config.dead_air_min_s - 1e-9:
-            ev = DeadAir(_t(start), _t(frame), _t(frame - start))
+            ev = DeadAir(_t(start), _t(frame), _t(frame - start), truncated)
             self.dead_air.append(ev)
             out.append(ev)
 

@@ -11,7 +11,7 @@ LEGS: tuple[Leg, Leg] = ("customer", "agent")
 
 @dataclass(frozen=True, slots=True)
 class LegSample:
-    """One leg's per-second sample (spec: live cadence)."""
+    """One leg's per-second sample (spec: live cadence), of the audio in [t_s, t_s + covered_s)."""
 
     leg: Leg
     t_s: float
@@ -25,6 +25,9 @@ class LegSample:
     #: The P.56 level of the whole leg so far, once speech_s reaches level_min_speech_s and
     #: only on seconds with speech; else None.
     active_level_dbov: float | None = None
+    #: Seconds of audio this sample covers: 1.0, less on a second cut by a gap (then t_s is
+    #: where the audio starts or resumes inside that second).
+    covered_s: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)

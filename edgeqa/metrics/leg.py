@@ -3,6 +3,11 @@
 Levels (active_level_dbov, level_dbov_1s, and through them too_quiet/too_loud) are P.56
 method B over the leg's gate-passing frames, held MetricsConfig.level_gate_hold_ms after
 each, so that steady line noise, which the gate keeps from webrtcvad, stays out of them too.
+
+A gap (suspend ... resume) is audio that is missing, not silence: the open segment closes where
+the audio stopped, nothing is analysed inside the gap, and on resume the leg starts over as at
+the call's start (noise floor, P.56 envelope and hang-over, clip run, webrtcvad's own state and
+the open speech run are reset) while its totals (segments, histograms, sums, clips) carry on.
 """
 
 from __future__ import annotations
@@ -17,22 +22,38 @@ from edgeqa.metrics import kernels
 from edgeqa.metrics.codecs import Codec, clip_level
 from edgeqa.metrics.config import FRAME_MS, SAMPLE_RATES, MetricsConfig
 from edgeqa.metrics.events import Leg, LegSample, SegmentEnded, SegmentStarted
-from edgeqa.metrics.level import active_level_dbov, envelope_k_q20, envelope_shift, rms_dbov
+from edgeqa.metrics.level import (
+    active_level_dbov,
+    active_samples,
+    envelope_k_q20,
+    envelope_shift,
+    rms_dbov,
+)
 from edgeqa.metrics.reference import (
     FRAME_OUT_STRIDE,
+    LS_ACTIVE_BITS,
+    LS_BITS,
     LS_CLIP_EVENTS,
     LS_CLIP_LEVEL,
+    LS_CLIP_RUN,
     LS_CLIPPED,
     LS_ENV_K,
+    LS_ENV_P,
+    LS_ENV_Q,
     LS_ENV_SHIFT,
+    LS_FLOOR_CDB,
     LS_FLOOR_INIT_CDB,
     LS_FLOOR_RISE_CDB,
+    LS_FLOOR_SET,
     LS_GATE_ABS_CDB,
     LS_GATE_MARGIN_CDB,
     LS_HANG_SAMPLES,
     LS_HIST,
     LS_HIST_ALL,
+    LS_LAST_GE,
     LS_P56_HOLD_FRAMES,
+    LS_P56_HOLD_LEFT,
+    LS_SAMPLE_N,
     LS_SPEECH_SUMSQ,
     LS_SUMSQ,
     P56_LEVELS,
@@ -65,6 +86,10 @@ FRAMES_PER_S = 1000 // FRAME_MS
 #: A gap in a live feed up to this long is filled with silence; a longer one is refused.
 MAX_GAP_FILL_S = 60
 LegEvent = LegSample | SegmentStarted | SegmentEnded
+#: Leg state slots that a resume sets back to a new leg's values (see the module docstring).
+_RESUME_RESET = (LS_ENV_P, LS_ENV_Q, LS_CLIP_RUN, LS_FLOOR_CDB, LS_FLOOR_SET, LS_BITS,
+                 LS_ACTIVE_BITS, LS_P56_HOLD_LEFT,
+                 *range(LS_LAST_GE, LS_LAST_GE + P56_LEVELS + 1))
 
 
 class LegAnalyzer:
@@ -107,14 +132,14 @@ class LegAnalyzer:
         self._out = array("q", bytes(8 * FRAME_OUT_STRIDE * FRAMES_PER_S))
         self._cand = array("q", bytes(8 * FRAMES_PER_S))
         self._events = array("q", bytes(8 * 3 * FRAMES_PER_S))
-        self._vad = webrtcvad.Vad(cfg.vad_mode)
-        if _vad_process is not None:
-            self._classify, self._vad_handle = _vad_process, self._vad._vad
-        else:
-            self._classify, self._vad_handle = _is_speech, self._vad
+        self._new_vad()
         self._pending = b""
-        self.frames = 0  # frames analysed (including filled gaps)
+        self.frames = 0  # the next frame's index (call time / 20 ms); skips gaps
         self.frames_dropped = 0  # late or duplicate frames ignored
+        self.frames_in_gap = 0  # frames fed while suspended, ignored
+        self.suspended = False
+        self._first_frame = 0  # no segment starts before this frame (the last resume)
+        self._sec_start = 0  # the first frame of the current per-second sample
         self.vad_calls = 0
         self.pci_paused = False
         self._sec_paused = False
@@ -128,14 +153,25 @@ class LegAnalyzer:
         self.talk_frames = 0  # frames inside closed segments
         self.speech_frames = 0  # frames the gate and the VAD took for speech, up to the last second
 
+    def _new_vad(self) -> None:
+        self._vad = webrtcvad.Vad(self.config.vad_mode)
+        if _vad_process is not None:
+            self._classify, self._vad_handle = _vad_process, self._vad._vad
+        else:
+            self._classify, self._vad_handle = _is_speech, self._vad
+
     # -- feeding ---------------------------------------------------------------------------
     def feed(self, pcm: bytes | bytearray | memoryview, t_s: float) -> list[LegEvent]:
         """Analyse int16 LE PCM starting at ``t_s``; return the events it completed.
 
-        A start after the next expected frame is a gap (filled with silence up to
-        MAX_GAP_FILL_S); frames before it are late or duplicate and are dropped.
+        A start after the next expected frame is a hole in the feed (filled with silence up
+        to MAX_GAP_FILL_S); frames before it are late or duplicate and are dropped. While
+        suspended, everything fed is dropped (counted in frames_in_gap).
         """
         events: list[LegEvent] = []
+        if self.suspended:
+            self.frames_in_gap += len(pcm) // self.frame_bytes
+            return events
         if (len(pcm) == self.frame_bytes and not self._pending
                 and round(t_s / self.frame_s) == self.frames):  # the live case: one frame
             self._block(pcm, 1, events)
@@ -150,7 +186,7 @@ class LegAnalyzer:
                 gap = first - self.frames
                 if gap > MAX_GAP_FILL_S * FRAMES_PER_S:
                     raise ValueError(f"{self.leg}: gap of {gap} frames exceeds {MAX_GAP_FILL_S} s")
-                self._run(bytes(self.frame_bytes * gap), events)
+                self._fill(gap, events)
             elif first < self.frames:
                 skip = (self.frames - first) * self.frame_bytes
                 self.frames_dropped += min(len(data), skip) // self.frame_bytes
@@ -160,6 +196,14 @@ class LegAnalyzer:
             self._run(data[:whole] if whole != len(data) else data, events)
         self._pending = data[whole:]
         return events
+
+    def _fill(self, n: int, events: list[LegEvent]) -> None:
+        """Analyse ``n`` frames of digital silence, a second at a time."""
+        second = bytes(self.frame_bytes * FRAMES_PER_S)
+        while n > 0:
+            k = min(n, FRAMES_PER_S)
+            self._run(second[:k * self.frame_bytes], events)
+            n -= k
 
     def _run(self, data: bytes, events: list[LegEvent]) -> None:
         fb = self.frame_bytes
@@ -194,7 +238,7 @@ class LegAnalyzer:
         ev = self._events
         fs = self.frame_s
         for i in range(0, 3 * n_ev, 3):
-            kind, start, end = ev[i], ev[i + 1], ev[i + 2]
+            kind, start, end = ev[i], max(ev[i + 1], self._first_frame), ev[i + 2]
             if kind == SEG_CONFIRMED:
                 self.open_start = start
                 events.append(SegmentStarted(self.leg, round(start * fs, 3)))
@@ -214,17 +258,19 @@ class LegAnalyzer:
         if self._sec_speech:
             delta = [a - b for a, b in zip(hist, self._sec_hist, strict=True)]
             level = active_level_dbov(speech_sumsq, delta, self.config.p56_margin_db)
-        n = FRAMES_PER_S * self.frame_len
+        n_frames = self.frames - self._sec_start
+        n = n_frames * self.frame_len
         self.speech_frames += self._sec_speech
         speech_s = self.speech_frames * self.frame_s
         total: float | None = None
         if self._sec_speech and speech_s >= self.config.level_min_speech_s:
             total = active_level_dbov(int(st[LS_SPEECH_SUMSQ]), hist, self.config.p56_margin_db)
         sample = LegSample(
-            self.leg, round(self.frames * self.frame_s - 1.0, 3), round(rms_dbov(sumsq, n), 2),
-            self._sec_speech / FRAMES_PER_S, None if level is None else round(level, 2),
+            self.leg, round(self._sec_start * self.frame_s, 3), round(rms_dbov(sumsq, n), 2),
+            self._sec_speech / n_frames, None if level is None else round(level, 2),
             clipped, self._sec_paused or self.pci_paused, round(speech_s, 3),
-            None if total is None else round(total, 2))
+            None if total is None else round(total, 2), round(n_frames * self.frame_s, 3))
+        self._sec_start = self.frames
         self._sec_sumsq = st[LS_SUMSQ]
         self._sec_speech_sumsq = st[LS_SPEECH_SUMSQ]
         self._sec_clipped = st[LS_CLIPPED]
@@ -236,6 +282,47 @@ class LegAnalyzer:
     def finish(self) -> list[LegEvent]:
         """Close the open segment at the end of the audio; return its event, if any."""
         self._pending = b""
+        if self.suspended:
+            return []
+        return self._close_run()
+
+    def suspend(self, t_s: float) -> list[LegEvent]:
+        """Audio stops at ``t_s`` (or at the audio's end, if later): close what is open there.
+
+        Missing audio before ``t_s`` is silence, as in a hole in the feed. The open segment
+        closes at the gap's start, and the partial second gets its sample; returns those.
+        """
+        if self.suspended:
+            return []
+        events: list[LegEvent] = []
+        self._pending = b""
+        frame = round(t_s / self.frame_s)
+        if frame > self.frames:
+            self._fill(frame - self.frames, events)
+        events += self._close_run()
+        if self.frames > self._sec_start:
+            events.append(self._second_sample())
+        self.suspended = True
+        return events
+
+    def resume(self, t_s: float) -> None:
+        """Audio is present again from ``t_s``: skip the gap and start over (module docstring)."""
+        if not self.suspended:
+            return
+        frame = max(round(t_s / self.frame_s), self.frames)
+        fresh = new_leg_state()
+        for slot in _RESUME_RESET:
+            self._st[slot] = fresh[slot]
+        seg = self._seg
+        seg[SS_FRAME_N] = frame
+        seg[SS_START] = -1
+        seg[SS_CONFIRMED] = 0
+        self._new_vad()
+        self.frames = self._first_frame = self._sec_start = frame
+        self._sec_paused = False
+        self.suspended = False
+
+    def _close_run(self) -> list[LegEvent]:
         seg = self._seg
         first = seg[SS_START]
         confirmed = seg[SS_CONFIRMED]
@@ -244,7 +331,7 @@ class LegAnalyzer:
         if first < 0 or not confirmed:
             return []
         pad = seg[SS_PAD_FRAMES]
-        start = max(0, first - pad)
+        start = max(self._first_frame, first - pad)
         end = min(self.frames, seg[SS_LAST] + 1 + pad - seg[SS_END_TRIM_FRAMES])
         self.open_start = None
         self.segments.extend((start, end))
@@ -265,8 +352,8 @@ class LegAnalyzer:
 
     @property
     def samples(self) -> int:
-        """Samples analysed so far."""
-        return self.frames * self.frame_len
+        """Samples analysed so far (gaps are not analysed)."""
+        return int(self._st[LS_SAMPLE_N])
 
     @property
     def clipped(self) -> int:
@@ -283,6 +370,15 @@ class LegAnalyzer:
         st = self._st
         hist = st[LS_HIST:LS_HIST + P56_LEVELS + 1].tolist()
         return active_level_dbov(int(st[LS_SPEECH_SUMSQ]), hist, self.config.p56_margin_db)
+
+    def active_s(self) -> tuple[float, float]:
+        """Return the active time (s) behind active_level_dbov and active_level_p56_all_dbov."""
+        st = self._st
+        out = []
+        for level, sumsq in ((self.active_level_dbov(), st[LS_SPEECH_SUMSQ]),
+                             (self.active_level_p56_all_dbov(), st[LS_SUMSQ])):
+            out.append(0.0 if level is None else active_samples(sumsq, level) / self.sample_rate)
+        return out[0], out[1]
 
     def active_level_p56_all_dbov(self) -> float | None:
         """Return the faithful P.56 method B level over every sample (noise included)."""

@@ -62,3 +62,8 @@ def active_level_dbov(sumsq: int, hist: Sequence[int], margin_db: float) -> floa
         prev_a, prev_delta = a_db, delta
         count -= hist[k]
     return prev_a if prev_delta else None
+
+
+def active_samples(sumsq: int, level_dbov: float) -> float:
+    """Return the active sample count behind a P.56 level: sumsq over the level's power."""
+    return float(sumsq / 10.0 ** ((level_dbov + _FULL_SCALE_DB) / 10.0))

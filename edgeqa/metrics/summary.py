@@ -1,75 +1,212 @@
-"""The ``edgeqa.call_summary/1`` object (spec/analyze-output.md), built from a finished call.
+"""The ``edgeqa.call_summary/2`` object (docs/analyze-output.md), built from a CallResult.
 
 Per leg, ``active_level_dbov`` is P.56 method B over the leg's gate-passing frames (and the
 0.3 s after each: hang-over plus envelope fall), which on digital silence between words equals
 the faithful P.56 and under steady line noise keeps the noise out of it; the extra key
 ``active_level_p56_all_dbov`` is the faithful P.56 over every sample.
+
+A summary says what it covers: ``coverage`` and ``gaps`` tile [0, duration_s], and every
+figure is of the covered audio only; rates are over ``covered_s``. ``merge_summaries`` joins
+the summaries of two analyses of one call (before and after a daemon restart).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from edgeqa.metrics.config import FRAME_MS
-from edgeqa.metrics.events import LEGS
+from edgeqa.metrics.events import LEGS, TalkOver
+from edgeqa.metrics.result import CallResult, LegResult
 
-if TYPE_CHECKING:
-    from edgeqa.metrics.call import CallAnalyzer
+SCHEMA = "edgeqa.call_summary/2"
+#: Coverage intervals closer than this (s) are one: a cut without lost audio leaves no gap.
+JOIN_TOLERANCE_S = 0.001
+_INTERRUPTERS = ("customer", "agent", "both")
 
-SCHEMA = "edgeqa.call_summary/1"
-_FRAME_S = FRAME_MS / 1000.0
 
-
-def _leg_summary(call: CallAnalyzer, leg: str) -> dict[str, Any]:
-    la = call.legs[leg]  # type: ignore[index]
-    segs = la.segments
-    pairs = [(segs[i] * _FRAME_S, segs[i + 1] * _FRAME_S) for i in range(0, len(segs), 2)]
-    durations = [e - s for s, e in pairs]
-    level = la.active_level_dbov()
-    level_all = la.active_level_p56_all_dbov()
-    samples = la.samples
+def _leg_summary(leg: LegResult) -> dict[str, Any]:
+    durations = [e - s for s, e in leg.segments]
     return {
         "talk_time_s": round(sum(durations), 3),
-        "active_level_dbov": None if level is None else round(level, 2),
-        "active_level_p56_all_dbov": None if level_all is None else round(level_all, 2),
-        "clip_ratio": round(la.clipped / samples, 6) if samples else 0.0,
-        "clip_events": la.clip_events,
+        "active_level_dbov": _round(leg.active_level_dbov, 2),
+        "active_level_p56_all_dbov": _round(leg.active_level_p56_all_dbov, 2),
+        "clip_ratio": round(leg.clipped / leg.samples, 6) if leg.samples else 0.0,
+        "clip_events": leg.clip_events,
         "longest_monologue_s": round(max(durations, default=0.0), 3),
-        "speech_segments": [[round(s, 3), round(e, 3)] for s, e in pairs],
+        "speech_segments": [[s, e] for s, e in leg.segments],
+        "active_s": round(leg.active_s, 3),
+        "active_p56_all_s": round(leg.active_p56_all_s, 3),
+        "samples": leg.samples,
+        "clipped": leg.clipped,
     }
 
 
-def build_summary(call: CallAnalyzer, duration_s: float) -> dict[str, Any]:
-    """Return the JSON-ready summary of a finished call; keys as in analyze-output.md."""
-    legs = {leg: _leg_summary(call, leg) for leg in LEGS}
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _talk_over_summary(talk_over: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    by: dict[str, dict[str, Any]] = {who: {"count": 0, "total_s": 0.0} for who in _INTERRUPTERS}
+    for ev in talk_over:
+        entry = by[ev["interrupter"]]
+        entry["count"] += 1
+        entry["total_s"] = round(entry["total_s"] + ev["duration_s"], 3)
+    return {
+        "count": len(talk_over),
+        "total_s": round(sum(ev["duration_s"] for ev in talk_over), 3),
+        "longest_s": round(max((ev["duration_s"] for ev in talk_over), default=0.0), 3),
+        "by_interrupter": by,
+    }
+
+
+def _rates(legs: Mapping[str, Mapping[str, Any]], dead_air: Sequence[Mapping[str, Any]],
+           covered_s: float) -> dict[str, Any]:
+    """talk_ratio and silence_pct, both over the covered time only."""
     talk_c = legs["customer"]["talk_time_s"]
     talk_a = legs["agent"]["talk_time_s"]
-    dead_total = sum(ev.duration_s for ev in call.dead_air)
-    by: dict[str, dict[str, Any]] = {
-        leg: {"count": 0, "total_s": 0.0} for leg in ("customer", "agent", "both")}
-    for ev in call.talk_over:
-        by[ev.interrupter]["count"] += 1
-        by[ev.interrupter]["total_s"] = round(by[ev.interrupter]["total_s"] + ev.duration_s, 3)
+    dead_total = sum(ev["duration_s"] for ev in dead_air)
+    return {
+        "talk_ratio": round(talk_a / (talk_a + talk_c), 4) if talk_a + talk_c else None,
+        "silence_pct": round(100.0 * dead_total / covered_s, 2) if covered_s else 0.0,
+    }
+
+
+def _talk_over_entry(ev: TalkOver) -> dict[str, Any]:
+    return {"start": ev.start_s, "end": ev.end_s, "duration_s": ev.duration_s,
+            "interrupter": ev.interrupter}
+
+
+def build_summary(result: CallResult) -> dict[str, Any]:
+    """Return the JSON-ready summary of a finished call; keys as in analyze-output.md."""
+    legs: dict[str, dict[str, Any]] = {leg: _leg_summary(result.legs[leg]) for leg in LEGS}
+    dead_air = [{"start": ev.start_s, "end": ev.end_s, "duration_s": ev.duration_s,
+                 "truncated": ev.truncated} for ev in result.dead_air]
+    talk_over = [_talk_over_entry(ev) for ev in result.talk_over]
+    alerts = sorted(result.alerts, key=lambda a: (a.at_s, a.type, a.leg or ""))
+    return _assemble(
+        result.duration_s, result.sample_rate, result.codec,
+        [[s, e] for s, e in result.coverage],
+        [{"start": g.start_s, "end": g.end_s, "reason": g.reason} for g in result.gaps],
+        legs, dead_air, talk_over,
+        [{"start": s, "end": e, "duration_s": round(e - s, 3)} for s, e in result.holds],
+        [{"type": a.type, "severity": a.severity, "at": a.at_s, "leg": a.leg, "value": a.value}
+         for a in alerts])
+
+
+def _assemble(duration_s: float, sample_rate: int, codec: str, coverage: list[list[float]],
+              gaps: list[dict[str, Any]], legs: dict[str, dict[str, Any]],
+              dead_air: list[dict[str, Any]], talk_over: list[dict[str, Any]],
+              hold: list[dict[str, Any]], alerts: list[dict[str, Any]]) -> dict[str, Any]:
+    covered_s = round(sum(e - s for s, e in coverage), 3)
     return {
         "schema": SCHEMA,
         "duration_s": round(duration_s, 3),
-        "sample_rate": call.sample_rate,
-        "codec": call.codec,
+        "sample_rate": sample_rate,
+        "codec": codec,
+        "coverage": coverage,
+        "gaps": gaps,
+        "covered_s": covered_s,
+        "partial": bool(gaps),
         "legs": legs,
-        "talk_ratio": round(talk_a / (talk_a + talk_c), 4) if talk_a + talk_c else None,
-        "dead_air": [{"start": ev.start_s, "end": ev.end_s, "duration_s": ev.duration_s}
-                     for ev in call.dead_air],
-        "silence_pct": round(100.0 * dead_total / duration_s, 2) if duration_s else 0.0,
-        "talk_over": [{"start": ev.start_s, "end": ev.end_s, "duration_s": ev.duration_s,
-                       "interrupter": ev.interrupter} for ev in call.talk_over],
-        "talk_over_summary": {
-            "count": len(call.talk_over),
-            "total_s": round(sum(ev.duration_s for ev in call.talk_over), 3),
-            "longest_s": round(max((ev.duration_s for ev in call.talk_over), default=0.0), 3),
-            "by_interrupter": by,
-        },
-        "hold": [{"start": s, "end": e, "duration_s": round(e - s, 3)} for s, e in call.holds],
-        "alerts": [{"type": a.type, "severity": a.severity, "at": a.at_s, "leg": a.leg,
-                    "value": a.value}
-                   for a in sorted(call.alerts, key=lambda a: (a.at_s, a.type, a.leg or ""))],
+        **_rates(legs, dead_air, covered_s),
+        "dead_air": dead_air,
+        "talk_over": talk_over,
+        "talk_over_summary": _talk_over_summary(talk_over),
+        "hold": hold,
+        "alerts": alerts,
     }
+
+
+# -- merging -----------------------------------------------------------------------------------
+
+def _pooled_level(parts: Sequence[tuple[float | None, float]]) -> tuple[float | None, float]:
+    """Join P.56 levels taken over active times: the pooled power over the pooled time."""
+    energy = active = 0.0
+    for level, active_s in parts:
+        if level is not None and active_s > 0:
+            energy += active_s * 10.0 ** (level / 10.0)
+            active += active_s
+    if not active:
+        return None, 0.0
+    return round(10.0 * math.log10(energy / active), 2), round(active, 3)
+
+
+def _merge_leg(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+    level, active_s = _pooled_level([(a["active_level_dbov"], a["active_s"]),
+                                     (b["active_level_dbov"], b["active_s"])])
+    level_all, active_all_s = _pooled_level(
+        [(a["active_level_p56_all_dbov"], a["active_p56_all_s"]),
+         (b["active_level_p56_all_dbov"], b["active_p56_all_s"])])
+    samples = a["samples"] + b["samples"]
+    clipped = a["clipped"] + b["clipped"]
+    return {
+        "talk_time_s": round(a["talk_time_s"] + b["talk_time_s"], 3),
+        "active_level_dbov": level,
+        "active_level_p56_all_dbov": level_all,
+        "clip_ratio": round(clipped / samples, 6) if samples else 0.0,
+        "clip_events": a["clip_events"] + b["clip_events"],
+        "longest_monologue_s": max(a["longest_monologue_s"], b["longest_monologue_s"]),
+        "speech_segments": sorted([*a["speech_segments"], *b["speech_segments"]]),
+        "active_s": active_s,
+        "active_p56_all_s": active_all_s,
+        "samples": samples,
+        "clipped": clipped,
+    }
+
+
+def _union(intervals: list[list[float]]) -> list[list[float]]:
+    out: list[list[float]] = []
+    for s, e in sorted(intervals):
+        if out and s <= out[-1][1] + JOIN_TOLERANCE_S:
+            if s < out[-1][1] - JOIN_TOLERANCE_S:
+                raise ValueError(f"the summaries both cover {s}..{min(e, out[-1][1])} s")
+            out[-1][1] = max(out[-1][1], e)
+        else:
+            out.append([s, e])
+    return out
+
+
+def _reason(start: float, end: float, *summaries: Mapping[str, Any]) -> str:
+    """The reason of an input gap that holds [start, end]; a restart if none says."""
+    mid = (start + end) / 2
+    for summary in summaries:
+        for gap in summary["gaps"]:
+            if gap["start"] <= mid <= gap["end"]:
+                return str(gap["reason"])
+    return "daemon_restart"
+
+
+def merge_summaries(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    """Join two /2 summaries of one call whose coverages do not overlap.
+
+    ``before`` covers the call's start (its analysis stopped at a daemon restart), ``after``
+    the rest (its start is a gap): the coverage is the union, the gaps are what neither
+    covered (reason from the input gap there), lists are concatenated, counts and talk times
+    summed, levels pooled over their active times (within 0.3 dB of one P.56 over the whole
+    call; see docs/metrics.md), clip_ratio taken over the covered samples. A segment or a
+    silence cut by the restart counts as two.
+    """
+    for s in (before, after):
+        if s.get("schema") != SCHEMA:
+            raise ValueError(f"can only merge {SCHEMA} summaries, not {s.get('schema')!r}")
+    if (before["sample_rate"], before["codec"]) != (after["sample_rate"], after["codec"]):
+        raise ValueError("the summaries differ in sample rate or codec")
+    duration_s = max(before["duration_s"], after["duration_s"])
+    coverage = _union([list(c) for c in (*before["coverage"], *after["coverage"])])
+    gaps: list[dict[str, Any]] = []
+    at = 0.0
+    for s, e in [*coverage, [duration_s, duration_s]]:
+        if s > at + JOIN_TOLERANCE_S:
+            gaps.append({"start": at, "end": s, "reason": _reason(at, s, after, before)})
+        at = max(at, e)
+    legs: dict[str, dict[str, Any]] = {
+        leg: _merge_leg(before["legs"][leg], after["legs"][leg]) for leg in LEGS}
+
+    def joined(key: str) -> list[dict[str, Any]]:
+        return sorted([*before[key], *after[key]], key=lambda d: d["start"])
+
+    alerts = sorted([*before["alerts"], *after["alerts"]],
+                    key=lambda a: (a["at"], a["type"], a["leg"] or ""))
+    return _assemble(duration_s, before["sample_rate"], before["codec"], coverage, gaps, legs,
+                     joined("dead_air"), joined("talk_over"), joined("hold"), alerts)

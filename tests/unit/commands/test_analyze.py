@@ -49,7 +49,7 @@ def test_json_output_contract(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["analyze", str(CALLS / "talk_over.wav"), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert KEYS <= data.keys()
-    assert data["schema"] == "edgeqa.call_summary/1"
+    assert data["schema"] == "edgeqa.call_summary/2"
     assert data["codec"] == "pcm16" and data["sample_rate"] == 8000
     for leg in ("customer", "agent"):
         assert LEG_KEYS <= data["legs"][leg].keys()

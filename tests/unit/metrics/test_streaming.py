@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import math
 from array import array
+from typing import Any
 
 import pytest
 
 from edgeqa.analyze.offline import CallAudio, load_stereo, run_call
 from edgeqa.metrics.call import CallAnalyzer
 from edgeqa.metrics.config import MetricsConfig
-from edgeqa.metrics.events import Alert, CallSummary, DeadAir, LegSample, SegmentStarted
+from edgeqa.metrics.events import Alert, DeadAir, LegSample, SegmentStarted
 from edgeqa.metrics.leg import LegAnalyzer
+from edgeqa.metrics.summary import build_summary
 from tests.support.paths import CALLS
 
 CALLS = CALLS
@@ -39,8 +41,8 @@ def silence(seconds: float, rate: int = RATE) -> bytes:
     return bytes(2 * int(seconds * rate))
 
 
-def feed_live(audio: CallAudio, call: CallAnalyzer) -> list[object]:
-    """Feed 20 ms frames alternately, as two live taps would."""
+def feed_live(audio: CallAudio, call: CallAnalyzer) -> dict[str, Any]:
+    """Feed 20 ms frames alternately, as two live taps would; return the summary."""
     events: list[object] = []
     fb = 2 * audio.sample_rate // 50
     for off in range(0, max(len(audio.customer), len(audio.agent)), fb):
@@ -49,17 +51,14 @@ def feed_live(audio: CallAudio, call: CallAnalyzer) -> list[object]:
             events += call.feed("customer", audio.customer[off:off + fb], t)
         if off < len(audio.agent):
             events += call.feed("agent", audio.agent[off:off + fb], t)
-    return events + call.finish()
+    return build_summary(call.finish())
 
 
 @pytest.mark.parametrize("name", ["talk_over", "dead_air_noise", "clipping_noise"])
 def test_live_equals_offline(name: str) -> None:
     audio = load_stereo(CALLS / f"{name}.wav")
     offline = run_call(audio)
-    live_events = feed_live(audio, CallAnalyzer(audio.sample_rate, audio.codec))
-    live = live_events[-1]
-    assert isinstance(live, CallSummary)
-    assert live.data == offline
+    assert feed_live(audio, CallAnalyzer(audio.sample_rate, audio.codec)) == offline
 
 
 def test_dead_air_alerts_fire_within_a_second() -> None:
@@ -76,9 +75,7 @@ def test_dead_air_alerts_fire_within_a_second() -> None:
                 if isinstance(ev, Alert) and ev.type == "dead_air":
                     fired[ev.severity] = t + 0.02  # the wall time at which it was emitted
                     assert ev.at_s <= fired[ev.severity]
-    summary = call.finish()[-1]
-    assert isinstance(summary, CallSummary)
-    [dead] = summary.data["dead_air"]
+    [dead] = build_summary(call.finish())["dead_air"]
     for level, after in (("info", 5.0), ("warn", 10.0), ("alert", 30.0)):
         assert 0 <= fired[level] - (dead["start"] + after) <= 1.0
     assert dead["duration_s"] == pytest.approx(33.0, abs=0.5)
@@ -98,10 +95,9 @@ def test_hold_is_not_dead_air() -> None:
             call.set_hold(False, t)
         events += call.feed("customer", pcm[off:off + FRAME], t)
         events += call.feed("agent", pcm[off:off + FRAME], t)
-    summary = call.finish()[-1]
-    assert isinstance(summary, CallSummary)
-    assert summary.data["hold"] == [{"start": 5.0, "end": 22.0, "duration_s": 17.0}]
-    assert summary.data["dead_air"] == []  # 3.8-5.0 and 22.0-23.8 are under 5 s
+    summary = build_summary(call.finish())
+    assert summary["hold"] == [{"start": 5.0, "end": 22.0, "duration_s": 17.0}]
+    assert summary["dead_air"] == []  # 3.8-5.0 and 22.0-23.8 are under 5 s
     assert not any(isinstance(e, DeadAir) for e in events)
 
 
