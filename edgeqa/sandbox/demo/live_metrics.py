@@ -29,9 +29,10 @@ def metric_gist(kind: str, data: Mapping[str, Any]) -> str:
         end = data.get("end_s")
         span = f"{data.get('start_s'):.2f}-{end:.2f}s" if end is not None \
             else f"since {data.get('start_s'):.2f}s"
-        return f"{call} {data.get('level')} {span} ({data.get('duration_s'):.1f} s)"
+        return (f"{call} {data.get('state')} {data.get('severity') or '-'} {span} "
+                f"({data.get('duration_s'):.1f} s)")
     if kind == "call.alert":
-        return (f"{call} {data.get('type')} {data.get('level')} leg={data.get('leg')} "
+        return (f"{call} {data.get('type')} {data.get('severity')} leg={data.get('leg')} "
                 f"at {data.get('at_s'):.2f}s value {data.get('value')}")
     if kind == "call.summary":
         s = data.get("summary", {})
@@ -53,18 +54,27 @@ class CallMetrics:
     note: str = ""
 
     def apply(self, kind: str, data: Mapping[str, Any]) -> None:
-        """Fold one metric event in."""
+        """Fold one metric event in (stream payloads v2: ``severity``, dead air ``state``)."""
         if kind == "leg.sample":
             leg = str(data.get("leg"))
             self.speech_s[leg] = float(data.get("speech_s") or 0.0)
             self.rms_dbov[leg] = float(data.get("rms_dbov") or -120.0)
-            if data.get("active_level_dbov") is not None:
-                self.level_dbov[leg] = float(data["active_level_dbov"])
+            # The last second's level; a silent second has none, and the call's active level
+            # only exists after level_min_speech_s of speech: keep the last value seen.
+            level = data.get("level_dbov_1s")
+            if level is None:
+                level = data.get("active_level_dbov")
+            if level is not None:
+                self.level_dbov[leg] = float(level)
         elif kind == "call.talk_over":
             self.last_talk_over = (f"{data['start_s']:.1f}-{data['end_s']:.1f}s "
                                    f"by {data['interrupter']}")
         elif kind == "call.dead_air":
-            self.last_dead_air = f"{data['level']} {data['duration_s']:.0f}s"
+            severity = data.get("severity") or "-"
+            self.last_dead_air = f"{data['state']} {severity} {data['duration_s']:.0f}s"
+            # An ongoing dead air is one alert (5/10/30 s crossed); ended/truncated close it.
+            if data["state"] == "ongoing":
+                self.alerts += 1
         elif kind == "call.alert":
             self.alerts += 1
         elif kind == "call.metrics_unavailable":

@@ -60,7 +60,7 @@ async def in_thread(fn: Callable[..., T], *args: Any) -> T:
 
 def default_calls_dir() -> Path:
     """The fixture legs bundled with the repository (tests/data/calls)."""
-    return Path(__file__).resolve().parents[2] / "tests" / "data" / "calls"
+    return Path(__file__).resolve().parents[3] / "tests" / "data" / "calls"
 
 
 #: The demo's calls: (fixture, customer, agent, hang up this many seconds after connecting).

@@ -63,7 +63,8 @@ def test_view_shows_live_metrics_per_call_and_plain_lines_for_them() -> None:
                                      "end_s": 16.56, "duration_s": 1.18})
     view.apply(over)
     screen = view.render()
-    assert "live: talk ratio 0.25" in screen and "agent  -28.0 dBov" in screen
+    # the last second's level first (level_dbov_1s), the active level only without it
+    assert "live: talk ratio 0.25" in screen and "agent  -27.0 dBov" in screen
     assert "talk-over 15.4-16.6s by customer" in screen
     assert summarize(over).endswith("call.talk_over         c1 15.38-16.56s (1.18 s) "
                                     "interrupter customer")
