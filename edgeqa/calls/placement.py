@@ -1,11 +1,20 @@
-"""Placing legs the tracker did not see start: ChanSpy supervisors and resync listings (pure)."""
+"""Placing channels the tracker did not see start: ChanSpy supervisors and resync listings (pure).
+
+A resync (after a (re)connect) lists what Asterisk has now: AMI ``CoreShowChannel`` items and
+ARI ``GET /channels`` + ``GET /bridges``. A channel the tracker does not know is placed into
+its call (by Linkedid, or for ARI by a bridge peer) and given a role from the application it
+runs (Queue, Dial, AppQueue, AppDial, ChanSpy).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from edgeqa.ami.message import AmiMessage
-from edgeqa.calls.core import Events, TrackerCore, call_header, state_name
+from edgeqa.ari import decode
+from edgeqa.calls.channels import Channels
 from edgeqa.calls.model import (
-    CALL_CONNECTED,
     CALL_ENDED,
     CALL_NEW,
     CALL_QUEUED,
@@ -16,152 +25,209 @@ from edgeqa.calls.model import (
     Channel,
     is_local,
     is_media_helper,
+    spy_mode_of,
 )
-from edgeqa.calls.resync import parse_duration_s
+from edgeqa.calls.state import Events, TrackerState, call_header, parse_duration_s, state_name
 from edgeqa.store.records import Event
 
 
-class Placement(TrackerCore):
+class Placement:
     """ChanSpy supervisors join the spied call; resynced channels get their roles back."""
 
-    def _connect_if_bridged(self, call: Call, ts: float) -> None:
-        """Two non-supervisor legs in one bridge: the call is connected."""
-        if call.state in (CALL_CONNECTED, CALL_ENDED):
-            return
-        bridges = [leg.bridge_id for leg in call.live_channels()
-                   if leg.bridge_id and leg.role != ROLE_SUPERVISOR]
-        if any(bridges.count(bridge) >= 2 for bridge in bridges):
-            call.state = CALL_CONNECTED
-            if call.answered_at is None:
-                call.answered_at = ts
+    def __init__(self, state: TrackerState, channels: Channels) -> None:
+        self.s = state
+        self.channels = channels
+
+    def move(self, channel: Channel, target: Call, now: float) -> Events:
+        """Move a channel into ``target``; end (quietly merged) the call it leaves empty."""
+        s = self.s
+        events: Events = []
+        old = s.calls.get(channel.call_id)
+        if old is not None:
+            old.channels.pop(channel.uniqueid, None)
+            if old.announced:
+                events.append(Event("leg.removed", now, s.channel_data(channel)))
+            if not old.live_channels():
+                s.drop_call(old.call_id)
+                if old.announced:
+                    old.state, old.ended_at = CALL_ENDED, now
+                    events.append(Event("call.ended", now, {"call": old.to_dict()}))
+        channel.call_id = target.call_id
+        target.channels[channel.uniqueid] = channel
+        if target.announced:
+            events.append(Event("leg.added", now, s.channel_data(channel)))
+        return events
 
     # -- supervisors -----------------------------------------------------------------------------
 
-    def _spy_start(self, msg: AmiMessage, ts: float, now: float) -> Events:
-        spyer_channel = msg.get("SpyerChannel") or ""
-        if is_media_helper(spyer_channel) or is_local(spyer_channel):
-            return []  # ARI snoops (Snoop/…) are our own taps, not supervisors (NOTES.md)
-        spyee = self._leg(msg.get("SpyeeUniqueid"), now)
+    def remember_spy_mode(self, uniqueid: str, data: str) -> None:
+        if not uniqueid:
+            return
+        self.s.remember_spy_mode(uniqueid, spy_mode_of(data))
+        channel = self.s.channels.get(uniqueid)
+        if channel is not None and channel.role == ROLE_SUPERVISOR:
+            channel.spy_mode = self.s.spy_modes[uniqueid]
+
+    def newexten(self, msg: AmiMessage, ts: float, now: float) -> Events:
+        if msg.get("Application") == "ChanSpy":
+            self.remember_spy_mode(msg.get("Uniqueid") or "", msg.get("AppData") or "")
+        return []
+
+    def originate_response(self, msg: AmiMessage, ts: float, now: float) -> Events:
+        if msg.get("Application") == "ChanSpy":
+            self.remember_spy_mode(msg.get("Uniqueid") or "", msg.get("Data") or "")
+        return []
+
+    def user_event(self, msg: AmiMessage, ts: float, now: float) -> Events:
+        # asterisk_conf/extensions_edgeqa.conf announces each feature-code spy with its
+        # options: the edgeqa AMI user has no "dialplan" read class, so no Newexten.
+        if msg.get("UserEvent") == "EdgeqaSpy":
+            options = msg.get("Options") or ""
+            self.remember_spy_mode(msg.get("Uniqueid") or "", f",{options}")
+        return []
+
+    def spy_start(self, msg: AmiMessage, ts: float, now: float) -> Events:
+        spyer_name = msg.get("SpyerChannel") or ""
+        if is_media_helper(spyer_name) or is_local(spyer_name):
+            return []  # ARI snoops (Snoop/…) are our own taps, not supervisors (docs/asterisk.md)
+        spyee = self.s.touch(msg.get("SpyeeUniqueid"), now)
         if spyee is None:
             return []
-        return self._attach_supervisor(msg.get("SpyerUniqueid") or "", spyer_channel, spyee,
-                                       ts, now)
+        return self.attach_supervisor(msg.get("SpyerUniqueid") or "", spyer_name, spyee, ts, now)
 
-    def _attach_supervisor(self, uniqueid: str, channel: str, spyee: Channel, ts: float,
-                           now: float) -> Events:
-        call = self.calls.get(spyee.call_id)
+    def attach_supervisor(self, uniqueid: str, name: str, spyee: Channel, ts: float,
+                          now: float) -> Events:
+        s = self.s
+        call = s.calls.get(spyee.call_id)
         if call is None or not uniqueid:
             return []
         header = call_header(call)
-        spyer = self._leg(uniqueid, now)
+        spyer = s.touch(uniqueid, now)
         if spyer is None:
-            spyer, _ = self._new_leg(uniqueid, channel, call.call_id, ts, now)
+            spyer, _ = self.channels.new(uniqueid, name, call.call_id, ts, now)
             if spyer is None:
                 return []
             call.channels.pop(uniqueid)
             spyer.call_id = ""
         before = spyer.to_dict()
         spyer.role, spyer.spying_on = ROLE_SUPERVISOR, spyee.uniqueid
-        spyer.spy_mode = self._spy_modes.get(uniqueid, spyer.spy_mode or "listen")
+        spyer.spy_mode = s.spy_modes.get(uniqueid, spyer.spy_mode or "listen")
         if spyer.call_id != call.call_id:
-            events = self._move_leg(spyer, call, now)
+            events = self.move(spyer, call, now)
         else:
-            events = self._leg_changed(spyer, before, now)
-        return events + self._call_changed(call, header, now)
+            events = s.channel_changed(spyer, before, now)
+        return events + s.call_changed(call, header, now)
 
-    def _move_leg(self, leg: Channel, target: Call, now: float) -> Events:
-        """Move a leg (a supervisor's own channel) into ``target``; drop what it leaves empty."""
-        events: Events = []
-        old = self.calls.get(leg.call_id)
-        if old is not None:
-            old.channels.pop(leg.uniqueid, None)
-            if old.announced:
-                events.append(Event("leg.removed", now, self._leg_data(leg)))
-            if not old.live_channels():
-                self._drop_call(old.call_id)
-                if old.announced:
-                    old.state, old.ended_at = CALL_ENDED, now
-                    events.append(Event("call.ended", now, {"call": old.to_dict()}))
-        leg.call_id = target.call_id
-        target.channels[leg.uniqueid] = leg
-        if target.announced:
-            events.append(Event("leg.added", now, self._leg_data(leg)))
-        return events
-
-    def _spy_stop(self, msg: AmiMessage, ts: float, now: float) -> Events:
-        spyer = self._leg(msg.get("SpyerUniqueid"), now)
+    def spy_stop(self, msg: AmiMessage, ts: float, now: float) -> Events:
+        spyer = self.s.touch(msg.get("SpyerUniqueid"), now)
         if spyer is None or spyer.role != ROLE_SUPERVISOR:
             return []
         before = spyer.to_dict()
         spyer.spying_on = None
-        return self._leg_changed(spyer, before, now)
+        return self.s.channel_changed(spyer, before, now)
 
     # -- resync ----------------------------------------------------------------------------------
 
-    def _core_show_channel(self, msg: AmiMessage, ts: float, now: float) -> Events:
-        channel, uniqueid = msg.get("Channel") or "", msg.get("Uniqueid") or ""
-        if not uniqueid or is_local(channel) or is_media_helper(channel):
+    def core_show_channel(self, msg: AmiMessage, ts: float, now: float) -> Events:
+        s = self.s
+        name, uniqueid = msg.get("Channel") or "", msg.get("Uniqueid") or ""
+        if not uniqueid or is_local(name) or is_media_helper(name) or s.has_ended(uniqueid):
             return []
-        if self._has_ended(uniqueid):
-            return []
-        self._mark_seen(uniqueid)
+        s.mark_seen(uniqueid)
         state = state_name(msg.get("ChannelState"), msg.get("ChannelStateDesc")) or "down"
-        leg = self._leg(uniqueid, now)
-        if leg is not None:
-            before = leg.to_dict()
-            self._set_state(leg, state, now)
-            leg.bridge_id = msg.get("BridgeId") or None
-            return self._leg_changed(leg, before, now)
-        started = now - parse_duration_s(msg.get("Duration"))
-        leg, events = self._new_leg(uniqueid, channel,
-                                    self._call_id_for(msg.get("Linkedid") or uniqueid),
-                                    started, now)
-        if leg is None:
+        channel = s.touch(uniqueid, now)
+        if channel is not None:
+            before = channel.to_dict()
+            self.channels.set_state(channel, state, now)
+            channel.bridge_id = msg.get("BridgeId") or None
+            return s.channel_changed(channel, before, now)
+        started = now - parse_duration_s(msg.get("Duration"))  # Duration: the channel's age
+        channel, events = self.channels.new(
+            uniqueid, name, s.call_id_for(msg.get("Linkedid") or uniqueid), started, now)
+        if channel is None:
             return []
-        leg.caller_id_num = msg.get("CallerIDNum", "") or ""
-        leg.caller_id_name = msg.get("CallerIDName", "") or ""
-        self._set_state(leg, state, started)
-        leg.bridge_id = msg.get("BridgeId") or None
-        return events + self._role_from_app(
-            leg, msg.get("Application") or "", msg.get("ApplicationData") or "", now)
+        channel.caller_id_num = msg.get("CallerIDNum", "") or ""
+        channel.caller_id_name = msg.get("CallerIDName", "") or ""
+        self.channels.set_state(channel, state, started)
+        channel.bridge_id = msg.get("BridgeId") or None
+        return events + self.role_from_app(
+            channel, msg.get("Application") or "", msg.get("ApplicationData") or "", now)
 
-    def _role_from_app(self, leg: Channel, app: str, app_data: str, now: float) -> Events:
-        """Place a leg found by a resync from the application it is running."""
-        call = self.calls.get(leg.call_id)
+    def ari_channels(self, channels: Sequence[Mapping[str, Any]],
+                     bridges: Sequence[Mapping[str, Any]], now: float) -> Events:
+        """GET /channels and GET /bridges: refresh known channels, place unknown ones.
+
+        ARI gives no Linkedid: an unknown channel joins the call of a known channel in its
+        bridge, or starts a call of its own (announced only if it is bridged or dialling).
+        """
+        s = self.s
+        events: Events = []
+        bridge_of = decode.bridge_members(bridges)
+        snaps = [x for x in (decode.channel_snapshot(c, now) for c in channels)
+                 if x is not None and not is_media_helper(x.name) and not is_local(x.name)
+                 and not s.has_ended(x.uniqueid)]
+        snaps.sort(key=lambda x: x.app == "ChanSpy")
+        for snap in snaps:
+            s.mark_seen(snap.uniqueid)
+            bridge_id = bridge_of.get(snap.uniqueid)
+            channel = s.touch(snap.uniqueid, now)
+            if channel is not None:
+                before = channel.to_dict()
+                self.channels.set_state(channel, snap.state, now)
+                channel.bridge_id = bridge_id
+                events += s.channel_changed(channel, before, now)
+                continue
+            peers = [s.channels[u] for u, b in bridge_of.items()
+                     if bridge_id is not None and b == bridge_id and u in s.channels]
+            call_id = peers[0].call_id if peers else snap.uniqueid
+            channel, made = self.channels.new(snap.uniqueid, snap.name, call_id,
+                                              snap.started_at, now)
+            if channel is None:
+                continue
+            channel.caller_id_num, channel.caller_id_name = snap.caller_num, snap.caller_name
+            self.channels.set_state(channel, snap.state, snap.started_at)
+            channel.bridge_id = bridge_id
+            events += made + self.role_from_app(channel, snap.app, snap.app_data, now)
+        return events
+
+    def role_from_app(self, channel: Channel, app: str, app_data: str, now: float) -> Events:
+        """Place a channel found by a resync from the application it is running."""
+        s = self.s
+        call = s.calls.get(channel.call_id)
         if call is None:
             return []
         if app == "ChanSpy":
-            self._remember_spy_mode(leg.uniqueid, app_data)
+            self.remember_spy_mode(channel.uniqueid, app_data)
             prefix = app_data.split(",", 1)[0]
-            spyee = next((other for other in self.channels.values()
+            spyee = next((other for other in s.channels.values()
                           if prefix and other.channel.startswith(prefix)
-                          and other.role != ROLE_SUPERVISOR and other is not leg), None)
+                          and other.role != ROLE_SUPERVISOR and other is not channel), None)
             if spyee is None:
                 return []
-            return self._attach_supervisor(leg.uniqueid, leg.channel, spyee, now, now)
-        header, before = call_header(call), leg.to_dict()
+            return self.attach_supervisor(channel.uniqueid, channel.channel, spyee, now, now)
+        header, before = call_header(call), channel.to_dict()
         if app == "Queue":
-            self._default_role(leg, dialled=False)
-            leg.queue = call.queue = app_data.split(",", 1)[0]
+            self.channels.default_role(channel, dialled=False)
+            channel.queue = call.queue = app_data.split(",", 1)[0]
             if call.state == CALL_NEW:
                 call.state = CALL_QUEUED
         elif app in ("AppDial", "AppDial2", "AppQueue"):
-            # Asterisk 22 lists a queue member's leg as AppQueue, a Dial()led one as AppDial.
-            if app == "AppQueue" and leg.role == ROLE_UNKNOWN:
-                member = self.queues.member_for(leg.endpoint)
-                leg.role = ROLE_AGENT
-                leg.agent_interface = member.interface if member else leg.endpoint
-                leg.queue = call.queue
-            self._default_role(leg, dialled=True)
-            if leg.role == ROLE_AGENT and call.agent_interface is None:
-                call.agent_interface = leg.agent_interface
-                member = self.queues.member_for(leg.agent_interface or "")
+            # Asterisk 22 lists a queue member's channel as AppQueue, a Dial()led one as AppDial.
+            if app == "AppQueue" and channel.role == ROLE_UNKNOWN:
+                member = s.queues.member_for(channel.endpoint)
+                channel.role = ROLE_AGENT
+                channel.agent_interface = member.interface if member else channel.endpoint
+                channel.queue = call.queue
+            self.channels.default_role(channel, dialled=True)
+            if channel.role == ROLE_AGENT and call.agent_interface is None:
+                call.agent_interface = channel.agent_interface
+                member = s.queues.member_for(channel.agent_interface or "")
                 call.agent_name = member.name if member is not None else None
-        elif app == "Dial" or leg.call_id == leg.uniqueid:
-            self._default_role(leg, dialled=False)
-        self._connect_if_bridged(call, now)
-        if app in ("Queue", "Dial") or leg.bridge_id:
-            announced = self._announce(call, now)
+        elif app == "Dial" or channel.call_id == channel.uniqueid:
+            self.channels.default_role(channel, dialled=False)
+        s.connect_if_bridged(call, now)
+        if app in ("Queue", "Dial") or channel.bridge_id:
+            announced = s.announce(call, now)
             if announced:
                 return announced
-        return self._leg_changed(leg, before, now) + self._call_changed(call, header, now)
+        return s.channel_changed(channel, before, now) + s.call_changed(call, header, now)

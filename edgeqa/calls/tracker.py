@@ -1,24 +1,35 @@
-"""CallTracker: a pure state machine joining AMI and ARI events into calls, legs and queues.
+"""CallTracker: a pure state machine joining AMI and ARI events into calls, channels and queues.
 
 Calls are keyed by Linkedid.  A call is announced (``call.started``) once it does something a
 call does (dials, queues, bridges); until then it is kept quietly, so an originated ChanSpy
 channel or a ``Local/`` plumbing pair never shows up as a phantom call.
+
+The tracker is composed: one state (``TrackerState``) and the collaborators that change it
+(channels, holds, queue calls, placement, transfers); each AMI event name and each ARI event
+type maps to one handler in the two dispatch tables below.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from edgeqa.ami.message import AmiMessage
 from edgeqa.ari import decode
+from edgeqa.ari.decode import ChannelChange
 from edgeqa.calls.changes import CallChange, ChangeLog
-from edgeqa.calls.core import Events, call_header, event_time
-from edgeqa.calls.handlers import AmiHandlers
-from edgeqa.calls.model import is_local, is_media_helper
+from edgeqa.calls.channels import Channels
+from edgeqa.calls.holds import Holds
+from edgeqa.calls.model import Call, Channel
+from edgeqa.calls.placement import Placement
+from edgeqa.calls.queue_calls import QueueCalls
 from edgeqa.calls.queues import MEMBER_EVENTS
-from edgeqa.calls.resync import ResyncState
+from edgeqa.calls.state import Events, ResyncState, TrackerState, event_time
+from edgeqa.calls.transfers import Transfers
 from edgeqa.store.records import Event
+
+AmiHandler = Callable[[AmiMessage, float, float], Events]
+AriHandler = Callable[[ChannelChange, Channel, float], Events]
 
 # Resync order: queue membership first (roles depend on it), supervisors after their spyees.
 _RESYNC_ORDER = {"QueueParams": 0, "QueueMember": 1, "CoreShowChannel": 2, "QueueEntry": 4}
@@ -30,13 +41,76 @@ def _resync_rank(msg: AmiMessage) -> int:
     return _RESYNC_ORDER.get(msg.event or "", 5)
 
 
-class CallTracker(AmiHandlers):
-    """Calls, legs, queues and agents; every input returns the TrackerEvents it caused."""
+class CallTracker:
+    """Calls, channels, queues and agents; every input returns the stream Events it caused,
+    and queues the typed call changes that ``drain_changes()`` hands over."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self._ami = self._handlers()
+        self.state = TrackerState()
+        channels = Channels(self.state)
+        holds = Holds(self.state)
+        queue_calls = QueueCalls(self.state, channels)
+        self._placement = Placement(self.state, channels)
+        transfers = Transfers(self.state, self._placement)
+        self._channels = channels
         self._changes = ChangeLog()
+        member_events = dict.fromkeys(MEMBER_EVENTS, queue_calls.member)
+        self._ami: dict[str, AmiHandler] = {
+            "Newchannel": channels.newchannel, "Newstate": channels.newstate,
+            "NewCallerid": channels.newcallerid, "Hangup": channels.hangup,
+            "DialBegin": channels.dialbegin,
+            "BridgeEnter": channels.bridge_enter, "BridgeLeave": channels.bridge_leave,
+            "MixMonitorStart": channels.mixmonitor, "MixMonitorStop": channels.mixmonitor,
+            "Hold": holds.ami, "Unhold": holds.ami,
+            "QueueCallerJoin": queue_calls.caller_join,
+            "QueueCallerLeave": queue_calls.caller_leave,
+            "QueueCallerAbandon": queue_calls.caller_abandon,
+            "AgentCalled": queue_calls.agent_called, "AgentConnect": queue_calls.agent_connect,
+            "AgentComplete": queue_calls.agent_complete,
+            **member_events,
+            "QueueMemberRemoved": queue_calls.member_removed,
+            "QueueParams": queue_calls.queue_params, "QueueEntry": queue_calls.queue_entry,
+            "BlindTransfer": transfers.blind, "AttendedTransfer": transfers.attended,
+            "ChanSpyStart": self._placement.spy_start, "ChanSpyStop": self._placement.spy_stop,
+            "Newexten": self._placement.newexten,
+            "OriginateResponse": self._placement.originate_response,
+            "UserEvent": self._placement.user_event,
+            "CoreShowChannel": self._placement.core_show_channel,
+        }
+        self._ari: dict[str, AriHandler] = {
+            "ChannelDestroyed": channels.ari_destroyed,
+            "ChannelStateChange": channels.ari_state,
+            "ChannelHold": holds.ari, "ChannelUnhold": holds.ari,
+        }
+
+    @property
+    def calls(self) -> dict[str, Call]:
+        """The calls being tracked, by call id (announced or not)."""
+        return self.state.calls
+
+    @property
+    def channels(self) -> dict[str, Channel]:
+        """The live channels, by uniqueid."""
+        return self.state.channels
+
+    # -- live events -------------------------------------------------------------------------------
+
+    def handle_ami(self, msg: AmiMessage, now: float) -> list[Event]:
+        """Apply one AMI event; return the events it caused (none for unrelated events)."""
+        handler = self._ami.get(msg.event or "")
+        if handler is None:
+            return []
+        ts = event_time(msg, now)
+        return self._note_changes(handler(msg, ts, now), ts)
+
+    def handle_ari(self, event: Mapping[str, Any], now: float) -> list[Event]:
+        """Apply one ARI event: hang-ups, state and hold changes of channels already known."""
+        handler = self._ari.get(str(event.get("type")))
+        change = None if handler is None else decode.channel_change(event, now)
+        channel = None if change is None else self.state.touch(change.uniqueid, now)
+        if handler is None or change is None or channel is None:
+            return []
+        return self._note_changes(handler(change, channel, now), change.ts)
 
     def drain_changes(self) -> list[CallChange]:
         """The typed call changes (connected, hold, ended) since the last drain, in order."""
@@ -57,46 +131,20 @@ class CallTracker(AmiHandlers):
             if not isinstance(call_id, str) or call_id in done:
                 continue
             done.add(call_id)
-            known = self.calls.get(call_id)
+            known = self.state.calls.get(call_id)
             if known is not None:
                 self._changes.observe(known, ts)
         return events
 
-    def handle_ami(self, msg: AmiMessage, now: float) -> list[Event]:
-        """Apply one AMI event; return the events it caused (none for unrelated events)."""
-        name = msg.event or ""
-        ts = event_time(msg, now)
-        if name in MEMBER_EVENTS:
-            return self._member(msg, ts, now)
-        handler = self._ami.get(name)
-        return [] if handler is None else self._note_changes(handler(msg, ts, now), ts)
-
-    def handle_ari(self, event: Mapping[str, Any], now: float) -> list[Event]:
-        """Apply one ARI event: hang-ups, state and hold changes of channels already known."""
-        change = decode.channel_change(event, now)
-        leg = None if change is None else self._leg(change.uniqueid, now)
-        if change is None or leg is None:
-            return []
-        if change.ended:
-            return self._note_changes(self._end_leg(leg, change.ts, now, change.cause),
-                                      change.ts)
-        call = self.calls[leg.call_id]
-        before, header = leg.to_dict(), call_header(call)
-        if change.state is not None:
-            self._set_state(leg, change.state, change.ts)
-        if change.on_hold is not None:
-            leg.set_hold(change.on_hold, change.ts)
-        return self._note_changes(
-            self._leg_changed(leg, before, now) + self._call_changed(call, header, now),
-            change.ts)
+    # -- resync ------------------------------------------------------------------------------------
 
     def begin_resync(self, now: float) -> None:
-        """Start a resync: every leg not listed before end_resync() counts as hung up."""
-        self._resync = ResyncState(started_at=now)
+        """Start a resync: every channel not listed before end_resync() counts as hung up."""
+        self.state.resync = ResyncState(started_at=now)
 
     def cancel_resync(self) -> None:
         """Abandon a resync whose lists could not be read: nothing is swept."""
-        self._resync = None
+        self.state.resync = None
 
     def resync_ami(self, msgs: Sequence[AmiMessage], now: float) -> list[Event]:
         """Apply CoreShowChannel and QueueParams/QueueMember/QueueEntry events (any order)."""
@@ -107,72 +155,47 @@ class CallTracker(AmiHandlers):
 
     def resync_ari(self, channels: Sequence[Mapping[str, Any]],
                    bridges: Sequence[Mapping[str, Any]], now: float) -> list[Event]:
-        """Apply GET /channels and GET /bridges: refresh known legs, place unknown ones.
-
-        ARI gives no Linkedid: an unknown channel joins the call of a known channel in its
-        bridge, or starts a call of its own (announced only if it is bridged or dialling).
-        """
-        events: Events = []
-        bridge_of = decode.bridge_members(bridges)
-        snaps = [s for s in (decode.channel_snapshot(c, now) for c in channels)
-                 if s is not None and not is_media_helper(s.name) and not is_local(s.name)
-                 and not self._has_ended(s.uniqueid)]
-        snaps.sort(key=lambda s: s.app == "ChanSpy")
-        for snap in snaps:
-            self._mark_seen(snap.uniqueid)
-            bridge_id = bridge_of.get(snap.uniqueid)
-            leg = self._leg(snap.uniqueid, now)
-            if leg is not None:
-                before = leg.to_dict()
-                self._set_state(leg, snap.state, now)
-                leg.bridge_id = bridge_id
-                events += self._leg_changed(leg, before, now)
-                continue
-            peers = [self.channels[u] for u, b in bridge_of.items()
-                     if bridge_id is not None and b == bridge_id and u in self.channels]
-            call_id = peers[0].call_id if peers else snap.uniqueid
-            leg, made = self._new_leg(snap.uniqueid, snap.name, call_id, snap.started_at, now)
-            if leg is None:
-                continue
-            leg.caller_id_num, leg.caller_id_name = snap.caller_num, snap.caller_name
-            self._set_state(leg, snap.state, snap.started_at)
-            leg.bridge_id = bridge_id
-            events += made + self._role_from_app(leg, snap.app, snap.app_data, now)
-        return self._note_changes(events, now)
+        """Apply GET /channels and GET /bridges: refresh known channels, place unknown ones."""
+        return self._note_changes(self._placement.ari_channels(channels, bridges, now), now)
 
     def end_resync(self, now: float) -> list[Event]:
-        """Finish a resync: end legs, members and callers that Asterisk no longer lists."""
-        state, self._resync = self._resync, None
+        """Finish a resync: end channels, members and callers Asterisk no longer lists."""
+        state, self.state.resync = self.state.resync, None
         if state is None:
             return []
         events: Events = []
-        for uniqueid in sorted(self.channels):
-            leg = self.channels.get(uniqueid)
-            if leg is not None and uniqueid not in state.channels:
-                events += self._end_leg(leg, now, now, "swept")
-        events += self.queues.sweep_unseen(state.queues, state.members, state.callers, now)
+        for uniqueid in sorted(self.state.channels):
+            channel = self.state.channels.get(uniqueid)
+            if channel is not None and uniqueid not in state.channels:
+                events += self._channels.end(channel, now, now, "swept")
+        events += self.state.queues.sweep_unseen(state.queues, state.members, state.callers,
+                                                 now)
         return self._note_changes(events, now)
 
+    # -- housekeeping ------------------------------------------------------------------------------
+
     def sweep(self, now: float, max_idle_s: float) -> list[Event]:
-        """End legs that no event touched for ``max_idle_s`` (their hang-up was missed)."""
+        """End channels that no event touched for ``max_idle_s`` (their hang-up was missed)."""
         events: Events = []
-        for uniqueid in sorted(self.channels):
-            leg = self.channels.get(uniqueid)
-            if leg is not None and now - leg.last_seen > max_idle_s:
-                events += self._end_leg(leg, now, now, "swept")
-        for queue in list(self.queues.queues.values()):
+        for uniqueid in sorted(self.state.channels):
+            channel = self.state.channels.get(uniqueid)
+            if channel is not None and now - channel.last_seen > max_idle_s:
+                events += self._channels.end(channel, now, now, "swept")
+        queues = self.state.queues
+        for queue in list(queues.queues.values()):
             for caller in list(queue.callers.values()):
-                if caller.uniqueid not in self.channels and now - caller.since > max_idle_s:
-                    events += self.queues.leave(queue.name, caller.uniqueid, now, now, "swept")
+                if caller.uniqueid not in self.state.channels and now - caller.since > max_idle_s:
+                    events += queues.leave(queue.name, caller.uniqueid, now, now, "swept")
         return self._note_changes(events, now)
 
     def snapshot(self) -> dict[str, Any]:
         """The whole model, JSON-ready: {"calls": [...], "queues": [...], "agents": [...]}."""
-        calls = sorted((c for c in self.calls.values() if c.announced),
+        calls = sorted((c for c in self.state.calls.values() if c.announced),
                        key=lambda c: (c.started_at, c.call_id))
+        queues = self.state.queues
         return {
             "calls": [call.to_dict() for call in calls],
-            "queues": [self.queues.queues[n].to_dict() for n in sorted(self.queues.queues)],
-            "agents": [self.queues.agent_dict(i, self._on_call(i))
-                       for i in self.queues.interfaces()],
+            "queues": [queues.queues[n].to_dict() for n in sorted(queues.queues)],
+            "agents": [queues.agent_dict(i, self._channels.on_call(i))
+                       for i in queues.interfaces()],
         }
