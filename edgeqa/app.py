@@ -8,7 +8,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from edgeqa import __version__
@@ -18,10 +18,11 @@ from edgeqa.ami.message import AmiMessage
 from edgeqa.api import ApiServer, StreamSettings, make_app
 from edgeqa.ari.client import AriClient
 from edgeqa.ari.rest import AriAuthenticationError
+from edgeqa.calls.changes import CallChange
 from edgeqa.calls.resyncer import Resyncer
 from edgeqa.calls.tracker import CallTracker
 from edgeqa.config import Config
-from edgeqa.live.service import LiveMetrics
+from edgeqa.live.service import CHECKPOINT_TYPE, LiveMetrics
 from edgeqa.runtime.sdnotify import SdNotifier
 from edgeqa.store import Event, EventLike, Store
 from edgeqa.stream import StreamHub
@@ -83,11 +84,11 @@ class Daemon:
             r.url, r.username, r.password.reveal(), r.app, on_event=self._on_ari,
             on_session=lambda: self._on_session("ari"), on_disconnect=self._on_ari_down,
             backoff_initial_s=r.backoff_initial_s, backoff_max_s=r.backoff_max_s)
-        self.live = LiveMetrics(cfg.live, self.ari, self._submit, wall=wall) \
-            if cfg.live.enabled else None
+        self.live = LiveMetrics(cfg.live, self.ari, self._submit) if cfg.live.enabled else None
         self.resyncer = Resyncer(self.tracker, self.ami, self.ari, submit=self._submit_tracked,
                                  emit=self.emit,
-                                 wall=wall, mono=mono, action_timeout_s=a.action_timeout_s)
+                                 wall=wall, mono=mono, action_timeout_s=a.action_timeout_s,
+                                 on_stale_ended=self._to_live)
 
     # --- the view the API reads ------------------------------------------------------------
 
@@ -131,18 +132,17 @@ class Daemon:
             self.pipeline.submit(events)
 
     def _submit_tracked(self, events: Iterable[Any]) -> None:
-        """Submit tracker events, and let the live metrics see them (connects, holds, ends)."""
-        events = list(events)
+        """Submit tracker events, and hand the tracker's typed changes to the live metrics."""
         self._submit(events)
-        self._to_live(events)
+        self._to_live(self.tracker.drain_changes())
 
-    def _to_live(self, events: list[Any]) -> None:
-        if self.live is None or not events:
+    def _to_live(self, changes: Sequence[CallChange]) -> None:
+        if self.live is None or not changes:
             return
         try:
-            self.live.on_tracker_events(events)
+            self.live.on_changes(changes, self._wall())
         except Exception:  # live metrics must never stop call tracking
-            log.exception("live metrics failed on tracker events")
+            log.exception("live metrics failed on call changes")
 
     def _track(self, handle: Callable[[Any, float], list[Any]], item: Any) -> None:
         try:
@@ -154,7 +154,7 @@ class Daemon:
             return
         if self.pipeline is not None and events:
             self.pipeline.submit(events)
-        self._to_live(events)
+        self._to_live(self.tracker.drain_changes())
 
     def _on_ami(self, msg: AmiMessage) -> None:
         self._track(self.tracker.handle_ami, msg)
@@ -184,6 +184,8 @@ class Daemon:
         if link not in self._links_up:
             return  # a connect or login that failed: the clients log those
         self._links_up.discard(link)
+        if self.live is not None:
+            self.live.on_link_down(self._wall())  # audio from here to the re-tap is a gap
         self.emit("asterisk.disconnected", {"link": link, "interface": link,
                                             "reason": str(exc) if exc else "closed"})
 
@@ -249,7 +251,10 @@ class Daemon:
         pipe = self.pipeline = EventPipeline(
             self.store, hub, intake_queue_max_events=c.tracker.intake_queue_max_events,
             batch_max_events=c.store.batch_max_events, clock=self._wall)
-        self.resyncer.remember_open_calls(await self.store.open_calls())
+        open_calls = await self.store.open_calls()
+        self.resyncer.remember_open_calls(open_calls)
+        if self.live is not None:
+            self.live.restore(open_calls, await self.store.latest_by_call(CHECKPOINT_TYPE))
         api = ApiServer(make_app(self, hub, StreamSettings(c.api.send_timeout_s,
                                                            c.api.sse_keepalive_s)),
                         c.api.host, c.api.port)
@@ -314,8 +319,8 @@ class Daemon:
         for task in helpers:
             task.cancel()
         if self.live is not None:
-            # While ARI is still up: each call's taps come down and its summary is published.
-            await self.live.close()
+            # While ARI is still up: each call still up is checkpointed and its taps come down.
+            await self.live.close(self._wall())
         await asyncio.gather(self.ami.close(), self.ari.close(), return_exceptions=True)
         await asyncio.gather(*links, return_exceptions=True)
         self.emit("daemon.stopping", {"reason": str(self._fatal) if self._fatal else "signal"})

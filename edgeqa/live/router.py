@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from edgeqa.live.call import LiveCall
 from edgeqa.media.rtp import RtpPacket
-from edgeqa.metrics.events import Leg, MetricEvent
+from edgeqa.metrics.events import Leg
 
-_LOG = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 Address = tuple[str, int]
-EventSink = Callable[[LiveCall, list[MetricEvent]], None]
 #: Tapped legs at once: 500 calls x 2 legs.
 MAX_ROUTES = 1000
 #: Unrouted packets are logged on the first one, then once per this many.
@@ -31,8 +29,7 @@ class RouterStats:
 class TapRouter:
     """Maps each externalMedia channel's RTP source (host, port) to a (LiveCall, leg)."""
 
-    def __init__(self, on_events: EventSink, max_routes: int = MAX_ROUTES) -> None:
-        self._on_events = on_events
+    def __init__(self, max_routes: int = MAX_ROUTES) -> None:
         self.max_routes = max_routes
         self.stats = RouterStats()
         self._routes: dict[Address, tuple[LiveCall, Leg]] = {}
@@ -55,16 +52,14 @@ class TapRouter:
         return {s: leg for s, (c, leg) in self._routes.items() if c is call}
 
     def on_packet(self, packet: RtpPacket, source: Address, now_s: float) -> None:
-        """Receiver sink: feed the packet to its call and pass the events on."""
+        """Receiver sink: feed the packet to its call (which publishes what it completes)."""
         route = self._routes.get(source)
         if route is None:
             self.stats.unrouted += 1
             if self.stats.unrouted % LOG_UNROUTED_EVERY == 1:
-                _LOG.warning("RTP from unknown source %s:%d dropped (%d so far)",
+                log.warning("RTP from unknown source %s:%d dropped (%d so far)",
                              source[0], source[1], self.stats.unrouted)
             return
         self.stats.routed += 1
         call, leg = route
-        events = call.on_packet(leg, packet, now_s)
-        if events:
-            self._on_events(call, events)
+        call.on_packet(leg, packet, now_s)

@@ -1,4 +1,9 @@
-"""Live-metrics service: taps each connected call's legs and publishes their metric events."""
+"""Live-metrics service: taps each connected call's legs and publishes their metric events.
+
+Calls come in as the tracker's typed changes (edgeqa.calls.changes); times are arguments (wall
+time for tracker changes and stops, loop time for packets and ticks), converted once by each
+call's CallClock. A call a previous daemon run left up resumes from that run's checkpoint.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +15,17 @@ from typing import Any
 
 from edgeqa.ari.resources import AriResources
 from edgeqa.ari.rest import AriError, AriHttpError
+from edgeqa.calls.changes import CallChange, CallConnected, CallEnded, HoldChanged
 from edgeqa.live.call import LiveCall
+from edgeqa.live.clock import CallClock
 from edgeqa.live.config import LiveConfig
-from edgeqa.live.events import call_of, connected_legs, metric_events, unavailable
+from edgeqa.live.events import GAP_DAEMON_RESTART, GAP_PBX_OUTAGE, unavailable
 from edgeqa.live.router import TapRouter
 from edgeqa.live.taps import CallTaps, TapError
 from edgeqa.media.receiver import RtpReceiver, open_receiver
-from edgeqa.metrics.events import Leg, MetricEvent
+from edgeqa.metrics.events import Leg
+from edgeqa.store import Event as StreamEvent
 from edgeqa.store import EventLike
-from edgeqa.store.records import Event
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +33,11 @@ log = logging.getLogger(__name__)
 TAP_BRIDGE_PREFIX = "edgeqa-tap-"
 #: Calls already tapped (or refused) are remembered to never tap twice; oldest forgotten first.
 MAX_SEEN_CALLS = 10_000
+#: The stream event a stopping daemon leaves for each call still up (see LiveCall.checkpoint).
+CHECKPOINT_TYPE = "call.metrics_suspended"
+#: Why a call a previous run had tapped, which ended while no daemon ran, has no summary.
+NO_CHECKPOINT = ("the call ended while edgeqa was down, and the run that tapped it left no "
+                 "checkpoint (killed)")
 
 
 @dataclass(slots=True)
@@ -35,24 +47,32 @@ class LiveStats:
     tapped: int = 0
     unavailable: int = 0
     summaries: int = 0
+    checkpoints: int = 0
+    resumed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LeftOpen:
+    """A connected call a previous run left open in the store, and its latest checkpoint."""
+
+    answered_at: float
+    checkpoint: Mapping[str, Any] | None
 
 
 class LiveMetrics:
     """Owns the RTP receiver, the router and one CallTaps task per connected call."""
 
     def __init__(self, cfg: LiveConfig, ari: AriResources,
-                 submit: Callable[[Iterable[EventLike]], None], *,
-                 wall: Callable[[], float]) -> None:
+                 submit: Callable[[Iterable[EventLike]], None]) -> None:
         self.cfg = cfg
         self._ari = ari
         self._submit = submit
-        self._wall = wall
-        self.router = TapRouter(self._on_events)
+        self.router = TapRouter()
         self.receiver: RtpReceiver | None = None
         self.active: dict[str, CallTaps] = {}
         self.stats = LiveStats()
-        self._t0_at: dict[str, float] = {}
         self._seen: dict[str, None] = {}
+        self._left_open: dict[str, LeftOpen] = {}
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._stopping = False
@@ -66,35 +86,60 @@ class LiveMetrics:
         """Run each call's taps as a task of ``tg`` (the daemon's one TaskGroup)."""
         self._tg = tg
 
+    def restore(self, open_calls: Sequence[Mapping[str, Any]],
+                checkpoints: Mapping[str, Mapping[str, Any]]) -> None:
+        """Remember the connected calls the store holds open from a previous run.
+
+        ``open_calls`` are store.open_calls() rows; ``checkpoints`` the latest
+        call.metrics_suspended payload per call. Such a call is resumed when the tracker
+        hands it over again, or summed up from its checkpoint if it ended meanwhile.
+        """
+        for row in open_calls:
+            data = row.get("data")
+            call = data.get("call") if isinstance(data, Mapping) else None
+            if not isinstance(call, Mapping):
+                continue
+            answered = call.get("answered_at")
+            if isinstance(answered, int | float):
+                call_id = str(row["id"])
+                self._left_open[call_id] = LeftOpen(float(answered), checkpoints.get(call_id))
+        if self._left_open:
+            log.info("live metrics: %d calls left up by a previous run (%d checkpointed)",
+                     len(self._left_open),
+                     sum(c.checkpoint is not None for c in self._left_open.values()))
+
     def health(self) -> Mapping[str, Any]:
         """Counters for /v1/health."""
         rx = self.receiver.stats if self.receiver is not None else None
         return {"active_calls": len(self.active), "tapped": self.stats.tapped,
                 "unavailable": self.stats.unavailable, "summaries": self.stats.summaries,
+                "checkpoints": self.stats.checkpoints, "resumed": self.stats.resumed,
                 "rtp_packets": rx.packets if rx else 0,
                 "rtp_malformed": rx.malformed if rx else 0,
                 "unrouted": self.router.stats.unrouted}
 
     # --- intake ----------------------------------------------------------------------------
 
-    def on_tracker_events(self, events: Sequence[Event]) -> None:
-        """Start taps on newly connected calls; pass hold changes and ends to active ones."""
-        for event in events:
-            call = call_of(event)
-            if call is None or not isinstance(call.get("call_id"), str):
-                continue
-            call_id = str(call["call_id"])
-            taps = self.active.get(call_id)
-            if taps is not None:
-                if event.type == "call.ended" or call.get("state") == "ended":
-                    taps.ended.set()
-                else:
-                    t_s = asyncio.get_running_loop().time() - taps.call.t0_s
-                    taps.call.analyzer.set_hold(bool(call.get("on_hold")), max(0.0, t_s))
-                continue
-            legs = connected_legs(call)
-            if legs is not None and call_id not in self._seen:
-                self._start(call_id, call, legs)
+    def on_changes(self, changes: Sequence[CallChange], now: float) -> None:
+        """Apply the tracker's changes (drained at wall time ``now``), each at its own time."""
+        for change in changes:
+            taps = self.active.get(change.call_id)
+            if isinstance(change, CallConnected):
+                if taps is None and change.call_id not in self._seen:
+                    self._start(change, now)
+            elif isinstance(change, HoldChanged):
+                if taps is not None:
+                    taps.call.set_hold(change.on_hold, change.at)
+            elif isinstance(change, CallEnded):
+                if taps is not None:
+                    taps.end(change.at)
+                elif change.call_id in self._left_open:
+                    self._ended_unseen(change.call_id, change.at)
+
+    def on_link_down(self, now: float) -> None:
+        """A link to Asterisk dropped at wall time ``now``: every call's audio is a gap."""
+        for taps in self.active.values():
+            taps.call.suspend(taps.call.clock.from_wall(now), GAP_PBX_OUTAGE)
 
     def on_ari_event(self, body: Mapping[str, Any]) -> None:
         """Fan one ARI event to every active call's taps."""
@@ -105,7 +150,8 @@ class LiveMetrics:
         """Remove tap bridges (and their helper channels) a previous run left; return how many.
 
         Bridges outlive their channels and an externalMedia channel outlives a killed daemon
-        (NOTES.md), so each ARI session starts by deleting ``edgeqa-tap-*`` bridges not in use.
+        (docs/asterisk.md, "Leftover bridges"), so each ARI session starts by deleting
+        ``edgeqa-tap-*`` bridges not in use.
         """
         mine = {t.bridge_id for taps in self.active.values() for t in taps.taps.values()}
         swept = 0
@@ -124,66 +170,92 @@ class LiveMetrics:
             log.info("live metrics: removed %d tap bridges left by a previous run", swept)
         return swept
 
-    def _start(self, call_id: str, call: Mapping[str, Any], legs: dict[str, str]) -> None:
+    def _start(self, change: CallConnected, now: float) -> None:
+        call_id = change.call_id
         self._seen[call_id] = None
         if len(self._seen) > MAX_SEEN_CALLS:
             del self._seen[next(iter(self._seen))]
         if self._tg is None or self._stopping or self.receiver is None:
             return
         if len(self.active) >= self.cfg.max_calls:
-            self._refuse(call_id, f"{self.cfg.max_calls} calls already tapped ([live] max_calls)")
+            self._refuse(call_id, f"{self.cfg.max_calls} calls already tapped ([live] max_calls)",
+                         now)
             return
-        loop = asyncio.get_running_loop()
-        wall = self._wall()
-        answered = call.get("answered_at")
-        # Call time 0 is the answer; a late-seen connect (resync) starts at now.
-        lag_s = wall - answered if isinstance(answered, int | float) else 0.0
-        lag_s = lag_s if 0.0 <= lag_s <= 2.0 else 0.0
-        live = LiveCall(call_id, loop.time() - lag_s, depth_packets=self.cfg.jitter_depth_packets)
-        self._t0_at[call_id] = wall - lag_s
-        channels: dict[Leg, str] = {"customer": legs["customer"], "agent": legs["agent"]}
+        live = self._live_call(call_id, change.answered_at, now)
+        if live.before is not None or live.gap is not None:
+            self.stats.resumed += 1
+        channels: dict[Leg, str] = {"customer": change.customer, "agent": change.agent}
         taps = CallTaps(self._ari, self.router, self.receiver.local_address, live, channels,
                         stasis_timeout_s=self.cfg.stasis_timeout_s)
         self.active[call_id] = taps
         self._tasks[call_id] = self._tg.create_task(self._run(taps), name=f"live-{call_id}")
 
+    def _live_call(self, call_id: str, answered_at: float, now: float) -> LiveCall:
+        """The call's LiveCall on its one clock; resumed from a previous run's checkpoint."""
+        left = self._left_open.pop(call_id, None)
+        before = left.checkpoint if left is not None else None
+        if before is not None and isinstance(before.get("started_at"), int | float):
+            answered_at = float(before["started_at"])  # the clock its t_s were measured on
+        answered_at = min(answered_at, now)
+        clock = CallClock.start(answered_at, wall_now=now,
+                                loop_now=asyncio.get_running_loop().time())
+        summary = before.get("summary") if before is not None else None
+        return LiveCall(call_id, clock, self._publish, first_seen_s=now - answered_at,
+                        before=summary if isinstance(summary, Mapping) else None,
+                        depth_packets=self.cfg.jitter_depth_packets)
+
+    def _ended_unseen(self, call_id: str, at: float) -> None:
+        """A previous run's call ended while no daemon ran: sum up its checkpoint, or say why."""
+        left = self._left_open[call_id]
+        self._seen[call_id] = None
+        if left.checkpoint is None:
+            self._left_open.pop(call_id)
+            self._refuse(call_id, NO_CHECKPOINT, at)
+            return
+        live = self._live_call(call_id, left.answered_at, at)
+        live.finish(live.clock.from_wall(at))
+
     async def _run(self, taps: CallTaps) -> None:
-        call_id = taps.call.call_id
+        call, call_id = taps.call, taps.call.call_id
         loop = asyncio.get_running_loop()
         try:
             try:
                 await taps.start()
             except TapError as exc:
-                self._refuse(call_id, str(exc.__cause__ or exc))
+                self._refuse(call_id, str(exc.__cause__ or exc), call.clock.wall(
+                    call.clock.from_loop(loop.time())))
                 return
             self.stats.tapped += 1
-            final = await taps.run(loop.time, self._on_events, tick_s=self.cfg.tick_s)
-            self._on_events(taps.call, final)
+            await taps.run(loop.time, tick_s=self.cfg.tick_s)
+            end_s = call.clock.from_wall(taps.ended_at) if taps.ended_at is not None \
+                else call.clock.from_loop(loop.time())
+            await taps.close()
+            call.finish(end_s)
         except asyncio.CancelledError:
             await taps.close()  # no helper channel or bridge outlives the daemon's TaskGroup
             raise
         except Exception as exc:  # a bug here must not stop call tracking
             log.exception("live metrics of call %s failed", call_id)
             await taps.close()
-            self._refuse(call_id, f"internal error: {exc!r}")
+            self._refuse(call_id, f"internal error: {exc!r}",
+                         call.clock.wall(call.clock.from_loop(loop.time())))
         finally:
             self.active.pop(call_id, None)
             self._tasks.pop(call_id, None)
-            self._t0_at.pop(call_id, None)
 
-    def _refuse(self, call_id: str, reason: str) -> None:
+    def _refuse(self, call_id: str, reason: str, now: float) -> None:
         self.stats.unavailable += 1
         log.warning("no live metrics for call %s: %s", call_id, reason)
-        self._submit([unavailable(call_id, self._wall(), reason)])
+        self._submit([unavailable(call_id, now, reason)])
 
-    def _on_events(self, call: LiveCall, events: list[MetricEvent]) -> None:
-        t0_at = self._t0_at.get(call.call_id)
-        if t0_at is None:
-            return
-        out = metric_events(call.call_id, t0_at, events)
-        self.stats.summaries += sum(e.type == "call.summary" for e in out)
-        if out:
-            self._submit(out)
+    def _publish(self, events: list[StreamEvent]) -> None:
+        """The one route of every call's metric events to the stream."""
+        for event in events:
+            if event.type == "call.summary":
+                self.stats.summaries += 1
+            elif event.type == CHECKPOINT_TYPE:
+                self.stats.checkpoints += 1
+        self._submit(events)
 
     # --- shutdown --------------------------------------------------------------------------
 
@@ -193,14 +265,17 @@ class LiveMetrics:
         if self.receiver is not None:
             self.receiver.close()
 
-    async def close(self, timeout_s: float | None = None) -> None:
-        """End every active call's analysis (its summary is published) and remove its taps.
+    async def close(self, now: float, timeout_s: float | None = None) -> None:
+        """The daemon stops at wall time ``now``: checkpoint every call still up, remove taps.
 
+        A call still up gets no summary from this run: its call.metrics_suspended holds what
+        was seen, and the next run (or its resync, if the call ended meanwhile) sums it up.
         A call still starting finishes its start first (then tears down), so nothing leaks.
         """
         self.stop_intake()
         for taps in self.active.values():
-            taps.ended.set()
+            taps.call.checkpoint(taps.call.clock.from_wall(now), GAP_DAEMON_RESTART)
+            taps.end()
         tasks = list(self._tasks.values())
         if not tasks:
             return
@@ -212,7 +287,7 @@ class LiveMetrics:
             task.cancel()
         if pending:
             await asyncio.wait(pending)
-        log.info("live metrics closed: %d calls flushed", len(tasks) - len(pending))
+        log.info("live metrics closed: %d calls checkpointed", len(tasks) - len(pending))
 
 
 async def _quietly(action: Awaitable[None]) -> None:

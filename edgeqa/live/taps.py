@@ -2,8 +2,9 @@
 
 Per leg: ``POST /channels/{leg}/snoop?spy=in`` (what that leg's phone says), a mixing bridge,
 and ``POST /channels/externalMedia?format=slin16`` aimed at our RTP receiver; each helper is
-added to the bridge only after its StasisStart (NOTES.md: the 422 race). Asterisk sends that
-leg's RTP from the externalMedia channel's UNICASTRTP_LOCAL_ADDRESS:PORT, which routes it.
+added to the bridge only after its StasisStart (docs/asterisk.md, "The 422 race"). Asterisk
+sends that leg's RTP from the externalMedia channel's UNICASTRTP_LOCAL_ADDRESS:PORT, which
+routes it.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from typing import Any
 from edgeqa.ari.resources import AriResources
 from edgeqa.ari.rest import AriError, AriHttpError
 from edgeqa.live.call import LiveCall
+from edgeqa.live.events import GAP_TAP_FAILED
 from edgeqa.live.router import Address, TapRouter
-from edgeqa.metrics.events import LEGS, Leg, MetricEvent
+from edgeqa.metrics.events import LEGS, Leg
 
-_LOG = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 #: Wait for each helper channel's StasisStart before addChannel.
 STASIS_TIMEOUT_S = 5.0
@@ -29,6 +31,11 @@ TICK_S = 0.25
 AUDIO_FORMAT = "slin16"
 SAMPLE_RATE = 16000
 _END_EVENTS = ("ChannelDestroyed", "StasisEnd", "ChannelHangupRequest")
+#: A helper channel gone while the call is up: wait this long for the call's own end (its
+#: legs' hang-up may come just after) before calling it a failed tap and tapping again.
+TAP_FAILED_GRACE_S = 1.0
+#: Give up re-tapping a call after this many failures in a row.
+MAX_RETAPS = 3
 
 
 class TapError(Exception):
@@ -59,7 +66,11 @@ def rtp_source(media_channel: Mapping[str, Any]) -> Address:
 
 
 class CallTaps:
-    """Taps both legs of one call into a LiveCall; close() removes every channel and bridge."""
+    """Taps both legs of one call into a LiveCall; close() removes every channel and bridge.
+
+    A helper channel (snoop, externalMedia) going away while the call is up is a gap
+    (``tap_failed``), and the call is tapped again.
+    """
 
     def __init__(self, ari: AriResources, router: TapRouter, receiver: Address,
                  call: LiveCall, channels: Mapping[Leg, str], *,
@@ -68,10 +79,21 @@ class CallTaps:
         self.router = router
         self.receiver = receiver
         self.call = call
+        self.channels = dict(channels)
         self.taps: dict[Leg, LegTap] = {leg: LegTap(leg, channels[leg]) for leg in LEGS}
         self.stasis_timeout_s = stasis_timeout_s
         self.ended = asyncio.Event()
+        self.failed = asyncio.Event()
+        #: Wall time the call ended, when the tracker said so (else: when ``ended`` was seen).
+        self.ended_at: float | None = None
+        self.retaps = 0
         self._closed = False
+
+    def end(self, at: float | None = None) -> None:
+        """The call ended at wall time ``at`` (None: now); run() returns."""
+        if at is not None and self.ended_at is None:
+            self.ended_at = at
+        self.ended.set()
 
     async def start(self) -> None:
         """Create both legs' taps; on failure tear down what exists and raise TapError."""
@@ -93,55 +115,83 @@ class CallTaps:
         tap.rtp_source = rtp_source(media)
         self.router.add(tap.rtp_source, self.call, tap.leg)
         await ari.add_channel_when_ready(tap.bridge_id, tap.media_id, self.stasis_timeout_s)
-        _LOG.info("call %s leg %s tapped: snoop %s, RTP from %s:%d", self.call.call_id,
-                  tap.leg, tap.snoop_id, tap.rtp_source[0], tap.rtp_source[1])
+        log.info("call %s leg %s tapped: snoop %s, RTP from %s:%d", self.call.call_id,
+                 tap.leg, tap.snoop_id, tap.rtp_source[0], tap.rtp_source[1])
 
     def handle_event(self, body: Mapping[str, Any]) -> None:
-        """ARI event hook: a tapped leg or its snoop going away ends the call."""
+        """ARI event hook: a tapped leg going away ends the call; a helper going away fails."""
         if body.get("type") not in _END_EVENTS:
             return
         channel = body.get("channel")
         if not isinstance(channel, Mapping):
             return
         gone = channel.get("id")
-        if any(gone in (t.channel_id, t.snoop_id) for t in self.taps.values()):
+        if any(gone == t.channel_id for t in self.taps.values()):
             self.ended.set()
+        elif any(gone in (t.snoop_id, t.media_id) for t in self.taps.values()):
+            self.failed.set()
 
-    async def run(self, clock: Callable[[], float],
-                  on_events: Callable[[LiveCall, list[MetricEvent]], None],
-                  tick_s: float = TICK_S) -> list[MetricEvent]:
-        """Tick the call until it ends, then tear down and return the final events."""
+    async def run(self, clock: Callable[[], float], tick_s: float = TICK_S) -> None:
+        """Tick the call (loop time from ``clock``) until it ends; re-tap a failed tap."""
         while not self.ended.is_set():
+            if self.failed.is_set():
+                await self._recover(clock)
+                continue
             try:
                 await asyncio.wait_for(self.ended.wait(), tick_s)
             except TimeoutError:
-                events = self.call.tick(clock())
-                if events:
-                    on_events(self.call, events)
-        return await self.close(clock())
+                self.call.tick(clock())
 
-    async def close(self, now_s: float | None = None) -> list[MetricEvent]:
-        """Tear down every helper channel and bridge (idempotent); finish the call if ``now_s``."""
-        out: list[MetricEvent] = []
+    async def _recover(self, clock: Callable[[], float]) -> None:
+        """A helper channel went away: unless the call is ending, a tap_failed gap and re-tap."""
+        failed_s = self.call.clock.from_loop(clock())
+        try:
+            await asyncio.wait_for(self.ended.wait(), TAP_FAILED_GRACE_S)
+            return  # the call itself ended: not a failure
+        except TimeoutError:
+            pass
+        self.call.suspend(failed_s, GAP_TAP_FAILED)
+        await self._teardown()
+        self.failed.clear()
+        self.retaps += 1
+        if self.retaps > MAX_RETAPS:
+            log.warning("call %s: tap failed %d times; not tapping again", self.call.call_id,
+                        self.retaps)
+            await self.ended.wait()
+            return
+        log.warning("call %s: a tap channel went away at %.2f s; tapping again",
+                    self.call.call_id, failed_s)
+        self.taps = {leg: LegTap(leg, self.channels[leg]) for leg in LEGS}
+        self._closed = False
+        try:
+            await self.start()
+        except TapError as exc:
+            log.warning("call %s: tapping again failed: %s", self.call.call_id, exc)
+            self.failed.set()
+            await asyncio.sleep(TAP_FAILED_GRACE_S)
+
+    async def close(self) -> None:
+        """Tear down every helper channel and bridge (idempotent)."""
         if not self._closed:
             self._closed = True
-            self.router.remove_call(self.call)
-            for tap in self.taps.values():
-                for channel_id in (tap.media_id, tap.snoop_id):
-                    if channel_id is not None:
-                        await self._quietly(self.ari.hangup(channel_id), "hang up", channel_id)
-                if tap.bridge_id is not None:
-                    await self._quietly(self.ari.delete_bridge(tap.bridge_id), "delete bridge",
-                                        tap.bridge_id)
-        if now_s is not None and not self.call.finished:
-            out = self.call.finish(now_s)
-        return out
+            await self._teardown()
+
+    async def _teardown(self) -> None:
+        self.router.remove_call(self.call)
+        for tap in self.taps.values():
+            for channel_id in (tap.media_id, tap.snoop_id):
+                if channel_id is not None:
+                    await self._quietly(self.ari.hangup(channel_id), "hang up", channel_id)
+            if tap.bridge_id is not None:
+                await self._quietly(self.ari.delete_bridge(tap.bridge_id), "delete bridge",
+                                    tap.bridge_id)
+            tap.media_id = tap.snoop_id = tap.bridge_id = None
 
     async def _quietly(self, action: Awaitable[None], what: str, ident: str) -> None:
         try:
             await action
         except AriHttpError as exc:
             if exc.status != 404:  # already gone: a snoop ends with its channel
-                _LOG.warning("could not %s %s: %s", what, ident, exc)
+                log.warning("could not %s %s: %s", what, ident, exc)
         except AriError as exc:
-            _LOG.warning("could not %s %s: %s", what, ident, exc)
+            log.warning("could not %s %s: %s", what, ident, exc)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 #: The spec's boundary tolerance (docs/metrics.md, "Tolerances" and "Live versus offline").
@@ -21,3 +24,26 @@ def assert_close(got: list[Any], want: list[Any], what: str) -> None:
     for g, w in zip(got, want, strict=True):
         assert abs(g[0] - w[0]) <= BOUNDARY_TOL_S and abs(g[1] - w[1]) <= BOUNDARY_TOL_S, \
             (what, g, w)
+
+
+def stored_envelopes(db_path: Path) -> list[dict[str, Any]]:
+    """Every event the daemon's store holds (across its runs), as stream envelopes."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        rows = conn.execute("SELECT seq, type, at, schema, data FROM events ORDER BY seq")
+        return [{"seq": r[0], "type": r[1], "at": r[2], "schema": r[3],
+                 "data": json.loads(r[4])} for r in rows]
+    finally:
+        conn.close()
+
+
+def of_call(envelopes: list[dict[str, Any]], call_id: str,
+            *types: str) -> list[dict[str, Any]]:
+    """The envelopes of ``types`` about ``call_id`` (metric events and call.* alike)."""
+    out = []
+    for env in envelopes:
+        data = env["data"]
+        cid = data.get("call_id", (data.get("call") or {}).get("call_id"))
+        if cid == call_id and (not types or env["type"] in types):
+            out.append(env)
+    return out

@@ -109,6 +109,14 @@ class DaemonProcess:
                 self.proc.wait()
         return self.proc.returncode
 
+    def kill(self, timeout_s: float = STOP_TIMEOUT_S) -> int | None:
+        """SIGKILL (no shutdown at all: only what was committed survives) and reap it."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.kill()
+        return self.proc.wait(timeout_s)
+
     def log(self) -> str:
         """The daemon's log so far."""
         try:

@@ -1,44 +1,32 @@
 """The live-metrics service: which calls get taps, what reaches the stream, nothing leaks.
 
 ARI is an in-process stand-in recording each REST call (no sockets); the receiver is never bound.
+Calls come in as the tracker's typed changes.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import time
 from typing import Any, cast
 
 from edgeqa.ari.resources import AriResources
 from edgeqa.ari.rest import AriHttpError
+from edgeqa.calls.changes import CallConnected, CallEnded, HoldChanged
 from edgeqa.config import default_live
-from edgeqa.live.events import (
-    METRIC_EVENT_TYPES,
-    connected_legs,
-    metric_event,
-    metric_events,
-    unavailable,
-)
 from edgeqa.live.service import LiveMetrics
 from edgeqa.media.receiver import RtpReceiver
-from edgeqa.metrics.events import Alert, CallSummary, DeadAir, LegSample, SegmentStarted, TalkOver
-from edgeqa.store import EventLike, schema_name
-from edgeqa.store.records import Event
-from tests.support.schemas import check_flat, load
-
-T0 = 1_700_000_000.0
+from edgeqa.store import EventLike
 
 
-def _call(state: str = "connected", *, ended: bool = False, on_hold: bool = False,
-          call_id: str = "c1") -> dict[str, Any]:
-    legs = [{"uniqueid": "u-cust", "role": "customer", "ended_at": 5.0 if ended else None},
-            {"uniqueid": "u-agent", "role": "agent", "ended_at": 5.0 if ended else None}]
-    return {"call_id": call_id, "state": state, "legs": legs, "on_hold": on_hold,
-            "answered_at": None}
+def _now() -> float:
+    return time.time()
 
 
-def _ev(type_: str, call: Mapping[str, Any]) -> Event:
-    return Event(type_, T0, {"call": call})
+def _connected(call_id: str = "c1", answered_at: float | None = None) -> CallConnected:
+    now = _now()
+    return CallConnected(call_id, now, now if answered_at is None else answered_at,
+                         "u-cust", "u-agent")
 
 
 class FakeAri:
@@ -103,7 +91,7 @@ def _service(ari: FakeAri, **overrides: Any) -> tuple[LiveMetrics, list[EventLik
     from dataclasses import replace
     submitted: list[EventLike] = []
     cfg = replace(default_live(), tick_s=0.02, **overrides)
-    live = LiveMetrics(cfg, cast(AriResources, ari), submitted.extend, wall=lambda: T0 + 1.0)
+    live = LiveMetrics(cfg, cast(AriResources, ari), submitted.extend)
     receiver = RtpReceiver(lambda *_: None, lambda: 0.0)
     receiver.transport = cast(asyncio.DatagramTransport, _Transport())
     live.receiver = receiver
@@ -119,65 +107,31 @@ async def _until(cond: Any, timeout_s: float = 2.0) -> None:
     raise TimeoutError("condition not met")
 
 
-def test_connected_legs_needs_both_live_roles() -> None:
-    assert connected_legs(_call()) == {"customer": "u-cust", "agent": "u-agent"}
-    assert connected_legs(_call("queued")) is None
-    assert connected_legs(_call(ended=True)) is None
-    one = _call()
-    one["legs"] = one["legs"][:1]
-    assert connected_legs(one) is None
-
-
-def test_every_metric_event_fits_its_schema() -> None:
-    events = [
-        LegSample("agent", 3.0, -30.5, 0.4, -26.0, 0, False, 1.2, None),
-        TalkOver(15.4, 16.2, 0.8, "customer"),
-        DeadAir(2.0, 8.0, 6.0),
-        Alert("dead_air", "warn", 12.0, None, 10.0),
-        Alert("clipping", "warn", 4.0, "customer", 0.002),
-        Alert("talk_over", "warn", 9.0, None, 3.0),
-        CallSummary({"schema": "edgeqa.call_summary/1", "duration_s": 27.5}),
-    ]
-    out = metric_events("c1", T0, [SegmentStarted("agent", 1.0), *events])
-    assert len(out) == len(events)  # segment events stay internal
-    for event in [*out, unavailable("c1", T0, "ARI refused")]:
-        assert event.type in METRIC_EVENT_TYPES
-        check_flat(load(schema_name(event.type)), dict(event.data))
-        assert event.data["call_id"] == "c1" and "leg" in event.data
-    over = out[1]
-    assert (over.type, over.at, over.data["interrupter"], over.data["leg"]) == \
-        ("call.talk_over", T0 + 16.2, "customer", "customer")
-    alert = metric_event("c1", T0, events[3])
-    assert alert is not None and alert.data["start_s"] == 2.0 and alert.data["level"] == "warn"
-    assert out[-1].data["summary"]["duration_s"] == 27.5 and out[-1].at == T0 + 27.5
-
-
 async def test_connected_call_is_tapped_until_it_ends_then_summarised() -> None:
     ari = FakeAri()
     live, submitted = _service(ari)
     async with asyncio.TaskGroup() as tg:
         live.bind(tg)
-        live.on_tracker_events([_ev("call.updated", _call("queued"))])
-        assert live.active == {}
-        live.on_tracker_events([_ev("call.updated", _call())])
-        live.on_tracker_events([_ev("call.updated", _call())])  # the same call: one tap
+        connected = _connected()
+        live.on_changes([connected], _now())
+        live.on_changes([_connected()], _now())  # the same call: one tap
         await _until(lambda: len(ari.channels) == 4)
         assert len(live.active) == 1 and len(ari.bridges) == 2
-        await asyncio.sleep(0.1)
-        live.on_tracker_events([_ev("call.updated", _call(on_hold=True))])
-        await asyncio.sleep(0.6)
-        live.on_tracker_events([_ev("call.updated", _call(on_hold=False))])
-        await asyncio.sleep(0.4)
-        live.on_tracker_events([_ev("call.ended", _call("ended", ended=True))])
+        # Hold applies at the tracker events' own times, not when they were handed over.
+        t0 = connected.answered_at
+        live.on_changes([HoldChanged("c1", t0 + 0.1, True), HoldChanged("c1", t0 + 0.6, False)],
+                        _now())
+        await asyncio.sleep(1.2)
+        live.on_changes([CallEnded("c1", _now())], _now())
         await _until(lambda: not live.active)
     assert ari.channels == set() and ari.bridges == set()
     types = [e.type for e in submitted]
     assert types[-1] == "call.summary", types
-    assert submitted[-1].data["call_id"] == "c1"
+    assert submitted[-1].data["call_id"] == "c1" and submitted[-1].data["partial"] is False
     (hold,) = submitted[-1].data["summary"]["hold"]  # the tracker's hold reached the analyzer
-    assert 0.4 <= hold["duration_s"] <= 0.8, hold
+    assert (hold["start"], hold["end"]) == (0.1, 0.6), hold
     assert live.stats.tapped == 1 and live.stats.summaries == 1
-    live.on_tracker_events([_ev("call.updated", _call())])  # never tapped twice
+    live.on_changes([_connected()], _now())  # never tapped twice
     assert live.active == {}
 
 
@@ -186,7 +140,7 @@ async def test_refused_taps_publish_metrics_unavailable_and_leave_nothing() -> N
     live, submitted = _service(ari)
     async with asyncio.TaskGroup() as tg:
         live.bind(tg)
-        live.on_tracker_events([_ev("call.updated", _call())])
+        live.on_changes([_connected()], _now())
         await _until(lambda: not live.active)
     assert [e.type for e in submitted] == ["call.metrics_unavailable"]
     assert "404" in submitted[0].data["reason"]
@@ -199,26 +153,98 @@ async def test_call_ending_while_taps_start_leaks_nothing() -> None:
     live, submitted = _service(ari)
     async with asyncio.TaskGroup() as tg:
         live.bind(tg)
-        live.on_tracker_events([_ev("call.updated", _call())])
+        live.on_changes([_connected()], _now())
         await _until(lambda: len(ari.bridges) == 1)
-        live.on_tracker_events([_ev("call.ended", _call("ended", ended=True))])
+        live.on_changes([CallEnded("c1", _now())], _now())
         ari.snoop_gate.set()
         await _until(lambda: not live.active)
     assert ari.channels == set() and ari.bridges == set()
     assert [e.type for e in submitted][-1] == "call.summary"
 
 
-async def test_shutdown_flushes_the_summary_of_active_calls() -> None:
+async def test_shutdown_checkpoints_active_calls_instead_of_summing_them_up() -> None:
     ari = FakeAri()
     live, submitted = _service(ari)
     async with asyncio.TaskGroup() as tg:
         live.bind(tg)
-        live.on_tracker_events([_ev("call.updated", _call())])
+        live.on_changes([_connected(answered_at=_now() - 0.5)], _now())
         await _until(lambda: len(ari.channels) == 4)
-        await live.close()
-        live.on_tracker_events([_ev("call.updated", _call(call_id="c2"))])  # intake stopped
+        await asyncio.sleep(0.3)
+        stop = _now()
+        await live.close(stop)
+        live.on_changes([_connected(call_id="c2")], _now())  # intake stopped
     assert live.active == {} and ari.channels == set() and ari.bridges == set()
-    assert [e.type for e in submitted][-1] == "call.summary"
+    types = [e.type for e in submitted]
+    assert "call.summary" not in types and types[-1] == "call.metrics_suspended", types
+    checkpoint = submitted[-1].data
+    assert checkpoint["reason"] == "daemon_restart" and checkpoint["summary"]["partial"] is False
+    assert abs(checkpoint["t_s"] - (stop - checkpoint["started_at"])) < 0.01
+    assert live.stats.checkpoints == 1
+
+
+async def test_a_link_drop_suspends_every_call() -> None:
+    ari = FakeAri()
+    live, submitted = _service(ari)
+    async with asyncio.TaskGroup() as tg:
+        live.bind(tg)
+        connected = _connected()
+        live.on_changes([connected], _now())
+        await _until(lambda: len(ari.channels) == 4)
+        await asyncio.sleep(0.3)
+        down = _now()
+        live.on_link_down(down)
+        await asyncio.sleep(0.5)
+        live.on_changes([CallEnded("c1", down)], _now())  # swept: ended when the link dropped
+        await _until(lambda: not live.active)
+    summary = submitted[-1].data["summary"]
+    assert summary["duration_s"] <= round(down - connected.answered_at, 2) + 0.02
+    assert summary["gaps"] == [] and summary["dead_air"] == []
+
+
+async def test_calls_left_by_a_previous_run_are_resumed_or_summed_up() -> None:
+    ari = FakeAri()
+    live, submitted = _service(ari)
+    answered = _now() - 20.0
+    checkpoint_summary = _checkpoint_summary(8.0)
+    live.restore(
+        [{"id": c, "data": {"call": {"call_id": c, "answered_at": answered}}}
+         for c in ("resumed", "ended-checkpointed", "ended-killed")]
+        + [{"id": "ringing", "data": {"call": {"call_id": "ringing", "answered_at": None}}}],
+        {c: {"call_id": c, "t_s": 8.0, "started_at": answered, "summary": checkpoint_summary}
+         for c in ("resumed", "ended-checkpointed")})
+    async with asyncio.TaskGroup() as tg:
+        live.bind(tg)
+        live.on_changes([CallEnded("ended-checkpointed", answered + 15.0),
+                         CallEnded("ended-killed", answered + 15.0),
+                         CallEnded("ringing", answered + 15.0)], _now())
+        live.on_changes([CallConnected("resumed", _now(), answered, "u-cust", "u-agent")],
+                        _now())
+        await _until(lambda: len(ari.channels) == 4)
+        assert live.active["resumed"].call.before == checkpoint_summary
+        live.on_changes([CallEnded("resumed", _now())], _now())
+        await _until(lambda: not live.active)
+    final = {e.data["call_id"]: e for e in submitted}
+    assert final["ended-killed"].type == "call.metrics_unavailable"
+    assert "edgeqa was down" in final["ended-killed"].data["reason"]
+    done = final["ended-checkpointed"]
+    assert done.type == "call.summary" and done.data["partial"] is True
+    assert done.data["summary"]["gaps"] == [
+        {"start": 8.0, "end": 15.0, "reason": "daemon_restart"}]
+    assert "ringing" not in final
+    resumed = final["resumed"].data["summary"]
+    assert resumed["coverage"][0] == [0.0, 8.0] and resumed["gaps"][0]["start"] == 8.0
+    assert live.stats.resumed == 1
+
+
+def _checkpoint_summary(t_s: float) -> dict[str, Any]:
+    """A checkpoint's summary: what a LiveCall stopped at ``t_s`` publishes."""
+    from edgeqa.live.call import LiveCall
+    from edgeqa.live.clock import CallClock
+    out: list[Any] = []
+    call = LiveCall("x", CallClock(0.0, 0.0), out.extend)
+    call.checkpoint(t_s, "daemon_restart")
+    summary: dict[str, Any] = out[-1].data["summary"]
+    return summary
 
 
 async def test_calls_past_max_calls_are_refused() -> None:
@@ -226,11 +252,10 @@ async def test_calls_past_max_calls_are_refused() -> None:
     live, submitted = _service(ari, max_calls=1)
     async with asyncio.TaskGroup() as tg:
         live.bind(tg)
-        live.on_tracker_events([_ev("call.updated", _call())])
-        live.on_tracker_events([_ev("call.updated", _call(call_id="c2"))])
+        live.on_changes([_connected(), _connected(call_id="c2")], _now())
         assert list(live.active) == ["c1"]
         await _until(lambda: len(ari.channels) == 4)
-        await live.close()
+        await live.close(_now())
     assert submitted[0].type == "call.metrics_unavailable"
     assert submitted[0].data["call_id"] == "c2" and "max_calls" in submitted[0].data["reason"]
 
@@ -244,7 +269,7 @@ async def test_leftover_tap_bridges_are_swept_and_others_kept() -> None:
     live, _ = _service(ari)
     async with asyncio.TaskGroup() as tg:
         live.bind(tg)
-        live.on_tracker_events([_ev("call.updated", _call())])
+        live.on_changes([_connected()], _now())
         await _until(lambda: len(ari.channels) == 7)
         for taps in live.active.values():  # the active call's own bridges are kept
             for tap in taps.taps.values():
@@ -254,5 +279,5 @@ async def test_leftover_tap_bridges_are_swept_and_others_kept() -> None:
         assert ari.bridges - {"theirs"} and "old" not in ari.bridges
         assert ari.channels & {"old-snoop", "old-media"} == set()
         assert len(ari.channels) == 5
-        await live.close()
+        await live.close(_now())
     assert ari.bridges == {"theirs"} and ari.channels == {"their-chan"}
