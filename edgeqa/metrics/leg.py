@@ -341,13 +341,16 @@ class LegAnalyzer:
 
     # -- reading ---------------------------------------------------------------------------
     def horizon(self) -> int:
-        """Return the frame before which this leg's segment state is final."""
+        """Return the frame before which this leg's segment state is final (<= frames).
+
+        Never past the audio analysed, so that a gap starting there cuts nothing final.
+        """
         seg = self._seg
         pad = seg[SS_PAD_FRAMES]
         if seg[SS_START] < 0:
             return max(0, int(seg[SS_FRAME_N] - pad))
         if seg[SS_CONFIRMED]:
-            return int(seg[SS_LAST] + 1 + pad - seg[SS_END_TRIM_FRAMES])
+            return min(self.frames, int(seg[SS_LAST] + 1 + pad - seg[SS_END_TRIM_FRAMES]))
         return max(0, int(seg[SS_START] - pad))
 
     @property

@@ -14,6 +14,7 @@ from edgeqa.metrics.config import MetricsConfig
 from edgeqa.metrics.events import Alert, DeadAir, LegSample, SegmentStarted
 from edgeqa.metrics.leg import LegAnalyzer
 from edgeqa.metrics.summary import build_summary
+from tests.support.metrics_feed import AGENT_3S8, CUSTOMER_4S6, silence, speech
 from tests.support.paths import CALLS
 
 CALLS = CALLS
@@ -25,20 +26,6 @@ def tone(seconds: float, amp: float, freq: float = 440.0, rate: int = RATE) -> b
     n = int(seconds * rate)
     return array("h", [round(amp * math.sin(2 * math.pi * freq * i / rate))
                        for i in range(n)]).tobytes()
-
-
-def speech(leg: str, start_s: float, end_s: float) -> bytes:
-    """Real speech cut from a fixture leg (clean.*.wav is speech inside its truth segments)."""
-    pcm = (CALLS / f"clean.{leg}.wav").read_bytes()[44:]
-    return pcm[2 * int(start_s * RATE):2 * int(end_s * RATE)]
-
-
-AGENT_3S8 = ("agent", 0.5, 4.3)  # one utterance, 3.8 s
-CUSTOMER_4S6 = ("customer", 6.2, 10.8)  # one utterance, 4.6 s
-
-
-def silence(seconds: float, rate: int = RATE) -> bytes:
-    return bytes(2 * int(seconds * rate))
 
 
 def feed_live(audio: CallAudio, call: CallAnalyzer) -> dict[str, Any]:
