@@ -168,7 +168,11 @@ def _union(intervals: list[list[float]]) -> list[list[float]]:
 
 
 def _reason(start: float, end: float, *summaries: Mapping[str, Any]) -> str:
-    """The reason of an input gap that holds [start, end]; a restart if none says."""
+    """The reason of the first input gap that holds [start, end]; a restart if none says.
+
+    ``before`` comes first: its gaps say why audio was missing while it ran, where the
+    after part's leading gap only says that it had not started yet.
+    """
     mid = (start + end) / 2
     for summary in summaries:
         for gap in summary["gaps"]:
@@ -183,9 +187,9 @@ def merge_summaries(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict
     ``before`` covers the call's start (its analysis stopped at a daemon restart), ``after``
     the rest (its start is a gap): the coverage is the union, the gaps are what neither
     covered (reason from the input gap there), lists are concatenated, counts and talk times
-    summed, levels pooled over their active times (within 0.3 dB of one P.56 over the whole
-    call; see docs/metrics.md), clip_ratio taken over the covered samples. A segment or a
-    silence cut by the restart counts as two.
+    summed, levels pooled over their active times (docs/metrics.md gives the tolerance
+    against one P.56 over the whole call), clip_ratio taken over the covered samples. A
+    segment, silence or talk-over cut by the restart counts as two.
     """
     for s in (before, after):
         if s.get("schema") != SCHEMA:
@@ -198,7 +202,7 @@ def merge_summaries(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict
     at = 0.0
     for s, e in [*coverage, [duration_s, duration_s]]:
         if s > at + JOIN_TOLERANCE_S:
-            gaps.append({"start": at, "end": s, "reason": _reason(at, s, after, before)})
+            gaps.append({"start": at, "end": s, "reason": _reason(at, s, before, after)})
         at = max(at, e)
     legs: dict[str, dict[str, Any]] = {
         leg: _merge_leg(before["legs"][leg], after["legs"][leg]) for leg in LEGS}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from edgeqa.analyze.offline import CallAudio
 from edgeqa.metrics.call import CallAnalyzer
@@ -85,3 +86,25 @@ def _act(call: CallAnalyzer, action: Action) -> list[MetricEvent]:
         return call.resume(action.t_s)
     call.set_hold(action.kind == "hold_on", action.t_s)
     return []
+
+
+def _spans(items: Sequence[Any]) -> list[tuple[float, float]]:
+    return [(i[0], i[1]) if isinstance(i, list) else (i["start"], i["end"]) for i in items]
+
+
+def assert_same_outside(got: Sequence[Any], want: Sequence[Any], start_s: float, end_s: float,
+                        margin_s: float = 1.0) -> None:
+    """Summary intervals (segments, dead air, talk-over) agree outside [start_s, end_s].
+
+    Those ending before it (less ``margin_s``) are identical. After it the analysis started
+    afresh (noise floor, webrtcvad): the same intervals within the spec's 0.5 s boundary
+    tolerance (docs/metrics.md). Intervals within ``margin_s`` of it may be cut by it.
+    """
+    g, w = _spans(got), _spans(want)
+    assert [i for i in g if i[1] < start_s - margin_s] == \
+        [i for i in w if i[1] < start_s - margin_s]
+    g_after = [i for i in g if i[0] > end_s + margin_s]
+    w_after = [i for i in w if i[0] > end_s + margin_s]
+    assert len(g_after) == len(w_after), (g_after, w_after)
+    for a, b in zip(g_after, w_after, strict=True):
+        assert abs(a[0] - b[0]) <= 0.5 and abs(a[1] - b[1]) <= 0.5, (a, b)

@@ -26,6 +26,7 @@ from tests.support.metrics_feed import (
     CUSTOMER_4S6,
     RATE,
     Action,
+    assert_same_outside,
     run_schedule,
     silence,
     speech,
@@ -156,21 +157,15 @@ def test_the_same_audio_with_a_gap_equals_it_outside_the_gap(
                                      Action(gap[1], "resume")])
     cut = build_summary(result)
     g, r = gap
-
-    def outside(items: list[list[float]]) -> list[list[float]]:
-        return [i for i in items if i[1] < g or i[0] > r]
-
     for leg in ("customer", "agent"):
-        w = whole["legs"][leg]["speech_segments"]
         c = cut["legs"][leg]["speech_segments"]
-        assert outside(c) == outside(w), leg
+        assert_same_outside(c, whole["legs"][leg]["speech_segments"], g, r)
         assert all(i[1] <= g or i[0] >= r for i in c)
         assert cut["legs"][leg]["active_level_dbov"] == pytest.approx(
             whole["legs"][leg]["active_level_dbov"], abs=0.5)
         assert cut["legs"][leg]["samples"] == whole["legs"][leg]["samples"] - (r - g) * RATE
     for key in ("dead_air", "talk_over"):
-        assert [(d["start"], d["end"]) for d in cut[key] if d["end"] < g or d["start"] > r] \
-            == [(d["start"], d["end"]) for d in whole[key] if d["end"] < g or d["start"] > r]
+        assert_same_outside(cut[key], whole[key], g, r)
 
 
 def test_a_retapped_call_starts_with_a_gap() -> None:

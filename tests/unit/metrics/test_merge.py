@@ -1,0 +1,118 @@
+"""merge_summaries: a call analysed in two parts (a daemon restart) against the whole call."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import pytest
+
+from edgeqa.analyze.offline import CallAudio, load_stereo, run_call
+from edgeqa.metrics.call import CallAnalyzer
+from edgeqa.metrics.summary import build_summary, merge_summaries
+from tests.support.metrics_feed import Action, assert_same_outside, run_schedule
+from tests.support.paths import CALLS
+
+#: docs/metrics.md: merged levels against one P.56 over the whole call (measured on these
+#: fixtures: 0.05 dB for active_level_dbov, 0.9 dB for the faithful P.56 over all frames).
+LEVEL_TOLERANCE_DB = 0.2
+LEVEL_ALL_TOLERANCE_DB = 1.0
+
+
+@cache
+def audio_of(name: str) -> CallAudio:
+    return load_stereo(CALLS / f"{name}.wav")
+
+
+def before_part(audio: CallAudio, stop_s: float) -> dict[str, Any]:
+    """What a daemon stopping at ``stop_s`` checkpoints: suspend, then finish there."""
+    _, result = run_schedule(audio, [Action(stop_s, "suspend", "daemon_restart")],
+                             stop_s=stop_s, end_s=stop_s)
+    return build_summary(result)
+
+
+def after_part(audio: CallAudio, retap_s: float) -> dict[str, Any]:
+    """What the restarted daemon sees: a new analyzer, a gap from 0, audio from ``retap_s``."""
+    _, result = run_schedule(audio, [Action(0.0, "suspend", "daemon_restart"),
+                                     Action(retap_s, "resume")], start_s=retap_s)
+    return build_summary(result)
+
+
+CASES = [("clean", 20.0), ("clean", 12.34), ("dead_air", 30.0), ("dead_air_noise", 20.0),
+         ("talk_over", 15.9), ("levels", 5.0), ("clipping_noise", 5.0), ("talk_over.16k", 29.0)]
+
+
+@pytest.mark.parametrize(("name", "cut"), CASES)
+def test_a_call_cut_in_two_merges_to_the_whole_call(name: str, cut: float) -> None:
+    audio = audio_of(name)
+    whole = run_call(audio)
+    before = before_part(audio, cut)
+    assert before["coverage"] == [[0.0, cut]] and before["duration_s"] == cut
+    merged = merge_summaries(before, after_part(audio, cut))
+    duration = whole["duration_s"]
+    assert merged["schema"] == "edgeqa.call_summary/2"
+    assert merged["duration_s"] == duration
+    assert merged["coverage"] == [[0.0, duration]] and merged["gaps"] == []
+    assert merged["covered_s"] == duration and merged["partial"] is False
+    for leg in ("customer", "agent"):
+        w, m = whole["legs"][leg], merged["legs"][leg]
+        assert_same_outside(m["speech_segments"], w["speech_segments"], cut, cut)
+        assert m["talk_time_s"] == pytest.approx(w["talk_time_s"], abs=0.5)
+        assert m["samples"] == w["samples"] and m["clipped"] == w["clipped"]
+        assert m["clip_ratio"] == pytest.approx(w["clip_ratio"], abs=1e-6)
+        assert abs(m["clip_events"] - w["clip_events"]) <= 1
+        for key, tol in (("active_level_dbov", LEVEL_TOLERANCE_DB),
+                         ("active_level_p56_all_dbov", LEVEL_ALL_TOLERANCE_DB)):
+            if w[key] is None:
+                assert m[key] is None
+            else:
+                assert m[key] == pytest.approx(w[key], abs=tol), (leg, key)
+    for key in ("dead_air", "talk_over"):
+        assert_same_outside(merged[key], whole[key], cut, cut)
+    assert merged["talk_over_summary"]["count"] == len(merged["talk_over"])
+
+
+def test_the_restart_gap_is_kept() -> None:
+    audio = audio_of("dead_air")
+    merged = merge_summaries(before_part(audio, 18.0), after_part(audio, 30.0))
+    assert merged["coverage"] == [[0.0, 18.0], [30.0, merged["duration_s"]]]
+    assert merged["gaps"] == [{"start": 18.0, "end": 30.0, "reason": "daemon_restart"}]
+    assert merged["covered_s"] == pytest.approx(merged["duration_s"] - 12.0)
+    assert merged["partial"] is True
+    dead = sum(d["duration_s"] for d in merged["dead_air"])
+    assert merged["silence_pct"] == pytest.approx(100 * dead / merged["covered_s"], abs=0.01)
+    for leg in ("customer", "agent"):
+        assert not [s for s in merged["legs"][leg]["speech_segments"]
+                    if s[0] < 30.0 and s[1] > 18.0]
+
+
+def test_a_call_that_ended_while_the_daemon_was_down() -> None:
+    """The after part is only a gap: suspend at 0 and finish at the call's real end."""
+    audio = audio_of("clean")
+    call = CallAnalyzer(audio.sample_rate)
+    call.suspend(0.0, "daemon_restart")
+    merged = merge_summaries(before_part(audio, 20.0), build_summary(call.finish(58.0)))
+    assert merged["duration_s"] == 58.0
+    assert merged["gaps"] == [{"start": 20.0, "end": 58.0, "reason": "daemon_restart"}]
+    assert merged["legs"]["agent"]["speech_segments"] == \
+        before_part(audio, 20.0)["legs"]["agent"]["speech_segments"]
+
+
+def test_the_reason_of_a_gap_in_either_part_is_kept() -> None:
+    audio = audio_of("clean")
+    _, result = run_schedule(audio, [Action(5.0, "suspend", "pbx_outage"),
+                                     Action(8.0, "resume"),
+                                     Action(20.0, "suspend", "daemon_restart")],
+                             stop_s=20.0, end_s=20.0)
+    merged = merge_summaries(build_summary(result), after_part(audio, 25.0))
+    assert [(g["start"], g["end"], g["reason"]) for g in merged["gaps"]] == [
+        (5.0, 8.0, "pbx_outage"), (20.0, 25.0, "daemon_restart")]
+
+
+def test_merge_refuses_overlap_and_other_schemas() -> None:
+    audio = audio_of("clean")
+    before = before_part(audio, 20.0)
+    with pytest.raises(ValueError, match="both cover"):
+        merge_summaries(before, after_part(audio, 10.0))
+    with pytest.raises(ValueError, match="call_summary/2"):
+        merge_summaries({**before, "schema": "edgeqa.call_summary/1"}, before)
