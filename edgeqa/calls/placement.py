@@ -31,6 +31,20 @@ from edgeqa.calls.state import Events, TrackerState, call_header, parse_duration
 from edgeqa.store.records import Event
 
 
+def resync_answer_time(call: Call) -> float | None:
+    """When a call found bridged by a resync was answered, as well as Asterisk tells.
+
+    Neither CoreShowChannel nor ARI's channel object carries an answer time: CoreShowChannel
+    gives ``Duration`` (the channel's age, whole seconds) and ``BridgeId``, ARI ``creationtime``.
+    The call was answered no earlier than its last bridged party's channel was created (the
+    agent's or callee's, created when dialled), and usually a ring time after it: that creation
+    time is the closest value there is, and far closer than the resync time. A call a previous
+    run stored as open keeps its stored answer instead (TrackerState.connect).
+    """
+    bridged = [c for c in call.live_channels() if c.bridge_id and c.role != ROLE_SUPERVISOR]
+    return max((c.started_at for c in bridged), default=None)
+
+
 class Placement:
     """ChanSpy supervisors join the spied call; resynced channels get their roles back."""
 
@@ -225,7 +239,7 @@ class Placement:
                 call.agent_name = member.name if member is not None else None
         elif app == "Dial" or channel.call_id == channel.uniqueid:
             self.channels.default_role(channel, dialled=False)
-        s.connect_if_bridged(call, now)
+        s.connect_if_bridged(call, resync_answer_time(call) or now)
         if app in ("Queue", "Dial") or channel.bridge_id:
             announced = s.announce(call, now)
             if announced:

@@ -11,7 +11,6 @@ from edgeqa.ami.client import AmiClient
 from edgeqa.ami.message import AmiMessage
 from edgeqa.ari.client import AriClient
 from edgeqa.ari.rest import AriError
-from edgeqa.calls.changes import CallEnded
 from edgeqa.calls.tracker import CallTracker
 from edgeqa.store.records import Event
 
@@ -28,10 +27,8 @@ class Resyncer:
                  submit: Callable[[Iterable[Event]], None],
                  emit: Callable[[str, Mapping[str, Any]], None],
                  wall: Callable[[], float], mono: Callable[[], float],
-                 action_timeout_s: float,
-                 on_stale_ended: Callable[[list[CallEnded]], None] | None = None) -> None:
+                 action_timeout_s: float) -> None:
         self._tracker = tracker
-        self._on_stale_ended = on_stale_ended
         self._ami = ami
         self._ari = ari
         self._submit = submit
@@ -41,21 +38,26 @@ class Resyncer:
         self._timeout_s = action_timeout_s
         self._lock = asyncio.Lock()
         self._down_since: float | None = None
+        self._down_wall: float | None = None
         self._stale_calls: dict[str, Mapping[str, Any]] = {}
         self.last: dict[str, Any] | None = None
         self.count = 0
 
     def note_down(self, mono_now: float) -> None:
-        """Remember when the AMI link dropped, to report the outage with the next resync."""
+        """Remember when the AMI link dropped: the next resync reports the outage, and ends
+        what Asterisk no longer has at that (wall) time, not at the resync."""
         if self._down_since is None:
             self._down_since = mono_now
+            self._down_wall = self._wall()
 
     def remember_open_calls(self, calls: Sequence[Mapping[str, Any]]) -> None:
-        """Calls the store holds open from a previous run; ended by the first resync if gone."""
+        """Calls the store holds open from a previous run: one still up at the first resync
+        keeps its stored start and answer; one gone is ended by that resync."""
         for row in calls:
             data = row.get("data")
             if isinstance(data, Mapping) and isinstance(data.get("call"), Mapping):
                 self._stale_calls[str(row["id"])] = data["call"]
+        self._tracker.remember_calls(self._stale_calls.values())
 
     async def resync(self, trigger: str) -> None:
         """Rebuild the model from AMI (and ARI when connected); AMI errors propagate.
@@ -79,7 +81,7 @@ class Resyncer:
             except BaseException:
                 self._tracker.cancel_resync()
                 raise
-            self._submit(self._tracker.end_resync(self._wall()))
+            self._submit(self._tracker.end_resync(self._wall(), lost_at=self._down_wall))
             self._end_stale_calls()
             done = self._mono()
             self.count += 1
@@ -92,7 +94,7 @@ class Resyncer:
                 "ari_channels": len(channels) if channels is not None else None,
                 "calls": len(self._tracker.snapshot()["calls"]),
             }
-            self._down_since = None
+            self._down_since = self._down_wall = None
             log.info("resync (%s) done in %.3f s: %d AMI items, %s ARI channels", trigger,
                      done - started, len(items), self.last["ari_channels"])
             self._emit("resync.completed", self.last)
@@ -112,22 +114,20 @@ class Resyncer:
         return items, channels
 
     def _end_stale_calls(self) -> None:
-        """End calls a previous run left open that Asterisk no longer has (hang-up missed)."""
+        """End calls a previous run left open that Asterisk no longer has (hang-up missed).
+
+        When they ended is unknown (the daemon was not running); they end now, or when the
+        AMI link dropped if this resync follows an outage. The tracker produces their
+        call.ended and CallEnded, so live metrics learn of them like of any other end.
+        """
         if not self._stale_calls:
             return
-        live = {c.get("call_id") for c in self._tracker.snapshot()["calls"]}
         now = self._wall()
-        events = []
-        for call_id, call in sorted(self._stale_calls.items()):
-            if call_id in live:
-                continue
-            started = call.get("started_at")
-            ended = dict(call, state="ended", ended_at=now,
-                         duration_s=now - started if isinstance(started, int | float) else None)
-            events.append(Event("call.ended", now, {"call": ended}))
+        at = now if self._down_wall is None else self._down_wall
+        events: list[Event] = []
+        for _, call in sorted(self._stale_calls.items()):
+            events += self._tracker.end_stored_call(call, at)
         self._stale_calls.clear()
         if events:
             log.info("resync: ended %d calls left open by a previous run", len(events))
         self._submit(events)
-        if events and self._on_stale_ended is not None:  # the tracker never knew these calls
-            self._on_stale_ended([CallEnded(e.data["call"]["call_id"], e.at) for e in events])

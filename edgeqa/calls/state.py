@@ -6,6 +6,7 @@ this one object and changes it; nothing else holds tracker state.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,7 @@ from edgeqa.ami.message import AmiMessage
 from edgeqa.calls.model import (
     CALL_CONNECTED,
     CALL_ENDED,
+    CHANNEL_HUNGUP,
     CHANNEL_STATES,
     ROLE_SUPERVISOR,
     Call,
@@ -93,6 +95,28 @@ def call_header(call: Call) -> dict[str, Any]:
     data = call.to_dict()
     del data["channels"]
     return data
+
+
+def ended_call(call: Mapping[str, Any], at: float) -> dict[str, Any]:
+    """A stored call object (payload v1 or v2) as ended at ``at``, in payload v2.
+
+    Its channels that had not hung up are marked hung up at ``at``, cause ``swept``.
+    """
+    channels = call.get("channels", call.get("legs"))
+    out = {k: v for k, v in call.items() if k != "legs"}
+    started = call.get("started_at")
+    out.update(state=CALL_ENDED, ended_at=at, on_hold=False,
+               duration_s=at - started if isinstance(started, int | float) else None,
+               channels=[_hung_up(c, at) for c in channels if isinstance(c, Mapping)]
+               if isinstance(channels, list) else [])
+    return out
+
+
+def _hung_up(channel: Mapping[str, Any], at: float) -> dict[str, Any]:
+    if channel.get("ended_at") is not None:
+        return dict(channel)
+    return dict(channel, state=CHANNEL_HUNGUP, ended_at=at, hangup_cause="swept",
+                on_hold=False)
 
 
 def _remember(book: dict[str, Any], key: str, value: Any, limit: int) -> None:

@@ -11,7 +11,7 @@ type maps to one handler in the two dispatch tables below.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from edgeqa.ami.message import AmiMessage
@@ -24,7 +24,14 @@ from edgeqa.calls.model import Call, Channel
 from edgeqa.calls.placement import Placement
 from edgeqa.calls.queue_calls import QueueCalls
 from edgeqa.calls.queues import MEMBER_EVENTS
-from edgeqa.calls.state import Events, ResyncState, TrackerState, event_time
+from edgeqa.calls.state import (
+    Events,
+    KnownCall,
+    ResyncState,
+    TrackerState,
+    ended_call,
+    event_time,
+)
 from edgeqa.calls.transfers import Transfers
 from edgeqa.store.records import Event
 
@@ -158,19 +165,53 @@ class CallTracker:
         """Apply GET /channels and GET /bridges: refresh known channels, place unknown ones."""
         return self._note_changes(self._placement.ari_channels(channels, bridges, now), now)
 
-    def end_resync(self, now: float) -> list[Event]:
-        """Finish a resync: end channels, members and callers Asterisk no longer lists."""
+    def end_resync(self, now: float, lost_at: float | None = None) -> list[Event]:
+        """Finish a resync: end channels, members and callers Asterisk no longer lists.
+
+        ``lost_at`` is the wall time the AMI link went down before this resync, if it did:
+        what is gone now ended while the link was down, so at the disconnect, not at the
+        resync (a channel an event touched later ended no earlier than that event).
+        """
         state, self.state.resync = self.state.resync, None
+        self.state.known.clear()  # stored calls still up have been placed by now
         if state is None:
             return []
         events: Events = []
         for uniqueid in sorted(self.state.channels):
             channel = self.state.channels.get(uniqueid)
             if channel is not None and uniqueid not in state.channels:
-                events += self._channels.end(channel, now, now, "swept")
+                ended = now if lost_at is None else min(now, max(lost_at, channel.last_seen))
+                events += self._channels.end(channel, ended, now, "swept")
         events += self.state.queues.sweep_unseen(state.queues, state.members, state.callers,
                                                  now)
         return self._note_changes(events, now)
+
+    def remember_calls(self, calls: Iterable[Mapping[str, Any]]) -> None:
+        """Calls a previous run stored as open (their ``call`` objects, v1 or v2).
+
+        One still up at the next resync keeps its stored start and answer: a daemon restart
+        does not move a call's time 0 (TrackerState.connect).
+        """
+        for call in calls:
+            call_id, started = call.get("call_id"), call.get("started_at")
+            answered = call.get("answered_at")
+            if isinstance(call_id, str) and isinstance(started, int | float):
+                self.state.known[call_id] = KnownCall(
+                    float(started), float(answered) if isinstance(answered, int | float)
+                    else None)
+
+    def end_stored_call(self, call: Mapping[str, Any], at: float) -> list[Event]:
+        """End a call a previous run left open that Asterisk no longer has (hang-up missed).
+
+        Returns its call.ended (payload v2, its channels hung up ``swept``) and queues its
+        CallEnded; a call the tracker follows is left alone (returns nothing).
+        """
+        call_id = call.get("call_id")
+        if not isinstance(call_id, str) or call_id in self.state.calls \
+                or self.state.is_ended_call(call_id):
+            return []
+        self.state.drop_call(call_id)
+        return self._note_changes([Event("call.ended", at, {"call": ended_call(call, at)})], at)
 
     # -- housekeeping ------------------------------------------------------------------------------
 

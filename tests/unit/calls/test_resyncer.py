@@ -18,8 +18,10 @@ from edgeqa.ami.message import AmiMessage
 from edgeqa.ari.client import AriClient
 from edgeqa.ari.rest import AriConnectionError
 from edgeqa.calls import CallTracker
+from edgeqa.calls.changes import CallConnected, CallEnded
 from edgeqa.calls.resyncer import Resyncer
 from edgeqa.store.records import Event
+from tests.support.schemas import assert_valid
 
 T0 = 1_800_000_000.0
 CALLER = ("PJSIP/customer1-00000001", "1700.1")
@@ -190,3 +192,76 @@ async def test_ari_down_resyncs_from_ami_alone(live: Harness) -> None:
     assert live.emitted[-1][1]["ari_channels"] is None
     assert live.live_calls() == [CALLER[1]]
 
+
+
+AGENT = ("PJSIP/agent1-00000002", "1700.2")
+
+
+def bridged(channel: tuple[str, str], app: str, app_data: str, age: str) -> AmiMessage:
+    return ami("CoreShowChannel", Channel=channel[0], Uniqueid=channel[1], Linkedid=CALLER[1],
+               ChannelState="6", ChannelStateDesc="Up", Application=app,
+               ApplicationData=app_data, BridgeId="b1", Duration=age)
+
+
+def stored_call(**extra: Any) -> dict[str, Any]:
+    """A call as a previous run stored it (call.updated v1: its channels under "legs")."""
+    leg = {"uniqueid": CALLER[1], "channel": CALLER[0], "endpoint": "PJSIP/customer1",
+           "call_id": CALLER[1], "role": "customer", "state": "up", "caller_id_num": "5551000",
+           "caller_id_name": "", "started_at": T0 - 50, "answered_at": T0 - 50,
+           "ended_at": None, "queue": "support", "agent_interface": None, "on_hold": True,
+           "recording": False, "bridge_id": "b1", "spying_on": None, "spy_mode": None,
+           "hangup_cause": None, "hold_count": 1, "hold_s": 0.0,
+           "holds": [{"start": T0 - 5, "end": None}]}
+    call = {"call_id": CALLER[1], "state": "connected", "started_at": T0 - 50,
+            "answered_at": T0 - 41.5, "ended_at": None, "duration_s": None, "queue": "support",
+            "agent_interface": "PJSIP/agent1", "agent_name": "Agent One", "on_hold": True,
+            "hold_s": 0.0, "supervisors": 0, "transfers": [], "legs": [leg]}
+    return {"id": CALLER[1], "started_at": T0 - 50, "data": {"call": dict(call, **extra)},
+            "last_seq": 9}
+
+
+async def test_call_still_up_after_a_restart_keeps_its_stored_times() -> None:
+    h = Harness()
+    h.resyncer.remember_open_calls([stored_call()])
+    h.ami.lists["CoreShowChannels"] = [bridged(CALLER, "Queue", "support,r", "00:00:50"),
+                                       bridged(AGENT, "AppQueue", "", "00:00:44")]
+    await h.resync_ok()
+    (call,) = h.tracker.snapshot()["calls"]
+    assert (call["started_at"], call["answered_at"]) == (T0 - 50, T0 - 41.5)
+    assert [e.type for e in h.events].count("call.ended") == 0
+    assert h.tracker.drain_changes()[0] == CallConnected(CALLER[1], T0, T0 - 41.5,
+                                                         customer=CALLER[1], agent=AGENT[1])
+
+
+async def test_call_gone_after_a_restart_ends_through_the_tracker() -> None:
+    h = Harness()
+    h.resyncer.remember_open_calls([stored_call()])
+    h.ami.lists["CoreShowChannels"] = []
+    h.ari.channels = []
+    await h.resync_ok()
+    (ended,) = [e for e in h.events if e.type == "call.ended"]
+    assert_valid([ended])  # the stored v1 call, ended as payload v2
+    call = ended.data["call"]
+    assert (call["call_id"], call["ended_at"], call["duration_s"]) == (CALLER[1], T0, 50.0)
+    (channel,) = call["channels"]
+    assert (channel["state"], channel["ended_at"], channel["hangup_cause"]) == (
+        "hungup", T0, "swept")
+    assert h.tracker.drain_changes() == [CallEnded(CALLER[1], T0)]
+    h.clock += 5
+    await h.resync_ok()  # ended once only
+    assert [e.type for e in h.events].count("call.ended") == 1
+
+
+async def test_outage_ends_what_vanished_at_the_disconnect(live: Harness) -> None:
+    live.tracker.drain_changes()
+    live.clock += 5
+    live.resyncer.note_down(live.clock)  # the AMI link drops at T0 + 5 ...
+    lost_at = live.clock
+    live.ami.lists["CoreShowChannels"] = []
+    live.ari.channels = []
+    live.clock += 25  # ... and the resync after the reconnect runs at T0 + 30
+    await live.resync_ok()
+    (ended,) = [e.data["call"] for e in live.events if e.type == "call.ended"]
+    assert ended["ended_at"] == lost_at
+    assert live.tracker.drain_changes() == [CallEnded(CALLER[1], lost_at)]
+    assert live.emitted[-1][1]["outage_s"] == 25.0
