@@ -87,8 +87,7 @@ class Daemon:
         self.live = LiveMetrics(cfg.live, self.ari, self._submit) if cfg.live.enabled else None
         self.resyncer = Resyncer(self.tracker, self.ami, self.ari, submit=self._submit_tracked,
                                  emit=self.emit,
-                                 wall=wall, mono=mono, action_timeout_s=a.action_timeout_s,
-                                 on_stale_ended=self._to_live)
+                                 wall=wall, mono=mono, action_timeout_s=a.action_timeout_s)
 
     # --- the view the API reads ------------------------------------------------------------
 
