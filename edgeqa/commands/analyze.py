@@ -122,13 +122,17 @@ def _text(summary: dict[str, Any]) -> str:
                      f"{len(data['speech_segments'])} segments, longest "
                      f"{data['longest_monologue_s']:.1f} s")
     for ev in summary["dead_air"]:
-        lines.append(f"  dead air  {ev['start']:.2f}-{ev['end']:.2f} s ({ev['duration_s']:.1f} s)")
+        lines.append(f"  dead air  {ev['start']:.2f}-{ev['end']:.2f} s ({ev['duration_s']:.1f} s)"
+                     + (", truncated" if ev.get("truncated") else ""))
     for ev in summary["talk_over"]:
         lines.append(f"  talk-over {ev['start']:.2f}-{ev['end']:.2f} s by {ev['interrupter']}")
     for al in summary["alerts"]:
         lines.append(f"  alert {al['type']}/{al['severity']} at {al['at']:.1f} s"
                      + (f" ({al['leg']})" if al["leg"] else ""))
-    lines.append(f"  silence {summary['silence_pct']:.1f} %")
+    for gap in summary.get("gaps", ()):
+        lines.append(f"  gap       {gap['start']:.2f}-{gap['end']:.2f} s ({gap['reason']})")
+    lines.append(f"  silence {summary['silence_pct']:.1f} %"
+                 + (f" of {summary['covered_s']:.1f} s covered" if summary.get("partial") else ""))
     return "\n".join(lines)
 
 

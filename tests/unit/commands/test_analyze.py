@@ -15,9 +15,11 @@ from tests.support.paths import CALLS
 
 CALLS = CALLS
 KEYS = {"schema", "duration_s", "sample_rate", "codec", "legs", "talk_ratio", "dead_air",
-        "silence_pct", "talk_over", "talk_over_summary", "alerts"}
+        "silence_pct", "talk_over", "talk_over_summary", "alerts", "coverage", "gaps",
+        "covered_s", "partial"}
 LEG_KEYS = {"talk_time_s", "active_level_dbov", "active_level_p56_all_dbov", "clip_ratio",
-            "clip_events", "longest_monologue_s", "speech_segments"}
+            "clip_events", "longest_monologue_s", "speech_segments", "active_s", "samples",
+            "clipped"}
 
 
 def _wav(data: bytes, channels: int = 2, rate: int = 8000, declared: int | None = None) -> bytes:
@@ -50,11 +52,22 @@ def test_json_output_contract(capsys: pytest.CaptureFixture[str]) -> None:
     data = json.loads(capsys.readouterr().out)
     assert KEYS <= data.keys()
     assert data["schema"] == "edgeqa.call_summary/2"
+    assert data["coverage"] == [[0.0, data["duration_s"]]] and data["gaps"] == []
+    assert data["partial"] is False and data["covered_s"] == data["duration_s"]
     assert data["codec"] == "pcm16" and data["sample_rate"] == 8000
     for leg in ("customer", "agent"):
         assert LEG_KEYS <= data["legs"][leg].keys()
     assert data["talk_over_summary"]["count"] == 3
     assert data["talk_over_summary"]["by_interrupter"]["customer"]["count"] == 3
+
+
+def test_alerts_carry_type_and_severity(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["analyze", str(CALLS / "levels.wav"), "--json"]) == 0
+    alerts = json.loads(capsys.readouterr().out)["alerts"]
+    assert ("too_quiet", "warn", "agent") in {(a["type"], a["severity"], a["leg"])
+                                             for a in alerts}
+    assert main(["analyze", str(CALLS / "dead_air.wav")]) == 0
+    assert "alert dead_air/warn at 36.2 s" in capsys.readouterr().out
 
 
 def test_two_mono_files_equal_stereo(capsys: pytest.CaptureFixture[str]) -> None:
@@ -142,3 +155,16 @@ def test_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert out.stat().st_size > 20_000
     assert "dead air" in capsys.readouterr().out
+
+
+def test_text_shows_gaps_and_truncated_dead_air() -> None:
+    from edgeqa.analyze.offline import load_stereo
+    from edgeqa.metrics.summary import build_summary
+    from tests.support.metrics_feed import Action, run_schedule
+
+    audio = load_stereo(CALLS / "dead_air.wav")
+    _, result = run_schedule(audio, [Action(35.0, "suspend", "pbx_outage")], end_s=55.8)
+    text = analyze._text(build_summary(result))
+    assert "dead air  26.22-35.00 s (8.8 s), truncated" in text
+    assert "gap       35.00-55.80 s (pbx_outage)" in text
+    assert "of 35.0 s covered" in text
