@@ -28,7 +28,7 @@ from tests.support.hygiene import no_leaks  # noqa: F401
 from tests.support.live import HELPER_PREFIXES, assert_close, complete
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leaks")]
-_LOG = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 #: Long enough for two of the talk_over fixture's three interruptions (15.4 s and 25.05 s).
 TALK_S = 27.5
@@ -95,7 +95,7 @@ async def test_live_metrics_on_the_stream_match_offline_and_truth(
     assert not [e for e in mine if e["type"] == "call.metrics_unavailable"]
     live = got["summary"]["data"]["summary"]
     offset_s = got["summary"]["data"]["started_at"] - got["talk_started"]
-    _LOG.info("daemon call time 0 is %.3f s after the phones' audio start", offset_s)
+    log.info("daemon call time 0 is %.3f s after the phones' audio start", offset_s)
     truth = json.loads((data_dir / "calls" / "talk_over.truth.json").read_text())
     end_s = min(live["duration_s"], offline["duration_s"])
     assert end_s >= TALK_S - 1.5, (live["duration_s"], offline["duration_s"])
@@ -111,7 +111,7 @@ async def test_live_metrics_on_the_stream_match_offline_and_truth(
     streamed = complete([(e["data"]["start_s"], e["data"]["end_s"], e["data"]["interrupter"])
                           for e in mine if e["type"] == "call.talk_over"], end_s)
     assert len(true_over) == 2
-    _LOG.info("talk_over streamed %s truth %s", streamed, true_over)
+    log.info("talk_over streamed %s truth %s", streamed, true_over)
     assert_close(streamed, true_over, "streamed talk_over/truth")
     assert [e[2] for e in streamed] == [e[2] for e in true_over]
     # The summary's events equal the offline analysis of the phones' recordings.
@@ -191,7 +191,7 @@ async def test_taps_left_by_a_killed_daemon_are_removed_by_the_next(
         await blocking(phones.close)
         status = await blocking(proc.stop)
     assert status == 0, proc.log()
-    _LOG.info("left by the killed daemon: %s, %d bridges", left, len(left_bridges))
+    log.info("left by the killed daemon: %s, %d bridges", left, len(left_bridges))
     assert len(left_bridges) == 2  # what this test is about: the kill did leave them
     assert helpers == [] and bridges == []
     assert "removed 2 tap bridges left by a previous run" in proc.log()

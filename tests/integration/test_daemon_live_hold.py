@@ -29,7 +29,7 @@ from tests.support.daemon import EVENT_TIMEOUT_S, METRIC_TYPES, call_in_state, i
 from tests.support.hygiene import no_leaks  # noqa: F401
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leaks")]
-_LOG = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 FIXTURE = "dead_air"
 NAME = "held"
@@ -120,7 +120,7 @@ async def test_hold_is_reported_as_hold_not_dead_air(
     t0_at = summary["started_at"]
     # Audio time a is call time a + lead_s (the phones start playing after the answer).
     lead_s = got["talk_started"] - t0_at
-    _LOG.info("audio starts %.3f s after call time 0; hold sent/acked %.3f/%.3f s, unhold "
+    log.info("audio starts %.3f s after call time 0; hold sent/acked %.3f/%.3f s, unhold "
               "%.3f/%.3f s (call time)", lead_s, *(t - t0_at for t in got["hold"]),
               *(t - t0_at for t in got["unhold"]))
     assert 0.0 <= lead_s <= 2.0, lead_s
@@ -131,25 +131,26 @@ async def test_hold_is_reported_as_hold_not_dead_air(
     # The held silence really is a mutual silence over 5 s on the legs: offline analysis of
     # what the phones heard (which knows nothing of the hold) calls it dead air.
     offline = [(d["start"], d["end"]) for d in got["offline"]["dead_air"]]
-    _LOG.info("offline dead air (audio time of the recordings) %s", offline)
+    log.info("offline dead air (audio time of the recordings) %s", offline)
     assert any(s <= SILENT_S[0] + 1.5 and e >= SILENT_S[1] - 1.5 for s, e in offline), offline
 
     # The summary reports the hold, within 0.5 s of the phone's re-INVITEs.
     ((hold),) = live["hold"]
-    _LOG.info("summary hold %s", hold)
+    log.info("summary hold %s", hold)
     assert abs(t0_at + hold["start"] - got["hold"][0]) <= TOL_S, (hold, got["hold"])
     assert abs(t0_at + hold["end"] - got["unhold"][0]) <= TOL_S, (hold, got["unhold"])
 
     # No dead air in or around the held interval; the fixture's later dead air still fires.
     dead = [e["data"] for e in mine if e["type"] == "call.dead_air"]
-    _LOG.info("call.dead_air on the stream: %s", dead)
+    log.info("call.dead_air on the stream: %s", dead)
     want = (DEAD_AIR_S[0] - lead_s, DEAD_AIR_S[1] - lead_s)
     assert dead, "the dead air after the hold was not reported"
     for d in dead:
         assert abs(d["start_s"] - want[0]) <= TOL_S, (d, want)
-    ended = [d for d in dead if d["level"] == "ended"]
+    ended = [d for d in dead if d["state"] == "ended"]
     assert len(ended) == 1 and abs(ended[0]["end_s"] - want[1]) <= TOL_S, (ended, want)
-    assert [d["level"] for d in dead if d["level"] != "ended"] == ["info"]
+    assert ended[0]["severity"] == "info"
+    assert [d["severity"] for d in dead if d["state"] == "ongoing"] == ["info"]
     ((only),) = live["dead_air"]
     assert abs(only["start"] - want[0]) <= TOL_S and abs(only["end"] - want[1]) <= TOL_S
     assert live["duration_s"] >= DEAD_AIR_S[1] + 2.0 - lead_s

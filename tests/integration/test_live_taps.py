@@ -1,6 +1,6 @@
 """Live per-leg taps (ARI snoop + externalMedia) of a real queue call equal the offline analysis.
 
-Run: EDGEQA_SANDBOX_PORT_BASE=16000 .venv/bin/pytest -q tests/integration/test_live_taps.py
+Run: EDGEQA_SANDBOX_PORT_BASE=18000 .venv/bin/pytest -q tests/integration/test_live_taps.py
 """
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,16 +18,17 @@ import pytest
 from edgeqa.analyze.offline import load_pair, run_call
 from edgeqa.ari.client import AriClient
 from edgeqa.live.call import LiveCall
+from edgeqa.live.clock import CallClock
 from edgeqa.live.router import TapRouter
 from edgeqa.live.taps import CallTaps
 from edgeqa.media.receiver import open_receiver
-from edgeqa.metrics.events import CallSummary, Event, LegSample, TalkOver
 from edgeqa.sandbox.pbx import Sandbox
 from edgeqa.sandbox.scenario import FixtureCall
+from edgeqa.store import Event
 from tests.support.live import HELPER_PREFIXES, assert_close, complete
 
 pytestmark = pytest.mark.integration
-_LOG = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 #: Long enough for two of the talk_over fixture's three interruptions (15.4 s and 25.05 s).
 TALK_S = 27.5
@@ -72,16 +74,17 @@ async def _place_and_tap(box: Sandbox, calls_dir: Path, out: Path) -> dict[str, 
     client = AriClient(url, user, password, app, on_event=on_ari)
     runner = asyncio.create_task(client.run())
     received: list[tuple[float, Event]] = []
-    router = TapRouter(lambda call, events: received.extend(
-        (loop.time() - call.t0_s, ev) for ev in events))
+    router = TapRouter()
     receiver = await open_receiver(router.on_packet, box.ports.base + RECEIVER_PORT_OFFSET)
     phones = FixtureCall(box, calls_dir, out, fixture="talk_over")
     try:
         await client.wait_connected(TIMEOUT_S)
         await asyncio.to_thread(phones.start)
-        t0 = loop.time()  # both phones started playing and recording: the fixture's time 0
+        # Both phones started playing and recording: the fixture's time 0 is call time 0.
+        t0, wall0 = loop.time(), time.time()
         channels = await _leg_channels(client, "customer1", "agent1")
-        call = LiveCall("talk_over", t0)
+        call = LiveCall("talk_over", CallClock.start(wall0, wall_now=wall0, loop_now=t0),
+                        lambda events: received.extend((loop.time() - t0, e) for e in events))
         tap = CallTaps(client, router, receiver.local_address, call,
                        {"customer": channels["customer"], "agent": channels["agent"]})
         taps.append(tap)
@@ -89,11 +92,12 @@ async def _place_and_tap(box: Sandbox, calls_dir: Path, out: Path) -> dict[str, 
         tapped_s = loop.time() - t0
         helpers = {c["name"] for c in await client.get_channels()
                    if c["name"].startswith(HELPER_PREFIXES)}
-        running = asyncio.create_task(tap.run(loop.time, lambda c, evs: received.extend(
-            (loop.time() - t0, ev) for ev in evs)))
+        running = asyncio.create_task(tap.run(loop.time))
         await asyncio.sleep(TALK_S - (loop.time() - t0))
         result = await asyncio.to_thread(phones.finish)
-        final = await asyncio.wait_for(running, TIMEOUT_S)
+        await asyncio.wait_for(running, TIMEOUT_S)
+        await tap.close()
+        call.finish(loop.time() - t0)
         left_channels = [c["name"] for c in await client.get_channels()]
         left_bridges = await client.get_bridges()
     finally:
@@ -101,12 +105,11 @@ async def _place_and_tap(box: Sandbox, calls_dir: Path, out: Path) -> dict[str, 
         receiver.close()
         await client.close()
         await asyncio.wait_for(runner, TIMEOUT_S)
-    summary = final[-1]
-    assert isinstance(summary, CallSummary)
-    _LOG.info("tapped %.3f s after audio start; receiver %s; router %s; streams %s", tapped_s,
+    (summary,) = [e for _, e in received if e.type == "call.summary"]
+    log.info("tapped %.3f s after audio start; receiver %s; router %s; streams %s", tapped_s,
               receiver.stats, router.stats, {leg: s.stats for leg, s in call.streams.items()})
     return {
-        "live": summary.data, "received": received, "helpers": helpers,
+        "live": summary.data["summary"], "received": received, "helpers": helpers,
         "left_channels": left_channels, "left_bridges": left_bridges, "call": call,
         "receiver": receiver, "routes_left": router.routes(call), "tapped_s": tapped_s,
         "offline": run_call(load_pair(result.agent_heard, result.customer_heard)),
@@ -117,9 +120,9 @@ def test_live_equals_offline_and_truth(live_call: dict[str, Any], data_dir: Path
     live, offline = live_call["live"], live_call["offline"]
     truth = json.loads((data_dir / "calls" / "talk_over.truth.json").read_text())
     end_s = min(live["duration_s"], offline["duration_s"])
-    _LOG.info("talk_over live %s offline %s", live["talk_over"], offline["talk_over"])
+    log.info("talk_over live %s offline %s", live["talk_over"], offline["talk_over"])
     for leg in ("customer", "agent"):
-        _LOG.info("%s live %s %.2f dBov; offline %s %.2f dBov", leg,
+        log.info("%s live %s %.2f dBov; offline %s %.2f dBov", leg,
                   live["legs"][leg]["speech_segments"], live["legs"][leg]["active_level_dbov"],
                   offline["legs"][leg]["speech_segments"],
                   offline["legs"][leg]["active_level_dbov"])
@@ -148,14 +151,13 @@ def test_live_equals_offline_and_truth(live_call: dict[str, Any], data_dir: Path
 
 def test_events_arrive_live(live_call: dict[str, Any]) -> None:
     received: list[tuple[float, Event]] = live_call["received"]
-    overs = [(at, ev) for at, ev in received if isinstance(ev, TalkOver)]
+    overs = [(at, ev.data["end_s"]) for at, ev in received if ev.type == "call.talk_over"]
     assert len(overs) >= 2, overs
-    _LOG.info("talk_over published %s s after its end",
-              [round(at - ev.end_s, 3) for at, ev in overs])
-    for at, ev in overs[:2]:
-        assert ev.end_s <= at <= ev.end_s + LIVE_LATENCY_S, (at, ev)
+    log.info("talk_over published %s s after its end", [round(at - end, 3) for at, end in overs])
+    for at, end in overs[:2]:
+        assert end <= at <= end + LIVE_LATENCY_S, (at, end)
     for leg in ("customer", "agent"):
-        samples = [ev for _, ev in received if isinstance(ev, LegSample) and ev.leg == leg]
+        samples = [ev for _, ev in received if ev.type == "leg.sample" and ev.data["leg"] == leg]
         assert len(samples) >= int(TALK_S) - 1, (leg, len(samples))
     streams = live_call["call"].streams
     for stream in streams.values():
