@@ -35,7 +35,8 @@ def resync_answer_time(call: Call) -> float | None:
     """When a call found bridged by a resync was answered, as well as Asterisk tells.
 
     Neither CoreShowChannel nor ARI's channel object carries an answer time: CoreShowChannel
-    gives ``Duration`` (the channel's age, whole seconds) and ``BridgeId``, ARI ``creationtime``.
+    gives ``Duration`` (the channel's age, whole seconds) and ``BridgeId``, ARI ``creationtime``
+    (exact; used for a channel's start when the resync read it).
     The call was answered no earlier than its last bridged party's channel was created (the
     agent's or callee's, created when dialled), and usually a ring time after it: that creation
     time is the closest value there is, and far closer than the resync time. A call a previous
@@ -155,7 +156,10 @@ class Placement:
             self.channels.set_state(channel, state, now)
             channel.bridge_id = msg.get("BridgeId") or None
             return s.channel_changed(channel, before, now)
-        started = now - parse_duration_s(msg.get("Duration"))  # Duration: the channel's age
+        # Duration is the channel's age in whole seconds; ARI's creationtime, when the resync
+        # read it, is exact to the millisecond.
+        created = None if s.resync is None else s.resync.created.get(uniqueid)
+        started = now - parse_duration_s(msg.get("Duration")) if created is None else created
         channel, events = self.channels.new(
             uniqueid, name, s.call_id_for(msg.get("Linkedid") or uniqueid), started, now)
         if channel is None:

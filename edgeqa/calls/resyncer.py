@@ -100,16 +100,18 @@ class Resyncer:
             self._emit("resync.completed", self.last)
 
     async def _read_lists(self) -> tuple[list[AmiMessage], list[dict[str, Any]] | None]:
-        """Read and apply AMI's lists, then ARI's (None when ARI is down); raise on any failure."""
+        """Read AMI's lists, then ARI's (None when ARI is down), then apply them in that order;
+        raise on any failure (nothing is applied then)."""
         items: list[AmiMessage] = []
         for action in RESYNC_ACTIONS:
             _, listed = await self._ami.send_list_action(action, timeout_s=self._timeout_s)
             items += listed
-        self._submit(self._tracker.resync_ami(items, self._wall()))
         if not self._ari.connected:
+            self._submit(self._tracker.resync_ami(items, self._wall()))
             return items, None
         channels = await self._ari.get_channels()
         bridges = await self._ari.get_bridges()
+        self._submit(self._tracker.resync_ami(items, self._wall(), channels))
         self._submit(self._tracker.resync_ari(channels, bridges, self._wall()))
         return items, channels
 

@@ -48,6 +48,8 @@ class ResyncState:
     queues: set[str] = field(default_factory=set)
     members: set[tuple[str, str]] = field(default_factory=set)
     callers: set[tuple[str, str]] = field(default_factory=set)
+    #: Exact creation times by uniqueid (ARI ``creationtime``), better than AMI's ``Duration``.
+    created: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -153,8 +153,17 @@ class CallTracker:
         """Abandon a resync whose lists could not be read: nothing is swept."""
         self.state.resync = None
 
-    def resync_ami(self, msgs: Sequence[AmiMessage], now: float) -> list[Event]:
-        """Apply CoreShowChannel and QueueParams/QueueMember/QueueEntry events (any order)."""
+    def resync_ami(self, msgs: Sequence[AmiMessage], now: float,
+                   ari_channels: Sequence[Mapping[str, Any]] = ()) -> list[Event]:
+        """Apply CoreShowChannel and QueueParams/QueueMember/QueueEntry events (any order).
+
+        ``ari_channels`` (GET /channels, if read already) gives the channels' exact creation
+        times, which CoreShowChannel's whole-second ``Duration`` only approximates.
+        """
+        if self.state.resync is not None:
+            snaps = (decode.channel_snapshot(c, now) for c in ari_channels)
+            self.state.resync.created.update(
+                (x.uniqueid, x.started_at) for x in snaps if x is not None and x.started_at != now)
         events: Events = []
         for msg in sorted(msgs, key=_resync_rank):
             events += self.handle_ami(msg, now)

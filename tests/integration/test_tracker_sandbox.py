@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from edgeqa.calls import CallTracker
+from edgeqa.calls.changes import CallConnected, CallEnded
 from edgeqa.sandbox.pbx import Sandbox
 from edgeqa.sandbox.scenario import FixtureCall
 from tests.support.phones import SoftphoneFactory
@@ -23,13 +24,7 @@ from tests.support.schemas import assert_valid
 from tests.support.tracker import Live, list_state, running_live
 
 pytestmark = pytest.mark.integration
-_LOG = logging.getLogger(__name__)
-
-
-
-
-
-
+log = logging.getLogger(__name__)
 
 
 @pytest.fixture
@@ -57,7 +52,7 @@ async def test_real_queue_call_roles_queue_agent_times(
         connected = await live.wait_for(lambda e: e.type == "call.updated"
                                         and e.data["call"]["state"] == "connected")
         call = dict(connected.data["call"])
-        _LOG.info("call %s connected %.3f s after dial (tracker)", call["call_id"],
+        log.info("call %s connected %.3f s after dial (tracker)", call["call_id"],
                   call["answered_at"] - dialled)
         assert call["queue"] == "support"
         assert (call["agent_interface"], call["agent_name"]) == ("PJSIP/agent1", "Agent One")
@@ -68,7 +63,7 @@ async def test_real_queue_call_roles_queue_agent_times(
         fresh = CallTracker()
         fresh.begin_resync(time.time())
         msgs, channels, bridges = await list_state(live.ami, live.ari)
-        events = fresh.resync_ami(msgs, time.time())
+        events = fresh.resync_ami(msgs, time.time(), channels)
         events += fresh.resync_ari(channels, bridges, time.time())
         events += fresh.end_resync(time.time())
         assert_valid(events)
@@ -79,6 +74,25 @@ async def test_real_queue_call_roles_queue_agent_times(
         assert abs(again["started_at"] - call["started_at"]) < 1.5  # Duration is whole seconds
         agent1 = next(a for a in fresh.snapshot()["agents"] if a["interface"] == "PJSIP/agent1")
         assert agent1["on_call"] == call["call_id"]
+        # Its answer is no later than the real one, and not the resync time: the agent's
+        # channel age (CoreShowChannel Duration, ARI creationtime) bounds it from below.
+        ids = {c["role"]: c["uniqueid"] for c in call["channels"]}
+        (connected_again,) = fresh.drain_changes()
+        assert connected_again == CallConnected(
+            call["call_id"], connected_again.at, again["answered_at"],
+            customer=ids["customer"], agent=ids["agent"])
+        assert call["answered_at"] - 5 < again["answered_at"] <= call["answered_at"]
+        # A restarted daemon whose store has the call open keeps the stored answer.
+        restarted = CallTracker()
+        restarted.remember_calls([call])
+        restarted.begin_resync(time.time())
+        restarted.resync_ami(msgs, time.time(), channels)
+        restarted.resync_ari(channels, bridges, time.time())
+        restarted.end_resync(time.time())
+        assert restarted.snapshot()["calls"][0]["answered_at"] == call["answered_at"]
+        (restored,) = restarted.drain_changes()
+        assert isinstance(restored, CallConnected)
+        assert restored.answered_at == call["answered_at"]
 
         # A real ChanSpy supervisor (feature code *2231: whisper on agent1) is a supervisor leg.
         supervisor = softphone("supervisor1")
@@ -109,6 +123,11 @@ async def test_real_queue_call_roles_queue_agent_times(
     assert_valid(live.events)
     assert live.tracker.snapshot()["calls"] == []
     assert [e.type for e in live.events].count("call.started") == 1
+    changes = [c for c in live.tracker.drain_changes() if c.call_id == call["call_id"]]
+    assert changes == [
+        CallConnected(call["call_id"], changes[0].at,
+                      call["answered_at"], customer=ids["customer"], agent=ids["agent"]),
+        CallEnded(call["call_id"], final["ended_at"])]
 
 
 async def test_hangup_missed_while_disconnected_is_swept_by_the_resync(
@@ -123,12 +142,14 @@ async def test_hangup_missed_while_disconnected_is_swept_by_the_resync(
     finally:
         fixture.close()
     assert len(live.tracker.snapshot()["calls"]) == 1
-    reconnected = time.time()
+    lost_at = live.lost_at
     await live.start()
     ended = await live.wait_for(lambda e: e.type == "call.ended")
     final = ended.data["call"]
     assert final["call_id"] == connected.data["call"]["call_id"]
     assert {leg["hangup_cause"] for leg in final["channels"]} == {"swept"}
-    assert final["ended_at"] >= reconnected
+    # It ended while nobody listened: at the disconnect, not at the resync after it.
+    assert lost_at is not None and final["ended_at"] == lost_at < ended.at
+    assert live.tracker.drain_changes()[-1] == CallEnded(final["call_id"], lost_at)
     assert_valid(live.events)
     assert live.tracker.snapshot()["calls"] == [] and live.tracker.channels == {}

@@ -16,7 +16,7 @@ from edgeqa.calls import CallTracker
 from edgeqa.sandbox.pbx import Sandbox
 from edgeqa.store.records import Event
 
-_LOG = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 
 TIMEOUT_S = 20.0
@@ -38,6 +38,8 @@ class Live:
         self.resynced = asyncio.Event()
         self._changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        #: Wall time the clients were closed (a link outage), until the next resync ends.
+        self.lost_at: float | None = None
 
     async def start(self) -> None:
         """Connect fresh AMI and ARI clients; return once their first resync is applied."""
@@ -53,6 +55,8 @@ class Live:
 
     async def stop(self) -> None:
         """Close both clients: from now on the tracker hears nothing."""
+        if self.lost_at is None:
+            self.lost_at = time.time()
         await self.ami.close()
         await self.ari.close()
         await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), TIMEOUT_S)
@@ -85,9 +89,10 @@ class Live:
         await self.ari.wait_connected(TIMEOUT_S)
         self.tracker.begin_resync(time.time())
         msgs, channels, bridges = await list_state(self.ami, self.ari)
-        self._add(self.tracker.resync_ami(msgs, time.time()))
+        self._add(self.tracker.resync_ami(msgs, time.time(), channels))
         self._add(self.tracker.resync_ari(channels, bridges, time.time()))
-        self._add(self.tracker.end_resync(time.time()))
+        self._add(self.tracker.end_resync(time.time(), lost_at=self.lost_at))
+        self.lost_at = None
         self.resynced.set()
 
     async def wait_for(self, match: Callable[[Event], bool]) -> Event:

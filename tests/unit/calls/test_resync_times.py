@@ -3,6 +3,10 @@ vanished during an outage ended when the link went down, not when the daemon loo
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import pytest
+
 from edgeqa.ami.message import AmiMessage
 from edgeqa.calls import CallTracker
 from edgeqa.calls.changes import CallConnected, CallEnded, HoldChanged
@@ -120,3 +124,15 @@ def test_idle_sweep_hands_over_the_end() -> None:
     tracker.drain_changes()
     tracker.sweep(T0 + 500, max_idle_s=60)
     assert tracker.drain_changes() == [CallEnded(LINKED, T0 + 500)]
+
+
+def test_ari_creation_times_sharpen_the_channel_ages() -> None:
+    """Duration is whole seconds; ARI's creationtime, read in the same resync, is exact."""
+    created = datetime.fromtimestamp(RESYNC_AT - 89.75, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    agent = {"id": AGENT[1], "name": AGENT[0], "state": "Up",
+             "creationtime": created[:-3] + "+0000"}
+    tracker = CallTracker()
+    tracker.begin_resync(RESYNC_AT)
+    tracker.resync_ami(listing(), RESYNC_AT, ari_channels=[agent])
+    tracker.end_resync(RESYNC_AT)
+    assert tracker.snapshot()["calls"][0]["answered_at"] == pytest.approx(RESYNC_AT - 89.75)
