@@ -24,7 +24,7 @@ from tests.support.schemas import assert_valid
 from tests.support.tracker import Live, running_live
 
 pytestmark = pytest.mark.integration
-_LOG = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 HELD_S = 1.5
 #: Hold start/end as the tracker records them vs. the phone's own re-INVITE round trips.
 HOLD_EDGE_TOLERANCE_S = 0.5
@@ -67,7 +67,7 @@ async def test_agent_holds_and_resumes_a_real_queue_call(
         assert call["on_hold"] is True
         customer = next(x for x in call["channels"] if x["role"] == "customer")
         assert customer["on_hold"] is False  # the phone that sent sendonly is the held leg
-        _LOG.info("hold: re-INVITE answered %.3f s, tracker saw it %.3f s after the request",
+        log.info("hold: re-INVITE answered %.3f s, tracker saw it %.3f s after the request",
                   held_ack - asked, seen_held - asked)
 
         await asyncio.sleep(HELD_S)
@@ -83,7 +83,7 @@ async def test_agent_holds_and_resumes_a_real_queue_call(
         updated = next(e for e in reversed(live.events) if e.type == "call.updated")
         assert updated.data["call"]["on_hold"] is False
         assert updated.data["call"]["hold_s"] == leg["hold_s"]
-        _LOG.info("hold interval %.3f s (slept %.1f s)", leg["hold_s"], HELD_S)
+        log.info("hold interval %.3f s (slept %.1f s)", leg["hold_s"], HELD_S)
 
         # Both AMI events came from the agent's channel; ARI's duplicates opened no new hold.
         # (ARI's ChannelUnhold may be the one the tracker applied: AMI can come second.)

@@ -27,7 +27,7 @@ from tests.support.schemas import assert_valid
 from tests.support.tracker import Live, running_live
 
 pytestmark = pytest.mark.integration
-_LOG = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 PHONE_TIMEOUT_S = 10.0
 
 
@@ -133,7 +133,7 @@ async def test_attended_transfer_from_agent1_to_agent2(
         (call,) = live.tracker.snapshot()["calls"]
         assert call["call_id"] == call_id and call["state"] == "connected"
         roles = {leg["channel"]: leg["role"] for leg in call["channels"]}
-        _LOG.info("attended transfer: roles %s", roles)
+        log.info("attended transfer: roles %s", roles)
         by_endpoint: dict[str, list[dict[str, Any]]] = {}
         for leg in call["channels"]:
             by_endpoint.setdefault(leg["endpoint"], []).append(leg)

@@ -117,11 +117,14 @@ def check_consistent(tracker: CallTracker) -> None:
 
 
 def check_stream(events: list[Event]) -> None:
-    """Per call: at most one start and one end, in that order; legs added before removed."""
+    """Per call: at most one start and one end, in that order; channels added before removed;
+    a leg.* event's "leg" is its channel's role."""
     started: Counter[str] = Counter()
     ended: Counter[str] = Counter()
     live: set[tuple[str, str]] = set()
     for event in events:
+        if event.type.startswith("leg."):
+            assert event.data["leg"] == event.data["channel"]["role"], event.data
         if event.type == "call.started":
             started[event.data["call"]["call_id"]] += 1
         elif event.type == "call.ended":

@@ -18,10 +18,6 @@ MSGS = [m for m in AmiCodec().feed(DATA.read_bytes())
 T0 = 1_795_327_440.0
 
 
-
-
-
-
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(order=st.permutations(range(len(MSGS))),
        keep=st.lists(st.booleans(), min_size=len(MSGS), max_size=len(MSGS)),

@@ -11,7 +11,7 @@ import pytest
 from edgeqa.calls import CallTracker
 from edgeqa.calls.model import DEVICE_STATES, ROLES
 from edgeqa.store.records import Event, schema_name
-from tests.support.ami_events import ami_messages, run_ami
+from tests.support.ami_events import ami_messages, check_stream, run_ami
 from tests.support.schemas import assert_valid, check_schema, load_schemas
 
 T0 = 1_795_327_440.0
@@ -39,6 +39,7 @@ def test_ami_transcript_call(data_dir: Path) -> None:
     msgs = ami_messages(data_dir)
     events = run_ami(tracker, msgs)
     assert_valid(events)
+    check_stream(events)
     types = [e.type for e in events]
     assert types.count("call.started") == 1 and types.count("call.ended") == 1
     started = next(e for e in events if e.type == "call.started").data["call"]
