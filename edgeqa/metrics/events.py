@@ -88,7 +88,7 @@ class Alert:
 
 @dataclass(frozen=True, slots=True)
 class CallSummary:
-    """The final ``edgeqa.call_summary/1`` object, as JSON-ready data."""
+    """A finished call's ``edgeqa.call_summary/2`` (summary.build_summary), JSON-ready."""
 
     data: dict[str, Any]
 

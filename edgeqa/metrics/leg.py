@@ -83,8 +83,9 @@ def _is_speech(vad: webrtcvad.Vad, rate: int, frame: bytes, frame_len: int) -> b
 
 #: Frames per per-second sample; kernel blocks never cross a second.
 FRAMES_PER_S = 1000 // FRAME_MS
-#: A gap in a live feed up to this long is filled with silence; a longer one is refused.
-MAX_GAP_FILL_S = 60
+#: A hole in a feed (audio that skips ahead, no gap declared) up to this long is filled with
+#: silence; a longer one is refused.
+MAX_HOLE_FILL_S = 60
 LegEvent = LegSample | SegmentStarted | SegmentEnded
 #: Leg state slots that a resume sets back to a new leg's values (see the module docstring).
 _RESUME_RESET = (LS_ENV_P, LS_ENV_Q, LS_CLIP_RUN, LS_FLOOR_CDB, LS_FLOOR_SET, LS_BITS,
@@ -165,7 +166,7 @@ class LegAnalyzer:
         """Analyse int16 LE PCM starting at ``t_s``; return the events it completed.
 
         A start after the next expected frame is a hole in the feed (filled with silence up
-        to MAX_GAP_FILL_S); frames before it are late or duplicate and are dropped. While
+        to MAX_HOLE_FILL_S); frames before it are late or duplicate and are dropped. While
         suspended, everything fed is dropped (counted in frames_in_gap).
         """
         events: list[LegEvent] = []
@@ -183,10 +184,11 @@ class LegAnalyzer:
         else:
             first = round(t_s / self.frame_s)
             if first > self.frames:
-                gap = first - self.frames
-                if gap > MAX_GAP_FILL_S * FRAMES_PER_S:
-                    raise ValueError(f"{self.leg}: gap of {gap} frames exceeds {MAX_GAP_FILL_S} s")
-                self._fill(gap, events)
+                hole = first - self.frames
+                if hole > MAX_HOLE_FILL_S * FRAMES_PER_S:
+                    raise ValueError(
+                        f"{self.leg}: hole of {hole} frames exceeds {MAX_HOLE_FILL_S} s")
+                self._fill(hole, events)
             elif first < self.frames:
                 skip = (self.frames - first) * self.frame_bytes
                 self.frames_dropped += min(len(data), skip) // self.frame_bytes

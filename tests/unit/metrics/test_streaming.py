@@ -1,4 +1,4 @@
-"""The streaming analyzers: live frame-by-frame equals offline, hold, alerts, gaps, limits."""
+"""The streaming analyzers: live frame-by-frame equals offline, hold, alerts, holes, limits."""
 
 from __future__ import annotations
 
@@ -121,17 +121,17 @@ def test_per_second_samples_and_segment_events() -> None:
     assert any(abs(t - 2.0) <= 0.5 for t in starts)
 
 
-def test_gap_fill_late_frames_and_partial_frames() -> None:
+def test_hole_fill_late_frames_and_partial_frames() -> None:
     leg = LegAnalyzer("agent", RATE)
     leg.feed(tone(0.1, 3000), 0.0)
-    leg.feed(tone(0.1, 3000), 0.5)  # a 0.4 s gap in the feed is silence
+    leg.feed(tone(0.1, 3000), 0.5)  # a 0.4 s hole in the feed is silence
     assert leg.frames == 30
     leg.feed(tone(0.04, 3000), 0.4)  # late: already covered
     assert leg.frames == 30 and leg.frames_dropped == 2
     leg.feed(bytes(100), 0.6)
     leg.feed(bytes(220), 0.6)  # completes the partial frame
     assert leg.frames == 31
-    with pytest.raises(ValueError, match="gap"):
+    with pytest.raises(ValueError, match="hole"):
         leg.feed(bytes(FRAME), 3600.0)
 
 
