@@ -169,7 +169,7 @@ class CallAnalyzer:
         while self._hold_marks and self._hold_marks[0][0] <= frame:
             self._set_hold_now(self._hold_marks.popleft()[1], frame)
         if self._hold:
-            self.holds.append((_t(self._hold_start), _t(frame)))
+            self._close_hold(frame)
         self._gap_start = frame
         self._gap_reason = reason
         return out
@@ -226,7 +226,7 @@ class CallAnalyzer:
             self._advance(end, out)
             self._close_runs(end, out)
             if self._hold:
-                self.holds.append((_t(self._hold_start), _t(end)))
+                self._close_hold(end)
         self.finished = True
         return self._result(end, out)
 
@@ -328,8 +328,12 @@ class CallAnalyzer:
         if on and not self._hold:
             self._hold_start = frame
         elif not on and self._hold:
-            self.holds.append((_t(self._hold_start), _t(frame)))
+            self._close_hold(frame)
         self._hold = on
+
+    def _close_hold(self, frame: int) -> None:
+        if frame > self._hold_start:
+            self.holds.append((_t(self._hold_start), _t(frame)))
 
     def _span(self, end: int, out: list[MetricEvent]) -> None:
         """Fire the alerts whose thresholds fall inside (cursor, end] while nothing changes."""

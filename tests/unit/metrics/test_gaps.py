@@ -289,8 +289,16 @@ def test_no_event_inside_a_gap_and_coverage_tiles_the_call(
     assert result.covered_s == pytest.approx(
         result.duration_s - sum(g.end_s - g.start_s for g in result.gaps), abs=1e-3)
     for hold in result.holds:
+        assert hold[1] > hold[0]
         assert not any(hold[0] < g.end_s - EPS and hold[1] > g.start_s + EPS
                        for g in result.gaps)
     for leg in result.legs.values():
         assert not any(s < g.end_s - EPS and e > g.start_s + EPS
                        for s, e in leg.segments for g in result.gaps)
+
+
+def test_hold_starting_where_a_gap_starts_leaves_no_empty_interval() -> None:
+    pcm = speech(*AGENT_3S8) + silence(20.0)
+    _, result = run_schedule(both(pcm), [
+        Action(10.0, "hold_on"), Action(10.0, "suspend"), Action(15.0, "resume")])
+    assert result.holds == ((15.0, result.duration_s),)
