@@ -14,9 +14,11 @@ consumer that acts on calls gets these values instead of parsing those dicts aga
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from edgeqa.calls.model import CALL_CONNECTED, ROLE_AGENT, ROLE_CUSTOMER, Call
+from edgeqa.store.records import Event
 
 #: Per-call state kept to notice changes; bounded like the tracker's calls (MAX_CALLS).
 MAX_WATCHED_CALLS = 10_000
@@ -83,6 +85,26 @@ class ChangeLog:
     def __init__(self) -> None:
         self._seen: dict[str, _Seen] = {}
         self._pending: list[CallChange] = []
+
+    def note(self, events: Sequence[Event], calls: Mapping[str, Call], ts: float) -> None:
+        """Look at every call these stream events touched (``calls``: the tracked ones), in
+        the order the events name them; ``ts`` is the time of the input that caused them."""
+        done: set[str] = set()
+        for event in events:
+            call = event.data.get("call")
+            if event.type == "call.ended" and isinstance(call, Mapping):
+                ended = call.get("ended_at")
+                self.ended(str(call["call_id"]),
+                           float(ended) if isinstance(ended, int | float) else ts)
+                continue
+            call_id = call.get("call_id") if isinstance(call, Mapping) \
+                else event.data.get("call_id")
+            if not isinstance(call_id, str) or call_id in done:
+                continue
+            done.add(call_id)
+            known = calls.get(call_id)
+            if known is not None:
+                self.observe(known, ts)
 
     def observe(self, call: Call, ts: float) -> None:
         """Note ``call``'s current state; ``ts`` is the wall time of the event that caused it."""

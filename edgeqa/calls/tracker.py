@@ -125,22 +125,7 @@ class CallTracker:
 
     def _note_changes(self, events: Events, ts: float) -> Events:
         """Hand the calls these events touched to the change log; return ``events``."""
-        done: set[str] = set()
-        for event in events:
-            call = event.data.get("call")
-            if event.type == "call.ended" and isinstance(call, Mapping):
-                ended = call.get("ended_at")
-                self._changes.ended(str(call["call_id"]),
-                                    float(ended) if isinstance(ended, int | float) else ts)
-                continue
-            call_id = call.get("call_id") if isinstance(call, Mapping) \
-                else event.data.get("call_id")
-            if not isinstance(call_id, str) or call_id in done:
-                continue
-            done.add(call_id)
-            known = self.state.calls.get(call_id)
-            if known is not None:
-                self._changes.observe(known, ts)
+        self._changes.note(events, self.state.calls, ts)
         return events
 
     # -- resync ------------------------------------------------------------------------------------
