@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from array import array
 from functools import cache
 
 import pytest
@@ -19,6 +21,7 @@ from edgeqa.metrics.events import (
     SegmentStarted,
     TalkOver,
 )
+from edgeqa.metrics.leg import LegAnalyzer
 from edgeqa.metrics.result import GAP_REASONS, CallResult
 from edgeqa.metrics.summary import build_summary
 from tests.support.metrics_feed import (
@@ -302,3 +305,22 @@ def test_hold_starting_where_a_gap_starts_leaves_no_empty_interval() -> None:
     _, result = run_schedule(both(pcm), [
         Action(10.0, "hold_on"), Action(10.0, "suspend"), Action(15.0, "resume")])
     assert result.holds == ((15.0, result.duration_s),)
+
+
+def test_a_second_cut_by_a_gap_gives_a_sample_of_its_covered_part() -> None:
+    n = int(2.0 * RATE)
+    amp = 3000
+    tone = array("h", [round(amp * math.sin(2 * math.pi * 440 * i / RATE))
+                       for i in range(n)]).tobytes()
+    want = 20 * math.log10(amp / math.sqrt(2) / 32768)
+    leg = LegAnalyzer("customer", RATE)
+    first = [e for e in leg.feed(tone[:2 * int(1.5 * RATE)], 0.0) if isinstance(e, LegSample)]
+    cut = [e for e in leg.suspend(1.5) if isinstance(e, LegSample)]
+    assert [(s.t_s, s.covered_s) for s in first + cut] == [(0.0, 1.0), (1.0, 0.5)]
+    assert leg.feed(tone[:1600], 1.6) == [] and leg.frames_in_gap == 5
+    leg.resume(2.3)
+    after = [e for e in leg.feed(tone[:2 * int(0.7 * RATE)], 2.3) if isinstance(e, LegSample)]
+    assert [(s.t_s, s.covered_s) for s in after] == [(2.3, 0.7)]
+    for sample in (*cut, *after):
+        assert sample.rms_dbov == pytest.approx(want, abs=0.1)
+    assert leg.samples == int(2.2 * RATE)
