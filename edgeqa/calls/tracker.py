@@ -198,13 +198,16 @@ class CallTracker:
         """End a call a previous run left open that Asterisk no longer has (hang-up missed).
 
         Returns its call.ended (payload v2, its channels hung up ``swept``) and queues its
-        CallEnded; a call the tracker follows is left alone (returns nothing).
+        CallEnded; a call the tracker follows (announced) is left alone (returns nothing).
         """
         call_id = call.get("call_id")
-        if not isinstance(call_id, str) or call_id in self.state.calls \
-                or self.state.is_ended_call(call_id):
+        if not isinstance(call_id, str) or self.state.is_ended_call(call_id):
             return []
-        self.state.drop_call(call_id)
+        tracked = self.state.calls.get(call_id)
+        if tracked is not None and tracked.announced:
+            return []
+        if tracked is None:  # else a channel of it is up, but it is not a call (yet) again
+            self.state.drop_call(call_id)
         return self._note_changes([Event("call.ended", at, {"call": ended_call(call, at)})], at)
 
     # -- housekeeping ------------------------------------------------------------------------------
