@@ -48,11 +48,11 @@ class CallEvents:
     def _one(self, ev: MetricEvent) -> StreamEvent | None:
         call_id, wall = self.call_id, self.clock.wall
         if isinstance(ev, LegSample):
-            return StreamEvent("leg.sample", wall(ev.t_s + 1.0), {
+            return StreamEvent("leg.sample", wall(ev.t_s + ev.covered_s), {
                 "call_id": call_id, "leg": ev.leg, "t_s": ev.t_s, "rms_dbov": ev.rms_dbov,
                 "speech_fraction": ev.speech_fraction, "level_dbov_1s": ev.level_dbov_1s,
                 "clipped": ev.clipped, "paused": ev.pci_paused, "speech_s": ev.speech_s,
-                "active_level_dbov": ev.active_level_dbov})
+                "active_level_dbov": ev.active_level_dbov, "covered_s": ev.covered_s})
         if isinstance(ev, TalkOver):
             return StreamEvent("call.talk_over", wall(ev.end_s), {
                 "call_id": call_id, "leg": ev.interrupter, "interrupter": ev.interrupter,

@@ -144,8 +144,8 @@ def test_a_call_first_seen_late_starts_with_a_gap(talk_over_16k: CallAudio) -> N
     assert sink.events == []  # no audio yet, and none is silence
     _play(call, talk_over_16k, 6.3, 12.0)
     call.finish(12.0)
-    samples = sorted({e["t_s"] for e in sink.of("leg.sample")})
-    assert samples[0] >= 6.0, samples
+    samples = sorted({(e["t_s"], e["covered_s"]) for e in sink.of("leg.sample")})
+    assert samples[:2] == [(6.3, 0.7), (7.0, 1.0)], samples  # the resumed second is partial
     (summary,) = sink.of("call.summary")
     assert summary["partial"] is True
     assert summary["summary"]["gaps"] == [{"start": 0.0, "end": 6.3, "reason": "daemon_restart"}]
