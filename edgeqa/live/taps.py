@@ -143,14 +143,22 @@ class CallTaps:
                 self.call.tick(clock())
 
     async def _recover(self, clock: Callable[[], float]) -> None:
-        """A helper channel went away: unless the call is ending, a tap_failed gap and re-tap."""
+        """A helper channel went away: a tap_failed gap from now, and new taps.
+
+        Its leg's audio stops now, so the analysis stops now (no silence is made up for it):
+        routes dropped, call suspended. If the call itself ends within the grace period (a
+        hang-up takes the snoops first), it ended with its audio: no gap, no new taps.
+        """
         failed_s = self.call.clock.from_loop(clock())
+        self.router.remove_call(self.call)
+        self.call.suspend(failed_s, GAP_TAP_FAILED)
         try:
             await asyncio.wait_for(self.ended.wait(), TAP_FAILED_GRACE_S)
-            return  # the call itself ended: not a failure
+            failed_at = self.call.clock.wall(failed_s)
+            self.ended_at = failed_at if self.ended_at is None else min(self.ended_at, failed_at)
+            return
         except TimeoutError:
             pass
-        self.call.suspend(failed_s, GAP_TAP_FAILED)
         await self._teardown()
         self.failed.clear()
         self.retaps += 1

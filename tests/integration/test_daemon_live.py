@@ -94,6 +94,8 @@ async def test_live_metrics_on_the_stream_match_offline_and_truth(
     assert all(e["data"]["call_id"] == call_id and "leg" in e["data"] for e in mine)
     assert not [e for e in mine if e["type"] == "call.metrics_unavailable"]
     live = got["summary"]["data"]["summary"]
+    # A call heard whole: no gap (its hang-up takes the snoops first; that is no failed tap).
+    assert got["summary"]["data"]["partial"] is False and live["gaps"] == []
     offset_s = got["summary"]["data"]["started_at"] - got["talk_started"]
     log.info("daemon call time 0 is %.3f s after the phones' audio start", offset_s)
     truth = json.loads((data_dir / "calls" / "talk_over.truth.json").read_text())

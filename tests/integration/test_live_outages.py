@@ -287,3 +287,38 @@ async def test_sigterm_during_a_silence_closes_it_truncated(
     (checkpoint,) = [e["data"] for e in of_call(stored, call_id, "call.metrics_suspended")]
     assert checkpoint["summary"]["dead_air"][-1]["truncated"] is True
     assert checkpoint["summary"]["dead_air"][-1]["end"] == pytest.approx(truncated["end_s"])
+
+
+async def test_a_tap_lost_mid_call_is_a_gap_then_tapped_again(
+        running_sandbox: Sandbox, daemon: DaemonProcess, data_dir: Path, tmp_path: Path,
+        collect: Callable[..., StreamCollector]) -> None:
+    col = collect(daemon.api_url)
+    await col.wait_for(is_type("resync.completed"), EVENT_TIMEOUT_S)
+    phones, call_id, answered_at = await _connected_call(
+        col, running_sandbox, data_dir, tmp_path / "call")
+    try:
+        await col.wait_for(_sample_at(call_id, HEARD_S), EVENT_TIMEOUT_S + HEARD_S)
+        out = await blocking(running_sandbox.cli, "core show channels concise")
+        snoop = next(line.split("!")[0] for line in out.splitlines()
+                     if line.startswith("Snoop/"))
+        lost_at = time.time()
+        await blocking(running_sandbox.cli, f"channel request hangup {snoop}")
+        mark = col.last_seq
+        await col.wait_for(_sample_at(call_id, lost_at - answered_at + 1.0, after_seq=mark),
+                           EVENT_TIMEOUT_S)
+        await asyncio.sleep(3.0)
+        await blocking(phones.finish)
+        summary_env = await col.wait_for(_summary_of(call_id), EVENT_TIMEOUT_S)
+    finally:
+        await blocking(phones.close)
+    summary = summary_env["data"]["summary"]
+    lost_t = lost_at - answered_at
+    log.info("snoop %s hung up at %.2f s; gaps %s; coverage %s", snoop, lost_t,
+             summary["gaps"], summary["coverage"])
+    (gap,) = summary["gaps"]
+    assert gap["reason"] == "tap_failed" and summary_env["data"]["partial"] is True
+    assert lost_t - 0.5 <= gap["start"] <= lost_t + 0.5
+    assert gap["end"] <= lost_t + TAP_SETUP_S  # tapped again
+    assert summary["coverage"][-1][1] == pytest.approx(summary["duration_s"], abs=0.05)
+    assert [e for e in col.events if e["type"] == "call.dead_air"
+            and e["data"]["call_id"] == call_id] == []
