@@ -216,3 +216,24 @@ def test_hold_applies_at_the_tracker_events_time() -> None:
     call.finish(6.0)
     (summary,) = sink.of("call.summary")
     assert summary["summary"]["hold"] == [{"start": 1.5, "end": 4.0, "duration_s": 2.5}]
+
+
+def test_two_restarts_chain_their_checkpoints(talk_over_16k: CallAudio) -> None:
+    runs: list[tuple[float, float]] = [(0.0, 6.0), (8.0, 14.0), (17.0, 22.0)]
+    before: dict[str, Any] | None = None
+    for i, (heard_from, heard_to) in enumerate(runs):
+        sink = Sink()
+        call = LiveCall("c1", CLOCK, sink, first_seen_s=heard_from, before=before)
+        _play(call, talk_over_16k, heard_from, heard_to)
+        if i < len(runs) - 1:
+            call.checkpoint(heard_to, "daemon_restart")
+            (checkpoint,) = sink.of("call.metrics_suspended")
+            before = checkpoint["summary"]
+        else:
+            call.finish(heard_to)
+    (summary,) = sink.of("call.summary")
+    s = summary["summary"]
+    assert s["coverage"] == [[0.0, 6.0], [8.0, 14.0], [17.0, 22.0]]
+    assert [(g["start"], g["end"], g["reason"]) for g in s["gaps"]] == [
+        (6.0, 8.0, "daemon_restart"), (14.0, 17.0, "daemon_restart")]
+    assert s["covered_s"] == 17.0 and s["duration_s"] == 22.0
