@@ -13,9 +13,11 @@ Run: EDGEQA_SANDBOX_PORT_BASE=18000 .venv/bin/pytest -q tests/integration/test_l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +70,42 @@ def _valid(envelopes: list[dict[str, Any]]) -> None:
     assert bad == [], bad[:5]
 
 
+@dataclass(slots=True)
+class Running:
+    """A daemon of this test's own, its stream from seq 0, and one connected fixture call."""
+
+    proc: DaemonProcess
+    col: StreamCollector
+    phones: FixtureCall
+    call_id: str
+    answered_at: float
+
+
+@contextlib.asynccontextmanager
+async def _daemon_with_call(box: Sandbox, data_dir: Path, tmp_path: Path,
+                            collect: Callable[..., StreamCollector],
+                            fixture: str = "clean",
+                            heard_s: float | None = HEARD_S) -> AsyncIterator[Running]:
+    """Start a daemon, place a call once it resynced, let the daemon hear ``heard_s`` of it;
+    stop both afterwards (idempotent)."""
+    proc = make_daemon(box, tmp_path)
+    proc.start()
+    phones: FixtureCall | None = None
+    try:
+        await blocking(proc.wait_ready)
+        col = collect(proc.api_url)
+        await col.wait_for(is_type("resync.completed"), EVENT_TIMEOUT_S)
+        phones, call_id, answered_at = await _connected_call(col, box, data_dir,
+                                                             tmp_path / "call", fixture)
+        if heard_s is not None:
+            await col.wait_for(_sample_at(call_id, heard_s), EVENT_TIMEOUT_S + heard_s)
+        yield Running(proc, col, phones, call_id, answered_at)
+    finally:
+        if phones is not None:
+            await blocking(phones.close)
+        proc.stop()
+
+
 async def _restart(proc: DaemonProcess, how: str) -> float:
     """Stop the daemon by ``how`` (SIGTERM or SIGKILL); return the wall time it was signalled."""
     at = time.time()
@@ -82,16 +120,8 @@ async def _restart(proc: DaemonProcess, how: str) -> float:
 async def test_daemon_restarted_mid_call_keeps_one_timeline_and_one_summary(
         how: str, running_sandbox: Sandbox, data_dir: Path, tmp_path: Path,
         collect: Callable[..., StreamCollector]) -> None:
-    proc = make_daemon(running_sandbox, tmp_path)
-    proc.start()
-    phones: FixtureCall | None = None
-    try:
-        await blocking(proc.wait_ready)
-        first = collect(proc.api_url)
-        await first.wait_for(is_type("resync.completed"), EVENT_TIMEOUT_S)
-        phones, call_id, answered_at = await _connected_call(
-            first, running_sandbox, data_dir, tmp_path / "call")
-        await first.wait_for(_sample_at(call_id, HEARD_S), EVENT_TIMEOUT_S + HEARD_S)
+    async with _daemon_with_call(running_sandbox, data_dir, tmp_path, collect) as run:
+        proc, first, call_id, answered_at = run.proc, run.col, run.call_id, run.answered_at
         stopped_at = await _restart(proc, how)
         await asyncio.sleep(DOWN_S)
         restarted_at = time.time()
@@ -101,14 +131,10 @@ async def test_daemon_restarted_mid_call_keeps_one_timeline_and_one_summary(
         await second.wait_for(_sample_at(call_id, 0.0, after_seq=first.last_seq),
                               EVENT_TIMEOUT_S)
         await asyncio.sleep(HEARD_S)
-        await blocking(phones.finish)
+        await blocking(run.phones.finish)
         await second.wait_for(_summary_of(call_id), EVENT_TIMEOUT_S)
         await asyncio.sleep(1.0)  # a second summary would come now
         status = await blocking(proc.stop)
-    finally:
-        if phones is not None:
-            await blocking(phones.close)
-        proc.stop()
     assert status == 0, proc.log()
     stored = await blocking(stored_envelopes, tmp_path / "d" / "edgeqa.db")
     _valid(stored)
@@ -157,18 +183,10 @@ async def test_daemon_restarted_mid_call_keeps_one_timeline_and_one_summary(
 async def test_call_ending_while_the_daemon_is_down_is_summed_up_or_says_why(
         how: str, running_sandbox: Sandbox, data_dir: Path, tmp_path: Path,
         collect: Callable[..., StreamCollector]) -> None:
-    proc = make_daemon(running_sandbox, tmp_path)
-    proc.start()
-    phones: FixtureCall | None = None
-    try:
-        await blocking(proc.wait_ready)
-        first = collect(proc.api_url)
-        await first.wait_for(is_type("resync.completed"), EVENT_TIMEOUT_S)
-        phones, call_id, answered_at = await _connected_call(
-            first, running_sandbox, data_dir, tmp_path / "call")
-        await first.wait_for(_sample_at(call_id, HEARD_S), EVENT_TIMEOUT_S + HEARD_S)
+    async with _daemon_with_call(running_sandbox, data_dir, tmp_path, collect) as run:
+        proc, first, call_id, answered_at = run.proc, run.col, run.call_id, run.answered_at
         stopped_at = await _restart(proc, how)
-        await blocking(phones.finish)
+        await blocking(run.phones.finish)
         proc.start()
         await blocking(proc.wait_ready)
         second = collect(proc.api_url, after=first.last_seq)
@@ -177,10 +195,6 @@ async def test_call_ending_while_the_daemon_is_down_is_summed_up_or_says_why(
             and e["data"]["call_id"] == call_id, EVENT_TIMEOUT_S)
         await asyncio.sleep(1.0)
         status = await blocking(proc.stop)
-    finally:
-        if phones is not None:
-            await blocking(phones.close)
-        proc.stop()
     assert status == 0, proc.log()
     stored = await blocking(stored_envelopes, tmp_path / "d" / "edgeqa.db")
     _valid(stored)
@@ -210,14 +224,10 @@ async def test_call_ending_while_the_daemon_is_down_is_summed_up_or_says_why(
 
 
 async def test_asterisk_crash_mid_call_is_a_gap_not_silence(
-        running_sandbox: Sandbox, daemon: DaemonProcess, data_dir: Path, tmp_path: Path,
+        running_sandbox: Sandbox, data_dir: Path, tmp_path: Path,
         collect: Callable[..., StreamCollector]) -> None:
-    col = collect(daemon.api_url)
-    await col.wait_for(is_type("resync.completed"), EVENT_TIMEOUT_S)
-    phones, call_id, answered_at = await _connected_call(
-        col, running_sandbox, data_dir, tmp_path / "call")
-    try:
-        await col.wait_for(_sample_at(call_id, HEARD_S), EVENT_TIMEOUT_S + HEARD_S)
+    async with _daemon_with_call(running_sandbox, data_dir, tmp_path, collect) as run:
+        col, call_id, answered_at = run.col, run.call_id, run.answered_at
         crashed_at = time.time()
         await blocking(running_sandbox.kill)
         await asyncio.sleep(OUTAGE_S)
@@ -225,8 +235,8 @@ async def test_asterisk_crash_mid_call_is_a_gap_not_silence(
         up_at = time.time()
         summary_env = await col.wait_for(_summary_of(call_id), EVENT_TIMEOUT_S)
         await asyncio.sleep(1.0)
-    finally:
-        await blocking(phones.close)
+        status = await blocking(run.proc.stop)
+    assert status == 0, run.proc.log()
     mine = [e for e in col.events if e["data"].get("call_id") == call_id]
     _valid(mine)
     crash_t = crashed_at - answered_at
@@ -249,15 +259,9 @@ async def test_asterisk_crash_mid_call_is_a_gap_not_silence(
 async def test_sigterm_during_a_silence_closes_it_truncated(
         running_sandbox: Sandbox, data_dir: Path, tmp_path: Path,
         collect: Callable[..., StreamCollector]) -> None:
-    proc = make_daemon(running_sandbox, tmp_path)
-    proc.start()
-    phones: FixtureCall | None = None
-    try:
-        await blocking(proc.wait_ready)
-        col = collect(proc.api_url)
-        await col.wait_for(is_type("resync.completed"), EVENT_TIMEOUT_S)
-        phones, call_id, answered_at = await _connected_call(
-            col, running_sandbox, data_dir, tmp_path / "call", fixture="dead_air")
+    async with _daemon_with_call(running_sandbox, data_dir, tmp_path, collect,
+                                 fixture="dead_air", heard_s=None) as run:
+        proc, col, call_id, answered_at = run.proc, run.col, run.call_id, run.answered_at
         # dead_air.truth.json: mutual silence from 26.2 s to 39.3 s of the audio.
         ongoing = await col.wait_for(
             lambda e: e["type"] == "call.dead_air" and e["data"]["call_id"] == call_id,
@@ -265,10 +269,6 @@ async def test_sigterm_during_a_silence_closes_it_truncated(
         await asyncio.sleep(1.0)
         stopped_at = time.time()
         status = await blocking(proc.stop)
-    finally:
-        if phones is not None:
-            await blocking(phones.close)
-        proc.stop()
     assert status == 0, proc.log()
     stored = await blocking(stored_envelopes, tmp_path / "d" / "edgeqa.db")
     _valid(stored)
@@ -290,14 +290,10 @@ async def test_sigterm_during_a_silence_closes_it_truncated(
 
 
 async def test_a_tap_lost_mid_call_is_a_gap_then_tapped_again(
-        running_sandbox: Sandbox, daemon: DaemonProcess, data_dir: Path, tmp_path: Path,
+        running_sandbox: Sandbox, data_dir: Path, tmp_path: Path,
         collect: Callable[..., StreamCollector]) -> None:
-    col = collect(daemon.api_url)
-    await col.wait_for(is_type("resync.completed"), EVENT_TIMEOUT_S)
-    phones, call_id, answered_at = await _connected_call(
-        col, running_sandbox, data_dir, tmp_path / "call")
-    try:
-        await col.wait_for(_sample_at(call_id, HEARD_S), EVENT_TIMEOUT_S + HEARD_S)
+    async with _daemon_with_call(running_sandbox, data_dir, tmp_path, collect) as run:
+        col, call_id, answered_at = run.col, run.call_id, run.answered_at
         out = await blocking(running_sandbox.cli, "core show channels concise")
         snoop = next(line.split("!")[0] for line in out.splitlines()
                      if line.startswith("Snoop/"))
@@ -307,10 +303,10 @@ async def test_a_tap_lost_mid_call_is_a_gap_then_tapped_again(
         await col.wait_for(_sample_at(call_id, lost_at - answered_at + 1.0, after_seq=mark),
                            EVENT_TIMEOUT_S)
         await asyncio.sleep(3.0)
-        await blocking(phones.finish)
+        await blocking(run.phones.finish)
         summary_env = await col.wait_for(_summary_of(call_id), EVENT_TIMEOUT_S)
-    finally:
-        await blocking(phones.close)
+        status = await blocking(run.proc.stop)
+    assert status == 0, run.proc.log()
     summary = summary_env["data"]["summary"]
     lost_t = lost_at - answered_at
     log.info("snoop %s hung up at %.2f s; gaps %s; coverage %s", snoop, lost_t,
