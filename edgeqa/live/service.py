@@ -230,7 +230,8 @@ class LiveMetrics:
             end_s = call.clock.from_wall(taps.ended_at) if taps.ended_at is not None \
                 else call.clock.from_loop(loop.time())
             await taps.close()
-            call.finish(end_s)
+            if taps.ended_at is not None or not self._stopping:
+                call.finish(end_s)  # a stopping daemon sums up only the calls that ended
         except asyncio.CancelledError:
             await taps.close()  # no helper channel or bridge outlives the daemon's TaskGroup
             raise
@@ -269,12 +270,14 @@ class LiveMetrics:
         """The daemon stops at wall time ``now``: checkpoint every call still up, remove taps.
 
         A call still up gets no summary from this run: its call.metrics_suspended holds what
-        was seen, and the next run (or its resync, if the call ended meanwhile) sums it up.
+        was heard (none if its taps were still coming up), and the next run (or its resync,
+        if the call ended meanwhile) sums it up.
         A call still starting finishes its start first (then tears down), so nothing leaks.
         """
         self.stop_intake()
         for taps in self.active.values():
-            taps.call.checkpoint(taps.call.clock.from_wall(now), GAP_DAEMON_RESTART)
+            if taps.running and taps.ended_at is None:  # (not heard yet: no checkpoint)
+                taps.call.checkpoint(taps.call.clock.from_wall(now), GAP_DAEMON_RESTART)
             taps.end()
         tasks = list(self._tasks.values())
         if not tasks:

@@ -87,6 +87,8 @@ class CallTaps:
         #: Wall time the call ended, when the tracker said so (else: when ``ended`` was seen).
         self.ended_at: float | None = None
         self.retaps = 0
+        #: True once run() began: the call's audio has been analysed since its taps came up.
+        self.running = False
         self._closed = False
 
     def end(self, at: float | None = None) -> None:
@@ -133,6 +135,7 @@ class CallTaps:
 
     async def run(self, clock: Callable[[], float], tick_s: float = TICK_S) -> None:
         """Tick the call (loop time from ``clock``) until it ends; re-tap a failed tap."""
+        self.running = True
         while not self.ended.is_set():
             if self.failed.is_set():
                 await self._recover(clock)

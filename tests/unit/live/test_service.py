@@ -281,3 +281,19 @@ async def test_leftover_tap_bridges_are_swept_and_others_kept() -> None:
         assert len(ari.channels) == 5
         await live.close(_now())
     assert ari.bridges == {"theirs"} and ari.channels == {"their-chan"}
+
+
+async def test_shutdown_while_taps_start_claims_nothing_heard() -> None:
+    """Stopped before its taps were up: no checkpoint (nothing was heard), no summary."""
+    ari = FakeAri()
+    ari.snoop_gate.clear()
+    live, submitted = _service(ari)
+    async with asyncio.TaskGroup() as tg:
+        live.bind(tg)
+        live.on_changes([_connected()], _now())
+        await _until(lambda: len(ari.bridges) == 1)
+        closing = tg.create_task(live.close(_now()))
+        await asyncio.sleep(0.05)
+        ari.snoop_gate.set()
+        await closing
+    assert submitted == [] and ari.channels == set() and ari.bridges == set()
