@@ -44,4 +44,4 @@ def call_in_state(state: str) -> Callable[[Envelope], bool]:
 
 
 METRIC_TYPES = ("leg.sample", "call.dead_air", "call.talk_over", "call.alert", "call.summary",
-                "call.metrics_unavailable")
+                "call.metrics_unavailable", "call.metrics_suspended")
