@@ -8,6 +8,8 @@ closes ``truncated``), and the timeline starts over when it ends.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections import deque
 
 from edgeqa.metrics.codecs import Codec
@@ -229,6 +231,49 @@ class CallAnalyzer:
                 self._close_hold(end)
         self.finished = True
         return self._result(end, out)
+
+    def snapshot(self, t_s: float | None = None) -> CallResult:
+        """The result so far, as if the audio stopped at ``t_s``; this analyzer is unchanged.
+
+        It is what ``suspend(t_s, ...)`` then ``finish(t_s)`` would return, taken on a copy:
+        open segments and talk-over are cut at the audio analysed (at least up to ``t_s``), a
+        silence still open is a truncated dead air (if long enough), levels and counts are
+        the legs' current state, and the coverage ends there (no gap is added). ``t_s=None``
+        cuts at the end of the audio analysed, so no silence is made up. Suspended, the open
+        gap runs to ``t_s`` (or ends where it started). The result's ``events`` is empty.
+        Against ``finish()`` of the same audio, the summary differs only in a silence still
+        open at the end, which ``finish`` closes as ended and a snapshot as truncated.
+        """
+        if self.finished:
+            raise RuntimeError("call already finished")
+        fork = self._fork()
+        if fork._gap_start is None:
+            cut = t_s if t_s is not None else max(la.frames for la in fork.legs.values()) * _FRAME_S
+            fork.suspend(cut, self._gap_reason)
+            result = fork.finish(cut)
+        else:
+            result = fork.finish(t_s)
+        return dataclasses.replace(result, events=[])
+
+    def _fork(self) -> CallAnalyzer:
+        """An independent copy of the whole analysis state (see snapshot)."""
+        other = copy.copy(self)
+        other.legs = {leg: la.fork() for leg, la in self.legs.items()}
+        other._leg_c, other._leg_a = other.legs["customer"], other.legs["agent"]
+        other._marks = {leg: deque(q) for leg, q in self._marks.items()}
+        other._hold_marks = deque(self._hold_marks)
+        other._in_speech = dict(self._in_speech)
+        other._seg_start = dict(self._seg_start)
+        other._clip_windows = {leg: deque(w, maxlen=w.maxlen)
+                               for leg, w in self._clip_windows.items()}
+        other._clip_alerting = dict(self._clip_alerting)
+        other._level_alerted = dict(self._level_alerted)
+        other.dead_air = list(self.dead_air)
+        other.talk_over = list(self.talk_over)
+        other.alerts = list(self.alerts)
+        other.holds = list(self.holds)
+        other.gaps = list(self.gaps)
+        return other
 
     def _result(self, end: int, events: list[MetricEvent]) -> CallResult:
         coverage: list[tuple[float, float]] = []

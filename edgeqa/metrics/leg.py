@@ -12,6 +12,7 @@ the open speech run are reset) while its totals (segments, histograms, sums, cli
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 from array import array
@@ -340,6 +341,19 @@ class LegAnalyzer:
         self.talk_frames += end - start
         return [SegmentEnded(self.leg, round(start * self.frame_s, 3),
                              round(end * self.frame_s, 3))]
+
+    def fork(self) -> LegAnalyzer:
+        """Return an independent copy of this leg's analysis state (for a snapshot).
+
+        The copy shares nothing mutable with this one; it gets a fresh webrtcvad instance,
+        so whatever is run on the copy leaves this leg's voice detector untouched.
+        """
+        other = copy.copy(self)
+        for name in ("_st", "_seg", "_out", "_cand", "_events", "segments"):
+            setattr(other, name, getattr(self, name)[:])
+        other._sec_hist = list(self._sec_hist)
+        other._new_vad()
+        return other
 
     # -- reading ---------------------------------------------------------------------------
     def horizon(self) -> int:

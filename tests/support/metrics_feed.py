@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,11 +44,14 @@ class Action:
 def run_schedule(audio: CallAudio, actions: Sequence[Action] = (), *, start_s: float = 0.0,
                  stop_s: float | None = None, end_s: float | None = None, block_s: float = 1.0,
                  analyzer: CallAnalyzer | None = None,
-                 config: MetricsConfig | None = None) -> tuple[list[MetricEvent], CallResult]:
+                 config: MetricsConfig | None = None,
+                 on_block: Callable[[CallAnalyzer, float], None] | None = None,
+                 ) -> tuple[list[MetricEvent], CallResult]:
     """Feed both legs' audio in [start_s, stop_s) in blocks, acting at each action's time.
 
-    Audio inside gaps is fed too (the analyzer must drop it). Returns every event and the
-    result of ``finish(end_s)``.
+    Audio inside gaps is fed too (the analyzer must drop it). ``on_block(analyzer, t_s)`` runs
+    after each block, ``t_s`` the end of the audio fed. Returns every event and the result of
+    ``finish(end_s)``.
     """
     call = analyzer or CallAnalyzer(audio.sample_rate, audio.codec, config)
     bps = 2 * audio.sample_rate
@@ -75,6 +78,8 @@ def run_schedule(audio: CallAudio, actions: Sequence[Action] = (), *, start_s: f
             pcm = audio.customer if leg == "customer" else audio.agent
             events += call.feed(leg, pcm[frame * frame_bytes:upto * frame_bytes], t_s)
         frame = upto
+        if on_block is not None:
+            on_block(call, frame / 50)
     result = call.finish(end_s)
     return events + result.events, result
 
