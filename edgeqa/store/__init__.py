@@ -1,8 +1,9 @@
-"""Durable store: SQLite in WAL mode behind one writer thread (events, calls, legs)."""
+"""Durable store: SQLite in WAL mode behind one writer thread (events, calls, legs, checkpoints)."""
 
 from edgeqa.store.records import (
     SCHEMA_VERSION,
     SCHEMA_VERSIONS,
+    Checkpoint,
     Event,
     EventLike,
     StoredEvent,
@@ -16,6 +17,7 @@ __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "SCHEMA_VERSIONS",
+    "Checkpoint",
     "Event",
     "EventLike",
     "SchemaTooNewError",

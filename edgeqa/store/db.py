@@ -8,11 +8,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from edgeqa.store.records import EventLike, StoredEvent, schema_name
+from edgeqa.store.records import Checkpoint, EventLike, StoredEvent, schema_name
 from edgeqa.store.schema import migrate
 
 #: How long a statement waits for another process's lock (e.g. `sqlite3` CLI) before failing.
 BUSY_TIMEOUT_MS = 5000
+#: Event types after which a call's checkpoint is of no more use: its final word is stored.
+FINAL_METRIC_TYPES = ("call.summary", "call.metrics_unavailable")
 
 
 def open_db(path: Path, synchronous: str) -> sqlite3.Connection:
@@ -63,11 +65,19 @@ def _channel_id(channel: Mapping[str, Any]) -> str | None:
 def _project(conn: sqlite3.Connection, seq: int, event: EventLike, text: str) -> None:
     """Keep the calls/legs tables at the latest state carried by call.* and leg.* events.
 
+    A call's final metric event (FINAL_METRIC_TYPES) deletes its checkpoint, in the same
+    transaction.
+
     Only events that carry the whole object (``data["call"]`` / ``data["channel"]``) replace a
     row; metric events (call.talk_over, leg.sample, ...) name a call but are not its state.
     The ``legs`` table holds one row per channel (keyed by its uniqueid).
     """
     data = event.data
+    if event.type in FINAL_METRIC_TYPES:
+        call_id = _call_id(data)
+        if call_id is not None:  # committed with the summary: the checkpoint is used up
+            conn.execute("DELETE FROM checkpoints WHERE call_id = ?", (call_id,))
+        return
     if event.type.startswith("call.") and isinstance(data.get("call"), Mapping):
         call_id = _call_id(data)
         if call_id is None:
@@ -147,6 +157,49 @@ def latest_by_call(conn: sqlite3.Connection, event_type: str) -> dict[str, Any]:
         if isinstance(data, dict) and isinstance(data.get("call_id"), str):
             out[data["call_id"]] = data
     return out
+
+
+def put_checkpoint(conn: sqlite3.Connection, cp: Checkpoint, max_rows: int) -> bool:
+    """Upsert the checkpoint of ``cp.call_id``; return False if it was not written.
+
+    Not written: the stored call has ended (its summary is, or was, on its way: a checkpoint
+    would only outlive it), or the stored checkpoint covers more. Then the oldest rows beyond
+    ``max_rows`` are deleted, so the table stays bounded.
+    """
+    text = json.dumps(cp.summary, separators=(",", ":"), allow_nan=False)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        cur = conn.execute(
+            "INSERT INTO checkpoints (call_id, started_at, covered_to_s, summary, at)"
+            " SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS"
+            " (SELECT 1 FROM calls WHERE id = ? AND ended_at IS NOT NULL)"
+            " ON CONFLICT(call_id) DO UPDATE SET started_at = excluded.started_at,"
+            " covered_to_s = excluded.covered_to_s, summary = excluded.summary, at = excluded.at"
+            " WHERE excluded.covered_to_s >= checkpoints.covered_to_s",
+            (cp.call_id, cp.started_at, cp.covered_to_s, text, cp.at, cp.call_id))
+        written = cur.rowcount > 0
+        conn.execute("DELETE FROM checkpoints WHERE call_id IN (SELECT call_id FROM checkpoints"
+                     " ORDER BY at DESC LIMIT -1 OFFSET ?)", (max_rows,))
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return written
+
+
+def checkpoints(conn: sqlite3.Connection) -> dict[str, Checkpoint]:
+    """Return the stored checkpoint of every call that has one."""
+    rows = conn.execute(
+        "SELECT call_id, started_at, covered_to_s, summary, at FROM checkpoints").fetchall()
+    return {r[0]: Checkpoint(r[0], float(r[1]), float(r[2]), json.loads(r[3]), float(r[4]))
+            for r in rows}
+
+
+def prune_checkpoints(conn: sqlite3.Connection) -> int:
+    """Delete the checkpoints of calls the store does not hold open (ended, or unknown)."""
+    return int(conn.execute(
+        "DELETE FROM checkpoints WHERE call_id NOT IN"
+        " (SELECT id FROM calls WHERE ended_at IS NULL)").rowcount)
 
 
 def prune(conn: sqlite3.Connection, keep_events: int) -> int:

@@ -61,6 +61,22 @@ def schema_name(event_type: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """The live metrics of a call still up, as far as they go: kept in the store, not streamed.
+
+    ``summary`` is the edgeqa.call_summary/2 of the call from its answer up to call time
+    ``covered_to_s`` (on the clock whose time 0 is the wall time ``started_at``); ``at`` is
+    the wall time it was taken.
+    """
+
+    call_id: str
+    started_at: float
+    covered_to_s: float
+    summary: Mapping[str, Any]
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class StoredEvent:
     """A committed event: its sequence number is durable and strictly increasing."""
 

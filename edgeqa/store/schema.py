@@ -34,6 +34,18 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX legs_call ON legs (call_id);
     """,
+    # 2: the latest live-metrics checkpoint of each call still up (not on the event stream):
+    # what the daemon heard of it up to covered_to_s, so that a killed daemon loses little.
+    """
+    CREATE TABLE checkpoints (
+        call_id      TEXT PRIMARY KEY,
+        started_at   REAL NOT NULL,  -- wall time of the call time the summary is measured on
+        covered_to_s REAL NOT NULL,  -- call time up to which the summary accounts
+        summary      TEXT NOT NULL,  -- edgeqa.call_summary/2 JSON
+        at           REAL NOT NULL   -- wall time it was taken
+    );
+    CREATE INDEX checkpoints_at ON checkpoints (at);
+    """,
 )
 
 

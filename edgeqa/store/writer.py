@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeqa.store import db
-from edgeqa.store.records import EventLike, StoredEvent
+from edgeqa.store.records import Checkpoint, EventLike, StoredEvent
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,8 @@ BATCH_MAX_EVENTS = 512
 RETENTION_MAX_EVENTS = 1_000_000
 #: Pruning runs after this many events were written since the last pruning.
 PRUNE_EVERY_EVENTS = 1000
+#: Checkpoints kept at most (one per call still up; the oldest go first beyond this).
+CHECKPOINTS_MAX_ROWS = 10_000
 
 
 class StoreClosedError(Exception):
@@ -136,6 +138,17 @@ class Store:
         found: dict[str, Any] = await self._submit(lambda c: db.latest_by_call(c, event_type))
         return found
 
+    async def put_checkpoint(self, checkpoint: Checkpoint) -> bool:
+        """Durably keep ``checkpoint`` as its call's latest (db.put_checkpoint); True if kept."""
+        written: bool = await self._submit(
+            lambda c: db.put_checkpoint(c, checkpoint, CHECKPOINTS_MAX_ROWS))
+        return written
+
+    async def checkpoints(self) -> dict[str, Checkpoint]:
+        """Return the stored checkpoint of every call that has one (calls a run left up)."""
+        found: dict[str, Checkpoint] = await self._submit(db.checkpoints)
+        return found
+
     async def close(self) -> None:
         """Finish queued requests, stop the writer thread and close the database; idempotent."""
         if self._thread is None or self._stopped is None:
@@ -239,5 +252,6 @@ class Store:
             self._since_prune = 0
             try:
                 self.stats.events_pruned += db.prune(conn, self.retention_max_events)
+                db.prune_checkpoints(conn)
             except Exception as exc:
                 log.error("store: pruning failed: %s", exc)

@@ -1,0 +1,107 @@
+"""Checkpoints: one durable row per call still up, gone with its summary, and bounded."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edgeqa.store import Checkpoint, Event, Store
+from edgeqa.store import writer as store_writer
+
+
+def cp(call_id: str, covered_to_s: float, at: float = 1000.0) -> Checkpoint:
+    summary: dict[str, Any] = {"schema": "edgeqa.call_summary/2", "duration_s": covered_to_s}
+    return Checkpoint(call_id, 500.0, covered_to_s, summary, at)
+
+
+def call(type_: str, call_id: str) -> Event:
+    return Event(type_, 1000.0, {"call": {"call_id": call_id}})
+
+
+async def test_one_row_per_call_the_latest_that_covers_most(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    await store.open()
+    try:
+        await store.append([call("call.started", "c1")])
+        assert await store.put_checkpoint(cp("c1", 5.0))
+        assert await store.put_checkpoint(cp("c1", 10.0, at=1005.0))
+        assert not await store.put_checkpoint(cp("c1", 7.0, at=1010.0))  # late, covers less
+        assert await store.put_checkpoint(cp("c2", 3.0))
+        got = await store.checkpoints()
+        assert got["c1"] == cp("c1", 10.0, at=1005.0) and set(got) == {"c1", "c2"}
+    finally:
+        await store.close()
+    store = Store(tmp_path / "s.db")  # durable: the next run reads it
+    await store.open()
+    try:
+        assert (await store.checkpoints())["c1"].covered_to_s == 10.0
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("final", ["call.summary", "call.metrics_unavailable"])
+async def test_the_final_metric_event_deletes_the_checkpoint(tmp_path: Path,
+                                                             final: str) -> None:
+    store = Store(tmp_path / "s.db")
+    await store.open()
+    try:
+        await store.append([call("call.started", "c1"), call("call.started", "c2")])
+        await store.put_checkpoint(cp("c1", 5.0))
+        await store.put_checkpoint(cp("c2", 5.0))
+        await store.append([call("call.ended", "c1"),
+                            Event(final, 1010.0, {"call_id": "c1", "leg": None})])
+        assert set(await store.checkpoints()) == {"c2"}
+        # The call ended in the store: a checkpoint that comes late is not kept.
+        assert not await store.put_checkpoint(cp("c1", 9.0))
+        assert set(await store.checkpoints()) == {"c2"}
+    finally:
+        await store.close()
+
+
+async def test_retention_prunes_checkpoints_of_calls_not_open(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db", synchronous="normal")
+    await store.open()
+    try:
+        await store.append([call("call.started", c) for c in ("up", "killed")])
+        for c in ("up", "killed", "never-stored"):
+            await store.put_checkpoint(cp(c, 5.0))
+        # The run that tapped "killed" died before its summary; the call ended later.
+        await store.append([call("call.ended", "killed")])
+        for i in range(0, store_writer.PRUNE_EVERY_EVENTS, 100):
+            await store.append([Event("queue.updated", 1000.0, {"i": i + j}) for j in range(100)])
+        assert set(await store.checkpoints()) == {"up"}
+    finally:
+        await store.close()
+
+
+async def test_the_table_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_writer, "CHECKPOINTS_MAX_ROWS", 3)
+    store = Store(tmp_path / "s.db", synchronous="normal")
+    await store.open()
+    try:
+        for i in range(5):
+            assert await store.put_checkpoint(cp(f"c{i}", 5.0, at=1000.0 + i))
+        assert set(await store.checkpoints()) == {"c2", "c3", "c4"}  # the oldest went first
+    finally:
+        await store.close()
+
+
+async def test_checkpoint_write_cost(tmp_path: Path) -> None:
+    """A checkpoint is one small fsynced transaction (synchronous=full): well under 50 ms."""
+    store = Store(tmp_path / "s.db", synchronous="full")
+    await store.open()
+    try:
+        summary = {"schema": "edgeqa.call_summary/2", "segments": [[i, i + 0.5]
+                                                                    for i in range(300)]}
+        n = 50
+        t0 = time.perf_counter()
+        for i in range(n):
+            await store.put_checkpoint(Checkpoint("c1", 500.0, float(i), summary, 1000.0 + i))
+        per_write_ms = (time.perf_counter() - t0) / n * 1000
+        print(f"checkpoint write: {per_write_ms:.2f} ms")
+        assert per_write_ms < 50
+    finally:
+        await store.close()
