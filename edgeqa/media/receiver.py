@@ -11,7 +11,7 @@ from typing import cast
 
 from edgeqa.media.rtp import MAX_DATAGRAM_BYTES, RtpError, RtpPacket, parse_rtp
 
-_LOG = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
 #: Bad packets are logged on the first one, then once per this many.
@@ -69,16 +69,16 @@ class RtpReceiver(asyncio.DatagramProtocol):
         except Exception:
             self.stats.sink_errors += 1
             if self.stats.sink_errors % self.log_bad_every == 1:
-                _LOG.exception("RTP sink failed (%d so far)", self.stats.sink_errors)
+                log.exception("RTP sink failed (%d so far)", self.stats.sink_errors)
 
     def _bad(self, reason: str, size: int, addr: tuple[str | bytes, int]) -> None:
         bad = self.stats.too_large + self.stats.malformed
         if bad % self.log_bad_every == 1:
-            _LOG.warning("RTP datagram dropped (%s, %d bytes from %s:%s); %d bad so far",
+            log.warning("RTP datagram dropped (%s, %d bytes from %s:%s); %d bad so far",
                          reason, size, addr[0], addr[1], bad)
 
     def error_received(self, exc: Exception) -> None:
-        _LOG.warning("RTP socket error: %r", exc)
+        log.warning("RTP socket error: %r", exc)
 
     def close(self) -> None:
         """Close the socket (idempotent)."""
