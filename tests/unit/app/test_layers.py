@@ -1,9 +1,9 @@
-"""The tree against STYLE.md's layers: imports only point down, no cycles, one place per thing.
+"""The tree against docs/style.md's layers: imports only point down, no cycles, one place per thing.
 
 Every module under ``edgeqa/`` is parsed with ``ast``; every import counts, at module level,
 inside functions and under ``if TYPE_CHECKING:`` ("no import cycles, not even type-only ones").
 
-Choices this test makes where STYLE.md leaves room:
+Choices this test makes where docs/style.md leaves room:
 - ``runtime/`` (backoff, sd_notify, logging set-up) is process plumbing below every layer: any
   module may import it, and it imports nothing of edgeqa but itself and the package root.
 - The package root ``edgeqa/__init__.py`` (``__version__`` only) sits with runtime.
@@ -32,7 +32,7 @@ UNIT_TESTS = REPO / "tests" / "unit"
 PLUMBING, METRICS, PROTOCOLS, MODEL, LIVE, ROOT_LAYER, FACE, SANDBOX = range(8)
 LAYER_NAMES = {PLUMBING: "Plumbing", METRICS: "Metrics", PROTOCOLS: "Protocols", MODEL: "Model",
                LIVE: "Live", ROOT_LAYER: "Root", FACE: "Face", SANDBOX: "Sandbox"}
-#: Top-level unit (package, or module of the top level) -> layer, per STYLE.md "Layers".
+#: Top-level unit (package, or module of the top level) -> layer, per docs/style.md "Layers".
 LAYERS: dict[str, int] = {
     "edgeqa": PLUMBING, "runtime": PLUMBING,
     "metrics": METRICS, "analyze": METRICS,
@@ -188,7 +188,7 @@ def test_the_parser_sees_imports_everywhere() -> None:
 
 def test_every_package_has_a_layer() -> None:
     unmapped = sorted({_unit(m) for m in MODULES} - set(LAYERS))
-    assert unmapped == [], f"give these a layer in STYLE.md and in LAYERS: {unmapped}"
+    assert unmapped == [], f"give these a layer in docs/style.md and in LAYERS: {unmapped}"
 
 
 def _upward(imports: Iterable[Import]) -> list[str]:

@@ -1,4 +1,4 @@
-"""Acceptance: the AMI TCP link is cut 20 times during actions; no action ever runs twice.
+"""The AMI TCP link is cut 20 times during actions; no action ever runs twice.
 
 A loopback TCP proxy sits between AmiClient and the real Asterisk sandbox and aborts both sides
 of the connection at random moments while workers send synchronous Originates of
@@ -174,7 +174,7 @@ async def test_link_cut_20_times_no_action_runs_twice(running_sandbox: Sandbox) 
 
     kinds = collections.Counter(outcomes.values())
     log.warning(
-        "cut acceptance: %d cuts (%d live) in %.1f s, %d sessions, outcomes %s, %d tallies",
+        "AMI cuts: %d cuts (%d live) in %.1f s, %d sessions, outcomes %s, %d tallies",
         len(cut_log),
         sum(cut_log),
         elapsed_s,
