@@ -84,7 +84,9 @@ class Daemon:
             r.url, r.username, r.password.reveal(), r.app, on_event=self._on_ari,
             on_session=lambda: self._on_session("ari"), on_disconnect=self._on_ari_down,
             backoff_initial_s=r.backoff_initial_s, backoff_max_s=r.backoff_max_s)
-        self.live = LiveMetrics(cfg.live, self.ari, self._submit) if cfg.live.enabled else None
+        self.live = LiveMetrics(cfg.live, self.ari, self._submit,
+                                save_checkpoint=self.store.put_checkpoint) \
+            if cfg.live.enabled else None
         self.resyncer = Resyncer(self.tracker, self.ami, self.ari, submit=self._submit_tracked,
                                  emit=self.emit,
                                  wall=wall, mono=mono, action_timeout_s=a.action_timeout_s)
@@ -253,7 +255,8 @@ class Daemon:
         open_calls = await self.store.open_calls()
         self.resyncer.remember_open_calls(open_calls)
         if self.live is not None:
-            self.live.restore(open_calls, await self.store.latest_by_call(CHECKPOINT_TYPE))
+            self.live.restore(open_calls, await self.store.latest_by_call(CHECKPOINT_TYPE),
+                              await self.store.checkpoints())
         api = ApiServer(make_app(self, hub, StreamSettings(c.api.send_timeout_s,
                                                            c.api.sse_keepalive_s)),
                         c.api.host, c.api.port)

@@ -129,7 +129,7 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "tracker": ("sweep_interval_s", "max_idle_s", "intake_queue_max_events"),
     "logging": ("format", "level"),
     "live": ("enabled", "rtp_port", "jitter_depth_packets", "max_calls", "stasis_timeout_s",
-             "tick_s"),
+             "tick_s", "checkpoint_interval_s"),
 }
 _SECTIONS = tuple(_KNOWN_KEYS)
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -241,6 +241,7 @@ def _live(r: FieldReader) -> LiveConfig:
         max_calls=r.count("max_calls", 50),
         stasis_timeout_s=r.positive("stasis_timeout_s", 5.0),
         tick_s=tick_s,
+        checkpoint_interval_s=r.positive("checkpoint_interval_s", 5.0),
     )
 
 

@@ -15,7 +15,7 @@ from edgeqa.live.clock import CallClock
 from edgeqa.live.events import GAP_DAEMON_RESTART, CallEvents
 from edgeqa.media.jitter import DEFAULT_DEPTH_PACKETS
 from edgeqa.media.rtp import RtpPacket
-from edgeqa.media.timeline import FRAME_S, LegStream
+from edgeqa.media.timeline import FRAME_S, LegStream, PlacedAudio
 from edgeqa.metrics.call import CallAnalyzer
 from edgeqa.metrics.config import MetricsConfig
 from edgeqa.metrics.events import LEGS, Leg, MetricEvent
@@ -26,6 +26,8 @@ from edgeqa.store import Event as StreamEvent
 log = logging.getLogger(__name__)
 
 StreamSink = Callable[[list[StreamEvent]], None]
+#: Takes a periodic checkpoint: (call time it accounts up to, the summary so far).
+CheckpointSink = Callable[[float, dict[str, Any]], None]
 #: A call first tapped later than this after its answer was up before this daemon saw it
 #: (a restart): its start is a gap, not silence. Below it, the taps' setup time is silence.
 LATE_START_S = 2.0
@@ -34,18 +36,27 @@ LATE_START_S = 2.0
 class LiveCall:
     """One call's live analysis: packets and ticks in (loop time), stream events out.
 
-    ``before`` is the summary a previous daemon run checkpointed (call.metrics_suspended);
-    the final summary merges it.
+    ``before`` is the summary a previous daemon run checkpointed (call.metrics_suspended, or
+    the store's checkpoints table); the final summary merges it. With ``on_checkpoint``,
+    every ``checkpoint_every_s`` of call time a tick hands it the summary so far (see
+    summary_so_far), for the store: what a killed daemon loses is at most that long.
     """
 
     def __init__(self, call_id: str, clock: CallClock, sink: StreamSink, *,
                  first_seen_s: float = 0.0, before: Mapping[str, Any] | None = None,
                  sample_rate: int = 16000, config: MetricsConfig | None = None,
-                 depth_packets: int = DEFAULT_DEPTH_PACKETS) -> None:
+                 depth_packets: int = DEFAULT_DEPTH_PACKETS,
+                 on_checkpoint: CheckpointSink | None = None,
+                 checkpoint_every_s: float = 5.0) -> None:
         self.call_id = call_id
         self.clock = clock
         self.events = CallEvents(call_id, clock)
         self._sink = sink
+        self._on_checkpoint = on_checkpoint
+        self._checkpoint_every_s = checkpoint_every_s
+        self._checkpointed_s = max(0.0, first_seen_s)
+        #: Call time where the last audio received (and fed) ends.
+        self.heard_to_s = 0.0
         self._sample_rate = sample_rate
         self._depth = depth_packets
         self.analyzer = CallAnalyzer(sample_rate, "pcm16", config)
@@ -83,14 +94,48 @@ class LiveCall:
             self._emit(self.analyzer.resume(round(start / FRAME_S) * FRAME_S))
             self.gap = None
         out = self.analyzer.tick(t_s)  # the legs are level with the clock: no long gaps
-        for audio in self.streams[leg].push(packet, t_s):
-            out += self.analyzer.feed(leg, audio.pcm, audio.t_s)
+        self._feed(leg, self.streams[leg].push(packet, t_s), out)
         self._emit(out)
 
+    def _feed(self, leg: Leg, placed: list[PlacedAudio], out: list[MetricEvent]) -> None:
+        for audio in placed:
+            out += self.analyzer.feed(leg, audio.pcm, audio.t_s)
+            end = audio.t_s + len(audio.pcm) / 2 / self._sample_rate
+            if end > self.heard_to_s:
+                self.heard_to_s = end
+
     def tick(self, loop_now: float) -> None:
-        """Advance to ``loop_now``: audio missing by then is silence, unless in a gap."""
-        if self.summary is None and self.gap is None:
-            self._emit(self.analyzer.tick(self.clock.from_loop(loop_now)))
+        """Advance to ``loop_now``: audio missing by then is silence, unless in a gap.
+
+        A checkpoint is due every ``checkpoint_every_s`` (in a gap too: it says so).
+        """
+        if self.summary is not None:
+            return
+        t_s = self.clock.from_loop(loop_now)
+        if self.gap is None:
+            self._emit(self.analyzer.tick(t_s))
+        if self._on_checkpoint is not None and \
+                t_s - self._checkpointed_s >= self._checkpoint_every_s:
+            self._checkpointed_s = t_s
+            try:
+                summary = self.summary_so_far(t_s)
+            except Exception:  # a checkpoint must never stop the call's analysis
+                log.exception("call %s: no checkpoint at %.2f s", self.call_id, t_s)
+                return
+            self._on_checkpoint(summary["duration_s"], summary)
+
+    def summary_so_far(self, t_s: float) -> dict[str, Any]:
+        """The call's summary as if its audio stopped now (call time ``t_s``), state unchanged.
+
+        The analysis is cut at the end of the audio analysed, so no silence is made up (in a
+        gap: the gap runs to ``t_s``), then merged with ``before``. Its ``duration_s`` is the
+        call time it accounts up to.
+        """
+        result = self.analyzer.snapshot(t_s if self.gap is not None else None)
+        summary = build_summary(result)
+        if self.before is not None:
+            summary = merge_summaries(self.before, summary)
+        return summary
 
     def set_hold(self, on_hold: bool, at: float) -> None:
         """The call went on or off hold at wall time ``at`` (the tracker event's time)."""
@@ -107,12 +152,23 @@ class LiveCall:
         self.gap = reason
         log.info("call %s: gap from %.2f s (%s)", self.call_id, t_s, reason)
 
-    def _drain(self, t_s: float) -> None:
+    def lose_audio(self, t_s: float, reason: GapReason) -> None:
+        """The audio was lost (a link dropped), noticed at call time ``t_s``.
+
+        The gap starts where the last audio received ends, never later than ``t_s``: the time
+        it took to notice is not made-up silence. (Audio a tick already took for silence, at
+        most MAX_LEG_LAG_S behind the tick, stays analysed: the gap starts after it.)
+        """
+        if self.summary is not None or self.gap is not None:
+            return
+        self._drain(None)
+        self.suspend(min(t_s, self.heard_to_s), reason)
+
+    def _drain(self, t_s: float | None) -> None:
         out: list[MetricEvent] = []
         for leg in LEGS:
-            for audio in self.streams[leg].flush():
-                out += self.analyzer.feed(leg, audio.pcm, audio.t_s)
-        if self.gap is None:
+            self._feed(leg, self.streams[leg].flush(), out)
+        if self.gap is None and t_s is not None:
             out += self.analyzer.tick(t_s)
         self._emit(out)
 

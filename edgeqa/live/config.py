@@ -15,3 +15,6 @@ class LiveConfig:
     max_calls: int
     stasis_timeout_s: float
     tick_s: float
+    #: Each tapped call's summary so far is kept in the store this often (call time): what
+    #: a killed daemon loses of a call is at most this long.
+    checkpoint_interval_s: float = 5.0

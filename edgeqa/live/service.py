@@ -2,7 +2,9 @@
 
 Calls come in as the tracker's typed changes (edgeqa.calls.changes); times are arguments (wall
 time for tracker changes and stops, loop time for packets and ticks), converted once by each
-call's CallClock. A call a previous daemon run left up resumes from that run's checkpoint.
+call's CallClock. A call a previous daemon run left up resumes from that run's checkpoint:
+the call.metrics_suspended it published when it stopped, or the periodic one it kept in the
+store (checkpoints table) if it was killed, whichever accounts for more of the call.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from edgeqa.live.router import TapRouter
 from edgeqa.live.taps import CallTaps, TapError
 from edgeqa.media.receiver import RtpReceiver, open_receiver
 from edgeqa.metrics.events import Leg
+from edgeqa.store import Checkpoint, EventLike
 from edgeqa.store import Event as StreamEvent
-from edgeqa.store import EventLike
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,9 @@ MAX_SEEN_CALLS = 10_000
 CHECKPOINT_TYPE = "call.metrics_suspended"
 #: Why a call a previous run had tapped, which ended while no daemon ran, has no summary.
 NO_CHECKPOINT = ("the call ended while edgeqa was down, and the run that tapped it left no "
-                 "checkpoint (killed)")
+                 "checkpoint (killed before its first)")
+#: Keeps a checkpoint durably (Store.put_checkpoint); True if it was kept.
+SaveCheckpoint = Callable[[Checkpoint], Awaitable[bool]]
 
 
 @dataclass(slots=True)
@@ -49,6 +53,8 @@ class LiveStats:
     summaries: int = 0
     checkpoints: int = 0
     resumed: int = 0
+    checkpoints_saved: int = 0
+    checkpoints_skipped: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +69,13 @@ class LiveMetrics:
     """Owns the RTP receiver, the router and one CallTaps task per connected call."""
 
     def __init__(self, cfg: LiveConfig, ari: AriResources,
-                 submit: Callable[[Iterable[EventLike]], None]) -> None:
+                 submit: Callable[[Iterable[EventLike]], None],
+                 save_checkpoint: SaveCheckpoint | None = None) -> None:
         self.cfg = cfg
         self._ari = ari
         self._submit = submit
+        self._save_checkpoint = save_checkpoint
+        self._saving: set[str] = set()
         self.router = TapRouter()
         self.receiver: RtpReceiver | None = None
         self.active: dict[str, CallTaps] = {}
@@ -87,12 +96,15 @@ class LiveMetrics:
         self._tg = tg
 
     def restore(self, open_calls: Sequence[Mapping[str, Any]],
-                checkpoints: Mapping[str, Mapping[str, Any]]) -> None:
+                checkpoints: Mapping[str, Mapping[str, Any]],
+                saved: Mapping[str, Checkpoint] | None = None) -> None:
         """Remember the connected calls the store holds open from a previous run.
 
         ``open_calls`` are store.open_calls() rows; ``checkpoints`` the latest
-        call.metrics_suspended payload per call. Such a call is resumed when the tracker
-        hands it over again, or summed up from its checkpoint if it ended meanwhile.
+        call.metrics_suspended payload per call; ``saved`` the store's periodic checkpoints.
+        Each call takes the one of the two that accounts for more of it (the stream's on a
+        tie). Such a call is resumed when the tracker hands it over again, or summed up from
+        its checkpoint if it ended meanwhile.
         """
         for row in open_calls:
             data = row.get("data")
@@ -102,7 +114,8 @@ class LiveMetrics:
             answered = call.get("answered_at")
             if isinstance(answered, int | float):
                 call_id = str(row["id"])
-                self._left_open[call_id] = LeftOpen(float(answered), checkpoints.get(call_id))
+                best = _latest(checkpoints.get(call_id), (saved or {}).get(call_id))
+                self._left_open[call_id] = LeftOpen(float(answered), best)
         if self._left_open:
             log.info("live metrics: %d calls left up by a previous run (%d checkpointed)",
                      len(self._left_open),
@@ -114,6 +127,7 @@ class LiveMetrics:
         return {"active_calls": len(self.active), "tapped": self.stats.tapped,
                 "unavailable": self.stats.unavailable, "summaries": self.stats.summaries,
                 "checkpoints": self.stats.checkpoints, "resumed": self.stats.resumed,
+                "checkpoints_saved": self.stats.checkpoints_saved,
                 "rtp_packets": rx.packets if rx else 0,
                 "rtp_malformed": rx.malformed if rx else 0,
                 "unrouted": self.router.stats.unrouted}
@@ -137,9 +151,10 @@ class LiveMetrics:
                     self._ended_unseen(change.call_id, change.at)
 
     def on_link_down(self, now: float) -> None:
-        """A link to Asterisk dropped at wall time ``now``: every call's audio is a gap."""
+        """A link to Asterisk dropped, noticed at wall time ``now``: every call's audio is a
+        gap, from the end of the last audio received (LiveCall.lose_audio)."""
         for taps in self.active.values():
-            taps.call.suspend(taps.call.clock.from_wall(now), GAP_PBX_OUTAGE)
+            taps.call.lose_audio(taps.call.clock.from_wall(now), GAP_PBX_OUTAGE)
 
     def on_ari_event(self, body: Mapping[str, Any]) -> None:
         """Fan one ARI event to every active call's taps."""
@@ -200,9 +215,34 @@ class LiveMetrics:
         clock = CallClock.start(answered_at, wall_now=now,
                                 loop_now=asyncio.get_running_loop().time())
         summary = before.get("summary") if before is not None else None
+
+        def keep(covered_to_s: float, summary: dict[str, Any]) -> None:
+            self._keep(Checkpoint(call_id, clock.answered_at, covered_to_s, summary,
+                                  clock.wall(covered_to_s)))
+
         return LiveCall(call_id, clock, self._publish, first_seen_s=now - answered_at,
                         before=summary if isinstance(summary, Mapping) else None,
-                        depth_packets=self.cfg.jitter_depth_packets)
+                        depth_packets=self.cfg.jitter_depth_packets,
+                        on_checkpoint=keep if self._save_checkpoint is not None else None,
+                        checkpoint_every_s=self.cfg.checkpoint_interval_s)
+
+    def _keep(self, checkpoint: Checkpoint) -> None:
+        """Write a call's periodic checkpoint to the store (one write per call at a time)."""
+        if self._tg is None or checkpoint.call_id in self._saving:
+            self.stats.checkpoints_skipped += 1
+            return
+        self._saving.add(checkpoint.call_id)
+        self._tg.create_task(self._save(checkpoint), name=f"checkpoint-{checkpoint.call_id}")
+
+    async def _save(self, checkpoint: Checkpoint) -> None:
+        assert self._save_checkpoint is not None
+        try:
+            if await self._save_checkpoint(checkpoint):
+                self.stats.checkpoints_saved += 1
+        except Exception as exc:  # a lost checkpoint costs at most one interval, later
+            log.warning("call %s: checkpoint not kept: %s", checkpoint.call_id, exc)
+        finally:
+            self._saving.discard(checkpoint.call_id)
 
     def _ended_unseen(self, call_id: str, at: float) -> None:
         """A previous run's call ended while no daemon ran: sum up its checkpoint, or say why."""
@@ -291,6 +331,19 @@ class LiveMetrics:
         if pending:
             await asyncio.wait(pending)
         log.info("live metrics closed: %d calls checkpointed", len(tasks) - len(pending))
+
+
+def _latest(event: Mapping[str, Any] | None,
+            saved: Checkpoint | None) -> Mapping[str, Any] | None:
+    """Of a call.metrics_suspended payload and a stored checkpoint, the one that accounts for
+    more of the call (as a payload: started_at, t_s, summary)."""
+    if saved is None:
+        return event
+    t_s = event.get("t_s") if event is not None else None
+    if isinstance(t_s, int | float) and t_s >= saved.covered_to_s:
+        return event
+    return {"call_id": saved.call_id, "t_s": saved.covered_to_s,
+            "started_at": saved.started_at, "summary": saved.summary}
 
 
 async def _quietly(action: Awaitable[None]) -> None:

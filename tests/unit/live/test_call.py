@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import random
 import sys
 from array import array
@@ -237,3 +238,78 @@ def test_two_restarts_chain_their_checkpoints(talk_over_16k: CallAudio) -> None:
     assert [(g["start"], g["end"], g["reason"]) for g in s["gaps"]] == [
         (6.0, 8.0, "daemon_restart"), (14.0, 17.0, "daemon_restart")]
     assert s["covered_s"] == 17.0 and s["duration_s"] == 22.0
+
+
+def _play_ticking(call: LiveCall, audio: CallAudio, from_s: float, to_s: float,
+                  tick_s: float = 0.25) -> None:
+    """As _play, with the service's ticks every ``tick_s`` (loop time) between the packets."""
+    arrivals: list[tuple[float, str | None, RtpPacket | None]] = []
+    first, last = round(from_s / 0.02), round(to_s / 0.02)
+    for leg, pcm, ssrc in (("customer", audio.customer, 11), ("agent", audio.agent, 22)):
+        for i in range(first, min(last, len(pcm) // FRAME_BYTES)):
+            payload = _le_to_be(pcm[i * FRAME_BYTES:(i + 1) * FRAME_BYTES])
+            arrivals.append((LOOP_0 + (i + 1) * 0.02 + 0.005, leg,
+                             _pkt(i, 320 * i, payload, ssrc)))
+    k = math.ceil(from_s / tick_s)
+    while k * tick_s <= to_s + 1e-9:
+        arrivals.append((LOOP_0 + k * tick_s, None, None))
+        k += 1
+    arrivals.sort(key=lambda item: item[0])
+    for now, leg, packet in arrivals:
+        if packet is None:
+            call.tick(now)
+        else:
+            call.on_packet(leg, packet, now)  # type: ignore[arg-type]
+
+
+def test_periodic_checkpoints_hold_what_was_heard_and_change_nothing(
+        talk_over_16k: CallAudio) -> None:
+    plain_sink, sink = Sink(), Sink()
+    kept: list[tuple[float, dict[str, Any]]] = []
+    plain = LiveCall("c1", CLOCK, plain_sink)
+    call = LiveCall("c1", CLOCK, sink, on_checkpoint=lambda t, s: kept.append((t, s)),
+                    checkpoint_every_s=5.0)
+    for c in (plain, call):
+        _play_ticking(c, talk_over_16k, 0.0, 22.0)
+        c.finish(22.0)
+    assert sink.events == plain_sink.events  # the final summary, and every event, unchanged
+    covered = [t for t, _ in kept]
+    # Each one accounts up to the audio heard by its tick (5, 10, 15, 20 s), none made up.
+    assert len(covered) == 4 and covered == sorted(covered)
+    for due, (t, summary) in zip((5.0, 10.0, 15.0, 20.0), kept, strict=True):
+        assert due - 0.1 <= t <= due, (due, t)
+        assert summary["duration_s"] == t and summary["coverage"] == [[0.0, t]]
+        assert summary["gaps"] == [] and summary["partial"] is False
+    # A daemon killed at 23 s: the next run resumes from the last checkpoint, one summary.
+    last_t, last = kept[-1]
+    after = Sink()
+    again = LiveCall("c1", CLOCK, after, first_seen_s=26.0, before=last)
+    _play_ticking(again, talk_over_16k, 26.5, 32.0)
+    again.finish(32.0)
+    (final,) = after.of("call.summary")
+    s = final["summary"]
+    assert s["coverage"] == [[0.0, last_t], [26.5, 32.0]]
+    assert s["gaps"] == [{"start": last_t, "end": 26.5, "reason": "daemon_restart"}]
+    assert s["talk_over"][:len(last["talk_over"])] == last["talk_over"]
+
+
+def test_a_lost_link_is_a_gap_from_the_last_audio_received(talk_over_16k: CallAudio) -> None:
+    sink = Sink()
+    call = LiveCall("c1", CLOCK, sink)
+    _play_ticking(call, talk_over_16k, 0.0, 3.0)
+    assert call.heard_to_s <= 3.0
+    call.lose_audio(3.2, "pbx_outage")  # noticed 200 ms after the audio stopped
+    assert call.heard_to_s == pytest.approx(3.0)
+    for i in range(1, 9):  # nothing more: no samples, no silence
+        call.tick(LOOP_0 + 3.2 + i * 0.25)
+    call.finish(3.2)
+    (summary,) = sink.of("call.summary")
+    s = summary["summary"]
+    assert s["gaps"] == [{"start": 3.0, "end": 3.2, "reason": "pbx_outage"}]
+    assert s["coverage"] == [[0.0, 3.0]]
+    assert max(e["t_s"] + e["covered_s"] for e in sink.of("leg.sample")) == pytest.approx(3.0)
+    # Noticed before the audio ends (never later than now): the gap starts at the notice.
+    early = LiveCall("c2", CLOCK, Sink())
+    _play_ticking(early, talk_over_16k, 0.0, 3.0)
+    early.lose_audio(2.5, "pbx_outage")  # the analysis is already at 3.0: it starts there
+    assert early.analyzer.suspended

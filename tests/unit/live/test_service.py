@@ -10,13 +10,16 @@ import asyncio
 import time
 from typing import Any, cast
 
+import pytest
+
 from edgeqa.ari.resources import AriResources
 from edgeqa.ari.rest import AriHttpError
 from edgeqa.calls.changes import CallConnected, CallEnded, HoldChanged
 from edgeqa.config import default_live
-from edgeqa.live.service import LiveMetrics
+from edgeqa.live.service import LiveMetrics, SaveCheckpoint
 from edgeqa.media.receiver import RtpReceiver
-from edgeqa.store import EventLike
+from edgeqa.metrics.call import MAX_LEG_LAG_S
+from edgeqa.store import Checkpoint, EventLike
 
 
 def _now() -> float:
@@ -87,11 +90,12 @@ class _Transport:
         pass
 
 
-def _service(ari: FakeAri, **overrides: Any) -> tuple[LiveMetrics, list[EventLike]]:
+def _service(ari: FakeAri, save: SaveCheckpoint | None = None,
+             **overrides: Any) -> tuple[LiveMetrics, list[EventLike]]:
     from dataclasses import replace
     submitted: list[EventLike] = []
     cfg = replace(default_live(), tick_s=0.02, **overrides)
-    live = LiveMetrics(cfg, cast(AriResources, ari), submitted.extend)
+    live = LiveMetrics(cfg, cast(AriResources, ari), submitted.extend, save_checkpoint=save)
     receiver = RtpReceiver(lambda *_: None, lambda: 0.0)
     receiver.transport = cast(asyncio.DatagramTransport, _Transport())
     live.receiver = receiver
@@ -197,8 +201,14 @@ async def test_a_link_drop_suspends_every_call() -> None:
         live.on_changes([CallEnded("c1", down)], _now())  # swept: ended when the link dropped
         await _until(lambda: not live.active)
     summary = submitted[-1].data["summary"]
-    assert summary["duration_s"] <= round(down - connected.answered_at, 2) + 0.02
-    assert summary["gaps"] == [] and summary["dead_air"] == []
+    down_s = down - connected.answered_at
+    assert summary["duration_s"] == pytest.approx(down_s, abs=0.02)
+    # No audio was received: the gap starts where the ticks had taken the missing audio for
+    # silence (MAX_LEG_LAG_S behind the last tick), not at the drop's detection.
+    (gap,) = summary["gaps"]
+    assert gap["reason"] == "pbx_outage" and gap["end"] == summary["duration_s"]
+    assert down_s - MAX_LEG_LAG_S - 0.05 <= gap["start"] <= down_s - MAX_LEG_LAG_S + 0.02
+    assert summary["dead_air"] == []
 
 
 async def test_calls_left_by_a_previous_run_are_resumed_or_summed_up() -> None:
@@ -297,3 +307,57 @@ async def test_shutdown_while_taps_start_claims_nothing_heard() -> None:
         ari.snoop_gate.set()
         await closing
     assert submitted == [] and ari.channels == set() and ari.bridges == set()
+
+
+async def test_each_tapped_call_keeps_a_checkpoint_in_the_store_periodically() -> None:
+    ari = FakeAri()
+    saved: list[Checkpoint] = []
+
+    async def save(checkpoint: Checkpoint) -> bool:
+        saved.append(checkpoint)
+        return True
+
+    live, submitted = _service(ari, save, checkpoint_interval_s=0.2)
+    async with asyncio.TaskGroup() as tg:
+        live.bind(tg)
+        connected = _connected(answered_at=_now() - 0.5)
+        live.on_changes([connected], _now())
+        await _until(lambda: len(saved) >= 3)
+        live.on_changes([CallEnded("c1", _now())], _now())
+        await _until(lambda: not live.active)
+    assert all(c.call_id == "c1" and c.started_at == connected.answered_at for c in saved)
+    covered = [c.covered_to_s for c in saved]
+    assert covered == sorted(covered) and covered[1] - covered[0] >= 0.2 - 0.05, covered
+    for c in saved:
+        assert c.summary["duration_s"] == c.covered_to_s
+        assert c.summary["coverage"] == [[0.0, c.covered_to_s]]
+        assert c.at == pytest.approx(connected.answered_at + c.covered_to_s)
+    assert live.stats.checkpoints_saved == len(saved)
+    assert [e.type for e in submitted].count("call.metrics_suspended") == 0  # not streamed
+
+
+async def test_a_restart_takes_the_checkpoint_that_accounts_for_more() -> None:
+    ari = FakeAri()
+    live, submitted = _service(ari)
+    answered = _now() - 30.0
+    calls = ("killed", "stopped", "killed-ended")
+    live.restore(
+        [{"id": c, "data": {"call": {"call_id": c, "answered_at": answered}}} for c in calls],
+        # The stream's call.metrics_suspended: "killed" was stopped once, at 8 s.
+        {c: {"call_id": c, "t_s": 8.0, "started_at": answered,
+             "summary": _checkpoint_summary(8.0)} for c in ("killed", "stopped")},
+        # The store's periodic checkpoints: "killed" went on to 12 s in its next run.
+        {"killed": Checkpoint("killed", answered, 12.0, _checkpoint_summary(12.0), answered + 12),
+         "stopped": Checkpoint("stopped", answered, 6.0, _checkpoint_summary(6.0), answered + 6),
+         "killed-ended": Checkpoint("killed-ended", answered, 9.0, _checkpoint_summary(9.0),
+                                    answered + 9)})
+    async with asyncio.TaskGroup() as tg:
+        live.bind(tg)
+        live.on_changes([CallEnded(c, answered + 20.0) for c in calls], _now())
+    final = {e.data["call_id"]: e for e in submitted}
+    assert {e.type for e in final.values()} == {"call.summary"}
+    for call_id, covered in (("killed", 12.0), ("stopped", 8.0), ("killed-ended", 9.0)):
+        s = final[call_id].data["summary"]
+        assert final[call_id].data["partial"] is True
+        assert s["coverage"] == [[0.0, covered]], call_id
+        assert s["gaps"] == [{"start": covered, "end": 20.0, "reason": "daemon_restart"}]
