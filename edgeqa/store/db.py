@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -167,8 +168,7 @@ def put_checkpoint(conn: sqlite3.Connection, cp: Checkpoint, max_rows: int) -> b
     ``max_rows`` are deleted, so the table stays bounded.
     """
     text = json.dumps(cp.summary, separators=(",", ":"), allow_nan=False)
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _transaction(conn):
         cur = conn.execute(
             "INSERT INTO checkpoints (call_id, started_at, covered_to_s, summary, at)"
             " SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS"
@@ -180,10 +180,6 @@ def put_checkpoint(conn: sqlite3.Connection, cp: Checkpoint, max_rows: int) -> b
         written = cur.rowcount > 0
         conn.execute("DELETE FROM checkpoints WHERE call_id IN (SELECT call_id FROM checkpoints"
                      " ORDER BY at DESC LIMIT -1 OFFSET ?)", (max_rows,))
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
     return written
 
 
@@ -207,14 +203,21 @@ def prune(conn: sqlite3.Connection, keep_events: int) -> int:
     cutoff = last_seq(conn) - keep_events
     if cutoff <= 0:
         return 0
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _transaction(conn):
         deleted = conn.execute("DELETE FROM events WHERE seq <= ?", (cutoff,)).rowcount
         conn.execute("DELETE FROM calls WHERE ended_at IS NOT NULL AND last_seq <= ?", (cutoff,))
         conn.execute("DELETE FROM legs WHERE last_seq <= ? AND call_id NOT IN "
                      "(SELECT id FROM calls)", (cutoff,))
+    return int(deleted)
+
+
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction: committed if the block ends, rolled back if it raises."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
-    return int(deleted)
