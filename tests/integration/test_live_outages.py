@@ -1,9 +1,11 @@
 """Restarts and outages on the real sandbox: live metrics say what they cover, never lie.
 
 - The daemon restarted mid-call (SIGTERM, SIGKILL): the call keeps its answer time, the re-tapped
-  audio continues the call's timeline, one call.summary covers both runs, with the gap.
-- SIGKILL and the call ends while no daemon runs: call.metrics_unavailable with the reason
-  (SIGTERM: the checkpoint's partial summary).
+  audio continues the call's timeline, one call.summary covers both runs, with the gap. After
+  SIGKILL the first run's part is its last periodic checkpoint (the store's checkpoints table),
+  at most [live] checkpoint_interval_s old.
+- The call ends while no daemon runs: one partial call.summary, from the call.metrics_suspended
+  (SIGTERM) or the last periodic checkpoint (SIGKILL).
 - Asterisk crashes mid-call for 8 s: no samples, no dead air over the outage, no longer call.
 - SIGTERM during a silence: it is closed as truncated, not ended.
 
@@ -23,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from edgeqa.config import default_live
 from edgeqa.sandbox.demo.daemon_proc import DaemonProcess
 from edgeqa.sandbox.demo.runner import in_thread as blocking
 from edgeqa.sandbox.demo.stream_client import Envelope, StreamCollector
@@ -30,7 +33,7 @@ from edgeqa.sandbox.pbx import Sandbox
 from edgeqa.sandbox.scenario import FixtureCall
 from tests.support.daemon import EVENT_TIMEOUT_S, call_in_state, is_type, make_daemon
 from tests.support.hygiene import no_leaks  # noqa: F401
-from tests.support.live import of_call, stored_envelopes
+from tests.support.live import of_call, stored_checkpoints, stored_envelopes
 from tests.support.schemas import envelope_errors
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leaks")]
@@ -44,6 +47,9 @@ OUTAGE_S = 8.0
 #: How far a gap boundary may lie from the kill or restart that made it: the re-tap takes
 #: a few hundred ms, and a sample second is 1 s.
 TAP_SETUP_S = 3.0
+#: A killed daemon loses at most this much of a call (its periodic checkpoints' interval),
+#: plus a second of slack (the tap's setup, the tick, the store's write).
+CHECKPOINT_S = default_live().checkpoint_interval_s
 
 
 async def _connected_call(col: StreamCollector, box: Sandbox, data_dir: Path, out: Path,
@@ -168,8 +174,11 @@ async def test_daemon_restarted_mid_call_keeps_one_timeline_and_one_summary(
         assert gap["start"] == pytest.approx(checkpoint["t_s"], abs=0.05)
         assert summary["coverage"][0][0] == pytest.approx(0.0, abs=0.05)
     else:
-        assert checkpoints == []
-        assert gap["start"] == pytest.approx(0.0, abs=0.05)  # nothing of the first run kept
+        assert checkpoints == []  # no stream event: the store's periodic checkpoint held it
+        assert stop_t - CHECKPOINT_S - 1.0 <= gap["start"] <= stop_t, (stop_t, gap)
+    # What the first run heard (up to its checkpoint) is in the one summary.
+    assert summary["coverage"][0][0] == pytest.approx(0.0, abs=0.05)
+    assert summary["coverage"][0][1] == pytest.approx(gap["start"], abs=0.05)
     assert restart_t <= gap["end"] <= restart_t + TAP_SETUP_S
     assert summary["coverage"][-1] == pytest.approx([gap["end"], summary["duration_s"]],
                                                     abs=0.05)
@@ -177,10 +186,12 @@ async def test_daemon_restarted_mid_call_keeps_one_timeline_and_one_summary(
         sum(e - s for s, e in summary["coverage"]), abs=0.05)
     # The tracker, too, keeps the answer time across the restart.
     assert ended["data"]["call"]["answered_at"] == pytest.approx(answered_at, abs=0.01)
+    # The summary used up the call's stored checkpoint.
+    assert call_id not in await blocking(stored_checkpoints, tmp_path / "d" / "edgeqa.db")
 
 
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
-async def test_call_ending_while_the_daemon_is_down_is_summed_up_or_says_why(
+async def test_call_ending_while_the_daemon_is_down_is_summed_up(
         how: str, running_sandbox: Sandbox, data_dir: Path, tmp_path: Path,
         collect: Callable[..., StreamCollector]) -> None:
     async with _daemon_with_call(running_sandbox, data_dir, tmp_path, collect) as run:
@@ -203,24 +214,29 @@ async def test_call_ending_while_the_daemon_is_down_is_summed_up_or_says_why(
              [e["type"] for e in mine if e["seq"] > first.last_seq])
     assert len(of_call(mine, call_id, "call.ended")) == 1
     final = of_call(mine, call_id, "call.summary", "call.metrics_unavailable")
-    assert len(final) == 1, [e["type"] for e in final]
-    if how == "SIGKILL":
-        assert final[0]["type"] == "call.metrics_unavailable"
-        assert "edgeqa was down" in final[0]["data"]["reason"]
-        return
-    (checkpoint,) = [e["data"] for e in mine if e["type"] == "call.metrics_suspended"]
+    assert [e["type"] for e in final] == ["call.summary"]
+    streamed = [e["data"] for e in mine if e["type"] == "call.metrics_suspended"]
     summary = final[0]["data"]["summary"]
     stop_t = stopped_at - answered_at
-    log.info("checkpoint at %.2f s (stop at %.2f s); gaps %s; duration %.2f s",
-             checkpoint["t_s"], stop_t, summary["gaps"], summary["duration_s"])
+    log.info("%s at %.2f s; stream checkpoints %s; coverage %s; gaps %s; duration %.2f s",
+             how, stop_t, [c["t_s"] for c in streamed], summary["coverage"], summary["gaps"],
+             summary["duration_s"])
     assert final[0]["data"]["partial"] is True
     assert final[0]["data"]["started_at"] == pytest.approx(answered_at, abs=0.01)
     (gap,) = summary["gaps"]
     assert gap["reason"] == "daemon_restart"
-    assert gap["start"] == pytest.approx(checkpoint["t_s"], abs=0.05)
     assert gap["end"] == pytest.approx(summary["duration_s"], abs=0.05)
     (covered,) = summary["coverage"]
-    assert covered == pytest.approx([0.0, checkpoint["t_s"]], abs=0.05)
+    assert covered[0] == pytest.approx(0.0, abs=0.05)
+    assert gap["start"] == pytest.approx(covered[1], abs=0.05)
+    if how == "SIGTERM":
+        (checkpoint,) = streamed
+        assert covered[1] == pytest.approx(checkpoint["t_s"], abs=0.05)
+    else:  # what the killed run heard, up to its last periodic checkpoint
+        assert streamed == []
+        assert stop_t - CHECKPOINT_S - 1.0 <= covered[1] <= stop_t, (stop_t, covered)
+    assert summary["covered_s"] >= HEARD_S - CHECKPOINT_S
+    assert call_id not in await blocking(stored_checkpoints, tmp_path / "d" / "edgeqa.db")
 
 
 async def test_asterisk_crash_mid_call_is_a_gap_not_silence(

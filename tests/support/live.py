@@ -37,6 +37,15 @@ def stored_envelopes(db_path: Path) -> list[dict[str, Any]]:
         conn.close()
 
 
+def stored_checkpoints(db_path: Path) -> dict[str, float]:
+    """The live checkpoints the daemon's store still holds: covered_to_s per call_id."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        return dict(conn.execute("SELECT call_id, covered_to_s FROM checkpoints").fetchall())
+    finally:
+        conn.close()
+
+
 def of_call(envelopes: list[dict[str, Any]], call_id: str,
             *types: str) -> list[dict[str, Any]]:
     """The envelopes of ``types`` about ``call_id`` (metric events and call.* alike)."""

@@ -161,13 +161,17 @@ def test_live_section_defaults_and_example() -> None:
     live = parse_config("", env=ENV).live
     assert (live.enabled, live.rtp_port, live.jitter_depth_packets, live.max_calls,
             live.stasis_timeout_s, live.tick_s) == (True, 4000, 5, 50, 5.0, 0.25)
+    assert live.checkpoint_interval_s == 5.0
     assert load_config(EXAMPLE, env=ENV).live == live
+    assert parse_config("[live]\ncheckpoint_interval_s = 2.5\n",
+                        env=ENV).live.checkpoint_interval_s == 2.5
     assert parse_config("[live]\nenabled = false\nrtp_port = 0\n", env=ENV).live.enabled is False
 
 
 @pytest.mark.parametrize("text,error", [
     ("enabled = 1", "<config>:2: live.enabled: must be true or false, got 1"),
     ("tick_s = 2.0", "<config>:2: live.tick_s: must be <= 1.0"),
+    ("checkpoint_interval_s = 0", "<config>:2: live.checkpoint_interval_s: must be"),
     ("rtp_port = 70000", "<config>:2: live.rtp_port: must be a port number 0-65535"),
     ("max_call = 3", "<config>:2: live.max_call: unknown key"),
 ])
