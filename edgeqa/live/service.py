@@ -216,8 +216,8 @@ class LiveMetrics:
                                 loop_now=asyncio.get_running_loop().time())
         summary = before.get("summary") if before is not None else None
 
-        def keep(covered_to_s: float, summary: dict[str, Any]) -> None:
-            self._keep(Checkpoint(call_id, clock.answered_at, covered_to_s, summary,
+        def keep(covered_to_s: float, so_far: dict[str, Any]) -> None:
+            self._keep(Checkpoint(call_id, clock.answered_at, covered_to_s, so_far,
                                   clock.wall(covered_to_s)))
 
         return LiveCall(call_id, clock, self._publish, first_seen_s=now - answered_at,

@@ -66,7 +66,7 @@ class Checkpoint:
 
     ``summary`` is the edgeqa.call_summary/2 of the call from its answer up to call time
     ``covered_to_s`` (on the clock whose time 0 is the wall time ``started_at``); ``at`` is
-    the wall time it was taken.
+    the wall time of that point (started_at + covered_to_s), a moment before it was taken.
     """
 
     call_id: str

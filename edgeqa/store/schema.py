@@ -42,7 +42,7 @@ MIGRATIONS: tuple[str, ...] = (
         started_at   REAL NOT NULL,  -- wall time of the call time the summary is measured on
         covered_to_s REAL NOT NULL,  -- call time up to which the summary accounts
         summary      TEXT NOT NULL,  -- edgeqa.call_summary/2 JSON
-        at           REAL NOT NULL   -- wall time it was taken
+        at           REAL NOT NULL   -- wall time of covered_to_s (oldest rows go first)
     );
     CREATE INDEX checkpoints_at ON checkpoints (at);
     """,
