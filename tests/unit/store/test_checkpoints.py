@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -85,23 +84,5 @@ async def test_the_table_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         for i in range(5):
             assert await store.put_checkpoint(cp(f"c{i}", 5.0, at=1000.0 + i))
         assert set(await store.checkpoints()) == {"c2", "c3", "c4"}  # the oldest went first
-    finally:
-        await store.close()
-
-
-async def test_checkpoint_write_cost(tmp_path: Path) -> None:
-    """A checkpoint is one small fsynced transaction (synchronous=full): well under 50 ms."""
-    store = Store(tmp_path / "s.db", synchronous="full")
-    await store.open()
-    try:
-        summary = {"schema": "edgeqa.call_summary/2", "segments": [[i, i + 0.5]
-                                                                    for i in range(300)]}
-        n = 50
-        t0 = time.perf_counter()
-        for i in range(n):
-            await store.put_checkpoint(Checkpoint("c1", 500.0, float(i), summary, 1000.0 + i))
-        per_write_ms = (time.perf_counter() - t0) / n * 1000
-        print(f"checkpoint write: {per_write_ms:.2f} ms")
-        assert per_write_ms < 50
     finally:
         await store.close()
