@@ -1,0 +1,92 @@
+"""Per-leg recording of a real queue call: two files, each holding its own leg's audio.
+
+Run: EDGEQA_SANDBOX_PORT_BASE=21000 .venv/bin/pytest -q tests/integration/test_recording.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edgeqa.sandbox.demo.runner import in_thread as blocking
+from edgeqa.sandbox.demo.stream_client import StreamCollector
+from edgeqa.sandbox.pbx import Sandbox
+from edgeqa.sandbox.scenario import FixtureCall
+from tests.support.daemon import EVENT_TIMEOUT_S, call_in_state, is_type, make_daemon
+from tests.support.hygiene import no_leaks  # noqa: F401
+from tests.support.recordings import best_correlation, envelope
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leaks")]
+log = logging.getLogger(__name__)
+
+#: Covers the clean fixture's agent opening and two customer turns (6.2-10.9 s, 18.65-22 s).
+TALK_S = 24.0
+#: A file holds its own leg: its speech envelope follows that leg's (r >= OWN_MIN), and not
+#: the other leg's (r <= CROSS_MAX).
+OWN_MIN = 0.6
+CROSS_MAX = 0.3
+
+
+def _rows(db: Path) -> dict[str, dict[str, Any]]:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    try:
+        return {r["leg"]: dict(r) for r in conn.execute("SELECT * FROM recordings")}
+    finally:
+        conn.close()
+
+
+async def test_a_queue_call_is_recorded_per_leg_on_the_switch(
+        running_sandbox: Sandbox, data_dir: Path, tmp_path: Path,
+        collect: Callable[..., StreamCollector]) -> None:
+    proc = make_daemon(running_sandbox, tmp_path, live=False)
+    proc.start()
+    calls_dir = data_dir / "calls"
+    try:
+        await blocking(proc.wait_ready)
+        col = collect(proc.api_url)
+        await col.wait_for(is_type("resync.completed"), EVENT_TIMEOUT_S)
+        phones = FixtureCall(running_sandbox, calls_dir, tmp_path / "call", fixture="clean")
+        try:
+            await blocking(phones.start)
+            started = time.time()
+            connected = await col.wait_for(call_in_state("connected"), EVENT_TIMEOUT_S)
+            call_id = connected["data"]["call"]["call_id"]
+            await col.wait_for(is_type("recording.started"), EVENT_TIMEOUT_S)
+            await asyncio.sleep(TALK_S - (time.time() - started))
+            await blocking(phones.finish)
+        finally:
+            await blocking(phones.close)
+        done = [await col.wait_for(
+            lambda e, leg=leg: e["type"] in ("recording.completed", "recording.failed")
+            and e["data"]["leg"] == leg, EVENT_TIMEOUT_S) for leg in ("customer", "agent")]
+    finally:
+        status = await blocking(proc.stop)
+    assert status == 0, proc.log()
+    assert [e["type"] for e in done] == ["recording.completed"] * 2, done
+    rows = _rows(tmp_path / "d" / "edgeqa.db")
+    assert set(rows) == {"customer", "agent"}
+    played = {leg: envelope(calls_dir / f"clean.{leg}.wav") for leg in ("customer", "agent")}
+    for leg, row in rows.items():
+        path = Path(row["path"])
+        data = path.read_bytes()
+        assert row["call_id"] == call_id and row["state"] == "complete", row
+        assert row["sha256"] == hashlib.sha256(data).hexdigest() and row["size"] == len(data)
+        assert row["codec"] == "pcm_s16le/8000" and row["ended_at"] > row["started_at"]
+        assert row["queue"] and row["agent"], row
+        rec = envelope(path)
+        own, own_lag = best_correlation(rec, played[leg])
+        other = "agent" if leg == "customer" else "customer"
+        cross, _ = best_correlation(rec, played[other])
+        log.info("%s file %s: %d bytes, %.1f s; r(own)=%.3f at %+.2f s, r(other)=%.3f",
+                 leg, path.name, len(data), len(rec) * 0.05, own, own_lag, cross)
+        assert len(rec) * 0.05 >= TALK_S - 3.0, (leg, len(rec))
+        assert own >= OWN_MIN and cross <= CROSS_MAX, (leg, own, cross)
