@@ -35,6 +35,16 @@ OWN_MIN = 0.6
 CROSS_MAX = 0.3
 
 
+def _check_row(row: dict[str, Any], call_id: str) -> bytes:
+    """The file of a complete row, whose stored size and sha256 are the file's."""
+    data = Path(row["path"]).read_bytes()
+    assert row["call_id"] == call_id and row["state"] == "complete", row
+    assert row["sha256"] == hashlib.sha256(data).hexdigest() and row["size"] == len(data)
+    assert row["codec"] == "pcm_s16le/8000" and row["ended_at"] > row["started_at"]
+    assert row["queue"] and row["agent"], row
+    return data
+
+
 def _rows(db: Path) -> dict[str, dict[str, Any]]:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
@@ -77,11 +87,7 @@ async def test_a_queue_call_is_recorded_per_leg_on_the_switch(
     played = {leg: envelope(calls_dir / f"clean.{leg}.wav") for leg in ("customer", "agent")}
     for leg, row in rows.items():
         path = Path(row["path"])
-        data = path.read_bytes()
-        assert row["call_id"] == call_id and row["state"] == "complete", row
-        assert row["sha256"] == hashlib.sha256(data).hexdigest() and row["size"] == len(data)
-        assert row["codec"] == "pcm_s16le/8000" and row["ended_at"] > row["started_at"]
-        assert row["queue"] and row["agent"], row
+        data = _check_row(row, call_id)
         rec = envelope(path)
         own, own_lag = best_correlation(rec, played[leg])
         other = "agent" if leg == "customer" else "customer"
@@ -90,3 +96,45 @@ async def test_a_queue_call_is_recorded_per_leg_on_the_switch(
                  leg, path.name, len(data), len(rec) * 0.05, own, own_lag, cross)
         assert len(rec) * 0.05 >= TALK_S - 3.0, (leg, len(rec))
         assert own >= OWN_MIN and cross <= CROSS_MAX, (leg, own, cross)
+
+
+async def test_a_daemon_killed_mid_call_closes_the_rows_on_its_next_run(
+        running_sandbox: Sandbox, data_dir: Path, tmp_path: Path,
+        collect: Callable[..., StreamCollector]) -> None:
+    proc = make_daemon(running_sandbox, tmp_path, live=False)
+    proc.start()
+    try:
+        await blocking(proc.wait_ready)
+        col = collect(proc.api_url)
+        await col.wait_for(is_type("resync.completed"), EVENT_TIMEOUT_S)
+        phones = FixtureCall(running_sandbox, data_dir / "calls", tmp_path / "call",
+                             fixture="clean")
+        try:
+            await blocking(phones.start)
+            connected = await col.wait_for(call_in_state("connected"), EVENT_TIMEOUT_S)
+            call_id = connected["data"]["call"]["call_id"]
+            await col.wait_for(is_type("recording.started"), EVENT_TIMEOUT_S)
+            await asyncio.sleep(2.0)
+            await blocking(proc.kill)  # SIGKILL: the rows stay "recording"
+            await asyncio.sleep(4.0)  # Asterisk records on without the daemon
+            await blocking(phones.finish)
+        finally:
+            await blocking(phones.close)
+        assert {r["state"] for r in _rows(tmp_path / "d" / "edgeqa.db").values()} == {
+            "recording"}
+        proc.start()  # the call ended while no daemon ran
+        await blocking(proc.wait_ready)
+        col = collect(proc.api_url)
+        done = [await col.wait_for(
+            lambda e, leg=leg: e["type"] in ("recording.completed", "recording.failed")
+            and e["data"]["leg"] == leg, EVENT_TIMEOUT_S) for leg in ("customer", "agent")]
+    finally:
+        status = await blocking(proc.stop)
+    assert status == 0, proc.log()
+    assert [e["type"] for e in done] == ["recording.completed"] * 2, done
+    rows = _rows(tmp_path / "d" / "edgeqa.db")
+    sizes = {leg: len(_check_row(row, call_id)) for leg, row in rows.items()}
+    log.info("after the kill and restart: %s", sizes)
+    # The files hold the whole call (about 6 s of 8 kHz 16-bit audio), not what was written
+    # before the kill.
+    assert min(sizes.values()) >= 5 * 16000, sizes
