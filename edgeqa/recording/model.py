@@ -65,7 +65,7 @@ def mixmonitor_options(files: tuple[LegFile, ...]) -> str:
     """MixMonitor options on the customer channel: r() what it receives from the customer
     (the customer's voice), t() what it transmits to them (the agent's); no mixed file.
 
-    See docs/asterisk.md#mixmonitor.
+    See docs/asterisk.md#per-leg-recording.
     """
     by_leg = {f.leg: f.asterisk_path for f in files}
     return f"r({by_leg['customer']})t({by_leg['agent']})"

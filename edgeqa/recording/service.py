@@ -8,10 +8,8 @@ the next run closes the rows it left in state ``recording`` (restore).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,27 +18,14 @@ from edgeqa.calls.changes import CallChange, CallConnected, CallEnded
 from edgeqa.calls.model import Call
 from edgeqa.recording.config import RecordingConfig
 from edgeqa.recording.events import Recording, event_for
-from edgeqa.recording.model import (
-    MISSING,
-    RECORDING,
-    WAV_HEADER_MAX_BYTES,
-    WavCheck,
-    check_wav,
-    leg_files,
-    mixmonitor_options,
-    selected,
-)
+from edgeqa.recording.files import FileFacts, examine
+from edgeqa.recording.model import MISSING, RECORDING, leg_files, mixmonitor_options, selected
 from edgeqa.store import EventLike
 
 log = logging.getLogger(__name__)
 
-#: How often a closing file's size is looked at, and how many equal looks make it closed.
-POLL_INTERVAL_S = 0.2
-STABLE_POLLS = 2
 #: Calls whose recording is running or closing, at most (a bound like the tracker's).
 MAX_ACTIVE_CALLS = 10_000
-#: Bytes hashed per read.
-HASH_CHUNK_BYTES = 1 << 20
 
 
 class ActionSender(Protocol):
@@ -56,15 +41,6 @@ class _Active:
 
     rows: list[Recording] = field(default_factory=list)
     start: asyncio.Task[None] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class FileFacts:
-    """What a closed file holds: its size, its sha256 and what its header says."""
-
-    size: int
-    sha256: str
-    check: WavCheck
 
 
 @dataclass(slots=True)
@@ -153,9 +129,9 @@ class Recorder:
             self._start(active, change, customer.channel, call.queue, agent),
             f"recording-start-{change.call_id}")
 
-    def _spawn(self, work: Any, name: str) -> asyncio.Task[None]:
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         assert self._tg is not None
-        task: asyncio.Task[None] = self._tg.create_task(work, name=name)
+        task: asyncio.Task[None] = self._tg.create_task(_guarded(work, name), name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
@@ -219,51 +195,17 @@ class Recorder:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+async def _guarded(work: Coroutine[Any, Any, None], name: str) -> None:
+    """Run ``work``; a failure is logged, never raised into the daemon's TaskGroup."""
+    try:
+        await work
+    except Exception:  # recording must never stop the daemon; the next run closes the rows
+        log.exception("recording: %s failed", name)
+
+
 def closed_row(rec: Recording, facts: FileFacts | None, ended_at: float) -> Recording:
     """``rec`` once its file was looked at: complete, missing or corrupt (with the reason)."""
     if facts is None:
         return replace(rec, state=MISSING, ended_at=ended_at, reason="no file")
     return replace(rec, state=facts.check.state, ended_at=ended_at, codec=facts.check.codec,
                    size=facts.size, sha256=facts.sha256, reason=facts.check.reason)
-
-
-def examine(path: Path, timeout_s: float, *, sleep: Callable[[float], None] | None = None,
-            mono: Callable[[], float] | None = None) -> FileFacts | None:
-    """Wait (at most ``timeout_s``) until ``path`` is closed, then return its facts; None if it
-    never appeared. Blocking: run it in a thread.
-
-    Closed: its WAV header checks (Asterisk writes the sizes on close) and its size did not
-    change over STABLE_POLLS looks. After the timeout, what is there is judged as it is.
-    """
-    import time
-
-    sleep = sleep or time.sleep
-    mono = mono or time.monotonic
-    deadline = mono() + timeout_s
-    last, equal = -1, 0
-    while True:
-        try:
-            size = os.stat(path).st_size
-            with open(path, "rb") as f:
-                head = f.read(WAV_HEADER_MAX_BYTES)
-        except FileNotFoundError:
-            size, head = -1, b""
-        check = check_wav(head, size) if size >= 0 else None
-        equal = equal + 1 if size == last else 0
-        last = size
-        closed = check is not None and check.state == "complete" and equal >= STABLE_POLLS - 1
-        if closed or mono() >= deadline:
-            break
-        sleep(POLL_INTERVAL_S)
-    if size < 0 or check is None:
-        return None
-    return FileFacts(size, sha256_of(path), check)
-
-
-def sha256_of(path: Path) -> str:
-    """The hex sha256 of the file at ``path`` (blocking: run it in a thread)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(HASH_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
