@@ -10,12 +10,13 @@ import hashlib
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from edgeqa.sandbox.demo.daemon_proc import DaemonProcess
 from edgeqa.sandbox.demo.runner import in_thread as blocking
 from edgeqa.sandbox.demo.stream_client import StreamCollector
 from edgeqa.sandbox.pbx import Sandbox
@@ -54,34 +55,51 @@ def _rows(db: Path) -> dict[str, dict[str, Any]]:
         conn.close()
 
 
+async def _recorded_call(box: Sandbox, proc: DaemonProcess, calls_dir: Path, out: Path,
+                         collect: Callable[..., StreamCollector],
+                         while_up: Callable[[], Awaitable[None]]) -> str:
+    """Place a clean fixture call once the daemon runs; ``while_up`` runs once it records.
+    Returns the call id."""
+    await blocking(proc.wait_ready)
+    col = collect(proc.api_url)
+    await col.wait_for(is_type("resync.completed"), EVENT_TIMEOUT_S)
+    phones = FixtureCall(box, calls_dir, out, fixture="clean")
+    try:
+        await blocking(phones.start)
+        connected = await col.wait_for(call_in_state("connected"), EVENT_TIMEOUT_S)
+        await col.wait_for(is_type("recording.started"), EVENT_TIMEOUT_S)
+        await while_up()
+        await blocking(phones.finish)
+    finally:
+        await blocking(phones.close)
+    call_id: str = connected["data"]["call"]["call_id"]
+    return call_id
+
+
+async def _closed(proc: DaemonProcess, collect: Callable[..., StreamCollector]) -> list[str]:
+    """The type of the event that closed each leg's row (customer, agent), from the stream."""
+    col = collect(proc.api_url)
+    return [(await col.wait_for(
+        lambda e, leg=leg: e["type"] in ("recording.completed", "recording.failed")
+        and e["data"]["leg"] == leg, EVENT_TIMEOUT_S))["type"] for leg in ("customer", "agent")]
+
+
 async def test_a_queue_call_is_recorded_per_leg_on_the_switch(
         running_sandbox: Sandbox, data_dir: Path, tmp_path: Path,
         collect: Callable[..., StreamCollector]) -> None:
     proc = make_daemon(running_sandbox, tmp_path, live=False)
     proc.start()
     calls_dir = data_dir / "calls"
+    started = time.time()
     try:
-        await blocking(proc.wait_ready)
-        col = collect(proc.api_url)
-        await col.wait_for(is_type("resync.completed"), EVENT_TIMEOUT_S)
-        phones = FixtureCall(running_sandbox, calls_dir, tmp_path / "call", fixture="clean")
-        try:
-            await blocking(phones.start)
-            started = time.time()
-            connected = await col.wait_for(call_in_state("connected"), EVENT_TIMEOUT_S)
-            call_id = connected["data"]["call"]["call_id"]
-            await col.wait_for(is_type("recording.started"), EVENT_TIMEOUT_S)
-            await asyncio.sleep(TALK_S - (time.time() - started))
-            await blocking(phones.finish)
-        finally:
-            await blocking(phones.close)
-        done = [await col.wait_for(
-            lambda e, leg=leg: e["type"] in ("recording.completed", "recording.failed")
-            and e["data"]["leg"] == leg, EVENT_TIMEOUT_S) for leg in ("customer", "agent")]
+        call_id = await _recorded_call(
+            running_sandbox, proc, calls_dir, tmp_path / "call", collect,
+            lambda: asyncio.sleep(TALK_S - (time.time() - started)))
+        done = await _closed(proc, collect)
     finally:
         status = await blocking(proc.stop)
     assert status == 0, proc.log()
-    assert [e["type"] for e in done] == ["recording.completed"] * 2, done
+    assert done == ["recording.completed"] * 2, done
     rows = _rows(tmp_path / "d" / "edgeqa.db")
     assert set(rows) == {"customer", "agent"}
     played = {leg: envelope(calls_dir / f"clean.{leg}.wav") for leg in ("customer", "agent")}
@@ -102,36 +120,25 @@ async def test_a_daemon_killed_mid_call_closes_the_rows_on_its_next_run(
         running_sandbox: Sandbox, data_dir: Path, tmp_path: Path,
         collect: Callable[..., StreamCollector]) -> None:
     proc = make_daemon(running_sandbox, tmp_path, live=False)
+
+    async def kill_the_daemon() -> None:
+        await asyncio.sleep(2.0)
+        await blocking(proc.kill)  # SIGKILL: the rows stay "recording"
+        await asyncio.sleep(4.0)  # Asterisk records on without the daemon
+
     proc.start()
     try:
-        await blocking(proc.wait_ready)
-        col = collect(proc.api_url)
-        await col.wait_for(is_type("resync.completed"), EVENT_TIMEOUT_S)
-        phones = FixtureCall(running_sandbox, data_dir / "calls", tmp_path / "call",
-                             fixture="clean")
-        try:
-            await blocking(phones.start)
-            connected = await col.wait_for(call_in_state("connected"), EVENT_TIMEOUT_S)
-            call_id = connected["data"]["call"]["call_id"]
-            await col.wait_for(is_type("recording.started"), EVENT_TIMEOUT_S)
-            await asyncio.sleep(2.0)
-            await blocking(proc.kill)  # SIGKILL: the rows stay "recording"
-            await asyncio.sleep(4.0)  # Asterisk records on without the daemon
-            await blocking(phones.finish)
-        finally:
-            await blocking(phones.close)
+        call_id = await _recorded_call(running_sandbox, proc, data_dir / "calls",
+                                       tmp_path / "call", collect, kill_the_daemon)
         assert {r["state"] for r in _rows(tmp_path / "d" / "edgeqa.db").values()} == {
             "recording"}
         proc.start()  # the call ended while no daemon ran
         await blocking(proc.wait_ready)
-        col = collect(proc.api_url)
-        done = [await col.wait_for(
-            lambda e, leg=leg: e["type"] in ("recording.completed", "recording.failed")
-            and e["data"]["leg"] == leg, EVENT_TIMEOUT_S) for leg in ("customer", "agent")]
+        done = await _closed(proc, collect)
     finally:
         status = await blocking(proc.stop)
     assert status == 0, proc.log()
-    assert [e["type"] for e in done] == ["recording.completed"] * 2, done
+    assert done == ["recording.completed"] * 2, done
     rows = _rows(tmp_path / "d" / "edgeqa.db")
     sizes = {leg: len(_check_row(row, call_id)) for leg, row in rows.items()}
     log.info("after the kill and restart: %s", sizes)
