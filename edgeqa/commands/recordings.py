@@ -25,7 +25,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--config", "-c", default=DEFAULT_CONFIG, metavar="FILE",
                    help=f"the daemon's configuration, for its [store] path "
                         f"(default {DEFAULT_CONFIG})")
-    p.add_argument("--agent", help="agent name or interface (as stored, e.g. PJSIP/agent1)")
+    p.add_argument("--agent", help="agent as stored: its queue member name, else its interface "
+                                     "(e.g. PJSIP/agent1)")
     p.add_argument("--queue", help="queue name")
     p.add_argument("--since", type=_when, metavar="DATE",
                    help="started at or after (YYYY-MM-DD or ISO time; UTC if no zone)")

@@ -228,8 +228,8 @@ def recordings(conn: sqlite3.Connection, *, state: str | None = None,
                since: float | None = None, until: float | None = None) -> list[dict[str, Any]]:
     """Return the recordings rows matching every filter given, oldest first.
 
-    ``agent`` matches the stored agent name or interface; ``since``/``until`` bound the start
-    (wall time, ``until`` excluded).
+    ``agent`` matches the stored agent (its member name, else its interface); ``since`` and
+    ``until`` bound the start (wall time, ``until`` excluded).
     """
     where: list[str] = []
     args: list[str | float] = []

@@ -84,6 +84,16 @@ async def _closed(proc: DaemonProcess, collect: Callable[..., StreamCollector]) 
         and e["data"]["leg"] == leg, EVENT_TIMEOUT_S))["type"] for leg in ("customer", "agent")]
 
 
+def _closed_rows(proc: DaemonProcess, status: int | None, done: list[str],
+                 db: Path) -> dict[str, dict[str, Any]]:
+    """After a clean stop with both legs completed: the store's row of each leg."""
+    assert status == 0, proc.log()
+    assert done == ["recording.completed"] * 2, done
+    rows = _rows(db)
+    assert set(rows) == {"customer", "agent"}
+    return rows
+
+
 async def test_a_queue_call_is_recorded_per_leg_on_the_switch(
         running_sandbox: Sandbox, data_dir: Path, tmp_path: Path,
         collect: Callable[..., StreamCollector]) -> None:
@@ -98,10 +108,7 @@ async def test_a_queue_call_is_recorded_per_leg_on_the_switch(
         done = await _closed(proc, collect)
     finally:
         status = await blocking(proc.stop)
-    assert status == 0, proc.log()
-    assert done == ["recording.completed"] * 2, done
-    rows = _rows(tmp_path / "d" / "edgeqa.db")
-    assert set(rows) == {"customer", "agent"}
+    rows = _closed_rows(proc, status, done, tmp_path / "d" / "edgeqa.db")
     played = {leg: envelope(calls_dir / f"clean.{leg}.wav") for leg in ("customer", "agent")}
     for leg, row in rows.items():
         path = Path(row["path"])
@@ -137,9 +144,7 @@ async def test_a_daemon_killed_mid_call_closes_the_rows_on_its_next_run(
         done = await _closed(proc, collect)
     finally:
         status = await blocking(proc.stop)
-    assert status == 0, proc.log()
-    assert done == ["recording.completed"] * 2, done
-    rows = _rows(tmp_path / "d" / "edgeqa.db")
+    rows = _closed_rows(proc, status, done, tmp_path / "d" / "edgeqa.db")
     sizes = {leg: len(_check_row(row, call_id)) for leg, row in rows.items()}
     log.info("after the kill and restart: %s", sizes)
     # The files hold the whole call (about 6 s of 8 kHz 16-bit audio), not what was written
