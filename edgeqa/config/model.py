@@ -140,8 +140,9 @@ _SECTIONS = tuple(_KNOWN_KEYS)
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _AT_LINE = re.compile(r"\(at line (\d+), column (\d+)\)")
 _APP_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-#: A queue name or an agent (member name or interface, e.g. ``PJSIP/agent1``).
-_MEMBER_NAME = re.compile(r"[A-Za-z0-9_.@/+-]{1,80}")
+#: A queue name or an agent (member name such as ``Agent One``, or interface such as
+#: ``PJSIP/agent1``): compared with what AMI reports, never sent to Asterisk.
+_MEMBER_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,80}")
 #: A directory that goes into a MixMonitor option: absolute, and nothing that a dialplan
 #: application argument or an AMI header would read as syntax (``,()|^${}``, quotes, spaces,
 #: CR/LF). Validated, never cleaned.

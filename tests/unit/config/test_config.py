@@ -189,9 +189,10 @@ def test_recording_defaults_and_example() -> None:
     assert example == dataclasses.replace(rec)
     chroot = parse_config('[recording]\nasterisk_dir = "/var/rec/"\n'
                           'daemon_dir = "/srv/ast/var/rec"\nqueues = ["sales", "support"]\n'
-                          'exclude_agents = ["PJSIP/agent9"]', env=ENV).recording
+                          'exclude_agents = ["PJSIP/agent9", "Agent One"]', env=ENV).recording
     assert str(chroot.asterisk_dir) == "/var/rec" and str(chroot.daemon_dir) == "/srv/ast/var/rec"
-    assert chroot.queues == ("sales", "support") and chroot.exclude_agents == ("PJSIP/agent9",)
+    assert chroot.queues == ("sales", "support")
+    assert chroot.exclude_agents == ("PJSIP/agent9", "Agent One")
 
 
 @pytest.mark.parametrize(("body", "message"), [
@@ -202,7 +203,8 @@ def test_recording_defaults_and_example() -> None:
     ('daemon_dir = "/var/../etc"', "recording.daemon_dir: must be an absolute path"),
     ('daemon_dir = "/var/${X}"', "recording.daemon_dir: must be an absolute path"),
     ('queues = "sales"', "recording.queues: must be a list of strings"),
-    ('queues = ["sa,les"]', "recording.queues: each entry must be a queue name"),
+    ('queues = ["sa\\nles"]', "recording.queues: each entry must be a queue name"),
+    ('queues = [""]', "recording.queues: each entry must be a queue name"),
     ('exclude_agents = [1]', "recording.exclude_agents: each entry must be an agent name"),
     ('format = "mp3"', "recording.format: must be one of wav, wav16"),
     ('close_timeout_s = 0', "recording.close_timeout_s: must be > 0"),
