@@ -101,14 +101,22 @@ async def test_a_queue_call_is_recorded_per_leg_on_the_switch(
     proc.start()
     calls_dir = data_dir / "calls"
     started = time.time()
+    seen: list[dict[str, Any]] = []
+
+    async def talk() -> None:
+        await asyncio.sleep(2.0)
+        seen.extend(proc.get("/v1/calls")["calls"][0]["channels"])
+        await asyncio.sleep(TALK_S - (time.time() - started))
+
     try:
-        call_id = await _recorded_call(
-            running_sandbox, proc, calls_dir, tmp_path / "call", collect,
-            lambda: asyncio.sleep(TALK_S - (time.time() - started)))
+        call_id = await _recorded_call(running_sandbox, proc, calls_dir, tmp_path / "call",
+                                       collect, talk)
         done = await _closed(proc, collect)
     finally:
         status = await blocking(proc.stop)
     rows = _closed_rows(proc, status, done, tmp_path / "d" / "edgeqa.db")
+    # The tracker saw MixMonitorStart on the customer channel (and only there).
+    assert {c["role"]: c["recording"] for c in seen} == {"customer": True, "agent": False}, seen
     played = {leg: envelope(calls_dir / f"clean.{leg}.wav") for leg in ("customer", "agent")}
     for leg, row in rows.items():
         path = Path(row["path"])
@@ -150,3 +158,34 @@ async def test_a_daemon_killed_mid_call_closes_the_rows_on_its_next_run(
     # The files hold the whole call (about 6 s of 8 kHz 16-bit audio), not what was written
     # before the kill.
     assert min(sizes.values()) >= 5 * 16000, sizes
+
+
+async def test_a_call_the_policy_excludes_gets_no_mixmonitor(
+        running_sandbox: Sandbox, data_dir: Path, tmp_path: Path,
+        collect: Callable[..., StreamCollector]) -> None:
+    proc = make_daemon(running_sandbox, tmp_path, live=False,
+                       recording_policy='exclude_queues = ["support"]\n')
+    proc.start()
+    try:
+        await blocking(proc.wait_ready)
+        col = collect(proc.api_url)
+        await col.wait_for(is_type("resync.completed"), EVENT_TIMEOUT_S)
+        phones = FixtureCall(running_sandbox, data_dir / "calls", tmp_path / "call")
+        try:
+            await blocking(phones.start)
+            connected = await col.wait_for(call_in_state("connected"), EVENT_TIMEOUT_S)
+            await asyncio.sleep(3.0)
+            channels = proc.get("/v1/calls")["calls"][0]["channels"]
+            await blocking(phones.finish)
+        finally:
+            await blocking(phones.close)
+        await col.wait_for(is_type("call.ended"), EVENT_TIMEOUT_S)
+        health = proc.get("/v1/health")["recording"]
+    finally:
+        status = await blocking(proc.stop)
+    assert status == 0, proc.log()
+    assert connected["data"]["call"]["queue"] == "support"
+    assert [e for e in col.events if e["type"].startswith("recording.")] == []
+    assert [c["recording"] for c in channels] == [False] * len(channels)  # no MixMonitorStart
+    assert health["skipped"] == 1 and health["started"] == 0, health
+    assert _rows(tmp_path / "d" / "edgeqa.db") == {}

@@ -22,12 +22,13 @@ POLL_INTERVAL_S = 0.05
 def write_config(directory: Path, *, ami: tuple[str, int, str, str],
                  ari: tuple[str, str, str, str], api_port: int, extra: str = "",
                  live: bool = True, rtp_port: int | None = None,
-                 recordings: tuple[str, Path] | None = None) -> Path:
+                 recordings: tuple[str, Path] | None = None, recording_policy: str = "") -> Path:
     """Write edgeqa.toml and its secret files (mode 0600) into ``directory``; return the path.
 
     The live RTP receiver listens on ``rtp_port`` (default: ``api_port + 10``).
     ``recordings``: the recording directory as Asterisk and as the daemon see it (else
-    [recording] is disabled: the default directory is not the sandbox's).
+    [recording] is disabled: the default directory is not the sandbox's); ``recording_policy``
+    more [recording] lines (queues, agents ...).
     """
     directory.mkdir(parents=True, exist_ok=True)
     host, port, user, secret = ami
@@ -49,7 +50,7 @@ def write_config(directory: Path, *, ami: tuple[str, int, str, str],
         text += '[recording]\nenabled = false\n'
     else:
         text += (f'[recording]\nasterisk_dir = "{recordings[0]}"\n'
-                 f'daemon_dir = "{recordings[1]}"\n')
+                 f'daemon_dir = "{recordings[1]}"\n{recording_policy}')
     text += extra
     conf = directory / "edgeqa.toml"
     conf.write_text(text)
