@@ -18,7 +18,8 @@ from edgeqa.calls.model import Call, Channel
 from edgeqa.config import parse_config
 from edgeqa.recording.config import RecordingConfig
 from edgeqa.recording.service import Recorder
-from edgeqa.store import EventLike
+from edgeqa.store import EventLike, schema_name
+from tests.support.schemas import errors
 from tests.unit.recording.wavs import closed_wav
 
 ENV = {"EDGEQA_AMI_SECRET": "a", "EDGEQA_ARI_PASSWORD": "b"}
@@ -63,6 +64,9 @@ class Harness:
                             lambda: self.calls, wall=lambda: T0 + 30)
 
     def types(self) -> list[tuple[str, str]]:
+        """(type, leg) of each event published, each checked against its schema first."""
+        for e in self.events:
+            assert errors(dict(e.data), schema_name(e.type)) == [], e
         return [(e.type, e.data["leg"]) for e in self.events]
 
 
@@ -144,6 +148,7 @@ async def test_a_missing_or_unclosed_file_fails_with_a_reason(tmp_path: Path) ->
         path.parent.mkdir(parents=True)
         path.write_bytes(closed_wav()[:100])  # header sizes disagree: never closed
         h.rec.on_changes([CallEnded(call.call_id, T0 + 3)], T0 + 3)
+    assert h.types()[2:] == [("recording.failed", "customer"), ("recording.failed", "agent")]
     failed = {e.data["leg"]: e.data for e in h.events if e.type == "recording.failed"}
     assert failed["customer"]["state"] == "corrupt" and failed["customer"]["sha256"]
     assert failed["customer"]["reason"].startswith("RIFF size")
@@ -165,7 +170,7 @@ async def test_a_restart_closes_rows_left_recording(tmp_path: Path) -> None:
         await asyncio.sleep(0.3)
         assert {e.data["call_id"] for e in h.events} == {"ended.1"}
         h.rec.on_changes([CallEnded("up.2", T0 + 40)], T0 + 40)
-    assert h.ami.sent == []
+    assert h.ami.sent == [] and len(h.types()) == 4
     assert [(e.type, e.data["call_id"]) for e in h.events] == [
         ("recording.completed", "ended.1")] * 2 + [("recording.completed", "up.2")] * 2
     assert h.events[0].data["sha256"] == hashlib.sha256(written["customer"]).hexdigest()
