@@ -23,6 +23,7 @@ from edgeqa.calls.resyncer import Resyncer
 from edgeqa.calls.tracker import CallTracker
 from edgeqa.config import Config
 from edgeqa.live.service import CHECKPOINT_TYPE, LiveMetrics
+from edgeqa.recording.service import Recorder
 from edgeqa.runtime.sdnotify import SdNotifier
 from edgeqa.store import Event, EventLike, Store
 from edgeqa.stream import StreamHub
@@ -87,6 +88,9 @@ class Daemon:
         self.live = LiveMetrics(cfg.live, self.ari, self._submit,
                                 save_checkpoint=self.store.put_checkpoint) \
             if cfg.live.enabled else None
+        self.recorder = Recorder(cfg.recording, self.ami, self._submit, lambda: self.tracker.calls,
+                                 wall=wall, action_timeout_s=a.action_timeout_s) \
+            if cfg.recording.enabled else None
         self.resyncer = Resyncer(self.tracker, self.ami, self.ari, submit=self._submit_tracked,
                                  emit=self.emit,
                                  wall=wall, mono=mono, action_timeout_s=a.action_timeout_s)
@@ -120,6 +124,7 @@ class Daemon:
                       "events_pruned": self.store.stats.events_pruned},
             "tracker_errors": self.tracker_errors,
             "live": self.live.health() if self.live is not None else None,
+            "recording": self.recorder.health() if self.recorder is not None else None,
         }
 
     # --- event intake ----------------------------------------------------------------------
@@ -138,12 +143,16 @@ class Daemon:
         self._to_live(self.tracker.drain_changes())
 
     def _to_live(self, changes: Sequence[CallChange]) -> None:
-        if self.live is None or not changes:
+        """Hand the tracker's changes to the capabilities that act on calls."""
+        if not changes:
             return
-        try:
-            self.live.on_changes(changes, self._wall())
-        except Exception:  # live metrics must never stop call tracking
-            log.exception("live metrics failed on call changes")
+        for name, consumer in (("live metrics", self.live), ("recording", self.recorder)):
+            if consumer is None:
+                continue
+            try:
+                consumer.on_changes(changes, self._wall())
+            except Exception:  # a capability must never stop call tracking
+                log.exception("%s failed on call changes", name)
 
     def _track(self, handle: Callable[[Any, float], list[Any]], item: Any) -> None:
         try:
@@ -257,6 +266,9 @@ class Daemon:
         if self.live is not None:
             self.live.restore(open_calls, await self.store.latest_by_call(CHECKPOINT_TYPE),
                               await self.store.checkpoints())
+        if self.recorder is not None:
+            self.recorder.restore(await self.store.recordings(state="recording"),
+                                  (str(row["id"]) for row in open_calls))
         api = ApiServer(make_app(self, hub, StreamSettings(c.api.send_timeout_s,
                                                            c.api.sse_keepalive_s)),
                         c.api.host, c.api.port)
@@ -286,6 +298,8 @@ class Daemon:
             async with asyncio.TaskGroup() as tg:
                 if self.live is not None:
                     self.live.bind(tg)
+                if self.recorder is not None:
+                    self.recorder.bind(tg)
                 pipe_task = tg.create_task(pipe.run(), name="pipeline")
                 self.emit("daemon.started", {"version": __version__, "pid": os.getpid(),
                                              "resume_from": hub.last_seq,
@@ -323,6 +337,8 @@ class Daemon:
         if self.live is not None:
             # While ARI is still up: each call still up is checkpointed and its taps come down.
             await self.live.close(self._wall())
+        if self.recorder is not None:
+            await self.recorder.close()  # Asterisk keeps recording; the next run closes rows
         await asyncio.gather(self.ami.close(), self.ari.close(), return_exceptions=True)
         await asyncio.gather(*links, return_exceptions=True)
         self.emit("daemon.stopping", {"reason": str(self._fatal) if self._fatal else "signal"})

@@ -159,6 +159,18 @@ class FieldReader:
                 return norm
         raise self.error(key, f"must be one of {', '.join(choices)}, got {value!r}")
 
+    def names(self, key: str, pattern: re.Pattern[str], what: str) -> tuple[str, ...]:
+        """Return a list of strings each matching ``pattern`` (``what`` names it), or ()."""
+        value = self._get(key)
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            raise self.error(key, f"must be a list of strings, got {value!r}")
+        for item in value:
+            if not isinstance(item, str) or not pattern.fullmatch(item):
+                raise self.error(key, f"each entry must be {what}, got {item!r}")
+        return tuple(value)
+
     def reject_unknown(self, known: Sequence[str]) -> None:
         """Raise ConfigError for the first key not in ``known`` (catches typos)."""
         for key in self.table:

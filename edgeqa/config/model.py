@@ -8,11 +8,12 @@ import string
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from edgeqa.config.fields import ConfigError, FieldReader, Secret, find_key_line
 from edgeqa.live.config import LiveConfig
+from edgeqa.recording.config import RecordingConfig
 
 __all__ = [
     "AmiConfig",
@@ -22,6 +23,7 @@ __all__ = [
     "ConfigError",
     "LiveConfig",
     "LoggingConfig",
+    "RecordingConfig",
     "Secret",
     "StoreConfig",
     "TrackerConfig",
@@ -115,6 +117,7 @@ class Config:
     tracker: TrackerConfig
     logging: LoggingConfig
     live: LiveConfig = field(default_factory=lambda: default_live())
+    recording: RecordingConfig = field(default_factory=lambda: default_recording())
     source: Path | None = None
 
 
@@ -130,11 +133,21 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "logging": ("format", "level"),
     "live": ("enabled", "rtp_port", "jitter_depth_packets", "max_calls", "stasis_timeout_s",
              "tick_s", "checkpoint_interval_s"),
+    "recording": ("enabled", "queues", "exclude_queues", "agents", "exclude_agents",
+                  "asterisk_dir", "daemon_dir", "format", "close_timeout_s"),
 }
 _SECTIONS = tuple(_KNOWN_KEYS)
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _AT_LINE = re.compile(r"\(at line (\d+), column (\d+)\)")
 _APP_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+#: A queue name or an agent (member name such as ``Agent One``, or interface such as
+#: ``PJSIP/agent1``): compared with what AMI reports, never sent to Asterisk.
+_MEMBER_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,80}")
+#: A directory that goes into a MixMonitor option: absolute, and nothing that a dialplan
+#: application argument or an AMI header would read as syntax (``,()|^${}``, quotes, spaces,
+#: CR/LF). Validated, never cleaned.
+_RECORDING_DIR = re.compile(r"/[A-Za-z0-9_./+-]{0,200}")
+RECORDING_FORMATS = ("wav", "wav16")
 
 
 def _secret(r: FieldReader, env: Mapping[str, str], env_name: str, file_key: str) -> Secret:
@@ -250,6 +263,34 @@ def default_live() -> LiveConfig:
     return _live(FieldReader("<defaults>", "", "live", {}, None))
 
 
+def _recording_dir(r: FieldReader, key: str, default: str) -> str:
+    value = r.str_(key, default)
+    if not _RECORDING_DIR.fullmatch(value) or "/../" in f"{value}/" or "//" in value:
+        raise r.error(key, "must be an absolute path of letters, digits and _ . / + - "
+                           f"(no '..', spaces or dialplan characters), got {value!r}")
+    return value.rstrip("/") or "/"
+
+
+def _recording(r: FieldReader) -> RecordingConfig:
+    asterisk_dir = _recording_dir(r, "asterisk_dir", "/var/spool/asterisk/monitor/edgeqa")
+    return RecordingConfig(
+        enabled=r.flag("enabled", True),
+        asterisk_dir=PurePosixPath(asterisk_dir),
+        daemon_dir=Path(_recording_dir(r, "daemon_dir", asterisk_dir)),
+        format=r.choice("format", "wav", RECORDING_FORMATS),
+        queues=r.names("queues", _MEMBER_NAME, "a queue name"),
+        exclude_queues=r.names("exclude_queues", _MEMBER_NAME, "a queue name"),
+        agents=r.names("agents", _MEMBER_NAME, "an agent name or interface"),
+        exclude_agents=r.names("exclude_agents", _MEMBER_NAME, "an agent name or interface"),
+        close_timeout_s=r.positive("close_timeout_s", 10.0),
+    )
+
+
+def default_recording() -> RecordingConfig:
+    """The [recording] section's defaults (an empty table)."""
+    return _recording(FieldReader("<defaults>", "", "recording", {}, None))
+
+
 def _logging(r: FieldReader) -> LoggingConfig:
     return LoggingConfig(
         format=r.choice("format", "text", ("text", "json")),
@@ -297,6 +338,7 @@ def parse_config(
         tracker=_tracker(readers["tracker"]),
         logging=_logging(readers["logging"]),
         live=_live(readers["live"]),
+        recording=_recording(readers["recording"]),
         source=source,
     )
     return cfg

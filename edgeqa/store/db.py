@@ -16,6 +16,9 @@ from edgeqa.store.schema import migrate
 BUSY_TIMEOUT_MS = 5000
 #: Event types after which a call's checkpoint is of no more use: its final word is stored.
 FINAL_METRIC_TYPES = ("call.summary", "call.metrics_unavailable")
+#: The recordings table's columns that a recording.* payload carries (schemas/recording.*).
+RECORDING_COLUMNS = ("call_id", "leg", "path", "started_at", "ended_at", "codec", "size",
+                     "sha256", "state", "reason", "queue", "agent")
 
 
 def open_db(path: Path, synchronous: str) -> sqlite3.Connection:
@@ -74,6 +77,15 @@ def _project(conn: sqlite3.Connection, seq: int, event: EventLike, text: str) ->
     The ``legs`` table holds one row per channel (keyed by its uniqueid).
     """
     data = event.data
+    if event.type.startswith("recording."):
+        cols = ", ".join(RECORDING_COLUMNS)
+        marks = ", ".join("?" for _ in RECORDING_COLUMNS)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in RECORDING_COLUMNS[2:])
+        conn.execute(
+            f"INSERT INTO recordings ({cols}, last_seq) VALUES ({marks}, ?)"
+            f" ON CONFLICT(call_id, leg) DO UPDATE SET {updates}, last_seq = excluded.last_seq",
+            (*(data.get(c) for c in RECORDING_COLUMNS), seq))
+        return
     if event.type in FINAL_METRIC_TYPES:
         call_id = _call_id(data)
         if call_id is not None:  # committed with the summary: the checkpoint is used up
@@ -209,6 +221,34 @@ def prune(conn: sqlite3.Connection, keep_events: int) -> int:
         conn.execute("DELETE FROM legs WHERE last_seq <= ? AND call_id NOT IN "
                      "(SELECT id FROM calls)", (cutoff,))
     return int(deleted)
+
+
+def recordings(conn: sqlite3.Connection, *, state: str | None = None,
+               agent: str | None = None, queue: str | None = None,
+               since: float | None = None, until: float | None = None) -> list[dict[str, Any]]:
+    """Return the recordings rows matching every filter given, oldest first.
+
+    ``agent`` matches the stored agent (its member name, else its interface); ``since`` and
+    ``until`` bound the start (wall time, ``until`` excluded).
+    """
+    where: list[str] = []
+    args: list[str | float] = []
+    for column, value in (("state", state), ("agent", agent), ("queue", queue)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+    if since is not None:
+        where.append("started_at >= ?")
+        args.append(since)
+    if until is not None:
+        where.append("started_at < ?")
+        args.append(until)
+    cols = ", ".join(RECORDING_COLUMNS)
+    sql = f"SELECT {cols} FROM recordings"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    rows = conn.execute(sql + " ORDER BY started_at, call_id, leg", args).fetchall()
+    return [dict(zip(RECORDING_COLUMNS, row, strict=True)) for row in rows]
 
 
 @contextlib.contextmanager

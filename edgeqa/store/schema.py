@@ -46,6 +46,28 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX checkpoints_at ON checkpoints (at);
     """,
+    # 3: one row per recorded leg file, kept at its latest recording.* event (the event log
+    # says how it got there). state: recording, complete, missing, corrupt.
+    """
+    CREATE TABLE recordings (
+        call_id    TEXT NOT NULL,
+        leg        TEXT NOT NULL,   -- customer | agent
+        path       TEXT NOT NULL,   -- as the daemon sees it
+        started_at REAL NOT NULL,
+        ended_at   REAL,
+        codec      TEXT,            -- pcm_s16le/8000
+        size       INTEGER,         -- bytes
+        sha256     TEXT,            -- hex, computed once the file was closed
+        state      TEXT NOT NULL,
+        reason     TEXT,            -- why missing or corrupt
+        queue      TEXT,
+        agent      TEXT,
+        last_seq   INTEGER NOT NULL,
+        PRIMARY KEY (call_id, leg)
+    );
+    CREATE INDEX recordings_state ON recordings (state);
+    CREATE INDEX recordings_started ON recordings (started_at);
+    """,
 )
 
 

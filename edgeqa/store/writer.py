@@ -149,6 +149,11 @@ class Store:
         found: dict[str, Checkpoint] = await self._submit(db.checkpoints)
         return found
 
+    async def recordings(self, **filters: Any) -> list[dict[str, Any]]:
+        """Return the recordings rows matching ``filters`` (db.recordings)."""
+        rows: list[dict[str, Any]] = await self._submit(lambda c: db.recordings(c, **filters))
+        return rows
+
     async def close(self) -> None:
         """Finish queued requests, stop the writer thread and close the database; idempotent."""
         if self._thread is None or self._stopped is None:

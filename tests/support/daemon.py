@@ -26,12 +26,21 @@ RESYNC_BUDGET_S = 2.0
 def make_daemon(sandbox: Sandbox, tmp_path: Path, *, name: str = "d",
                 ami: tuple[str, int, str, str] | None = None,
                 ari: tuple[str, str, str, str] | None = None,
-                live: bool = True) -> DaemonProcess:
+                live: bool = True, record: bool = True,
+                recording_policy: str = "") -> DaemonProcess:
     port = sandbox.ports.base + API_PORT_OFFSET
     conf = write_config(tmp_path / name, ami=ami or sandbox.ami, ari=ari or sandbox.ari,
                         api_port=port, extra="[logging]\nlevel = \"INFO\"\n", live=live,
-                        rtp_port=sandbox.ports.base + RTP_PORT_OFFSET)
+                        rtp_port=sandbox.ports.base + RTP_PORT_OFFSET,
+                        recordings=recording_dirs(sandbox) if record else None,
+                        recording_policy=recording_policy)
     return DaemonProcess(conf, port, tmp_path / name / "daemon.log")
+
+
+def recording_dirs(sandbox: Sandbox) -> tuple[str, Path]:
+    """The sandbox's recording directory, as its chrooted Asterisk and as the host see it."""
+    inner = sandbox.paths.chroot / "spool" / "edgeqa-recordings"
+    return str(inner), sandbox.paths.host_path(inner)
 
 
 def is_type(*types: str) -> Callable[[Envelope], bool]:

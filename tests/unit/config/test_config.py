@@ -179,3 +179,38 @@ def test_live_section_errors(text: str, error: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(f"[live]\n{text}\n", env=ENV)
     assert str(info.value).startswith(error)
+
+
+def test_recording_defaults_and_example() -> None:
+    rec = parse_config("", env=ENV).recording
+    assert rec.enabled and rec.format == "wav" and rec.queues == rec.exclude_agents == ()
+    assert str(rec.asterisk_dir) == str(rec.daemon_dir) == "/var/spool/asterisk/monitor/edgeqa"
+    example = load_config(EXAMPLE, env=ENV).recording
+    assert example == dataclasses.replace(rec)
+    chroot = parse_config('[recording]\nasterisk_dir = "/var/rec/"\n'
+                          'daemon_dir = "/srv/ast/var/rec"\nqueues = ["sales", "support"]\n'
+                          'exclude_agents = ["PJSIP/agent9", "Agent One"]', env=ENV).recording
+    assert str(chroot.asterisk_dir) == "/var/rec" and str(chroot.daemon_dir) == "/srv/ast/var/rec"
+    assert chroot.queues == ("sales", "support")
+    assert chroot.exclude_agents == ("PJSIP/agent9", "Agent One")
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ('asterisk_dir = "rec"', "recording.asterisk_dir: must be an absolute path"),
+    ('asterisk_dir = "/var/rec,x"', "recording.asterisk_dir: must be an absolute path"),
+    ('asterisk_dir = "/var/r(e)c"', "recording.asterisk_dir: must be an absolute path"),
+    ('daemon_dir = "/var/my rec"', "recording.daemon_dir: must be an absolute path"),
+    ('daemon_dir = "/var/../etc"', "recording.daemon_dir: must be an absolute path"),
+    ('daemon_dir = "/var/${X}"', "recording.daemon_dir: must be an absolute path"),
+    ('queues = "sales"', "recording.queues: must be a list of strings"),
+    ('queues = ["sa\\nles"]', "recording.queues: each entry must be a queue name"),
+    ('queues = [""]', "recording.queues: each entry must be a queue name"),
+    ('exclude_agents = [1]', "recording.exclude_agents: each entry must be an agent name"),
+    ('format = "mp3"', "recording.format: must be one of wav, wav16"),
+    ('close_timeout_s = 0', "recording.close_timeout_s: must be > 0"),
+    ('enable = true', "recording.enable: unknown key"),
+])
+def test_recording_errors_name_the_key_and_line(body: str, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(f"[recording]\n{body}\n", env=ENV)
+    assert message in str(err.value) and err.value.line == 2, str(err.value)

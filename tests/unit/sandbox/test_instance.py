@@ -105,7 +105,7 @@ def test_manager_snippet_is_least_privilege_without_a_secret() -> None:
     assert set(read.split("=")[1].strip().split(",")) == {
         "system", "call", "agent", "reporting", "cdr", "user", "dtmf"}
     assert set(write.split("=")[1].strip().split(",")) == {
-        "call", "agent", "originate", "reporting"}
+        "call", "agent", "originate", "reporting", "system"}  # system: MixMonitor only
     assert "eventfilter(action(exclude),name(TestEvent)) =" in lines
     assert "eventfilter(action(exclude),name(VarSet)) =" in lines
 
