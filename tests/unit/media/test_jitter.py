@@ -98,7 +98,7 @@ def test_limits() -> None:
 @given(start=st.integers(0, 65535), n=st.integers(1, 300),
        swaps=st.lists(st.integers(0, 299), max_size=50),
        drops=st.sets(st.integers(1, 298), max_size=20), depth=st.integers(2, 8))
-@example(start=65535, n=2, swaps=[], drops=set(), depth=2)  # the sequence wraps at once
+@example(start=65535, n=2, swaps=[0], drops=set(), depth=2)  # first packet sent has seq 0
 def test_any_local_reorder_and_loss_keeps_a_whole_timeline(
         start: int, n: int, swaps: list[int], drops: set[int], depth: int) -> None:
     order = list(range(n))
