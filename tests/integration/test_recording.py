@@ -144,15 +144,15 @@ async def test_a_queue_call_is_recorded_per_leg_on_the_switch(
                                        collect, talk)
         done = await _closed(proc, collect)
         # A browser seeking into the call: the daemon serves the stereo file by range.
-        ranged = await asyncio.to_thread(
+        ranged = await blocking(
             _range_get, f"{proc.api_url}/v1/calls/{call_id}/recording", *RANGE)
     finally:
         status = await blocking(proc.stop)
     rows = _closed_rows(proc, status, done, tmp_path / "d" / "edgeqa.db")
     stereo = tmp_path / "stereo.wav"
-    export = await asyncio.to_thread(subprocess.run, [
+    export = await blocking(lambda: subprocess.run([
         sys.executable, "-m", "edgeqa", "export", call_id, "--stereo", str(stereo),
-        "--config", str(proc.config)], capture_output=True, text=True, timeout=60)
+        "--config", str(proc.config)], capture_output=True, text=True, timeout=60))
     assert export.returncode == 0, export.stderr
     exported = stereo.read_bytes()
     assert ranged[:2] == (206, "audio/wav")
