@@ -23,6 +23,7 @@ from edgeqa.calls.resyncer import Resyncer
 from edgeqa.calls.tracker import CallTracker
 from edgeqa.config import Config
 from edgeqa.live.service import CHECKPOINT_TYPE, LiveMetrics
+from edgeqa.recording.playback import STEREO_CACHE_DIR, StereoCache
 from edgeqa.recording.service import Recorder
 from edgeqa.runtime.sdnotify import SdNotifier
 from edgeqa.store import Event, EventLike, Store
@@ -269,8 +270,11 @@ class Daemon:
         if self.recorder is not None:
             self.recorder.restore(await self.store.recordings(state="recording"),
                                   (str(row["id"]) for row in open_calls))
+        stereo = StereoCache(
+            lambda call_id: self.store.recordings(call_id=call_id),
+            c.store.path.parent / STEREO_CACHE_DIR) if c.recording.enabled else None
         api = ApiServer(make_app(self, hub, StreamSettings(c.api.send_timeout_s,
-                                                           c.api.sse_keepalive_s)),
+                                                           c.api.sse_keepalive_s), stereo),
                         c.api.host, c.api.port)
         try:
             self.api_address = await api.start()

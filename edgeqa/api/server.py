@@ -1,4 +1,5 @@
-"""The HTTP API (aiohttp): /v1/health, /v1/calls, /v1/stream (WebSocket), /v1/events (SSE)."""
+"""The HTTP API (aiohttp): /v1/health, /v1/calls, /v1/calls/{id}/recording, /v1/stream (WebSocket),
+/v1/events (SSE)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,17 @@ import logging
 from aiohttp import web
 
 from edgeqa.api.errors import json_errors
-from edgeqa.api.keys import HUB_KEY, SETTINGS_KEY, VIEW_KEY, DaemonView, StreamSettings
+from edgeqa.api.keys import (
+    HUB_KEY,
+    RECORDINGS_KEY,
+    SETTINGS_KEY,
+    VIEW_KEY,
+    DaemonView,
+    StreamSettings,
+)
+from edgeqa.api.recording import recording_handler
 from edgeqa.api.stream import sse_handler, ws_handler
+from edgeqa.recording.playback import StereoCache
 from edgeqa.stream import StreamHub
 
 log = logging.getLogger(__name__)
@@ -30,14 +40,19 @@ async def _calls(request: web.Request) -> web.Response:
     return web.json_response(dict(view.calls_snapshot()))
 
 
-def make_app(view: DaemonView, hub: StreamHub, settings: StreamSettings) -> web.Application:
-    """Return the aiohttp application serving ``view`` and ``hub``."""
+def make_app(view: DaemonView, hub: StreamHub, settings: StreamSettings,
+             recordings: StereoCache | None = None) -> web.Application:
+    """Return the aiohttp application serving ``view``, ``hub`` and (if recording is on)
+    ``recordings``."""
     app = web.Application(middlewares=[json_errors], client_max_size=CLIENT_MAX_BODY_BYTES)
     app[VIEW_KEY] = view
     app[HUB_KEY] = hub
     app[SETTINGS_KEY] = settings
+    if recordings is not None:
+        app[RECORDINGS_KEY] = recordings
     app.router.add_get("/v1/health", _health)
     app.router.add_get("/v1/calls", _calls)
+    app.router.add_get("/v1/calls/{call_id}/recording", recording_handler)
     app.router.add_get("/v1/stream", ws_handler)
     app.router.add_get("/v1/events", sse_handler)
     return app

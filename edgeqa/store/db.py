@@ -223,8 +223,8 @@ def prune(conn: sqlite3.Connection, keep_events: int) -> int:
     return int(deleted)
 
 
-def recordings(conn: sqlite3.Connection, *, state: str | None = None,
-               agent: str | None = None, queue: str | None = None,
+def recordings(conn: sqlite3.Connection, *, call_id: str | None = None,
+               state: str | None = None, agent: str | None = None, queue: str | None = None,
                since: float | None = None, until: float | None = None) -> list[dict[str, Any]]:
     """Return the recordings rows matching every filter given, oldest first.
 
@@ -233,7 +233,8 @@ def recordings(conn: sqlite3.Connection, *, state: str | None = None,
     """
     where: list[str] = []
     args: list[str | float] = []
-    for column, value in (("state", state), ("agent", agent), ("queue", queue)):
+    for column, value in (("call_id", call_id), ("state", state), ("agent", agent),
+                          ("queue", queue)):
         if value is not None:
             where.append(f"{column} = ?")
             args.append(value)

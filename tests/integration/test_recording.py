@@ -1,6 +1,6 @@
 """Per-leg recording of a real queue call: two files, each holding its own leg's audio.
 
-Run: EDGEQA_SANDBOX_PORT_BASE=21000 .venv/bin/pytest -q tests/integration/test_recording.py
+Run: EDGEQA_SANDBOX_PORT_BASE=23000 .venv/bin/pytest -q tests/integration/test_recording.py
 """
 
 from __future__ import annotations
@@ -9,7 +9,11 @@ import asyncio
 import hashlib
 import logging
 import sqlite3
+import subprocess
+import sys
 import time
+import urllib.request
+import wave
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -34,6 +38,33 @@ TALK_S = 24.0
 #: the other leg's (r <= CROSS_MAX).
 OWN_MIN = 0.6
 CROSS_MAX = 0.3
+#: The slice of the stereo file asked of the API with a Range request (a seek into the call).
+RANGE = (100_000, 163_999)
+
+
+def _range_get(url: str, first: int, last: int) -> tuple[int, str, bytes]:
+    """GET ``url`` with ``Range: bytes=first-last``: (status, Content-Type, body)."""
+    req = urllib.request.Request(url, headers={"Range": f"bytes={first}-{last}"})
+    with urllib.request.urlopen(req, timeout=30.0) as resp:
+        return resp.status, resp.headers["Content-Type"], resp.read()
+
+
+def _channels(path: Path, tmp: Path) -> tuple[Path, Path]:
+    """The left and right channels of a stereo 16-bit WAV, as two mono WAVs."""
+    import numpy as np
+    with wave.open(str(path)) as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (2, 2, 8000)
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").reshape(-1, 2)
+    out = []
+    for i, name in enumerate(("left", "right")):
+        mono = tmp / f"{name}.wav"
+        with wave.open(str(mono), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(8000)
+            w.writeframes(pcm[:, i].tobytes())
+        out.append(mono)
+    return out[0], out[1]
 
 
 def _check_row(row: dict[str, Any], call_id: str) -> bytes:
@@ -112,9 +143,21 @@ async def test_a_queue_call_is_recorded_per_leg_on_the_switch(
         call_id = await _recorded_call(running_sandbox, proc, calls_dir, tmp_path / "call",
                                        collect, talk)
         done = await _closed(proc, collect)
+        # A browser seeking into the call: the daemon serves the stereo file by range.
+        ranged = await blocking(
+            _range_get, f"{proc.api_url}/v1/calls/{call_id}/recording", *RANGE)
     finally:
         status = await blocking(proc.stop)
     rows = _closed_rows(proc, status, done, tmp_path / "d" / "edgeqa.db")
+    stereo = tmp_path / "stereo.wav"
+    export = await blocking(lambda: subprocess.run([
+        sys.executable, "-m", "edgeqa", "export", call_id, "--stereo", str(stereo),
+        "--config", str(proc.config)], capture_output=True, text=True, timeout=60))
+    assert export.returncode == 0, export.stderr
+    exported = stereo.read_bytes()
+    assert ranged[:2] == (206, "audio/wav")
+    assert ranged[2] == exported[RANGE[0]:RANGE[1] + 1] and len(ranged[2]) == 64_000
+    left, right = _channels(stereo, tmp_path)
     # The tracker saw MixMonitorStart on the customer channel (and only there).
     assert {c["role"]: c["recording"] for c in seen} == {"customer": True, "agent": False}, seen
     played = {leg: envelope(calls_dir / f"clean.{leg}.wav") for leg in ("customer", "agent")}
@@ -128,6 +171,13 @@ async def test_a_queue_call_is_recorded_per_leg_on_the_switch(
         log.info("%s file %s: %d bytes, %.1f s; r(own)=%.3f at %+.2f s, r(other)=%.3f",
                  leg, path.name, len(data), len(rec) * 0.05, own, own_lag, cross)
         assert len(rec) * 0.05 >= TALK_S - 3.0, (leg, len(rec))
+        assert own >= OWN_MIN and cross <= CROSS_MAX, (leg, own, cross)
+    # The exported stereo file: customer left, agent right.
+    for leg, channel in (("customer", left), ("agent", right)):
+        rec = envelope(channel)
+        own, _ = best_correlation(rec, played[leg])
+        cross, _ = best_correlation(rec, played["agent" if leg == "customer" else "customer"])
+        log.info("stereo %s channel: r(own)=%.3f, r(other)=%.3f", leg, own, cross)
         assert own >= OWN_MIN and cross <= CROSS_MAX, (leg, own, cross)
 
 

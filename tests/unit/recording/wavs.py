@@ -24,3 +24,12 @@ def open_wav(n_samples: int = 800) -> bytes:
     struct.pack_into("<I", data, 4, 0)
     struct.pack_into("<I", data, 40, 0)
     return bytes(data)
+
+
+def mono_wav(pcm: bytes, rate_hz: int = 8000, codec: str = "pcm16") -> bytes:
+    """A closed mono WAV holding ``pcm`` (already encoded for ``codec``: pcm16, ulaw or alaw)."""
+    tag, width = {"pcm16": (1, 2), "ulaw": (7, 1), "alaw": (6, 1)}[codec]
+    fmt = struct.pack("<HHIIHH", tag, 1, rate_hz, rate_hz * width, width, 8 * width)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt + b"data" \
+        + struct.pack("<I", len(pcm)) + pcm + (b"\0" if len(pcm) & 1 else b"")
+    return b"RIFF" + struct.pack("<I", len(body)) + body
