@@ -29,29 +29,16 @@ def register(subparsers: Any) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    import sqlite3
     from pathlib import Path
 
-    from edgeqa.config import ConfigError, load_config
+    from edgeqa.commands.recordings import StoreReadError, stored_recordings
     from edgeqa.recording.stereo import ExportError, build_stereo
-    from edgeqa.store.db import recordings
 
     try:
-        cfg = load_config(args.config, env={"EDGEQA_AMI_SECRET": "-",
-                                            "EDGEQA_ARI_PASSWORD": "-"})
-    except ConfigError as exc:
+        rows = stored_recordings(args.config, call_id=args.call)
+    except StoreReadError as exc:
         print(f"edgeqa: {exc}", file=sys.stderr)
-        return 2
-    path = cfg.store.path
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            rows = recordings(conn, call_id=args.call)
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        print(f"edgeqa: cannot read recordings from {path}: {exc}", file=sys.stderr)
-        return 2
+        return 2  # export: every refusal is status 2
     try:
         facts = build_stereo(args.call, rows, Path(args.stereo))
     except ExportError as exc:

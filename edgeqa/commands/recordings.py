@@ -77,7 +77,17 @@ def verify(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return bad
 
 
-def _recordings(args: argparse.Namespace) -> int:
+class StoreReadError(Exception):
+    """The config or the store could not be read; ``exit_status`` is the command's status."""
+
+    def __init__(self, message: str, exit_status: int) -> None:
+        super().__init__(message)
+        self.exit_status = exit_status
+
+
+def stored_recordings(config: str, **filters: Any) -> list[dict[str, Any]]:
+    """The recordings rows of the store named by ``config``, read-only; ``filters`` as
+    store.db.recordings. Raise StoreReadError (2: bad config, 1: unreadable store)."""
     import sqlite3
 
     from edgeqa.config import ConfigError, load_config
@@ -85,23 +95,28 @@ def _recordings(args: argparse.Namespace) -> int:
 
     # Only [store] is needed: placeholder secrets spare reading the daemon's secret files.
     try:
-        cfg = load_config(args.config, env={"EDGEQA_AMI_SECRET": "-",
-                                            "EDGEQA_ARI_PASSWORD": "-"})
+        cfg = load_config(config, env={"EDGEQA_AMI_SECRET": "-", "EDGEQA_ARI_PASSWORD": "-"})
     except ConfigError as exc:
-        print(f"edgeqa: {exc}", file=sys.stderr)
-        return 2
+        raise StoreReadError(str(exc), 2) from exc
     path = cfg.store.path
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            rows = recordings(conn, agent=args.agent, queue=args.queue, since=args.since,
-                              until=args.until)
+            return recordings(conn, **filters)
         finally:
             conn.close()
     except sqlite3.Error as exc:
-        print(f"edgeqa: cannot read recordings from {path}: {exc} (has `edgeqa run` of this "
-              "version opened it once?)", file=sys.stderr)
-        return 1
+        raise StoreReadError(f"cannot read recordings from {path}: {exc} (has `edgeqa run` "
+                             "of this version opened it once?)", 1) from exc
+
+
+def _recordings(args: argparse.Namespace) -> int:
+    try:
+        rows = stored_recordings(args.config, agent=args.agent, queue=args.queue,
+                                 since=args.since, until=args.until)
+    except StoreReadError as exc:
+        print(f"edgeqa: {exc}", file=sys.stderr)
+        return exc.exit_status
     for row in rows:
         print(format_row(row))
     if not args.verify:
