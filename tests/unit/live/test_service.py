@@ -111,6 +111,12 @@ async def _until(cond: Any, timeout_s: float = 2.0) -> None:
     raise TimeoutError("condition not met")
 
 
+async def _tap(live: LiveMetrics, ari: FakeAri, connected: CallConnected) -> None:
+    """Connect ``connected`` and wait until its two taps are up (four helper channels)."""
+    live.on_changes([connected], _now())
+    await _until(lambda: len(ari.channels) == 4)
+
+
 async def test_connected_call_is_tapped_until_it_ends_then_summarised() -> None:
     ari = FakeAri()
     live, submitted = _service(ari)
@@ -151,14 +157,19 @@ async def test_refused_taps_publish_metrics_unavailable_and_leave_nothing() -> N
     assert ari.channels == set() and ari.bridges == set()
 
 
+async def _connect_until_snoop(live: LiveMetrics, ari: FakeAri) -> None:
+    """Connect call c1 with the snoop held (``ari.snoop_gate`` clear): its taps start, then wait."""
+    ari.snoop_gate.clear()
+    live.on_changes([_connected()], _now())
+    await _until(lambda: len(ari.bridges) == 1)
+
+
 async def test_call_ending_while_taps_start_leaks_nothing() -> None:
     ari = FakeAri()
-    ari.snoop_gate.clear()
     live, submitted = _service(ari)
     async with asyncio.TaskGroup() as tg:
         live.bind(tg)
-        live.on_changes([_connected()], _now())
-        await _until(lambda: len(ari.bridges) == 1)
+        await _connect_until_snoop(live, ari)
         live.on_changes([CallEnded("c1", _now())], _now())
         ari.snoop_gate.set()
         await _until(lambda: not live.active)
@@ -171,8 +182,7 @@ async def test_shutdown_checkpoints_active_calls_instead_of_summing_them_up() ->
     live, submitted = _service(ari)
     async with asyncio.TaskGroup() as tg:
         live.bind(tg)
-        live.on_changes([_connected(answered_at=_now() - 0.5)], _now())
-        await _until(lambda: len(ari.channels) == 4)
+        await _tap(live, ari, _connected(answered_at=_now() - 0.5))
         await asyncio.sleep(0.3)
         stop = _now()
         await live.close(stop)
@@ -192,8 +202,7 @@ async def test_a_link_drop_suspends_every_call() -> None:
     async with asyncio.TaskGroup() as tg:
         live.bind(tg)
         connected = _connected()
-        live.on_changes([connected], _now())
-        await _until(lambda: len(ari.channels) == 4)
+        await _tap(live, ari, connected)
         await asyncio.sleep(0.3)
         down = _now()
         live.on_link_down(down)
@@ -296,12 +305,10 @@ async def test_leftover_tap_bridges_are_swept_and_others_kept() -> None:
 async def test_shutdown_while_taps_start_claims_nothing_heard() -> None:
     """Stopped before its taps were up: no checkpoint (nothing was heard), no summary."""
     ari = FakeAri()
-    ari.snoop_gate.clear()
     live, submitted = _service(ari)
     async with asyncio.TaskGroup() as tg:
         live.bind(tg)
-        live.on_changes([_connected()], _now())
-        await _until(lambda: len(ari.bridges) == 1)
+        await _connect_until_snoop(live, ari)
         closing = tg.create_task(live.close(_now()))
         await asyncio.sleep(0.05)
         ari.snoop_gate.set()
