@@ -162,12 +162,19 @@ def open_calls(conn: sqlite3.Connection) -> list[dict[str, Any]]:
 
 
 def latest_by_call(conn: sqlite3.Connection, event_type: str) -> dict[str, Any]:
-    """Return the payload of the newest ``event_type`` event per ``call_id``."""
+    """Return the payload of the newest ``event_type`` event per call the store holds open.
+
+    ``events`` has no index on type, so this scans it: it is skipped when no call is open
+    (the usual start-up), and only open calls' payloads are decoded.
+    """
+    open_ids = {r[0] for r in conn.execute("SELECT id FROM calls WHERE ended_at IS NULL")}
     out: dict[str, Any] = {}
+    if not open_ids:
+        return out
     for (text,) in conn.execute("SELECT data FROM events WHERE type = ? ORDER BY seq",
                                 (event_type,)):
         data = json.loads(text)
-        if isinstance(data, dict) and isinstance(data.get("call_id"), str):
+        if isinstance(data, dict) and data.get("call_id") in open_ids:
             out[data["call_id"]] = data
     return out
 

@@ -134,7 +134,7 @@ class Store:
         return calls
 
     async def latest_by_call(self, event_type: str) -> dict[str, Any]:
-        """Return the payload of the newest ``event_type`` event per call_id (a checkpoint)."""
+        """Return the payload of the newest ``event_type`` event per open call (a checkpoint)."""
         found: dict[str, Any] = await self._submit(lambda c: db.latest_by_call(c, event_type))
         return found
 

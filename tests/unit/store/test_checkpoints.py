@@ -86,3 +86,19 @@ async def test_the_table_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         assert set(await store.checkpoints()) == {"c2", "c3", "c4"}  # the oldest went first
     finally:
         await store.close()
+
+
+async def test_latest_by_call_is_the_newest_payload_of_each_open_call(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    await store.open()
+    try:
+        assert await store.latest_by_call("call.metrics_suspended") == {}
+        await store.append([call("call.started", "c1"), call("call.started", "c2")])
+        await store.append([Event("call.metrics_suspended", 1000.0 + i,
+                                  {"call_id": call_id, "n": i})
+                            for i, call_id in enumerate(("c1", "c2", "c1"))])
+        await store.append([call("call.ended", "c2")])
+        got = await store.latest_by_call("call.metrics_suspended")
+        assert got == {"c1": {"call_id": "c1", "n": 2}}  # c2 ended: its payload is not read
+    finally:
+        await store.close()
