@@ -287,11 +287,9 @@ class CallAnalyzer:
         legs: dict[Leg, LegResult] = {}
         for leg, la in self.legs.items():
             segs = la.segments
-            active_s, active_all_s = la.active_s()
             legs[leg] = LegResult(
                 tuple((_t(segs[i]), _t(segs[i + 1])) for i in range(0, len(segs), 2)),
-                la.active_level_dbov(), active_s, la.active_level_p56_all_dbov(), active_all_s,
-                la.samples, la.clipped, la.clip_events)
+                *la.levels(), la.samples, la.clipped, la.clip_events)
         return CallResult(
             self.sample_rate, self.codec, _t(end), legs, tuple(self.dead_air),
             tuple(self.talk_over), tuple(self.alerts), tuple(self.holds), tuple(self.gaps),

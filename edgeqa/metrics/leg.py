@@ -390,14 +390,17 @@ class LegAnalyzer:
         hist = st[LS_HIST:LS_HIST + P56_LEVELS + 1].tolist()
         return active_level_dbov(int(st[LS_SPEECH_SUMSQ]), hist, self.config.p56_margin_db)
 
-    def active_s(self) -> tuple[float, float]:
-        """Return the active time (s) behind active_level_dbov and active_level_p56_all_dbov."""
+    def levels(self) -> tuple[float | None, float, float | None, float]:
+        """Return (active_level_dbov, its active time s, active_level_p56_all_dbov, its time s).
+
+        Each level is computed once (a P.56 pass over its histogram).
+        """
         st = self._st
-        out = []
-        for level, sumsq in ((self.active_level_dbov(), st[LS_SPEECH_SUMSQ]),
-                             (self.active_level_p56_all_dbov(), st[LS_SUMSQ])):
-            out.append(0.0 if level is None else active_samples(sumsq, level) / self.sample_rate)
-        return out[0], out[1]
+        level, level_all = self.active_level_dbov(), self.active_level_p56_all_dbov()
+        rate = self.sample_rate
+        active_s = 0.0 if level is None else active_samples(st[LS_SPEECH_SUMSQ], level) / rate
+        active_all_s = 0.0 if level_all is None else active_samples(st[LS_SUMSQ], level_all) / rate
+        return level, active_s, level_all, active_all_s
 
     def active_level_p56_all_dbov(self) -> float | None:
         """Return the faithful P.56 method B level over every sample (noise included)."""
