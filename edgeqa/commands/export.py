@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Any
 
-DEFAULT_CONFIG = "/etc/edgeqa/edgeqa.toml"
+from edgeqa.commands.run import DEFAULT_CONFIG
 
 
 def register(subparsers: Any) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-DEFAULT_CONFIG = "/etc/edgeqa/edgeqa.toml"
+from edgeqa.commands.run import DEFAULT_CONFIG
 
 
 def register(subparsers: Any) -> None:
