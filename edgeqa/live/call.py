@@ -19,7 +19,7 @@ from edgeqa.media.timeline import FRAME_S, LegStream, PlacedAudio
 from edgeqa.metrics.call import CallAnalyzer
 from edgeqa.metrics.config import MetricsConfig
 from edgeqa.metrics.events import LEGS, Leg, MetricEvent
-from edgeqa.metrics.result import GapReason
+from edgeqa.metrics.result import CallResult, GapReason
 from edgeqa.metrics.summary import build_summary, merge_summaries
 from edgeqa.store import Event as StreamEvent
 
@@ -77,6 +77,8 @@ class LiveCall:
         return {leg: LegStream(self._sample_rate, depth_packets=self._depth) for leg in LEGS}
 
     def _emit(self, events: list[MetricEvent]) -> None:
+        if not events:  # most packets complete nothing
+            return
         out = self.events.map(events)
         if out:
             self._sink(out)
@@ -131,11 +133,12 @@ class LiveCall:
         gap: the gap runs to ``t_s``), then merged with ``before``. Its ``duration_s`` is the
         call time it accounts up to.
         """
-        result = self.analyzer.snapshot(t_s if self.gap is not None else None)
+        return self._summarize(self.analyzer.snapshot(t_s if self.gap is not None else None))
+
+    def _summarize(self, result: CallResult) -> dict[str, Any]:
+        """The summary of ``result``, merged with the previous run's (``before``), if any."""
         summary = build_summary(result)
-        if self.before is not None:
-            summary = merge_summaries(self.before, summary)
-        return summary
+        return summary if self.before is None else merge_summaries(self.before, summary)
 
     def set_hold(self, on_hold: bool, at: float) -> None:
         """The call went on or off hold at wall time ``at`` (the tracker event's time)."""
@@ -179,11 +182,8 @@ class LiveCall:
             self._drain(end_s)
         result = self.analyzer.finish(end_s)
         self._emit(result.events)
-        summary = build_summary(result)
-        if self.before is not None:
-            summary = merge_summaries(self.before, summary)
-        self.summary = summary
-        return summary
+        self.summary = self._summarize(result)
+        return self.summary
 
     def finish(self, end_s: float) -> None:
         """The call ended at call time ``end_s``: publish its one call.summary (idempotent)."""
