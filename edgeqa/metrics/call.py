@@ -40,7 +40,8 @@ MAX_GAPS_PER_CALL = 10_000
 
 
 def _t(frame: int) -> float:
-    return round(frame * _FRAME_S, 3)
+    """Frame index to seconds; the integer ms over 1000 is round(frame * _FRAME_S, 3) exactly."""
+    return frame * FRAME_MS / 1000
 
 
 class CallAnalyzer:
@@ -288,7 +289,8 @@ class CallAnalyzer:
         for leg, la in self.legs.items():
             segs = la.segments
             legs[leg] = LegResult(
-                tuple((_t(segs[i]), _t(segs[i + 1])) for i in range(0, len(segs), 2)),
+                tuple((s * FRAME_MS / 1000, e * FRAME_MS / 1000)
+                      for s, e in zip(segs[0::2], segs[1::2], strict=True)),
                 *la.levels(), la.samples, la.clipped, la.clip_events)
         return CallResult(
             self.sample_rate, self.codec, _t(end), legs, tuple(self.dead_air),
