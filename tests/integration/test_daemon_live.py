@@ -23,7 +23,14 @@ from edgeqa.sandbox.demo.runner import in_thread as blocking
 from edgeqa.sandbox.demo.stream_client import Envelope, StreamCollector
 from edgeqa.sandbox.pbx import Sandbox
 from edgeqa.sandbox.scenario import FixtureCall
-from tests.support.daemon import EVENT_TIMEOUT_S, METRIC_TYPES, call_in_state, is_type, make_daemon
+from tests.support.daemon import (
+    EVENT_TIMEOUT_S,
+    METRIC_TYPES,
+    call_in_state,
+    fixture_call,
+    is_type,
+    make_daemon,
+)
 from tests.support.hygiene import no_leaks  # noqa: F401
 from tests.support.live import HELPER_PREFIXES, assert_close, complete
 
@@ -138,20 +145,16 @@ async def test_live_disabled_publishes_no_metric_events(
         running_sandbox: Sandbox, data_dir: Path, tmp_path: Path,
         collect: Callable[..., StreamCollector]) -> None:
     proc = make_daemon(running_sandbox, tmp_path, live=False)
+    helpers: list[str] = []
+
+    async def look(col: StreamCollector) -> None:
+        await asyncio.sleep(3.0)
+        helpers.extend(await blocking(lambda: _helper_channels(running_sandbox)))
+
     proc.start()
     try:
-        await blocking(proc.wait_ready)
-        col = collect(proc.api_url)
-        await col.wait_for(is_type("resync.completed"), EVENT_TIMEOUT_S)
-        phones = FixtureCall(running_sandbox, data_dir / "calls", tmp_path / "call")
-        try:
-            await blocking(phones.start)
-            await col.wait_for(call_in_state("connected"), EVENT_TIMEOUT_S)
-            await asyncio.sleep(3.0)
-            helpers = await blocking(lambda: _helper_channels(running_sandbox))
-            await blocking(phones.finish)
-        finally:
-            await blocking(phones.close)
+        col, _ = await fixture_call(running_sandbox, proc, data_dir / "calls",
+                                    tmp_path / "call", collect, look)
         await col.wait_for(is_type("call.ended"), EVENT_TIMEOUT_S)
         await asyncio.sleep(1.5)
         health = proc.get("/v1/health")

@@ -24,8 +24,7 @@ from edgeqa.sandbox.demo.daemon_proc import DaemonProcess
 from edgeqa.sandbox.demo.runner import in_thread as blocking
 from edgeqa.sandbox.demo.stream_client import StreamCollector
 from edgeqa.sandbox.pbx import Sandbox
-from edgeqa.sandbox.scenario import FixtureCall
-from tests.support.daemon import EVENT_TIMEOUT_S, call_in_state, is_type, make_daemon
+from tests.support.daemon import EVENT_TIMEOUT_S, fixture_call, is_type, make_daemon
 from tests.support.hygiene import no_leaks  # noqa: F401
 from tests.support.recordings import best_correlation, envelope
 
@@ -91,18 +90,11 @@ async def _recorded_call(box: Sandbox, proc: DaemonProcess, calls_dir: Path, out
                          while_up: Callable[[], Awaitable[None]]) -> str:
     """Place a clean fixture call once the daemon runs; ``while_up`` runs once it records.
     Returns the call id."""
-    await blocking(proc.wait_ready)
-    col = collect(proc.api_url)
-    await col.wait_for(is_type("resync.completed"), EVENT_TIMEOUT_S)
-    phones = FixtureCall(box, calls_dir, out, fixture="clean")
-    try:
-        await blocking(phones.start)
-        connected = await col.wait_for(call_in_state("connected"), EVENT_TIMEOUT_S)
+    async def recording(col: StreamCollector) -> None:
         await col.wait_for(is_type("recording.started"), EVENT_TIMEOUT_S)
         await while_up()
-        await blocking(phones.finish)
-    finally:
-        await blocking(phones.close)
+
+    _, connected = await fixture_call(box, proc, calls_dir, out, collect, recording)
     call_id: str = connected["data"]["call"]["call_id"]
     return call_id
 
@@ -215,20 +207,16 @@ async def test_a_call_the_policy_excludes_gets_no_mixmonitor(
         collect: Callable[..., StreamCollector]) -> None:
     proc = make_daemon(running_sandbox, tmp_path, live=False,
                        recording_policy='exclude_queues = ["support"]\n')
+    channels: list[dict[str, Any]] = []
+
+    async def look(col: StreamCollector) -> None:
+        await asyncio.sleep(3.0)
+        channels.extend(proc.get("/v1/calls")["calls"][0]["channels"])
+
     proc.start()
     try:
-        await blocking(proc.wait_ready)
-        col = collect(proc.api_url)
-        await col.wait_for(is_type("resync.completed"), EVENT_TIMEOUT_S)
-        phones = FixtureCall(running_sandbox, data_dir / "calls", tmp_path / "call")
-        try:
-            await blocking(phones.start)
-            connected = await col.wait_for(call_in_state("connected"), EVENT_TIMEOUT_S)
-            await asyncio.sleep(3.0)
-            channels = proc.get("/v1/calls")["calls"][0]["channels"]
-            await blocking(phones.finish)
-        finally:
-            await blocking(phones.close)
+        col, connected = await fixture_call(running_sandbox, proc, data_dir / "calls",
+                                            tmp_path / "call", collect, look)
         await col.wait_for(is_type("call.ended"), EVENT_TIMEOUT_S)
         health = proc.get("/v1/health")["recording"]
     finally:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from edgeqa.sandbox.demo.daemon_proc import DaemonProcess, write_config
-from edgeqa.sandbox.demo.stream_client import Envelope
+from edgeqa.sandbox.demo.runner import in_thread
+from edgeqa.sandbox.demo.stream_client import Envelope, StreamCollector
 from edgeqa.sandbox.pbx import Sandbox
+from edgeqa.sandbox.scenario import FixtureCall
 
 #: The daemon's API port: inside this sandbox's port block, above the phones' RTP ports.
 API_PORT_OFFSET = 950
@@ -54,3 +56,24 @@ def call_in_state(state: str) -> Callable[[Envelope], bool]:
 
 METRIC_TYPES = ("leg.sample", "call.dead_air", "call.talk_over", "call.alert", "call.summary",
                 "call.metrics_unavailable", "call.metrics_suspended")
+
+
+async def fixture_call(box: Sandbox, proc: DaemonProcess, calls_dir: Path, out: Path,
+                       collect: Callable[..., StreamCollector],
+                       while_up: Callable[[StreamCollector], Awaitable[None]], *,
+                       fixture: str = "clean") -> tuple[StreamCollector, Envelope]:
+    """Once the started daemon is ready and resynced, place a fixture call; ``while_up(col)``
+    runs once it is connected, then the phones hang up. Returns the stream collector and the
+    call's connected event."""
+    await in_thread(proc.wait_ready)
+    col = collect(proc.api_url)
+    await col.wait_for(is_type("resync.completed"), EVENT_TIMEOUT_S)
+    phones = FixtureCall(box, calls_dir, out, fixture=fixture)
+    try:
+        await in_thread(phones.start)
+        connected = await col.wait_for(call_in_state("connected"), EVENT_TIMEOUT_S)
+        await while_up(col)
+        await in_thread(phones.finish)
+    finally:
+        await in_thread(phones.close)
+    return col, connected
