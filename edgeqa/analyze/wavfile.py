@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,11 +55,8 @@ def parse_wav(raw: bytes) -> WavAudio:
         raise WavError("empty file")
     if len(raw) < 12 or raw[:4] != b"RIFF" or raw[8:12] != b"WAVE":
         raise WavError("not a WAV file (no RIFF/WAVE header)")
-    pos = 12
     fmt: tuple[int, int, int, int] | None = None
-    while pos + 8 <= len(raw):
-        chunk_id, size = raw[pos:pos + 4], struct.unpack_from("<I", raw, pos + 4)[0]
-        body = pos + 8
+    for chunk_id, body, size in riff_chunks(raw):
         if chunk_id == b"fmt ":
             if size < 16 or body + size > len(raw):
                 raise WavError("truncated or short fmt chunk")
@@ -73,8 +71,17 @@ def parse_wav(raw: bytes) -> WavAudio:
                 raise WavError(f"truncated: data chunk declares {size} bytes, "
                                f"file holds {len(raw) - body}")
             return _audio(fmt, raw[body:body + size])
-        pos = body + size + (size & 1)
     raise WavError("truncated: no data chunk" if fmt else "truncated: no fmt chunk")
+
+
+def riff_chunks(buf: bytes) -> Iterator[tuple[bytes, int, int]]:
+    """The chunks after the 12-byte RIFF/WAVE header of ``buf``: (id, body offset, declared
+    size), up to the last chunk header ``buf`` holds (a body may reach beyond ``buf``)."""
+    pos = 12
+    while pos + 8 <= len(buf):
+        size: int = struct.unpack_from("<I", buf, pos + 4)[0]
+        yield buf[pos:pos + 4], pos + 8, size
+        pos += 8 + size + (size & 1)
 
 
 def _audio(fmt: tuple[int, int, int, int], data: bytes) -> WavAudio:

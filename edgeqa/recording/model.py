@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
+from edgeqa.analyze.wavfile import riff_chunks
 from edgeqa.recording.config import RecordingConfig
 
 LegName = Literal["customer", "agent"]
@@ -94,10 +95,7 @@ def check_wav(head: bytes, size: int) -> WavCheck:
     if riff_size + 8 != size:
         return WavCheck(CORRUPT, reason=f"RIFF size {riff_size + 8} != file size {size}")
     codec: str | None = None
-    pos = 12
-    while pos + 8 <= len(head):
-        chunk, length = head[pos:pos + 4], struct.unpack_from("<I", head, pos + 4)[0]
-        body = pos + 8
+    for chunk, body, length in riff_chunks(head):
         if chunk == b"fmt ":
             if length < 16 or body + 16 > len(head):
                 return WavCheck(CORRUPT, reason="short fmt chunk")
@@ -111,5 +109,4 @@ def check_wav(head: bytes, size: int) -> WavCheck:
             if body + length > size:
                 return WavCheck(CORRUPT, reason=f"data size {length} beyond the file end")
             return WavCheck(COMPLETE, codec=codec)
-        pos = body + length + (length & 1)
     return WavCheck(CORRUPT, reason="no data chunk")
