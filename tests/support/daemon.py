@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from edgeqa.live.events import METRIC_EVENT_TYPES
 from edgeqa.sandbox.demo.daemon_proc import DaemonProcess, write_config
 from edgeqa.sandbox.demo.runner import in_thread
 from edgeqa.sandbox.demo.stream_client import Envelope, StreamCollector
@@ -23,6 +24,8 @@ EVENT_TIMEOUT_S = 15.0
 
 
 RESYNC_BUDGET_S = 2.0
+#: Every metric event type the daemon streams (one list: the live service's).
+METRIC_TYPES = METRIC_EVENT_TYPES
 
 
 def make_daemon(sandbox: Sandbox, tmp_path: Path, *, name: str = "d",
@@ -52,10 +55,6 @@ def is_type(*types: str) -> Callable[[Envelope], bool]:
 def call_in_state(state: str) -> Callable[[Envelope], bool]:
     return lambda e: (e["type"] in ("call.started", "call.updated")
                       and e["data"]["call"]["state"] == state)
-
-
-METRIC_TYPES = ("leg.sample", "call.dead_air", "call.talk_over", "call.alert", "call.summary",
-                "call.metrics_unavailable", "call.metrics_suspended")
 
 
 async def fixture_call(box: Sandbox, proc: DaemonProcess, calls_dir: Path, out: Path,
