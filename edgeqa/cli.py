@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "edgeqa.commands.calls",
     "edgeqa.commands.recordings",
     "edgeqa.commands.export",
+    "edgeqa.commands.audit",
     "edgeqa.commands.analyze",
     "edgeqa.commands.sandbox",
     "edgeqa.commands.demo",
