@@ -24,6 +24,7 @@ from edgeqa.calls.tracker import CallTracker
 from edgeqa.config import Config
 from edgeqa.live.service import CHECKPOINT_TYPE, LiveMetrics
 from edgeqa.recording.playback import STEREO_CACHE_DIR, StereoCache
+from edgeqa.recording.purge import RetentionJob
 from edgeqa.recording.service import Recorder
 from edgeqa.runtime.sdnotify import SdNotifier
 from edgeqa.store import Event, EventLike, Store
@@ -90,7 +91,11 @@ class Daemon:
                                 save_checkpoint=self.store.put_checkpoint) \
             if cfg.live.enabled else None
         self.recorder = Recorder(cfg.recording, self.ami, self._submit, lambda: self.tracker.calls,
-                                 wall=wall, action_timeout_s=a.action_timeout_s) \
+                                 wall=wall, action_timeout_s=a.action_timeout_s,
+                                 audit=self.store.put_audit) \
+            if cfg.recording.enabled else None
+        self.retention = RetentionJob(cfg.recording, self.store, self._publish, wall=wall,
+                                      stereo_cache=s.path.parent / STEREO_CACHE_DIR) \
             if cfg.recording.enabled else None
         self.resyncer = Resyncer(self.tracker, self.ami, self.ari, submit=self._submit_tracked,
                                  emit=self.emit,
@@ -137,6 +142,12 @@ class Daemon:
     def _submit(self, events: Iterable[EventLike]) -> None:
         if self.pipeline is not None:
             self.pipeline.submit(events)
+
+    async def _publish(self, events: Sequence[EventLike]) -> None:
+        """Submit ``events`` and return once they are committed."""
+        self._submit(events)
+        if self.pipeline is not None:
+            await self.pipeline.flush()
 
     def _submit_tracked(self, events: Iterable[Any]) -> None:
         """Submit tracker events, and hand the tracker's typed changes to the live metrics."""
@@ -274,7 +285,8 @@ class Daemon:
             lambda call_id: self.store.recordings(call_id=call_id),
             c.store.path.parent / STEREO_CACHE_DIR) if c.recording.enabled else None
         api = ApiServer(make_app(self, hub, StreamSettings(c.api.send_timeout_s,
-                                                           c.api.sse_keepalive_s), stereo),
+                                                           c.api.sse_keepalive_s), stereo,
+                                 legal_holds=self.store),
                         c.api.host, c.api.port)
         try:
             self.api_address = await api.start()
@@ -314,6 +326,9 @@ class Daemon:
                 helpers = [tg.create_task(self._every(c.tracker.sweep_interval_s, self._sweep),
                                           name="sweep"),
                            tg.create_task(self._warn_unreachable(), name="unreachable")]
+                if self.recorder is not None and self.retention is not None:
+                    helpers += [tg.create_task(self.recorder.watch_disk(), name="disk-guard"),
+                                tg.create_task(self.retention.run_forever(), name="retention")]
                 if self._notifier.watchdog_interval_s:
                     helpers.append(tg.create_task(self._every(
                         self._notifier.watchdog_interval_s,

@@ -7,6 +7,7 @@ import logging
 
 from aiohttp import web
 
+from edgeqa.api import legal_hold
 from edgeqa.api.errors import json_errors
 from edgeqa.api.keys import (
     HUB_KEY,
@@ -18,6 +19,7 @@ from edgeqa.api.keys import (
 )
 from edgeqa.api.recording import recording_handler
 from edgeqa.api.stream import sse_handler, ws_handler
+from edgeqa.recording.legal_hold import LegalHoldStore
 from edgeqa.recording.playback import StereoCache
 from edgeqa.stream import StreamHub
 
@@ -41,7 +43,8 @@ async def _calls(request: web.Request) -> web.Response:
 
 
 def make_app(view: DaemonView, hub: StreamHub, settings: StreamSettings,
-             recordings: StereoCache | None = None) -> web.Application:
+             recordings: StereoCache | None = None,
+             legal_holds: LegalHoldStore | None = None) -> web.Application:
     """Return the aiohttp application serving ``view``, ``hub`` and (if recording is on)
     ``recordings``."""
     app = web.Application(middlewares=[json_errors], client_max_size=CLIENT_MAX_BODY_BYTES)
@@ -53,6 +56,7 @@ def make_app(view: DaemonView, hub: StreamHub, settings: StreamSettings,
     app.router.add_get("/v1/health", _health)
     app.router.add_get("/v1/calls", _calls)
     app.router.add_get("/v1/calls/{call_id}/recording", recording_handler)
+    legal_hold.mount(app, legal_holds)
     app.router.add_get("/v1/stream", ws_handler)
     app.router.add_get("/v1/events", sse_handler)
     return app

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from edgeqa.commands.recording_admin import legal_hold_marks, register_actions
 from edgeqa.commands.run import DEFAULT_CONFIG
 from edgeqa.commands.storefile import StoreReadError, query_store
 
@@ -35,6 +36,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--verify", action="store_true",
                    help="recompute the sha256 of each complete file and compare")
     p.set_defaults(func=_recordings)
+    register_actions(p, DEFAULT_CONFIG, parse_when)
 
 
 def parse_when(text: str) -> float:
@@ -48,11 +50,13 @@ def parse_when(text: str) -> float:
     return moment.timestamp()
 
 
-def format_row(row: Mapping[str, Any]) -> str:
-    """One recording as a line: start (UTC), call, leg, state, queue, agent, size, path."""
+def format_row(row: Mapping[str, Any], legal_hold: bool = False) -> str:
+    """One recording as a line: start (UTC), call, leg, state, queue, agent, size, path (and
+    ``[legal hold]`` for a call on legal hold)."""
     start = datetime.fromtimestamp(row["started_at"], UTC).strftime("%Y-%m-%d %H:%M:%S")
     size = "-" if row["size"] is None else str(row["size"])
     why = f"  ({row['reason']})" if row["reason"] else ""
+    why += "  [legal hold]" if legal_hold else ""
     return (f"{start}  {row['call_id']}  {row['leg']:<8}  {row['state']:<9}  "
             f"queue={row['queue']}  agent={row['agent']}  {size}  {row['path']}{why}")
 
@@ -91,11 +95,12 @@ def _recordings(args: argparse.Namespace) -> int:
     try:
         rows = stored_recordings(args.config, agent=args.agent, queue=args.queue,
                                  since=args.since, until=args.until)
+        held = legal_hold_marks(args.config)
     except StoreReadError as exc:
         print(f"edgeqa: {exc}", file=sys.stderr)
         return exc.exit_status
     for row in rows:
-        print(format_row(row))
+        print(format_row(row, row["call_id"] in held))
     if not args.verify:
         return 0
     bad = verify(rows)
