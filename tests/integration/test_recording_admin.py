@@ -295,3 +295,34 @@ async def test_retention_deletes_old_files_audits_them_and_spares_a_call_on_lega
     again = await blocking(_edgeqa, "recordings", "purge", "--now", later, "-c", conf)
     assert again.returncode == 0 and "2 files deleted" in again.stderr, again.stderr
     assert {r["state"] for r in _recordings(db, kept).values()} == {"deleted"}
+
+
+async def test_the_daemon_purges_by_itself_on_the_stream(
+        running_sandbox: Sandbox, data_dir: Path, tmp_path: Path,
+        collect: Callable[..., StreamCollector]) -> None:
+    # A retention of 0.0001 day (8.64 s), checked every second: the daemon's own job.
+    proc = make_daemon(running_sandbox, tmp_path, live=False,
+                       recording_policy="retention_days = 0.0001\nretention_interval_s = 1\n")
+    db = tmp_path / "d" / "edgeqa.db"
+    proc.start()
+    try:
+        await blocking(proc.wait_ready)
+        col = collect(proc.api_url)
+        await col.wait_for(is_type("resync.completed"), EVENT_TIMEOUT_S)
+        call_id = await _short_call(running_sandbox, data_dir / "calls", tmp_path / "call", col,
+                                    set())
+        deleted = [await col.wait_for(lambda e, leg=leg: _of_call(call_id, "recording.deleted")(e)
+                                      and e["data"]["leg"] == leg, EVENT_TIMEOUT_S + 10)
+                   for leg in ("customer", "agent")]
+    finally:
+        status = await blocking(proc.stop)
+    assert status == 0, proc.log()
+    for event in deleted:  # each checked against schemas/recording.deleted.v1.json on receipt
+        data = event["data"]
+        assert data["state"] == "deleted" and not _exists(data["path"]), data
+        assert data["reason"] == "retention: older than 0.0001 days (global)", data
+    rows = _recordings(db, call_id)
+    assert {r["state"] for r in rows.values()} == {"deleted"}
+    assert sorted((a["call_id"], a["detail"]["leg"], a["actor_kind"], a["actor_name"])
+                  for a in _audit(db, "recording.deleted")) == [
+        (call_id, "agent", "system", "retention"), (call_id, "customer", "system", "retention")]
