@@ -131,6 +131,7 @@ class Daemon:
             "tracker_errors": self.tracker_errors,
             "live": self.live.health() if self.live is not None else None,
             "recording": self.recorder.health() if self.recorder is not None else None,
+            "retention": self.retention.health() if self.retention is not None else None,
         }
 
     # --- event intake ----------------------------------------------------------------------

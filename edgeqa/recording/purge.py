@@ -74,7 +74,9 @@ class RetentionJob:
         self._actor = actor
         self._stereo_cache = stereo_cache
         self._limit = limit
-        self.last: PurgeReport | None = None
+        #: Files deleted, already gone and failed since start (for /v1/health).
+        self.totals = PurgeReport()
+        self.runs = 0
 
     async def due(self, now: float) -> tuple[list[Due], bool]:
         """The rows due at ``now`` (at most the limit), and whether more may be due."""
@@ -110,11 +112,11 @@ class RetentionJob:
                 calls.add(call_id)
         if calls and self._stereo_cache is not None:
             await asyncio.to_thread(_drop_cached, self._stereo_cache, calls)
+        self.runs += 1
         if found:
             log.info("retention: %d files deleted, %d already gone, %d failed, %d on legal "
                      "hold%s", report.deleted, report.already_gone, report.failed, report.held,
                      " (more next run)" if more else "")
-        self.last = report
         return report
 
     async def _delete(self, item: Due, report: PurgeReport) -> bool:
@@ -124,17 +126,19 @@ class RetentionJob:
         except OSError as exc:  # kept, and due again next run
             log.error("retention: cannot delete %s: %s", rec.path, exc.strerror or exc)
             report.failed += 1
+            self.totals.failed += 1
             return False
         reason = item.reason + ("; file already gone" if gone else "")
         at = self._wall()
         await self._store.put_audit(AuditEntry(at, self._actor, RECORDING_DELETED, rec.call_id, {
             "leg": rec.leg, "path": rec.path, "reason": reason, "state": rec.state,
             "size": rec.size, "sha256": rec.sha256}))
+        for counts in (report, self.totals):  # counted before the row is on the stream
+            if gone:
+                counts.already_gone += 1
+            else:
+                counts.deleted += 1
         await self._publish([deleted_event(replace(rec, state=DELETED, reason=reason), at)])
-        if gone:
-            report.already_gone += 1
-        else:
-            report.deleted += 1
         return True
 
     async def run_forever(self) -> None:
@@ -148,11 +152,11 @@ class RetentionJob:
                 log.exception("retention: run failed")
             await asyncio.sleep(self.cfg.retention_interval_s)
 
-    def health(self) -> Mapping[str, Any] | None:
-        """The last run's counts, for /v1/health (None before the first run)."""
-        r = self.last
-        return None if r is None else {"deleted": r.deleted, "already_gone": r.already_gone,
-                                       "failed": r.failed, "more": r.more}
+    def health(self) -> Mapping[str, Any]:
+        """Counts since start, for /v1/health."""
+        t = self.totals
+        return {"active": self.policy.active, "runs": self.runs, "deleted": t.deleted,
+                "already_gone": t.already_gone, "failed": t.failed}
 
 
 def _unlink(path: Path) -> bool:

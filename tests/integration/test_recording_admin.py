@@ -314,6 +314,7 @@ async def test_the_daemon_purges_by_itself_on_the_stream(
         deleted = [await col.wait_for(lambda e, leg=leg: _of_call(call_id, "recording.deleted")(e)
                                       and e["data"]["leg"] == leg, EVENT_TIMEOUT_S + 10)
                    for leg in ("customer", "agent")]
+        health = proc.get("/v1/health")["retention"]
     finally:
         status = await blocking(proc.stop)
     assert status == 0, proc.log()
@@ -323,6 +324,7 @@ async def test_the_daemon_purges_by_itself_on_the_stream(
         assert data["reason"] == "retention: older than 0.0001 days (global)", data
     rows = _recordings(db, call_id)
     assert {r["state"] for r in rows.values()} == {"deleted"}
+    assert (health["active"], health["deleted"], health["failed"]) == (True, 2, 0), health
     assert sorted((a["call_id"], a["detail"]["leg"], a["actor_kind"], a["actor_name"])
                   for a in _audit(db, "recording.deleted")) == [
         (call_id, "agent", "system", "retention"), (call_id, "customer", "system", "retention")]

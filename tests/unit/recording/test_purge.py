@@ -150,7 +150,8 @@ async def test_a_run_stops_at_its_limit_and_the_next_takes_the_rest(
     assert (await job.run_once(LATER)).deleted == 3
     last = await job.run_once(LATER)
     assert (last.deleted, last.more) == (1, False)
-    assert job.health() == {"deleted": 1, "already_gone": 0, "failed": 0, "more": False}
+    assert job.health() == {"active": True, "runs": 2, "deleted": 4, "already_gone": 0,
+                            "failed": 0}  # a dry run is no run
 
 
 async def test_the_daemon_task_runs_at_once_then_every_interval(
