@@ -8,35 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-from edgeqa.ami.errors import AmiError
 from edgeqa.calls.changes import CallConnected, CallEnded
 from edgeqa.calls.model import Call, Channel
 from edgeqa.config import parse_config
 from edgeqa.recording.config import RecordingConfig
 from edgeqa.recording.service import Recorder
 from edgeqa.store import EventLike, schema_name
+from tests.support.actions import ActionRecorder
 from tests.support.schemas import errors
 from tests.unit.recording.wavs import closed_wav
 
 ENV = {"EDGEQA_AMI_SECRET": "a", "EDGEQA_ARI_PASSWORD": "b"}
 T0 = 1733012345.0
-
-
-class FakeAmi:
-    def __init__(self, refuse: bool = False) -> None:
-        self.sent: list[tuple[str, dict[str, str]]] = []
-        self.refuse = refuse
-
-    async def send_action(self, action: str, headers: Mapping[str, str] = {}, *,
-                          timeout_s: float = 10.0) -> Any:
-        self.sent.append((action, dict(headers)))
-        if self.refuse:
-            raise AmiError("Permission denied")
-        return {"Response": "Success"}
 
 
 def _cfg(tmp_path: Path, extra: str = "") -> RecordingConfig:
@@ -57,7 +42,7 @@ def _call(call_id: str = "1733012345.1", queue: str | None = "sales") -> Call:
 
 class Harness:
     def __init__(self, tmp_path: Path, extra: str = "", refuse: bool = False) -> None:
-        self.ami = FakeAmi(refuse)
+        self.ami = ActionRecorder(refuse)
         self.events: list[EventLike] = []
         self.calls: dict[str, Call] = {}
         self.rec = Recorder(_cfg(tmp_path, extra), self.ami, self.events.extend,
