@@ -282,8 +282,9 @@ class Daemon:
         if self.recorder is not None:
             self.recorder.restore(await self.store.recordings(state="recording"),
                                   (str(row["id"]) for row in open_calls))
-        self.pci.restore(await self.store.audit(action="pci."),
-                         (str(row["id"]) for row in open_calls))
+        self.pci.restore({str(row["id"]): await self.store.audit(call_id=str(row["id"]),
+                                                                 action="pci.")
+                          for row in open_calls})
         stereo = StereoCache(
             lambda call_id: self.store.recordings(call_id=call_id),
             c.store.path.parent / STEREO_CACHE_DIR) if c.recording.enabled else None

@@ -96,18 +96,13 @@ class PciService:
         """Run the DTMF requests and auto-resumes as tasks of ``tg``."""
         self._tg = tg
 
-    def restore(self, entries: Sequence[Mapping[str, Any]],
-                open_call_ids: Iterable[str]) -> None:
-        """Take over the pauses a previous run left on (the switch keeps the mute): for each
-        call still open, its last pci.* audit entry (oldest first in ``entries``)."""
-        still_open = set(open_call_ids)
-        last: dict[str, Mapping[str, Any]] = {}
-        for entry in entries:
-            if entry.get("call_id") in still_open:
-                last[str(entry["call_id"])] = entry
-        for call_id, entry in last.items():
-            if entry["action"] != PCI_PAUSE:
+    def restore(self, entries: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
+        """Take over the pauses a previous run left on (the switch keeps the mute): ``entries``
+        holds, for each call still open, its pci.* audit entries, oldest first."""
+        for call_id, history in entries.items():
+            if not history or history[-1]["action"] != PCI_PAUSE:
                 continue
+            entry = history[-1]
             by = Actor(entry["actor_kind"], entry["actor_name"])
             muted = bool(entry.get("detail", {}).get("recording_muted", False))
             self.pauses.start(Pause(call_id, float(entry["at"]), by, muted))

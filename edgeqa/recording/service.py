@@ -105,10 +105,11 @@ class Recorder:
     def recording_channel(self, call_id: str) -> str | None:
         """The channel whose MixMonitor records ``call_id`` now (to mute it), or None."""
         active = self._active.get(call_id)
-        if active is None or not any(r.state == RECORDING for r in active.rows):
+        starting = active is not None and not active.rows  # MixMonitor is being sent
+        if active is None or not (starting or any(r.state == RECORDING for r in active.rows)):
             return None
         if active.channel is not None:
-            return active.channel
+            return active.channel  # (while starting, a mute fails rather than record)
         call = self._calls().get(call_id)  # taken over from a previous run: ask the tracker
         customer = next((c for c in call.live_channels() if c.role == "customer"), None) \
             if call is not None else None

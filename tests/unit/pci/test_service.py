@@ -255,18 +255,22 @@ async def test_the_end_of_a_call_ends_its_pause() -> None:
 
 def test_restore_takes_over_a_pause_still_on_for_an_open_call() -> None:
     h = Harness()
-    rows = [{"id": 1, "at": T0 + 5, "actor_kind": "cli", "actor_name": "alice",
-             "action": "pci.pause", "call_id": CALL, "detail": {"recording_muted": True}},
-            {"id": 2, "at": T0 + 6, "actor_kind": "cli", "actor_name": "alice",
-             "action": "pci.pause", "call_id": "c-resumed", "detail": {}},
-            {"id": 3, "at": T0 + 7, "actor_kind": "dtmf", "actor_name": "PJSIP/agent2",
-             "action": "pci.resume", "call_id": "c-resumed", "detail": {}},
-            {"id": 4, "at": T0 + 8, "actor_kind": "cli", "actor_name": "alice",
-             "action": "pci.pause", "call_id": "c-ended", "detail": {}}]
-    h.svc.restore(rows, [CALL, "c-resumed"])
+
+    def entry(at: float, kind: str, name: str, action: str, call_id: str,
+              **detail: Any) -> dict[str, Any]:
+        return {"id": int(at), "at": at, "actor_kind": kind, "actor_name": name,
+                "action": action, "call_id": call_id, "detail": detail}
+
+    h.svc.restore({
+        CALL: [entry(T0 + 1, "cli", "alice", "pci.pause", CALL, recording_muted=True),
+               entry(T0 + 2, "cli", "alice", "pci.resume", CALL),
+               entry(T0 + 5, "cli", "alice", "pci.pause", CALL, recording_muted=True)],
+        "c-resumed": [entry(T0 + 6, "cli", "alice", "pci.pause", "c-resumed"),
+                      entry(T0 + 7, "dtmf", "PJSIP/agent2", "pci.resume", "c-resumed")],
+        "c-never": []})
     pause = h.svc.pauses.get(CALL)
     assert pause is not None and (pause.since, pause.by, pause.muted) == (T0 + 5, ALICE, True)
-    assert h.svc.pauses.get("c-resumed") is None and h.svc.pauses.get("c-ended") is None
+    assert h.svc.pauses.get("c-resumed") is None and len(h.svc.pauses) == 1
     assert h.gate.calls == [("pause", CALL, T0 + 5)]
 
 

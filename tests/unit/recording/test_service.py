@@ -22,6 +22,7 @@ from tests.unit.recording.wavs import closed_wav
 
 ENV = {"EDGEQA_AMI_SECRET": "a", "EDGEQA_ARI_PASSWORD": "b"}
 T0 = 1733012345.0
+CALL_ID = "1733012345.1"
 
 
 def _cfg(tmp_path: Path, extra: str = "") -> RecordingConfig:
@@ -92,6 +93,33 @@ async def test_a_selected_call_is_recorded_on_its_customer_channel(tmp_path: Pat
         assert done[leg]["ended_at"] == T0 + 20 and done[leg]["codec"] == "pcm_s16le/8000"
         assert done[leg]["queue"] == "sales" and done[leg]["agent"] == "Alice"
     assert h.rec.health()["active_calls"] == 0
+
+
+async def test_the_recording_channel_is_known_from_the_start_to_the_end(tmp_path: Path) -> None:
+    # PCI pause mutes this channel: while MixMonitor is being sent it is already named (a
+    # mute then fails rather than let the recording start unmuted); after the call, None.
+    h = Harness(tmp_path)
+    call = h.calls[CALL_ID] = _call(CALL_ID)
+    assert h.rec.recording_channel(CALL_ID) is None
+    async with asyncio.TaskGroup() as tg:
+        h.rec.bind(tg)
+        h.rec.on_changes([_connected(call)], T0)
+        assert h.rec.recording_channel(CALL_ID) == "PJSIP/customer1-00000001"  # starting
+        await asyncio.sleep(0)
+        assert h.rec.recording_channel(CALL_ID) == "PJSIP/customer1-00000001"  # recording
+        _write_files(tmp_path, CALL_ID)
+        h.rec.on_changes([CallEnded(CALL_ID, T0 + 20)], T0 + 20)
+    assert h.rec.recording_channel(CALL_ID) is None
+
+
+async def test_a_refused_recording_has_no_channel_to_mute(tmp_path: Path) -> None:
+    h = Harness(tmp_path, refuse=True)
+    call = h.calls[CALL_ID] = _call(CALL_ID)
+    async with asyncio.TaskGroup() as tg:
+        h.rec.bind(tg)
+        h.rec.on_changes([_connected(call)], T0)
+        await asyncio.sleep(0)
+        assert h.rec.recording_channel(CALL_ID) is None
 
 
 async def test_calls_not_selected_cost_no_action(tmp_path: Path) -> None:
