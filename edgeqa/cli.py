@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "edgeqa.commands.run",
     "edgeqa.commands.check_config",
     "edgeqa.commands.calls",
+    "edgeqa.commands.pci",
     "edgeqa.commands.recordings",
     "edgeqa.commands.export",
     "edgeqa.commands.audit",

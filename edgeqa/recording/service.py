@@ -19,7 +19,7 @@ from edgeqa.calls.changes import CallChange, CallConnected, CallEnded
 from edgeqa.calls.model import Call
 from edgeqa.recording.config import RecordingConfig
 from edgeqa.recording.events import Recording, event_for
-from edgeqa.recording.files import FileFacts, examine, free_space
+from edgeqa.recording.files import FileFacts, examine
 from edgeqa.recording.guard import DiskGuard
 from edgeqa.recording.model import MISSING, RECORDING, leg_files, mixmonitor_options, selected
 from edgeqa.store import Event, EventLike
@@ -45,6 +45,8 @@ class _Active:
 
     rows: list[Recording] = field(default_factory=list)
     start: asyncio.Task[None] | None = None
+    #: The channel MixMonitor runs on (the customer's), if this run started it.
+    channel: str | None = None
 
 
 @dataclass(slots=True)
@@ -66,7 +68,7 @@ class Recorder:
                  calls: Callable[[], Mapping[str, Call]], *,
                  wall: Callable[[], float], action_timeout_s: float = 10.0,
                  audit: Callable[[AuditEntry], Awaitable[int]] | None = None,
-                 disk_usage: Callable[[Path], tuple[int, int]] = free_space) -> None:
+                 disk_usage: Callable[[Path], tuple[int, int]] | None = None) -> None:
         self.cfg = cfg
         self._ami = ami
         self._submit = submit
@@ -111,6 +113,19 @@ class Recorder:
                 "skipped": self.stats.skipped, "refused": self.stats.refused,
                 "disk": self.guard.health()}
 
+    def recording_channel(self, call_id: str) -> str | None:
+        """The channel whose MixMonitor records ``call_id`` now (to mute it), or None."""
+        active = self._active.get(call_id)
+        starting = active is not None and not active.rows  # MixMonitor is being sent
+        if active is None or not (starting or any(r.state == RECORDING for r in active.rows)):
+            return None
+        if active.channel is not None:
+            return active.channel  # (while starting, a mute fails rather than record)
+        call = self._calls().get(call_id)  # taken over from a previous run: ask the tracker
+        customer = next((c for c in call.live_channels() if c.role == "customer"), None) \
+            if call is not None else None
+        return customer.channel if customer is not None else None
+
     def on_changes(self, changes: Sequence[CallChange], now: float) -> None:
         """Start recording connected selected calls; close the rows of ended ones."""
         for change in changes:
@@ -135,7 +150,7 @@ class Recorder:
             self.stats.skipped += 1
             return
         agent = next((a for a in agents if a), None)
-        active = self._active[change.call_id] = _Active()
+        active = self._active[change.call_id] = _Active(channel=customer.channel)
         active.start = self._spawn(
             self._start(active, change, customer.channel, call.queue, agent),
             f"recording-start-{change.call_id}")
@@ -179,7 +194,10 @@ class Recorder:
 
     async def check_disk(self) -> bool:
         """Read the free space (in a thread), publish recording.disk_low on a change of the
-        guard's state; True if a recording may start. A failed reading changes nothing."""
+        guard's state; True if a recording may start. A failed reading changes nothing;
+        without ``disk_usage`` (files.free_space in the daemon) there is no guard."""
+        if self._disk_usage is None:
+            return True
         try:
             free, total = await asyncio.to_thread(self._disk_usage, self.cfg.daemon_dir)
         except OSError as exc:

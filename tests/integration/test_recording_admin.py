@@ -27,7 +27,6 @@ from edgeqa.sandbox.demo.stream_client import Envelope, StreamCollector
 from edgeqa.sandbox.instance import asterisk_ids
 from edgeqa.sandbox.pbx import Sandbox
 from edgeqa.sandbox.scenario import FixtureCall
-from tests.integration.test_recording import OWN_MIN, TALK_S, _check_row
 from tests.support.daemon import (
     EVENT_TIMEOUT_S,
     call_in_state,
@@ -35,7 +34,12 @@ from tests.support.daemon import (
     make_daemon,
 )
 from tests.support.hygiene import no_leaks  # noqa: F401
-from tests.support.recordings import best_correlation, envelope
+from tests.support.recordings import (
+    OWN_LEG_MIN_R,
+    best_correlation,
+    check_complete_row,
+    envelope,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leaks")]
 log = logging.getLogger(__name__)
@@ -46,6 +50,9 @@ TMPFS_MIB = 64
 MIN_FREE_MIB = 32
 #: Left free by the filler file: below the threshold, room for the running call's files.
 FILLED_FREE_MIB = 16
+#: Call 1 covers the clean fixture's agent opening and two customer turns (6.2-10.9 s,
+#: 18.65-22 s), so that each file's envelope can be matched to its leg.
+TALK_S = 24.0
 
 
 def _db_rows(db: Path, sql: str, *args: Any) -> list[dict[str, Any]]:
@@ -203,11 +210,11 @@ async def test_a_full_disk_refuses_new_recordings_and_spares_the_running_one(
     # Call 1, recording when the disk filled up, is intact: hashes right, each leg its audio.
     rows1 = _recordings(db, call1)
     for leg, row in rows1.items():
-        _check_row(row, call1)
+        check_complete_row(row, call1)
         own, _ = best_correlation(envelope(Path(row["path"])),
                                   envelope(calls_dir / f"clean.{leg}.wav"))
         log.info("call 1 %s: %d bytes, r(own)=%.3f", leg, row["size"], own)
-        assert own >= OWN_MIN, (leg, own)
+        assert own >= OWN_LEG_MIN_R, (leg, own)
     # Call 2: missing rows saying why, no file, and the refusal audited.
     rows2 = _recordings(db, call2)
     assert {r["state"] for r in rows2.values()} == {"missing"}, rows2
@@ -222,7 +229,7 @@ async def test_a_full_disk_refuses_new_recordings_and_spares_the_running_one(
     assert audit[0]["detail"]["free_bytes"] < MIN_FREE_MIB * MIB
     # Call 3, once there was room again: recorded whole.
     for row in _recordings(db, call3).values():
-        _check_row(row, call3)
+        check_complete_row(row, call3)
 
 
 def _put_legal_hold(url: str, reason: str) -> tuple[int, Any]:
@@ -276,7 +283,7 @@ async def test_retention_deletes_old_files_audits_them_and_spares_a_call_on_lega
         assert row["reason"] == "retention: older than 30 days (global)", row
         assert row["sha256"] == before[old][leg]["sha256"]  # what the file held, kept
     for row in after[kept].values():
-        _check_row(row, kept)  # untouched: complete, the file there and its hash right
+        check_complete_row(row, kept)  # untouched: complete, the file there and its hash right
     deleted = _audit(db, "recording.deleted")
     assert sorted((a["call_id"], a["detail"]["leg"]) for a in deleted) == [
         (old, "agent"), (old, "customer")]

@@ -11,11 +11,36 @@ from typing import Any
 import pytest
 
 from edgeqa.cli import main
+from edgeqa.recording.events import Recording, event_for
 from edgeqa.store import Store
-from tests.unit.commands.test_recordings import _setup
 
-# c1 started 2024-12-01 00:19:05 UTC, c2 a day later (tests.unit.commands.test_recordings).
+T0 = 1733012345.0  # 2024-12-01 00:19:05 UTC
+#: c1 ended 31.5 days before, c2 30.5 days.
 LATER = "2025-01-01T12:00:00"
+
+
+def _setup(tmp_path: Path) -> tuple[Path, dict[str, Path]]:
+    """A store with one complete leg of c1 (started at T0) and of c2 (a day later)."""
+    files, events = {}, []
+    for n, (call_id, when) in enumerate((("c1", T0), ("c2", T0 + 86400))):
+        path = files[call_id] = tmp_path / f"{call_id}.wav"
+        path.write_bytes(bytes([n]) * 100)
+        events.append(event_for(Recording(call_id, "customer", str(path), when, "sales",
+                                          "Alice", when + 5, "pcm_s16le/8000", 100, "0" * 64,
+                                          "complete"), when + 5))
+
+    async def write() -> None:
+        store = Store(tmp_path / "edgeqa.db")
+        await store.open()
+        try:
+            await store.append(events)
+        finally:
+            await store.close()
+
+    asyncio.run(write())
+    conf = tmp_path / "edgeqa.toml"
+    conf.write_text('[ami]\nsecret_file = "no-such-file"\n[store]\npath = "edgeqa.db"\n')
+    return conf, files
 
 
 @pytest.fixture

@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from edgeqa.config import ConfigError, load_config, parse_config
-from tests.unit.config.test_config import ENV, EXAMPLE
+from tests.support.paths import REPO
+
+ENV = {"EDGEQA_AMI_SECRET": "a", "EDGEQA_ARI_PASSWORD": "b"}
+EXAMPLE = REPO / "examples" / "edgeqa.toml"
 
 
 def test_defaults_keep_forever_and_guard_one_gib() -> None:

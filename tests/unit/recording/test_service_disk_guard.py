@@ -8,14 +8,47 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from edgeqa.audit.model import AuditEntry
-from edgeqa.calls.changes import CallEnded
+from edgeqa.calls.changes import CallConnected, CallEnded
+from edgeqa.calls.model import Call, Channel
+from edgeqa.config import parse_config
+from edgeqa.recording.config import RecordingConfig
 from edgeqa.recording.guard import MIB
 from edgeqa.recording.service import Recorder
 from edgeqa.store import EventLike, schema_name
+from tests.support.actions import ActionRecorder
 from tests.support.schemas import errors
-from tests.unit.recording.test_service import T0, FakeAmi, _call, _cfg, _connected, _write_files
+from tests.unit.recording.wavs import closed_wav
 
 GIB = 1024 * MIB
+ENV = {"EDGEQA_AMI_SECRET": "a", "EDGEQA_ARI_PASSWORD": "b"}
+T0 = 1733012345.0
+
+
+def _cfg(tmp_path: Path, extra: str = "") -> RecordingConfig:
+    text = (f'[recording]\nasterisk_dir = "/ast/rec"\ndaemon_dir = "{tmp_path}"\n'
+            f'close_timeout_s = 0.5\n{extra}')
+    return parse_config(text, env=ENV).recording
+
+
+def _call(call_id: str) -> Call:
+    call = Call(call_id, T0, announced=True, state="connected", answered_at=T0, queue="sales",
+                agent_interface="PJSIP/agent1", agent_name="Alice")
+    call.channels["u-cust"] = Channel("u-cust", "PJSIP/customer1-00000001", call_id, T0,
+                                      role="customer", state="up")
+    call.channels["u-agent"] = Channel("u-agent", "PJSIP/agent1-00000002", call_id, T0,
+                                       role="agent", state="up")
+    return call
+
+
+def _connected(call: Call) -> CallConnected:
+    return CallConnected(call.call_id, T0, T0, "u-cust", "u-agent")
+
+
+def _write_files(tmp_path: Path, call_id: str) -> None:
+    for n, leg in enumerate(("customer", "agent")):
+        path = tmp_path / "2024/12/01" / f"{call_id}-{leg}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(closed_wav(800 + n))
 
 
 class Disk:
@@ -34,7 +67,7 @@ class Disk:
 
 class Harness:
     def __init__(self, tmp_path: Path, free: int) -> None:
-        self.ami = FakeAmi()
+        self.ami = ActionRecorder()
         self.events: list[EventLike] = []
         self.audit: list[AuditEntry] = []
         self.disk = Disk(free)
