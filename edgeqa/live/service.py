@@ -5,6 +5,10 @@ time for tracker changes and stops, loop time for packets and ticks), converted 
 call's CallClock. A call a previous daemon run left up resumes from that run's checkpoint:
 the call.metrics_suspended it published when it stopped, or the periodic one it kept in the
 store (checkpoints table) if it was killed, whichever accounts for more of the call.
+
+PCI pauses (pause/resume, from edgeqa.pci) are kept per call id, so that a pause that comes
+before the call's taps applies when they come up; a call checkpointed while paused resumes
+paused (its summary's ``paused_at_end``).
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ log = logging.getLogger(__name__)
 TAP_BRIDGE_PREFIX = "edgeqa-tap-"
 #: Calls already tapped (or refused) are remembered to never tap twice; oldest forgotten first.
 MAX_SEEN_CALLS = 10_000
+#: Calls paused at once (pause state kept per call id); oldest forgotten first.
+MAX_PAUSED_CALLS = 10_000
 #: The stream event a stopping daemon leaves for each call still up (see LiveCall.checkpoint).
 CHECKPOINT_TYPE = "call.metrics_suspended"
 #: Why a call a previous run had tapped, which ended while no daemon ran, has no summary.
@@ -82,6 +88,7 @@ class LiveMetrics:
         self.stats = LiveStats()
         self._seen: dict[str, None] = {}
         self._left_open: dict[str, LeftOpen] = {}
+        self._paused: dict[str, float] = {}  # call id -> wall time its open pause began
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._stopping = False
@@ -116,6 +123,9 @@ class LiveMetrics:
                 call_id = str(row["id"])
                 best = _latest(checkpoints.get(call_id), (saved or {}).get(call_id))
                 self._left_open[call_id] = LeftOpen(float(answered), best)
+                since = _paused_since(best)
+                if since is not None:
+                    self._remember_pause(call_id, since)
         if self._left_open:
             log.info("live metrics: %d calls left up by a previous run (%d checkpointed)",
                      len(self._left_open),
@@ -132,6 +142,40 @@ class LiveMetrics:
                 "rtp_malformed": rx.malformed if rx else 0,
                 "unrouted": self.router.stats.unrouted}
 
+    # --- PCI pause -------------------------------------------------------------------------
+
+    def pause(self, call_id: str, at_wall: float) -> bool:
+        """Pause the call's analysis for PCI from wall time ``at_wall`` (idempotent).
+
+        Kept per call id: a call not tapped yet is paused from ``at_wall`` when its taps come
+        up. Returns True if the call is tapped (and now paused), else False.
+        """
+        if call_id not in self._paused:
+            self._remember_pause(call_id, at_wall)
+        taps = self.active.get(call_id)
+        if taps is None:
+            return False
+        taps.call.pause(taps.call.clock.from_wall(self._paused[call_id]))
+        return True
+
+    def resume(self, call_id: str, at_wall: float) -> bool:
+        """End the call's pause at wall time ``at_wall`` (idempotent); True if it is tapped."""
+        self._paused.pop(call_id, None)
+        taps = self.active.get(call_id)
+        if taps is None:
+            return False
+        taps.call.unpause(taps.call.clock.from_wall(at_wall))
+        return True
+
+    def paused_since(self, call_id: str) -> float | None:
+        """The wall time the call's open pause began (kept across restarts), or None."""
+        return self._paused.get(call_id)
+
+    def _remember_pause(self, call_id: str, at_wall: float) -> None:
+        self._paused[call_id] = at_wall
+        if len(self._paused) > MAX_PAUSED_CALLS:
+            del self._paused[next(iter(self._paused))]
+
     # --- intake ----------------------------------------------------------------------------
 
     def on_changes(self, changes: Sequence[CallChange], now: float) -> None:
@@ -145,6 +189,7 @@ class LiveMetrics:
                 if taps is not None:
                     taps.call.set_hold(change.on_hold, change.at)
             elif isinstance(change, CallEnded):
+                self._paused.pop(change.call_id, None)
                 if taps is not None:
                     taps.end(change.at)
                 elif change.call_id in self._left_open:
@@ -199,6 +244,9 @@ class LiveMetrics:
         live = self._live_call(call_id, change.answered_at, now)
         if live.before is not None or live.gap is not None:
             self.stats.resumed += 1
+        paused_at = self._paused.get(call_id)
+        if paused_at is not None:
+            live.pause(live.clock.from_wall(paused_at))
         channels: dict[Leg, str] = {"customer": change.customer, "agent": change.agent}
         taps = CallTaps(self._ari, self.router, self.receiver.local_address, live, channels,
                         stasis_timeout_s=self.cfg.stasis_timeout_s)
@@ -344,6 +392,20 @@ def _latest(event: Mapping[str, Any] | None,
         return event
     return {"call_id": saved.call_id, "t_s": saved.covered_to_s,
             "started_at": saved.started_at, "summary": saved.summary}
+
+
+def _paused_since(checkpoint: Mapping[str, Any] | None) -> float | None:
+    """The wall time of the pause a checkpoint (payload) left open, or None."""
+    if checkpoint is None:
+        return None
+    summary = checkpoint.get("summary")
+    if not isinstance(summary, Mapping) or summary.get("paused_at_end") is not True:
+        return None
+    started_at, paused = checkpoint.get("started_at"), summary.get("paused")
+    if not isinstance(started_at, int | float) or not isinstance(paused, list) or not paused:
+        return None
+    start = paused[-1].get("start") if isinstance(paused[-1], Mapping) else None
+    return started_at + start if isinstance(start, int | float) else None
 
 
 async def _quietly(action: Awaitable[None]) -> None:

@@ -51,7 +51,7 @@ def test_json_output_contract(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["analyze", str(CALLS / "talk_over.wav"), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert KEYS <= data.keys()
-    assert data["schema"] == "edgeqa.call_summary/2"
+    assert data["schema"] == "edgeqa.call_summary/3"
     assert data["coverage"] == [[0.0, data["duration_s"]]] and data["gaps"] == []
     assert data["partial"] is False and data["covered_s"] == data["duration_s"]
     assert data["codec"] == "pcm16" and data["sample_rate"] == 8000

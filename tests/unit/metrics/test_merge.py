@@ -50,7 +50,7 @@ def test_a_call_cut_in_two_merges_to_the_whole_call(name: str, cut: float) -> No
     assert before["coverage"] == [[0.0, cut]] and before["duration_s"] == cut
     merged = merge_summaries(before, after_part(audio, cut))
     duration = whole["duration_s"]
-    assert merged["schema"] == "edgeqa.call_summary/2"
+    assert merged["schema"] == "edgeqa.call_summary/3"
     assert merged["duration_s"] == duration
     assert merged["coverage"] == [[0.0, duration]] and merged["gaps"] == []
     assert merged["covered_s"] == duration and merged["partial"] is False
@@ -114,5 +114,5 @@ def test_merge_refuses_overlap_and_other_schemas() -> None:
     before = before_part(audio, 20.0)
     with pytest.raises(ValueError, match="both cover"):
         merge_summaries(before, after_part(audio, 10.0))
-    with pytest.raises(ValueError, match="call_summary/2"):
+    with pytest.raises(ValueError, match="call_summary/3"):
         merge_summaries({**before, "schema": "edgeqa.call_summary/1"}, before)
