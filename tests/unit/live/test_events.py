@@ -6,6 +6,7 @@ import pytest
 
 from edgeqa.live.clock import CallClock
 from edgeqa.live.events import METRIC_EVENT_TYPES, CallEvents, unavailable
+from edgeqa.metrics.call import CallAnalyzer
 from edgeqa.metrics.events import (
     Alert,
     CallSummary,
@@ -14,7 +15,6 @@ from edgeqa.metrics.events import (
     SegmentStarted,
     TalkOver,
 )
-from edgeqa.metrics.call import CallAnalyzer
 from edgeqa.metrics.summary import build_summary, summary_payload
 from edgeqa.store import schema_name
 from tests.support.schemas import errors
@@ -47,8 +47,8 @@ def test_every_metric_event_fits_its_current_schema() -> None:
             unavailable("c1", T0, "ARI refused")]
     assert [e.type for e in out] == [
         "leg.sample", "leg.sample", "call.talk_over", "call.dead_air", "call.dead_air",
-        "call.dead_air", "call.alert", "call.alert", "call.dead_air", "call.summary", "call.metrics_suspended",
-        "call.metrics_unavailable"]
+        "call.dead_air", "call.alert", "call.alert", "call.dead_air", "call.summary",
+        "call.metrics_suspended", "call.metrics_unavailable"]
     for event in out:
         assert event.type in METRIC_EVENT_TYPES
         assert errors(dict(event.data), schema_name(event.type)) == [], event
