@@ -6,9 +6,9 @@ call's CallClock. A call a previous daemon run left up resumes from that run's c
 the call.metrics_suspended it published when it stopped, or the periodic one it kept in the
 store (checkpoints table) if it was killed, whichever accounts for more of the call.
 
-PCI pauses (pause/resume, from edgeqa.pci) are kept per call id, so that a pause that comes
-before the call's taps applies when they come up; a call checkpointed while paused resumes
-paused (its summary's ``paused_at_end``).
+PCI pauses (pause/resume, from edgeqa.pci) are kept per call id until the call's taps are up,
+so that a pause (or a pause and its end) that comes first applies when they come up; a call
+checkpointed while paused resumes paused (its summary's ``paused_at_end``).
 """
 
 from __future__ import annotations
@@ -39,8 +39,12 @@ log = logging.getLogger(__name__)
 TAP_BRIDGE_PREFIX = "edgeqa-tap-"
 #: Calls already tapped (or refused) are remembered to never tap twice; oldest forgotten first.
 MAX_SEEN_CALLS = 10_000
-#: Calls paused at once (pause state kept per call id); oldest forgotten first.
+#: Calls with pause state kept (paused, or waiting for taps); oldest forgotten first.
 MAX_PAUSED_CALLS = 10_000
+#: Pauses kept for one call until its taps are up; oldest forgotten first.
+MAX_PENDING_PAUSES = 16
+#: A pause: the wall times it began and ended (None: still on).
+PauseSpan = tuple[float, float | None]
 #: The stream event a stopping daemon leaves for each call still up (see LiveCall.checkpoint).
 CHECKPOINT_TYPE = "call.metrics_suspended"
 #: Why a call a previous run had tapped, which ended while no daemon ran, has no summary.
@@ -88,7 +92,8 @@ class LiveMetrics:
         self.stats = LiveStats()
         self._seen: dict[str, None] = {}
         self._left_open: dict[str, LeftOpen] = {}
-        self._paused: dict[str, float] = {}  # call id -> wall time its open pause began
+        #: Per call id: its open pause, and (until its taps are up) the pauses before it.
+        self._pauses: dict[str, list[PauseSpan]] = {}
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._stopping = False
@@ -125,7 +130,7 @@ class LiveMetrics:
                 self._left_open[call_id] = LeftOpen(float(answered), best)
                 since = _paused_since(best)
                 if since is not None:
-                    self._remember_pause(call_id, since)
+                    self._pauses[call_id] = [(since, None)]
         if self._left_open:
             log.info("live metrics: %d calls left up by a previous run (%d checkpointed)",
                      len(self._left_open),
@@ -150,18 +155,31 @@ class LiveMetrics:
         Kept per call id: a call not tapped yet is paused from ``at_wall`` when its taps come
         up. Returns True if the call is tapped (and now paused), else False.
         """
-        if call_id not in self._paused:
-            self._remember_pause(call_id, at_wall)
+        spans = self._pauses.get(call_id)
+        if spans is None:
+            spans = self._pauses[call_id] = []
+            if len(self._pauses) > MAX_PAUSED_CALLS:
+                del self._pauses[next(iter(self._pauses))]
+        if not spans or spans[-1][1] is not None:
+            spans.append((at_wall, None))
+            del spans[:-MAX_PENDING_PAUSES]
         taps = self.active.get(call_id)
         if taps is None:
             return False
-        taps.call.pause(taps.call.clock.from_wall(self._paused[call_id]))
+        taps.call.pause(taps.call.clock.from_wall(spans[-1][0]))
         return True
 
     def resume(self, call_id: str, at_wall: float) -> bool:
-        """End the call's pause at wall time ``at_wall`` (idempotent); True if it is tapped."""
-        self._paused.pop(call_id, None)
+        """End the call's pause at wall time ``at_wall`` (idempotent); True if it is tapped.
+
+        A call not tapped yet keeps the ended pause, applied when its taps come up.
+        """
         taps = self.active.get(call_id)
+        spans = self._pauses.get(call_id)
+        if taps is not None or not spans:
+            self._pauses.pop(call_id, None)
+        elif spans[-1][1] is None:
+            spans[-1] = (spans[-1][0], at_wall)
         if taps is None:
             return False
         taps.call.unpause(taps.call.clock.from_wall(at_wall))
@@ -169,12 +187,18 @@ class LiveMetrics:
 
     def paused_since(self, call_id: str) -> float | None:
         """The wall time the call's open pause began (kept across restarts), or None."""
-        return self._paused.get(call_id)
+        spans = self._pauses.get(call_id)
+        return spans[-1][0] if spans and spans[-1][1] is None else None
 
-    def _remember_pause(self, call_id: str, at_wall: float) -> None:
-        self._paused[call_id] = at_wall
-        if len(self._paused) > MAX_PAUSED_CALLS:
-            del self._paused[next(iter(self._paused))]
+    def _apply_pauses(self, live: LiveCall) -> None:
+        """Apply the pauses that came before the call's taps; keep only the open one."""
+        spans = self._pauses.pop(live.call_id, [])
+        for start, end in spans:
+            live.pause(live.clock.from_wall(start))
+            if end is not None:
+                live.unpause(live.clock.from_wall(end))
+        if spans and spans[-1][1] is None:
+            self._pauses[live.call_id] = spans[-1:]
 
     # --- intake ----------------------------------------------------------------------------
 
@@ -189,11 +213,11 @@ class LiveMetrics:
                 if taps is not None:
                     taps.call.set_hold(change.on_hold, change.at)
             elif isinstance(change, CallEnded):
-                self._paused.pop(change.call_id, None)
                 if taps is not None:
                     taps.end(change.at)
                 elif change.call_id in self._left_open:
                     self._ended_unseen(change.call_id, change.at)
+                self._pauses.pop(change.call_id, None)
 
     def on_link_down(self, now: float) -> None:
         """A link to Asterisk dropped, noticed at wall time ``now``: every call's audio is a
@@ -244,9 +268,7 @@ class LiveMetrics:
         live = self._live_call(call_id, change.answered_at, now)
         if live.before is not None or live.gap is not None:
             self.stats.resumed += 1
-        paused_at = self._paused.get(call_id)
-        if paused_at is not None:
-            live.pause(live.clock.from_wall(paused_at))
+        self._apply_pauses(live)
         channels: dict[Leg, str] = {"customer": change.customer, "agent": change.agent}
         taps = CallTaps(self._ari, self.router, self.receiver.local_address, live, channels,
                         stasis_timeout_s=self.cfg.stasis_timeout_s)
@@ -301,6 +323,7 @@ class LiveMetrics:
             self._refuse(call_id, NO_CHECKPOINT, at)
             return
         live = self._live_call(call_id, left.answered_at, at)
+        self._apply_pauses(live)
         live.finish(live.clock.from_wall(at))
 
     async def _run(self, taps: CallTaps) -> None:

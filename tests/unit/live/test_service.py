@@ -441,3 +441,36 @@ async def test_a_call_checkpointed_while_paused_resumes_paused() -> None:
     resumed = final["resumed"]["summary"]
     assert resumed["paused"] == [{"start": 5.0, "end": 21.0}]
     assert resumed["coverage"][0] == [0.0, 5.0] and resumed["gaps"] == []
+
+
+async def test_a_resume_before_the_retap_ends_the_restored_pause() -> None:
+    """Restarted during a pause; the pause ends before the call is tapped again, or ends."""
+    ari = FakeAri()
+    live, submitted = _service(ari)
+    answered = _now() - 20.0
+    paused = _paused_checkpoint_summary(5.0, 8.0)
+    live.restore(
+        [{"id": c, "data": {"call": {"call_id": c, "answered_at": answered}}}
+         for c in ("retapped", "ended")],
+        {c: {"call_id": c, "t_s": 8.0, "started_at": answered, "summary": paused}
+         for c in ("retapped", "ended")})
+    assert live.resume("retapped", answered + 12.0) is False
+    assert live.resume("ended", answered + 13.0) is False
+    assert live.paused_since("retapped") is None
+    assert live.pause("ended", answered + 14.0) is False  # paused again before its end
+    async with asyncio.TaskGroup() as tg:
+        live.bind(tg)
+        live.on_changes([CallEnded("ended", answered + 16.0)], _now())
+        live.on_changes([CallConnected("retapped", _now(), answered, "u-cust", "u-agent")],
+                        _now())
+        await _until(lambda: len(ari.channels) == 4)
+        assert not live.active["retapped"].call.paused
+        live.on_changes([CallEnded("retapped", _now())], _now())
+        await _until(lambda: not live.active)
+    final = {e.data["call_id"]: e.data for e in submitted if e.type == "call.summary"}
+    ended = final["ended"]["summary"]
+    assert ended["paused"] == [{"start": 5.0, "end": 13.0}, {"start": 14.0, "end": 16.0}]
+    assert [(g["start"], g["end"]) for g in ended["gaps"]] == [(13.0, 14.0)]
+    retapped = final["retapped"]["summary"]
+    assert retapped["paused"] == [{"start": 5.0, "end": 12.0}]
+    assert retapped["gaps"][0]["start"] == 12.0
