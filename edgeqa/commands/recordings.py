@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from edgeqa.commands.run import DEFAULT_CONFIG
+from edgeqa.commands.storefile import StoreReadError, query_store
 
 
 def register(subparsers: Any) -> None:
@@ -28,15 +29,16 @@ def register(subparsers: Any) -> None:
     p.add_argument("--agent", help="agent as stored: its queue member name, else its interface "
                                      "(e.g. PJSIP/agent1)")
     p.add_argument("--queue", help="queue name")
-    p.add_argument("--since", type=_when, metavar="DATE",
+    p.add_argument("--since", type=parse_when, metavar="DATE",
                    help="started at or after (YYYY-MM-DD or ISO time; UTC if no zone)")
-    p.add_argument("--until", type=_when, metavar="DATE", help="started before (same form)")
+    p.add_argument("--until", type=parse_when, metavar="DATE", help="started before (same form)")
     p.add_argument("--verify", action="store_true",
                    help="recompute the sha256 of each complete file and compare")
     p.set_defaults(func=_recordings)
 
 
-def _when(text: str) -> float:
+def parse_when(text: str) -> float:
+    """An argparse type: a date or ISO time (UTC if no zone) as wall time."""
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -77,37 +79,12 @@ def verify(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return bad
 
 
-class StoreReadError(Exception):
-    """The config or the store could not be read; ``exit_status`` is the command's status."""
-
-    def __init__(self, message: str, exit_status: int) -> None:
-        super().__init__(message)
-        self.exit_status = exit_status
-
-
 def stored_recordings(config: str, **filters: Any) -> list[dict[str, Any]]:
     """The recordings rows of the store named by ``config``, read-only; ``filters`` as
     store.db.recordings. Raise StoreReadError (2: bad config, 1: unreadable store)."""
-    import sqlite3
-
-    from edgeqa.config import ConfigError, load_config
     from edgeqa.store.db import recordings
 
-    # Only [store] is needed: placeholder secrets spare reading the daemon's secret files.
-    try:
-        cfg = load_config(config, env={"EDGEQA_AMI_SECRET": "-", "EDGEQA_ARI_PASSWORD": "-"})
-    except ConfigError as exc:
-        raise StoreReadError(str(exc), 2) from exc
-    path = cfg.store.path
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            return recordings(conn, **filters)
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        raise StoreReadError(f"cannot read recordings from {path}: {exc} (has `edgeqa run` "
-                             "of this version opened it once?)", 1) from exc
+    return query_store(config, "recordings", lambda conn: recordings(conn, **filters))
 
 
 def _recordings(args: argparse.Namespace) -> int:

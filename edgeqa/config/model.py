@@ -13,6 +13,7 @@ from typing import Any
 
 from edgeqa.config.fields import ConfigError, FieldReader, Secret, find_key_line
 from edgeqa.live.config import LiveConfig
+from edgeqa.pci.config import PciConfig
 from edgeqa.recording.config import RecordingConfig
 
 __all__ = [
@@ -118,6 +119,7 @@ class Config:
     logging: LoggingConfig
     live: LiveConfig = field(default_factory=lambda: default_live())
     recording: RecordingConfig = field(default_factory=lambda: default_recording())
+    pci: PciConfig = field(default_factory=PciConfig)
     source: Path | None = None
 
 
@@ -135,6 +137,7 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
              "tick_s", "checkpoint_interval_s"),
     "recording": ("enabled", "queues", "exclude_queues", "agents", "exclude_agents",
                   "asterisk_dir", "daemon_dir", "format", "close_timeout_s"),
+    "pci": ("max_pause_s", "auto_resume"),
 }
 _SECTIONS = tuple(_KNOWN_KEYS)
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -291,6 +294,11 @@ def default_recording() -> RecordingConfig:
     return _recording(FieldReader("<defaults>", "", "recording", {}, None))
 
 
+def _pci(r: FieldReader) -> PciConfig:
+    return PciConfig(max_pause_s=r.positive("max_pause_s", 120.0),
+                     auto_resume=r.flag("auto_resume", False))
+
+
 def _logging(r: FieldReader) -> LoggingConfig:
     return LoggingConfig(
         format=r.choice("format", "text", ("text", "json")),
@@ -339,6 +347,7 @@ def parse_config(
         logging=_logging(readers["logging"]),
         live=_live(readers["live"]),
         recording=_recording(readers["recording"]),
+        pci=_pci(readers["pci"]),
         source=source,
     )
     return cfg

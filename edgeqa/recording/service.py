@@ -41,6 +41,8 @@ class _Active:
 
     rows: list[Recording] = field(default_factory=list)
     start: asyncio.Task[None] | None = None
+    #: The channel MixMonitor runs on (the customer's), if this run started it.
+    channel: str | None = None
 
 
 @dataclass(slots=True)
@@ -100,6 +102,19 @@ class Recorder:
                 "completed": self.stats.completed, "failed": self.stats.failed,
                 "skipped": self.stats.skipped}
 
+    def recording_channel(self, call_id: str) -> str | None:
+        """The channel whose MixMonitor records ``call_id`` now (to mute it), or None."""
+        active = self._active.get(call_id)
+        starting = active is not None and not active.rows  # MixMonitor is being sent
+        if active is None or not (starting or any(r.state == RECORDING for r in active.rows)):
+            return None
+        if active.channel is not None:
+            return active.channel  # (while starting, a mute fails rather than record)
+        call = self._calls().get(call_id)  # taken over from a previous run: ask the tracker
+        customer = next((c for c in call.live_channels() if c.role == "customer"), None) \
+            if call is not None else None
+        return customer.channel if customer is not None else None
+
     def on_changes(self, changes: Sequence[CallChange], now: float) -> None:
         """Start recording connected selected calls; close the rows of ended ones."""
         for change in changes:
@@ -124,7 +139,7 @@ class Recorder:
             self.stats.skipped += 1
             return
         agent = next((a for a in agents if a), None)
-        active = self._active[change.call_id] = _Active()
+        active = self._active[change.call_id] = _Active(channel=customer.channel)
         active.start = self._spawn(
             self._start(active, change, customer.channel, call.queue, agent),
             f"recording-start-{change.call_id}")

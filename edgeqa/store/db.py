@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from edgeqa.audit.model import AuditEntry
 from edgeqa.store.records import Checkpoint, EventLike, StoredEvent, schema_name
 from edgeqa.store.schema import migrate
 
@@ -257,6 +258,60 @@ def recordings(conn: sqlite3.Connection, *, call_id: str | None = None,
         sql += " WHERE " + " AND ".join(where)
     rows = conn.execute(sql + " ORDER BY started_at, call_id, leg", args).fetchall()
     return [dict(zip(RECORDING_COLUMNS, row, strict=True)) for row in rows]
+
+
+#: The audit table's columns as audit() returns them (``detail`` decoded).
+AUDIT_COLUMNS = ("id", "at", "actor_kind", "actor_name", "action", "call_id", "detail")
+#: Entries audit() returns at most per call (a reader pages with ``after_id``).
+AUDIT_PAGE_MAX_ROWS = 10_000
+
+
+def put_audit(conn: sqlite3.Connection, entry: AuditEntry) -> int:
+    """Commit ``entry`` in its own transaction; return its id (increasing, never reused)."""
+    detail = json.dumps(dict(entry.detail), separators=(",", ":"), sort_keys=True)
+    with _transaction(conn):
+        cur = conn.execute(
+            "INSERT INTO audit (at, actor_kind, actor_name, action, call_id, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (entry.at, entry.actor.kind, entry.actor.name, entry.action, entry.call_id, detail))
+    return int(cur.lastrowid or 0)
+
+
+def audit(conn: sqlite3.Connection, *, call_id: str | None = None, action: str | None = None,
+          since: float | None = None, until: float | None = None, after_id: int = 0,
+          limit: int = AUDIT_PAGE_MAX_ROWS) -> list[dict[str, Any]]:
+    """Return audit entries matching every filter given, oldest first, at most ``limit``.
+
+    ``action`` matches exactly, or a prefix when it ends with ``.`` (``pci.``); ``since`` and
+    ``until`` bound ``at`` (wall time, ``until`` excluded).
+    """
+    where = ["id > ?"]
+    args: list[str | float | int] = [after_id]
+    if call_id is not None:
+        where.append("call_id = ?")
+        args.append(call_id)
+    if action is not None:
+        if action.endswith("."):
+            where.append("substr(action, 1, ?) = ?")
+            args += [len(action), action]
+        else:
+            where.append("action = ?")
+            args.append(action)
+    if since is not None:
+        where.append("at >= ?")
+        args.append(since)
+    if until is not None:
+        where.append("at < ?")
+        args.append(until)
+    rows = conn.execute(
+        f"SELECT {', '.join(AUDIT_COLUMNS)} FROM audit WHERE {' AND '.join(where)} "
+        "ORDER BY id LIMIT ?", [*args, min(max(limit, 0), AUDIT_PAGE_MAX_ROWS)]).fetchall()
+    out = []
+    for row in rows:
+        entry = dict(zip(AUDIT_COLUMNS, row, strict=True))
+        entry["detail"] = json.loads(entry["detail"])
+        out.append(entry)
+    return out
 
 
 @contextlib.contextmanager

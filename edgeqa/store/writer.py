@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgeqa.audit.model import AuditEntry
 from edgeqa.store import db
 from edgeqa.store.records import Checkpoint, EventLike, StoredEvent
 
@@ -152,6 +153,16 @@ class Store:
     async def recordings(self, **filters: Any) -> list[dict[str, Any]]:
         """Return the recordings rows matching ``filters`` (db.recordings)."""
         rows: list[dict[str, Any]] = await self._submit(lambda c: db.recordings(c, **filters))
+        return rows
+
+    async def put_audit(self, entry: AuditEntry) -> int:
+        """Durably commit an audit entry (before the action is acknowledged); return its id."""
+        entry_id: int = await self._submit(lambda c: db.put_audit(c, entry))
+        return entry_id
+
+    async def audit(self, **filters: Any) -> list[dict[str, Any]]:
+        """Return the audit entries matching ``filters`` (db.audit), oldest first."""
+        rows: list[dict[str, Any]] = await self._submit(lambda c: db.audit(c, **filters))
         return rows
 
     async def close(self) -> None:
