@@ -10,6 +10,7 @@ in no metric and raises no alert; the first packet after it resumes the analysis
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -41,9 +42,10 @@ class LiveCall:
     ``before`` is the summary a previous daemon run checkpointed (call.metrics_suspended, or
     the store's checkpoints table); the final summary merges it. If that run left the call
     paused (``paused_at_end``), the call is still paused, from where ``before`` ends. With
-    ``on_checkpoint``,
-    every ``checkpoint_every_s`` of call time a tick hands it the summary so far (see
-    summary_so_far), for the store: what a killed daemon loses is at most that long.
+    ``on_checkpoint``, every ``checkpoint_every_s`` of call time a tick hands it the summary
+    so far (see summary_so_far), for the store: what a killed daemon loses is at most that
+    long. A pause or its end is checkpointed at the next tick, so that a restarted daemon
+    knows whether the call is paused.
     """
 
     def __init__(self, call_id: str, clock: CallClock, sink: StreamSink, *,
@@ -123,7 +125,8 @@ class LiveCall:
         """Advance to ``loop_now``: audio missing by then is silence, unless in a gap (paused:
         the paused samples of the seconds completed by then).
 
-        A checkpoint is due every ``checkpoint_every_s`` (in a gap too: it says so).
+        A checkpoint is due every ``checkpoint_every_s`` (in a gap too: it says so), and
+        after a pause or its end.
         """
         if self.summary is not None:
             return
@@ -173,6 +176,7 @@ class LiveCall:
         self._emit(self.analyzer.pause(t_s))
         self.streams = self._new_streams()  # the audio after the pause re-anchors at its time
         self.paused = True
+        self._checkpointed_s = -math.inf  # a checkpoint at the next tick says it
         log.info("call %s: paused from %.2f s", self.call_id, t_s)
 
     def unpause(self, t_s: float) -> None:
@@ -180,6 +184,7 @@ class LiveCall:
         if self.summary is None and self.paused:
             self._emit(self.analyzer.unpause(max(0.0, t_s)))
             self.paused = False
+            self._checkpointed_s = -math.inf
             log.info("call %s: pause ended at %.2f s (%d packets dropped while paused)",
                      self.call_id, t_s, self.packets_paused)
 

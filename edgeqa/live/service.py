@@ -149,10 +149,10 @@ class LiveMetrics:
 
     # --- PCI pause -------------------------------------------------------------------------
 
-    def pause(self, call_id: str, at_wall: float) -> bool:
-        """Pause the call's analysis for PCI from wall time ``at_wall`` (idempotent).
+    def pause(self, call_id: str, at: float) -> bool:
+        """Pause the call's analysis for PCI from wall time ``at`` (idempotent).
 
-        Kept per call id: a call not tapped yet is paused from ``at_wall`` when its taps come
+        Kept per call id: a call not tapped yet is paused from ``at`` when its taps come
         up. Returns True if the call is tapped (and now paused), else False.
         """
         spans = self._pauses.get(call_id)
@@ -161,7 +161,7 @@ class LiveMetrics:
             if len(self._pauses) > MAX_PAUSED_CALLS:
                 del self._pauses[next(iter(self._pauses))]
         if not spans or spans[-1][1] is not None:
-            spans.append((at_wall, None))
+            spans.append((at, None))
             del spans[:-MAX_PENDING_PAUSES]
         taps = self.active.get(call_id)
         if taps is None:
@@ -169,8 +169,8 @@ class LiveMetrics:
         taps.call.pause(taps.call.clock.from_wall(spans[-1][0]))
         return True
 
-    def resume(self, call_id: str, at_wall: float) -> bool:
-        """End the call's pause at wall time ``at_wall`` (idempotent); True if it is tapped.
+    def resume(self, call_id: str, at: float) -> bool:
+        """End the call's pause at wall time ``at`` (idempotent); True if it is tapped.
 
         A call not tapped yet keeps the ended pause, applied when its taps come up.
         """
@@ -179,10 +179,10 @@ class LiveMetrics:
         if taps is not None or not spans:
             self._pauses.pop(call_id, None)
         elif spans[-1][1] is None:
-            spans[-1] = (spans[-1][0], at_wall)
+            spans[-1] = (spans[-1][0], at)
         if taps is None:
             return False
-        taps.call.unpause(taps.call.clock.from_wall(at_wall))
+        taps.call.unpause(taps.call.clock.from_wall(at))
         return True
 
     def paused_since(self, call_id: str) -> float | None:

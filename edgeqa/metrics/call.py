@@ -222,7 +222,8 @@ class CallAnalyzer:
 
         What is open closes as at a gap's start (at ``t_s`` or at the audio already analysed,
         if later). Until unpause(), fed audio is dropped (counted in frames_paused) and tick()
-        gives paused samples. In a gap, the gap's listed part ends here. Idempotent.
+        gives paused samples. In a gap, the gap's listed part ends here. Idempotent; paused
+        again where a pause ended, that pause goes on (one interval).
         """
         if self.finished:
             raise RuntimeError("call already finished")
@@ -238,6 +239,8 @@ class CallAnalyzer:
         else:
             self._end_gap(frame)
         self._pause_start = self._floor = frame
+        if self.pauses and self.pauses[-1][1] == _t(frame):  # paused again where it ended
+            self._pause_start = round(self.pauses.pop()[0] / _FRAME_S)
         return out
 
     def unpause(self, t_s: float) -> list[MetricEvent]:
@@ -322,10 +325,11 @@ class CallAnalyzer:
             self.gaps.append(Gap(_t(start), _t(frame), self._gap))
         self._gap_start = None
 
-    def _end_pause(self, frame: int) -> None:
+    def _end_pause(self, frame: int, *, at_end: bool = False) -> None:
+        """The pause ends at ``frame``; listed if not empty, or if the result ends in it."""
         start = self._pause_start
         assert start is not None
-        if frame > start:
+        if frame > start or at_end:
             self.pauses.append((_t(start), _t(frame)))
         self._pause_start = None
 
@@ -354,7 +358,7 @@ class CallAnalyzer:
             if self._pause_start is not None:
                 if self._gap is None:
                     self._paused_samples(end, out, partial=True)
-                self._end_pause(end)
+                self._end_pause(end, at_end=True)
             else:
                 self._end_gap(end)
             self._hold_marks.clear()

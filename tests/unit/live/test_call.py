@@ -365,8 +365,9 @@ def test_a_checkpoint_during_a_pause_resumes_paused(talk_over_16k: CallAudio) ->
     _play_ticking(call, talk_over_16k, 0.0, 4.0)
     call.pause(4.0)
     _play_ticking(call, talk_over_16k, 4.0, 8.0)
-    (periodic,) = kept  # at 5 s, inside the pause: it says so
-    assert periodic["paused_at_end"] is True and periodic["paused"][0]["start"] == 4.0
+    (periodic,) = kept  # the pause is checkpointed at the next tick (then every 5 s)
+    assert periodic["paused_at_end"] is True and periodic["paused"] == [
+        {"start": 4.0, "end": 4.0}] and periodic["duration_s"] == 4.0
     call.checkpoint(8.0, "daemon_restart")
     (checkpoint,) = first.of("call.metrics_suspended")
     before = checkpoint["summary"]
@@ -424,3 +425,21 @@ def test_a_call_ending_while_paused() -> None:
     assert s["coverage"] == [] and s["covered_s"] == 0.0 and s["dead_air"] == []
     assert [(x["t_s"], x["covered_s"]) for x in sink.of("leg.sample")][-2:] == [(3.0, 0.5),
                                                                               (3.0, 0.5)]
+
+
+def test_a_pause_and_its_end_are_checkpointed_at_the_next_tick() -> None:
+    kept: list[tuple[float, dict[str, Any]]] = []
+    call = LiveCall("c1", CLOCK, Sink(), on_checkpoint=lambda t, s: kept.append((t, s)),
+                    checkpoint_every_s=5.0)
+    for i in range(1, 9):
+        call.tick(LOOP_0 + i * 0.25)
+    assert kept == []
+    call.pause(2.1)
+    call.tick(LOOP_0 + 2.25)
+    call.tick(LOOP_0 + 2.5)  # one checkpoint, not one a tick
+    call.unpause(3.0)
+    call.tick(LOOP_0 + 3.25)
+    assert [(t, s["paused_at_end"]) for t, s in kept] == [
+        (pytest.approx(2.25, abs=0.02), True), (pytest.approx(3.05, abs=0.02), False)]
+    assert kept[0][1]["paused"] == [{"start": 2.1, "end": kept[0][0]}]
+    assert kept[1][1]["paused"] == [{"start": 2.1, "end": 3.0}]

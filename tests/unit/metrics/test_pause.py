@@ -345,8 +345,8 @@ def expected_spans(actions: list[Action], end_s: float) -> tuple[list[tuple[floa
             if paused_at is None:
                 piece(gap_at, a.t_s, gaps)
             gap_at = None
-    if paused_at is not None:
-        piece(paused_at, max(paused_at, end_s), pauses)
+    if paused_at is not None:  # listed even if empty: the result ends paused
+        pauses.append((paused_at, max(paused_at, end_s)))
     elif gap_at is not None:
         piece(gap_at, max(gap_at, end_s), gaps)
     return pauses, gaps
@@ -384,3 +384,19 @@ def test_paused_time_holds_no_analysis_and_coverage_gaps_and_pauses_tile_the_cal
     for leg in result.legs.values():
         assert not any(s < b - EPS and e > a + EPS for s, e in leg.segments
                        for a, b in result.pauses)
+
+
+def test_paused_again_where_a_pause_ended_is_one_pause() -> None:
+    """An undone resume (its audit failed): the pause goes on, one interval."""
+    call = CallAnalyzer(RATE)
+    call.pause(2.0)
+    call.tick(4.3)
+    out = call.unpause(4.5) + call.pause(4.5)
+    assert [(s.t_s, s.covered_s) for s in out] == [(4.0, 0.5), (4.0, 0.5)]  # type: ignore[union-attr]
+    assert [(s.t_s, s.covered_s) for s in call.tick(6.3)][:2] == [(4.5, 0.5),  # type: ignore[union-attr]
+                                                                 (4.5, 0.5)]
+    call.unpause(7.0)
+    call.pause(8.0)
+    result = call.finish(9.0)
+    assert result.pauses == ((2.0, 7.0), (8.0, 9.0)) and result.coverage == ((0.0, 2.0),
+                                                                            (7.0, 8.0))
