@@ -54,7 +54,7 @@ async def _measure(path: Path) -> tuple[float, float]:
     await store.open()
     try:
         # A long call's summary so far: 300 speech segments.
-        summary = {"schema": "edgeqa.call_summary/2",
+        summary = {"schema": "edgeqa.call_summary/3",
                    "segments": [[i, i + 0.5] for i in range(300)]}
         t0 = time.perf_counter()
         for i in range(WRITES):

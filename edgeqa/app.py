@@ -105,7 +105,7 @@ class Daemon:
             cfg.pci, self.ami, self.store.put_audit, self._submit, lambda: self.tracker.calls,
             lambda: self.tracker.channels,
             self.recorder.recording_channel if self.recorder is not None else lambda _: None,
-            live=None, wall=wall, action_timeout_s=a.action_timeout_s)
+            live=self.live, wall=wall, action_timeout_s=a.action_timeout_s)
         self.resyncer = Resyncer(self.tracker, self.ami, self.ari, submit=self._submit_tracked,
                                  emit=self.emit,
                                  wall=wall, mono=mono, action_timeout_s=a.action_timeout_s)

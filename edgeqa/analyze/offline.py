@@ -1,7 +1,12 @@
-"""Offline analysis: a call's recordings run through the same streaming CallAnalyzer."""
+"""Offline analysis: a call's recordings run through the same streaming CallAnalyzer.
+
+A recording paused for PCI holds silence where it was paused; ``run_call(paused=...)`` takes
+those spans (call time), so that they count as paused, as they did live, not as dead air.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,24 +53,54 @@ def load_pair(customer: str | Path, agent: str | Path) -> CallAudio:
     return CallAudio(decode(c.codec, c.data), decode(a.codec, a.data), c.sample_rate, c.codec)
 
 
+def pause_spans(paused: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Sorted, joined paused spans; ValueError on a span that is empty or starts before 0."""
+    spans: list[tuple[float, float]] = []
+    for start_s, end_s in sorted((float(s), float(e)) for s, e in paused):
+        if not 0.0 <= start_s < end_s:
+            raise ValueError(f"paused span {start_s}-{end_s} s: need 0 <= start < end")
+        if spans and start_s <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], end_s))
+        else:
+            spans.append((start_s, end_s))
+    return spans
+
+
 def run_call(audio: CallAudio, config: MetricsConfig | None = None,
-             events: list[MetricEvent] | None = None) -> dict[str, Any]:
-    """Stream both legs through a CallAnalyzer block by block; return the summary."""
+             events: list[MetricEvent] | None = None,
+             paused: Sequence[tuple[float, float]] = ()) -> dict[str, Any]:
+    """Stream both legs through a CallAnalyzer block by block; return the summary.
+
+    ``paused``: call-time spans (start_s, end_s) paused for PCI, each applied (pause,
+    unpause) at its frame; a span past the audio's end is cut there.
+    """
     call = CallAnalyzer(audio.sample_rate, audio.codec, config)
-    step = 2 * audio.sample_rate * FEED_BLOCK_S
+    bps = 2 * audio.sample_rate
+    step = bps * FEED_BLOCK_S
+    frame_bytes = call.legs["customer"].frame_bytes
     c_mv, a_mv = memoryview(audio.customer), memoryview(audio.agent)
     end = max(len(c_mv), len(a_mv))
+    marks: list[tuple[int, bool]] = []  # (byte offset, paused from there)
+    for start_s, end_s in pause_spans(paused):
+        marks += [(round(start_s * bps / frame_bytes) * frame_bytes, True),
+                  (round(end_s * bps / frame_bytes) * frame_bytes, False)]
     sink = events if events is not None else []
     feed = call.feed
-    for off in range(0, end, step):
-        t_s = off / (2 * audio.sample_rate)
+    off = 0
+    while off < end:
+        while marks and marks[0][0] <= off:
+            at, on = marks.pop(0)
+            sink.extend(call.pause(at / bps) if on else call.unpause(at / bps))
+        upto = min(off + step, end, marks[0][0] if marks else end)
+        t_s = off / bps
         if off < len(c_mv):
-            sink.extend(feed("customer", c_mv[off:off + step], t_s))
+            sink.extend(feed("customer", c_mv[off:upto], t_s))
         if off < len(a_mv):
-            sink.extend(feed("agent", a_mv[off:off + step], t_s))
+            sink.extend(feed("agent", a_mv[off:upto], t_s))
         if events is None:
             sink.clear()
-    result = call.finish()
+        off = upto
+    result = call.finish(end / bps)
     if events is not None:
         events.extend(result.events)
     return build_summary(result)

@@ -50,6 +50,8 @@ def plot_call(audio: CallAudio, summary: dict[str, Any], out: str | Path,
             ax.axvspan(ev["start"], ev["end"], color="red", alpha=0.3, lw=0)
         for ev in summary.get("hold", []):
             ax.axvspan(ev["start"], ev["end"], color="orange", alpha=0.2, lw=0)
+        for ev in summary.get("paused", []):
+            ax.axvspan(ev["start"], ev["end"], color="blue", alpha=0.12, lw=0)
     for al in summary["alerts"]:
         ax_lvl.axvline(al["at"], color="black", ls=":", lw=0.8)
         ax_lvl.annotate(f"{al['type']}:{al['severity']}", (al["at"], -5), fontsize=7,
@@ -60,7 +62,7 @@ def plot_call(audio: CallAudio, summary: dict[str, Any], out: str | Path,
     ax_lvl.set_title(title or "call")
     ax_seg.set_yticks([0.5, 1.5], ["agent", "customer"])
     ax_seg.set_ylim(0, 2)
-    ax_seg.set_xlabel("time, s  (grey: dead air, red: talk-over, orange: hold)")
+    ax_seg.set_xlabel("time, s  (grey: dead air, red: talk-over, orange: hold, blue: paused)")
     ax_seg.set_xlim(0, summary["duration_s"])
     fig.tight_layout()
     fig.savefig(str(out), dpi=100)

@@ -53,10 +53,25 @@ def register(subparsers: Any) -> None:
     out.add_argument("--json-lines", action="store_true",
                      help="batch: one JSON object per call, progress on stderr")
     p.add_argument("--plot", metavar="OUT.png", help="draw the call (single call only)")
+    p.add_argument("--paused", action="append", type=_span, default=[], metavar="START-END",
+                   help="call time (s) paused for PCI: not analysed, listed as paused "
+                        "(repeatable; single call only)")
     for option, field, kind in _OVERRIDES:
         p.add_argument(option, dest=field, type=kind, default=None,
                        help=f"override {field}")
     p.set_defaults(func=run)
+
+
+def _span(text: str) -> tuple[float, float]:
+    """``START-END`` in seconds, as given to --paused."""
+    start, sep, end = text.partition("-")
+    try:
+        span = float(start), float(end)
+    except ValueError:
+        span = (0.0, -1.0)
+    if not sep or not 0.0 <= span[0] < span[1]:
+        raise argparse.ArgumentTypeError(f"{text!r}: need START-END seconds, 0 <= START < END")
+    return span
 
 
 def _config(args: argparse.Namespace) -> Any:
@@ -104,7 +119,7 @@ def analyze_one(call: tuple[str, ...], args: argparse.Namespace, config: Any) ->
         audio = load_pair(call[0], call[1])
     else:
         audio = load_stereo(call[0], args.customer_channel, args.agent_channel)
-    summary = run_call(audio, config)
+    summary = run_call(audio, config, paused=args.paused)
     if args.plot:
         from edgeqa.analyze.plot import plot_call
 
@@ -131,6 +146,8 @@ def _text(summary: dict[str, Any]) -> str:
                      + (f" ({al['leg']})" if al["leg"] else ""))
     for gap in summary.get("gaps", ()):
         lines.append(f"  gap       {gap['start']:.2f}-{gap['end']:.2f} s ({gap['reason']})")
+    for span in summary.get("paused", ()):
+        lines.append(f"  paused    {span['start']:.2f}-{span['end']:.2f} s")
     lines.append(f"  silence {summary['silence_pct']:.1f} %"
                  + (f" of {summary['covered_s']:.1f} s covered" if summary.get("partial") else ""))
     return "\n".join(lines)
@@ -178,6 +195,9 @@ def run(args: argparse.Namespace) -> int:
         os.path.isdir(i) or glob.has_magic(i) for i in args.inputs)
     if batch and args.plot:
         print("edgeqa analyze: --plot takes a single call", file=sys.stderr)
+        return 2
+    if batch and args.paused:
+        print("edgeqa analyze: --paused takes a single call", file=sys.stderr)
         return 2
     if args.plot and not _has_matplotlib():
         print("edgeqa analyze: --plot needs matplotlib: pip install 'edgeqa[plot]'",

@@ -2,12 +2,15 @@
 
 Every metric event of the call leaves through its one sink, mapped by CallEvents. Audio that is
 missing because the daemon, a link or a tap was down is a gap (CallAnalyzer.suspend): it counts
-in no metric and raises no alert; the first packet after it resumes the analysis.
+in no metric and raises no alert; the first packet after it resumes the analysis. A PCI pause
+(pause ... unpause) gates the taps: packets that arrive while paused are dropped unanalysed
+(counted), and ticks give paused per-second samples.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -37,9 +40,12 @@ class LiveCall:
     """One call's live analysis: packets and ticks in (loop time), stream events out.
 
     ``before`` is the summary a previous daemon run checkpointed (call.metrics_suspended, or
-    the store's checkpoints table); the final summary merges it. With ``on_checkpoint``,
-    every ``checkpoint_every_s`` of call time a tick hands it the summary so far (see
-    summary_so_far), for the store: what a killed daemon loses is at most that long.
+    the store's checkpoints table); the final summary merges it. If that run left the call
+    paused (``paused_at_end``), the call is still paused, from where ``before`` ends. With
+    ``on_checkpoint``, every ``checkpoint_every_s`` of call time a tick hands it the summary
+    so far (see summary_so_far), for the store: what a killed daemon loses is at most that
+    long. A pause or its end is checkpointed at the next tick, so that a restarted daemon
+    knows whether the call is paused.
     """
 
     def __init__(self, call_id: str, clock: CallClock, sink: StreamSink, *,
@@ -63,10 +69,16 @@ class LiveCall:
         self.streams = self._new_streams()
         self.before = before
         self.gap: GapReason | None = None
+        self.paused = False
+        #: Packets that arrived while paused, dropped unanalysed.
+        self.packets_paused = 0
         self.summary: dict[str, Any] | None = None
         if before is not None or first_seen_s > LATE_START_S:
             self._emit(self.analyzer.suspend(0.0, GAP_DAEMON_RESTART))
             self.gap = GAP_DAEMON_RESTART
+        if before is not None and before.get("paused_at_end") is True:
+            duration = before.get("duration_s")
+            self.pause(float(duration) if isinstance(duration, int | float) else 0.0)
 
     @property
     def finished(self) -> bool:
@@ -95,6 +107,9 @@ class LiveCall:
             log.info("call %s: audio again at %.2f s (gap: %s)", self.call_id, start, self.gap)
             self._emit(self.analyzer.resume(round(start / FRAME_S) * FRAME_S))
             self.gap = None
+        if self.paused:
+            self.packets_paused += 1
+            return
         out = self.analyzer.tick(t_s)  # the legs are level with the clock: no long gaps
         self._feed(leg, self.streams[leg].push(packet, t_s), out)
         self._emit(out)
@@ -107,9 +122,11 @@ class LiveCall:
                 self.heard_to_s = end
 
     def tick(self, loop_now: float) -> None:
-        """Advance to ``loop_now``: audio missing by then is silence, unless in a gap.
+        """Advance to ``loop_now``: audio missing by then is silence, unless in a gap (paused:
+        the paused samples of the seconds completed by then).
 
-        A checkpoint is due every ``checkpoint_every_s`` (in a gap too: it says so).
+        A checkpoint is due every ``checkpoint_every_s`` (in a gap too: it says so), and
+        after a pause or its end.
         """
         if self.summary is not None:
             return
@@ -130,10 +147,11 @@ class LiveCall:
         """The call's summary as if its audio stopped now (call time ``t_s``), state unchanged.
 
         The analysis is cut at the end of the audio analysed, so no silence is made up (in a
-        gap: the gap runs to ``t_s``), then merged with ``before``. Its ``duration_s`` is the
-        call time it accounts up to.
+        gap or a pause: it runs to ``t_s``; a pause still open gives ``paused_at_end``), then
+        merged with ``before``. Its ``duration_s`` is the call time it accounts up to.
         """
-        return self._summarize(self.analyzer.snapshot(t_s if self.gap is not None else None))
+        stopped = self.gap is not None or self.paused
+        return self._summarize(self.analyzer.snapshot(t_s if stopped else None))
 
     def _summarize(self, result: CallResult) -> dict[str, Any]:
         """The summary of ``result``, merged with the previous run's (``before``), if any."""
@@ -144,6 +162,31 @@ class LiveCall:
         """The call went on or off hold at wall time ``at`` (the tracker event's time)."""
         if self.summary is None:
             self.analyzer.set_hold(on_hold, max(0.0, self.clock.from_wall(at)))
+
+    def pause(self, t_s: float) -> None:
+        """The call is paused for PCI from call time ``t_s`` (idempotent; see CallAnalyzer).
+
+        The audio received for before ``t_s`` is analysed first; from then on the taps'
+        packets are dropped until unpause().
+        """
+        if self.summary is not None or self.paused:
+            return
+        t_s = max(0.0, t_s)
+        self._drain(t_s)
+        self._emit(self.analyzer.pause(t_s))
+        self.streams = self._new_streams()  # the audio after the pause re-anchors at its time
+        self.paused = True
+        self._checkpointed_s = -math.inf  # a checkpoint at the next tick says it
+        log.info("call %s: paused from %.2f s", self.call_id, t_s)
+
+    def unpause(self, t_s: float) -> None:
+        """The pause ends at call time ``t_s``: the analysis starts over there (idempotent)."""
+        if self.summary is None and self.paused:
+            self._emit(self.analyzer.unpause(max(0.0, t_s)))
+            self.paused = False
+            self._checkpointed_s = -math.inf
+            log.info("call %s: pause ended at %.2f s (%d packets dropped while paused)",
+                     self.call_id, t_s, self.packets_paused)
 
     def suspend(self, t_s: float, reason: GapReason) -> None:
         """Audio stops at call time ``t_s`` for ``reason`` (an open silence closes truncated)."""

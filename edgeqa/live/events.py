@@ -1,4 +1,8 @@
-"""What the live service publishes: one call's metric events as stream events (payload v2)."""
+"""What the live service publishes: one call's metric events as stream events.
+
+``call.summary`` payloads are built by metrics.summary.summary_payload (source "live" here; the
+recording's summaries use the same builder with source "recording").
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from edgeqa.metrics.events import (
     TalkOver,
 )
 from edgeqa.metrics.result import GapReason
+from edgeqa.metrics.summary import summary_payload
 from edgeqa.store import Event as StreamEvent
 
 #: The stream event types this module produces, each with a schema in schemas/.
@@ -51,7 +56,7 @@ class CallEvents:
             return StreamEvent("leg.sample", wall(ev.t_s + ev.covered_s), {
                 "call_id": call_id, "leg": ev.leg, "t_s": ev.t_s, "rms_dbov": ev.rms_dbov,
                 "speech_fraction": ev.speech_fraction, "level_dbov_1s": ev.level_dbov_1s,
-                "clipped": ev.clipped, "paused": ev.pci_paused, "speech_s": ev.speech_s,
+                "clipped": ev.clipped, "paused": ev.paused, "speech_s": ev.speech_s,
                 "active_level_dbov": ev.active_level_dbov, "covered_s": ev.covered_s})
         if isinstance(ev, TalkOver):
             return StreamEvent("call.talk_over", wall(ev.end_s), {
@@ -81,12 +86,11 @@ class CallEvents:
         return None
 
     def summary(self, summary: Mapping[str, Any]) -> StreamEvent:
-        """The call's one ``call.summary``, at the wall time the call ended."""
+        """The call's one live ``call.summary``, at the wall time the call ended."""
         duration = summary.get("duration_s")
         end = self.clock.wall(duration if isinstance(duration, int | float) else 0.0)
-        return StreamEvent("call.summary", end, {
-            "call_id": self.call_id, "leg": None, "started_at": self.clock.answered_at,
-            "partial": bool(summary.get("partial")), "summary": dict(summary)})
+        return StreamEvent("call.summary", end, summary_payload(
+            self.call_id, self.clock.answered_at, summary, "live"))
 
     def suspended(self, t_s: float, reason: GapReason, summary: Mapping[str, Any]) -> StreamEvent:
         """The checkpoint a stopping daemon leaves: what it saw up to ``t_s``, not final."""

@@ -5,6 +5,10 @@ time for tracker changes and stops, loop time for packets and ticks), converted 
 call's CallClock. A call a previous daemon run left up resumes from that run's checkpoint:
 the call.metrics_suspended it published when it stopped, or the periodic one it kept in the
 store (checkpoints table) if it was killed, whichever accounts for more of the call.
+
+PCI pauses (pause/resume, from edgeqa.pci) are kept per call id until the call's taps are up,
+so that a pause (or a pause and its end) that comes first applies when they come up; a call
+checkpointed while paused resumes paused (its summary's ``paused_at_end``).
 """
 
 from __future__ import annotations
@@ -35,6 +39,12 @@ log = logging.getLogger(__name__)
 TAP_BRIDGE_PREFIX = "edgeqa-tap-"
 #: Calls already tapped (or refused) are remembered to never tap twice; oldest forgotten first.
 MAX_SEEN_CALLS = 10_000
+#: Calls with pause state kept (paused, or waiting for taps); oldest forgotten first.
+MAX_PAUSED_CALLS = 10_000
+#: Pauses kept for one call until its taps are up; oldest forgotten first.
+MAX_PENDING_PAUSES = 16
+#: A pause: the wall times it began and ended (None: still on).
+PauseSpan = tuple[float, float | None]
 #: The stream event a stopping daemon leaves for each call still up (see LiveCall.checkpoint).
 CHECKPOINT_TYPE = "call.metrics_suspended"
 #: Why a call a previous run had tapped, which ended while no daemon ran, has no summary.
@@ -82,6 +92,8 @@ class LiveMetrics:
         self.stats = LiveStats()
         self._seen: dict[str, None] = {}
         self._left_open: dict[str, LeftOpen] = {}
+        #: Per call id: its open pause, and (until its taps are up) the pauses before it.
+        self._pauses: dict[str, list[PauseSpan]] = {}
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._stopping = False
@@ -116,6 +128,9 @@ class LiveMetrics:
                 call_id = str(row["id"])
                 best = _latest(checkpoints.get(call_id), (saved or {}).get(call_id))
                 self._left_open[call_id] = LeftOpen(float(answered), best)
+                since = _paused_since(best)
+                if since is not None:
+                    self._pauses[call_id] = [(since, None)]
         if self._left_open:
             log.info("live metrics: %d calls left up by a previous run (%d checkpointed)",
                      len(self._left_open),
@@ -131,6 +146,59 @@ class LiveMetrics:
                 "rtp_packets": rx.packets if rx else 0,
                 "rtp_malformed": rx.malformed if rx else 0,
                 "unrouted": self.router.stats.unrouted}
+
+    # --- PCI pause -------------------------------------------------------------------------
+
+    def pause(self, call_id: str, at: float) -> bool:
+        """Pause the call's analysis for PCI from wall time ``at`` (idempotent).
+
+        Kept per call id: a call not tapped yet is paused from ``at`` when its taps come
+        up. Returns True if the call is tapped (and now paused), else False.
+        """
+        spans = self._pauses.get(call_id)
+        if spans is None:
+            spans = self._pauses[call_id] = []
+            if len(self._pauses) > MAX_PAUSED_CALLS:
+                del self._pauses[next(iter(self._pauses))]
+        if not spans or spans[-1][1] is not None:
+            spans.append((at, None))
+            del spans[:-MAX_PENDING_PAUSES]
+        taps = self.active.get(call_id)
+        if taps is None:
+            return False
+        taps.call.pause(taps.call.clock.from_wall(spans[-1][0]))
+        return True
+
+    def resume(self, call_id: str, at: float) -> bool:
+        """End the call's pause at wall time ``at`` (idempotent); True if it is tapped.
+
+        A call not tapped yet keeps the ended pause, applied when its taps come up.
+        """
+        taps = self.active.get(call_id)
+        spans = self._pauses.get(call_id)
+        if taps is not None or not spans:
+            self._pauses.pop(call_id, None)
+        elif spans[-1][1] is None:
+            spans[-1] = (spans[-1][0], at)
+        if taps is None:
+            return False
+        taps.call.unpause(taps.call.clock.from_wall(at))
+        return True
+
+    def paused_since(self, call_id: str) -> float | None:
+        """The wall time the call's open pause began (kept across restarts), or None."""
+        spans = self._pauses.get(call_id)
+        return spans[-1][0] if spans and spans[-1][1] is None else None
+
+    def _apply_pauses(self, live: LiveCall) -> None:
+        """Apply the pauses that came before the call's taps; keep only the open one."""
+        spans = self._pauses.pop(live.call_id, [])
+        for start, end in spans:
+            live.pause(live.clock.from_wall(start))
+            if end is not None:
+                live.unpause(live.clock.from_wall(end))
+        if spans and spans[-1][1] is None:
+            self._pauses[live.call_id] = spans[-1:]
 
     # --- intake ----------------------------------------------------------------------------
 
@@ -149,6 +217,7 @@ class LiveMetrics:
                     taps.end(change.at)
                 elif change.call_id in self._left_open:
                     self._ended_unseen(change.call_id, change.at)
+                self._pauses.pop(change.call_id, None)
 
     def on_link_down(self, now: float) -> None:
         """A link to Asterisk dropped, noticed at wall time ``now``: every call's audio is a
@@ -199,6 +268,7 @@ class LiveMetrics:
         live = self._live_call(call_id, change.answered_at, now)
         if live.before is not None or live.gap is not None:
             self.stats.resumed += 1
+        self._apply_pauses(live)
         channels: dict[Leg, str] = {"customer": change.customer, "agent": change.agent}
         taps = CallTaps(self._ari, self.router, self.receiver.local_address, live, channels,
                         stasis_timeout_s=self.cfg.stasis_timeout_s)
@@ -253,6 +323,7 @@ class LiveMetrics:
             self._refuse(call_id, NO_CHECKPOINT, at)
             return
         live = self._live_call(call_id, left.answered_at, at)
+        self._apply_pauses(live)
         live.finish(live.clock.from_wall(at))
 
     async def _run(self, taps: CallTaps) -> None:
@@ -344,6 +415,20 @@ def _latest(event: Mapping[str, Any] | None,
         return event
     return {"call_id": saved.call_id, "t_s": saved.covered_to_s,
             "started_at": saved.started_at, "summary": saved.summary}
+
+
+def _paused_since(checkpoint: Mapping[str, Any] | None) -> float | None:
+    """The wall time of the pause a checkpoint (payload) left open, or None."""
+    if checkpoint is None:
+        return None
+    summary = checkpoint.get("summary")
+    if not isinstance(summary, Mapping) or summary.get("paused_at_end") is not True:
+        return None
+    started_at, paused = checkpoint.get("started_at"), summary.get("paused")
+    if not isinstance(started_at, int | float) or not isinstance(paused, list) or not paused:
+        return None
+    start = paused[-1].get("start") if isinstance(paused[-1], Mapping) else None
+    return started_at + start if isinstance(start, int | float) else None
 
 
 async def _quietly(action: Awaitable[None]) -> None:

@@ -4,6 +4,14 @@ Gaps: ``suspend(t_s, reason)`` ... ``resume(t_s)`` mark call time in which the a
 (a link, a tap or the daemon was down). A gap is never silence: it counts in no metric and
 raises no alert. What is open when it starts closes there (a silence long enough to be dead air
 closes ``truncated``), and the timeline starts over when it ends.
+
+Pauses: ``pause(t_s)`` ... ``unpause(t_s)`` mark call time in which the call is paused for PCI
+(card numbers): its audio is there but must not be analysed. A pause stops and restarts the
+analysis as a gap does, but it is not missing audio: the result lists it apart (``pauses``), it
+makes no call partial, and each leg still gives a per-second sample marked paused (with no audio
+values) while it lasts. Time both paused and in a gap is paused: no audio was lost that would
+have been analysed, so a gap is only its part outside pauses, and paused samples stop in a gap
+(nothing listens there).
 """
 
 from __future__ import annotations
@@ -37,6 +45,10 @@ MAX_PENDING_HOLD_MARKS = 1024
 MAX_LEG_LAG_S = 0.2
 #: Gaps one call may have; a link that flaps more often than this is refused.
 MAX_GAPS_PER_CALL = 10_000
+#: Pauses one call may have; more are refused.
+MAX_PAUSES_PER_CALL = 10_000
+#: Frames per per-second sample.
+_FRAMES_PER_S = 1000 // FRAME_MS
 
 
 def _t(frame: int) -> float:
@@ -84,14 +96,25 @@ class CallAnalyzer:
         self.alerts: list[Alert] = []
         self.holds: list[tuple[float, float]] = []
         self.gaps: list[Gap] = []
-        self._gap_start: int | None = None
-        self._gap_reason: GapReason = "daemon_restart"
+        self._gap: GapReason | None = None  # the open gap's reason
+        self._gap_start: int | None = None  # where the open gap's listed part began (not paused)
+        self.pauses: list[tuple[float, float]] = []
+        self._pause_start: int | None = None
+        self._sample_at = 0  # paused per-second samples are given up to this frame
+        #: Frames fed while paused, dropped unanalysed.
+        self.frames_paused: dict[Leg, int] = {leg: 0 for leg in LEGS}
+        self._floor = 0  # the frame of the last suspend, resume, pause or unpause
         self.finished = False
 
     @property
     def suspended(self) -> bool:
         """True between suspend() and resume()."""
-        return self._gap_start is not None
+        return self._gap is not None
+
+    @property
+    def paused(self) -> bool:
+        """True between pause() and unpause()."""
+        return self._pause_start is not None
 
     # -- input -----------------------------------------------------------------------------
     def feed(self, leg: Leg, pcm: bytes | bytearray | memoryview, t_s: float) -> list[MetricEvent]:
@@ -99,7 +122,10 @@ class CallAnalyzer:
         if self.finished:
             raise RuntimeError("call already finished")
         out: list[MetricEvent] = []
-        if self._gap_start is not None:
+        if self._pause_start is not None:  # dropped unanalysed, counted
+            self.frames_paused[leg] += len(pcm) // self.legs[leg].frame_bytes
+            return out
+        if self._gap is not None:
             self.legs[leg].feed(pcm, t_s)  # dropped and counted: the audio is in a gap
             return out
         for ev in self._leg_c.feed(pcm, t_s) if leg == "customer" else self._leg_a.feed(pcm, t_s):
@@ -113,12 +139,16 @@ class CallAnalyzer:
     def tick(self, now_s: float) -> list[MetricEvent]:
         """Advance a live call to ``now_s``: audio missing by now_s - MAX_LEG_LAG_S is silence.
 
-        While suspended it does nothing: missing audio in a gap is not silence.
+        While suspended it does nothing: missing audio in a gap is not silence. While paused,
+        it gives each leg's paused samples of the seconds completed by then.
         """
         out: list[MetricEvent] = []
-        if self._gap_start is not None:
+        if self._gap is not None:
             return out
         upto = round((now_s - MAX_LEG_LAG_S) / _FRAME_S)
+        if self._pause_start is not None:
+            self._paused_samples(upto, out, partial=False)
+            return out
         for leg in LEGS:
             la = self.legs[leg]
             if la.frames < upto:
@@ -136,10 +166,6 @@ class CallAnalyzer:
         frame = max(round(t_s / _FRAME_S), self._cursor)
         self._hold_marks.append((frame, on_hold))
 
-    def set_pci_pause(self, leg: Leg, paused: bool) -> None:
-        """Flag ``leg``'s per-second samples as paused for PCI from now on."""
-        self.legs[leg].pci_paused = paused
-
     def suspend(self, t_s: float, reason: str) -> list[MetricEvent]:
         """Audio is missing from call time ``t_s`` for ``reason``; return what that closes.
 
@@ -147,17 +173,113 @@ class CallAnalyzer:
         ``t_s`` is silence up to it (as in tick). Open segments, silence and talk-over close
         there: a silence of at least dead_air_min_s as DeadAir(truncated=True), a shorter one
         is dropped. Until resume(), fed audio is dropped and tick() does nothing. Hold is kept.
+        Paused, only the paused samples stop (given up to ``t_s``); the gap is listed from
+        the pause's end, if it outlasts the pause.
         """
         if self.finished:
             raise RuntimeError("call already finished")
         if reason not in GAP_REASONS:
             raise ValueError(f"gap reason {reason!r} not one of {GAP_REASONS}")
         out: list[MetricEvent] = []
-        if self._gap_start is not None:
+        if self._gap is not None:
             return out
         if len(self.gaps) >= MAX_GAPS_PER_CALL:
             raise OverflowError("too many gaps in one call")
-        frame = max(round(t_s / _FRAME_S), self._cursor, *(la.frames for la in self.legs.values()))
+        frame = self._frame(t_s)
+        if self._pause_start is None:
+            self._stop(frame, out)
+            self._gap_start = frame
+        else:
+            self._paused_samples(frame, out, partial=True)
+        self._gap = reason
+        self._floor = frame
+        return out
+
+    def resume(self, t_s: float) -> list[MetricEvent]:
+        """Audio is present again from call time ``t_s``: both legs' timelines jump there.
+
+        Hold changes inside the gap apply at its end; a silence (or hold) starts there anew.
+        Paused, the paused samples go on from there; the analysis waits for unpause().
+        """
+        if self.finished:
+            raise RuntimeError("call already finished")
+        out: list[MetricEvent] = []
+        if self._gap is None:
+            return out
+        frame = self._frame(t_s)
+        self._floor = frame
+        if self._pause_start is not None:
+            self._gap = None
+            self._sample_at = frame
+            return out
+        self._end_gap(frame)
+        self._gap = None
+        self._start(frame, out)
+        return out
+
+    def pause(self, t_s: float) -> list[MetricEvent]:
+        """The call is paused for PCI from call time ``t_s``: both legs; return what closes.
+
+        What is open closes as at a gap's start (at ``t_s`` or at the audio already analysed,
+        if later). Until unpause(), fed audio is dropped (counted in frames_paused) and tick()
+        gives paused samples. In a gap, the gap's listed part ends here. Idempotent; paused
+        again where a pause ended, that pause goes on (one interval).
+        """
+        if self.finished:
+            raise RuntimeError("call already finished")
+        out: list[MetricEvent] = []
+        if self._pause_start is not None:
+            return out
+        if len(self.pauses) >= MAX_PAUSES_PER_CALL:
+            raise OverflowError("too many pauses in one call")
+        frame = self._frame(t_s)
+        if self._gap is None:
+            self._stop(frame, out)
+            self._sample_at = frame
+        else:
+            self._end_gap(frame)
+        self._pause_start = self._floor = frame
+        if self.pauses and self.pauses[-1][1] == _t(frame):  # paused again where it ended
+            self._pause_start = round(self.pauses.pop()[0] / _FRAME_S)
+        return out
+
+    def unpause(self, t_s: float) -> list[MetricEvent]:
+        """The pause ends at call time ``t_s``: the analysis starts over there, as after a gap.
+
+        Returns the last paused samples (the second cut by the unpause). In a gap, the gap's
+        listed part starts here. Without a pause, nothing happens.
+        """
+        if self.finished:
+            raise RuntimeError("call already finished")
+        out: list[MetricEvent] = []
+        if self._pause_start is None:
+            return out
+        frame = self._frame(t_s)
+        if self._gap is None:
+            self._paused_samples(frame, out, partial=True)
+        self._end_pause(frame)
+        self._floor = frame
+        if self._gap is None:
+            self._start(frame, out)
+        else:
+            self._gap_start = frame
+        return out
+
+    def _frame(self, t_s: float) -> int:
+        """The frame of a change of state at call time ``t_s``.
+
+        Never before the last change, nor before what was analysed or given as paused samples.
+        """
+        frame = max(round(t_s / _FRAME_S), self._floor)
+        if self._gap is None:
+            if self._pause_start is None:
+                frame = max(frame, self._cursor, *(la.frames for la in self.legs.values()))
+            else:
+                frame = max(frame, self._sample_at)
+        return frame
+
+    def _stop(self, frame: int, out: list[MetricEvent]) -> None:
+        """The analysis stops at ``frame`` (a gap or a pause begins): close what is open."""
         for la in self.legs.values():
             for ev in la.suspend(frame * _FRAME_S):
                 self._leg_event(ev, out)
@@ -173,23 +295,9 @@ class CallAnalyzer:
             self._set_hold_now(self._hold_marks.popleft()[1], frame)
         if self._hold:
             self._close_hold(frame)
-        self._gap_start = frame
-        self._gap_reason = reason
-        return out
 
-    def resume(self, t_s: float) -> list[MetricEvent]:
-        """Audio is present again from call time ``t_s``: both legs' timelines jump there.
-
-        Hold changes inside the gap apply at its end; a silence (or hold) starts there anew.
-        """
-        if self.finished:
-            raise RuntimeError("call already finished")
-        out: list[MetricEvent] = []
-        start = self._gap_start
-        if start is None:
-            return out
-        frame = max(round(t_s / _FRAME_S), start)
-        self._end_gap(frame)
+    def _start(self, frame: int, out: list[MetricEvent]) -> None:
+        """The analysis starts over at ``frame`` (no gap nor pause is open any more)."""
         for la in self.legs.values():
             la.resume(frame * _FRAME_S)
         while self._hold_marks and self._hold_marks[0][0] <= frame:
@@ -197,31 +305,46 @@ class CallAnalyzer:
         self._hold_start = frame
         self._cursor = frame
         self._changed(frame, out)
-        return out
+
+    def _paused_samples(self, upto: int, out: list[MetricEvent], *, partial: bool) -> None:
+        """Each leg's paused samples of the seconds up to ``upto`` (and the cut one: partial)."""
+        at = self._sample_at
+        while at < upto:
+            end = min(upto, (at // _FRAMES_PER_S + 1) * _FRAMES_PER_S)
+            if not partial and end % _FRAMES_PER_S:
+                break
+            for la in self.legs.values():
+                out.append(la.paused_sample(at, end))
+            at = end
+        self._sample_at = at
 
     def _end_gap(self, frame: int) -> None:
+        """The gap's listed part (if any) ends at ``frame``."""
         start = self._gap_start
-        assert start is not None
-        if frame > start:
-            self.gaps.append(Gap(_t(start), _t(frame), self._gap_reason))
+        if start is not None and self._gap is not None and frame > start:
+            self.gaps.append(Gap(_t(start), _t(frame), self._gap))
         self._gap_start = None
+
+    def _end_pause(self, frame: int, *, at_end: bool = False) -> None:
+        """The pause ends at ``frame``; listed if not empty, or if the result ends in it."""
+        start = self._pause_start
+        assert start is not None
+        if frame > start or at_end:
+            self.pauses.append((_t(start), _t(frame)))
+        self._pause_start = None
 
     def finish(self, end_s: float | None = None) -> CallResult:
         """End the call; return its CallResult (whose ``events`` are the last events).
 
-        Not suspended, the call ends at its longest leg, as its audio does. Suspended, the
-        open gap runs to ``end_s`` (the call's real end), or ends where it started.
+        Neither suspended nor paused, the call ends at its longest leg, as its audio does.
+        Else the open gap or pause runs to ``end_s`` (the call's real end), or ends where it
+        started (a pause: where its paused samples end).
         """
         if self.finished:
             raise RuntimeError("call already finished")
         out: list[MetricEvent] = []
-        if self._gap_start is not None:
-            end = self._gap_start
-            if end_s is not None:
-                end = max(end, round(end_s / _FRAME_S))
-            self._end_gap(end)
-            self._hold_marks.clear()
-        else:
+        paused_at_end = self._pause_start is not None
+        if self._gap is None and self._pause_start is None:
             for la in self.legs.values():
                 for ev in la.finish():
                     self._leg_event(ev, out)
@@ -230,8 +353,17 @@ class CallAnalyzer:
             self._close_runs(end, out)
             if self._hold:
                 self._close_hold(end)
+        else:
+            end = self._frame(end_s if end_s is not None else 0.0)
+            if self._pause_start is not None:
+                if self._gap is None:
+                    self._paused_samples(end, out, partial=True)
+                self._end_pause(end, at_end=True)
+            else:
+                self._end_gap(end)
+            self._hold_marks.clear()
         self.finished = True
-        return self._result(end, out)
+        return self._result(end, out, paused_at_end)
 
     def snapshot(self, t_s: float | None = None) -> CallResult:
         """The result so far, as if the audio stopped at ``t_s``; this analyzer is unchanged.
@@ -240,17 +372,18 @@ class CallAnalyzer:
         open segments and talk-over are cut at the audio analysed (at least up to ``t_s``), a
         silence still open is a truncated dead air (if long enough), levels and counts are
         the legs' current state, and the coverage ends there (no gap is added). ``t_s=None``
-        cuts at the end of the audio analysed, so no silence is made up. Suspended, the open
-        gap runs to ``t_s`` (or ends where it started). The result's ``events`` is empty.
+        cuts at the end of the audio analysed, so no silence is made up. Suspended or paused,
+        the open gap or pause runs to ``t_s`` (or ends where it started; see finish), and a
+        pause still open gives ``paused_at_end``. The result's ``events`` is empty.
         Against ``finish()`` of the same audio, the summary differs only in a silence still
         open at the end, which ``finish`` closes as ended and a snapshot as truncated.
         """
         if self.finished:
             raise RuntimeError("call already finished")
         fork = self._fork()
-        if fork._gap_start is None:
+        if fork._gap is None and fork._pause_start is None:
             cut = t_s if t_s is not None else max(la.frames for la in fork.legs.values()) * _FRAME_S
-            fork.suspend(cut, self._gap_reason)
+            fork.suspend(cut, GAP_REASONS[0])  # an empty gap: nothing is listed
             result = fork.finish(cut)
         else:
             result = fork.finish(t_s)
@@ -274,16 +407,19 @@ class CallAnalyzer:
         other.alerts = list(self.alerts)
         other.holds = list(self.holds)
         other.gaps = list(self.gaps)
+        other.pauses = list(self.pauses)
+        other.frames_paused = dict(self.frames_paused)
         return other
 
-    def _result(self, end: int, events: list[MetricEvent]) -> CallResult:
+    def _result(self, end: int, events: list[MetricEvent], paused_at_end: bool) -> CallResult:
+        cuts = sorted([*((g.start_s, g.end_s) for g in self.gaps), *self.pauses])
         coverage: list[tuple[float, float]] = []
         at = 0.0
-        for gap in self.gaps:
-            if gap.start_s > at:
-                coverage.append((at, gap.start_s))
-            at = gap.end_s
-        if _t(end) > at or not self.gaps:
+        for start_s, end_s in cuts:
+            if start_s > at:
+                coverage.append((at, start_s))
+            at = end_s
+        if _t(end) > at or not cuts:
             coverage.append((at, _t(end)))
         legs: dict[Leg, LegResult] = {}
         for leg, la in self.legs.items():
@@ -295,7 +431,8 @@ class CallAnalyzer:
         return CallResult(
             self.sample_rate, self.codec, _t(end), legs, tuple(self.dead_air),
             tuple(self.talk_over), tuple(self.alerts), tuple(self.holds), tuple(self.gaps),
-            tuple(coverage), round(sum(e - s for s, e in coverage), 3), events)
+            tuple(coverage), round(sum(e - s for s, e in coverage), 3), events,
+            tuple(self.pauses), paused_at_end)
 
     # -- per-leg events --------------------------------------------------------------------
     def _leg_event(self, ev: MetricEvent, out: list[MetricEvent]) -> None:

@@ -11,22 +11,27 @@ LEGS: tuple[Leg, Leg] = ("customer", "agent")
 
 @dataclass(frozen=True, slots=True)
 class LegSample:
-    """One leg's per-second sample (spec: live cadence), of the audio in [t_s, t_s + covered_s)."""
+    """One leg's per-second sample (spec: live cadence), of the audio in [t_s, t_s + covered_s).
+
+    A ``paused`` sample is of call time paused for PCI: no audio was analysed, so rms_dbov and
+    the levels are None, speech_fraction and clipped 0, and speech_s is the total so far.
+    """
 
     leg: Leg
     t_s: float
-    rms_dbov: float
+    rms_dbov: float | None
     speech_fraction: float
     level_dbov_1s: float | None
     clipped: int
-    pci_paused: bool
+    paused: bool
     #: Seconds of speech frames since the call started.
     speech_s: float = 0.0
     #: The P.56 level of the whole leg so far, once speech_s reaches level_min_speech_s and
     #: only on seconds with speech; else None.
     active_level_dbov: float | None = None
-    #: Seconds of audio this sample covers: 1.0, less on a second cut by a gap (then t_s is
-    #: where the audio starts or resumes inside that second).
+    #: Seconds of audio this sample covers: 1.0, less on a second cut by a gap or a pause
+    #: (then t_s is where the audio starts or resumes inside that second); of a paused
+    #: sample, the paused part of its second.
     covered_s: float = 1.0
 
 
@@ -88,7 +93,7 @@ class Alert:
 
 @dataclass(frozen=True, slots=True)
 class CallSummary:
-    """A finished call's ``edgeqa.call_summary/2`` (summary.build_summary), JSON-ready."""
+    """A finished call's ``edgeqa.call_summary/3`` (summary.build_summary), JSON-ready."""
 
     data: dict[str, Any]
 

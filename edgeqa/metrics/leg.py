@@ -8,6 +8,7 @@ A gap (suspend ... resume) is audio that is missing, not silence: the open segme
 the audio stopped, nothing is analysed inside the gap, and on resume the leg starts over as at
 the call's start (noise floor, P.56 envelope and hang-over, clip run, webrtcvad's own state and
 the open speech run are reset) while its totals (segments, histograms, sums, clips) carry on.
+A PCI pause stops and restarts a leg the same way (CallAnalyzer.pause).
 """
 
 from __future__ import annotations
@@ -143,8 +144,6 @@ class LegAnalyzer:
         self._first_frame = 0  # no segment starts before this frame (the last resume)
         self._sec_start = 0  # the first frame of the current per-second sample
         self.vad_calls = 0
-        self.pci_paused = False
-        self._sec_paused = False
         self._sec_speech = 0
         self._sec_sumsq = 0
         self._sec_speech_sumsq = 0
@@ -234,8 +233,6 @@ class LegAnalyzer:
         self.frames = start_frame + n
         if self.frames % FRAMES_PER_S == 0:
             events.append(self._second_sample())
-        if self.pci_paused:
-            self._sec_paused = True
 
     def _segment_events(self, n_ev: int, events: list[LegEvent]) -> None:
         ev = self._events
@@ -271,7 +268,7 @@ class LegAnalyzer:
         sample = LegSample(
             self.leg, round(self._sec_start * self.frame_s, 3), round(rms_dbov(sumsq, n), 2),
             self._sec_speech / n_frames, None if level is None else round(level, 2),
-            clipped, self._sec_paused or self.pci_paused, round(speech_s, 3),
+            clipped, False, round(speech_s, 3),
             None if total is None else round(total, 2), round(n_frames * self.frame_s, 3))
         self._sec_start = self.frames
         self._sec_sumsq = st[LS_SUMSQ]
@@ -279,8 +276,13 @@ class LegAnalyzer:
         self._sec_clipped = st[LS_CLIPPED]
         self._sec_hist = hist
         self._sec_speech = 0
-        self._sec_paused = False
         return sample
+
+    def paused_sample(self, start: int, end: int) -> LegSample:
+        """The sample of frames [start, end) of one second, paused for PCI (not analysed)."""
+        fs = self.frame_s
+        return LegSample(self.leg, round(start * fs, 3), None, 0.0, None, 0, True,
+                         round(self.speech_frames * fs, 3), None, round((end - start) * fs, 3))
 
     def finish(self) -> list[LegEvent]:
         """Close the open segment at the end of the audio; return its event, if any."""
@@ -322,7 +324,6 @@ class LegAnalyzer:
         seg[SS_CONFIRMED] = 0
         self._new_vad()
         self.frames = self._first_frame = self._sec_start = frame
-        self._sec_paused = False
         self.suspended = False
 
     def _close_run(self) -> list[LegEvent]:

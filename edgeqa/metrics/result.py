@@ -44,7 +44,8 @@ class LegResult:
 class CallResult:
     """A finished call: its last events and every figure the summary is made of.
 
-    ``coverage`` and ``gaps`` tile [0, duration_s]; every other time lies in the coverage.
+    ``coverage``, ``gaps`` and ``pauses`` tile [0, duration_s]; every other time lies in
+    the coverage.
     """
 
     sample_rate: int
@@ -62,3 +63,7 @@ class CallResult:
     covered_s: float
     #: The events finish() completed (closing segments, dead air, talk-over), in order.
     events: list[MetricEvent]
+    #: Intervals paused for PCI (start_s, end_s): not analysed, and not missing.
+    pauses: tuple[tuple[float, float], ...] = ()
+    #: The call was still paused where the result ends (a snapshot: the pause goes on).
+    paused_at_end: bool = False

@@ -1,25 +1,33 @@
-"""The ``edgeqa.call_summary/2`` object (docs/analyze-output.md), built from a CallResult.
+"""The ``edgeqa.call_summary/3`` object (docs/analyze-output.md), built from a CallResult.
 
 Per leg, ``active_level_dbov`` is P.56 method B over the leg's gate-passing frames (and the
 0.3 s after each: hang-over plus envelope fall), which on digital silence between words equals
 the faithful P.56 and under steady line noise keeps the noise out of it; the extra key
 ``active_level_p56_all_dbov`` is the faithful P.56 over every sample.
 
-A summary says what it covers: ``coverage`` and ``gaps`` tile [0, duration_s], and every
-figure is of the covered audio only; rates are over ``covered_s``. ``merge_summaries`` joins
-the summaries of two analyses of one call (before and after a daemon restart).
+A summary says what it covers: ``coverage``, ``gaps`` and ``paused`` tile [0, duration_s],
+and every figure is of the covered audio only; rates are over ``covered_s``. A pause (for PCI)
+is not missing audio: it makes no summary ``partial``. ``merge_summaries`` joins the summaries
+of two analyses of one call (before and after a daemon restart); it reads /2 summaries too
+(v2 had no pauses). ``summary_payload`` is the one builder of the ``call.summary`` stream
+payload, for every source.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from edgeqa.metrics.events import LEGS, TalkOver
 from edgeqa.metrics.result import CallResult, LegResult
 
-SCHEMA = "edgeqa.call_summary/2"
+SCHEMA = "edgeqa.call_summary/3"
+#: Older summaries merge_summaries still reads (checkpoints a previous version left).
+READABLE_SCHEMAS = ("edgeqa.call_summary/2", SCHEMA)
+SummarySource = Literal["live", "recording"]
+#: What a call.summary was computed from: the live taps, or the call's recorded legs.
+SUMMARY_SOURCES: tuple[SummarySource, ...] = ("live", "recording")
 #: Coverage intervals closer than this (s) are one: a cut without lost audio leaves no gap.
 JOIN_TOLERANCE_S = 0.001
 _INTERRUPTERS = ("customer", "agent", "both")
@@ -88,6 +96,7 @@ def build_summary(result: CallResult) -> dict[str, Any]:
         result.duration_s, result.sample_rate, result.codec,
         [[s, e] for s, e in result.coverage],
         [{"start": g.start_s, "end": g.end_s, "reason": g.reason} for g in result.gaps],
+        [{"start": s, "end": e} for s, e in result.pauses], result.paused_at_end,
         legs, dead_air, talk_over,
         [{"start": s, "end": e, "duration_s": round(e - s, 3)} for s, e in result.holds],
         [{"type": a.type, "severity": a.severity, "at": a.at_s, "leg": a.leg, "value": a.value}
@@ -95,7 +104,8 @@ def build_summary(result: CallResult) -> dict[str, Any]:
 
 
 def _assemble(duration_s: float, sample_rate: int, codec: str, coverage: list[list[float]],
-              gaps: list[dict[str, Any]], legs: dict[str, dict[str, Any]],
+              gaps: list[dict[str, Any]], paused: list[dict[str, Any]], paused_at_end: bool,
+              legs: dict[str, dict[str, Any]],
               dead_air: list[dict[str, Any]], talk_over: list[dict[str, Any]],
               hold: list[dict[str, Any]], alerts: list[dict[str, Any]]) -> dict[str, Any]:
     covered_s = round(sum(e - s for s, e in coverage), 3)
@@ -106,7 +116,10 @@ def _assemble(duration_s: float, sample_rate: int, codec: str, coverage: list[li
         "codec": codec,
         "coverage": coverage,
         "gaps": gaps,
+        "paused": paused,
         "covered_s": covered_s,
+        "paused_s": round(sum(p["end"] - p["start"] for p in paused), 3),
+        "paused_at_end": paused_at_end,
         "partial": bool(gaps),
         "legs": legs,
         **_rates(legs, dead_air, covered_s),
@@ -155,11 +168,12 @@ def _merge_leg(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _union(intervals: list[list[float]]) -> list[list[float]]:
+def _union(intervals: list[list[float]], overlap: bool = False) -> list[list[float]]:
+    """Join intervals that touch; ones that overlap too if ``overlap``, else ValueError."""
     out: list[list[float]] = []
     for s, e in sorted(intervals):
         if out and s <= out[-1][1] + JOIN_TOLERANCE_S:
-            if s < out[-1][1] - JOIN_TOLERANCE_S:
+            if not overlap and s < out[-1][1] - JOIN_TOLERANCE_S:
                 raise ValueError(f"the summaries both cover {s}..{min(e, out[-1][1])} s")
             out[-1][1] = max(out[-1][1], e)
         else:
@@ -182,25 +196,31 @@ def _reason(start: float, end: float, *summaries: Mapping[str, Any]) -> str:
 
 
 def merge_summaries(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
-    """Join two /2 summaries of one call whose coverages do not overlap.
+    """Join two summaries (/3, or /2) of one call whose coverages do not overlap.
 
     ``before`` covers the call's start (its analysis stopped at a daemon restart), ``after``
-    the rest (its start is a gap): the coverage is the union, the gaps are what neither
-    covered (reason from the input gap there), lists are concatenated, counts and talk times
-    summed, levels pooled over their active times (docs/metrics.md gives the tolerance
-    against one P.56 over the whole call), clip_ratio taken over the covered samples. A
-    segment, silence or talk-over cut by the restart counts as two.
+    the rest (its start is a gap): the coverage is the union, the paused time the union of
+    both (paused time covered by the other is refused, as overlapping coverage is), the
+    gaps what is neither (reason from the input gap there), lists are concatenated, counts
+    and talk times summed, levels pooled over their active times (docs/metrics.md gives the
+    tolerance against one P.56 over the whole call), clip_ratio taken over the covered
+    samples. A segment, silence or talk-over cut by the restart counts as two.
+    ``paused_at_end`` is that of the part that reaches further (``after`` on a tie).
     """
     for s in (before, after):
-        if s.get("schema") != SCHEMA:
-            raise ValueError(f"can only merge {SCHEMA} summaries, not {s.get('schema')!r}")
+        if s.get("schema") not in READABLE_SCHEMAS:
+            raise ValueError(f"can only merge {' or '.join(READABLE_SCHEMAS)} summaries, "
+                             f"not {s.get('schema')!r}")
     if (before["sample_rate"], before["codec"]) != (after["sample_rate"], after["codec"]):
         raise ValueError("the summaries differ in sample rate or codec")
     duration_s = max(before["duration_s"], after["duration_s"])
     coverage = _union([list(c) for c in (*before["coverage"], *after["coverage"])])
+    paused = _union([[p["start"], p["end"]] for p in (*before.get("paused", ()),
+                                                      *after.get("paused", ()))], overlap=True)
+    _union([*coverage, *paused])  # ValueError if a part's pause overlaps the other's audio
     gaps: list[dict[str, Any]] = []
     at = 0.0
-    for s, e in [*coverage, [duration_s, duration_s]]:
+    for s, e in [*sorted([*coverage, *paused]), [duration_s, duration_s]]:
         if s > at + JOIN_TOLERANCE_S:
             gaps.append({"start": at, "end": s, "reason": _reason(at, s, before, after)})
         at = max(at, e)
@@ -212,5 +232,22 @@ def merge_summaries(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict
 
     alerts = sorted([*before["alerts"], *after["alerts"]],
                     key=lambda a: (a["at"], a["type"], a["leg"] or ""))
-    return _assemble(duration_s, before["sample_rate"], before["codec"], coverage, gaps, legs,
+    last = before if before["duration_s"] > after["duration_s"] else after
+    return _assemble(duration_s, before["sample_rate"], before["codec"], coverage, gaps,
+                     [{"start": s, "end": e} for s, e in paused],
+                     bool(last.get("paused_at_end", False)), legs,
                      joined("dead_air"), joined("talk_over"), joined("hold"), alerts)
+
+
+def summary_payload(call_id: str, started_at: float, summary: Mapping[str, Any],
+                    source: SummarySource) -> dict[str, Any]:
+    """The ``call.summary`` stream payload (schemas/call.summary.v3.json) of one call.
+
+    ``started_at`` is the wall time of the summary's call time 0 (the answer); the event's
+    own time is the call's end, ``started_at + summary["duration_s"]``. ``source`` says what
+    the summary was computed from: the live taps, or the call's recorded legs.
+    """
+    if source not in SUMMARY_SOURCES:
+        raise ValueError(f"summary source {source!r} not one of {SUMMARY_SOURCES}")
+    return {"call_id": call_id, "leg": None, "started_at": started_at, "source": source,
+            "partial": bool(summary.get("partial")), "summary": dict(summary)}

@@ -19,11 +19,13 @@ SCHEMA_VERSIONS: dict[str, int] = {
     "leg.added": 2, "leg.updated": 2, "leg.removed": 2,
     # v2: "severity" apart from the alert type (call.alert types too_quiet/too_loud were
     # type "level"); call.dead_air "state" ongoing/ended/truncated; call.summary "partial".
-    "call.dead_air": 2, "call.summary": 2,
+    # v3: call.summary "source" (live, recording), its summary edgeqa.call_summary/3 (paused).
+    "call.dead_air": 2, "call.summary": 3,
     # v3: call.alert type pci_pause_long (a long PCI pause; at_s may be null).
     "call.alert": 3,
     # v2: leg.sample "covered_s" (a second cut by a gap holds less than 1 s of audio).
-    "leg.sample": 2,
+    # v3: leg.sample paused samples (PCI pause: rms_dbov null).
+    "leg.sample": 3,
 }
 
 
@@ -66,7 +68,7 @@ def schema_name(event_type: str) -> str:
 class Checkpoint:
     """The live metrics of a call still up, as far as they go: kept in the store, not streamed.
 
-    ``summary`` is the edgeqa.call_summary/2 of the call from its answer up to call time
+    ``summary`` is the edgeqa.call_summary/3 of the call from its answer up to call time
     ``covered_to_s`` (on the clock whose time 0 is the wall time ``started_at``); ``at`` is
     the wall time of that point (started_at + covered_to_s), a moment before it was taken.
     """

@@ -1,4 +1,4 @@
-"""Feeding a recorded call through a CallAnalyzer with gaps and hold changes on a schedule."""
+"""Feeding a recorded call through a CallAnalyzer with gaps, pauses and hold on a schedule."""
 
 from __future__ import annotations
 
@@ -34,7 +34,8 @@ def silence(seconds: float, rate: int = RATE) -> bytes:
 
 @dataclass(frozen=True)
 class Action:
-    """At call time ``t_s``: "suspend" (with ``reason``), "resume", "hold_on" or "hold_off"."""
+    """At call time ``t_s``: "suspend" (with ``reason``), "resume", "pause", "unpause",
+    "tick" (a live tick at ``t_s``), "hold_on" or "hold_off"."""
 
     t_s: float
     kind: str
@@ -89,6 +90,12 @@ def _act(call: CallAnalyzer, action: Action) -> list[MetricEvent]:
         return call.suspend(action.t_s, action.reason)
     if action.kind == "resume":
         return call.resume(action.t_s)
+    if action.kind == "pause":
+        return call.pause(action.t_s)
+    if action.kind == "unpause":
+        return call.unpause(action.t_s)
+    if action.kind == "tick":
+        return call.tick(action.t_s)
     call.set_hold(action.kind == "hold_on", action.t_s)
     return []
 

@@ -21,7 +21,8 @@ def metric_gist(kind: str, data: Mapping[str, Any]) -> str:
     if kind == "leg.sample":
         return (f"{call} {data.get('leg'):<8} t={data.get('t_s'):5.1f}s "
                 f"rms {_db(data.get('rms_dbov'))} dBov speech {data.get('speech_fraction'):.2f} "
-                f"level {_db(data.get('level_dbov_1s'))} clipped {data.get('clipped')}")
+                f"level {_db(data.get('level_dbov_1s'))} clipped {data.get('clipped')}"
+                + (" paused" if data.get("paused") else ""))
     if kind == "call.talk_over":
         return (f"{call} {data.get('start_s'):.2f}-{data.get('end_s'):.2f}s "
                 f"({data.get('duration_s'):.2f} s) interrupter {data.get('interrupter')}")

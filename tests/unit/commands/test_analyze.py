@@ -16,7 +16,7 @@ from tests.support.paths import CALLS
 CALLS = CALLS
 KEYS = {"schema", "duration_s", "sample_rate", "codec", "legs", "talk_ratio", "dead_air",
         "silence_pct", "talk_over", "talk_over_summary", "alerts", "coverage", "gaps",
-        "covered_s", "partial"}
+        "covered_s", "partial", "paused", "paused_s", "paused_at_end"}
 LEG_KEYS = {"talk_time_s", "active_level_dbov", "active_level_p56_all_dbov", "clip_ratio",
             "clip_events", "longest_monologue_s", "speech_segments", "active_s", "samples",
             "clipped"}
@@ -51,7 +51,7 @@ def test_json_output_contract(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["analyze", str(CALLS / "talk_over.wav"), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert KEYS <= data.keys()
-    assert data["schema"] == "edgeqa.call_summary/2"
+    assert data["schema"] == "edgeqa.call_summary/3"
     assert data["coverage"] == [[0.0, data["duration_s"]]] and data["gaps"] == []
     assert data["partial"] is False and data["covered_s"] == data["duration_s"]
     assert data["codec"] == "pcm16" and data["sample_rate"] == 8000
@@ -59,6 +59,25 @@ def test_json_output_contract(capsys: pytest.CaptureFixture[str]) -> None:
         assert LEG_KEYS <= data["legs"][leg].keys()
     assert data["talk_over_summary"]["count"] == 3
     assert data["talk_over_summary"]["by_interrupter"]["customer"]["count"] == 3
+
+
+def test_paused_spans(capsys: pytest.CaptureFixture[str]) -> None:
+    """--paused: the call time paused for PCI (the recording holds silence there)."""
+    path = str(CALLS / "dead_air.wav")
+    assert main(["analyze", path, "--json", "--paused", "18-30", "--paused", "2.5-4"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["paused"] == [{"start": 2.5, "end": 4.0}, {"start": 18.0, "end": 30.0}]
+    assert data["paused_s"] == 13.5 and data["partial"] is False and data["gaps"] == []
+    assert data["covered_s"] == pytest.approx(data["duration_s"] - 13.5)
+    assert not [d for d in data["dead_air"] if d["start"] < 30.0 and d["end"] > 18.0]
+    assert main(["analyze", path, "--paused", "18-30"]) == 0
+    assert "paused    18.00-30.00 s" in capsys.readouterr().out
+    for bad in ("30-18", "x-2", "5"):
+        with pytest.raises(SystemExit):
+            main(["analyze", path, "--paused", bad])
+        assert "START-END" in capsys.readouterr().err
+    assert main(["analyze", path, path.replace("dead_air", "clean"), "--paused", "1-2"]) == 2
+    assert "single call" in capsys.readouterr().err
 
 
 def test_alerts_carry_type_and_severity(capsys: pytest.CaptureFixture[str]) -> None:

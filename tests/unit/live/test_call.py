@@ -18,6 +18,8 @@ from edgeqa.live.clock import CallClock
 from edgeqa.live.router import TapRouter
 from edgeqa.media.rtp import PT_SLIN16, RtpPacket
 from edgeqa.store import Event as StreamEvent
+from edgeqa.store import schema_name
+from tests.support.schemas import errors
 
 FRAME_BYTES = 640  # 20 ms of slin16
 #: Call time 0 is wall time 1000.0; the loop clock reads wall - 900 (so call time t is loop
@@ -313,3 +315,131 @@ def test_a_lost_link_is_a_gap_from_the_last_audio_received(talk_over_16k: CallAu
     _play_ticking(early, talk_over_16k, 0.0, 3.0)
     early.lose_audio(2.5, "pbx_outage")  # the analysis is already at 3.0: it starts there
     assert early.analyzer.suspended
+
+
+def _paused_samples(sink: Sink) -> list[dict[str, Any]]:
+    return [s for s in sink.of("leg.sample") if s["paused"]]
+
+
+def test_a_pause_gates_the_taps_and_ticks_give_paused_samples(talk_over_16k: CallAudio) -> None:
+    sink = Sink()
+    call = LiveCall("c1", CLOCK, sink)
+    _play_ticking(call, talk_over_16k, 0.0, 6.0)
+    call.pause(6.0)
+    call.pause(7.0)  # idempotent: the first pause holds
+    _play_ticking(call, talk_over_16k, 6.0, 12.0)
+    assert call.packets_paused == 2 * 300  # both legs' packets of [6, 12): dropped
+    call.unpause(12.0)
+    call.unpause(13.0)  # no pause open: nothing
+    _play_ticking(call, talk_over_16k, 12.0, 18.0)
+    call.finish(18.0)
+    paused = _paused_samples(sink)
+    assert sorted((s["leg"], s["t_s"], s["covered_s"]) for s in paused) == sorted(
+        (leg, float(t), 1.0) for leg in ("customer", "agent") for t in range(6, 12))
+    for event in sink.events:
+        assert errors(dict(event.data), schema_name(event.type)) == [], event
+        if event.type == "leg.sample" and event.data["paused"]:
+            assert event.data["rms_dbov"] is None and event.data["level_dbov_1s"] is None
+            assert event.at == CLOCK.wall(event.data["t_s"] + event.data["covered_s"])
+    audio = [s for s in sink.of("leg.sample") if not s["paused"]]
+    assert not [s for s in audio if s["t_s"] < 12.0 and s["t_s"] + s["covered_s"] > 6.0]
+    (summary,) = sink.of("call.summary")
+    assert summary["source"] == "live" and summary["partial"] is False
+    s = summary["summary"]
+    assert s["paused"] == [{"start": 6.0, "end": 12.0}] and s["gaps"] == []
+    assert s["coverage"] == [[0.0, 6.0], [12.0, 18.0]] and s["paused_at_end"] is False
+    # The same as the recorded legs analysed with the paused span.
+    short = CallAudio(talk_over_16k.customer[:18 * 32000], talk_over_16k.agent[:18 * 32000],
+                      16000, "pcm16")
+    offline = run_call(short, paused=[(6.0, 12.0)])
+    for leg in ("customer", "agent"):
+        assert s["legs"][leg]["speech_segments"] == offline["legs"][leg]["speech_segments"]
+    assert s["talk_over"] == offline["talk_over"] and s["paused"] == offline["paused"]
+
+
+def test_a_checkpoint_during_a_pause_resumes_paused(talk_over_16k: CallAudio) -> None:
+    first = Sink()
+    kept: list[dict[str, Any]] = []
+    call = LiveCall("c1", CLOCK, first, on_checkpoint=lambda t, s: kept.append(s),
+                    checkpoint_every_s=5.0)
+    _play_ticking(call, talk_over_16k, 0.0, 4.0)
+    call.pause(4.0)
+    _play_ticking(call, talk_over_16k, 4.0, 8.0)
+    (periodic,) = kept  # the pause is checkpointed at the next tick (then every 5 s)
+    assert periodic["paused_at_end"] is True and periodic["paused"] == [
+        {"start": 4.0, "end": 4.0}] and periodic["duration_s"] == 4.0
+    call.checkpoint(8.0, "daemon_restart")
+    (checkpoint,) = first.of("call.metrics_suspended")
+    before = checkpoint["summary"]
+    assert before["paused"] == [{"start": 4.0, "end": 8.0}] and before["paused_at_end"] is True
+    assert before["gaps"] == [] and before["partial"] is False
+    second = Sink()
+    again = LiveCall("c1", CLOCK, second, first_seen_s=11.0, before=before)
+    assert again.paused
+    _play_ticking(again, talk_over_16k, 11.5, 14.0)
+    assert again.packets_paused > 0 and not again.analyzer.suspended
+    assert {s["t_s"] for s in _paused_samples(second)} == {11.5, 12.0}  # then [13, 13.8]
+    again.unpause(14.0)
+    assert {s["t_s"] for s in _paused_samples(second)} == {11.5, 12.0, 13.0}
+    _play_ticking(again, talk_over_16k, 14.0, 20.0)
+    again.finish(20.0)
+    (summary,) = second.of("call.summary")
+    s = summary["summary"]
+    assert s["paused"] == [{"start": 4.0, "end": 14.0}] and s["gaps"] == []
+    assert summary["partial"] is False and s["coverage"] == [[0.0, 4.0], [14.0, 20.0]]
+    assert s["covered_s"] == 10.0 and s["paused_s"] == 10.0
+
+
+def test_a_tap_failing_during_a_pause_stops_its_samples_not_the_pause(
+        talk_over_16k: CallAudio) -> None:
+    sink = Sink()
+    call = LiveCall("c1", CLOCK, sink)
+    _play_ticking(call, talk_over_16k, 0.0, 3.0)
+    call.pause(3.0)
+    _play_ticking(call, talk_over_16k, 3.0, 5.0)
+    call.suspend(5.0, "tap_failed")
+    for i in range(1, 13):  # no samples while nothing listens
+        call.tick(LOOP_0 + 5.0 + i * 0.25)
+    _play_ticking(call, talk_over_16k, 8.0, 10.0)  # re-tapped: still paused
+    call.unpause(10.0)
+    _play_ticking(call, talk_over_16k, 10.0, 12.0)
+    call.finish(12.0)
+    assert sorted({s["t_s"] for s in _paused_samples(sink)}) == [3.0, 4.0, 8.0, 9.0]
+    (summary,) = sink.of("call.summary")
+    s = summary["summary"]
+    assert s["paused"] == [{"start": 3.0, "end": 10.0}] and s["gaps"] == []
+    assert summary["partial"] is False
+
+
+def test_a_call_ending_while_paused() -> None:
+    sink = Sink()
+    call = LiveCall("c1", CLOCK, sink)
+    call.pause(-1.0)  # before the answer: from call time 0
+    for i in range(1, 13):
+        call.tick(LOOP_0 + i * 0.25)
+    call.finish(3.5)
+    call.unpause(4.0)  # finished: nothing
+    (summary,) = sink.of("call.summary")
+    s = summary["summary"]
+    assert s["paused"] == [{"start": 0.0, "end": 3.5}] and s["paused_at_end"] is True
+    assert s["coverage"] == [] and s["covered_s"] == 0.0 and s["dead_air"] == []
+    assert [(x["t_s"], x["covered_s"]) for x in sink.of("leg.sample")][-2:] == [(3.0, 0.5),
+                                                                              (3.0, 0.5)]
+
+
+def test_a_pause_and_its_end_are_checkpointed_at_the_next_tick() -> None:
+    kept: list[tuple[float, dict[str, Any]]] = []
+    call = LiveCall("c1", CLOCK, Sink(), on_checkpoint=lambda t, s: kept.append((t, s)),
+                    checkpoint_every_s=5.0)
+    for i in range(1, 9):
+        call.tick(LOOP_0 + i * 0.25)
+    assert kept == []
+    call.pause(2.1)
+    call.tick(LOOP_0 + 2.25)
+    call.tick(LOOP_0 + 2.5)  # one checkpoint, not one a tick
+    call.unpause(3.0)
+    call.tick(LOOP_0 + 3.25)
+    assert [(t, s["paused_at_end"]) for t, s in kept] == [
+        (pytest.approx(2.25, abs=0.02), True), (pytest.approx(3.05, abs=0.02), False)]
+    assert kept[0][1]["paused"] == [{"start": 2.1, "end": kept[0][0]}]
+    assert kept[1][1]["paused"] == [{"start": 2.1, "end": 3.0}]

@@ -368,3 +368,109 @@ async def test_a_restart_takes_the_checkpoint_that_accounts_for_more() -> None:
         assert final[call_id].data["partial"] is True
         assert s["coverage"] == [[0.0, covered]], call_id
         assert s["gaps"] == [{"start": covered, "end": 20.0, "reason": "daemon_restart"}]
+
+
+def _paused_checkpoint_summary(paused_s: float, t_s: float) -> dict[str, Any]:
+    """What a LiveCall paused at ``paused_s`` and stopped at ``t_s`` publishes."""
+    from edgeqa.live.call import LiveCall
+    from edgeqa.live.clock import CallClock
+    out: list[Any] = []
+    call = LiveCall("x", CallClock(0.0, 0.0), out.extend)
+    call.pause(paused_s)
+    call.checkpoint(t_s, "daemon_restart")
+    summary: dict[str, Any] = out[-1].data["summary"]
+    return summary
+
+
+async def test_a_pause_before_the_taps_applies_when_they_come_up() -> None:
+    ari = FakeAri()
+    live, submitted = _service(ari)
+    connected = _connected(answered_at=_now() - 1.0)
+    t0 = connected.answered_at
+    assert live.pause("c1", t0 + 0.5) is False  # not tapped yet: kept for when it is
+    assert live.pause("c1", t0 + 0.7) is False and live.paused_since("c1") == t0 + 0.5
+    assert live.resume("other", t0) is False
+    async with asyncio.TaskGroup() as tg:
+        live.bind(tg)
+        await _tap(live, ari, connected)
+        call = live.active["c1"].call
+        assert call.paused
+        await asyncio.sleep(0.3)
+        # (Times ahead of the clock, so that no tick can overtake them on a slow machine.)
+        assert live.resume("c1", t0 + 3.5) is True and not call.paused
+        assert live.paused_since("c1") is None
+        assert live.pause("c1", t0 + 3.8) is True and call.paused
+        live.on_changes([CallEnded("c1", t0 + 4.5)], _now())
+        await _until(lambda: not live.active)
+    assert live.paused_since("c1") is None  # forgotten with the call
+    (summary,) = [e for e in submitted if e.type == "call.summary"]
+    s = summary.data["summary"]
+    assert s["paused"] == [{"start": 0.5, "end": 3.5}, {"start": 3.8, "end": 4.5}]
+    assert summary.data["partial"] is False and s["paused_at_end"] is True
+    samples = [e.data for e in submitted if e.type == "leg.sample"]
+    paused_agent = [d["t_s"] for d in samples if d["paused"] and d["leg"] == "agent"]
+    assert paused_agent == [0.5, 1.0, 2.0, 3.0, 3.8, 4.0]
+    assert live.resume("c1", _now()) is False and live.pause("c1", _now()) is False
+
+
+async def test_a_call_checkpointed_while_paused_resumes_paused() -> None:
+    ari = FakeAri()
+    live, submitted = _service(ari)
+    answered = _now() - 20.0
+    paused = _paused_checkpoint_summary(5.0, 8.0)
+    live.restore(
+        [{"id": c, "data": {"call": {"call_id": c, "answered_at": answered}}}
+         for c in ("resumed", "ended")],
+        {c: {"call_id": c, "t_s": 8.0, "started_at": answered, "summary": paused}
+         for c in ("resumed", "ended")})
+    assert live.paused_since("resumed") == answered + 5.0
+    async with asyncio.TaskGroup() as tg:
+        live.bind(tg)
+        live.on_changes([CallEnded("ended", answered + 15.0)], _now())
+        live.on_changes([CallConnected("resumed", _now(), answered, "u-cust", "u-agent")],
+                        _now())
+        await _until(lambda: len(ari.channels) == 4)
+        assert live.active["resumed"].call.paused
+        assert live.resume("resumed", answered + 21.0)
+        live.on_changes([CallEnded("resumed", _now())], _now())
+        await _until(lambda: not live.active)
+    final = {e.data["call_id"]: e.data for e in submitted if e.type == "call.summary"}
+    ended = final["ended"]  # ended paused while no daemon ran: paused to its end, no gap
+    assert ended["partial"] is False and ended["summary"]["gaps"] == []
+    assert ended["summary"]["paused"] == [{"start": 5.0, "end": 15.0}]
+    resumed = final["resumed"]["summary"]
+    assert resumed["paused"] == [{"start": 5.0, "end": 21.0}]
+    assert resumed["coverage"][0] == [0.0, 5.0] and resumed["gaps"] == []
+
+
+async def test_a_resume_before_the_retap_ends_the_restored_pause() -> None:
+    """Restarted during a pause; the pause ends before the call is tapped again, or ends."""
+    ari = FakeAri()
+    live, submitted = _service(ari)
+    answered = _now() - 20.0
+    paused = _paused_checkpoint_summary(5.0, 8.0)
+    live.restore(
+        [{"id": c, "data": {"call": {"call_id": c, "answered_at": answered}}}
+         for c in ("retapped", "ended")],
+        {c: {"call_id": c, "t_s": 8.0, "started_at": answered, "summary": paused}
+         for c in ("retapped", "ended")})
+    assert live.resume("retapped", answered + 12.0) is False
+    assert live.resume("ended", answered + 13.0) is False
+    assert live.paused_since("retapped") is None
+    assert live.pause("ended", answered + 14.0) is False  # paused again before its end
+    async with asyncio.TaskGroup() as tg:
+        live.bind(tg)
+        live.on_changes([CallEnded("ended", answered + 16.0)], _now())
+        live.on_changes([CallConnected("retapped", _now(), answered, "u-cust", "u-agent")],
+                        _now())
+        await _until(lambda: len(ari.channels) == 4)
+        assert not live.active["retapped"].call.paused
+        live.on_changes([CallEnded("retapped", _now())], _now())
+        await _until(lambda: not live.active)
+    final = {e.data["call_id"]: e.data for e in submitted if e.type == "call.summary"}
+    ended = final["ended"]["summary"]
+    assert ended["paused"] == [{"start": 5.0, "end": 13.0}, {"start": 14.0, "end": 16.0}]
+    assert [(g["start"], g["end"]) for g in ended["gaps"]] == [(13.0, 14.0)]
+    retapped = final["retapped"]["summary"]
+    assert retapped["paused"] == [{"start": 5.0, "end": 12.0}]
+    assert retapped["gaps"][0]["start"] == 12.0

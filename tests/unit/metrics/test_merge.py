@@ -50,7 +50,7 @@ def test_a_call_cut_in_two_merges_to_the_whole_call(name: str, cut: float) -> No
     assert before["coverage"] == [[0.0, cut]] and before["duration_s"] == cut
     merged = merge_summaries(before, after_part(audio, cut))
     duration = whole["duration_s"]
-    assert merged["schema"] == "edgeqa.call_summary/2"
+    assert merged["schema"] == "edgeqa.call_summary/3"
     assert merged["duration_s"] == duration
     assert merged["coverage"] == [[0.0, duration]] and merged["gaps"] == []
     assert merged["covered_s"] == duration and merged["partial"] is False
@@ -114,5 +114,60 @@ def test_merge_refuses_overlap_and_other_schemas() -> None:
     before = before_part(audio, 20.0)
     with pytest.raises(ValueError, match="both cover"):
         merge_summaries(before, after_part(audio, 10.0))
-    with pytest.raises(ValueError, match="call_summary/2"):
+    with pytest.raises(ValueError, match="call_summary/3"):
         merge_summaries({**before, "schema": "edgeqa.call_summary/1"}, before)
+
+
+def _without_pauses_v2(summary: dict[str, Any]) -> dict[str, Any]:
+    """The /2 summary a previous version kept: no paused, paused_s, paused_at_end."""
+    old = {k: v for k, v in summary.items() if not k.startswith("paused")}
+    return {**old, "schema": "edgeqa.call_summary/2"}
+
+
+def test_a_restart_during_a_pause_leaves_no_gap() -> None:
+    """Checkpointed paused at 20 s, re-tapped at 30 s still paused, unpaused at 35 s."""
+    audio = audio_of("clean")
+    _, first = run_schedule(audio, [Action(12.0, "pause"),
+                                    Action(20.0, "suspend", "daemon_restart")],
+                            stop_s=20.0, end_s=20.0)
+    before = build_summary(first)
+    assert before["paused_at_end"] is True and before["paused"] == [{"start": 12.0, "end": 20.0}]
+    _, second = run_schedule(audio, [Action(0.0, "suspend", "daemon_restart"),
+                                     Action(20.0, "pause"), Action(30.0, "resume"),
+                                     Action(35.0, "unpause")], start_s=30.0)
+    after = build_summary(second)
+    assert after["gaps"] == [{"start": 0.0, "end": 20.0, "reason": "daemon_restart"}]
+    merged = merge_summaries(before, after)
+    assert merged["paused"] == [{"start": 12.0, "end": 35.0}] and merged["paused_s"] == 23.0
+    assert merged["gaps"] == [] and merged["partial"] is False
+    assert merged["paused_at_end"] is False
+    assert merged["coverage"] == [[0.0, 12.0], [35.0, merged["duration_s"]]]
+    assert merged["covered_s"] == pytest.approx(merged["duration_s"] - 23.0)
+    # The restarted run reaching further decides paused_at_end.
+    call = CallAnalyzer(audio.sample_rate)
+    call.suspend(0.0, "daemon_restart")
+    call.pause(20.0)
+    ended = merge_summaries(before, build_summary(call.finish(40.0)))
+    assert ended["paused"] == [{"start": 12.0, "end": 40.0}] and ended["paused_at_end"] is True
+    assert ended["gaps"] == [] and ended["duration_s"] == 40.0
+
+
+def test_a_v2_checkpoint_merges_with_a_v3_part() -> None:
+    audio = audio_of("dead_air")
+    before = _without_pauses_v2(before_part(audio, 18.0))
+    _, second = run_schedule(audio, [Action(0.0, "suspend", "daemon_restart"),
+                                     Action(30.0, "resume"), Action(40.0, "pause"),
+                                     Action(45.0, "unpause")], start_s=30.0)
+    merged = merge_summaries(before, build_summary(second))
+    assert merged["schema"] == "edgeqa.call_summary/3"
+    assert merged["gaps"] == [{"start": 18.0, "end": 30.0, "reason": "daemon_restart"}]
+    assert merged["paused"] == [{"start": 40.0, "end": 45.0}] and merged["partial"] is True
+
+
+def test_merge_refuses_a_pause_over_the_others_audio() -> None:
+    audio = audio_of("clean")
+    _, first = run_schedule(audio, [Action(12.0, "pause"),
+                                    Action(20.0, "suspend", "daemon_restart")],
+                            stop_s=20.0, end_s=20.0)
+    with pytest.raises(ValueError, match="both cover"):
+        merge_summaries(build_summary(first), after_part(audio, 15.0))

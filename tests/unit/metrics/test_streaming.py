@@ -178,17 +178,3 @@ def test_vad_through_the_public_wrapper_gives_the_same_call(
     direct = run_call(audio)
     monkeypatch.setattr(leg_module, "_vad_process", None)
     assert run_call(audio) == direct
-
-
-def test_pci_pause_marks_the_seconds_it_touches() -> None:
-    call = CallAnalyzer(RATE)
-    flags: list[bool] = []
-    for i in range(150):
-        if i == 60:
-            call.set_pci_pause("customer", True)
-        if i == 80:
-            call.set_pci_pause("customer", False)
-        for ev in call.feed("customer", silence(0.02), i * 0.02):
-            if isinstance(ev, LegSample):
-                flags.append(ev.pci_paused)
-    assert flags == [False, True, False]
