@@ -100,9 +100,14 @@ class PciService:
         """Take over the pauses a previous run left on (the switch keeps the mute): ``entries``
         holds, for each call still open, its pci.* audit entries, oldest first."""
         for call_id, history in entries.items():
-            if not history or history[-1]["action"] != PCI_PAUSE:
+            if not history:
                 continue
             entry = history[-1]
+            if entry["action"] != PCI_PAUSE:
+                # Resumed: a checkpoint written before the resume must not restore a pause.
+                if self._live is not None:
+                    self._live.resume(call_id, float(entry["at"]))
+                continue
             by = Actor(entry["actor_kind"], entry["actor_name"])
             muted = bool(entry.get("detail", {}).get("recording_muted", False))
             self.pauses.start(Pause(call_id, float(entry["at"]), by, muted))

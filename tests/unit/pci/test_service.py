@@ -271,7 +271,8 @@ def test_restore_takes_over_a_pause_still_on_for_an_open_call() -> None:
     pause = h.svc.pauses.get(CALL)
     assert pause is not None and (pause.since, pause.by, pause.muted) == (T0 + 5, ALICE, True)
     assert h.svc.pauses.get("c-resumed") is None and len(h.svc.pauses) == 1
-    assert h.gate.calls == [("pause", CALL, T0 + 5)]
+    # A resume the previous run audited after its last checkpoint still ends the pause.
+    assert h.gate.calls == [("pause", CALL, T0 + 5), ("resume", "c-resumed", T0 + 7)]
 
 
 def test_pauses_book() -> None:
