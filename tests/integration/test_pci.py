@@ -123,6 +123,16 @@ async def test_pci_pause_by_cli_and_by_the_agents_feature_code(
     pci = [e for e in stream if e["type"].startswith("call.pci_")]
     assert [e["type"] for e in pci] == ["call.pci_paused", "call.pci_resumed"] * 2
     assert all(e["data"]["recording_muted"] for e in pci[::2])
+    # No leg.sample is computed from a paused span: each second inside it says paused, with
+    # no audio values; the seconds around it carry audio.
+    paused_t = [(pci[i]["data"]["t_s"], pci[i + 1]["data"]["t_s"]) for i in (0, 2)]
+    samples = [e["data"] for e in stream if e["type"] == "leg.sample"
+               and e["data"]["call_id"] == call_id]
+    inside = [s for s in samples for a, b in paused_t if a + 1.0 <= s["t_s"] <= b - 2.0]
+    assert len(inside) >= 2 * (6 + 9 - 6), len(inside)  # both legs, each second
+    assert all(s["paused"] and s["rms_dbov"] is None for s in inside), inside
+    heard = [s for s in samples if not s["paused"]]
+    assert heard and all(s["rms_dbov"] is not None for s in heard)
     _check_recordings(tmp_path / "d" / "edgeqa.db", calls_dir, call_id, spans)
 
 
