@@ -25,6 +25,7 @@ from edgeqa.config import Config
 from edgeqa.live.service import CHECKPOINT_TYPE, LiveMetrics
 from edgeqa.recording.playback import STEREO_CACHE_DIR, StereoCache
 from edgeqa.recording.service import Recorder
+from edgeqa.recording.summarizer import Summarizer
 from edgeqa.runtime.sdnotify import SdNotifier
 from edgeqa.store import Event, EventLike, Store
 from edgeqa.stream import StreamHub
@@ -86,11 +87,17 @@ class Daemon:
             r.url, r.username, r.password.reveal(), r.app, on_event=self._on_ari,
             on_session=lambda: self._on_session("ari"), on_disconnect=self._on_ari_down,
             backoff_initial_s=r.backoff_initial_s, backoff_max_s=r.backoff_max_s)
-        self.live = LiveMetrics(cfg.live, self.ari, self._submit,
+        # A recorded call's live summary, if partial or missing, comes from its recording.
+        self.summaries = Summarizer(
+            self._submit, lambda c: self.recorder is not None and self.recorder.records(c),
+            live_enabled=cfg.live.enabled, wall=wall) if cfg.recording.enabled else None
+        self.live = LiveMetrics(cfg.live, self.ari, self.summaries.submit_live
+                                if self.summaries is not None else self._submit,
                                 save_checkpoint=self.store.put_checkpoint) \
             if cfg.live.enabled else None
         self.recorder = Recorder(cfg.recording, self.ami, self._submit, lambda: self.tracker.calls,
-                                 wall=wall, action_timeout_s=a.action_timeout_s) \
+                                 wall=wall, action_timeout_s=a.action_timeout_s,
+                                 on_closed=self.summaries.on_closed if self.summaries else None) \
             if cfg.recording.enabled else None
         self.resyncer = Resyncer(self.tracker, self.ami, self.ari, submit=self._submit_tracked,
                                  emit=self.emit,
@@ -126,6 +133,7 @@ class Daemon:
             "tracker_errors": self.tracker_errors,
             "live": self.live.health() if self.live is not None else None,
             "recording": self.recorder.health() if self.recorder is not None else None,
+            "summaries": self.summaries.health() if self.summaries is not None else None,
         }
 
     # --- event intake ----------------------------------------------------------------------
@@ -270,6 +278,8 @@ class Daemon:
         if self.recorder is not None:
             self.recorder.restore(await self.store.recordings(state="recording"),
                                   (str(row["id"]) for row in open_calls))
+        if self.summaries is not None:
+            await self.summaries.restore_from(self.store, (str(r["id"]) for r in open_calls))
         stereo = StereoCache(
             lambda call_id: self.store.recordings(call_id=call_id),
             c.store.path.parent / STEREO_CACHE_DIR) if c.recording.enabled else None
@@ -304,6 +314,8 @@ class Daemon:
                     self.live.bind(tg)
                 if self.recorder is not None:
                     self.recorder.bind(tg)
+                if self.summaries is not None:
+                    self.summaries.bind(tg)
                 pipe_task = tg.create_task(pipe.run(), name="pipeline")
                 self.emit("daemon.started", {"version": __version__, "pid": os.getpid(),
                                              "resume_from": hub.last_seq,
@@ -343,6 +355,8 @@ class Daemon:
             await self.live.close(self._wall())
         if self.recorder is not None:
             await self.recorder.close()  # Asterisk keeps recording; the next run closes rows
+        if self.summaries is not None:
+            await self.summaries.close()  # what it held, the next run sums up again
         await asyncio.gather(self.ami.close(), self.ari.close(), return_exceptions=True)
         await asyncio.gather(*links, return_exceptions=True)
         self.emit("daemon.stopping", {"reason": str(self._fatal) if self._fatal else "signal"})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from edgeqa.live.clock import CallClock
 from edgeqa.metrics.events import (
@@ -26,6 +26,8 @@ METRIC_EVENT_TYPES = ("leg.sample", "call.dead_air", "call.talk_over", "call.ale
 GAP_DAEMON_RESTART: GapReason = "daemon_restart"
 GAP_PBX_OUTAGE: GapReason = "pbx_outage"
 GAP_TAP_FAILED: GapReason = "tap_failed"
+#: Where a call.summary comes from: the live taps, or the call's recorded legs.
+SummarySource = Literal["live", "recording"]
 
 
 class CallEvents:
@@ -84,15 +86,22 @@ class CallEvents:
         """The call's one ``call.summary``, at the wall time the call ended."""
         duration = summary.get("duration_s")
         end = self.clock.wall(duration if isinstance(duration, int | float) else 0.0)
-        return StreamEvent("call.summary", end, {
-            "call_id": self.call_id, "leg": None, "started_at": self.clock.answered_at,
-            "partial": bool(summary.get("partial")), "summary": dict(summary)})
+        return summary_event(self.call_id, end, self.clock.answered_at, summary, "live")
 
     def suspended(self, t_s: float, reason: GapReason, summary: Mapping[str, Any]) -> StreamEvent:
         """The checkpoint a stopping daemon leaves: what it saw up to ``t_s``, not final."""
         return StreamEvent("call.metrics_suspended", self.clock.wall(t_s), {
             "call_id": self.call_id, "leg": None, "t_s": round(t_s, 3), "reason": reason,
             "started_at": self.clock.answered_at, "summary": dict(summary)})
+
+
+def summary_event(call_id: str, at: float, started_at: float, summary: Mapping[str, Any],
+                  source: SummarySource) -> StreamEvent:
+    """A call's one ``call.summary`` (payload v3), at wall time ``at``; ``started_at`` is the
+    wall time of the summary's time 0, ``source`` where it comes from."""
+    return StreamEvent("call.summary", at, {
+        "call_id": call_id, "leg": None, "started_at": started_at,
+        "partial": bool(summary.get("partial")), "source": source, "summary": dict(summary)})
 
 
 def unavailable(call_id: str, at: float, reason: str) -> StreamEvent:
