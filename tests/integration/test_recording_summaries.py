@@ -4,7 +4,8 @@ talk_over fixture's legs.
 - `edgeqa analyze` on a call's two recorded legs meets the fixture's truth (docs/metrics.md,
   Tolerances), once the recording's time is aligned with the phones' playback; the daemon's
   own call.summary (source "recording": [live] is off) is that same analysis.
-- A daemon SIGKILLed mid-call: the call (hung up after the restart, or while no daemon ran)
+- A daemon SIGKILLed mid-call: the call (hung up after the restart, or while no daemon ran, or
+  hung up after the restart and the daemon killed again while it held the partial live summary)
   gets exactly one call.summary, from its recording, covering the whole call.
 
 Run (from the repository):
@@ -33,7 +34,14 @@ from edgeqa.sandbox.pbx import Sandbox
 from edgeqa.sandbox.scenario import FixtureCall
 from tests.support.daemon import EVENT_TIMEOUT_S, call_in_state, is_type, make_daemon
 from tests.support.hygiene import no_leaks  # noqa: F401
-from tests.support.live import BOUNDARY_TOL_S, assert_close, complete, of_call, stored_envelopes
+from tests.support.live import (
+    BOUNDARY_TOL_S,
+    assert_close,
+    complete,
+    of_call,
+    stored_checkpoints,
+    stored_envelopes,
+)
 from tests.support.recordings import best_correlation, envelope
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leaks")]
@@ -94,10 +102,11 @@ def _meets_truth(summary: dict[str, Any], lags: dict[str, float], calls_dir: Pat
     assert end_s >= TALK_S - 3.0, end_s
     for leg in ("customer", "agent"):
         shift = lags[leg]
+        # Segments the recording holds whole (it may start a moment into the fixture).
         want = complete([[s - shift, e - shift] for s, e in truth["speech"][leg]
-                         if s - shift >= BOUNDARY_TOL_S], end_s)
+                         if s - shift >= 0.0], end_s)
         got = [seg for seg in complete(summary["legs"][leg]["speech_segments"], end_s)
-               if seg[0] >= BOUNDARY_TOL_S]
+               if seg[0] >= want[0][0] - BOUNDARY_TOL_S]
         log.info("%s segments %s, truth %s", leg, got, want)
         assert_close(got, want, f"{leg} segments/truth")
     shift = (lags["customer"] + lags["agent"]) / 2
@@ -174,7 +183,17 @@ async def _restart(proc: DaemonProcess, collect: Callable[..., StreamCollector],
     return col
 
 
-@pytest.mark.parametrize("hang_up", ["after the restart", "while the daemon is down"])
+async def _held(proc: DaemonProcess) -> None:
+    """Wait until the daemon's summary gate holds a call (its live summary was partial)."""
+    for _ in range(int(SUMMARY_TIMEOUT_S / 0.05)):
+        if proc.get("/v1/health")["summaries"]["pending"]:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the gate never held the call")
+
+
+@pytest.mark.parametrize("hang_up", ["after the restart", "while the daemon is down",
+                                     "after the restart, killed again while held"])
 async def test_a_call_whose_daemon_was_killed_gets_its_summary_from_the_recording(
         hang_up: str, running_sandbox: Sandbox, data_dir: Path, tmp_path: Path,
         collect: Callable[..., StreamCollector]) -> None:
@@ -195,11 +214,15 @@ async def test_a_call_whose_daemon_was_killed_gets_its_summary_from_the_recordin
         await asyncio.sleep(KILL_AT_S - (time.time() - talk_started))
         await blocking(proc.kill)
         await asyncio.sleep(DOWN_S)
-        if hang_up == "after the restart":
+        if hang_up.startswith("after the restart"):
             second = await _restart(proc, collect, first.last_seq)
             await asyncio.sleep(TALK_S - (time.time() - talk_started))
             hung_up_at = time.time()
             await blocking(phones.finish)
+            if hang_up.endswith("held"):  # what the gate held is in memory only
+                await _held(proc)
+                await blocking(proc.kill)
+                second = await _restart(proc, collect, second.last_seq)
         else:
             await asyncio.sleep(TALK_S - (time.time() - talk_started))
             hung_up_at = time.time()
@@ -225,6 +248,7 @@ async def test_a_call_whose_daemon_was_killed_gets_its_summary_from_the_recordin
     assert summary["gaps"] == [] and summary["covered_s"] == pytest.approx(
         summary["duration_s"], abs=0.05)
     assert health["summaries"]["from_recording"] == 1
+    assert call_id not in await blocking(stored_checkpoints, db)  # used up by the summary
     # It covers the whole call: from the recording's start to the hang-up.
     rows = _rows(db, call_id)
     assert len(of_call(mine, call_id, "call.ended")) == 1
