@@ -114,6 +114,10 @@ class Summarizer:
         again = [c for c, rows in by_call.items()
                  if c not in finished and c not in still_open and c not in self._no_live
                  and all(r.state != "recording" for r in rows)]
+        if len(again) > MAX_QUEUED_ANALYSES:  # the newest (rows are oldest first)
+            log.warning("summaries: %d recorded calls have no summary; the newest %d are "
+                        "summed up", len(again), MAX_QUEUED_ANALYSES)
+            again = again[-MAX_QUEUED_ANALYSES:]
         for call_id in again:
             self._do(self.gate.rows_closed(call_id, by_call[call_id], now, live_expected=False))
         if again or self._no_live:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -215,3 +216,18 @@ async def test_finished_calls_are_those_with_a_final_event_since(tmp_path: Path)
         assert await store.finished_calls(set(), T0) == set()
     finally:
         await store.close()
+
+
+async def test_a_restart_sums_up_the_newest_calls_within_the_queue_s_limit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(summarizer, "MAX_QUEUED_ANALYSES", 1)
+    old, new = leg_rows(tmp_path, "old.1"), leg_rows(tmp_path, "new.2")
+    new = [replace(r, started_at=r.started_at + 60) for r in new]
+    h = Harness()
+    h.s.restore([], [], set(), [*(r.to_dict() for r in old), *(r.to_dict() for r in new)])
+    assert h.out == []  # one queued, none refused
+    async with asyncio.TaskGroup() as tg:
+        h.s.bind(tg)
+        await _settle(h)
+        await h.s.close()
+    assert [e.data["call_id"] for e in h.out] == ["new.2"]
