@@ -98,6 +98,14 @@ def unusable(rows: Sequence[Recording]) -> str | None:
     return None
 
 
+def recording_spans(wall_spans: Sequence[tuple[float, float]],
+                    rows: Sequence[Recording]) -> list[tuple[float, float]]:
+    """Paused spans given in wall time as seconds of the recording (its time 0 is the rows'
+    start); a span cut by that start is cut there, one before it dropped."""
+    start = min(r.started_at for r in rows)
+    return [(max(0.0, s - start), e - start) for s, e in wall_spans if e > start]
+
+
 def recording_summary(call_id: str, rows: Sequence[Recording], summary: Mapping[str, Any],
                       now: float) -> StreamEvent:
     """The call.summary of ``rows`` analysed: time 0 is the recording's start, its time the

@@ -16,7 +16,14 @@ from typing import Any, Protocol
 from edgeqa.analyze.offline import CallAudio, run_call
 from edgeqa.recording.events import Recording
 from edgeqa.recording.stereo import ExportError, check_rows, leg_pcm, offsets
-from edgeqa.recording.summaries import FINAL_TYPES, Action, Analyse, Publish, SummaryGate
+from edgeqa.recording.summaries import (
+    FINAL_TYPES,
+    Action,
+    Analyse,
+    Publish,
+    SummaryGate,
+    recording_spans,
+)
 from edgeqa.store import Event as StreamEvent
 from edgeqa.store import EventLike
 
@@ -31,7 +38,8 @@ TICK_S = 1.0
 #: At start-up, recorded calls started this long ago at most are looked at (restore).
 RESTORE_HORIZON_S = 24 * 3600.0
 
-#: A call's PCI pause spans as (start, end) seconds of its recording.
+#: A call's PCI pause spans, (start, end): wall time (the ``paused`` callback), or seconds of
+#: its recording (analyse_legs).
 PausedSpans = Sequence[tuple[float, float]]
 
 
@@ -67,7 +75,11 @@ class SummaryStore(Protocol):
 
 
 class Summarizer:
-    """Routes live final events and closed rows through the gate; runs the analyses."""
+    """Routes live final events and closed rows through the gate; runs the analyses.
+
+    ``records(call_id)``: the recorder holds the call; ``paused(call_id)``: its PCI pause spans
+    in wall time (none by default), handed to the analysis as seconds of the recording.
+    """
 
     def __init__(self, submit: Callable[[Iterable[EventLike]], None],
                  records: Callable[[str], bool], *, live_enabled: bool,
@@ -183,8 +195,9 @@ class Summarizer:
         while True:
             job = await self._queue.get()
             try:
+                paused = recording_spans(self._paused(job.call_id), job.rows)
                 summary: Mapping[str, Any] | None = await asyncio.to_thread(
-                    self._analyse, job.call_id, job.rows, self._paused(job.call_id))
+                    self._analyse, job.call_id, job.rows, paused)
                 error = None
             except Exception as exc:  # unreadable, changed on disk, a bug: fall back
                 summary, error = None, str(exc)

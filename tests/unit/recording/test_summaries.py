@@ -21,6 +21,7 @@ from edgeqa.recording.summaries import (
     Analyse,
     Publish,
     SummaryGate,
+    recording_spans,
 )
 from edgeqa.store import Event as StreamEvent
 from edgeqa.store import schema_name
@@ -250,3 +251,10 @@ def test_every_ordering_publishes_exactly_one_final_event(
     if usable and analysis_ok and kind != "complete" and "rows" in order[:order.index("let_go")]:
         # rows closed while the recorder held the call: nothing stops the analysis
         assert final.data.get("source") == "recording", (final, order)
+
+
+def test_paused_spans_in_wall_time_become_seconds_of_the_recording() -> None:
+    legs = rows()  # the recording starts at T0 + 0.4
+    assert recording_spans([], legs) == []
+    assert recording_spans([(T0, T0 + 0.3), (T0 + 0.2, T0 + 2.4), (T0 + 5.4, T0 + 7.9)],
+                           legs) == [(0.0, 2.0), (5.0, 7.5)]

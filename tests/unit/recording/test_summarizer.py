@@ -231,3 +231,26 @@ async def test_a_restart_sums_up_the_newest_calls_within_the_queue_s_limit(
         await _settle(h)
         await h.s.close()
     assert [e.data["call_id"] for e in h.out] == ["new.2"]
+
+
+async def test_the_analysis_gets_the_pause_spans_as_seconds_of_the_recording(
+        tmp_path: Path) -> None:
+    got: list[Any] = []
+
+    def analyse(call_id: str, rows: Sequence[Recording], paused: Any) -> Mapping[str, Any]:
+        got.append((call_id, list(paused)))
+        return {"partial": False}
+
+    out: list[EventLike] = []
+    s = Summarizer(out.extend, lambda _c: False, live_enabled=False, wall=lambda: T0 + 30,
+                   paused=lambda _c: [(T0 + 1.0, T0 + 3.5)], analyse=analyse)
+    async with asyncio.TaskGroup() as tg:
+        s.bind(tg)
+        s.on_closed(CALL, leg_rows(tmp_path))
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if out:
+                break
+        await s.close()
+    assert got == [(CALL, [(1.0, 3.5)])]  # the customer's file starts at T0
+    assert [e.data["source"] for e in out] == ["recording"]
