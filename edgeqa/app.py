@@ -23,7 +23,10 @@ from edgeqa.calls.resyncer import Resyncer
 from edgeqa.calls.tracker import CallTracker
 from edgeqa.config import Config
 from edgeqa.live.service import CHECKPOINT_TYPE, LiveMetrics
+from edgeqa.pci.service import PciService
+from edgeqa.recording.files import free_space
 from edgeqa.recording.playback import STEREO_CACHE_DIR, StereoCache
+from edgeqa.recording.purge import RetentionJob
 from edgeqa.recording.service import Recorder
 from edgeqa.recording.summarizer import Summarizer
 from edgeqa.runtime.sdnotify import SdNotifier
@@ -37,6 +40,8 @@ log = logging.getLogger(__name__)
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_CREDENTIALS = 3
+#: How often long PCI pauses are looked for (alerts are due within a second).
+PCI_TICK_S = 1.0
 
 
 class FatalError(Exception):
@@ -97,8 +102,17 @@ class Daemon:
             if cfg.live.enabled else None
         self.recorder = Recorder(cfg.recording, self.ami, self._submit, lambda: self.tracker.calls,
                                  wall=wall, action_timeout_s=a.action_timeout_s,
+                                 audit=self.store.put_audit, disk_usage=free_space,
                                  on_closed=self.summaries.on_closed if self.summaries else None) \
             if cfg.recording.enabled else None
+        self.retention = RetentionJob(cfg.recording, self.store, self._publish, wall=wall,
+                                      stereo_cache=s.path.parent / STEREO_CACHE_DIR) \
+            if cfg.recording.enabled else None
+        self.pci = PciService(
+            cfg.pci, self.ami, self.store.put_audit, self._submit, lambda: self.tracker.calls,
+            lambda: self.tracker.channels,
+            self.recorder.recording_channel if self.recorder is not None else lambda _: None,
+            live=None, wall=wall, action_timeout_s=a.action_timeout_s)
         self.resyncer = Resyncer(self.tracker, self.ami, self.ari, submit=self._submit_tracked,
                                  emit=self.emit,
                                  wall=wall, mono=mono, action_timeout_s=a.action_timeout_s)
@@ -134,6 +148,8 @@ class Daemon:
             "live": self.live.health() if self.live is not None else None,
             "recording": self.recorder.health() if self.recorder is not None else None,
             "summaries": self.summaries.health() if self.summaries is not None else None,
+            "pci": self.pci.health(),
+            "retention": self.retention.health() if self.retention is not None else None,
         }
 
     # --- event intake ----------------------------------------------------------------------
@@ -146,6 +162,12 @@ class Daemon:
         if self.pipeline is not None:
             self.pipeline.submit(events)
 
+    async def _publish(self, events: Sequence[EventLike]) -> None:
+        """Submit ``events`` and return once they are committed."""
+        self._submit(events)
+        if self.pipeline is not None:
+            await self.pipeline.flush()
+
     def _submit_tracked(self, events: Iterable[Any]) -> None:
         """Submit tracker events, and hand the tracker's typed changes to the live metrics."""
         self._submit(events)
@@ -155,7 +177,8 @@ class Daemon:
         """Hand the tracker's changes to the capabilities that act on calls."""
         if not changes:
             return
-        for name, consumer in (("live metrics", self.live), ("recording", self.recorder)):
+        for name, consumer in (("live metrics", self.live), ("recording", self.recorder),
+                               ("pci", self.pci)):
             if consumer is None:
                 continue
             try:
@@ -177,6 +200,8 @@ class Daemon:
 
     def _on_ami(self, msg: AmiMessage) -> None:
         self._track(self.tracker.handle_ami, msg)
+        if msg.get("Event") == "UserEvent":
+            self.pci.on_ami(msg)  # a PCI feature code from a phone
 
     def _on_ari(self, event: Mapping[str, Any]) -> None:
         self._track(self.tracker.handle_ari, event)
@@ -280,11 +305,16 @@ class Daemon:
                                   (str(row["id"]) for row in open_calls))
         if self.summaries is not None:
             await self.summaries.restore_from(self.store, (str(r["id"]) for r in open_calls))
+        self.pci.restore({str(row["id"]): await self.store.audit(call_id=str(row["id"]),
+                                                                 action="pci.")
+                          for row in open_calls})
         stereo = StereoCache(
             lambda call_id: self.store.recordings(call_id=call_id),
             c.store.path.parent / STEREO_CACHE_DIR) if c.recording.enabled else None
         api = ApiServer(make_app(self, hub, StreamSettings(c.api.send_timeout_s,
-                                                           c.api.sse_keepalive_s), stereo),
+                                                           c.api.sse_keepalive_s), stereo,
+                                 self.pci,
+                                 legal_holds=self.store),
                         c.api.host, c.api.port)
         try:
             self.api_address = await api.start()
@@ -316,6 +346,7 @@ class Daemon:
                     self.recorder.bind(tg)
                 if self.summaries is not None:
                     self.summaries.bind(tg)
+                self.pci.bind(tg)
                 pipe_task = tg.create_task(pipe.run(), name="pipeline")
                 self.emit("daemon.started", {"version": __version__, "pid": os.getpid(),
                                              "resume_from": hub.last_seq,
@@ -325,7 +356,12 @@ class Daemon:
                          tg.create_task(self._guard("ari", self.ari.run()), name="ari")]
                 helpers = [tg.create_task(self._every(c.tracker.sweep_interval_s, self._sweep),
                                           name="sweep"),
-                           tg.create_task(self._warn_unreachable(), name="unreachable")]
+                           tg.create_task(self._warn_unreachable(), name="unreachable"),
+                           tg.create_task(self._every(PCI_TICK_S, lambda: self.pci.tick(
+                               self._wall())), name="pci")]
+                if self.recorder is not None and self.retention is not None:
+                    helpers += [tg.create_task(self.recorder.watch_disk(), name="disk-guard"),
+                                tg.create_task(self.retention.run_forever(), name="retention")]
                 if self._notifier.watchdog_interval_s:
                     helpers.append(tg.create_task(self._every(
                         self._notifier.watchdog_interval_s,

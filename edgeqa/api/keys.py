@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from edgeqa.pci.service import PciService
 from edgeqa.recording.playback import StereoCache
 from edgeqa.stream import StreamHub
 
@@ -31,3 +32,4 @@ VIEW_KEY = web.AppKey("view", DaemonView)
 HUB_KEY = web.AppKey("hub", StreamHub)
 SETTINGS_KEY = web.AppKey("stream_settings", StreamSettings)
 RECORDINGS_KEY = web.AppKey("recordings", StereoCache)
+PCI_KEY = web.AppKey("pci", PciService)

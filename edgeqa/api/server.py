@@ -1,5 +1,5 @@
-"""The HTTP API (aiohttp): /v1/health, /v1/calls, /v1/calls/{id}/recording, /v1/stream (WebSocket),
-/v1/events (SSE)."""
+"""The HTTP API (aiohttp): /v1/health, /v1/calls, /v1/calls/{id}/recording,
+/v1/calls/{id}/pci/pause|resume, /v1/stream (WebSocket), /v1/events (SSE)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,22 @@ import logging
 
 from aiohttp import web
 
+from edgeqa.api import legal_hold
 from edgeqa.api.errors import json_errors
 from edgeqa.api.keys import (
     HUB_KEY,
+    PCI_KEY,
     RECORDINGS_KEY,
     SETTINGS_KEY,
     VIEW_KEY,
     DaemonView,
     StreamSettings,
 )
+from edgeqa.api.pci import pause_handler, resume_handler
 from edgeqa.api.recording import recording_handler
 from edgeqa.api.stream import sse_handler, ws_handler
+from edgeqa.pci.service import PciService
+from edgeqa.recording.legal_hold import LegalHoldStore
 from edgeqa.recording.playback import StereoCache
 from edgeqa.stream import StreamHub
 
@@ -41,18 +46,25 @@ async def _calls(request: web.Request) -> web.Response:
 
 
 def make_app(view: DaemonView, hub: StreamHub, settings: StreamSettings,
-             recordings: StereoCache | None = None) -> web.Application:
+             recordings: StereoCache | None = None,
+             pci: PciService | None = None,
+             legal_holds: LegalHoldStore | None = None) -> web.Application:
     """Return the aiohttp application serving ``view``, ``hub`` and (if recording is on)
-    ``recordings``."""
+    ``recordings``, and the PCI pause of calls (``pci``)."""
     app = web.Application(middlewares=[json_errors], client_max_size=CLIENT_MAX_BODY_BYTES)
     app[VIEW_KEY] = view
     app[HUB_KEY] = hub
     app[SETTINGS_KEY] = settings
     if recordings is not None:
         app[RECORDINGS_KEY] = recordings
+    if pci is not None:
+        app[PCI_KEY] = pci
     app.router.add_get("/v1/health", _health)
     app.router.add_get("/v1/calls", _calls)
     app.router.add_get("/v1/calls/{call_id}/recording", recording_handler)
+    legal_hold.mount(app, legal_holds)
+    app.router.add_post("/v1/calls/{call_id}/pci/pause", pause_handler)
+    app.router.add_post("/v1/calls/{call_id}/pci/resume", resume_handler)
     app.router.add_get("/v1/stream", ws_handler)
     app.router.add_get("/v1/events", sse_handler)
     return app

@@ -8,8 +8,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-DEFAULT_URL = "http://127.0.0.1:8765"
-TIMEOUT_S = 5.0
+from edgeqa.commands.daemon_api import DaemonApiError, add_daemon_args, base_url, request_json
 
 
 def register(subparsers: Any) -> None:
@@ -17,24 +16,9 @@ def register(subparsers: Any) -> None:
     p: argparse.ArgumentParser = subparsers.add_parser(
         "calls", help="print the live calls of the running daemon",
         description="Print the live calls, queues and agents from a running edgeqa daemon.")
-    p.add_argument("--url", default=None, help=f"daemon API base URL (default {DEFAULT_URL}, "
-                   "or the [api] of --config)")
-    p.add_argument("--config", "-c", default=None, metavar="FILE",
-                   help="take host and port from this configuration's [api]")
+    add_daemon_args(p)
     p.add_argument("--json", action="store_true", help="print the raw JSON snapshot")
     p.set_defaults(func=_calls)
-
-
-def _base_url(args: argparse.Namespace) -> str:
-    if args.url:
-        return str(args.url).rstrip("/")
-    if args.config:
-        import tomllib
-
-        with open(args.config, "rb") as f:
-            api = tomllib.load(f).get("api", {})
-        return f"http://{api.get('host', '127.0.0.1')}:{api.get('port', 8765)}"
-    return DEFAULT_URL
 
 
 def format_snapshot(snap: Mapping[str, Any]) -> str:
@@ -56,20 +40,10 @@ def format_snapshot(snap: Mapping[str, Any]) -> str:
 
 
 def _calls(args: argparse.Namespace) -> int:
-    import urllib.error
-    import urllib.request
-
-    url = f"{_base_url(args)}/v1/calls"
     try:
-        with urllib.request.urlopen(url, timeout=TIMEOUT_S) as resp:
-            snap = json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        print(f"edgeqa: {url} answered {exc.code} {exc.reason}", file=sys.stderr)
-        return 1
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        print(f"edgeqa: cannot reach the daemon at {url}: {reason} (is `edgeqa run` running?)",
-              file=sys.stderr)
+        snap = request_json(f"{base_url(args)}/v1/calls")
+    except DaemonApiError as exc:
+        print(f"edgeqa: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(snap, indent=2) if args.json else format_snapshot(snap))
     return 0

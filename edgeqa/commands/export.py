@@ -31,7 +31,8 @@ def register(subparsers: Any) -> None:
 def _export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from edgeqa.commands.recordings import StoreReadError, stored_recordings
+    from edgeqa.commands.recordings import stored_recordings
+    from edgeqa.commands.storefile import StoreReadError
     from edgeqa.recording.stereo import ExportError, build_stereo
 
     try:

@@ -12,7 +12,9 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from edgeqa.commands.recording_admin import legal_hold_marks, register_actions
 from edgeqa.commands.run import DEFAULT_CONFIG
+from edgeqa.commands.storefile import StoreReadError, query_store
 
 
 def register(subparsers: Any) -> None:
@@ -28,15 +30,17 @@ def register(subparsers: Any) -> None:
     p.add_argument("--agent", help="agent as stored: its queue member name, else its interface "
                                      "(e.g. PJSIP/agent1)")
     p.add_argument("--queue", help="queue name")
-    p.add_argument("--since", type=_when, metavar="DATE",
+    p.add_argument("--since", type=parse_when, metavar="DATE",
                    help="started at or after (YYYY-MM-DD or ISO time; UTC if no zone)")
-    p.add_argument("--until", type=_when, metavar="DATE", help="started before (same form)")
+    p.add_argument("--until", type=parse_when, metavar="DATE", help="started before (same form)")
     p.add_argument("--verify", action="store_true",
                    help="recompute the sha256 of each complete file and compare")
     p.set_defaults(func=_recordings)
+    register_actions(p, DEFAULT_CONFIG, parse_when)
 
 
-def _when(text: str) -> float:
+def parse_when(text: str) -> float:
+    """An argparse type: a date or ISO time (UTC if no zone) as wall time."""
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -46,11 +50,13 @@ def _when(text: str) -> float:
     return moment.timestamp()
 
 
-def format_row(row: Mapping[str, Any]) -> str:
-    """One recording as a line: start (UTC), call, leg, state, queue, agent, size, path."""
+def format_row(row: Mapping[str, Any], legal_hold: bool = False) -> str:
+    """One recording as a line: start (UTC), call, leg, state, queue, agent, size, path (and
+    ``[legal hold]`` for a call on legal hold)."""
     start = datetime.fromtimestamp(row["started_at"], UTC).strftime("%Y-%m-%d %H:%M:%S")
     size = "-" if row["size"] is None else str(row["size"])
     why = f"  ({row['reason']})" if row["reason"] else ""
+    why += "  [legal hold]" if legal_hold else ""
     return (f"{start}  {row['call_id']}  {row['leg']:<8}  {row['state']:<9}  "
             f"queue={row['queue']}  agent={row['agent']}  {size}  {row['path']}{why}")
 
@@ -77,48 +83,24 @@ def verify(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return bad
 
 
-class StoreReadError(Exception):
-    """The config or the store could not be read; ``exit_status`` is the command's status."""
-
-    def __init__(self, message: str, exit_status: int) -> None:
-        super().__init__(message)
-        self.exit_status = exit_status
-
-
 def stored_recordings(config: str, **filters: Any) -> list[dict[str, Any]]:
     """The recordings rows of the store named by ``config``, read-only; ``filters`` as
     store.db.recordings. Raise StoreReadError (2: bad config, 1: unreadable store)."""
-    import sqlite3
-
-    from edgeqa.config import ConfigError, load_config
     from edgeqa.store.db import recordings
 
-    # Only [store] is needed: placeholder secrets spare reading the daemon's secret files.
-    try:
-        cfg = load_config(config, env={"EDGEQA_AMI_SECRET": "-", "EDGEQA_ARI_PASSWORD": "-"})
-    except ConfigError as exc:
-        raise StoreReadError(str(exc), 2) from exc
-    path = cfg.store.path
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            return recordings(conn, **filters)
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        raise StoreReadError(f"cannot read recordings from {path}: {exc} (has `edgeqa run` "
-                             "of this version opened it once?)", 1) from exc
+    return query_store(config, "recordings", lambda conn: recordings(conn, **filters))
 
 
 def _recordings(args: argparse.Namespace) -> int:
     try:
         rows = stored_recordings(args.config, agent=args.agent, queue=args.queue,
                                  since=args.since, until=args.until)
+        held = legal_hold_marks(args.config)
     except StoreReadError as exc:
         print(f"edgeqa: {exc}", file=sys.stderr)
         return exc.exit_status
     for row in rows:
-        print(format_row(row))
+        print(format_row(row, row["call_id"] in held))
     if not args.verify:
         return 0
     bad = verify(rows)

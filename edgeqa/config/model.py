@@ -13,6 +13,7 @@ from typing import Any
 
 from edgeqa.config.fields import ConfigError, FieldReader, Secret, find_key_line
 from edgeqa.live.config import LiveConfig
+from edgeqa.pci.config import PciConfig
 from edgeqa.recording.config import RecordingConfig
 
 __all__ = [
@@ -118,6 +119,7 @@ class Config:
     logging: LoggingConfig
     live: LiveConfig = field(default_factory=lambda: default_live())
     recording: RecordingConfig = field(default_factory=lambda: default_recording())
+    pci: PciConfig = field(default_factory=PciConfig)
     source: Path | None = None
 
 
@@ -134,7 +136,10 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "live": ("enabled", "rtp_port", "jitter_depth_packets", "max_calls", "stasis_timeout_s",
              "tick_s", "checkpoint_interval_s"),
     "recording": ("enabled", "queues", "exclude_queues", "agents", "exclude_agents",
-                  "asterisk_dir", "daemon_dir", "format", "close_timeout_s"),
+                  "asterisk_dir", "daemon_dir", "format", "close_timeout_s",
+                  "retention_days", "queue_retention_days", "retention_interval_s",
+                  "min_free_mb", "min_free_percent", "disk_check_interval_s"),
+    "pci": ("max_pause_s", "auto_resume"),
 }
 _SECTIONS = tuple(_KNOWN_KEYS)
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -283,12 +288,44 @@ def _recording(r: FieldReader) -> RecordingConfig:
         agents=r.names("agents", _MEMBER_NAME, "an agent name or interface"),
         exclude_agents=r.names("exclude_agents", _MEMBER_NAME, "an agent name or interface"),
         close_timeout_s=r.positive("close_timeout_s", 10.0),
+        **_recording_admin(r),
     )
+
+
+def _recording_admin(r: FieldReader) -> dict[str, Any]:
+    """[recording] retention (global days, a [recording.queue_retention_days] table of
+    queue = days) and disk guard keys."""
+    days = r.positive("retention_days", 0.0) if "retention_days" in r.table else None
+    table = r.table.get("queue_retention_days", {})
+    if not isinstance(table, dict):
+        raise r.error("queue_retention_days", "must be a table of queue = days")
+    per_queue = []
+    for queue, value in table.items():
+        if not _MEMBER_NAME.fullmatch(queue):
+            raise r.error("queue_retention_days", f"{queue!r} is not a queue name")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise r.error("queue_retention_days", f"{queue}: must be days > 0, got {value!r}")
+        per_queue.append((queue, float(value)))
+    percent = r.number("min_free_percent", 0.0)
+    if not 0 <= percent < 100:
+        raise r.error("min_free_percent", f"must be >= 0 and < 100, got {percent!r}")
+    free_mb = r.number("min_free_mb", 1024.0)
+    if free_mb < 0:
+        raise r.error("min_free_mb", f"must be >= 0, got {free_mb!r}")
+    return {"retention_days": days, "queue_retention_days": tuple(per_queue),
+            "retention_interval_s": r.positive("retention_interval_s", 3600.0),
+            "min_free_mb": free_mb, "min_free_percent": percent,
+            "disk_check_interval_s": r.positive("disk_check_interval_s", 30.0)}
 
 
 def default_recording() -> RecordingConfig:
     """The [recording] section's defaults (an empty table)."""
     return _recording(FieldReader("<defaults>", "", "recording", {}, None))
+
+
+def _pci(r: FieldReader) -> PciConfig:
+    return PciConfig(max_pause_s=r.positive("max_pause_s", 120.0),
+                     auto_resume=r.flag("auto_resume", False))
 
 
 def _logging(r: FieldReader) -> LoggingConfig:
@@ -339,6 +376,7 @@ def parse_config(
         logging=_logging(readers["logging"]),
         live=_live(readers["live"]),
         recording=_recording(readers["recording"]),
+        pci=_pci(readers["pci"]),
         source=source,
     )
     return cfg

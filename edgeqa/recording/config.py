@@ -26,3 +26,14 @@ class RecordingConfig:
     #: After a call ends: how long to wait for Asterisk to close a file (MixMonitorStop, then
     #: the size stops changing) before hashing what is there.
     close_timeout_s: float = 10.0
+    #: Retention: closed recordings older than this are deleted (None: kept forever), and
+    #: per-queue overrides ((queue, days), ...); a call on legal hold is always kept.
+    retention_days: float | None = None
+    queue_retention_days: tuple[tuple[str, float], ...] = ()
+    retention_interval_s: float = 3600.0
+    #: Disk guard: no new recording starts while the free space of daemon_dir's filesystem is
+    #: below min_free_mb or min_free_percent of its size (whichever is more); checked at each
+    #: call and every disk_check_interval_s.
+    min_free_mb: float = 1024.0
+    min_free_percent: float = 0.0
+    disk_check_interval_s: float = 30.0

@@ -1,4 +1,5 @@
-"""What the recording service publishes: recording.started/completed/failed stream events."""
+"""What the recording capability publishes: recording.started/completed/failed/deleted (one
+leg's row each) and recording.disk_low (the disk guard's alert)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from edgeqa.recording.model import LegName, State
 from edgeqa.store import Event as StreamEvent
 
 #: The stream event types this package produces, each with a schema in schemas/.
-RECORDING_EVENT_TYPES = ("recording.started", "recording.completed", "recording.failed")
+RECORDING_EVENT_TYPES = ("recording.started", "recording.completed", "recording.failed",
+                         "recording.deleted", "recording.disk_low")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,3 +50,9 @@ def event_for(rec: Recording, at: float) -> StreamEvent:
     """The stream event announcing ``rec`` in its current state, at wall time ``at``."""
     kind = {"recording": "started", "complete": "completed"}.get(rec.state, "failed")
     return StreamEvent(f"recording.{kind}", at, rec.to_dict())
+
+
+def deleted_event(rec: Recording, at: float) -> StreamEvent:
+    """recording.deleted: ``rec`` (state deleted, reason why) once its file was deleted at
+    wall time ``at``."""
+    return StreamEvent("recording.deleted", at, {**rec.to_dict(), "deleted_at": at})

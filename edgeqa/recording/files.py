@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -68,3 +69,16 @@ def sha256_of(path: Path) -> str:
         while chunk := f.read(HASH_CHUNK_BYTES):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def free_space(path: Path) -> tuple[int, int]:
+    """(bytes free to an unprivileged user such as Asterisk's, total bytes) of the filesystem
+    holding ``path``, or its nearest existing parent (Asterisk creates the day directories).
+    Blocking: run it in a thread."""
+    for candidate in (path, *path.parents):
+        try:
+            usage = shutil.disk_usage(candidate)
+        except FileNotFoundError:
+            continue
+        return usage.free, usage.total
+    raise FileNotFoundError(f"no existing directory above {path}")

@@ -16,12 +16,16 @@ LegName = Literal["customer", "agent"]
 #: The two files of a call: what the customer says, what the agent says.
 LEGS: tuple[LegName, ...] = ("customer", "agent")
 
-State = Literal["recording", "complete", "missing", "corrupt"]
+State = Literal["recording", "complete", "missing", "corrupt", "deleted"]
 RECORDING: State = "recording"
 COMPLETE: State = "complete"
 MISSING: State = "missing"
 CORRUPT: State = "corrupt"
-STATES: tuple[State, ...] = (RECORDING, COMPLETE, MISSING, CORRUPT)
+#: Its file was deleted by retention (the row stays; reason says why).
+DELETED: State = "deleted"
+STATES: tuple[State, ...] = (RECORDING, COMPLETE, MISSING, CORRUPT, DELETED)
+#: The states of a row whose file Asterisk has closed (or never wrote): retention's scope.
+CLOSED_STATES: tuple[State, ...] = (COMPLETE, MISSING, CORRUPT)
 
 #: A call id (an Asterisk uniqueid, ``1733012345.12``) goes into a file name and an AMI header:
 #: anything else is refused, never cleaned.

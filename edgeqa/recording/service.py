@@ -9,23 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from edgeqa.audit.model import RECORDING_REFUSED, Actor, AuditEntry
 from edgeqa.calls.changes import CallChange, CallConnected, CallEnded
 from edgeqa.calls.model import Call
 from edgeqa.recording.config import RecordingConfig
 from edgeqa.recording.events import Recording, event_for
 from edgeqa.recording.files import FileFacts, examine
+from edgeqa.recording.guard import DiskGuard
 from edgeqa.recording.model import MISSING, RECORDING, leg_files, mixmonitor_options, selected
-from edgeqa.store import EventLike
+from edgeqa.store import Event, EventLike
 
 log = logging.getLogger(__name__)
 
 #: Calls whose recording is running or closing, at most (a bound like the tracker's).
 MAX_ACTIVE_CALLS = 10_000
+#: Who refuses a recording for lack of disk space, in the audit trail.
+DISK_GUARD_ACTOR = Actor("system", "disk_guard")
 
 
 class ActionSender(Protocol):
@@ -41,6 +45,8 @@ class _Active:
 
     rows: list[Recording] = field(default_factory=list)
     start: asyncio.Task[None] | None = None
+    #: The channel MixMonitor runs on (the customer's), if this run started it.
+    channel: str | None = None
 
 
 @dataclass(slots=True)
@@ -51,6 +57,7 @@ class RecordingStats:
     completed: int = 0
     failed: int = 0
     skipped: int = 0
+    refused: int = 0
 
 
 class Recorder:
@@ -60,6 +67,8 @@ class Recorder:
                  submit: Callable[[Iterable[EventLike]], None],
                  calls: Callable[[], Mapping[str, Call]], *,
                  wall: Callable[[], float], action_timeout_s: float = 10.0,
+                 audit: Callable[[AuditEntry], Awaitable[int]] | None = None,
+                 disk_usage: Callable[[Path], tuple[int, int]] | None = None,
                  on_closed: Callable[[str, Sequence[Recording]], None] | None = None) -> None:
         self.cfg = cfg
         self._ami = ami
@@ -72,6 +81,9 @@ class Recorder:
         self._tasks: set[asyncio.Task[None]] = set()
         self._ended_before_bind: list[str] = []
         self.stats = RecordingStats()
+        self._audit = audit
+        self._disk_usage = disk_usage
+        self.guard = DiskGuard.of(cfg)
         #: Told each call's rows once they are all closed (the summaries from recordings).
         self._on_closed = on_closed
 
@@ -105,7 +117,21 @@ class Recorder:
         """Counters for /v1/health."""
         return {"active_calls": len(self._active), "started": self.stats.started,
                 "completed": self.stats.completed, "failed": self.stats.failed,
-                "skipped": self.stats.skipped}
+                "skipped": self.stats.skipped, "refused": self.stats.refused,
+                "disk": self.guard.health()}
+
+    def recording_channel(self, call_id: str) -> str | None:
+        """The channel whose MixMonitor records ``call_id`` now (to mute it), or None."""
+        active = self._active.get(call_id)
+        starting = active is not None and not active.rows  # MixMonitor is being sent
+        if active is None or not (starting or any(r.state == RECORDING for r in active.rows)):
+            return None
+        if active.channel is not None:
+            return active.channel  # (while starting, a mute fails rather than record)
+        call = self._calls().get(call_id)  # taken over from a previous run: ask the tracker
+        customer = next((c for c in call.live_channels() if c.role == "customer"), None) \
+            if call is not None else None
+        return customer.channel if customer is not None else None
 
     def on_changes(self, changes: Sequence[CallChange], now: float) -> None:
         """Start recording connected selected calls; close the rows of ended ones."""
@@ -131,7 +157,7 @@ class Recorder:
             self.stats.skipped += 1
             return
         agent = next((a for a in agents if a), None)
-        active = self._active[change.call_id] = _Active()
+        active = self._active[change.call_id] = _Active(channel=customer.channel)
         active.start = self._spawn(
             self._start(active, change, customer.channel, call.queue, agent),
             f"recording-start-{change.call_id}")
@@ -155,6 +181,9 @@ class Recorder:
             return
         rows = [Recording(change.call_id, f.leg, str(f.daemon_path), started, queue, agent)
                 for f in files]
+        if not await self.check_disk():
+            await self._refuse(active, rows, started)
+            return
         try:
             await self._ami.send_action(
                 "MixMonitor", {"Channel": channel, "Options": mixmonitor_options(files)},
@@ -169,6 +198,54 @@ class Recorder:
         active.rows = rows
         self.stats.started += len(rows)
         self._submit([event_for(r, started) for r in rows])
+
+    async def check_disk(self) -> bool:
+        """Read the free space (in a thread), publish recording.disk_low on a change of the
+        guard's state; True if a recording may start. A failed reading changes nothing;
+        without ``disk_usage`` (files.free_space in the daemon) there is no guard."""
+        if self._disk_usage is None:
+            return True
+        try:
+            free, total = await asyncio.to_thread(self._disk_usage, self.cfg.daemon_dir)
+        except OSError as exc:
+            log.warning("recording: cannot read the free space of %s: %s", self.cfg.daemon_dir,
+                        exc)
+            return self.guard.state == "ok"
+        change = self.guard.update(free, total, self._wall())
+        if change is not None:
+            log.log(logging.ERROR if change.state == "low" else logging.INFO,
+                    "recording: disk %s: %d MiB free in %s (threshold %d MiB)%s", change.state,
+                    free >> 20, self.cfg.daemon_dir, change.threshold_bytes >> 20,
+                    "; no new recording starts" if change.state == "low" else "")
+            self._submit([Event("recording.disk_low", change.at,
+                                change.to_dict(str(self.cfg.daemon_dir)))])
+        return self.guard.state == "ok"
+
+    async def watch_disk(self) -> None:
+        """The daemon's task: check the disk every disk_check_interval_s, so that the alert
+        and its recovery come without a call."""
+        while True:
+            await self.check_disk()
+            await asyncio.sleep(self.cfg.disk_check_interval_s)
+
+    async def _refuse(self, active: _Active, rows: list[Recording], at: float) -> None:
+        """The disk guard is low: audit the refusal, and close the rows missing with why."""
+        free, threshold = self.guard.free_bytes or 0, self.guard.threshold_bytes(
+            self.guard.total_bytes or 0)
+        reason = (f"disk guard: {free >> 20} MiB free in {self.cfg.daemon_dir}, below the "
+                  f"{threshold >> 20} MiB threshold")
+        log.warning("recording: not recording %s: %s", rows[0].call_id, reason)
+        self.stats.refused += 1
+        if self._audit is not None:
+            try:
+                await self._audit(AuditEntry(at, DISK_GUARD_ACTOR, RECORDING_REFUSED,
+                                             rows[0].call_id,
+                                             {"free_bytes": free, "threshold_bytes": threshold,
+                                              "path": str(self.cfg.daemon_dir)}))
+            except Exception:  # the refusal stands; the rows below still say why
+                log.exception("recording: cannot audit the refusal of %s", rows[0].call_id)
+        active.rows = [replace(r, state=MISSING, ended_at=at, reason=reason) for r in rows]
+        self._submit([event_for(r, at) for r in active.rows])
 
     async def _finish(self, call_id: str, ended_at: float | None) -> None:
         """Once the call's files are closed: measure, hash and check them; publish each row."""

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from edgeqa.analyze.offline import CallAudio, run_call
 from edgeqa.recording.events import Recording
+from edgeqa.recording.model import CLOSED_STATES
 from edgeqa.recording.stereo import ExportError, check_rows, leg_pcm, offsets
 from edgeqa.recording.summaries import (
     FINAL_TYPES,
@@ -125,7 +126,7 @@ class Summarizer:
         now = self._wall()
         again = [c for c, rows in by_call.items()
                  if c not in finished and c not in still_open and c not in self._no_live
-                 and all(r.state != "recording" for r in rows)]
+                 and all(r.state in CLOSED_STATES for r in rows)]  # not deleted
         if len(again) > MAX_QUEUED_ANALYSES:  # the newest (rows are oldest first)
             log.warning("summaries: %d recorded calls have no summary; the newest %d are "
                         "summed up", len(again), MAX_QUEUED_ANALYSES)

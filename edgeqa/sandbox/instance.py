@@ -22,10 +22,11 @@ SANDBOX_CONF_DIR = Path(__file__).parent / "conf"
 #: The admin-facing snippets the sandbox runs verbatim (asterisk_conf/ in the checkout).
 ADMIN_FILES: tuple[str, ...] = (
     "manager_edgeqa.conf", "ari_edgeqa.conf", "http_edgeqa.conf", "extensions_edgeqa.conf",
+    "features_edgeqa.conf",
 )
 #: Modules that warn when their config is missing; an empty file is all they need here.
 EMPTY_FILES: tuple[str, ...] = (
-    "acl.conf", "ccss.conf", "features.conf", "pjproject.conf", "udptl.conf",
+    "acl.conf", "ccss.conf", "pjproject.conf", "udptl.conf",
     "chan_websocket.conf", "websocket_client.conf", "musiconhold.conf",
 )
 SUBDIRS: tuple[str, ...] = ("etc", "run", "log", "spool", "lib", "cache")

@@ -9,6 +9,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from edgeqa.audit.model import AuditEntry
 from edgeqa.store.records import Checkpoint, EventLike, StoredEvent, schema_name
 from edgeqa.store.schema import migrate
 
@@ -19,6 +20,9 @@ FINAL_METRIC_TYPES = ("call.summary", "call.metrics_unavailable")
 #: The recordings table's columns that a recording.* payload carries (schemas/recording.*).
 RECORDING_COLUMNS = ("call_id", "leg", "path", "started_at", "ended_at", "codec", "size",
                      "sha256", "state", "reason", "queue", "agent")
+#: The recording.* events that carry one leg's row (recording.disk_low carries none).
+RECORDING_ROW_TYPES = ("recording.started", "recording.completed", "recording.failed",
+                       "recording.deleted")
 
 
 def open_db(path: Path, synchronous: str) -> sqlite3.Connection:
@@ -77,7 +81,7 @@ def _project(conn: sqlite3.Connection, seq: int, event: EventLike, text: str) ->
     The ``legs`` table holds one row per channel (keyed by its uniqueid).
     """
     data = event.data
-    if event.type.startswith("recording."):
+    if event.type in RECORDING_ROW_TYPES:
         cols = ", ".join(RECORDING_COLUMNS)
         marks = ", ".join("?" for _ in RECORDING_COLUMNS)
         updates = ", ".join(f"{c} = excluded.{c}" for c in RECORDING_COLUMNS[2:])
@@ -275,6 +279,106 @@ def finished_calls(conn: sqlite3.Connection, call_ids: Collection[str],
         if call_id in call_ids:
             found.add(call_id)
     return found
+
+
+def retention_candidates(conn: sqlite3.Connection, *, until: float,
+                         after: tuple[float, str, str] | None, limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` closed rows (complete, missing, corrupt) started before ``until`` whose
+    call is not on legal hold, ordered by (started_at, call_id, leg) after the key ``after``."""
+    where = ["state IN ('complete', 'missing', 'corrupt')", "started_at < ?",
+             "call_id NOT IN (SELECT call_id FROM legal_holds)"]
+    args: list[str | float | int] = [until]
+    if after is not None:
+        where.append("(started_at, call_id, leg) > (?, ?, ?)")
+        args += list(after)
+    rows = conn.execute(
+        f"SELECT {', '.join(RECORDING_COLUMNS)} FROM recordings WHERE {' AND '.join(where)}"
+        " ORDER BY started_at, call_id, leg LIMIT ?", [*args, limit]).fetchall()
+    return [dict(zip(RECORDING_COLUMNS, row, strict=True)) for row in rows]
+
+
+#: The legal_holds table's columns, as legal_holds() returns them.
+LEGAL_HOLD_COLUMNS = ("call_id", "set_at", "set_by", "reason")
+
+
+def set_legal_hold(conn: sqlite3.Connection, call_id: str, at: float, by: str,
+                   reason: str) -> bool:
+    """Put ``call_id`` on legal hold (its own transaction); False if it already was (the
+    first hold is kept, with its time, actor and reason)."""
+    with _transaction(conn):
+        cur = conn.execute("INSERT INTO legal_holds (call_id, set_at, set_by, reason) "
+                           "VALUES (?, ?, ?, ?) ON CONFLICT(call_id) DO NOTHING",
+                           (call_id, at, by, reason))
+    return cur.rowcount > 0
+
+
+def clear_legal_hold(conn: sqlite3.Connection, call_id: str) -> bool:
+    """Take ``call_id`` off legal hold (its own transaction); False if it was not on hold."""
+    with _transaction(conn):
+        cur = conn.execute("DELETE FROM legal_holds WHERE call_id = ?", (call_id,))
+    return cur.rowcount > 0
+
+
+def legal_holds(conn: sqlite3.Connection, call_id: str | None = None) -> dict[str, dict[str, Any]]:
+    """The legal holds (of ``call_id`` only, if given), by call id."""
+    sql = f"SELECT {', '.join(LEGAL_HOLD_COLUMNS)} FROM legal_holds"
+    rows = (conn.execute(sql + " WHERE call_id = ?", (call_id,)) if call_id is not None
+            else conn.execute(sql)).fetchall()
+    return {r[0]: dict(zip(LEGAL_HOLD_COLUMNS, r, strict=True)) for r in rows}
+
+
+#: The audit table's columns as audit() returns them (``detail`` decoded).
+AUDIT_COLUMNS = ("id", "at", "actor_kind", "actor_name", "action", "call_id", "detail")
+#: Entries audit() returns at most per call (a reader pages with ``after_id``).
+AUDIT_PAGE_MAX_ROWS = 10_000
+
+
+def put_audit(conn: sqlite3.Connection, entry: AuditEntry) -> int:
+    """Commit ``entry`` in its own transaction; return its id (increasing, never reused)."""
+    detail = json.dumps(dict(entry.detail), separators=(",", ":"), sort_keys=True)
+    with _transaction(conn):
+        cur = conn.execute(
+            "INSERT INTO audit (at, actor_kind, actor_name, action, call_id, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (entry.at, entry.actor.kind, entry.actor.name, entry.action, entry.call_id, detail))
+    return int(cur.lastrowid or 0)
+
+
+def audit(conn: sqlite3.Connection, *, call_id: str | None = None, action: str | None = None,
+          since: float | None = None, until: float | None = None, after_id: int = 0,
+          limit: int = AUDIT_PAGE_MAX_ROWS) -> list[dict[str, Any]]:
+    """Return audit entries matching every filter given, oldest first, at most ``limit``.
+
+    ``action`` matches exactly, or a prefix when it ends with ``.`` (``pci.``); ``since`` and
+    ``until`` bound ``at`` (wall time, ``until`` excluded).
+    """
+    where = ["id > ?"]
+    args: list[str | float | int] = [after_id]
+    if call_id is not None:
+        where.append("call_id = ?")
+        args.append(call_id)
+    if action is not None:
+        if action.endswith("."):
+            where.append("substr(action, 1, ?) = ?")
+            args += [len(action), action]
+        else:
+            where.append("action = ?")
+            args.append(action)
+    if since is not None:
+        where.append("at >= ?")
+        args.append(since)
+    if until is not None:
+        where.append("at < ?")
+        args.append(until)
+    rows = conn.execute(
+        f"SELECT {', '.join(AUDIT_COLUMNS)} FROM audit WHERE {' AND '.join(where)} "
+        "ORDER BY id LIMIT ?", [*args, min(max(limit, 0), AUDIT_PAGE_MAX_ROWS)]).fetchall()
+    out = []
+    for row in rows:
+        entry = dict(zip(AUDIT_COLUMNS, row, strict=True))
+        entry["detail"] = json.loads(entry["detail"])
+        out.append(entry)
+    return out
 
 
 @contextlib.contextmanager

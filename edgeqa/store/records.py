@@ -20,7 +20,9 @@ SCHEMA_VERSIONS: dict[str, int] = {
     # v2: "severity" apart from the alert type (call.alert types too_quiet/too_loud were
     # type "level"); call.dead_air "state" ongoing/ended/truncated; call.summary "partial".
     # v3: call.summary "source" (live, or recording: from the recorded legs).
-    "call.alert": 2, "call.dead_air": 2, "call.summary": 3,
+    "call.dead_air": 2, "call.summary": 3,
+    # v3: call.alert type pci_pause_long (a long PCI pause; at_s may be null).
+    "call.alert": 3,
     # v2: leg.sample "covered_s" (a second cut by a gap holds less than 1 s of audio).
     "leg.sample": 2,
 }

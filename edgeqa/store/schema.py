@@ -68,6 +68,27 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX recordings_state ON recordings (state);
     CREATE INDEX recordings_started ON recordings (started_at);
     """,
+    # 4: the audit trail (who did what to which call; never pruned) and the calls under a
+    # legal hold (their recordings are exempt from retention).
+    """
+    CREATE TABLE audit (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        at         REAL NOT NULL,   -- wall time of the action
+        actor_kind TEXT NOT NULL,   -- api | cli | dtmf | system
+        actor_name TEXT NOT NULL,
+        action     TEXT NOT NULL,   -- dotted: pci.pause, recording.deleted, ...
+        call_id    TEXT,
+        detail     TEXT NOT NULL    -- JSON object
+    );
+    CREATE INDEX audit_call ON audit (call_id);
+    CREATE INDEX audit_at ON audit (at);
+    CREATE TABLE legal_holds (
+        call_id TEXT PRIMARY KEY,
+        set_at  REAL NOT NULL,
+        set_by  TEXT NOT NULL,      -- the actor, kind:name
+        reason  TEXT NOT NULL
+    );
+    """,
 )
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgeqa.audit.model import AuditEntry
 from edgeqa.store import db
 from edgeqa.store.records import Checkpoint, EventLike, StoredEvent
 
@@ -158,6 +159,39 @@ class Store:
         """Which of ``call_ids`` have a final metric event since ``since`` (db.finished_calls)."""
         found: set[str] = await self._submit(lambda c: db.finished_calls(c, call_ids, since))
         return found
+
+    async def put_audit(self, entry: AuditEntry) -> int:
+        """Durably commit an audit entry (before the action is acknowledged); return its id."""
+        entry_id: int = await self._submit(lambda c: db.put_audit(c, entry))
+        return entry_id
+
+    async def audit(self, **filters: Any) -> list[dict[str, Any]]:
+        """Return the audit entries matching ``filters`` (db.audit), oldest first."""
+        rows: list[dict[str, Any]] = await self._submit(lambda c: db.audit(c, **filters))
+        return rows
+
+    async def retention_candidates(self, *, until: float, after: tuple[float, str, str] | None,
+                                   limit: int) -> list[dict[str, Any]]:
+        """Closed rows not on legal hold started before ``until`` (db.retention_candidates)."""
+        rows: list[dict[str, Any]] = await self._submit(
+            lambda c: db.retention_candidates(c, until=until, after=after, limit=limit))
+        return rows
+
+    async def set_legal_hold(self, call_id: str, at: float, by: str, reason: str) -> bool:
+        """Put ``call_id`` on legal hold; False if it already was (db.set_legal_hold)."""
+        done: bool = await self._submit(lambda c: db.set_legal_hold(c, call_id, at, by, reason))
+        return done
+
+    async def clear_legal_hold(self, call_id: str) -> bool:
+        """Take ``call_id`` off legal hold; False if it was not on hold."""
+        done: bool = await self._submit(lambda c: db.clear_legal_hold(c, call_id))
+        return done
+
+    async def legal_holds(self, call_id: str | None = None) -> dict[str, dict[str, Any]]:
+        """The legal holds (of ``call_id`` only, if given), by call id."""
+        holds: dict[str, dict[str, Any]] = await self._submit(
+            lambda c: db.legal_holds(c, call_id))
+        return holds
 
     async def close(self) -> None:
         """Finish queued requests, stop the writer thread and close the database; idempotent."""

@@ -32,12 +32,13 @@ def make_daemon(sandbox: Sandbox, tmp_path: Path, *, name: str = "d",
                 ami: tuple[str, int, str, str] | None = None,
                 ari: tuple[str, str, str, str] | None = None,
                 live: bool = True, record: bool = True,
-                recording_policy: str = "") -> DaemonProcess:
+                recording_policy: str = "",
+                recordings: tuple[str, Path] | None = None) -> DaemonProcess:
     port = sandbox.ports.base + API_PORT_OFFSET
     conf = write_config(tmp_path / name, ami=ami or sandbox.ami, ari=ari or sandbox.ari,
                         api_port=port, extra="[logging]\nlevel = \"INFO\"\n", live=live,
                         rtp_port=sandbox.ports.base + RTP_PORT_OFFSET,
-                        recordings=recording_dirs(sandbox) if record else None,
+                        recordings=(recordings or recording_dirs(sandbox)) if record else None,
                         recording_policy=recording_policy)
     return DaemonProcess(conf, port, tmp_path / name / "daemon.log")
 

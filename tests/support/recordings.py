@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import wave
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -11,6 +13,8 @@ import numpy as np
 FRAME_S = 0.05
 MAX_LAG_S = 2.0
 FLOOR_DB = -60.0
+#: A file holds its own leg when its envelope follows that leg's with r >= this.
+OWN_LEG_MIN_R = 0.6
 
 
 def envelope(path: Path, rate_hz: int = 8000) -> np.ndarray:
@@ -43,3 +47,12 @@ def best_correlation(recorded: np.ndarray, played: np.ndarray) -> tuple[float, f
         if r > best[0]:
             best = (r, lag * FRAME_S)
     return best
+
+
+def check_complete_row(row: dict[str, Any], call_id: str) -> bytes:
+    """The file of a complete recordings row, whose stored size and sha256 are the file's."""
+    data = Path(row["path"]).read_bytes()
+    assert row["call_id"] == call_id and row["state"] == "complete", row
+    assert row["sha256"] == hashlib.sha256(data).hexdigest() and row["size"] == len(data)
+    assert row["codec"] == "pcm_s16le/8000" and row["ended_at"] > row["started_at"]
+    return data

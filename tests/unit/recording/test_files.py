@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
-from edgeqa.recording.files import POLL_INTERVAL_S, examine, sha256_of
+from edgeqa.recording.files import POLL_INTERVAL_S, examine, free_space, sha256_of
 from tests.unit.recording.wavs import closed_wav, open_wav
 
 
@@ -67,3 +68,10 @@ def test_a_file_that_never_appears_is_none(tmp_path: Path) -> None:
     clock = Clock()
     assert examine(tmp_path / "no.wav", 1.0, sleep=clock.sleep, mono=clock.mono) is None
     assert clock.now <= 1.0 + POLL_INTERVAL_S
+
+
+def test_free_space_is_read_on_the_nearest_existing_directory(tmp_path: Path) -> None:
+    free, total = free_space(tmp_path / "2024" / "12" / "01")  # not created yet
+    usage = shutil.disk_usage(tmp_path)
+    assert total == usage.total and 0 <= free <= total
+    assert abs(free - usage.free) < 64 * 1024 * 1024  # the same filesystem, a moment apart

@@ -8,35 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-from edgeqa.ami.errors import AmiError
 from edgeqa.calls.changes import CallConnected, CallEnded
 from edgeqa.calls.model import Call, Channel
 from edgeqa.config import parse_config
 from edgeqa.recording.config import RecordingConfig
 from edgeqa.recording.service import Recorder
 from edgeqa.store import EventLike, schema_name
+from tests.support.actions import ActionRecorder
 from tests.support.schemas import errors
 from tests.unit.recording.wavs import closed_wav
 
 ENV = {"EDGEQA_AMI_SECRET": "a", "EDGEQA_ARI_PASSWORD": "b"}
 T0 = 1733012345.0
-
-
-class FakeAmi:
-    def __init__(self, refuse: bool = False) -> None:
-        self.sent: list[tuple[str, dict[str, str]]] = []
-        self.refuse = refuse
-
-    async def send_action(self, action: str, headers: Mapping[str, str] = {}, *,
-                          timeout_s: float = 10.0) -> Any:
-        self.sent.append((action, dict(headers)))
-        if self.refuse:
-            raise AmiError("Permission denied")
-        return {"Response": "Success"}
+CALL_ID = "1733012345.1"
 
 
 def _cfg(tmp_path: Path, extra: str = "") -> RecordingConfig:
@@ -57,7 +43,7 @@ def _call(call_id: str = "1733012345.1", queue: str | None = "sales") -> Call:
 
 class Harness:
     def __init__(self, tmp_path: Path, extra: str = "", refuse: bool = False) -> None:
-        self.ami = FakeAmi(refuse)
+        self.ami = ActionRecorder(refuse)
         self.events: list[EventLike] = []
         self.calls: dict[str, Call] = {}
         self.rec = Recorder(_cfg(tmp_path, extra), self.ami, self.events.extend,
@@ -107,6 +93,33 @@ async def test_a_selected_call_is_recorded_on_its_customer_channel(tmp_path: Pat
         assert done[leg]["ended_at"] == T0 + 20 and done[leg]["codec"] == "pcm_s16le/8000"
         assert done[leg]["queue"] == "sales" and done[leg]["agent"] == "Alice"
     assert h.rec.health()["active_calls"] == 0
+
+
+async def test_the_recording_channel_is_known_from_the_start_to_the_end(tmp_path: Path) -> None:
+    # PCI pause mutes this channel: while MixMonitor is being sent it is already named (a
+    # mute then fails rather than let the recording start unmuted); after the call, None.
+    h = Harness(tmp_path)
+    call = h.calls[CALL_ID] = _call(CALL_ID)
+    assert h.rec.recording_channel(CALL_ID) is None
+    async with asyncio.TaskGroup() as tg:
+        h.rec.bind(tg)
+        h.rec.on_changes([_connected(call)], T0)
+        assert h.rec.recording_channel(CALL_ID) == "PJSIP/customer1-00000001"  # starting
+        await asyncio.sleep(0)
+        assert h.rec.recording_channel(CALL_ID) == "PJSIP/customer1-00000001"  # recording
+        _write_files(tmp_path, CALL_ID)
+        h.rec.on_changes([CallEnded(CALL_ID, T0 + 20)], T0 + 20)
+    assert h.rec.recording_channel(CALL_ID) is None
+
+
+async def test_a_refused_recording_has_no_channel_to_mute(tmp_path: Path) -> None:
+    h = Harness(tmp_path, refuse=True)
+    call = h.calls[CALL_ID] = _call(CALL_ID)
+    async with asyncio.TaskGroup() as tg:
+        h.rec.bind(tg)
+        h.rec.on_changes([_connected(call)], T0)
+        await asyncio.sleep(0)
+        assert h.rec.recording_channel(CALL_ID) is None
 
 
 async def test_calls_not_selected_cost_no_action(tmp_path: Path) -> None:

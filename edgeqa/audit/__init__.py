@@ -1,0 +1,1 @@
+"""The audit trail: who did what to which call, and when (written durably before the ack)."""

@@ -1,0 +1,1 @@
+"""PCI pause: stop recording and analysing a call while a card number is given, audited."""
