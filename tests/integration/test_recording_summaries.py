@@ -275,3 +275,52 @@ async def test_a_call_whose_daemon_was_killed_gets_its_summary_from_the_recordin
                               Path(rows["agent"]["path"]))
     assert summary == analysed
     _meets_truth(summary, await blocking(_lags, rows, calls_dir), calls_dir)
+
+
+async def test_an_unusable_recording_leaves_the_partial_live_summary(
+        running_sandbox: Sandbox, data_dir: Path, tmp_path: Path,
+        collect: Callable[..., StreamCollector]) -> None:
+    """SIGKILL mid-call, and the agent's file is gone: the live summary (partial, from the
+    checkpoint and the re-tap) is the call's one final event, nothing is lost."""
+    proc = make_daemon(running_sandbox, tmp_path)
+    db = tmp_path / "d" / "edgeqa.db"
+    proc.start()
+    phones = FixtureCall(running_sandbox, data_dir / "calls", tmp_path / "call",
+                         fixture=FIXTURE)
+    try:
+        await blocking(proc.wait_ready)
+        first = collect(proc.api_url)
+        await first.wait_for(is_type("resync.completed"), EVENT_TIMEOUT_S)
+        await blocking(phones.start)
+        connected = await first.wait_for(call_in_state("connected"), EVENT_TIMEOUT_S)
+        call_id = connected["data"]["call"]["call_id"]
+        await first.wait_for(lambda e: e["type"] == "leg.sample" and e["data"]["t_s"] >= 7.0,
+                             EVENT_TIMEOUT_S + 7.0)
+        await blocking(proc.kill)
+        await blocking(_unlink, db, call_id, "agent")  # Asterisk writes on, to no file
+        second = await _restart(proc, collect, first.last_seq)
+        await second.wait_for(lambda e: e["type"] == "leg.sample" and e["seq"] > first.last_seq,
+                              EVENT_TIMEOUT_S)
+        await asyncio.sleep(4.0)
+        await blocking(phones.finish)
+        await second.wait_for(_summary_of(call_id), SUMMARY_TIMEOUT_S)
+        await asyncio.sleep(2.0)
+        health = proc.get("/v1/health")
+    finally:
+        await blocking(phones.close)
+        status = await blocking(proc.stop)
+    assert status == 0, proc.log()
+    final = of_call(await blocking(stored_envelopes, db), call_id, "call.summary",
+                    "call.metrics_unavailable")
+    assert [e["type"] for e in final] == ["call.summary"]
+    data = final[0]["data"]
+    log.info("final %s partial=%s gaps=%s; summaries %s", data["source"], data["partial"],
+             data["summary"]["gaps"], health["summaries"])
+    assert data["source"] == "live" and data["partial"] is True
+    assert [g["reason"] for g in data["summary"]["gaps"]] == ["daemon_restart"]
+    assert health["summaries"]["fallbacks"] == 1
+    assert _rows(db, call_id)["agent"]["state"] == "missing"
+
+
+def _unlink(db: Path, call_id: str, leg: str) -> None:
+    Path(_rows(db, call_id)[leg]["path"]).unlink()
