@@ -26,11 +26,12 @@ from edgeqa.live.events import summary_event, unavailable
 from edgeqa.recording.events import Recording
 from edgeqa.recording.model import COMPLETE, LEGS
 from edgeqa.store import Event as StreamEvent
+from edgeqa.store.db import FINAL_METRIC_TYPES
 
 log = logging.getLogger(__name__)
 
 #: The live service's final events of a call (what the gate decides on).
-FINAL_TYPES = ("call.summary", "call.metrics_unavailable")
+FINAL_TYPES = FINAL_METRIC_TYPES
 #: Rows closed, no live outcome yet: how long to wait for it before analysing the recording.
 LIVE_WAIT_S = 60.0
 #: A held live outcome whose call the recorder let go of without closing rows (its close
