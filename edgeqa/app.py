@@ -23,11 +23,13 @@ from edgeqa.calls.resyncer import Resyncer
 from edgeqa.calls.tracker import CallTracker
 from edgeqa.config import Config
 from edgeqa.live.service import CHECKPOINT_TYPE, LiveMetrics
+from edgeqa.pci.model import paused_spans
 from edgeqa.pci.service import PciService
 from edgeqa.recording.files import free_space
 from edgeqa.recording.playback import STEREO_CACHE_DIR, StereoCache
 from edgeqa.recording.purge import RetentionJob
 from edgeqa.recording.service import Recorder
+from edgeqa.recording.summarizer import Summarizer
 from edgeqa.runtime.sdnotify import SdNotifier
 from edgeqa.store import Event, EventLike, Store
 from edgeqa.stream import StreamHub
@@ -91,12 +93,19 @@ class Daemon:
             r.url, r.username, r.password.reveal(), r.app, on_event=self._on_ari,
             on_session=lambda: self._on_session("ari"), on_disconnect=self._on_ari_down,
             backoff_initial_s=r.backoff_initial_s, backoff_max_s=r.backoff_max_s)
-        self.live = LiveMetrics(cfg.live, self.ari, self._submit,
+        # A recorded call's live summary, if partial or missing, comes from its recording.
+        self.summaries = Summarizer(
+            self._submit, lambda c: self.recorder is not None and self.recorder.records(c),
+            live_enabled=cfg.live.enabled, wall=wall, paused=self._paused_spans) \
+            if cfg.recording.enabled else None
+        self.live = LiveMetrics(cfg.live, self.ari, self.summaries.submit_live
+                                if self.summaries is not None else self._submit,
                                 save_checkpoint=self.store.put_checkpoint) \
             if cfg.live.enabled else None
         self.recorder = Recorder(cfg.recording, self.ami, self._submit, lambda: self.tracker.calls,
                                  wall=wall, action_timeout_s=a.action_timeout_s,
-                                 audit=self.store.put_audit, disk_usage=free_space) \
+                                 audit=self.store.put_audit, disk_usage=free_space,
+                                 on_closed=self.summaries.on_closed if self.summaries else None) \
             if cfg.recording.enabled else None
         self.retention = RetentionJob(cfg.recording, self.store, self._publish, wall=wall,
                                       stereo_cache=s.path.parent / STEREO_CACHE_DIR) \
@@ -140,9 +149,14 @@ class Daemon:
             "tracker_errors": self.tracker_errors,
             "live": self.live.health() if self.live is not None else None,
             "recording": self.recorder.health() if self.recorder is not None else None,
+            "summaries": self.summaries.health() if self.summaries is not None else None,
             "pci": self.pci.health(),
             "retention": self.retention.health() if self.retention is not None else None,
         }
+
+    async def _paused_spans(self, call_id: str) -> list[tuple[float, float]]:
+        """A call's PCI pauses (wall time), from the audit trail: they survive restarts."""
+        return paused_spans(await self.store.audit(call_id=call_id, action="pci."))
 
     # --- event intake ----------------------------------------------------------------------
 
@@ -295,6 +309,8 @@ class Daemon:
         if self.recorder is not None:
             self.recorder.restore(await self.store.recordings(state="recording"),
                                   (str(row["id"]) for row in open_calls))
+        if self.summaries is not None:
+            await self.summaries.restore_from(self.store, (str(r["id"]) for r in open_calls))
         self.pci.restore({str(row["id"]): await self.store.audit(call_id=str(row["id"]),
                                                                  action="pci.")
                           for row in open_calls})
@@ -334,6 +350,8 @@ class Daemon:
                     self.live.bind(tg)
                 if self.recorder is not None:
                     self.recorder.bind(tg)
+                if self.summaries is not None:
+                    self.summaries.bind(tg)
                 self.pci.bind(tg)
                 pipe_task = tg.create_task(pipe.run(), name="pipeline")
                 self.emit("daemon.started", {"version": __version__, "pid": os.getpid(),
@@ -379,6 +397,8 @@ class Daemon:
             await self.live.close(self._wall())
         if self.recorder is not None:
             await self.recorder.close()  # Asterisk keeps recording; the next run closes rows
+        if self.summaries is not None:
+            await self.summaries.close()  # what it held, the next run sums up again
         await asyncio.gather(self.ami.close(), self.ari.close(), return_exceptions=True)
         await asyncio.gather(*links, return_exceptions=True)
         self.emit("daemon.stopping", {"reason": str(self._fatal) if self._fatal else "signal"})

@@ -21,7 +21,7 @@ from edgeqa.metrics.events import (
     TalkOver,
 )
 from edgeqa.metrics.result import GapReason
-from edgeqa.metrics.summary import summary_payload
+from edgeqa.metrics.summary import SummarySource, summary_payload
 from edgeqa.store import Event as StreamEvent
 
 #: The stream event types this module produces, each with a schema in schemas/.
@@ -89,14 +89,19 @@ class CallEvents:
         """The call's one live ``call.summary``, at the wall time the call ended."""
         duration = summary.get("duration_s")
         end = self.clock.wall(duration if isinstance(duration, int | float) else 0.0)
-        return StreamEvent("call.summary", end, summary_payload(
-            self.call_id, self.clock.answered_at, summary, "live"))
+        return summary_event(self.call_id, end, self.clock.answered_at, summary, "live")
 
     def suspended(self, t_s: float, reason: GapReason, summary: Mapping[str, Any]) -> StreamEvent:
         """The checkpoint a stopping daemon leaves: what it saw up to ``t_s``, not final."""
         return StreamEvent("call.metrics_suspended", self.clock.wall(t_s), {
             "call_id": self.call_id, "leg": None, "t_s": round(t_s, 3), "reason": reason,
             "started_at": self.clock.answered_at, "summary": dict(summary)})
+
+
+def summary_event(call_id: str, at: float, started_at: float, summary: Mapping[str, Any],
+                  source: SummarySource) -> StreamEvent:
+    """A call's one ``call.summary`` at wall time ``at`` (the payload: summary_payload)."""
+    return StreamEvent("call.summary", at, summary_payload(call_id, started_at, summary, source))
 
 
 def unavailable(call_id: str, at: float, reason: str) -> StreamEvent:

@@ -7,8 +7,10 @@ neither leg is analysed. It ends with a resume, or with the call.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from edgeqa.ami.message import AmiMessage
 from edgeqa.audit.model import Actor
@@ -104,3 +106,19 @@ def parse_user_event(msg: AmiMessage) -> DtmfRequest | None:
     if not uniqueid or not channel:
         raise ValueError(f"{USER_EVENT} without the channel that raised it")
     return DtmfRequest(command, uniqueid, channel)
+
+
+def paused_spans(entries: Sequence[Mapping[str, Any]]) -> list[tuple[float, float]]:
+    """A call's paused spans in wall time, from its pci.* audit entries (oldest first): each
+    pause to the next resume; a pause still open at the end runs to ``inf`` (the call's end)."""
+    spans: list[tuple[float, float]] = []
+    since: float | None = None
+    for entry in entries:
+        if entry["action"] == "pci.pause" and since is None:
+            since = float(entry["at"])
+        elif entry["action"] == "pci.resume" and since is not None:
+            spans.append((since, float(entry["at"])))
+            since = None
+    if since is not None:
+        spans.append((since, math.inf))
+    return spans

@@ -68,7 +68,8 @@ class Recorder:
                  calls: Callable[[], Mapping[str, Call]], *,
                  wall: Callable[[], float], action_timeout_s: float = 10.0,
                  audit: Callable[[AuditEntry], Awaitable[int]] | None = None,
-                 disk_usage: Callable[[Path], tuple[int, int]] | None = None) -> None:
+                 disk_usage: Callable[[Path], tuple[int, int]] | None = None,
+                 on_closed: Callable[[str, Sequence[Recording]], None] | None = None) -> None:
         self.cfg = cfg
         self._ami = ami
         self._submit = submit
@@ -83,6 +84,12 @@ class Recorder:
         self._audit = audit
         self._disk_usage = disk_usage
         self.guard = DiskGuard.of(cfg)
+        #: Told each call's rows once they are all closed (the summaries from recordings).
+        self._on_closed = on_closed
+
+    def records(self, call_id: str) -> bool:
+        """Whether ``call_id``'s recording is running or closing."""
+        return call_id in self._active
 
     def restore(self, rows: Sequence[Mapping[str, Any]], open_call_ids: Iterable[str]) -> None:
         """Take over the rows a previous run left in state recording (store.recordings()).
@@ -249,6 +256,7 @@ class Recorder:
             if active.start is not None:
                 await active.start
             pending = [r for r in active.rows if r.state == RECORDING]
+            closed = [r for r in active.rows if r.state != RECORDING]
             end = ended_at if ended_at is not None else self._wall()
             for rec in pending:
                 facts = await asyncio.to_thread(examine, Path(rec.path),
@@ -261,6 +269,9 @@ class Recorder:
                     log.warning("recording: %s %s is %s: %s", call_id, rec.leg, done.state,
                                 done.reason)
                 self._submit([event_for(done, self._wall())])
+                closed.append(done)
+            if self._on_closed is not None:
+                self._on_closed(call_id, closed)
         finally:
             self._active.pop(call_id, None)
 

@@ -97,7 +97,8 @@ def check_rows(call_id: str, rows: Sequence[Mapping[str, Any]]) -> dict[str, Map
     return {leg: by_leg[leg] for leg in LEGS}
 
 
-def _leg_pcm(call_id: str, row: Mapping[str, Any]) -> tuple[bytes, int]:
+def leg_pcm(call_id: str, row: Mapping[str, Any]) -> tuple[bytes, int]:
+    """One complete leg row's file as int16 LE PCM and its rate; its sha256 checked first."""
     path = Path(row["path"])
     try:
         digest = sha256_of(path)
@@ -122,7 +123,7 @@ def build_stereo(call_id: str, rows: Sequence[Mapping[str, Any]], out: Path) -> 
     pcm: dict[str, bytes] = {}
     rates: dict[str, int] = {}
     for leg, row in legs.items():
-        pcm[leg], rates[leg] = _leg_pcm(call_id, row)
+        pcm[leg], rates[leg] = leg_pcm(call_id, row)
     if rates["customer"] != rates["agent"]:
         raise ExportError("unusable", f"call {call_id}: the legs' rates differ "
                           f"({rates['customer']} Hz and {rates['agent']} Hz)")

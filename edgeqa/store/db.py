@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -261,6 +261,24 @@ def recordings(conn: sqlite3.Connection, *, call_id: str | None = None,
         sql += " WHERE " + " AND ".join(where)
     rows = conn.execute(sql + " ORDER BY started_at, call_id, leg", args).fetchall()
     return [dict(zip(RECORDING_COLUMNS, row, strict=True)) for row in rows]
+
+
+def finished_calls(conn: sqlite3.Connection, call_ids: Collection[str],
+                   since: float) -> set[str]:
+    """Which of ``call_ids`` have a final metric event (FINAL_METRIC_TYPES) at or after wall
+    time ``since``. Scans the events backwards (no index on type) down to ``since``."""
+    found: set[str] = set()
+    if not call_ids:
+        return found
+    marks = ", ".join("?" for _ in FINAL_METRIC_TYPES)
+    for at, text in conn.execute(f"SELECT at, data FROM events WHERE type IN ({marks})"
+                                 " ORDER BY seq DESC", FINAL_METRIC_TYPES):
+        if at < since:
+            break
+        call_id = json.loads(text).get("call_id")
+        if call_id in call_ids:
+            found.add(call_id)
+    return found
 
 
 def retention_candidates(conn: sqlite3.Connection, *, until: float,

@@ -19,7 +19,8 @@ SCHEMA_VERSIONS: dict[str, int] = {
     "leg.added": 2, "leg.updated": 2, "leg.removed": 2,
     # v2: "severity" apart from the alert type (call.alert types too_quiet/too_loud were
     # type "level"); call.dead_air "state" ongoing/ended/truncated; call.summary "partial".
-    # v3: call.summary "source" (live, recording), its summary edgeqa.call_summary/3 (paused).
+    # v3: call.summary "source" (live, or recording: from the recorded legs), its summary
+    # edgeqa.call_summary/3 (paused).
     "call.dead_air": 2, "call.summary": 3,
     # v3: call.alert type pci_pause_long (a long PCI pause; at_s may be null).
     "call.alert": 3,

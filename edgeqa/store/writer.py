@@ -7,7 +7,7 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -154,6 +154,11 @@ class Store:
         """Return the recordings rows matching ``filters`` (db.recordings)."""
         rows: list[dict[str, Any]] = await self._submit(lambda c: db.recordings(c, **filters))
         return rows
+
+    async def finished_calls(self, call_ids: Collection[str], since: float) -> set[str]:
+        """Which of ``call_ids`` have a final metric event since ``since`` (db.finished_calls)."""
+        found: set[str] = await self._submit(lambda c: db.finished_calls(c, call_ids, since))
+        return found
 
     async def put_audit(self, entry: AuditEntry) -> int:
         """Durably commit an audit entry (before the action is acknowledged); return its id."""

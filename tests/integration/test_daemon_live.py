@@ -144,7 +144,9 @@ async def test_live_metrics_on_the_stream_match_offline_and_truth(
 async def test_live_disabled_publishes_no_metric_events(
         running_sandbox: Sandbox, data_dir: Path, tmp_path: Path,
         collect: Callable[..., StreamCollector]) -> None:
-    proc = make_daemon(running_sandbox, tmp_path, live=False)
+    # Not recorded either: a recorded call gets its summary from the recording
+    # (test_recording_summaries.py).
+    proc = make_daemon(running_sandbox, tmp_path, live=False, record=False)
     helpers: list[str] = []
 
     async def look(col: StreamCollector) -> None:

@@ -94,7 +94,7 @@ async def _daemon_with_call(box: Sandbox, data_dir: Path, tmp_path: Path,
                             heard_s: float | None = HEARD_S) -> AsyncIterator[Running]:
     """Start a daemon, place a call once it resynced, let the daemon hear ``heard_s`` of it;
     stop both afterwards (idempotent)."""
-    proc = make_daemon(box, tmp_path)
+    proc = make_daemon(box, tmp_path, record=False)  # recorded: test_recording_summaries.py
     proc.start()
     phones: FixtureCall | None = None
     try:

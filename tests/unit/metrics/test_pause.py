@@ -334,6 +334,8 @@ def expected_spans(actions: list[Action], end_s: float) -> tuple[list[tuple[floa
             if gap_at is not None:
                 piece(gap_at, a.t_s, gaps)
             paused_at = a.t_s
+            if pauses and pauses[-1][1] == a.t_s:  # paused again where it ended: one pause
+                paused_at = pauses.pop()[0]
         elif a.kind == "unpause" and paused_at is not None:
             piece(paused_at, a.t_s, pauses)
             paused_at = None

@@ -8,6 +8,7 @@ switch is in tests/integration/test_pci.py.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +19,7 @@ from edgeqa.audit.model import Actor, AuditEntry
 from edgeqa.calls.changes import CallEnded
 from edgeqa.calls.model import Call, Channel
 from edgeqa.pci.config import PciConfig
-from edgeqa.pci.model import Pause, Pauses, PciError, parse_user_event
+from edgeqa.pci.model import Pause, Pauses, PciError, parse_user_event, paused_spans
 from edgeqa.pci.service import PciService
 from edgeqa.store import EventLike, schema_name
 from tests.support.actions import ActionRecorder
@@ -285,3 +286,12 @@ def test_pauses_book() -> None:
     assert book.overdue(100.0, 10.0) == []
     assert book.end("a") is not None and book.end("a") is None
 
+
+
+def test_paused_spans_from_the_audit_trail() -> None:
+    def e(at: float, action: str) -> dict[str, Any]:
+        return {"at": at, "action": action}
+
+    assert paused_spans([]) == []
+    assert paused_spans([e(1, "pci.pause"), e(2, "pci.pause"), e(4, "pci.resume"),
+                         e(5, "pci.resume"), e(7, "pci.pause")]) == [(1.0, 4.0), (7.0, math.inf)]
