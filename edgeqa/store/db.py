@@ -249,12 +249,7 @@ def recordings(conn: sqlite3.Connection, *, call_id: str | None = None,
         if value is not None:
             where.append(f"{column} = ?")
             args.append(value)
-    if since is not None:
-        where.append("started_at >= ?")
-        args.append(since)
-    if until is not None:
-        where.append("started_at < ?")
-        args.append(until)
+    _within(where, args, "started_at", since, until)
     cols = ", ".join(RECORDING_COLUMNS)
     sql = f"SELECT {cols} FROM recordings"
     if where:
@@ -364,12 +359,7 @@ def audit(conn: sqlite3.Connection, *, call_id: str | None = None, action: str |
         else:
             where.append("action = ?")
             args.append(action)
-    if since is not None:
-        where.append("at >= ?")
-        args.append(since)
-    if until is not None:
-        where.append("at < ?")
-        args.append(until)
+    _within(where, args, "at", since, until)
     rows = conn.execute(
         f"SELECT {', '.join(AUDIT_COLUMNS)} FROM audit WHERE {' AND '.join(where)} "
         "ORDER BY id LIMIT ?", [*args, min(max(limit, 0), AUDIT_PAGE_MAX_ROWS)]).fetchall()
@@ -379,6 +369,17 @@ def audit(conn: sqlite3.Connection, *, call_id: str | None = None, action: str |
         entry["detail"] = json.loads(entry["detail"])
         out.append(entry)
     return out
+
+
+def _within(where: list[str], args: list[Any], column: str, since: float | None,
+            until: float | None) -> None:
+    """Add ``since <= column < until`` (either bound optional) to a WHERE being built."""
+    if since is not None:
+        where.append(f"{column} >= ?")
+        args.append(since)
+    if until is not None:
+        where.append(f"{column} < ?")
+        args.append(until)
 
 
 @contextlib.contextmanager

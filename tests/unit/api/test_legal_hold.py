@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,17 +13,10 @@ from edgeqa.api import StreamSettings, make_app
 from edgeqa.recording.events import Recording, event_for
 from edgeqa.store import Store
 from edgeqa.stream import StreamHub
+from tests.support.api import FakeView
 
 CALL = "1733012345.7"
 URL = f"/v1/calls/{CALL}/legal-hold"
-
-
-class FakeView:
-    def calls_snapshot(self) -> Mapping[str, Any]:
-        return {"calls": []}
-
-    def health(self) -> Mapping[str, Any]:
-        return {"status": "ok"}
 
 
 class Env:

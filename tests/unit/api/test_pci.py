@@ -7,7 +7,7 @@ the audit a real Store.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,24 +16,17 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
 from edgeqa.api import StreamSettings, make_app
-from edgeqa.calls.model import Call, Channel
 from edgeqa.cli import main
 from edgeqa.pci.config import PciConfig
 from edgeqa.pci.service import PciService
 from edgeqa.store import Store
 from edgeqa.stream import StreamHub
 from tests.support.actions import ActionRecorder
+from tests.support.api import FakeView
+from tests.support.calls import connected_call
 
 CALL = "1733012345.1"
 T0 = 1733012345.0
-
-
-class FakeView:
-    def calls_snapshot(self) -> Mapping[str, Any]:
-        return {"calls": []}
-
-    def health(self) -> Mapping[str, Any]:
-        return {"status": "ok"}
 
 
 class Env:
@@ -41,21 +34,12 @@ class Env:
         self.client, self.store, self.ami = client, store, ami
 
 
-def _call() -> Call:
-    call = Call(CALL, T0, announced=True, state="connected", answered_at=T0, queue="sales")
-    call.channels["u1"] = Channel("u1", "PJSIP/customer1-00000001", CALL, T0, role="customer",
-                                  state="up")
-    call.channels["u2"] = Channel("u2", "PJSIP/agent1-00000002", CALL, T0, role="agent",
-                                  state="up")
-    return call
-
-
 @pytest_asyncio.fixture
 async def env(tmp_path: Path) -> AsyncIterator[Env]:
     store = Store(tmp_path / "s.db", synchronous="normal")
     await store.open()
     ami = ActionRecorder()
-    calls = {CALL: _call()}
+    calls = {CALL: connected_call(CALL)}
     pci = PciService(PciConfig(), ami, store.put_audit, lambda events: None, lambda: calls,
                      lambda: calls[CALL].channels, lambda _: "PJSIP/customer1-00000001",
                      live=None, wall=lambda: T0 + 10)

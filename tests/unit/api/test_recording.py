@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +17,11 @@ from edgeqa.recording.playback import StereoCache
 from edgeqa.recording.stereo import build_stereo
 from edgeqa.store import Store
 from edgeqa.stream import StreamHub
+from tests.support.api import FakeView
 from tests.unit.recording.calls import as_dicts, leg_rows, store_rows
 
 CALL = "1733012345.7"
 LIVE = "1733012345.9"
-
-
-class FakeView:
-    def calls_snapshot(self) -> Mapping[str, Any]:
-        return {"calls": []}
-
-    def health(self) -> Mapping[str, Any]:
-        return {"status": "ok"}
 
 
 class Env:

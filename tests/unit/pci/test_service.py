@@ -17,26 +17,17 @@ import pytest
 from edgeqa.ami.message import AmiMessage
 from edgeqa.audit.model import Actor, AuditEntry
 from edgeqa.calls.changes import CallEnded
-from edgeqa.calls.model import Call, Channel
 from edgeqa.pci.config import PciConfig
 from edgeqa.pci.model import Pause, Pauses, PciError, parse_user_event, paused_spans
 from edgeqa.pci.service import PciService
 from edgeqa.store import EventLike, schema_name
 from tests.support.actions import ActionRecorder
+from tests.support.calls import connected_call
 from tests.support.schemas import errors
 
 T0 = 1733012345.0
 CALL = "1733012345.1"
 ALICE = Actor("cli", "alice")
-
-
-def _call(call_id: str = CALL, *, agent_up: bool = True) -> Call:
-    call = Call(call_id, T0, announced=True, state="connected", answered_at=T0, queue="sales")
-    call.channels["u-cust"] = Channel("u-cust", "PJSIP/customer1-00000001", call_id, T0,
-                                      role="customer", state="up")
-    call.channels["u-agent"] = Channel("u-agent", "PJSIP/agent1-00000002", call_id, T0,
-                                       role="agent", state="up" if agent_up else "ringing")
-    return call
 
 
 class Gate:
@@ -59,7 +50,7 @@ class Harness:
         self.audited: list[AuditEntry] = []
         self.audit_fails = False
         self.events: list[EventLike] = []
-        self.calls = {CALL: _call()}
+        self.calls = {CALL: connected_call()}
         self.now = T0 + 30
         self.gate = Gate()
         self.recorded = recorded
@@ -120,7 +111,7 @@ async def test_pause_refusals_change_nothing(setup: str, kind: str) -> None:
     h = Harness()
     call_id = "nope" if setup == "unknown" else CALL
     if setup == "ringing":
-        h.calls[CALL] = _call(agent_up=False)
+        h.calls[CALL] = connected_call(agent_up=False)
     if setup == "twice":
         await h.svc.pause(CALL, ALICE)
     before = (len(h.ami.sent), len(h.audited), len(h.events), len(h.gate.calls))

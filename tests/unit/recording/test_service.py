@@ -10,13 +10,14 @@ import asyncio
 import hashlib
 from pathlib import Path
 
-from edgeqa.calls.changes import CallConnected, CallEnded
-from edgeqa.calls.model import Call, Channel
+from edgeqa.calls.changes import CallEnded
+from edgeqa.calls.model import Call
 from edgeqa.config import parse_config
 from edgeqa.recording.config import RecordingConfig
 from edgeqa.recording.service import Recorder
 from edgeqa.store import EventLike, schema_name
 from tests.support.actions import ActionRecorder
+from tests.support.calls import connected, connected_call
 from tests.support.schemas import errors
 from tests.unit.recording.wavs import closed_wav
 
@@ -29,16 +30,6 @@ def _cfg(tmp_path: Path, extra: str = "") -> RecordingConfig:
     text = (f'[recording]\nasterisk_dir = "/ast/rec"\ndaemon_dir = "{tmp_path}"\n'
             f'close_timeout_s = 0.5\n{extra}')
     return parse_config(text, env=ENV).recording
-
-
-def _call(call_id: str = "1733012345.1", queue: str | None = "sales") -> Call:
-    call = Call(call_id, T0, announced=True, state="connected", answered_at=T0, queue=queue,
-                agent_interface="PJSIP/agent1", agent_name="Alice")
-    call.channels["u-cust"] = Channel("u-cust", "PJSIP/customer1-00000001", call_id, T0,
-                                      role="customer", state="up")
-    call.channels["u-agent"] = Channel("u-agent", "PJSIP/agent1-00000002", call_id, T0,
-                                       role="agent", state="up")
-    return call
 
 
 class Harness:
@@ -56,10 +47,6 @@ class Harness:
         return [(e.type, e.data["leg"]) for e in self.events]
 
 
-def _connected(call: Call) -> CallConnected:
-    return CallConnected(call.call_id, T0, T0, "u-cust", "u-agent")
-
-
 def _write_files(tmp_path: Path, call_id: str) -> dict[str, bytes]:
     out = {}
     for n, leg in enumerate(("customer", "agent")):
@@ -72,11 +59,11 @@ def _write_files(tmp_path: Path, call_id: str) -> dict[str, bytes]:
 
 async def test_a_selected_call_is_recorded_on_its_customer_channel(tmp_path: Path) -> None:
     h = Harness(tmp_path)
-    call = h.calls["1733012345.1"] = _call()
+    call = h.calls["1733012345.1"] = connected_call()
     async with asyncio.TaskGroup() as tg:
         h.rec.bind(tg)
-        h.rec.on_changes([_connected(call)], T0)
-        h.rec.on_changes([_connected(call)], T0 + 1)  # a resync or a transfer: no second one
+        h.rec.on_changes([connected(call)], T0)
+        h.rec.on_changes([connected(call)], T0 + 1)  # a resync or a transfer: no second one
         await asyncio.sleep(0)
         written = _write_files(tmp_path, call.call_id)
         h.rec.on_changes([CallEnded(call.call_id, T0 + 20)], T0 + 20)
@@ -99,11 +86,11 @@ async def test_the_recording_channel_is_known_from_the_start_to_the_end(tmp_path
     # PCI pause mutes this channel: while MixMonitor is being sent it is already named (a
     # mute then fails rather than let the recording start unmuted); after the call, None.
     h = Harness(tmp_path)
-    call = h.calls[CALL_ID] = _call(CALL_ID)
+    call = h.calls[CALL_ID] = connected_call(CALL_ID)
     assert h.rec.recording_channel(CALL_ID) is None
     async with asyncio.TaskGroup() as tg:
         h.rec.bind(tg)
-        h.rec.on_changes([_connected(call)], T0)
+        h.rec.on_changes([connected(call)], T0)
         assert h.rec.recording_channel(CALL_ID) == "PJSIP/customer1-00000001"  # starting
         await asyncio.sleep(0)
         assert h.rec.recording_channel(CALL_ID) == "PJSIP/customer1-00000001"  # recording
@@ -114,25 +101,25 @@ async def test_the_recording_channel_is_known_from_the_start_to_the_end(tmp_path
 
 async def test_a_refused_recording_has_no_channel_to_mute(tmp_path: Path) -> None:
     h = Harness(tmp_path, refuse=True)
-    call = h.calls[CALL_ID] = _call(CALL_ID)
+    call = h.calls[CALL_ID] = connected_call(CALL_ID)
     async with asyncio.TaskGroup() as tg:
         h.rec.bind(tg)
-        h.rec.on_changes([_connected(call)], T0)
+        h.rec.on_changes([connected(call)], T0)
         await asyncio.sleep(0)
         assert h.rec.recording_channel(CALL_ID) is None
 
 
 async def test_calls_not_selected_cost_no_action(tmp_path: Path) -> None:
     h = Harness(tmp_path, 'exclude_agents = ["PJSIP/agent1"]')
-    h.calls["q"] = _call("q")
-    h.calls["noq"] = _call("noq", queue=None)
+    h.calls["q"] = connected_call("q")
+    h.calls["noq"] = connected_call("noq", queue=None)
     other = Harness(tmp_path)
-    other.calls["noq"] = _call("noq", queue=None)
+    other.calls["noq"] = connected_call("noq", queue=None)
     async with asyncio.TaskGroup() as tg:
         h.rec.bind(tg)
         other.rec.bind(tg)
-        h.rec.on_changes([_connected(h.calls["q"]), _connected(h.calls["noq"])], T0)
-        other.rec.on_changes([_connected(other.calls["noq"])], T0)
+        h.rec.on_changes([connected(h.calls["q"]), connected(h.calls["noq"])], T0)
+        other.rec.on_changes([connected(other.calls["noq"])], T0)
         h.rec.on_changes([CallEnded("q", T0 + 5)], T0 + 5)
     assert h.ami.sent == other.ami.sent == [] and h.events == other.events == []
     assert h.rec.health()["skipped"] == 2
@@ -140,10 +127,10 @@ async def test_calls_not_selected_cost_no_action(tmp_path: Path) -> None:
 
 async def test_a_refused_mixmonitor_fails_both_legs_as_missing(tmp_path: Path) -> None:
     h = Harness(tmp_path, refuse=True)
-    call = h.calls["1733012345.1"] = _call()
+    call = h.calls["1733012345.1"] = connected_call()
     async with asyncio.TaskGroup() as tg:
         h.rec.bind(tg)
-        h.rec.on_changes([_connected(call)], T0)
+        h.rec.on_changes([connected(call)], T0)
         h.rec.on_changes([CallEnded(call.call_id, T0 + 3)], T0 + 3)
     assert h.types() == [("recording.failed", "customer"), ("recording.failed", "agent")]
     assert {e.data["state"] for e in h.events} == {"missing"}
@@ -152,10 +139,10 @@ async def test_a_refused_mixmonitor_fails_both_legs_as_missing(tmp_path: Path) -
 
 async def test_a_missing_or_unclosed_file_fails_with_a_reason(tmp_path: Path) -> None:
     h = Harness(tmp_path)
-    call = h.calls["1733012345.1"] = _call()
+    call = h.calls["1733012345.1"] = connected_call()
     async with asyncio.TaskGroup() as tg:
         h.rec.bind(tg)
-        h.rec.on_changes([_connected(call)], T0)
+        h.rec.on_changes([connected(call)], T0)
         await asyncio.sleep(0)
         path = tmp_path / "2024/12/01/1733012345.1-customer.wav"
         path.parent.mkdir(parents=True)
@@ -178,8 +165,8 @@ async def test_a_restart_closes_rows_left_recording(tmp_path: Path) -> None:
     h.rec.restore(rows, ["up.2"])
     async with asyncio.TaskGroup() as tg:
         h.rec.bind(tg)  # ended.1 ended while no daemon ran: closed now
-        h.calls["up.2"] = _call("up.2")
-        h.rec.on_changes([_connected(h.calls["up.2"])], T0 + 31)  # resync: no second MixMonitor
+        h.calls["up.2"] = connected_call("up.2")
+        h.rec.on_changes([connected(h.calls["up.2"])], T0 + 31)  # resync: no second MixMonitor
         await asyncio.sleep(0.3)
         assert {e.data["call_id"] for e in h.events} == {"ended.1"}
         h.rec.on_changes([CallEnded("up.2", T0 + 40)], T0 + 40)

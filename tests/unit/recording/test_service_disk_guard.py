@@ -8,14 +8,14 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from edgeqa.audit.model import AuditEntry
-from edgeqa.calls.changes import CallConnected, CallEnded
-from edgeqa.calls.model import Call, Channel
+from edgeqa.calls.changes import CallEnded
 from edgeqa.config import parse_config
 from edgeqa.recording.config import RecordingConfig
 from edgeqa.recording.guard import MIB
 from edgeqa.recording.service import Recorder
 from edgeqa.store import EventLike, schema_name
 from tests.support.actions import ActionRecorder
+from tests.support.calls import connected, connected_call
 from tests.support.schemas import errors
 from tests.unit.recording.wavs import closed_wav
 
@@ -28,20 +28,6 @@ def _cfg(tmp_path: Path, extra: str = "") -> RecordingConfig:
     text = (f'[recording]\nasterisk_dir = "/ast/rec"\ndaemon_dir = "{tmp_path}"\n'
             f'close_timeout_s = 0.5\n{extra}')
     return parse_config(text, env=ENV).recording
-
-
-def _call(call_id: str) -> Call:
-    call = Call(call_id, T0, announced=True, state="connected", answered_at=T0, queue="sales",
-                agent_interface="PJSIP/agent1", agent_name="Alice")
-    call.channels["u-cust"] = Channel("u-cust", "PJSIP/customer1-00000001", call_id, T0,
-                                      role="customer", state="up")
-    call.channels["u-agent"] = Channel("u-agent", "PJSIP/agent1-00000002", call_id, T0,
-                                       role="agent", state="up")
-    return call
-
-
-def _connected(call: Call) -> CallConnected:
-    return CallConnected(call.call_id, T0, T0, "u-cust", "u-agent")
 
 
 def _write_files(tmp_path: Path, call_id: str) -> None:
@@ -71,7 +57,8 @@ class Harness:
         self.events: list[EventLike] = []
         self.audit: list[AuditEntry] = []
         self.disk = Disk(free)
-        self.calls = {c: _call(c) for c in ("1733012345.1", "1733012345.2", "1733012345.3")}
+        self.calls = {c: connected_call(c)
+                      for c in ("1733012345.1", "1733012345.2", "1733012345.3")}
 
         async def audit(entry: AuditEntry) -> int:
             self.audit.append(entry)
@@ -92,18 +79,18 @@ async def test_below_the_threshold_no_new_recording_starts(tmp_path: Path) -> No
     one, two, three = h.calls.values()
     async with asyncio.TaskGroup() as tg:
         h.rec.bind(tg)
-        h.rec.on_changes([_connected(one)], T0)  # recorded: there is room
+        h.rec.on_changes([connected(one)], T0)  # recorded: there is room
         await asyncio.sleep(0.01)
         h.disk.free = 99 * MIB
         assert not await h.rec.check_disk()  # the periodic check: alert without a call
-        h.rec.on_changes([_connected(two)], T0 + 1)
+        h.rec.on_changes([connected(two)], T0 + 1)
         await asyncio.sleep(0.01)
         _write_files(tmp_path, one.call_id)
         h.rec.on_changes([CallEnded(one.call_id, T0 + 20), CallEnded(two.call_id, T0 + 20)],
                          T0 + 20)
         await asyncio.sleep(0.01)
         h.disk.free = 200 * MIB
-        h.rec.on_changes([_connected(three)], T0 + 21)
+        h.rec.on_changes([connected(three)], T0 + 21)
     assert [s[1]["Channel"] for s in h.ami.sent] == ["PJSIP/customer1-00000001"] * 2
     assert [s[1]["Options"].count(c.call_id) for s in h.ami.sent for c in (one, three)] == [
         2, 0, 0, 2]  # one MixMonitor for call one, one for call three: none for call two

@@ -14,7 +14,6 @@ import pytest
 
 from edgeqa.analyze.offline import CallAudio, run_call
 from edgeqa.calls.changes import CallConnected, CallEnded
-from edgeqa.calls.model import Call, Channel
 from edgeqa.config import parse_config
 from edgeqa.live.events import summary_event, unavailable
 from edgeqa.recording import summarizer
@@ -23,6 +22,7 @@ from edgeqa.recording.service import Recorder
 from edgeqa.recording.stereo import ExportError
 from edgeqa.recording.summarizer import Summarizer, analyse_legs
 from edgeqa.store import Event, EventLike, Store
+from tests.support.calls import connected_call
 from tests.support.summaries import summary_of
 from tests.unit.recording.calls import AGENT, CUSTOMER, T0, leg_rows, store_rows
 from tests.unit.recording.wavs import closed_wav
@@ -132,16 +132,6 @@ async def test_a_full_queue_falls_back(tmp_path: Path, monkeypatch: pytest.Monke
     assert "1 analyses already queued" in h.out[0].data["reason"]
 
 
-def _call(call_id: str) -> Call:
-    call = Call(call_id, T0, announced=True, state="connected", answered_at=T0, queue="sales",
-                agent_interface="PJSIP/agent1", agent_name="Alice")
-    call.channels["u-cust"] = Channel("u-cust", "PJSIP/customer1-00000001", call_id, T0,
-                                      role="customer", state="up")
-    call.channels["u-agent"] = Channel("u-agent", "PJSIP/agent1-00000002", call_id, T0,
-                                       role="agent", state="up")
-    return call
-
-
 class _Ami:
     async def send_action(self, action: str, headers: Mapping[str, str] = {}, *,
                           timeout_s: float = 10.0) -> Any:
@@ -153,7 +143,7 @@ async def test_the_recorder_tells_each_call_s_closed_rows(tmp_path: Path) -> Non
                        'close_timeout_s = 0.5\n',
                        env={"EDGEQA_AMI_SECRET": "a", "EDGEQA_ARI_PASSWORD": "b"}).recording
     closed: list[tuple[str, list[tuple[str, str]], bool]] = []
-    calls = {"c.1": _call("c.1")}
+    calls = {"c.1": connected_call("c.1")}
     rec: Recorder
 
     def on_closed(call_id: str, rows: Sequence[Recording]) -> None:
