@@ -83,6 +83,13 @@ class Sandbox:
         return (f"http://{LOOPBACK}:{self.ports.http}/ari", ARI_USER, self._secrets.ari_password,
                 ARI_APP)
 
+    @property
+    def recordings(self) -> tuple[str, Path]:
+        """The recording directory, as the chrooted Asterisk and as the host see it
+        ([recording] asterisk_dir, daemon_dir)."""
+        inner = self.paths.chroot / "spool" / "edgeqa-recordings"
+        return str(inner), self.paths.host_path(inner)
+
     def build(self, *, rebuild: bool = False) -> BuildResult:
         """Build the shared rootfs if it is missing or stale (a no-op when cached)."""
         return ensure_rootfs(self.rootfs.parent, rebuild=rebuild)

@@ -38,15 +38,9 @@ def make_daemon(sandbox: Sandbox, tmp_path: Path, *, name: str = "d",
     conf = write_config(tmp_path / name, ami=ami or sandbox.ami, ari=ari or sandbox.ari,
                         api_port=port, extra="[logging]\nlevel = \"INFO\"\n", live=live,
                         rtp_port=sandbox.ports.base + RTP_PORT_OFFSET,
-                        recordings=(recordings or recording_dirs(sandbox)) if record else None,
+                        recordings=(recordings or sandbox.recordings) if record else None,
                         recording_policy=recording_policy)
     return DaemonProcess(conf, port, tmp_path / name / "daemon.log")
-
-
-def recording_dirs(sandbox: Sandbox) -> tuple[str, Path]:
-    """The sandbox's recording directory, as its chrooted Asterisk and as the host see it."""
-    inner = sandbox.paths.chroot / "spool" / "edgeqa-recordings"
-    return str(inner), sandbox.paths.host_path(inner)
 
 
 def is_type(*types: str) -> Callable[[Envelope], bool]:

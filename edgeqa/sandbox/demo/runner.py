@@ -29,6 +29,11 @@ REFRESH_INTERVAL_S = 0.25
 #: The whole demo, sandbox start to stop, must end within this.
 DEMO_BUDGET_S = 90.0
 FINAL_EVENTS_WAIT_S = 3.0
+#: After the calls: how long to wait for Asterisk to close each leg's file and the daemon to
+#: hash it (recording.completed).
+RECORDINGS_WAIT_S = 15.0
+#: The demo's [recording] lines beyond the directories.
+DEMO_RECORDING_POLICY = "min_free_mb = 100\n"
 T = TypeVar("T")
 
 
@@ -133,6 +138,22 @@ def qa_lines(results: list[FixtureCallResult],
     return lines
 
 
+def _closed_files(events: list[Envelope]) -> int:
+    return sum(e["type"] in ("recording.completed", "recording.failed") for e in events)
+
+
+def verify_recordings(conf: Path) -> tuple[list[str], bool]:
+    """`edgeqa recordings --verify` on the demo's store: (its lines, whether every leg of
+    every demo call is complete and matches its sha256)."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-m", "edgeqa", "recordings", "--verify",
+                           "--config", str(conf)], capture_output=True, text=True, timeout=60)
+    lines = (done.stdout + done.stderr).splitlines()
+    complete = sum("  complete  " in line for line in lines)
+    return lines, done.returncode == 0 and complete == 2 * len(DEMO_CALLS)
+
+
 def live_summaries(events: list[Envelope]) -> dict[str, dict[str, Any]]:
     """Fixture name -> the daemon's live call.summary, matched by the call's customer phone."""
     by_customer = {f"PJSIP/{customer}": fixture for fixture, customer, _, _ in DEMO_CALLS}
@@ -208,7 +229,10 @@ async def run_demo(*, calls_dir: Path, out: TextIO, tty: bool, talk_scale: float
     tasks: list[asyncio.Task[None]] = []
     try:
         port = box.ports.base + API_PORT_OFFSET
-        conf = write_config(work / "daemon", ami=box.ami, ari=box.ari, api_port=port)
+        # Every call is recorded per leg by Asterisk (MixMonitor r()/t()); the demo's calls
+        # need a few MB, so the disk guard's threshold is lowered from its 1 GiB default.
+        conf = write_config(work / "daemon", ami=box.ami, ari=box.ari, api_port=port,
+                            recordings=box.recordings, recording_policy=DEMO_RECORDING_POLICY)
         proc = DaemonProcess(conf, port, work / "daemon" / "daemon.log")
         screen.say(f"starting `edgeqa run --config {conf}`")
         proc.start()
@@ -221,6 +245,9 @@ async def run_demo(*, calls_dir: Path, out: TextIO, tty: bool, talk_scale: float
             await collector.wait_for(lambda e: e["type"] == "call.summary" and not view.calls
                                      and len(view.summaries) >= len(DEMO_CALLS),
                                      FINAL_EVENTS_WAIT_S)
+        with contextlib.suppress(TimeoutError):  # each leg's file closed and hashed
+            await collector.wait_for(lambda e: _closed_files(collector.events)
+                                     >= 2 * len(DEMO_CALLS), RECORDINGS_WAIT_S)
         screen.say("stopping the daemon (SIGTERM)")
         status = await in_thread(proc.stop)
         await asyncio.wait_for(collector.closed.wait(), 10.0)
@@ -236,7 +263,12 @@ async def run_demo(*, calls_dir: Path, out: TextIO, tty: bool, talk_scale: float
               "call.summary against it:", file=out)
         for line in await in_thread(qa_lines, results, live):
             print(f"  {line}", file=out, flush=True)
-        if status != 0 or ended < 3 or len(live) < len(DEMO_CALLS):
+        listed, verified = await in_thread(verify_recordings, conf)
+        print("demo: the recorded legs (`edgeqa recordings --verify`: each file's sha256 "
+              "recomputed against the store):", file=out)
+        for line in listed:
+            print(f"  {line}", file=out, flush=True)
+        if status != 0 or ended < 3 or len(live) < len(DEMO_CALLS) or not verified:
             print(f"demo: FAILED; daemon log:\n{proc.log()[-3000:]}", file=sys.stderr)
             return 1
         return 0
