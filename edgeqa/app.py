@@ -96,7 +96,8 @@ class Daemon:
         # A recorded call's live summary, if partial or missing, comes from its recording.
         self.summaries = Summarizer(
             self._submit, lambda c: self.recorder is not None and self.recorder.records(c),
-            live_enabled=cfg.live.enabled, wall=wall, paused=self._paused_spans) \
+            live_enabled=cfg.live.enabled, wall=wall, paused=self._paused_spans,
+            holds=self.store.call_holds) \
             if cfg.recording.enabled else None
         self.live = LiveMetrics(cfg.live, self.ari, self.summaries.submit_live
                                 if self.summaries is not None else self._submit,

@@ -68,13 +68,18 @@ def pause_spans(paused: Sequence[tuple[float, float]]) -> list[tuple[float, floa
 
 def run_call(audio: CallAudio, config: MetricsConfig | None = None,
              events: list[MetricEvent] | None = None,
-             paused: Sequence[tuple[float, float]] = ()) -> dict[str, Any]:
+             paused: Sequence[tuple[float, float]] = (),
+             holds: Sequence[tuple[float, float]] = ()) -> dict[str, Any]:
     """Stream both legs through a CallAnalyzer block by block; return the summary.
 
     ``paused``: call-time spans (start_s, end_s) paused for PCI, each applied (pause,
-    unpause) at its frame; a span past the audio's end is cut there.
+    unpause) at its frame; a span past the audio's end is cut there. ``holds``: call-time
+    spans the call was on hold (AMI Hold/Unhold), reported as hold, not dead air.
     """
     call = CallAnalyzer(audio.sample_rate, audio.codec, config)
+    for start_s, end_s in pause_spans(holds):  # sorted and joined, like pauses
+        call.set_hold(True, start_s)
+        call.set_hold(False, end_s)
     bps = 2 * audio.sample_rate
     step = bps * FEED_BLOCK_S
     frame_bytes = call.legs["customer"].frame_bytes

@@ -39,14 +39,14 @@ TICK_S = 1.0
 #: At start-up, recorded calls started this long ago at most are looked at (restore).
 RESTORE_HORIZON_S = 24 * 3600.0
 
-#: A call's PCI pause spans, (start, end): wall time (the ``paused`` callback), or seconds of
-#: its recording (analyse_legs).
-PausedSpans = Sequence[tuple[float, float]]
+#: A call's PCI pause or hold spans, (start, end): wall time (the ``paused`` and ``holds``
+#: callbacks), or seconds of its recording (analyse_legs).
+Spans = Sequence[tuple[float, float]]
 
 
 def analyse_legs(call_id: str, rows: Sequence[Recording],
-                 paused: PausedSpans = ()) -> dict[str, Any]:
-    """The edgeqa.call_summary/2 of ``call_id``'s two complete leg files, by the same
+                 paused: Spans = (), holds: Spans = ()) -> dict[str, Any]:
+    """The edgeqa.call_summary/3 of ``call_id``'s two complete leg files, by the same
     CallAnalyzer as `edgeqa analyze`; time 0 is the earlier leg's start. Each file's sha256
     is checked against its row first. Blocking: run it in a thread. Raises ExportError."""
     legs = check_rows(call_id, [r.to_dict() for r in rows])
@@ -61,10 +61,10 @@ def analyse_legs(call_id: str, rows: Sequence[Recording],
     starts = offsets([float(legs[leg]["started_at"]) for leg in ("customer", "agent")], rate)
     audio = CallAudio(bytes(2 * starts[0]) + pcm["customer"], bytes(2 * starts[1]) + pcm["agent"],
                       rate, "pcm16")
-    return run_call(audio, paused=paused)
+    return run_call(audio, paused=paused, holds=holds)
 
 
-async def _no_pauses(call_id: str) -> PausedSpans:
+async def _no_pauses(call_id: str) -> Spans:
     return ()
 
 
@@ -78,15 +78,17 @@ class SummaryStore(Protocol):
 class Summarizer:
     """Routes live final events and closed rows through the gate; runs the analyses.
 
-    ``records(call_id)``: the recorder holds the call; ``paused(call_id)``: its PCI pause spans
-    in wall time (none by default), handed to the analysis as seconds of the recording.
+    ``records(call_id)``: the recorder holds the call; ``paused(call_id)`` and
+    ``holds(call_id)``: its PCI pause and hold spans in wall time (none by default), handed to
+    the analysis as seconds of the recording.
     """
 
     def __init__(self, submit: Callable[[Iterable[EventLike]], None],
                  records: Callable[[str], bool], *, live_enabled: bool,
                  wall: Callable[[], float],
-                 paused: Callable[[str], Awaitable[PausedSpans]] | None = None,
-                 analyse: Callable[[str, Sequence[Recording], PausedSpans],
+                 paused: Callable[[str], Awaitable[Spans]] | None = None,
+                 holds: Callable[[str], Awaitable[Spans]] | None = None,
+                 analyse: Callable[[str, Sequence[Recording], Spans, Spans],
                                    Mapping[str, Any]] = analyse_legs) -> None:
         self.gate = SummaryGate()
         self._submit = submit
@@ -94,6 +96,7 @@ class Summarizer:
         self._live_enabled = live_enabled
         self._wall = wall
         self._paused = paused or _no_pauses
+        self._holds = holds or _no_pauses
         self._analyse = analyse
         self._no_live: set[str] = set()
         self._queue: asyncio.Queue[Analyse] = asyncio.Queue(MAX_QUEUED_ANALYSES)
@@ -197,8 +200,9 @@ class Summarizer:
             job = await self._queue.get()
             try:
                 paused = recording_spans(await self._paused(job.call_id), job.rows)
+                holds = recording_spans(await self._holds(job.call_id), job.rows)
                 summary: Mapping[str, Any] | None = await asyncio.to_thread(
-                    self._analyse, job.call_id, job.rows, paused)
+                    self._analyse, job.call_id, job.rows, paused, holds)
                 error = None
             except Exception as exc:  # unreadable, changed on disk, a bug: fall back
                 summary, error = None, str(exc)

@@ -156,6 +156,26 @@ def last_seq(conn: sqlite3.Connection) -> int:
     return int(row[0]) if row else 0
 
 
+def call_holds(conn: sqlite3.Connection, call_id: str) -> list[tuple[float, float]]:
+    """The hold intervals (wall time) of a stored call's customer and agent channels, as its
+    latest call.* event has them; an interval still open ends at the call's end (or never)."""
+    row = conn.execute("SELECT ended_at, data FROM calls WHERE id = ?", (call_id,)).fetchone()
+    if row is None:
+        return []
+    ended_at, data = row[0], json.loads(row[1])
+    call = data.get("call", data)
+    spans = []
+    for channel in call.get("channels", []):
+        if channel.get("role") not in ("customer", "agent"):
+            continue
+        for hold in channel.get("holds", []):
+            end = hold.get("end")
+            if end is None:
+                end = ended_at if ended_at is not None else float("inf")
+            spans.append((float(hold["start"]), float(end)))
+    return spans
+
+
 def open_calls(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     """Return the latest stored state of every call that has no call.ended yet."""
     rows = conn.execute(

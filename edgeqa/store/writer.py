@@ -160,6 +160,12 @@ class Store:
         found: set[str] = await self._submit(lambda c: db.finished_calls(c, call_ids, since))
         return found
 
+    async def call_holds(self, call_id: str) -> list[tuple[float, float]]:
+        """The stored call's hold intervals in wall time (db.call_holds)."""
+        spans: list[tuple[float, float]] = await self._submit(
+            lambda c: db.call_holds(c, call_id))
+        return spans
+
     async def put_audit(self, entry: AuditEntry) -> int:
         """Durably commit an audit entry (before the action is acknowledged); return its id."""
         entry_id: int = await self._submit(lambda c: db.put_audit(c, entry))

@@ -229,20 +229,24 @@ async def test_a_restart_sums_up_the_newest_calls_within_the_queue_s_limit(
     assert [e.data["call_id"] for e in h.out] == ["new.2"]
 
 
-async def test_the_analysis_gets_the_pause_spans_as_seconds_of_the_recording(
+async def test_the_analysis_gets_the_pause_and_hold_spans_as_seconds_of_the_recording(
         tmp_path: Path) -> None:
     got: list[Any] = []
 
-    def analyse(call_id: str, rows: Sequence[Recording], paused: Any) -> Mapping[str, Any]:
-        got.append((call_id, list(paused)))
+    def analyse(call_id: str, rows: Sequence[Recording], paused: Any,
+                holds: Any) -> Mapping[str, Any]:
+        got.append((call_id, list(paused), list(holds)))
         return {"partial": False}
 
-    out: list[EventLike] = []
     async def paused(call_id: str) -> list[tuple[float, float]]:
         return [(T0 + 1.0, T0 + 3.5)]
 
+    async def holds(call_id: str) -> list[tuple[float, float]]:
+        return [(T0 - 2.0, T0 + 0.5), (T0 + 4.0, float("inf"))]
+
+    out: list[EventLike] = []
     s = Summarizer(out.extend, lambda _c: False, live_enabled=False, wall=lambda: T0 + 30,
-                   paused=paused, analyse=analyse)
+                   paused=paused, holds=holds, analyse=analyse)
     async with asyncio.TaskGroup() as tg:
         s.bind(tg)
         s.on_closed(CALL, leg_rows(tmp_path))
@@ -251,5 +255,8 @@ async def test_the_analysis_gets_the_pause_spans_as_seconds_of_the_recording(
             if out:
                 break
         await s.close()
-    assert got == [(CALL, [(1.0, 3.5)])]  # the customer's file starts at T0
+    # The customer's file starts at T0; the rows end at T0 + 5.
+    assert got == [(CALL, [(1.0, 3.5)], [(0.0, 0.5), (4.0, 5.0)])]
     assert [e.data["source"] for e in out] == ["recording"]
+
+
