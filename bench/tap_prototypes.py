@@ -223,6 +223,7 @@ class Tap:
     bridge: str | None = None
     snoop: str | None = None
     media: str | None = None
+    failed: bool = False
 
 
 @dataclass
@@ -245,7 +246,7 @@ class Ari:
 
     async def add(self, bridge: str, channel: str) -> None:
         """addChannel, retried while the channel is not in Stasis yet (the 422 race)."""
-        for _ in range(100):
+        for _ in range(400):
             try:
                 await self.req("POST", f"/bridges/{bridge}/addChannel", channel=channel)
                 return
@@ -257,8 +258,19 @@ class Ari:
 
 
 async def tap_leg(ari: Ari, leg: str, topology: str, sink: Sink, http_port: int) -> Tap:
-    bridge_type, params = TOPOLOGIES[topology]
+    """Tap one leg; a failure is counted in ``ari.errors`` and what exists is returned."""
     tap = Tap(leg)
+    try:
+        await _tap_leg(ari, tap, topology, sink, http_port)
+    except RuntimeError as exc:
+        ari.errors.append(f"tap {leg}: {exc}")
+        tap.failed = True
+    return tap
+
+
+async def _tap_leg(ari: Ari, tap: Tap, topology: str, sink: Sink, http_port: int) -> None:
+    bridge_type, params = TOPOLOGIES[topology]
+    leg = tap.leg
     tap.bridge = (await ari.req("POST", "/bridges", type=bridge_type,
                                 name=f"bench-{uuid.uuid4().hex[:8]}"))["id"]
     tap.snoop = (await ari.req("POST", f"/channels/{leg}/snoop", spy="in", app=APP))["id"]
@@ -279,7 +291,6 @@ async def tap_leg(ari: Ari, leg: str, topology: str, sink: Sink, http_port: int)
             raise RuntimeError(f"no MEDIA_WEBSOCKET_CONNECTION_ID in {media}")
         sink.send(f"ws ws://{LOOPBACK}:{http_port}/media/{conn}")
     await ari.add(tap.bridge, tap.media)
-    return tap
 
 
 async def untap(ari: Ari, tap: Tap) -> None:
@@ -382,7 +393,10 @@ async def measure(box: Sandbox, daemon: DaemonProcess, sink: Sink, calls: int,
                 after = sink.report()
                 dt = args.window_s
                 bridges, channels, techs = await asyncio.to_thread(count_objects, box)
-                tapped = 2 * calls if topology == "sniff" else len(taps)
+                tapped = 2 * calls if topology == "sniff" else sum(not t.failed for t in taps)
+                if len(taps) > tapped:
+                    print(f"{topology}: {len(taps) - tapped} of {len(taps)} legs failed: "
+                          f"{ari.errors[-1]}", flush=True)
                 row = {"topology": topology, "calls": calls, "legs": tapped,
                        "setup_s": setup_s, **cpu, "bridges": bridges, "channels": channels,
                        "techs": techs, "load1": load1, "growth": growth,
