@@ -18,6 +18,14 @@ PHONE_RTP_OFFSET = 500
 PHONE_RTP_PORTS_PER_PHONE = 10
 MAX_PHONES = 40
 LOOPBACK = "127.0.0.1"
+#: A load sandbox (bench/bench_switch.py) has no test phones: Asterisk's RTP range takes their
+#: part of the block, +100..+599. Asterisk binds one even port per RTP instance (RTCP on the odd
+#: one, res_rtp_asterisk.c rtp_allocate_transport), so 500 ports are 250 instances: a call through
+#: the queue takes 2 (customer, agent), a tapped call 2 more (the externalMedia channels), and 60
+#: tapped calls take 240.
+LOAD_RTP_END_OFFSET = 599
+#: sipp's ports in a load sandbox: its SIP ports and media ports start here (up to +949).
+LOAD_SIPP_OFFSET = 600
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +45,17 @@ class SandboxPorts:
         if not 1024 <= base <= 65535 - BLOCK_SIZE:
             raise SandboxError(f"sandbox port base {base} out of range 1024..{65535 - BLOCK_SIZE}")
         return cls(base, base + 38, base + 88, base + 60, base + 100, base + 299)
+
+    @classmethod
+    def for_load(cls, base: int) -> SandboxPorts:
+        """Return the plan of a sandbox driven by sipp instead of phones: rtp=+100..+599."""
+        plain = cls.from_base(base)
+        return cls(base, plain.ami, plain.http, plain.sip, plain.rtp_start,
+                   base + LOAD_RTP_END_OFFSET)
+
+    def load_sipp(self) -> int:
+        """Return the first of sipp's ports in a load sandbox (it may use up to base + 949)."""
+        return self.base + LOAD_SIPP_OFFSET
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> SandboxPorts:

@@ -55,3 +55,12 @@ def test_blocks_of_neighbouring_engineers_do_not_overlap() -> None:
     for i, a in enumerate(blocks):
         for b in blocks[i + 1:]:
             assert not a & b
+
+
+def test_load_plan_fits_60_tapped_calls_and_stays_off_the_daemon() -> None:
+    ports = SandboxPorts.for_load(20000)
+    plain = SandboxPorts.from_base(20000)
+    assert (ports.ami, ports.http, ports.sip) == (plain.ami, plain.http, plain.sip)
+    instances = (ports.rtp_end - ports.rtp_start + 1) // 2  # one even port each (RTCP: odd)
+    assert instances >= 60 * 4
+    assert ports.rtp_end < ports.load_sipp() < 20950  # the daemon's API port (tests/support)

@@ -1,0 +1,153 @@
+"""What live metrics cost the switch: Asterisk's and the daemon's CPU under a sipp queue load.
+
+Starts its own sandbox (port base from $EDGEQA_SANDBOX_PORT_BASE, the load plan of
+edgeqa/sandbox/ports.py: no phones, Asterisk's RTP range +100..+599), adds one queue member per
+call answered by a sipp UAS, and for each N in --calls and each mode in --modes drives N
+concurrent calls of --hold-s through the queue (G.711 both ways, see bench/_switch.py). Modes:
+``none`` no daemon; ``off`` the daemon with recording on and live metrics off; ``on`` recording
+and live metrics on. CPU is measured from /proc/<pid>/stat over --window-s once every call is
+bridged and --settle-s have passed (the daemon's taps are up by then).
+
+CI-sized default: --calls 10 --hold-s 40 --window-s 15 (about 2 minutes). The issue-9 run:
+    EDGEQA_SANDBOX_PORT_BASE=20000 python bench/bench_switch.py --calls 10,30,60 --hold-s 65 \\
+        --window-s 35 --runs 2
+One line per run, then one ratio line per N; the last line is machine-readable:
+    switch_summary calls=N live_adds_pct=.. daemon_of_asterisk_pct=..   (the largest N)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _switch import MAX_CALLS, CpuWindow, Load, count_objects, sipp_result, wait_bridged
+
+from edgeqa.sandbox.demo.daemon_proc import DaemonProcess, write_config
+from edgeqa.sandbox.pbx import Sandbox
+from edgeqa.sandbox.ports import SandboxPorts
+
+#: The daemon's ports in the sandbox block, as in tests/support/daemon.py.
+API_PORT_OFFSET = 950
+RTP_PORT_OFFSET = 960
+#: Calls are placed at 10 per second; all must be bridged within this.
+RAMP_TIMEOUT_S = 30.0
+
+
+def daemon_for(box: Sandbox, directory: Path, live: bool, max_calls: int) -> DaemonProcess:
+    """The daemon as make_daemon (tests/support/daemon.py) configures it, recording on."""
+    port = box.ports.base + API_PORT_OFFSET
+    inner = box.paths.chroot / "spool" / "edgeqa-recordings"
+    conf = write_config(directory, ami=box.ami, ari=box.ari, api_port=port, live=live,
+                        rtp_port=box.ports.base + RTP_PORT_OFFSET,
+                        recordings=(str(inner), box.paths.host_path(inner)),
+                        extra='[logging]\nlevel = "WARNING"\n')
+    text = conf.read_text()
+    conf.write_text(text.replace("[live]\n", f"[live]\nmax_calls = {max_calls}\n", 1))
+    return DaemonProcess(conf, port, directory / "daemon.log")
+
+
+def one_run(box: Sandbox, work: Path, calls: int, mode: str, args: argparse.Namespace) -> dict:
+    """Drive ``calls`` calls with the daemon in ``mode``; return the run's figures."""
+    work.mkdir(parents=True, exist_ok=True)
+    daemon = None
+    if mode != "none":
+        daemon = daemon_for(box, work / "daemon", live=mode == "on", max_calls=max(calls, 50))
+        daemon.start()
+        daemon.wait_ready()
+    load = Load(box, work / "sipp", calls, args.hold_s)
+    try:
+        load.start()
+        wait_bridged(box, calls, RAMP_TIMEOUT_S)
+        time.sleep(args.settle_s)
+        pids = {"asterisk": box.pid() or 0}
+        if daemon is not None and daemon.proc is not None:
+            pids["daemon"] = daemon.proc.pid
+        load1 = os.getloadavg()[0]
+        window = CpuWindow(pids)
+        time.sleep(args.window_s)
+        cpu = window.pct()
+        bridges, channels, techs = count_objects(box)
+        if load.wait(args.hold_s + 60) is None:
+            raise RuntimeError("sipp did not finish its calls")
+        ok, failed = sipp_result(load.workdir)
+    finally:
+        load.stop()
+        if daemon is not None:
+            daemon.stop()
+    return {"calls": calls, "mode": mode, "asterisk": cpu["asterisk"],
+            "daemon": cpu.get("daemon", 0.0), "bridges": bridges, "channels": channels,
+            "techs": techs, "ok": ok, "failed": failed, "load1": load1}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", default="10", help="comma-separated N (default 10)")
+    parser.add_argument("--modes", default="off,on", help="none,off,on (default off,on)")
+    parser.add_argument("--hold-s", type=float, default=40.0)
+    parser.add_argument("--settle-s", type=float, default=8.0)
+    parser.add_argument("--window-s", type=float, default=15.0)
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = parser.parse_args()
+    counts = [int(n) for n in args.calls.split(",")]
+    modes = args.modes.split(",")
+    if max(counts) > MAX_CALLS or set(modes) - {"none", "off", "on"}:
+        parser.error(f"calls <= {MAX_CALLS}; modes from none,off,on")
+    if args.settle_s + args.window_s + max(counts) / 10 + 5 > args.hold_s:
+        parser.error("--hold-s must outlast the ramp, --settle-s and --window-s")
+    work = Path(tempfile.mkdtemp(prefix="bench_switch."))
+    box = Sandbox(ports=SandboxPorts.for_load(SandboxPorts.from_env().base), instance="bswitch")
+    box.start()
+    results: list[dict] = []
+    try:
+        Load(box, work, max(counts), args.hold_s).add_agents()
+        print(f"sandbox {box.name} ports {box.ports.base}: RTP {box.ports.rtp_start}-"
+              f"{box.ports.rtp_end}; {os.cpu_count()} cores; load average "
+              f"{os.getloadavg()[0]:.2f}", flush=True)
+        for run in range(args.runs):
+            for calls in counts:
+                for mode in modes:
+                    r = one_run(box, work / f"r{run}-{calls}-{mode}", calls, mode, args)
+                    results.append(r)
+                    techs = ",".join(f"{k}:{v}" for k, v in sorted(r["techs"].items()))
+                    print(f"switch calls={calls} live={mode} asterisk_cpu_pct={r['asterisk']:.1f} "
+                          f"daemon_cpu_pct={r['daemon']:.1f} bridges={r['bridges']} "
+                          f"channels={r['channels']} bridge_tech={techs} sipp_ok={r['ok']} "
+                          f"sipp_failed={r['failed']} load1={r['load1']:.2f}", flush=True)
+    finally:
+        box.stop()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    summary = ""
+    for calls in counts:
+        by = {m: statistics.mean(r["asterisk"] for r in results
+                                 if r["calls"] == calls and r["mode"] == m) for m in modes}
+        dm = {m: statistics.mean(r["daemon"] for r in results
+                                 if r["calls"] == calls and r["mode"] == m) for m in modes}
+        parts = [f"calls={calls}"]
+        if "off" in by and "on" in by:
+            adds = 100.0 * (by["on"] / by["off"] - 1.0)
+            share = 100.0 * dm["on"] / by["on"]
+            parts += [f"asterisk_on/off={by['on'] / by['off']:.2f}x (live adds {adds:.0f} %)",
+                      f"daemon/asterisk live on={share:.0f} %"]
+            summary = (f"switch_summary calls={calls} live_adds_pct={adds:.0f} "
+                       f"daemon_of_asterisk_pct={share:.0f}")
+        if "none" in by and "off" in by:
+            parts.append(f"asterisk off/none={by['off'] / by['none']:.2f}x")
+        print("ratio " + " ".join(parts))
+    if summary:
+        print(summary)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
