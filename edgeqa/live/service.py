@@ -103,7 +103,7 @@ class LiveMetrics:
 
     async def open(self) -> None:
         """Bind the loopback RTP receiver (before ARI starts, so taps always have a target)."""
-        self.receiver = await open_receiver(self.router.on_packet, self.cfg.rtp_port)
+        self.receiver = await open_receiver(self.router.on_batch, self.cfg.rtp_port)
         log.info("live metrics: RTP receiver on %s:%d", *self.receiver.local_address)
 
     def bind(self, tg: asyncio.TaskGroup) -> None:

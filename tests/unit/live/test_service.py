@@ -82,14 +82,6 @@ class FakeAri:
                 for b in sorted(self.bridges)]
 
 
-class _Transport:
-    def get_extra_info(self, name: str) -> Any:
-        return ("127.0.0.1", 4000) if name == "sockname" else None
-
-    def close(self) -> None:
-        pass
-
-
 def _service(ari: FakeAri, save: SaveCheckpoint | None = None,
              **overrides: Any) -> tuple[LiveMetrics, list[EventLike]]:
     from dataclasses import replace
@@ -97,7 +89,7 @@ def _service(ari: FakeAri, save: SaveCheckpoint | None = None,
     cfg = replace(default_live(), tick_s=0.02, **overrides)
     live = LiveMetrics(cfg, cast(AriResources, ari), submitted.extend, save_checkpoint=save)
     receiver = RtpReceiver(lambda *_: None, lambda: 0.0)
-    receiver.transport = cast(asyncio.DatagramTransport, _Transport())
+    receiver.local_address = ("127.0.0.1", 4000)
     live.receiver = receiver
     return live, submitted
 
