@@ -43,7 +43,7 @@ from _calls import tiled_call
 from edgeqa.live.call import LiveCall
 from edgeqa.live.clock import CallClock
 from edgeqa.live.router import TapRouter
-from edgeqa.media.receiver import open_receiver
+from edgeqa.media.receiver import RECEIVE_BUFFER_BYTES, open_receiver
 from edgeqa.metrics import kernels
 
 PACKET_S = 0.020
@@ -154,7 +154,7 @@ async def floor(legs: int, seconds: float) -> tuple[int, int, float, float]:
     """The no-op floor: add_reader + recvfrom_into drain, discarded."""
     loop = asyncio.get_running_loop()
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
     sock.bind(("127.0.0.1", 0))
     sock.setblocking(False)
     buf = bytearray(2048)
@@ -209,14 +209,16 @@ async def ingest(legs: int, seconds: float) -> dict[str, Any]:
     rss_calls = _rss_mb()
     stop = asyncio.Event()
 
-    async def run(call: LiveCall) -> None:  # what CallTaps.run does per call
+    async def run(call: LiveCall, phase_s: float) -> None:  # what CallTaps.run does per call
+        await asyncio.sleep(phase_s)  # calls start at different times: so do their ticks
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), TICK_S)
             except TimeoutError:
                 call.tick(loop.time())
 
-    tickers = [asyncio.create_task(run(call)) for call in calls]
+    tickers = [asyncio.create_task(run(call, TICK_S * i / len(calls)))
+               for i, call in enumerate(calls)]
     cpu0, wall0m = time.process_time(), time.monotonic()
     sent = await _finish(proc)
     await asyncio.sleep(DRAIN_S)
@@ -228,7 +230,9 @@ async def ingest(legs: int, seconds: float) -> dict[str, Any]:
     for call in calls:
         call.finish(call.clock.from_loop(loop.time()))
     receiver.close()
-    return {"sent": sent, "received": received, "cpu": cpu, "wall": wall, "rss": rss,
+    rx = receiver.stats
+    wakeups = getattr(rx, "wakeups", 0)
+    return {"per_wakeup": rx.packets / wakeups if wakeups else None,"sent": sent, "received": received, "cpu": cpu, "wall": wall, "rss": rss,
             "rss0": rss0, "rss_calls": rss_calls, "batched": batched, "events": events[0],
             "unrouted": router.stats.unrouted}
 
@@ -245,7 +249,8 @@ async def amain(legs: int, seconds: float) -> int:
     loss = 100 * (1 - r["received"] / max(r["sent"], 1))
     per_leg_kib = (r["rss"] - r["rss0"]) * 1024 / max(legs, 1)
     print(f"  path: {'add_reader batches -> on_batch' if r['batched'] else 'datagram protocol'}"
-          f" -> on_packet; {r['events']} events published; {r['unrouted']} unrouted; "
+          f" -> on_packet ({r['per_wakeup'] or 1:.1f} packets per wake-up); "
+          f"{r['events']} events published; {r['unrouted']} unrouted; "
           f"RSS {r['rss0']:.1f} MB before the calls, {r['rss_calls']:.1f} MB with them set up, "
           f"{r['rss']:.1f} MB after the load: {per_leg_kib:.1f} KiB per leg")
     print(f"ingest legs={legs} sent={r['sent']} received={r['received']} loss_pct={loss:.2f} "

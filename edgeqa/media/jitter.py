@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 SEQ_MOD = 1 << 16
 _HALF = SEQ_MOD // 2
@@ -16,9 +17,11 @@ MAX_DEPTH_PACKETS = 512
 RESYNC_GAP_PACKETS = 1000
 
 
-@dataclass(frozen=True, slots=True)
-class JitterFrame:
-    """One released frame: the extended sequence, its RTP timestamp (None if lost), the payload."""
+class JitterFrame(NamedTuple):
+    """One released frame: the extended sequence, its RTP timestamp (None if lost), the payload.
+
+    (A NamedTuple: one is built per frame, and a tuple is the cheapest to build.)
+    """
 
     seq: int
     timestamp: int | None

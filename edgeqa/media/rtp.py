@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 #: Largest datagram accepted, checked before parsing: an Ethernet MTU's worth. Asterisk's
 #: externalMedia slin16 packets are 12 + 640 bytes.
@@ -36,9 +37,11 @@ class RtpExtension:
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class RtpPacket:
-    """One parsed RTP packet; ``payload`` excludes the header, extension and padding."""
+class RtpPacket(NamedTuple):
+    """One parsed RTP packet; ``payload`` excludes the header, extension and padding.
+
+    (A NamedTuple: one is built per packet, and a tuple is the cheapest to build.)
+    """
 
     payload_type: int
     marker: bool

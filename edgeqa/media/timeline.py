@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from edgeqa.media.jitter import DEFAULT_DEPTH_PACKETS, JitterBuffer, JitterFrame
 from edgeqa.media.rtp import PT_SLIN16, RtpPacket
@@ -16,9 +17,11 @@ MAX_AHEAD_S = 1.0
 MAX_BEHIND_S = 2.0
 
 
-@dataclass(frozen=True, slots=True)
-class PlacedAudio:
-    """Int16 LE PCM and the call time (s) of its first sample."""
+class PlacedAudio(NamedTuple):
+    """Int16 LE PCM and the call time (s) of its first sample.
+
+    (A NamedTuple: one is built per frame, and a tuple is the cheapest to build.)
+    """
 
     t_s: float
     pcm: bytes
