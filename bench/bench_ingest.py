@@ -232,7 +232,8 @@ async def ingest(legs: int, seconds: float) -> dict[str, Any]:
     receiver.close()
     rx = receiver.stats
     wakeups = getattr(rx, "wakeups", 0)
-    return {"per_wakeup": rx.packets / wakeups if wakeups else None,"sent": sent, "received": received, "cpu": cpu, "wall": wall, "rss": rss,
+    return {"per_wakeup": rx.packets / wakeups if wakeups else None, "sent": sent,
+            "received": received, "cpu": cpu, "wall": wall, "rss": rss,
             "rss0": rss0, "rss_calls": rss_calls, "batched": batched, "events": events[0],
             "unrouted": router.stats.unrouted}
 
