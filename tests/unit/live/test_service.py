@@ -18,6 +18,7 @@ from edgeqa.calls.changes import CallConnected, CallEnded, HoldChanged
 from edgeqa.config import default_live
 from edgeqa.live.service import LiveMetrics, SaveCheckpoint
 from edgeqa.media.receiver import RtpReceiver
+from edgeqa.media.rtp import PT_SLIN16, RtpPacket
 from edgeqa.metrics.call import MAX_LEG_LAG_S
 from edgeqa.store import Checkpoint, EventLike
 
@@ -466,3 +467,24 @@ async def test_a_resume_before_the_retap_ends_the_restored_pause() -> None:
     retapped = final["retapped"]["summary"]
     assert retapped["paused"] == [{"start": 5.0, "end": 12.0}]
     assert retapped["gaps"][0]["start"] == 12.0
+
+
+async def test_a_sequence_restart_is_counted_in_health() -> None:
+    ari = FakeAri()
+    live, _ = _service(ari)
+    loop = asyncio.get_running_loop()
+    async with asyncio.TaskGroup() as tg:
+        live.bind(tg)
+        live.on_changes([_connected()], _now())
+        await _until(lambda: len(ari.channels) == 4)
+        call = live.active["c1"].call
+        await _until(lambda: len(live.router.routes(call)) == 2)
+        source = next(iter(live.router.routes(call)))
+        assert live.health()["rtp_restarts"] == 0
+        for seq in [*range(10_000, 10_010), *range(5_000, 5_010)]:
+            packet = RtpPacket(PT_SLIN16, False, seq, seq * 320, 7, (), None, bytes(640))
+            live.router.on_batch([(packet, source)], loop.time())
+        assert live.health()["rtp_restarts"] == 1
+        live.on_changes([CallEnded("c1", _now())], _now())
+        await _until(lambda: not live.active)
+    assert live.health()["rtp_restarts"] == 1  # kept when the call is gone
