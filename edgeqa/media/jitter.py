@@ -78,6 +78,11 @@ class JitterBuffer:
         if self._next is None:
             self._next = seq
         ext = self._extend(seq)
+        if ext == self._next and not self._held:  # in order, nothing waiting: the common case
+            self._next = ext + 1
+            self._frame_bytes = len(payload)
+            self.stats.released += 1
+            return [JitterFrame(ext, timestamp, payload, False)]
         out: list[JitterFrame] = []
         if abs(ext - self._next) >= RESYNC_GAP_PACKETS:
             # A restart: what is held is released as is (no loss is made up across the jump).
