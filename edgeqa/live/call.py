@@ -18,7 +18,7 @@ from edgeqa.live.clock import CallClock
 from edgeqa.live.events import GAP_DAEMON_RESTART, CallEvents
 from edgeqa.media.jitter import DEFAULT_DEPTH_PACKETS
 from edgeqa.media.rtp import RtpPacket
-from edgeqa.media.timeline import FRAME_S, LegStream, PlacedAudio
+from edgeqa.media.timeline import FRAME_S, LegStream, PlacedAudio, StreamStats
 from edgeqa.metrics.call import CallAnalyzer
 from edgeqa.metrics.config import MetricsConfig
 from edgeqa.metrics.events import LEGS, Leg, MetricEvent
@@ -53,7 +53,8 @@ class LiveCall:
                  sample_rate: int = 16000, config: MetricsConfig | None = None,
                  depth_packets: int = DEFAULT_DEPTH_PACKETS,
                  on_checkpoint: CheckpointSink | None = None,
-                 checkpoint_every_s: float = 5.0) -> None:
+                 checkpoint_every_s: float = 5.0,
+                 stream_stats: StreamStats | None = None) -> None:
         self.call_id = call_id
         self.clock = clock
         self.events = CallEvents(call_id, clock)
@@ -65,6 +66,8 @@ class LiveCall:
         self.heard_to_s = 0.0
         self._sample_rate = sample_rate
         self._depth = depth_packets
+        #: The counters of every LegStream of the call (new ones too), shareable by calls.
+        self.stream_stats = stream_stats if stream_stats is not None else StreamStats()
         self.analyzer = CallAnalyzer(sample_rate, "pcm16", config)
         self.streams = self._new_streams()
         self.before = before
@@ -86,7 +89,8 @@ class LiveCall:
         return self.summary is not None
 
     def _new_streams(self) -> dict[Leg, LegStream]:
-        return {leg: LegStream(self._sample_rate, depth_packets=self._depth) for leg in LEGS}
+        return {leg: LegStream(self._sample_rate, depth_packets=self._depth,
+                               stats=self.stream_stats) for leg in LEGS}
 
     def _emit(self, events: list[MetricEvent]) -> None:
         if not events:  # most packets complete nothing
@@ -98,7 +102,11 @@ class LiveCall:
     # --- input ------------------------------------------------------------------------------
 
     def on_packet(self, leg: Leg, packet: RtpPacket, loop_now: float) -> None:
-        """Feed one RTP packet of ``leg`` that arrived at loop time ``loop_now``."""
+        """Feed one RTP packet of ``leg`` that arrived at loop time ``loop_now``.
+
+        No tick here: the ticks (tick(), on the taps' timer) keep a leg whose audio is
+        missing level with the clock; a packet only feeds its own audio.
+        """
         if self.summary is not None:
             return
         t_s = self.clock.from_loop(loop_now)
@@ -110,7 +118,7 @@ class LiveCall:
         if self.paused:
             self.packets_paused += 1
             return
-        out = self.analyzer.tick(t_s)  # the legs are level with the clock: no long gaps
+        out: list[MetricEvent] = []
         self._feed(leg, self.streams[leg].push(packet, t_s), out)
         self._emit(out)
 

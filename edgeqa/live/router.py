@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from edgeqa.live.call import LiveCall
@@ -24,6 +25,8 @@ class RouterStats:
 
     routed: int = 0
     unrouted: int = 0
+    #: Packets whose call raised (logged once per LOG_UNROUTED_EVERY); the batch goes on.
+    call_errors: int = 0
 
 
 class TapRouter:
@@ -63,3 +66,23 @@ class TapRouter:
         self.stats.routed += 1
         call, leg = route
         call.on_packet(leg, packet, now_s)
+
+    def on_batch(self, batch: Sequence[tuple[RtpPacket, Address]], now_s: float) -> None:
+        """Receiver sink: feed each packet of a batch read at ``now_s`` to its call.
+
+        A call that raises costs its packet only: counted, logged, the batch goes on.
+        """
+        routes = self._routes
+        for packet, source in batch:
+            route = routes.get(source)
+            if route is None:
+                self.on_packet(packet, source, now_s)  # counts and logs it
+                continue
+            self.stats.routed += 1
+            try:
+                route[0].on_packet(route[1], packet, now_s)
+            except Exception:
+                self.stats.call_errors += 1
+                if self.stats.call_errors % LOG_UNROUTED_EVERY == 1:
+                    log.exception("RTP from %s:%d: its call failed (%d so far)",
+                                  source[0], source[1], self.stats.call_errors)

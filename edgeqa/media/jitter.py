@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 SEQ_MOD = 1 << 16
 _HALF = SEQ_MOD // 2
 #: Packets held while waiting for a missing one: 5 x 20 ms = 100 ms of added latency at most.
 DEFAULT_DEPTH_PACKETS = 5
 MAX_DEPTH_PACKETS = 512
-#: A jump this far ahead (20 s of 20 ms packets) is a new stream (source restart), not loss.
+#: A sequence this far from the one expected, ahead or behind (20 s of 20 ms packets), is a
+#: new stream (a source restart with the same SSRC), not loss or a late packet: the buffer
+#: re-anchors on it (JitterStats.resyncs). No late packet is this late: one is dropped as late
+#: once it is more than the depth behind.
 RESYNC_GAP_PACKETS = 1000
 
 
-@dataclass(frozen=True, slots=True)
-class JitterFrame:
-    """One released frame: the extended sequence, its RTP timestamp (None if lost), the payload."""
+class JitterFrame(NamedTuple):
+    """One released frame: the extended sequence, its RTP timestamp (None if lost), the payload.
+
+    (A NamedTuple: one is built per frame, and a tuple is the cheapest to build.)
+    """
 
     seq: int
     timestamp: int | None
@@ -58,6 +64,12 @@ class JitterBuffer:
             delta -= SEQ_MOD
         return self._next + delta
 
+    def jumps(self, seq: int) -> bool:
+        """True if ``seq`` is RESYNC_GAP_PACKETS or more from the next expected, either way."""
+        if self._next is None:
+            return False
+        return abs(self._extend(seq) - self._next) >= RESYNC_GAP_PACKETS
+
     def push(self, seq: int, timestamp: int, payload: bytes) -> list[JitterFrame]:
         """Add one packet; return the frames now released, in order."""
         if not 0 <= seq < SEQ_MOD:
@@ -66,17 +78,23 @@ class JitterBuffer:
         if self._next is None:
             self._next = seq
         ext = self._extend(seq)
+        if ext == self._next and not self._held:  # in order, nothing waiting: the common case
+            self._next = ext + 1
+            self._frame_bytes = len(payload)
+            self.stats.released += 1
+            return [JitterFrame(ext, timestamp, payload, False)]
         out: list[JitterFrame] = []
-        if ext < self._next:
-            self.stats.late += 1
-            return out
-        if ext in self._held:
-            self.stats.duplicate += 1
-            return out
-        if ext - self._next >= RESYNC_GAP_PACKETS:
+        if abs(ext - self._next) >= RESYNC_GAP_PACKETS:
+            # A restart: what is held is released as is (no loss is made up across the jump).
             self.stats.resyncs += 1
             self._drain(out, fill=False)
             self._next = ext
+        elif ext < self._next:
+            self.stats.late += 1
+            return out
+        elif ext in self._held:
+            self.stats.duplicate += 1
+            return out
         self._held[ext] = (timestamp, payload)
         self._release(out)
         while len(self._held) > self.depth_packets:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 #: Largest datagram accepted, checked before parsing: an Ethernet MTU's worth. Asterisk's
 #: externalMedia slin16 packets are 12 + 640 bytes.
@@ -13,6 +15,10 @@ CSRC_BYTES = 4
 EXTENSION_HEADER_BYTES = 4
 #: The payload type Asterisk uses for slin16 on externalMedia (a dynamic type, RFC 3551 §3).
 PT_SLIN16 = 118
+#: Version, flags, sequence, timestamp, SSRC (RFC 3550 §5.1), network byte order.
+_HEADER = struct.Struct("!BBHII")
+#: The first octet of the common case: version 2, no padding, no extension, no CSRC.
+_PLAIN_B0 = RTP_VERSION << 6
 
 
 class RtpError(ValueError):
@@ -31,9 +37,11 @@ class RtpExtension:
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class RtpPacket:
-    """One parsed RTP packet; ``payload`` excludes the header, extension and padding."""
+class RtpPacket(NamedTuple):
+    """One parsed RTP packet; ``payload`` excludes the header, extension and padding.
+
+    (A NamedTuple: one is built per packet, and a tuple is the cheapest to build.)
+    """
 
     payload_type: int
     marker: bool
@@ -54,8 +62,12 @@ def parse_rtp(data: bytes | bytearray | memoryview,
         raise RtpError("too_large", f"{size} bytes > {max_datagram_bytes}")
     if size < HEADER_BYTES:
         raise RtpError("truncated_header", f"{size} bytes < {HEADER_BYTES}")
+    b0, b1, sequence, timestamp, ssrc = _HEADER.unpack_from(data)
+    if b0 == _PLAIN_B0 and not 72 <= b1 & 0x7F <= 76:
+        # The common case (externalMedia's packets): one copy, of the payload.
+        return RtpPacket(b1 & 0x7F, b1 > 0x7F, sequence, timestamp, ssrc, (), None,
+                         bytes(data[HEADER_BYTES:]))
     buf = bytes(data)
-    b0, b1 = buf[0], buf[1]
     version = b0 >> 6
     if version != RTP_VERSION:
         raise RtpError("bad_version", f"version {version}")
@@ -92,8 +104,7 @@ def parse_rtp(data: bytes | bytearray | memoryview,
         if pad == 0 or pad > size - pos:
             raise RtpError("bad_padding", f"padding {pad} with {size - pos} bytes after header")
         end = size - pad
-    return RtpPacket(payload_type, bool(b1 & 0x80), int.from_bytes(buf[2:4], "big"),
-                     int.from_bytes(buf[4:8], "big"), int.from_bytes(buf[8:12], "big"),
+    return RtpPacket(payload_type, bool(b1 & 0x80), sequence, timestamp, ssrc,
                      csrcs, extension, buf[pos:end], pad)
 
 

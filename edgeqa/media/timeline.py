@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from edgeqa.media.jitter import DEFAULT_DEPTH_PACKETS, JitterBuffer, JitterFrame
 from edgeqa.media.rtp import PT_SLIN16, RtpPacket
@@ -16,9 +17,11 @@ MAX_AHEAD_S = 1.0
 MAX_BEHIND_S = 2.0
 
 
-@dataclass(frozen=True, slots=True)
-class PlacedAudio:
-    """Int16 LE PCM and the call time (s) of its first sample."""
+class PlacedAudio(NamedTuple):
+    """Int16 LE PCM and the call time (s) of its first sample.
+
+    (A NamedTuple: one is built per frame, and a tuple is the cheapest to build.)
+    """
 
     t_s: float
     pcm: bytes
@@ -34,20 +37,31 @@ class StreamStats:
     odd_payload: int = 0
     reanchors: int = 0
     ssrc_changes: int = 0
+    #: Sequence jumps of RESYNC_GAP_PACKETS or more, either way, with the same SSRC.
+    restarts: int = 0
 
 
 class LegStream:
     """One leg's slin RTP: push(packet, call_time_s) returns its audio placed on the timeline.
 
-    The first packet anchors RTP timestamp to call time: its audio ended when it arrived.
+    The first packet anchors RTP timestamp to call time: its audio ended when it arrived. So
+    does the first packet of a restart: a new SSRC, or the same SSRC with a sequence number
+    RESYNC_GAP_PACKETS or more from the one expected, ahead or behind (``restarts``; what the
+    buffer held is released first, placed on the old anchor). A restart re-anchors whatever
+    its timestamp says: one consistent with the jump would place it where its arrival does,
+    within the jitter; one that is not would place it anywhere. Any timestamp that breaks
+    the timeline (MAX_AHEAD_S, MAX_BEHIND_S) re-anchors too (``reanchors``). The call time
+    between the audio before and after is filled as the analyzer's rules say (silence on the
+    ticks, or a gap if the call is in one). ``stats`` may be shared by several streams.
     """
 
     def __init__(self, sample_rate: int = 16000, payload_type: int = PT_SLIN16,
-                 depth_packets: int = DEFAULT_DEPTH_PACKETS) -> None:
+                 depth_packets: int = DEFAULT_DEPTH_PACKETS,
+                 stats: StreamStats | None = None) -> None:
         self.sample_rate = sample_rate
         self.payload_type = payload_type
         self.depth_packets = depth_packets
-        self.stats = StreamStats()
+        self.stats = stats if stats is not None else StreamStats()
         self.jitter = JitterBuffer(depth_packets)
         self.ssrc: int | None = None
         self._base_t = 0.0
@@ -69,6 +83,12 @@ class LegStream:
             if self.ssrc is not None:
                 self.stats.ssrc_changes += 1
             self._anchor(packet, call_t_s)
+        elif self.jitter.jumps(packet.sequence):
+            self.stats.restarts += 1
+            before = self._out(self.jitter.flush())
+            self._anchor(packet, call_t_s)
+            return before + self._out(
+                self.jitter.push(packet.sequence, packet.timestamp, packet.payload))
         elif not -MAX_BEHIND_S <= self._place(packet.timestamp) - call_t_s <= MAX_AHEAD_S:
             self.stats.reanchors += 1
             self._anchor(packet, call_t_s)

@@ -75,7 +75,7 @@ async def _place_and_tap(box: Sandbox, calls_dir: Path, out: Path) -> dict[str, 
     runner = asyncio.create_task(client.run())
     received: list[tuple[float, Event]] = []
     router = TapRouter()
-    receiver = await open_receiver(router.on_packet, box.ports.base + RECEIVER_PORT_OFFSET)
+    receiver = await open_receiver(router.on_batch, box.ports.base + RECEIVER_PORT_OFFSET)
     phones = FixtureCall(box, calls_dir, out, fixture="talk_over")
     try:
         await client.wait_connected(TIMEOUT_S)

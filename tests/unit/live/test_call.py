@@ -443,3 +443,27 @@ def test_a_pause_and_its_end_are_checkpointed_at_the_next_tick() -> None:
         (pytest.approx(2.25, abs=0.02), True), (pytest.approx(3.05, abs=0.02), False)]
     assert kept[0][1]["paused"] == [{"start": 2.1, "end": kept[0][0]}]
     assert kept[1][1]["paused"] == [{"start": 2.1, "end": 3.0}]
+
+
+def test_a_sequence_jump_back_restarts_the_leg_and_its_audio_is_analysed() -> None:
+    # Issue 9: after a jump back of 5,000 with the same SSRC, the 3,000 packets that followed
+    # were dropped. Now the stream restarts there, counted, and its audio is heard in place.
+    sink = Sink()
+    call = LiveCall("c1", CLOCK, sink)
+    tone = _le_to_be(b"\x00\x10\x00\xf0" * (FRAME_BYTES // 4))
+    for i in range(100):
+        now = LOOP_0 + (i + 1) * 0.02 + 0.005
+        call.on_packet("customer", _pkt(10_000 + i, 320 * i, tone, 11), now)
+        call.on_packet("agent", _pkt(i, 320 * i, tone, 22), now)
+    for i in range(100, 3_100):
+        now = LOOP_0 + (i + 1) * 0.02 + 0.005
+        call.on_packet("customer", _pkt(5_000 + i, 320 * i, tone, 11), now)
+        call.on_packet("agent", _pkt(i, 320 * i, tone, 22), now)
+        if i % 12 == 0:
+            call.tick(now)
+    assert call.stream_stats.restarts == 1
+    assert call.heard_to_s == pytest.approx(3_100 * 0.02)
+    assert call.analyzer.legs["customer"].frames_dropped == 0
+    call.finish(3_100 * 0.02)
+    (summary,) = sink.of("call.summary")
+    assert summary["summary"]["legs"]["customer"] == summary["summary"]["legs"]["agent"]

@@ -18,6 +18,7 @@ from edgeqa.calls.changes import CallConnected, CallEnded, HoldChanged
 from edgeqa.config import default_live
 from edgeqa.live.service import LiveMetrics, SaveCheckpoint
 from edgeqa.media.receiver import RtpReceiver
+from edgeqa.media.rtp import PT_SLIN16, RtpPacket
 from edgeqa.metrics.call import MAX_LEG_LAG_S
 from edgeqa.store import Checkpoint, EventLike
 
@@ -82,14 +83,6 @@ class FakeAri:
                 for b in sorted(self.bridges)]
 
 
-class _Transport:
-    def get_extra_info(self, name: str) -> Any:
-        return ("127.0.0.1", 4000) if name == "sockname" else None
-
-    def close(self) -> None:
-        pass
-
-
 def _service(ari: FakeAri, save: SaveCheckpoint | None = None,
              **overrides: Any) -> tuple[LiveMetrics, list[EventLike]]:
     from dataclasses import replace
@@ -97,7 +90,7 @@ def _service(ari: FakeAri, save: SaveCheckpoint | None = None,
     cfg = replace(default_live(), tick_s=0.02, **overrides)
     live = LiveMetrics(cfg, cast(AriResources, ari), submitted.extend, save_checkpoint=save)
     receiver = RtpReceiver(lambda *_: None, lambda: 0.0)
-    receiver.transport = cast(asyncio.DatagramTransport, _Transport())
+    receiver.local_address = ("127.0.0.1", 4000)
     live.receiver = receiver
     return live, submitted
 
@@ -474,3 +467,24 @@ async def test_a_resume_before_the_retap_ends_the_restored_pause() -> None:
     retapped = final["retapped"]["summary"]
     assert retapped["paused"] == [{"start": 5.0, "end": 12.0}]
     assert retapped["gaps"][0]["start"] == 12.0
+
+
+async def test_a_sequence_restart_is_counted_in_health() -> None:
+    ari = FakeAri()
+    live, _ = _service(ari)
+    loop = asyncio.get_running_loop()
+    async with asyncio.TaskGroup() as tg:
+        live.bind(tg)
+        live.on_changes([_connected()], _now())
+        await _until(lambda: len(ari.channels) == 4)
+        call = live.active["c1"].call
+        await _until(lambda: len(live.router.routes(call)) == 2)
+        source = next(iter(live.router.routes(call)))
+        assert live.health()["rtp_restarts"] == 0
+        for seq in [*range(10_000, 10_010), *range(5_000, 5_010)]:
+            packet = RtpPacket(PT_SLIN16, False, seq, seq * 320, 7, (), None, bytes(640))
+            live.router.on_batch([(packet, source)], loop.time())
+        assert live.health()["rtp_restarts"] == 1
+        live.on_changes([CallEnded("c1", _now())], _now())
+        await _until(lambda: not live.active)
+    assert live.health()["rtp_restarts"] == 1  # kept when the call is gone

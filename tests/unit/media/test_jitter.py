@@ -121,3 +121,68 @@ def test_any_local_reorder_and_loss_keeps_a_whole_timeline(
             assert f.lost
     assert jb.stats.lost == sum(1 for f in out if f.lost)
     assert jb.stats.late + sum(1 for f in out if not f.lost) == len(sent)
+
+
+def test_a_big_jump_back_is_a_new_stream_not_late() -> None:
+    # Issue 9: after a jump back of 5,000 with the same SSRC, the 3,000 packets that followed
+    # were all dropped as late.
+    jb = JitterBuffer(depth_packets=3)
+    assert len(_push(jb, *range(10_000, 10_100))) == 100
+    out = _push(jb, *range(5_000, 8_000))
+    assert out == [(s, False) for s in range(5_000, 8_000)]
+    assert jb.stats.resyncs == 1 and jb.stats.late == 0 and jb.stats.lost == 0
+
+
+def test_a_jump_just_below_the_limit_is_loss_or_late() -> None:
+    jb = JitterBuffer(depth_packets=3)
+    _push(jb, 5_000)
+    assert _push(jb, 5_002 - RESYNC_GAP_PACKETS) == [] and jb.stats.late == 1
+    ahead = 5_001 + RESYNC_GAP_PACKETS - 1
+    assert _push(jb, ahead) == [] and jb.stats.resyncs == 0
+    assert jb.jumps(ahead + 1) and jb.jumps(5_001 - RESYNC_GAP_PACKETS)
+    assert not jb.jumps(5_002 - RESYNC_GAP_PACKETS)
+    assert len(jb.flush()) == RESYNC_GAP_PACKETS and jb.stats.lost == RESYNC_GAP_PACKETS - 1
+
+
+_JUMP = st.one_of(st.integers(RESYNC_GAP_PACKETS, 32_000),
+                  st.integers(-32_000, -RESYNC_GAP_PACKETS))
+
+
+@given(start=st.integers(0, 65535), depth=st.integers(2, 8),
+       segments=st.lists(st.tuples(_JUMP, st.integers(2, 120),
+                                   st.lists(st.integers(1, 118), max_size=10),
+                                   st.lists(st.integers(0, 119), max_size=5)),
+                         min_size=1, max_size=6))
+@example(start=10_000, depth=5, segments=[(-5_000, 100, [], [])])
+def test_restarts_wraps_reorders_and_duplicates_lose_nothing(
+        start: int, depth: int, segments: list[tuple[int, int, list[int], list[int]]]) -> None:
+    """Runs of packets joined by jumps beyond the limit, either way, across the 16-bit wrap,
+    with adjacent swaps (never the run's first packet) and duplicates: every packet comes
+    out once, in its run's order, and each jump is one resync."""
+    jb = JitterBuffer(depth)
+    sent: list[tuple[int, bytes]] = []  # (16-bit seq, payload) in sending order
+    expected: list[bytes] = []
+    seq = start
+    n_dups = 0
+    first_run: list[tuple[int, int, list[int], list[int]]] = [(0, 50, [], [])]
+    for k, (jump, n, swaps, dups) in enumerate(first_run + segments):
+        seq = (seq + jump) % 65536  # the jump is from the sequence expected next
+        run = [((seq + i) % 65536, bytes([k, i % 256, i // 256, 1])) for i in range(n)]
+        expected += [p for _, p in run]
+        order = list(run)
+        for i in swaps:
+            if 1 <= i < n - 1:
+                order[i], order[i + 1] = order[i + 1], order[i]
+        for i in sorted(set(dups), reverse=True):
+            if i < n:
+                order.insert(i + 1, order[i])
+                n_dups += 1
+        sent += order
+        seq = (seq + n) % 65536
+    out: list[JitterFrame] = []
+    for s, payload in sent:
+        out += jb.push(s, 0, payload)
+    out += jb.flush()
+    assert [f.payload for f in out] == expected
+    assert jb.stats.resyncs == len(segments) and jb.stats.lost == 0
+    assert jb.stats.late + jb.stats.duplicate == n_dups  # a copy of one released is late

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import socket
 
 import pytest
 
-from edgeqa.media.receiver import RtpReceiver, open_receiver
+from edgeqa.media.receiver import Batch, RtpReceiver, open_receiver
 from edgeqa.media.rtp import RtpPacket, build_rtp
 
 SRC = ("127.0.0.1", 16140)
@@ -15,7 +16,8 @@ GOOD = build_rtp(RtpPacket(118, False, 5, 1600, 42, (), None, bytes(640)))
 
 def _receiver(sink: list[tuple[RtpPacket, tuple[str, int], float]],
               **kwargs: int) -> RtpReceiver:
-    return RtpReceiver(lambda p, a, t: sink.append((p, a, t)), lambda: 12.5, **kwargs)
+    return RtpReceiver(lambda b, t: sink.extend((p, a, t) for p, a in b), lambda: 12.5,
+                       **kwargs)
 
 
 def test_good_packet_is_handed_on_with_source_and_time() -> None:
@@ -47,7 +49,7 @@ def test_bad_datagrams_are_counted_and_logged_once_per_n(
 
 
 def test_a_failing_sink_never_escapes(caplog: pytest.LogCaptureFixture) -> None:
-    def sink(packet: RtpPacket, source: tuple[str, int], now: float) -> None:
+    def sink(batch: Batch, now: float) -> None:
         raise RuntimeError("boom")
 
     rx = RtpReceiver(sink, lambda: 0.0, log_bad_every=2)
@@ -60,4 +62,30 @@ def test_a_failing_sink_never_escapes(caplog: pytest.LogCaptureFixture) -> None:
 
 async def test_only_loopback_is_bound() -> None:
     with pytest.raises(ValueError, match="loopback"):
-        await open_receiver(lambda p, a, t: None, 0, host="0.0.0.0")
+        await open_receiver(lambda b, t: None, 0, host="0.0.0.0")
+
+
+async def test_each_wake_up_drains_a_bounded_batch_in_one_call() -> None:
+    batches: list[list[tuple[int, tuple[str, int]]]] = []
+    rx = await open_receiver(lambda b, t: batches.append([(p.sequence, a) for p, a in b]), 0,
+                             max_per_wakeup=4)
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        tx.bind(("127.0.0.1", 0))
+        src = tx.getsockname()
+        for seq in range(9):
+            tx.sendto(build_rtp(RtpPacket(118, False, seq, 0, 1, (), None, bytes(640))),
+                      rx.local_address)
+            if seq == 4:
+                tx.sendto(b"\x80" + bytes(1600), rx.local_address)  # over the limit
+        # No await: the loop does not read; each call is one wake-up (loopback delivers now).
+        for _ in range(4):
+            rx._on_readable()
+        assert batches == [[(0, src), (1, src), (2, src), (3, src)],
+                           [(4, src), (5, src), (6, src)], [(7, src), (8, src)]]
+        assert (rx.stats.datagrams, rx.stats.packets, rx.stats.too_large) == (10, 9, 1)
+        assert (rx.stats.wakeups, rx.stats.full_wakeups) == (3, 2)
+    finally:
+        tx.close()
+        rx.close()
+        rx.close()

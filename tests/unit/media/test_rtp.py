@@ -127,3 +127,15 @@ packets = st.builds(
 @given(packets)
 def test_build_then_parse_round_trips(packet: RtpPacket) -> None:
     assert parse_rtp(build_rtp(packet)) == packet
+
+
+@pytest.mark.parametrize("packet", [
+    RtpPacket(118, True, 65535, (1 << 32) - 1, 9, (), None, b"\x01\x02" * 320),
+    RtpPacket(0, False, 1, 2, 3, (4, 5), RtpExtension(0xBEDE, b"abcd"), b"xy", 3)])
+def test_a_reused_receive_buffer_never_leaks_into_a_packet(packet: RtpPacket) -> None:
+    buf = bytearray(MAX_DATAGRAM_BYTES + 1)
+    data = build_rtp(packet)
+    buf[:len(data)] = data
+    got = parse_rtp(memoryview(buf)[:len(data)])
+    buf[:] = bytes(len(buf))  # the next datagram
+    assert got == packet and type(got.payload) is bytes

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from edgeqa.media.jitter import RESYNC_GAP_PACKETS
 from edgeqa.media.rtp import PT_SLIN16, RtpPacket
 from edgeqa.media.slin import be16_to_le
-from edgeqa.media.timeline import MAX_AHEAD_S, LegStream
+from edgeqa.media.timeline import MAX_AHEAD_S, LegStream, StreamStats
 
 FRAME_BYTES = 640  # 20 ms of slin16
 
@@ -57,3 +58,38 @@ def test_stream_drops_foreign_payloads_and_reanchors() -> None:
     assert stream.stats.reanchors == 1
     assert [a.t_s for a in stream.push(_pkt(9, 0, ssrc=8), 3.0)] == [2.98]
     assert stream.stats.ssrc_changes == 1
+
+
+@pytest.mark.parametrize("ts_after", ["consistent", "jumped_back_too", "unrelated"])
+def test_a_sequence_jump_back_restarts_the_stream_at_its_arrival(ts_after: str) -> None:
+    # Issue 9: a jump back of 5,000 with the same SSRC dropped all that followed.
+    stream = LegStream(depth_packets=3)
+    placed = [a for i in range(100)
+              for a in stream.push(_pkt(10_000 + i, 320 * i), 1.02 + 0.02 * i)]
+    assert placed[-1].t_s == pytest.approx(2.98)
+    ts0 = {"consistent": 320 * 100, "jumped_back_too": 320 * 100 - 5_000 * 320 // 4,
+           "unrelated": 123_456_789}[ts_after]
+    after = [a for i in range(3_000)
+             for a in stream.push(_pkt(5_000 + i, ts0 + 320 * i), 3.02 + 0.02 * i)]
+    assert stream.stats.restarts == 1 and stream.stats.reanchors == 0
+    assert stream.jitter.stats.late == 0 and len(after) == 3_000
+    assert [a.t_s for a in after[:2]] == [3.0, 3.02]
+    assert after[-1].t_s == pytest.approx(3.0 + 0.02 * 2_999)
+    assert not any(a.lost for a in after)
+
+
+def test_a_restart_releases_what_was_held_on_the_old_anchor() -> None:
+    stream = LegStream(depth_packets=3)
+    stream.push(_pkt(100, 0), 0.02)
+    assert stream.push(_pkt(102, 640), 0.06) == []  # 101 missing: 102 held
+    out = stream.push(_pkt(100 + RESYNC_GAP_PACKETS + 1, 9_999), 10.0)
+    assert [(a.t_s, a.lost) for a in out] == [(0.02, True), (0.04, False), (9.98, False)]
+    assert stream.stats.restarts == 1
+
+
+def test_shared_stats() -> None:
+    stats = StreamStats()
+    a, b = LegStream(stats=stats), LegStream(stats=stats)
+    a.push(_pkt(1, 0), 1.0)
+    b.push(_pkt(1, 0), 1.0)
+    assert stats.packets == 2

@@ -1,0 +1,279 @@
+"""RTP ingest: N legs of slin16 over loopback into the real receive -> route -> LiveCall path.
+
+A load generator in a separate process sends what Asterisk's externalMedia sends today: one
+RTP packet of 640 bytes (20 ms of slin16, big-endian) per leg every 20 ms, from one UDP source
+port per leg, paced evenly over each 20 ms, for ``--seconds`` (bounded in packets and time).
+Two phases, same run, same load:
+
+- floor: an ``add_reader`` + ``recvfrom_into`` drain that discards everything (what reading
+  the socket costs at the least);
+- ingest: ``open_receiver`` -> ``TapRouter`` -> ``LiveCall`` (two legs per call, both
+  analysed), ticked on the timer as ``CallTaps.run`` does (one task per call, ``tick_s``).
+
+CPU is this process's (the generator is another), over the phase. The last line is:
+``ingest legs=N sent=S received=R loss_pct=L cpu_pct=C us_per_packet=U
+floor_us_per_packet=F rss_mb=M``.
+
+CI size by default (100 legs, 5 s). Full counts: ``--legs 500``, ``--legs 1000``,
+``--legs 2000 --seconds 10`` (the issue 9 acceptance: 0 loss, <= 60 % of one core, within 3x
+the floor). Runs against any checkout: with ``PYTHONPATH`` on a tree whose router has no
+``on_batch`` (before issue 9), it drives the old datagram-protocol receiver with
+``router.on_packet``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import resource
+import socket
+import struct
+import sys
+import time
+from array import array
+from asyncio.subprocess import PIPE, Process
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _calls import tiled_call
+
+from edgeqa.live.call import LiveCall
+from edgeqa.live.clock import CallClock
+from edgeqa.live.router import TapRouter
+from edgeqa.media.receiver import RECEIVE_BUFFER_BYTES, open_receiver
+from edgeqa.metrics import kernels
+
+PACKET_S = 0.020
+PAYLOAD_BYTES = 640
+PT_SLIN16 = 118
+#: Pacing slots per 20 ms: the generator spreads each 20 ms of packets over this many sends.
+SLOTS = 20
+#: Legs at most (source sockets in the generator; two per call in the receiver).
+MAX_LEGS = 5000
+#: Seconds of load at most.
+MAX_SECONDS = 120.0
+#: How long the receiver waits after the generator stops for the last packets to drain.
+DRAIN_S = 0.5
+#: Datagrams the floor reads per wake-up at most (as the receiver does).
+FLOOR_PER_WAKEUP = 256
+TICK_S = 0.25
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _frames(seconds: float) -> list[bytes]:
+    """Real call audio (speech and pauses) as slin16 big-endian 20 ms payloads."""
+    call = tiled_call(max(1.0, seconds / 60 + 0.05))
+    src = array("h", call.customer)
+    up = array("h", bytes(4 * len(src)))
+    up[0::2] = src
+    up[1::2] = src
+    if sys.byteorder == "little":
+        up.byteswap()
+    pcm = up.tobytes()
+    return [pcm[i:i + PAYLOAD_BYTES] for i in range(0, len(pcm) - PAYLOAD_BYTES + 1,
+                                                       PAYLOAD_BYTES)]
+
+
+# --- the generator (a separate process) --------------------------------------------------------
+
+def generate(target_port: int, legs: int, seconds: float) -> int:
+    """Send ``seconds`` of 50 packets/s on each of ``legs`` sources; print the count sent.
+
+    Prints its source ports on one line first, then waits for a line on stdin (go).
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, legs + 64)), hard))
+    socks = []
+    for _ in range(legs):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))
+        s.connect(("127.0.0.1", target_port))
+        socks.append(s)
+    print(" ".join(str(s.getsockname()[1]) for s in socks), flush=True)
+    frames = _frames(min(seconds, 60.0))
+    sys.stdin.readline()  # the receiver is ready
+    per_leg = round(seconds / PACKET_S)
+    header = struct.Struct("!BBHII")
+    sent = 0
+    start = time.monotonic() + 0.2
+    deadline = start + seconds * 1.5 + 1.0
+    slot_legs = [range(k * legs // SLOTS, (k + 1) * legs // SLOTS) for k in range(SLOTS)]
+    for i in range(per_leg):
+        payload = frames[i % len(frames)]
+        for k, slot in enumerate(slot_legs):
+            due = start + i * PACKET_S + k * PACKET_S / SLOTS
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            for leg in slot:
+                pkt = header.pack(0x80, PT_SLIN16, (leg * 7919 + i) & 0xFFFF,
+                                  (leg * 104729 + i * 320) & 0xFFFFFFFF, 1000 + leg) + payload
+                try:
+                    socks[leg].send(pkt)
+                    sent += 1
+                except OSError:
+                    pass
+        if time.monotonic() > deadline:
+            break
+    print(sent, flush=True)
+    return 0
+
+
+async def _load(port: int, legs: int, seconds: float) -> tuple[Process, list[int]]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--generate", str(port), "--legs", str(legs),
+        "--seconds", str(seconds), stdin=PIPE, stdout=PIPE)
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), 60)
+    ports = [int(p) for p in line.split()]
+    if len(ports) != legs:
+        proc.kill()
+        raise RuntimeError("the generator did not start")
+    return proc, ports
+
+
+async def _finish(proc: Process) -> int:
+    """Start the load (go) and return the count sent when it ends."""
+    out, _ = await proc.communicate(b"go\n")
+    return int(out.strip().splitlines()[-1])
+
+
+# --- the two phases ----------------------------------------------------------------------------
+
+async def floor(legs: int, seconds: float) -> tuple[int, int, float, float]:
+    """The no-op floor: add_reader + recvfrom_into drain, discarded."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
+    sock.bind(("127.0.0.1", 0))
+    sock.setblocking(False)
+    buf = bytearray(2048)
+    count = [0]
+
+    def readable() -> None:
+        n = 0
+        try:
+            while n < FLOOR_PER_WAKEUP:
+                sock.recvfrom_into(buf)
+                n += 1
+        except BlockingIOError:
+            pass
+        count[0] += n
+
+    loop.add_reader(sock.fileno(), readable)
+    proc, _ = await _load(sock.getsockname()[1], legs, seconds)
+    cpu0, wall0 = time.process_time(), time.monotonic()
+    sent = await _finish(proc)
+    await asyncio.sleep(DRAIN_S)
+    cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+    loop.remove_reader(sock.fileno())
+    sock.close()
+    return sent, count[0], cpu, wall
+
+
+async def ingest(legs: int, seconds: float) -> dict[str, Any]:
+    """The real path: receiver -> router -> LiveCall, ticked per call every TICK_S."""
+    loop = asyncio.get_running_loop()
+    router = TapRouter(max_routes=max(legs, 1))
+    batched = hasattr(router, "on_batch")
+    sink: Any = getattr(router, "on_batch", router.on_packet)
+    receiver: Any = await open_receiver(sink, 0)
+    address = receiver.local_address
+    gc.collect()
+    rss0 = _rss_mb()
+    proc, ports = await _load(address[1], legs, seconds)
+    events = [0]
+
+    def publish(out: list[Any]) -> None:
+        events[0] += len(out)
+
+    wall0 = time.time()
+    calls: list[LiveCall] = []
+    for c in range((legs + 1) // 2):
+        call = LiveCall(f"c{c}", CallClock.start(wall0, wall_now=wall0, loop_now=loop.time()),
+                        publish)
+        calls.append(call)
+        router.add(("127.0.0.1", ports[2 * c]), call, "customer")
+        if 2 * c + 1 < legs:
+            router.add(("127.0.0.1", ports[2 * c + 1]), call, "agent")
+    rss_calls = _rss_mb()
+    stop = asyncio.Event()
+
+    async def run(call: LiveCall, phase_s: float) -> None:  # what CallTaps.run does per call
+        await asyncio.sleep(phase_s)  # calls start at different times: so do their ticks
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), TICK_S)
+            except TimeoutError:
+                call.tick(loop.time())
+
+    tickers = [asyncio.create_task(run(call, TICK_S * i / len(calls)))
+               for i, call in enumerate(calls)]
+    cpu0, wall0m = time.process_time(), time.monotonic()
+    sent = await _finish(proc)
+    await asyncio.sleep(DRAIN_S)
+    cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0m
+    rss = _rss_mb()
+    stop.set()
+    await asyncio.gather(*tickers)
+    received = router.stats.routed
+    for call in calls:
+        call.finish(call.clock.from_loop(loop.time()))
+    receiver.close()
+    rx = receiver.stats
+    wakeups = getattr(rx, "wakeups", 0)
+    return {"per_wakeup": rx.packets / wakeups if wakeups else None, "sent": sent,
+            "received": received, "cpu": cpu, "wall": wall, "rss": rss,
+            "rss0": rss0, "rss_calls": rss_calls, "batched": batched, "events": events[0],
+            "unrouted": router.stats.unrouted}
+
+
+async def amain(legs: int, seconds: float) -> int:
+    print(f"kernels: {kernels.IMPLEMENTATION}; {legs} legs x {seconds:g} s at 50 packets/s "
+          f"({legs * 50} packets/s, {PAYLOAD_BYTES}-byte slin16 payloads)")
+    f_sent, f_recv, f_cpu, f_wall = await floor(legs, seconds)
+    floor_us = f_cpu / max(f_recv, 1) * 1e6
+    print(f"  floor: sent={f_sent} received={f_recv} cpu_pct={100 * f_cpu / f_wall:.1f} "
+          f"us_per_packet={floor_us:.2f}")
+    r = await ingest(legs, seconds)
+    us = r["cpu"] / max(r["received"], 1) * 1e6
+    loss = 100 * (1 - r["received"] / max(r["sent"], 1))
+    per_leg_kib = (r["rss"] - r["rss0"]) * 1024 / max(legs, 1)
+    print(f"  path: {'add_reader batches -> on_batch' if r['batched'] else 'datagram protocol'}"
+          f" -> on_packet ({r['per_wakeup'] or 1:.1f} packets per wake-up); "
+          f"{r['events']} events published; {r['unrouted']} unrouted; "
+          f"RSS {r['rss0']:.1f} MB before the calls, {r['rss_calls']:.1f} MB with them set up, "
+          f"{r['rss']:.1f} MB after the load: {per_leg_kib:.1f} KiB per leg")
+    print(f"ingest legs={legs} sent={r['sent']} received={r['received']} loss_pct={loss:.2f} "
+          f"cpu_pct={100 * r['cpu'] / r['wall']:.1f} us_per_packet={us:.2f} "
+          f"floor_us_per_packet={floor_us:.2f} rss_mb={r['rss']:.1f}")
+    return 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--legs", type=int, default=100)
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--generate", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if not 1 <= args.legs <= MAX_LEGS:
+        ap.error(f"--legs must be 1..{MAX_LEGS}")
+    if not 0 < args.seconds <= MAX_SECONDS:
+        ap.error(f"--seconds must be in (0, {MAX_SECONDS:g}]")
+    if args.generate is not None:
+        return generate(args.generate, args.legs, args.seconds)
+    return asyncio.run(amain(args.legs, args.seconds))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
