@@ -11,12 +11,11 @@ from collections.abc import Mapping
 from typing import Any, Literal, Protocol
 
 from edgeqa.audit.model import LEGAL_HOLD_CLEARED, LEGAL_HOLD_SET, Actor, AuditEntry
+from edgeqa.recording.model import SAFE_CALL_ID
 
 #: A legal hold's reason: printable text, at most this long.
 REASON_MAX_CHARS = 500
 _REASON = re.compile(rf"[^\x00-\x1f\x7f]{{1,{REASON_MAX_CHARS}}}")
-#: A call id as the store keeps it (an Asterisk uniqueid); see recording.model._SAFE_ID.
-_CALL_ID = re.compile(r"[A-Za-z0-9._-]{1,80}")
 
 ErrorKind = Literal["bad_request", "unknown", "not_held"]
 
@@ -40,7 +39,7 @@ class LegalHoldStore(Protocol):
 
 
 def _check_call_id(call_id: str) -> None:
-    if not _CALL_ID.fullmatch(call_id):
+    if not SAFE_CALL_ID.fullmatch(call_id):
         raise LegalHoldError("bad_request", f"{call_id!r} is not a call id")
 
 

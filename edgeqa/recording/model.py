@@ -29,7 +29,7 @@ CLOSED_STATES: tuple[State, ...] = (COMPLETE, MISSING, CORRUPT)
 
 #: A call id (an Asterisk uniqueid, ``1733012345.12``) goes into a file name and an AMI header:
 #: anything else is refused, never cleaned.
-_SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,80}")
+SAFE_CALL_ID = re.compile(r"[A-Za-z0-9._-]{1,80}")
 #: Bytes of a file read to find its WAV fmt and data chunks.
 WAV_HEADER_MAX_BYTES = 4096
 
@@ -58,7 +58,7 @@ class LegFile:
 
 def leg_files(cfg: RecordingConfig, call_id: str, started_at: float) -> tuple[LegFile, ...]:
     """The customer and agent files of ``call_id``, under a UTC day directory of its start."""
-    if not _SAFE_ID.fullmatch(call_id):
+    if not SAFE_CALL_ID.fullmatch(call_id):
         raise ValueError(f"call id {call_id!r} is not safe in a file name")
     day = time.strftime("%Y/%m/%d", time.gmtime(started_at))
     return tuple(LegFile(leg, cfg.asterisk_dir / day / f"{call_id}-{leg}.{cfg.format}",

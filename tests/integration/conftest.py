@@ -8,7 +8,6 @@ be built or started fails the tests; elsewhere they are skipped with the reason.
 from __future__ import annotations
 
 import asyncio
-import os
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -24,12 +23,11 @@ from edgeqa.sandbox.softphone import Softphone
 from tests.support.daemon import make_daemon
 from tests.support.phones import SoftphoneFactory
 from tests.support.schemas import EnvelopeChecker
+from tests.support.unavailable import unavailable
 
 
 def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"sandbox unavailable under CI: {reason}", pytrace=False)
-    pytest.skip(f"sandbox unavailable: {reason}")
+    unavailable(f"the sandbox: {reason}")
 
 
 @pytest.fixture(scope="session")

@@ -40,6 +40,7 @@ from tests.support.recordings import (
     check_complete_row,
     envelope,
 )
+from tests.support.unavailable import unavailable
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leaks")]
 log = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ def small_disk(running_sandbox: Sandbox) -> Iterator[tuple[str, Path]]:
     """A TMPFS_MIB tmpfs as the recording directory (as Asterisk and the host see it),
     writable by the chrooted Asterisk; unmounted after the test, always."""
     if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
+        unavailable("mounting a tmpfs needs root")
     inner = running_sandbox.paths.chroot / "spool" / "edgeqa-small-disk"
     host = running_sandbox.paths.host_path(inner)
     host.mkdir(parents=True, exist_ok=True)
