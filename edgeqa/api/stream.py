@@ -11,6 +11,7 @@ from aiohttp import WSMsgType, web
 
 from edgeqa.api.errors import json_error, parse_after
 from edgeqa.api.keys import HUB_KEY, SETTINGS_KEY, StreamSettings
+from edgeqa.api.visible import EventSource, visible_events
 from edgeqa.stream import (
     BadCursor,
     Lagged,
@@ -45,7 +46,7 @@ def _subscribe(hub: StreamHub, request: web.Request) -> Subscription | web.Respo
         return json_error(503, "unavailable", "the daemon is stopping; retry shortly")
 
 
-async def _ws_send_loop(ws: web.WebSocketResponse, sub: Subscription,
+async def _ws_send_loop(ws: web.WebSocketResponse, sub: EventSource,
                         settings: StreamSettings) -> tuple[int, str]:
     sent = sub.last_delivered
     try:
@@ -80,7 +81,8 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=WS_HEARTBEAT_S, max_msg_size=WS_MAX_INCOMING_BYTES)
     try:
         await ws.prepare(request)
-        sender = asyncio.create_task(_ws_send_loop(ws, sub, settings))
+        sender = asyncio.create_task(_ws_send_loop(ws, visible_events(request, sub),
+                                                   settings))
         reader = asyncio.create_task(_ws_read_loop(ws))
         try:
             await asyncio.wait({sender, reader}, return_when=asyncio.FIRST_COMPLETED)
@@ -117,13 +119,14 @@ async def sse_handler(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(headers={
         "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
         "X-Accel-Buffering": "no"})
-    sent = sub.last_delivered
+    source = visible_events(request, sub)
+    sent = source.last_delivered
     try:
         await resp.prepare(request)
         final: tuple[str, str] | None = None
         while final is None:
             try:
-                event = await asyncio.wait_for(sub.next(), settings.sse_keepalive_s)
+                event = await asyncio.wait_for(source.next(), settings.sse_keepalive_s)
             except TimeoutError:
                 frame = b": keepalive\n\n"
             except Lagged:
@@ -141,7 +144,7 @@ async def sse_handler(request: web.Request) -> web.StreamResponse:
             async with asyncio.timeout(settings.send_timeout_s):
                 await resp.write(frame)
             if frame[:1] != b":":
-                sent = sub.last_delivered
+                sent = source.last_delivered
         kind, reason = final
         body = json.dumps({"resume_after": sent, "message": reason})
         with contextlib.suppress(TimeoutError, ConnectionError):

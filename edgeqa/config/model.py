@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from edgeqa.auth.config import AuthConfig
 from edgeqa.config.fields import ConfigError, FieldReader, Secret, find_key_line
 from edgeqa.live.config import LiveConfig
 from edgeqa.pci.config import PciConfig
@@ -120,6 +121,7 @@ class Config:
     live: LiveConfig = field(default_factory=lambda: default_live())
     recording: RecordingConfig = field(default_factory=lambda: default_recording())
     pci: PciConfig = field(default_factory=PciConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
     source: Path | None = None
 
 
@@ -140,6 +142,7 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
                   "retention_days", "queue_retention_days", "retention_interval_s",
                   "min_free_mb", "min_free_percent", "disk_check_interval_s"),
     "pci": ("max_pause_s", "auto_resume"),
+    "auth": ("session_lifetime_s", "cookie_secure", "local_token", "teams"),
 }
 _SECTIONS = tuple(_KNOWN_KEYS)
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -328,6 +331,22 @@ def _pci(r: FieldReader) -> PciConfig:
                      auto_resume=r.flag("auto_resume", False))
 
 
+def _auth(r: FieldReader) -> AuthConfig:
+    """[auth], with a [auth.teams] table of team = [agents] (member names or interfaces)."""
+    table = r.table.get("teams", {})
+    if not isinstance(table, dict):
+        raise r.error("teams", "must be a table of team = [agent, ...]")
+    teams = {}
+    for team, agents in table.items():
+        if not _MEMBER_NAME.fullmatch(team) or not isinstance(agents, list) or not all(
+                isinstance(a, str) and _MEMBER_NAME.fullmatch(a) for a in agents):
+            raise r.error("teams", f"{team!r}: must be a list of agent names or interfaces")
+        teams[team] = frozenset(agents)
+    return AuthConfig(session_lifetime_s=r.positive("session_lifetime_s", 8 * 3600.0),
+                      cookie_secure=r.flag("cookie_secure", False),
+                      local_token=r.flag("local_token", True), teams=teams)
+
+
 def _logging(r: FieldReader) -> LoggingConfig:
     return LoggingConfig(
         format=r.choice("format", "text", ("text", "json")),
@@ -377,6 +396,7 @@ def parse_config(
         live=_live(readers["live"]),
         recording=_recording(readers["recording"]),
         pci=_pci(readers["pci"]),
+        auth=_auth(readers["auth"]),
         source=source,
     )
     return cfg

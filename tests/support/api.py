@@ -5,6 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from edgeqa.audit.model import Actor
+from edgeqa.auth.config import AuthConfig
+from edgeqa.auth.model import make_scope
+from edgeqa.auth.service import Authority, add_token
+from edgeqa.store import Store
+
 
 class FakeView:
     """No calls; health ok."""
@@ -14,3 +20,21 @@ class FakeView:
 
     def health(self) -> Mapping[str, Any]:
         return {"status": "ok"}
+
+
+def authority(store: Store, teams: Mapping[str, frozenset[str]] | None = None) -> Authority:
+    """The API's access control on ``store`` (a real, opened Store)."""
+    return Authority(store, AuthConfig(teams=teams or {}))
+
+
+async def new_token(store: Store, role: str, name: str = "t", *scopes: str,
+                    agent: str | None = None) -> str:
+    """A new token's secret (created as `edgeqa token add` does)."""
+    scope = make_scope(role, scopes, agent)
+    _, secret = await add_token(store, name, role, scope, Actor("cli", "test"), 1.0)
+    return secret
+
+
+async def admin_headers(store: Store) -> dict[str, str]:
+    """The Authorization header of a new admin token."""
+    return {"Authorization": f"Bearer {await new_token(store, 'admin', 'admin')}"}

@@ -17,7 +17,7 @@ from edgeqa.recording.playback import StereoCache
 from edgeqa.recording.stereo import build_stereo
 from edgeqa.store import Store
 from edgeqa.stream import StreamHub
-from tests.support.api import FakeView
+from tests.support.api import FakeView, admin_headers, authority
 from tests.unit.recording.calls import as_dicts, leg_rows, store_rows
 
 CALL = "1733012345.7"
@@ -43,8 +43,8 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     await store_rows(store, rows)
     hub = StreamHub(store.read_after, last_seq=0)
     cache = StereoCache(lambda cid: store.recordings(call_id=cid), tmp_path / "cache")
-    app = make_app(FakeView(), hub, StreamSettings(), cache)
-    client = TestClient(TestServer(app, host="127.0.0.1"))
+    app = make_app(FakeView(), hub, StreamSettings(), cache, auth=authority(store))
+    client = TestClient(TestServer(app, host="127.0.0.1"), headers=await admin_headers(store))
     await client.start_server()
     try:
         yield Env(client, want)
@@ -104,8 +104,9 @@ async def test_without_recording_the_route_is_404(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db", synchronous="normal")
     await store.open()
     hub = StreamHub(store.read_after, last_seq=0)
-    client = TestClient(TestServer(make_app(FakeView(), hub, StreamSettings()),
-                                   host="127.0.0.1"))
+    client = TestClient(TestServer(make_app(FakeView(), hub, StreamSettings(),
+                                            auth=authority(store)),
+                                   host="127.0.0.1"), headers=await admin_headers(store))
     await client.start_server()
     try:
         r = await client.get(URL)

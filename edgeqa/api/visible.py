@@ -1,0 +1,85 @@
+"""Per-subscriber filtering of the event stream: each reader gets the events its principal
+may see (edgeqa.auth.visibility), resumable by the same global seq."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from edgeqa.api.access import AUTH_KEY, call_facts_of, principal_of
+from edgeqa.auth.model import CallFacts, Principal, call_facts, sees_call
+from edgeqa.auth.visibility import event_call, event_call_id, sees_uncalled_event
+from edgeqa.store.records import StoredEvent
+from edgeqa.stream import Subscription
+
+#: Calls whose facts one filtered subscriber remembers (the least recently used go first).
+CALL_FACTS_MAX_ENTRIES = 4096
+
+
+class EventSource(Protocol):
+    """What the WebSocket and SSE loops read: a Subscription, filtered or not."""
+
+    @property
+    def last_delivered(self) -> int: ...
+    async def next(self) -> StoredEvent: ...
+
+
+class VisibleEvents:
+    """A subscription that skips the events its principal may not see.
+
+    Cancellation-safe like Subscription.next(): an event taken from the subscription but not
+    yet judged is kept and judged first on the next call.
+    """
+
+    def __init__(self, sub: Subscription, request: web.Request, principal: Principal) -> None:
+        self._sub = sub
+        self._request = request
+        self._principal = principal
+        self._teams = request.app[AUTH_KEY].cfg.teams
+        self._facts: OrderedDict[str, CallFacts] = OrderedDict()
+        self._pending: StoredEvent | None = None
+
+    @property
+    def last_delivered(self) -> int:
+        """The seq of the last event taken from the subscription (seen or skipped)."""
+        return self._sub.last_delivered
+
+    async def next(self) -> StoredEvent:
+        """The next event this principal may see."""
+        while True:
+            if self._pending is None:
+                self._pending = await self._sub.next()
+            event = self._pending
+            visible = await self._visible(event)
+            self._pending = None
+            if visible:
+                return event
+
+    async def _visible(self, event: StoredEvent) -> bool:
+        data: Any = event.data
+        if not isinstance(data, dict):
+            return False
+        call_id = event_call_id(data)
+        if call_id is None:
+            return sees_uncalled_event(self._principal, event.type, data, self._teams)
+        facts = self._facts.pop(call_id, None)
+        call = event_call(data)
+        if call is not None:
+            carried = call_facts(call)
+            facts = carried if facts is None else facts.merged(carried)
+        elif facts is None:
+            facts = await call_facts_of(self._request, call_id, False) or CallFacts()
+        self._facts[call_id] = facts
+        while len(self._facts) > CALL_FACTS_MAX_ENTRIES:
+            self._facts.popitem(last=False)
+        return sees_call(self._principal, facts, self._teams)
+
+
+def visible_events(request: web.Request, sub: Subscription) -> EventSource:
+    """``sub`` as the request's principal may read it (admin and feed: unfiltered)."""
+    principal = principal_of(request)
+    if principal.role in ("admin", "feed"):
+        return sub
+    return VisibleEvents(sub, request, principal)
