@@ -69,8 +69,12 @@ class VisibleEvents:
         if call is not None:
             carried = call_facts(call)
             facts = carried if facts is None else facts.merged(carried)
-        elif facts is None:
-            facts = await call_facts_of(self._request, call_id, False) or CallFacts()
+        else:
+            if facts is None:  # first seen here (a reader resumed mid-call): ask the daemon
+                facts = await call_facts_of(self._request, call_id, False) or CallFacts()
+            channel = data.get("channel") or data.get("leg")
+            if isinstance(channel, dict):  # a leg.* event: its call is that channel's too
+                facts = facts.merged(call_facts({"channels": [channel]}))
         self._facts[call_id] = facts
         while len(self._facts) > CALL_FACTS_MAX_ENTRIES:
             self._facts.popitem(last=False)
