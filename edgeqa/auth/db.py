@@ -9,14 +9,13 @@ token.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterator
 from typing import Any
 
 from edgeqa.auth.model import Principal, Scope
+from edgeqa.store.db import _transaction  # the store's one write-transaction helper
 
 #: The tokens table's columns that token_rows() returns (never the hash).
 TOKEN_COLUMNS = ("id", "name", "role", "scope", "created_at", "revoked_at")
@@ -104,14 +103,3 @@ def stored_call(conn: sqlite3.Connection, call_id: str) -> dict[str, Any] | None
     call = data.get("call", data) if isinstance(data, dict) else None
     return call if isinstance(call, dict) else None
 
-
-@contextlib.contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """One write transaction (the store's connection is in autocommit mode)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")

@@ -50,12 +50,10 @@ def register(subparsers: Any) -> None:
 
 def _run(args: argparse.Namespace, work: Any) -> int:
     """Open the store of --config (created if new), run ``work(store)``; errors as text."""
-    import asyncio
-
     from edgeqa.auth.model import ScopeError
     from edgeqa.auth.service import TokenError
+    from edgeqa.commands.recording_admin import _with_store
     from edgeqa.config import ConfigError, load_config
-    from edgeqa.store import Store
 
     try:
         cfg = load_config(args.config, env={"EDGEQA_AMI_SECRET": "-", "EDGEQA_ARI_PASSWORD": "-"})
@@ -63,19 +61,9 @@ def _run(args: argparse.Namespace, work: Any) -> int:
         print(f"edgeqa: {exc}", file=sys.stderr)
         return 2
 
-    async def main() -> int:
-        s = cfg.store
-        store = Store(s.path, synchronous="full", batch_max_events=s.batch_max_events,
-                      retention_max_events=s.retention_max_events)
-        await store.open()
-        try:
-            status: int = await work(store)
-            return status
-        finally:
-            await store.close()
-
     try:
-        return asyncio.run(main())
+        status: int = _with_store(cfg, work)
+        return status
     except (TokenError, ScopeError) as exc:
         print(f"edgeqa: {exc}", file=sys.stderr)
         return 1
