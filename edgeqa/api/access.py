@@ -35,6 +35,24 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @dataclass(frozen=True, slots=True)
+class Credential:
+    """What a request authenticated with: a bearer token's or a session cookie's secret."""
+
+    secret: str
+    session: bool
+
+    async def still_valid(self, authority: Authority) -> bool:
+        """Whether the token is still live (and the session not ended nor expired)."""
+        if self.session:
+            return await authority.session(self.secret, time.time()) is not None
+        return await authority.authenticate(self.secret) is not None
+
+
+#: The request's credential, for a stream to check again later (edgeqa.api.visible).
+CREDENTIAL_KEY = web.RequestKey("edgeqa_credential", Credential)
+
+
+@dataclass(frozen=True, slots=True)
 class Policy:
     """A route's rule: its action (None: public), whether it names a call, and whether
     loopback clients need no token (health only)."""
@@ -96,6 +114,7 @@ async def _who(request: web.Request, authority: Authority) -> Principal | web.Re
         principal = await authority.authenticate(secret.strip())
         if principal is None:
             return unauthenticated("the token is unknown or revoked")
+        request[CREDENTIAL_KEY] = Credential(secret.strip(), session=False)
         return principal
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie is None:
@@ -110,6 +129,7 @@ async def _who(request: web.Request, authority: Authority) -> Principal | web.Re
         if not hmac.compare_digest(db.digest(given), csrf_hash):
             return forbidden(f"a session request that changes state needs the {CSRF_HEADER} "
                              "header given at login")
+    request[CREDENTIAL_KEY] = Credential(cookie, session=True)
     return principal
 
 

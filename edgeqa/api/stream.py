@@ -11,7 +11,7 @@ from aiohttp import WSMsgType, web
 
 from edgeqa.api.errors import json_error, parse_after
 from edgeqa.api.keys import HUB_KEY, SETTINGS_KEY, StreamSettings
-from edgeqa.api.visible import EventSource, visible_events
+from edgeqa.api.visible import CredentialRevoked, EventSource, visible_events
 from edgeqa.stream import (
     BadCursor,
     Lagged,
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 CLOSE_LAGGED = 4000
 CLOSE_SEND_TIMEOUT = 4001
 CLOSE_PRUNED = 4002
+CLOSE_REVOKED = 4003
 CLOSE_GOING_AWAY = 1001
 #: Largest frame a consumer may send us (we read only to notice close and pings).
 WS_MAX_INCOMING_BYTES = 4096
@@ -61,6 +62,8 @@ async def _ws_send_loop(ws: web.WebSocketResponse, sub: EventSource,
         return CLOSE_GOING_AWAY, f"daemon stopping, resume from {sent}"
     except Pruned as exc:
         return CLOSE_PRUNED, str(exc)
+    except CredentialRevoked as exc:
+        return CLOSE_REVOKED, str(exc)
     except TimeoutError:
         return CLOSE_SEND_TIMEOUT, f"send timeout, resume from {sent}"
 
@@ -138,6 +141,9 @@ async def sse_handler(request: web.Request) -> web.StreamResponse:
             except Pruned as exc:
                 final = ("pruned", str(exc))
                 sent = exc.first - 1
+                break
+            except CredentialRevoked as exc:
+                final = ("revoked", str(exc))
                 break
             else:
                 frame = _sse_frame(event.type, event.envelope_json(), event.seq)

@@ -1,21 +1,34 @@
 """Per-subscriber filtering of the event stream: each reader gets the events its principal
-may see (edgeqa.auth.visibility), resumable by the same global seq."""
+may see (edgeqa.auth.visibility), resumable by the same global seq; a reader whose token is
+revoked (or whose session ends) is cut off within CREDENTIAL_RECHECK_S, at its next event."""
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from aiohttp import web
 
-from edgeqa.api.access import AUTH_KEY, call_facts_of, principal_of
+from edgeqa.api.access import AUTH_KEY, CREDENTIAL_KEY, call_facts_of, principal_of
 from edgeqa.auth.model import CallFacts, Principal, call_facts, sees_call
 from edgeqa.auth.visibility import event_call, event_call_id, sees_uncalled_event
 from edgeqa.store.records import StoredEvent
-from edgeqa.stream import Subscription
+from edgeqa.stream import StreamError, Subscription
 
 #: Calls whose facts one filtered subscriber remembers (the least recently used go first).
 CALL_FACTS_MAX_ENTRIES = 4096
+#: How often a stream checks that its token (or session) is still good.
+CREDENTIAL_RECHECK_S = 10.0
+
+
+class CredentialRevoked(StreamError):
+    """The reader's token was revoked or its session ended; it resumed after ``resume_after``."""
+
+    def __init__(self, resume_after: int) -> None:
+        super().__init__(f"the token was revoked or the session ended, at {resume_after}")
+        self.resume_after = resume_after
 
 
 class EventSource(Protocol):
@@ -33,10 +46,14 @@ class VisibleEvents:
     yet judged is kept and judged first on the next call.
     """
 
-    def __init__(self, sub: Subscription, request: web.Request, principal: Principal) -> None:
+    def __init__(self, sub: Subscription, request: web.Request, principal: Principal,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._sub = sub
         self._request = request
         self._principal = principal
+        self._clock = clock
+        self._checked_at = clock()
+        self._filtered = principal.role not in ("admin", "feed")
         self._teams = request.app[AUTH_KEY].cfg.teams
         self._facts: OrderedDict[str, CallFacts] = OrderedDict()
         self._pending: StoredEvent | None = None
@@ -47,15 +64,27 @@ class VisibleEvents:
         return self._sub.last_delivered
 
     async def next(self) -> StoredEvent:
-        """The next event this principal may see."""
+        """The next event this principal may see; raise CredentialRevoked once its credential
+        is no longer good."""
         while True:
             if self._pending is None:
                 self._pending = await self._sub.next()
             event = self._pending
-            visible = await self._visible(event)
+            await self._recheck(event.seq - 1)
+            visible = await self._visible(event) if self._filtered else True
             self._pending = None
             if visible:
                 return event
+
+    async def _recheck(self, resume_after: int) -> None:
+        now = self._clock()
+        if now - self._checked_at < CREDENTIAL_RECHECK_S:
+            return
+        credential = self._request.get(CREDENTIAL_KEY)
+        if credential is not None and not await credential.still_valid(
+                self._request.app[AUTH_KEY]):
+            raise CredentialRevoked(resume_after)
+        self._checked_at = now
 
     async def _visible(self, event: StoredEvent) -> bool:
         data: Any = event.data
@@ -83,7 +112,4 @@ class VisibleEvents:
 
 def visible_events(request: web.Request, sub: Subscription) -> EventSource:
     """``sub`` as the request's principal may read it (admin and feed: unfiltered)."""
-    principal = principal_of(request)
-    if principal.role in ("admin", "feed"):
-        return sub
-    return VisibleEvents(sub, request, principal)
+    return VisibleEvents(sub, request, principal_of(request))

@@ -3,6 +3,7 @@ admin and feed everything; resumed mid-call, a call's facts come from the store.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -130,3 +131,31 @@ async def test_sse_is_filtered_the_same_way(env: Env) -> None:
                     break
     assert seen(out) == [("daemon.started", None), ("call.started", CALL_B),
                          ("leg.sample", CALL_B), ("call.summary", CALL_B)]
+
+
+@pytest.mark.parametrize("path", ["/v1/stream", "/v1/events"])
+async def test_a_revoked_token_loses_its_open_stream(env: Env, path: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgeqa.api import visible
+    from edgeqa.audit.model import Actor
+    from edgeqa.auth.service import revoke_token
+
+    monkeypatch.setattr(visible, "CREDENTIAL_RECHECK_S", 0.0)
+    headers = await env.bearer("feed")
+    last = len(history())
+    if path == "/v1/stream":
+        async with env.client.ws_connect(path, params={"after": str(last)},
+                                         headers=headers) as ws:
+            await revoke_token(env.store, 1, Actor("cli", "test"), 1.0)
+            env.hub.publish(await env.store.append([Event("daemon.stopping", 1.0, {})]))
+            msg = await ws.receive(timeout=TIMEOUT_S)
+            assert msg.type == aiohttp.WSMsgType.CLOSE and ws.close_code == 4003
+            assert msg.extra == f"the token was revoked or the session ended, at {last}"
+        return
+    async with env.client.get(path, params={"after": str(last)}, headers=headers) as resp:
+        await revoke_token(env.store, 1, Actor("cli", "test"), 1.0)
+        env.hub.publish(await env.store.append([Event("daemon.stopping", 1.0, {})]))
+        async with asyncio.timeout(TIMEOUT_S):
+            body = (await resp.read()).decode()
+    assert "data: " in body and body.split("event: ")[-1].startswith("revoked")
+    assert "daemon.stopping" not in body
