@@ -11,7 +11,9 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+import re
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +27,8 @@ from edgeqa.auth.model import Action, CallFacts, Principal, call_facts, may, rec
 from edgeqa.auth.service import Authority
 
 log = logging.getLogger(__name__)
+# request["principal"] is a plain key on purpose: other middlewares read it by that name.
+warnings.filterwarnings("ignore", category=web.NotAppKeyWarning, module=re.escape(__name__))
 
 AUTH_KEY = web.AppKey("auth", Authority)
 #: The browser session's cookie, and the header that must repeat its CSRF token.
