@@ -16,7 +16,7 @@ from edgeqa.api.access import (
     unauthenticated,
 )
 from edgeqa.api.errors import json_error
-from edgeqa.auth.service import Authority
+from edgeqa.auth.service import Authority, TooManyLogins
 
 
 def mount(app: web.Application, authority: Authority) -> None:
@@ -40,7 +40,10 @@ async def login_handler(request: web.Request) -> web.Response:
     if not isinstance(token, str):
         return json_error(400, "bad_request", 'the body must be JSON: {"token": "..."}')
     now = time.time()
-    login = await authority.login(token, now, request.remote or "-")
+    try:
+        login = await authority.login(token, now, request.remote or "-")
+    except TooManyLogins as exc:
+        return json_error(429, "too_many_requests", str(exc))
     if login is None:
         return unauthenticated("the token is unknown or revoked")
     p = login.principal

@@ -27,6 +27,7 @@ from edgeqa.audit.model import (
 from edgeqa.auth import db
 from edgeqa.auth.config import AuthConfig
 from edgeqa.auth.model import LOCAL_TOKEN_NAME, TOKEN_NAME, Principal, Scope
+from edgeqa.auth.throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -43,6 +44,10 @@ SYSTEM_ACTOR = Actor("system", "daemon")
 
 class TokenError(Exception):
     """A token cannot be added or revoked (the message says why)."""
+
+
+class TooManyLogins(Exception):
+    """An address failed to log in too often lately (the message says so)."""
 
 
 class AuthStore(Protocol):
@@ -130,6 +135,7 @@ class Authority:
     def __init__(self, store: AuthStore, cfg: AuthConfig) -> None:
         self.store = store
         self.cfg = cfg
+        self.throttle = LoginThrottle()
 
     async def authenticate(self, secret: str) -> Principal | None:
         """The live token with this secret, or None."""
@@ -139,9 +145,15 @@ class Authority:
         return await self.store.run(lambda c: db.principal_by_hash(c, secret_hash))
 
     async def login(self, secret: str, now: float, remote: str) -> Login | None:
-        """Open a browser session for a live token (audited either way); None if refused."""
+        """Open a browser session for a live token (audited either way); None if refused.
+
+        Raise TooManyLogins, unaudited, while ``remote`` has failed too often (LoginThrottle).
+        """
+        if not self.throttle.allows(remote, now):
+            raise TooManyLogins(f"too many failed logins from {remote}: wait a minute")
         principal = await self.authenticate(secret)
         if principal is None:
+            self.throttle.failed(remote, now)
             await self.store.put_audit(AuditEntry(now, Actor("api", "anonymous"),
                                                   SESSION_FAILED, None, {"remote": remote}))
             return None

@@ -127,3 +127,16 @@ async def test_the_cookie_is_secure_when_configured(env: Env) -> None:
     resp = await env.client.post("/v1/session",
                                  json={"token": await new_token(env.store, "feed", "f")})
     assert resp.status == 200 and "Secure" in resp.headers["Set-Cookie"]
+
+
+async def test_too_many_failed_logins_are_refused_unaudited(env: Env) -> None:
+    from edgeqa.auth.throttle import LOGIN_FAILURES_MAX
+
+    for _ in range(LOGIN_FAILURES_MAX):
+        assert (await env.client.post("/v1/session", json={"token": "eqa_x"})).status == 401
+    token = await new_token(env.store, "admin", "web")
+    resp = await env.client.post("/v1/session", json={"token": token})
+    assert resp.status == 429 and (await resp.json())["error"] == "too_many_requests"
+    assert len(await env.store.audit(action="session.failed")) == LOGIN_FAILURES_MAX
+    # Another minute later the address may try again.
+    assert await env.auth.login(token, time.time() + 61, "127.0.0.1") is not None
