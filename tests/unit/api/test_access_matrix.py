@@ -18,26 +18,12 @@ from edgeqa.api import StreamSettings, make_app
 from edgeqa.audit.model import Actor
 from edgeqa.auth.model import Scope
 from edgeqa.auth.service import add_token, revoke_token
-from edgeqa.calls.model import Call, Channel
 from edgeqa.store import Store
 from edgeqa.stream import StreamHub
-from tests.support.api import authority, new_token
+from tests.support.api import CALL_A, CALL_B, authority, new_token, queue_call
 
-T0 = 1733012345.0
-CALL_A, CALL_B = "1733012345.1", "1733012399.5"  # support/agent1, sales/agent2
 #: Strings that must never appear in a 401 or 403 body.
 SECRETS_OF_CALLS = (CALL_A, CALL_B, "support", "sales", "PJSIP", "Alice", "5551234")
-
-
-def queue_call(call_id: str, queue: str, agent: str, name: str) -> dict[str, Any]:
-    """A connected queue call as the tracker's snapshot has it."""
-    call = Call(call_id, T0, announced=True, state="connected", answered_at=T0, queue=queue,
-                agent_interface=f"PJSIP/{agent}", agent_name=name)
-    call.channels["c"] = Channel("c", "PJSIP/customer1-00000001", call_id, T0, role="customer",
-                                 state="up", caller_id_num="5551234", queue=queue)
-    call.channels["a"] = Channel("a", f"PJSIP/{agent}-00000002", call_id, T0, role="agent",
-                                 state="up", agent_interface=f"PJSIP/{agent}")
-    return call.to_dict()
 
 
 class View:

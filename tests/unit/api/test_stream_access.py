@@ -17,8 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from edgeqa.api import StreamSettings, make_app
 from edgeqa.store import Event, Store
 from edgeqa.stream import StreamHub
-from tests.support.api import FakeView, authority, new_token
-from tests.unit.api.test_access_matrix import CALL_A, CALL_B, queue_call
+from tests.support.api import CALL_A, CALL_B, FakeView, authority, new_token, queue_call
 
 TIMEOUT_S = 10.0
 
