@@ -32,6 +32,7 @@ class FakeAri:
     filters: list[Any] = field(default_factory=list)
     connects: int = 0
     url: str = ""
+    info: tuple[int, str] = (500, '{"message": "boom"}')  # GET /asterisk/info: status, body
 
 
 @pytest.fixture
@@ -73,7 +74,7 @@ async def fake_ari() -> AsyncIterator[FakeAri]:
     app.router.add_put("/ari/applications/{app}/eventFilter", event_filter)
     app.router.add_get("/ari/applications/{app}", application)
     async def info(request: web.Request) -> web.Response:
-        return web.Response(status=500, text='{"message": "boom"}')
+        return web.Response(status=fake.info[0], text=fake.info[1])
 
     app.router.add_get("/ari/asterisk/info", info)
     runner = web.AppRunner(app)

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from edgeqa.ari.client import AriClient
 from edgeqa.ari.rest import AriConnectionError
@@ -46,26 +44,9 @@ async def test_deep_frame_costs_one_frame_and_the_session_goes_on(fake_ari: Fake
         await asyncio.wait_for(runner, TIMEOUT_S)
 
 
-@pytest.fixture
-async def deep_rest() -> AsyncIterator[str]:
-    """A FAKE ARI REST peer whose answers nest 1,000 levels deep."""
-
-    async def info(request: web.Request) -> web.Response:
-        return web.Response(text="[" * 1_000 + "]" * 1_000, content_type="application/json")
-
-    app = web.Application()
-    app.router.add_get("/ari/asterisk/info", info)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}/ari"
-    await runner.cleanup()
-
-
-async def test_deep_rest_answer_is_a_connection_error(deep_rest: str) -> None:
-    client = AriClient(deep_rest, "u", "p", "edgeqa", on_event=lambda e: None)
+async def test_deep_rest_answer_is_a_connection_error(fake_ari: FakeAri) -> None:
+    fake_ari.info = (200, "[" * 1_000 + "]" * 1_000)
+    client = AriClient(fake_ari.url, "u", "p", "edgeqa", on_event=lambda e: None)
     try:
         with pytest.raises(AriConnectionError, match="answer nests deeper than 32 levels"):
             await client.asterisk_info()
