@@ -17,6 +17,7 @@ from edgeqa.ami.message import AmiMessage
 from edgeqa.ami.protocol import (
     MAX_BANNER_BYTES,
     MAX_MESSAGE_HEADERS,
+    MAX_SKIPPED_MESSAGE_BYTES,
     AmiCodec,
     AmiProtocolError,
     encode_action,
@@ -143,6 +144,55 @@ def test_follows_output_counts_its_lines_too() -> None:
     body = b"Response: Follows\r\nActionID: f1\r\n" + b"line\n" * MAX_MESSAGE_HEADERS
     (got,) = AmiCodec().feed(BANNER + body + b"--END COMMAND--\r\n\r\n")
     assert isinstance(got, AmiMessageRejected) and got.action_id == "f1"
+
+
+def test_message_over_the_size_cap_costs_one_message_and_is_not_held() -> None:
+    codec = AmiCodec()
+    codec.feed(BANNER)
+    head = b"Response: Success\r\nActionID: huge-1\r\nData: "
+    held = []
+    tracemalloc.start()
+    try:
+        codec.feed(head)
+        for _ in range(4 * 16):  # 4 MiB of one value, 64 KiB per read as the Link reads
+            assert codec.feed(b"x" * 65536) == []
+            held.append(len(codec.pending_bytes))
+        got = codec.feed(b"\r\n\r\nEvent: After\r\n\r\n")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert max(held) <= MiB and held[-1] <= 3  # skipped past the cap, not buffered
+    assert peak < 3 * MiB, f"peak {peak / MiB:.1f} MiB"
+    rejected, after = got
+    assert isinstance(rejected, AmiMessageRejected) and rejected.action_id == "huge-1"
+    assert f"of {len(head) + 4 * MiB + 4} bytes exceeds {MiB}" in str(rejected)
+    assert after == AmiMessage((("Event", "After"),))
+
+
+def test_a_message_with_no_end_is_not_ami() -> None:
+    codec = AmiCodec(max_buffer_bytes=1024)
+    codec.feed(BANNER + b"Event: Flood\r\nData: ")
+    with pytest.raises(AmiProtocolError, match="MAX_SKIPPED_MESSAGE_BYTES"):
+        for _ in range(MAX_SKIPPED_MESSAGE_BYTES // MiB + 2):
+            codec.feed(b"y" * MiB)
+
+
+_PIECES = st.sampled_from([b"Event: E\r\n", b"ActionID: q\r\n", b"Data: " + b"z" * 40 + b"\r\n",
+                           b"\r\n", b"Response: Follows\r\n", b"out\n",
+                           b"--END COMMAND--\r\n\r\n", b"\r", b"\n"])
+
+
+@given(pieces=st.lists(_PIECES, max_size=40), cuts=st.lists(st.integers(min_value=0), max_size=12))
+def test_size_cap_rejections_are_split_invariant(pieces: list[bytes], cuts: list[int]) -> None:
+    data = BANNER + b"".join(pieces)
+    whole = AmiCodec(max_buffer_bytes=128).feed(data)
+    codec = AmiCodec(max_buffer_bytes=128)
+    split: list[object] = []
+    points = sorted({c % (len(data) + 1) for c in cuts})
+    for lo, hi in zip([0, *points], [*points, len(data)], strict=True):
+        split.extend(codec.feed(data[lo:hi]))
+        assert len(codec.pending_bytes) <= 128
+    assert split == whole
 
 
 def test_rejected_answer_fails_its_action_not_the_connection() -> None:
