@@ -21,7 +21,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import aiohttp
 
-from edgeqa.ari.events import MAX_FRAME_BYTES, AriEvent, AriFrameError, decode_frame
+from edgeqa.ari.events import MAX_FRAME_BYTES, AriEvent, decode_frame
 from edgeqa.ari.events import event_filter_body as _filter_body
 from edgeqa.ari.resources import AriResources, quote_segment
 from edgeqa.ari.rest import (
@@ -294,7 +294,7 @@ class AriClient(AriResources):
         self.stats.frames += 1
         try:
             event = decode_frame(data, max_frame_bytes=self._max_frame_bytes)
-        except AriFrameError as exc:
+        except Exception as exc:  # AriFrameError, or a decoder bug: one bad frame costs one frame
             self.stats.frames_malformed += 1
             log.error("ARI malformed frame dropped (%s): %r", exc, data[:LOG_FRAME_CHARS])
             return

@@ -36,6 +36,7 @@ class FakeAri:
     event_queries: list[str] = field(default_factory=list)
     connects: int = 0
     url: str = ""
+    info: tuple[int, str] = (500, '{"message": "boom"}')  # GET /asterisk/info: status, body
 
 
 @pytest.fixture
@@ -85,7 +86,7 @@ async def fake_ari() -> AsyncIterator[FakeAri]:
     app.router.add_get("/ari/applications/{app}", application)
     app.router.add_post("/ari/applications/{app}/subscription", subscription)
     async def info(request: web.Request) -> web.Response:
-        return web.Response(status=500, text='{"message": "boom"}')
+        return web.Response(status=fake.info[0], text=fake.info[1])
 
     app.router.add_get("/ari/asterisk/info", info)
     runner = web.AppRunner(app)
