@@ -186,6 +186,7 @@ async def test_connections_over_the_cap_get_a_503_and_are_closed(tmp_path: Path)
         assert await health(env.url) == 200  # a slot is free again
 
 
+@pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 async def test_subscribers_capped_per_token(env: Env) -> None:
     async with aiohttp.ClientSession() as session:
         mine = [await session.ws_connect(f"{env.url}/v1/stream", headers={"X-Test-Token": "a"})
