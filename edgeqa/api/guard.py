@@ -60,10 +60,8 @@ class OriginPolicy:
         bind = settings.bind_host.strip().lower()
         if ":" in bind and not bind.startswith("["):
             bind = f"[{bind}]"
-        names = set(LOOPBACK_NAMES)
-        if bind not in ("0.0.0.0", "[::]", ""):
-            names.add(bind)
-        self._local_names = frozenset(names)
+        # The bind address even when it is 0.0.0.0: an address literal is never a rebound name.
+        self._local_names = frozenset({*LOOPBACK_NAMES, bind} - {""})
         self._extra_hosts: list[tuple[str, int | None]] = []
         for entry in settings.allowed_hosts:
             parsed = parse_host(entry)

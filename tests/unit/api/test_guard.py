@@ -95,6 +95,9 @@ def test_policy_decisions() -> None:
     assert policy.cors_origin(FRIEND) == FRIEND
     assert policy.cors_origin("http://localhost:8765") is None  # same origin needs no CORS
     assert policy.cors_origin(EVIL) is None
+    wildcard_bind = OriginPolicy(GuardSettings(bind_host="0.0.0.0"))
+    assert wildcard_bind.host_error("0.0.0.0:8765", 8765) is None  # `edgeqa` CLI's own URL
+    assert wildcard_bind.host_error("evil.example:8765", 8765) is not None
     with pytest.raises(ValueError):
         OriginPolicy(GuardSettings(allowed_origins=("*",)))
     with pytest.raises(ValueError):
