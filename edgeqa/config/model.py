@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from edgeqa.config.fields import ConfigError, FieldReader, Secret, find_key_line, shown
 from edgeqa.config.files import MAX_CONFIG_BYTES, MAX_SECRET_BYTES, FileProblem, read_text_file
+from edgeqa.config.origins import parse_host, parse_origin
 from edgeqa.live.config import LiveConfig
 from edgeqa.media.jitter import MAX_DEPTH_PACKETS
 from edgeqa.pci.config import PciConfig
@@ -90,6 +91,13 @@ class ApiConfig:
     replay_page_events: int
     send_timeout_s: float
     sse_keepalive_s: float
+    # Cross-site guard and connection bounds (edgeqa.api.guard, edgeqa.api.bounds).
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+    header_timeout_s: float = 10.0
+    idle_timeout_s: float = 30.0
+    max_connections: int = 256
+    max_subscribers_per_token: int = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +134,10 @@ class Config:
     source: Path | None = None
 
 
+#: The [api] keys of the cross-site guard and the connection bounds.
+API_EDGE_KEYS = ("allowed_hosts", "allowed_origins", "header_timeout_s", "idle_timeout_s",
+                 "max_connections", "max_subscribers_per_token")
+_ANY_TEXT = re.compile(r"[^\x00-\x1f\x7f]{1,255}")
 _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "ami": ("host", "port", "username", "secret_file", "connect_timeout_s", "ping_interval_s",
             "backoff_initial_s", "backoff_max_s", "action_timeout_s"),
@@ -133,7 +145,7 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "store": ("path", "synchronous", "writer_queue_max_requests", "batch_max_events",
               "retention_max_events"),
     "api": ("host", "port", "subscriber_queue_max_events", "max_subscribers",
-            "replay_page_events", "send_timeout_s", "sse_keepalive_s"),
+            "replay_page_events", "send_timeout_s", "sse_keepalive_s", *API_EDGE_KEYS),
     "tracker": ("sweep_interval_s", "max_idle_s", "intake_queue_max_events"),
     "logging": ("format", "level"),
     "live": ("enabled", "rtp_port", "jitter_depth_packets", "max_calls", "stasis_timeout_s",
@@ -288,7 +300,27 @@ def _api(r: FieldReader) -> ApiConfig:
         replay_page_events=r.count("replay_page_events", 500),
         send_timeout_s=r.positive("send_timeout_s", 5.0),
         sse_keepalive_s=r.positive("sse_keepalive_s", 15.0),
+        **_api_edge(r),
     )
+
+
+def _api_edge(r: FieldReader) -> dict[str, Any]:
+    """[api] cross-site guard (allowed_hosts, allowed_origins) and connection bounds."""
+    hosts = r.names("allowed_hosts", _ANY_TEXT, "a host name or host:port")
+    for host in hosts:
+        if parse_host(host) is None:
+            r.fail("allowed_hosts", f"{host!r} is not a host name or host:port "
+                                    "(no wildcards, no scheme)")
+    origins = r.names("allowed_origins", _ANY_TEXT, "an origin")
+    for origin in origins:
+        if parse_origin(origin) is None:
+            r.fail("allowed_origins", f"{origin!r} is not scheme://host[:port] with "
+                                      "scheme http or https (no '*', no 'null', no path)")
+    return {"allowed_hosts": hosts, "allowed_origins": origins,
+            "header_timeout_s": r.positive("header_timeout_s", 10.0),
+            "idle_timeout_s": r.positive("idle_timeout_s", 30.0),
+            "max_connections": r.count("max_connections", 256),
+            "max_subscribers_per_token": r.count("max_subscribers_per_token", 16)}
 
 
 def _tracker(r: FieldReader) -> TrackerConfig:

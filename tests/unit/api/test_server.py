@@ -198,7 +198,8 @@ async def test_consumer_that_never_reads_is_dropped_without_stalling(env: Env) -
     reader, writer = await asyncio.open_connection(host, port)
     sock = writer.get_extra_info("socket")
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    writer.write(b"GET /v1/stream?after=0 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+    writer.write(f"GET /v1/stream?after=0 HTTP/1.1\r\nHost: {host}:{port}\r\n".encode()
+                 + b"Upgrade: websocket\r\n"
                  b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                  b"Sec-WebSocket-Version: 13\r\n\r\n")
     await writer.drain()
