@@ -16,6 +16,8 @@ from edgeqa.ami.client import AmiClient
 from edgeqa.ami.errors import AmiAuthenticationError
 from edgeqa.ami.message import AmiMessage
 from edgeqa.api import ApiServer, StreamSettings, make_app
+from edgeqa.api.bounds import ConnectionBounds
+from edgeqa.api.guard import GuardSettings
 from edgeqa.ari.client import AriClient
 from edgeqa.ari.rest import AriAuthenticationError
 from edgeqa.auth.service import LOCAL_TOKEN_FILE, Authority, issue_local_token
@@ -299,7 +301,8 @@ class Daemon:
         hub = self.hub = StreamHub(
             self.store.read_after, last_seq=await self.store.last_seq(),
             subscriber_queue_max_events=c.api.subscriber_queue_max_events,
-            max_subscribers=c.api.max_subscribers, replay_page_events=c.api.replay_page_events)
+            max_subscribers=c.api.max_subscribers, replay_page_events=c.api.replay_page_events,
+            max_subscribers_per_key=c.api.max_subscribers_per_token)
         pipe = self.pipeline = EventPipeline(
             self.store, hub, intake_queue_max_events=c.tracker.intake_queue_max_events,
             batch_max_events=c.store.batch_max_events, clock=self._wall)
@@ -325,8 +328,13 @@ class Daemon:
         api = ApiServer(make_app(self, hub, StreamSettings(c.api.send_timeout_s,
                                                            c.api.sse_keepalive_s), stereo,
                                  self.pci,
-                                 legal_holds=self.store, auth=Authority(self.store, c.auth)),
-                        c.api.host, c.api.port)
+                                 legal_holds=self.store,
+                                 origins=GuardSettings(c.api.allowed_hosts,
+                                                       c.api.allowed_origins, c.api.host),
+                                 auth=Authority(self.store, c.auth)),
+                        c.api.host, c.api.port,
+                        ConnectionBounds(c.api.header_timeout_s, c.api.idle_timeout_s,
+                                         c.api.max_connections))
         try:
             self.api_address = await api.start()
         except OSError as exc:

@@ -19,7 +19,11 @@ _VARIABLE_NAME_RE = re.compile(r"_{0,2}[A-Za-z][A-Za-z0-9_]*")
 #: Originate splits ``Variable`` on ',' and honours '"' and '\\' (AST_STANDARD_APP_ARGS).
 _VARIABLE_VALUE_FORBIDDEN = frozenset(',"\\')
 _RESERVED = frozenset({"action", "actionid"})
-_LINE_BREAKS = ("\r", "\n", "\x00")
+#: What no action value may hold: C0 controls (CR, LF and NUL split or cut a line; the rest,
+#: ESC above all, reach Asterisk's logs and consoles), DEL, C1 controls (U+0085 NEL is a line
+#: break to some readers, U+009B CSI a terminal escape) and surrogates (no UTF-8 form: a lone
+#: one cannot be sent, and one smuggled in as surrogateescape would put raw bytes on the wire).
+_FORBIDDEN_CHAR = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 Headers = Sequence[tuple[str, str]] | Mapping[str, str]
 
@@ -32,12 +36,15 @@ def check_name(name: str) -> str:
 
 
 def check_value(name: str, value: str) -> str:
-    """Return ``value`` if it has no CR, LF or NUL; raise AmiInjectionError otherwise."""
+    """Return ``value`` if it has no control character or surrogate; raise AmiInjectionError."""
     if not isinstance(value, str):
         raise AmiInjectionError(f"AMI header {name} value must be str, not {type(value).__name__}")
-    for bad in _LINE_BREAKS:
-        if bad in value:
-            raise AmiInjectionError(f"AMI header {name} value contains {bad!r}: rejected")
+    bad = _FORBIDDEN_CHAR.search(value)
+    if bad is not None:
+        what = "a surrogate" if "\ud800" <= bad.group() <= "\udfff" else "a control character"
+        raise AmiInjectionError(
+            f"AMI header {name} value contains {what} (U+{ord(bad.group()):04X}): rejected"
+        )
     return value
 
 

@@ -37,6 +37,7 @@ from edgeqa.ami.errors import (
     AmiTimeoutError,
 )
 from edgeqa.ami.link import Link, open_link
+from edgeqa.ami.login import CHALLENGE_HEADERS, challenge_nonce, login_headers
 from edgeqa.ami.message import AmiMessage
 from edgeqa.runtime.backoff import Backoff, log_failure, log_recovery
 
@@ -189,7 +190,7 @@ class AmiClient:
                     if isinstance(exc, _FatalCallback) and exc.__cause__ is not None:
                         self._fatal = exc.__cause__
                         raise exc.__cause__ from None
-                    if not self._retryable(exc):
+                    if not self._retryable(exc) and not self._rejected_after_success(exc):
                         self._fatal = exc
                         raise
                     error = exc
@@ -202,6 +203,11 @@ class AmiClient:
         finally:
             self._running = False
             self._stopped.set()
+
+    def _rejected_after_success(self, exc: BaseException) -> bool:
+        """A login refused after this secret already worked: an impostor on the AMI port (or a
+        reload in progress), not a configuration error, so it is retried with backoff."""
+        return isinstance(exc, AmiAuthenticationError) and self.sessions_started > 0
 
     # -- one session -----------------------------------------------------------------------
 
@@ -259,7 +265,16 @@ class AmiClient:
                 raise link.reason or AmiDisconnectedError("AMI link ended")
 
     async def _handshake(self, link: Link) -> None:
-        login = (("Username", self._username), ("Secret", self._secret), ("Events", "on"))
+        # Challenge/MD5 only: the secret never goes on the wire (docs/asterisk.md#ami-login).
+        try:
+            done = await self._request(link, "Challenge", CHALLENGE_HEADERS, False,
+                                       self._connect_timeout_s)
+        except AmiActionError as exc:
+            raise AmiProtocolError(
+                f"AMI peer refused Challenge/MD5 ({exc.message}); edgeqa never sends the "
+                "secret itself"
+            ) from None
+        login = login_headers(self._username, self._secret, challenge_nonce(done.response))
         try:
             await self._request(link, "Login", login, False, self._connect_timeout_s)
         except AmiActionError as exc:

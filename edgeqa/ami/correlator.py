@@ -14,6 +14,10 @@ log = logging.getLogger(__name__)
 MAX_ACTIONS_IN_FLIGHT = 256
 #: Events one list action may collect before it fails (a CoreShowChannels of a busy PBX is ~1e3).
 MAX_LIST_EVENTS = 100_000
+#: Size one list action may collect before it fails, counted as its items' header text (names,
+#: values and 4 bytes of ": " and CRLF per line: the wire size of ASCII). A CoreShowChannels of
+#: 1,000 channels is ~1 MB; a count cap alone let 40 items of 1 MiB hold 426 MB.
+MAX_LIST_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,7 @@ class _Entry:
     is_list: bool
     response: AmiMessage | None = None
     events: list[AmiMessage] = field(default_factory=list)
+    size_bytes: int = 0
 
 
 class AmiCorrelator:
@@ -52,9 +57,11 @@ class AmiCorrelator:
         *,
         max_in_flight: int = MAX_ACTIONS_IN_FLIGHT,
         max_list_events: int = MAX_LIST_EVENTS,
+        max_list_bytes: int = MAX_LIST_BYTES,
     ) -> None:
         self._max_in_flight = max_in_flight
         self._max_list_events = max_list_events
+        self._max_list_bytes = max_list_bytes
         self._entries: dict[str, _Entry] = {}
 
     @property
@@ -73,6 +80,14 @@ class AmiCorrelator:
     def forget(self, action_id: str) -> None:
         """Drop an action whose caller gave up; its late answer is then ignored."""
         self._entries.pop(action_id, None)
+
+    def reject(self, action_id: str, reason: Exception) -> Failed | None:
+        """Fail the action whose answer (or one of its items) was dropped unread; None if no
+        such action is in flight (its late items then reach on_message as plain events)."""
+        entry = self._entries.pop(action_id, None)
+        if entry is None:
+            return None
+        return Failed(action_id, AmiOverloadError(f"AMI {entry.action}: answer dropped: {reason}"))
 
     def abandon(self) -> list[str]:
         """Forget every action in flight (the link dropped) and return their ActionIDs."""
@@ -123,6 +138,16 @@ class AmiCorrelator:
             return Failed(
                 action_id,
                 AmiOverloadError(f"AMI {entry.action} sent over {self._max_list_events} events"),
+            )
+        entry.size_bytes += sum(len(name) + len(value) + 4 for name, value in msg.headers)
+        if entry.size_bytes > self._max_list_bytes:
+            del self._entries[action_id]  # its items are freed now, not when the list ends
+            return Failed(
+                action_id,
+                AmiOverloadError(
+                    f"AMI {entry.action} sent over {self._max_list_bytes} bytes of events "
+                    "(MAX_LIST_BYTES)"
+                ),
             )
         entry.events.append(msg)
         return None

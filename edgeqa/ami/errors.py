@@ -7,8 +7,26 @@ class AmiProtocolError(Exception):
     """The peer sent bytes that are not AMI, or more than the codec's buffer cap allows."""
 
 
+class AmiMessageRejected(AmiProtocolError):
+    """One complete message over a named limit, dropped unparsed; the connection goes on.
+
+    ``action_id`` is the message's ActionID when it has one: that action then fails with this.
+    """
+
+    def __init__(self, message: str, *, action_id: str | None = None) -> None:
+        super().__init__(message)
+        self.action_id = action_id
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, AmiMessageRejected) and other.args == self.args
+                and other.action_id == self.action_id)
+
+    __hash__ = AmiProtocolError.__hash__
+
+
 class AmiInjectionError(ValueError):
-    """A name or value for an action could smuggle lines (CR, LF, NUL): rejected, never cleaned."""
+    """A name or value for an action holds a control character or surrogate: rejected, never
+    cleaned (CR, LF and NUL would smuggle lines; the rest reach logs and consoles)."""
 
 
 class AmiError(Exception):

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable, Sequence
 
 from edgeqa.ami.correlator import AmiCorrelator, Completed, Failed
-from edgeqa.ami.errors import AmiDisconnectedError, AmiNotConnectedError
+from edgeqa.ami.errors import AmiDisconnectedError, AmiMessageRejected, AmiNotConnectedError
 from edgeqa.ami.message import AmiMessage
 from edgeqa.ami.protocol import AmiCodec, encode_action
+
+log = logging.getLogger(__name__)
 
 #: Bytes asked of the socket per read; the codec's cap bounds what is held between reads.
 READ_CHUNK_BYTES = 64 * 1024
@@ -33,6 +36,7 @@ class Link:
         self.correlator = AmiCorrelator()
         self.booted: asyncio.Future[None] = loop.create_future()
         self.reason: BaseException | None = None
+        self.messages_rejected = 0
         self._reader = reader
         self._writer = writer
         self._dispatch = dispatch
@@ -88,6 +92,15 @@ class Link:
         else:
             future.set_exception(outcome.error)
 
+    def reject(self, rejected: AmiMessageRejected) -> None:
+        """One message was dropped unread: count it, and fail the action it answered."""
+        self.messages_rejected += 1
+        log.warning("%s (ActionID %s)", rejected, rejected.action_id)
+        if rejected.action_id is not None:
+            outcome = self.correlator.reject(rejected.action_id, rejected)
+            if outcome is not None:
+                self.resolve(outcome)
+
     def drop(self, reason: BaseException) -> None:
         """Take the link down (idempotent): abort the socket, fail every action in flight."""
         if self.reason is not None:
@@ -122,7 +135,10 @@ class Link:
                 if not data:
                     raise AmiDisconnectedError("AMI connection closed by peer")
                 for msg in self.codec.feed(data):
-                    self._dispatch(self, msg)
+                    if isinstance(msg, AmiMessageRejected):
+                        self.reject(msg)
+                    else:
+                        self._dispatch(self, msg)
         except BaseException as exc:
             self.drop(exc)
             raise

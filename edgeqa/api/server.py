@@ -7,7 +7,8 @@ import logging
 
 from aiohttp import web
 
-from edgeqa.api import access, legal_hold, session
+from edgeqa.api import access, bounds, guard, legal_hold, session
+from edgeqa.api.bounds import BoundedSite, ConnectionBounds
 from edgeqa.api.errors import json_errors
 from edgeqa.api.keys import (
     HUB_KEY,
@@ -49,11 +50,13 @@ async def _calls(request: web.Request) -> web.Response:
 def make_app(view: DaemonView, hub: StreamHub, settings: StreamSettings,
              recordings: StereoCache | None = None,
              pci: PciService | None = None,
-             legal_holds: LegalHoldStore | None = None, *,
+             legal_holds: LegalHoldStore | None = None,
+             origins: guard.GuardSettings | None = None, *,
              auth: Authority) -> web.Application:
     """Return the aiohttp application serving ``view``, ``hub`` and (if recording is on)
     ``recordings``, and the PCI pause of calls (``pci``); ``auth`` checks every request."""
     app = web.Application(middlewares=[json_errors], client_max_size=CLIENT_MAX_BODY_BYTES)
+    guard.mount(app, origins)  # Host and Origin checks, first of all middlewares
     app[VIEW_KEY] = view
     app[HUB_KEY] = hub
     app[SETTINGS_KEY] = settings
@@ -76,7 +79,11 @@ def make_app(view: DaemonView, hub: StreamHub, settings: StreamSettings,
 class ApiServer:
     """Runs the application on host:port (loopback by default); start/stop are awaited."""
 
-    def __init__(self, app: web.Application, host: str, port: int) -> None:
+    def __init__(self, app: web.Application, host: str, port: int,
+                 limits: ConnectionBounds | None = None) -> None:
+        bounds.install(app)
+        self._limits = limits or ConnectionBounds()
+        self.site: BoundedSite | None = None
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None,
                                      shutdown_timeout=SHUTDOWN_TIMEOUT_S)
         self._host = host
@@ -86,7 +93,7 @@ class ApiServer:
     async def start(self) -> tuple[str, int]:
         """Bind and serve; return the bound (host, port) (port 0 picks a free port)."""
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
+        site = self.site = BoundedSite(self._runner, self._host, self._port, self._limits)
         try:
             await site.start()
         except BaseException:

@@ -19,6 +19,7 @@ from edgeqa.stream import (
     StreamClosed,
     StreamHub,
     Subscription,
+    TooManyForKey,
     TooManySubscribers,
 )
 
@@ -35,12 +36,23 @@ WS_MAX_INCOMING_BYTES = 4096
 WS_HEARTBEAT_S = 20.0
 
 
+def subscriber_key(request: web.Request) -> str:
+    """Whose stream this is: the API token (``request["principal"]``, set by the token check),
+    else the peer address."""
+    token_id = getattr(request.get("principal"), "token_id", None)
+    if token_id is not None:
+        return f"token:{token_id}"
+    return f"peer:{request.remote or 'unknown'}"
+
+
 def _subscribe(hub: StreamHub, request: web.Request) -> Subscription | web.Response:
     after = parse_after(request)
     try:
-        return hub.subscribe(after)
+        return hub.subscribe(after, key=subscriber_key(request))
     except BadCursor as exc:
         return json_error(400, "bad_request", str(exc))
+    except TooManyForKey as exc:
+        return json_error(429, "too_many_streams", f"{exc}; close one first")
     except TooManySubscribers as exc:
         return json_error(503, "unavailable", str(exc))
     except StreamClosed:

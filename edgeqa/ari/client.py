@@ -21,7 +21,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import aiohttp
 
-from edgeqa.ari.events import MAX_FRAME_BYTES, AriEvent, AriFrameError, decode_frame
+from edgeqa.ari.events import MAX_FRAME_BYTES, AriEvent, decode_frame
 from edgeqa.ari.events import event_filter_body as _filter_body
 from edgeqa.ari.resources import AriResources, quote_segment
 from edgeqa.ari.rest import (
@@ -45,6 +45,10 @@ MAX_STASIS_CHANNELS = 10_000
 # How much of a malformed frame is quoted in the log.
 LOG_FRAME_CHARS = 200
 CLOSE_TIMEOUT_S = 2.0
+#: What the app subscribes to: every channel and bridge. Not ``subscribeAll``, which also
+#: subscribes every device state; a device-state subscription can deadlock ARI when the
+#: WebSocket closes (docs/asterisk.md#ari-device-state-deadlock).
+EVENT_SOURCES = ("channel:", "bridge:")
 
 
 @dataclass(slots=True)
@@ -66,7 +70,7 @@ def _ari_root(base_url: str) -> str:
 def _events_url(root: str, app: str) -> str:
     parts = urlsplit(root)
     scheme = "wss" if parts.scheme == "https" else "ws"
-    query = f"app={quote(app, safe='')}&subscribeAll=true"
+    query = f"app={quote(app, safe='')}"
     return urlunsplit((scheme, parts.netloc, f"{parts.path}/events", query, ""))
 
 
@@ -223,8 +227,16 @@ class AriClient(AriResources):
                 self._disconnected(reason)
 
     async def _register(self, rest: AriRest) -> None:
-        """Connecting the WebSocket registered the app; confirm it and set the event filter."""
+        """Connecting the WebSocket registered the app: subscribe it to every channel and
+        bridge (EVENT_SOURCES), set the event filter, and confirm it."""
         path = f"/applications/{quote_segment(self.app)}"
+        try:
+            await rest.request("POST", f"{path}/subscription",
+                               params={"eventSource": ",".join(EVENT_SOURCES)})
+        except AriAuthenticationError:
+            raise
+        except AriHttpError as exc:  # without it the tracker would miss every channel event
+            raise AriConnectionError(f"ARI app {self.app!r} not subscribed: {exc}") from exc
         answer = None
         if self._disallowed:
             try:
@@ -282,7 +294,7 @@ class AriClient(AriResources):
         self.stats.frames += 1
         try:
             event = decode_frame(data, max_frame_bytes=self._max_frame_bytes)
-        except AriFrameError as exc:
+        except Exception as exc:  # AriFrameError, or a decoder bug: one bad frame costs one frame
             self.stats.frames_malformed += 1
             log.error("ARI malformed frame dropped (%s): %r", exc, data[:LOG_FRAME_CHARS])
             return

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
+
+from edgeqa.ari.events import AriFrameError, load_json
 
 log = logging.getLogger(__name__)
 
@@ -109,16 +110,16 @@ class AriRest:
         if not raw.strip():
             return None
         try:
-            return json.loads(raw)
-        except ValueError as exc:
-            raise AriConnectionError(f"ARI {method} {path}: answer is not JSON") from exc
+            return load_json(raw)
+        except AriFrameError as exc:
+            raise AriConnectionError(f"ARI {method} {path}: answer {exc}") from None
 
 
 def _reason(reason: str | None, raw: bytes) -> str:
     """ARI puts the useful text in {"message": ...}; fall back to the HTTP reason."""
     try:
-        body = json.loads(raw)
-    except ValueError:
+        body = load_json(raw)
+    except AriFrameError:
         return reason or ""
     if isinstance(body, dict) and isinstance(body.get("message"), str):
         return str(body["message"])

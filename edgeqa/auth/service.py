@@ -28,6 +28,7 @@ from edgeqa.auth import db
 from edgeqa.auth.config import AuthConfig
 from edgeqa.auth.model import LOCAL_TOKEN_NAME, TOKEN_NAME, Principal, Scope
 from edgeqa.auth.throttle import LoginThrottle
+from edgeqa.runtime.private import PRIVATE_FILE_MODE
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -123,7 +124,7 @@ def _write_private(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` readable by its owner only (mode 0600), replaced atomically."""
     tmp = path.with_name(path.name + ".tmp")
     tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_FILE_MODE)
     with os.fdopen(fd, "w") as f:
         f.write(text)
     os.replace(tmp, path)

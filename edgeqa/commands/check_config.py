@@ -1,4 +1,5 @@
-"""`edgeqa check-config FILE`: validate a configuration; say exactly what is wrong (exit 0/2)."""
+"""`edgeqa check-config FILE`: validate a configuration; say everything that is wrong, one line
+each with its key (exit 0/2). No secret is ever printed."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ def _check(args: argparse.Namespace) -> int:
     try:
         cfg = load_config(args.file)
     except ConfigError as exc:
-        print(f"edgeqa: {exc}", file=sys.stderr)
+        for error in exc.errors:
+            print(f"edgeqa: {error}", file=sys.stderr)
         return 2
     print(f"{cfg.source}: OK (AMI {cfg.ami.username}@{cfg.ami.host}:{cfg.ami.port}, "
           f"ARI {cfg.ari.url} app {cfg.ari.app}, store {cfg.store.path}, "

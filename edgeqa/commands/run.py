@@ -35,7 +35,8 @@ def _run(args: argparse.Namespace) -> int:
         cfg = with_overrides(load_config(args.config), log_format=args.log_format,
                              log_level=args.log_level)
     except ConfigError as exc:
-        print(f"edgeqa: configuration error: {exc}", file=sys.stderr)
+        for error in exc.errors:
+            print(f"edgeqa: configuration error: {error}", file=sys.stderr)
         return 2
     setup_logging(cfg.logging.format, cfg.logging.level)
     log.info("configuration %s loaded", cfg.source)

@@ -10,10 +10,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 from edgeqa.auth.config import AuthConfig
-from edgeqa.config.fields import ConfigError, FieldReader, Secret, find_key_line
+from edgeqa.config.fields import ConfigError, FieldReader, Secret, find_key_line, shown
+from edgeqa.config.files import MAX_CONFIG_BYTES, MAX_SECRET_BYTES, FileProblem, read_text_file
+from edgeqa.config.origins import parse_host, parse_origin
 from edgeqa.live.config import LiveConfig
+from edgeqa.media.jitter import MAX_DEPTH_PACKETS
 from edgeqa.pci.config import PciConfig
 from edgeqa.recording.config import RecordingConfig
 
@@ -88,6 +92,13 @@ class ApiConfig:
     replay_page_events: int
     send_timeout_s: float
     sse_keepalive_s: float
+    # Cross-site guard and connection bounds (edgeqa.api.guard, edgeqa.api.bounds).
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+    header_timeout_s: float = 10.0
+    idle_timeout_s: float = 30.0
+    max_connections: int = 256
+    max_subscribers_per_token: int = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +136,10 @@ class Config:
     source: Path | None = None
 
 
+#: The [api] keys of the cross-site guard and the connection bounds.
+API_EDGE_KEYS = ("allowed_hosts", "allowed_origins", "header_timeout_s", "idle_timeout_s",
+                 "max_connections", "max_subscribers_per_token")
+_ANY_TEXT = re.compile(r"[^\x00-\x1f\x7f]{1,255}")
 _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "ami": ("host", "port", "username", "secret_file", "connect_timeout_s", "ping_interval_s",
             "backoff_initial_s", "backoff_max_s", "action_timeout_s"),
@@ -132,7 +147,7 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "store": ("path", "synchronous", "writer_queue_max_requests", "batch_max_events",
               "retention_max_events"),
     "api": ("host", "port", "subscriber_queue_max_events", "max_subscribers",
-            "replay_page_events", "send_timeout_s", "sse_keepalive_s"),
+            "replay_page_events", "send_timeout_s", "sse_keepalive_s", *API_EDGE_KEYS),
     "tracker": ("sweep_interval_s", "max_idle_s", "intake_queue_max_events"),
     "logging": ("format", "level"),
     "live": ("enabled", "rtp_port", "jitter_depth_packets", "max_calls", "stasis_timeout_s",
@@ -147,7 +162,7 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
 _SECTIONS = tuple(_KNOWN_KEYS)
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _AT_LINE = re.compile(r"\(at line (\d+), column (\d+)\)")
-_APP_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_APP_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 #: A queue name or an agent (member name such as ``Agent One``, or interface such as
 #: ``PJSIP/agent1``): compared with what AMI reports, never sent to Asterisk.
 _MEMBER_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,80}")
@@ -156,6 +171,30 @@ _MEMBER_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,80}")
 #: CR/LF). Validated, never cleaned.
 _RECORDING_DIR = re.compile(r"/[A-Za-z0-9_./+-]{0,200}")
 RECORDING_FORMATS = ("wav", "wav16")
+#: (lowest, highest) of numeric keys, inclusive; every number must also be finite. A key not
+#: listed gets fields.SECONDS_BOUNDS (``*_s``) or fields.COUNT_BOUNDS (counts).
+_BOUNDS: dict[str, dict[str, tuple[float, float]]] = {
+    "ami": {"connect_timeout_s": (0.001, 300.0), "ping_interval_s": (0.001, 3600.0),
+            "backoff_initial_s": (0.001, 3600.0), "backoff_max_s": (0.001, 3600.0),
+            "action_timeout_s": (0.001, 3600.0)},
+    "ari": {"backoff_initial_s": (0.001, 3600.0), "backoff_max_s": (0.001, 3600.0)},
+    "store": {"writer_queue_max_requests": (1, 1_000_000), "batch_max_events": (1, 100_000),
+              "retention_max_events": (1, 10**12)},
+    "api": {"subscriber_queue_max_events": (1, 1_000_000), "max_subscribers": (1, 10_000),
+            "replay_page_events": (1, 100_000), "send_timeout_s": (0.001, 300.0),
+            "sse_keepalive_s": (0.001, 3600.0)},
+    "tracker": {"sweep_interval_s": (0.001, 86_400.0), "max_idle_s": (0.001, 7 * 86_400.0),
+                "intake_queue_max_events": (1, 10_000_000)},
+    # The jitter buffer holds at most MAX_DEPTH_PACKETS: a deeper one failed every tapped call.
+    "live": {"jitter_depth_packets": (1, MAX_DEPTH_PACKETS), "max_calls": (1, 1000),
+             "stasis_timeout_s": (0.001, 300.0),
+             "checkpoint_interval_s": (0.001, 3600.0)},
+    "recording": {"close_timeout_s": (0.001, 3600.0), "retention_days": (0.001, 36_500.0),
+                  "retention_interval_s": (0.001, 7 * 86_400.0),
+                  "disk_check_interval_s": (0.001, 3600.0)},
+    "pci": {"max_pause_s": (0.001, 86_400.0)},
+    "auth": {"session_lifetime_s": (1.0, 30 * 86_400.0)},
+}
 
 
 def _secret(r: FieldReader, env: Mapping[str, str], env_name: str, file_key: str) -> Secret:
@@ -164,26 +203,27 @@ def _secret(r: FieldReader, env: Mapping[str, str], env_name: str, file_key: str
         return Secret(value)
     path = r.opt_str(file_key)
     if path is None:
-        raise r.error(file_key, f"missing: set {r.section}.{file_key} or ${env_name}")
+        if file_key not in r.table:  # else opt_str reported what is wrong with it
+            r.fail(file_key, f"missing: set {r.section}.{file_key} or ${env_name}")
+        return Secret("")
     # ${CREDENTIALS_DIRECTORY} (systemd LoadCredential=) and other variables come from env.
     secret_path = Path(string.Template(path).safe_substitute(env))
     if not secret_path.is_absolute() and r.base_dir is not None:
         secret_path = r.base_dir / secret_path
     try:
-        text = secret_path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise r.error(file_key, f"cannot read {secret_path}: {exc.strerror}") from None
+        text = read_text_file(secret_path, max_bytes=MAX_SECRET_BYTES, private=True)
+    except FileProblem as exc:
+        r.fail(file_key, str(exc))
+        return Secret("")
     text = text.rstrip("\r\n")
     if not text or "\n" in text or "\r" in text:
-        raise r.error(file_key, f"{secret_path} must hold exactly one non-empty line")
+        r.fail(file_key, f"{secret_path} must hold exactly one non-empty line")
     return Secret(text)
 
 
 def _ami(r: FieldReader, env: Mapping[str, str]) -> AmiConfig:
     if "secret" in r.table:
-        raise r.error(
-            "secret", f"secrets never go in the config: use secret_file or ${ENV_AMI_SECRET}"
-        )
+        r.fail("secret", f"secrets never go in the config: use secret_file or ${ENV_AMI_SECRET}")
     return AmiConfig(
         host=r.str_("host", "127.0.0.1"),
         port=r.port("port", 5038),
@@ -199,15 +239,12 @@ def _ami(r: FieldReader, env: Mapping[str, str]) -> AmiConfig:
 
 def _ari(r: FieldReader, env: Mapping[str, str]) -> AriConfig:
     if "password" in r.table:
-        raise r.error(
-            "password", f"secrets never go in the config: use password_file or ${ENV_ARI_PASSWORD}"
-        )
-    url = r.str_("url", "http://127.0.0.1:8088/ari")
-    if not url.startswith(("http://", "https://")):
-        raise r.error("url", f"must start with http:// or https://, got {url!r}")
+        r.fail("password",
+               f"secrets never go in the config: use password_file or ${ENV_ARI_PASSWORD}")
+    url = _ari_url(r)
     app = r.str_("app", "edgeqa")
-    if not _APP_NAME.match(app):
-        raise r.error("app", "must be 1-64 characters of letters, digits, '_', '.', '-'")
+    if not _APP_NAME.fullmatch(app):
+        r.fail("app", "must be 1-64 characters of letters, digits, '_', '.', '-'")
     return AriConfig(
         url=url.rstrip("/"),
         username=r.str_("username", "edgeqa"),
@@ -216,6 +253,33 @@ def _ari(r: FieldReader, env: Mapping[str, str]) -> AriConfig:
         backoff_initial_s=r.positive("backoff_initial_s", 0.1),
         backoff_max_s=r.positive("backoff_max_s", 2.0),
     )
+
+
+def _ari_url(r: FieldReader) -> str:
+    """``ari.url``: http(s)://host[:port][/path], no credentials (a URL with '@' is never
+    echoed: it may hold a password)."""
+    default = "http://127.0.0.1:8088/ari"
+    url = r.str_("url", default)
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises ValueError on a bad port
+    except ValueError:
+        parts = None
+    if "@" in url.partition("://")[2].partition("/")[0]:
+        problem = ("must not carry credentials (user:password@): set ari.username, and the "
+                   f"password in ari.password_file or ${ENV_ARI_PASSWORD}")
+    elif parts is None:
+        problem = f"is not a URL (bad host or port), got {url!r}"
+    elif parts.scheme not in ("http", "https"):
+        problem = f"must start with http:// or https://, got {url!r}"
+    elif not parts.hostname:
+        problem = f"has no host, got {url!r}"
+    elif parts.query or parts.fragment or "#" in url:
+        problem = f"must have no query or fragment, got {url!r}"
+    else:
+        return url
+    r.fail("url", problem)
+    return default
 
 
 def _store(r: FieldReader) -> StoreConfig:
@@ -240,7 +304,27 @@ def _api(r: FieldReader) -> ApiConfig:
         replay_page_events=r.count("replay_page_events", 500),
         send_timeout_s=r.positive("send_timeout_s", 5.0),
         sse_keepalive_s=r.positive("sse_keepalive_s", 15.0),
+        **_api_edge(r),
     )
+
+
+def _api_edge(r: FieldReader) -> dict[str, Any]:
+    """[api] cross-site guard (allowed_hosts, allowed_origins) and connection bounds."""
+    hosts = r.names("allowed_hosts", _ANY_TEXT, "a host name or host:port")
+    for host in hosts:
+        if parse_host(host) is None:
+            r.fail("allowed_hosts", f"{host!r} is not a host name or host:port "
+                                    "(no wildcards, no scheme)")
+    origins = r.names("allowed_origins", _ANY_TEXT, "an origin")
+    for origin in origins:
+        if parse_origin(origin) is None:
+            r.fail("allowed_origins", f"{origin!r} is not scheme://host[:port] with "
+                                      "scheme http or https (no '*', no 'null', no path)")
+    return {"allowed_hosts": hosts, "allowed_origins": origins,
+            "header_timeout_s": r.positive("header_timeout_s", 10.0),
+            "idle_timeout_s": r.positive("idle_timeout_s", 30.0),
+            "max_connections": r.count("max_connections", 256),
+            "max_subscribers_per_token": r.count("max_subscribers_per_token", 16)}
 
 
 def _tracker(r: FieldReader) -> TrackerConfig:
@@ -254,7 +338,7 @@ def _tracker(r: FieldReader) -> TrackerConfig:
 def _live(r: FieldReader) -> LiveConfig:
     tick_s = r.positive("tick_s", 0.25)
     if tick_s > 1.0:
-        raise r.error("tick_s", f"must be <= 1.0 (alerts are due within 1 s), got {tick_s!r}")
+        r.fail("tick_s", f"must be <= 1.0 (alerts are due within 1 s), got {tick_s!r}")
     return LiveConfig(
         enabled=r.flag("enabled", True),
         rtp_port=r.port("rtp_port", 4000, allow_zero=True),
@@ -274,8 +358,9 @@ def default_live() -> LiveConfig:
 def _recording_dir(r: FieldReader, key: str, default: str) -> str:
     value = r.str_(key, default)
     if not _RECORDING_DIR.fullmatch(value) or "/../" in f"{value}/" or "//" in value:
-        raise r.error(key, "must be an absolute path of letters, digits and _ . / + - "
-                           f"(no '..', spaces or dialplan characters), got {value!r}")
+        r.fail(key, "must be an absolute path of letters, digits and _ . / + - "
+                    f"(no '..', spaces or dialplan characters), got {value!r}")
+        value = default
     return value.rstrip("/") or "/"
 
 
@@ -301,20 +386,23 @@ def _recording_admin(r: FieldReader) -> dict[str, Any]:
     days = r.positive("retention_days", 0.0) if "retention_days" in r.table else None
     table = r.table.get("queue_retention_days", {})
     if not isinstance(table, dict):
-        raise r.error("queue_retention_days", "must be a table of queue = days")
+        r.fail("queue_retention_days", "must be a table of queue = days")
+        table = {}
     per_queue = []
     for queue, value in table.items():
         if not _MEMBER_NAME.fullmatch(queue):
-            raise r.error("queue_retention_days", f"{queue!r} is not a queue name")
-        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-            raise r.error("queue_retention_days", f"{queue}: must be days > 0, got {value!r}")
-        per_queue.append((queue, float(value)))
+            r.fail("queue_retention_days", f"{shown(queue)} is not a queue name")
+        elif (isinstance(value, bool) or not isinstance(value, int | float)
+              or not 0 < value <= _BOUNDS["recording"]["retention_days"][1]):
+            r.fail("queue_retention_days", f"{queue}: must be days > 0, got {shown(value)}")
+        else:
+            per_queue.append((queue, float(value)))
     percent = r.number("min_free_percent", 0.0)
     if not 0 <= percent < 100:
-        raise r.error("min_free_percent", f"must be >= 0 and < 100, got {percent!r}")
+        r.fail("min_free_percent", f"must be >= 0 and < 100, got {percent!r}")
     free_mb = r.number("min_free_mb", 1024.0)
     if free_mb < 0:
-        raise r.error("min_free_mb", f"must be >= 0, got {free_mb!r}")
+        r.fail("min_free_mb", f"must be >= 0, got {free_mb!r}")
     return {"retention_days": days, "queue_retention_days": tuple(per_queue),
             "retention_interval_s": r.positive("retention_interval_s", 3600.0),
             "min_free_mb": free_mb, "min_free_percent": percent,
@@ -335,13 +423,15 @@ def _auth(r: FieldReader) -> AuthConfig:
     """[auth], with a [auth.teams] table of team = [agents] (member names or interfaces)."""
     table = r.table.get("teams", {})
     if not isinstance(table, dict):
-        raise r.error("teams", "must be a table of team = [agent, ...]")
+        r.fail("teams", "must be a table of team = [agent, ...]")
+        table = {}
     teams = {}
     for team, agents in table.items():
         if not _MEMBER_NAME.fullmatch(team) or not isinstance(agents, list) or not all(
                 isinstance(a, str) and _MEMBER_NAME.fullmatch(a) for a in agents):
-            raise r.error("teams", f"{team!r}: must be a list of agent names or interfaces")
-        teams[team] = frozenset(agents)
+            r.fail("teams", f"{shown(team)}: must be a list of agent names or interfaces")
+        else:
+            teams[team] = frozenset(agents)
     return AuthConfig(session_lifetime_s=r.positive("session_lifetime_s", 8 * 3600.0),
                       cookie_secure=r.flag("cookie_secure", False),
                       local_token=r.flag("local_token", True), teams=teams)
@@ -365,6 +455,9 @@ def parse_config(
     name = str(source) if source is not None else "<config>"
     try:
         doc: dict[str, Any] = tomllib.loads(text)
+    except RecursionError:
+        raise ConfigError(name, None, None, "invalid TOML: arrays or inline tables nested "
+                                            "too deeply") from None
     except tomllib.TOMLDecodeError as exc:
         # Python < 3.14 has no exc.lineno: the message ends "(at line N, column M)".
         m = _AT_LINE.search(str(exc))
@@ -372,16 +465,19 @@ def parse_config(
         msg = _AT_LINE.sub("", str(exc)).strip()
         col = f" (column {m.group(2)})" if m else ""
         raise ConfigError(name, None, line, f"invalid TOML: {msg}{col}") from None
-    for key, value in doc.items():
+    errors: list[ConfigError] = []  # every problem, reported together at the end
+    for key, value in list(doc.items()):
         if key not in _SECTIONS:
-            raise ConfigError(name, key, find_key_line(text, (key,)),
-                              f"unknown section (known: {', '.join(_SECTIONS)})")
-        if not isinstance(value, dict):
-            raise ConfigError(name, key, find_key_line(text, (key,)), "must be a table")
+            errors.append(ConfigError(name, key, find_key_line(text, (key,)),
+                                      f"unknown section (known: {', '.join(_SECTIONS)})"))
+        elif not isinstance(value, dict):
+            errors.append(ConfigError(name, key, find_key_line(text, (key,)), "must be a table"))
+            del doc[key]
     base_dir = source.parent if source is not None else None
 
     def reader(section: str) -> FieldReader:
-        return FieldReader(name, text, section, doc.get(section, {}), base_dir)
+        return FieldReader(name, text, section, doc.get(section, {}), base_dir,
+                           errors, _BOUNDS.get(section))
 
     readers = {s: reader(s) for s in _SECTIONS}
     for r in readers.values():
@@ -399,6 +495,8 @@ def parse_config(
         auth=_auth(readers["auth"]),
         source=source,
     )
+    if errors:
+        raise ConfigError.of(errors)
     return cfg
 
 
@@ -406,11 +504,9 @@ def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None =
     """Read and validate the TOML file at ``path``; raise ConfigError on any problem."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(str(p), None, None, f"cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(str(p), None, None, "not UTF-8 text") from None
+        text = read_text_file(p, max_bytes=MAX_CONFIG_BYTES)
+    except FileProblem as exc:
+        raise ConfigError(str(p), None, None, str(exc)) from None
     return parse_config(text, source=p.resolve(), env=env)
 
 

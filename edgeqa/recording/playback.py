@@ -12,6 +12,7 @@ from typing import Any
 
 from edgeqa.recording.model import LEGS
 from edgeqa.recording.stereo import ExportError, build_stereo, check_rows
+from edgeqa.runtime.private import make_private_dirs
 
 RowsOf = Callable[[str], Awaitable[Sequence[Mapping[str, Any]]]]
 
@@ -58,7 +59,7 @@ class StereoCache:
 
     def _build(self, call_id: str, rows: Sequence[Mapping[str, Any]], path: Path) -> None:
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(self.directory)  # call audio: 0700
         except OSError as exc:
             raise ExportError("output", f"cannot create {self.directory}: "
                                         f"{exc.strerror or exc}") from None

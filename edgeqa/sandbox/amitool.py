@@ -7,6 +7,7 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 
+from edgeqa.ami.login import CHALLENGE_HEADERS, challenge_nonce, login_headers
 from edgeqa.ami.message import AmiMessage
 from edgeqa.sandbox.errors import SandboxError
 
@@ -24,7 +25,8 @@ class AmiSession:
         self._buf = b""
         self.events: list[AmiMessage] = []
         self.banner = self._readline(timeout_s)
-        resp = self.action("Login", [("Username", username), ("Secret", secret)], timeout_s)
+        nonce = challenge_nonce(self.action("Challenge", CHALLENGE_HEADERS, timeout_s))
+        resp = self.action("Login", login_headers(username, secret, nonce), timeout_s)
         if resp.response != "Success":
             self.close()
             raise SandboxError(f"AMI login as {username!r} failed: {resp.get('Message')}")

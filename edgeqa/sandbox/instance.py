@@ -30,7 +30,7 @@ EMPTY_FILES: tuple[str, ...] = (
     "chan_websocket.conf", "websocket_client.conf", "musiconhold.conf",
 )
 SUBDIRS: tuple[str, ...] = ("etc", "run", "log", "spool", "lib", "cache")
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 _PLACEHOLDER = re.compile(r"@@[A-Z_]+@@")
 AMI_USER = "edgeqa"
 ARI_USER = "edgeqa"
@@ -73,7 +73,7 @@ class InstancePaths:
     @classmethod
     def create(cls, rootfs: Path, name: str) -> InstancePaths:
         """Validate ``name`` (lowercase, digits, - and _) and return the paths."""
-        if not _NAME.match(name):
+        if not _NAME.fullmatch(name):
             raise SandboxError(f"bad sandbox instance name {name!r}: use [a-z0-9_-], max 32")
         return cls(rootfs, name)
 
@@ -166,7 +166,7 @@ def running_instances(rootfs: Path) -> dict[str, int]:
     found: dict[str, int] = {}
     root = rootfs / INSTANCES_ROOT.relative_to("/")
     for entry in sorted(root.iterdir()) if root.is_dir() else ():
-        if _NAME.match(entry.name):
+        if _NAME.fullmatch(entry.name):
             pid = live_pid(InstancePaths(rootfs, entry.name))
             if pid is not None:
                 found[entry.name] = pid

@@ -8,9 +8,10 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from edgeqa.ami.login import md5_key
 from edgeqa.sandbox.errors import SandboxError
 
 MAX_PROBE_BUFFER_BYTES = 256 * 1024
@@ -43,31 +44,41 @@ def wait_fully_booted(host: str, port: int, username: str, secret: str, timeout_
 def _login_sees_fully_booted(host: str, port: int, username: str, secret: str,
                              deadline: float) -> bool:
     with socket.create_connection((host, port), timeout=SOCKET_TIMEOUT_S) as sock:
-        sock.sendall(
-            f"Action: Login\r\nUsername: {username}\r\nSecret: {secret}\r\n"
-            "ActionID: edgeqa-sandbox-probe\r\n\r\n".encode()
-        )
-        buf = b""
-        while time.monotonic() < deadline:
-            sock.settimeout(max(0.05, min(SOCKET_TIMEOUT_S, deadline - time.monotonic())))
-            try:
-                chunk = sock.recv(65536)
-            except TimeoutError:
-                continue
-            if not chunk:
-                return False
-            buf += chunk
-            if len(buf) > MAX_PROBE_BUFFER_BYTES:
-                raise SandboxError(f"AMI probe read over {MAX_PROBE_BUFFER_BYTES} bytes")
-            for block in buf.split(b"\r\n\r\n")[:-1]:
-                text = block.decode("utf-8", "replace")
-                if "Response: Error" in text:
-                    reason = _header(text, "Message")
-                    raise SandboxError(f"AMI login as {username!r} rejected: {reason}")
-                if "Event: FullyBooted" in text:
-                    sock.sendall(b"Action: Logoff\r\n\r\n")
-                    return True
+        # Challenge/MD5, as the daemon logs in (docs/asterisk.md#ami-login).
+        sock.sendall(b"Action: Challenge\r\nAuthType: MD5\r\nActionID: edgeqa-probe-1\r\n\r\n")
+        logged_in = False
+        for text in _blocks(sock, deadline):
+            if "Response: Error" in text:
+                reason = _header(text, "Message")
+                raise SandboxError(f"AMI login as {username!r} rejected: {reason}")
+            if not logged_in and "edgeqa-probe-1" in text:
+                key = md5_key(_header(text, "Challenge"), secret)
+                sock.sendall(f"Action: Login\r\nAuthType: MD5\r\nUsername: {username}\r\n"
+                             f"Key: {key}\r\nActionID: edgeqa-sandbox-probe\r\n\r\n".encode())
+                logged_in = True
+            elif logged_in and "Event: FullyBooted" in text:
+                sock.sendall(b"Action: Logoff\r\n\r\n")
+                return True
         return False
+
+
+def _blocks(sock: socket.socket, deadline: float) -> Iterator[str]:
+    """Yield each complete AMI block read from ``sock`` until EOF or ``deadline``."""
+    buf = b""
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.05, min(SOCKET_TIMEOUT_S, deadline - time.monotonic())))
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            continue
+        if not chunk:
+            return
+        buf += chunk
+        if len(buf) > MAX_PROBE_BUFFER_BYTES:
+            raise SandboxError(f"AMI probe read over {MAX_PROBE_BUFFER_BYTES} bytes")
+        *complete, buf = buf.split(b"\r\n\r\n")
+        for block in complete:
+            yield block.decode("utf-8", "replace")
 
 
 def _header(block: str, name: str) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeqa.audit.model import AuditEntry
+from edgeqa.runtime.private import create_private_file, make_private_dirs
 from edgeqa.store.records import Checkpoint, EventLike, StoredEvent, schema_name
 from edgeqa.store.schema import migrate
 
@@ -26,8 +27,12 @@ RECORDING_ROW_TYPES = ("recording.started", "recording.completed", "recording.fa
 
 
 def open_db(path: Path, synchronous: str) -> sqlite3.Connection:
-    """Open ``path`` in WAL mode with ``synchronous`` (full|normal) and migrate it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Open ``path`` in WAL mode with ``synchronous`` (full|normal) and migrate it.
+
+    A new store is created 0600 in directories created 0700; SQLite gives its -wal and -shm
+    files the database file's mode."""
+    make_private_dirs(path.parent)
+    create_private_file(path)
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=True)
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")

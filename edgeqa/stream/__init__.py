@@ -9,6 +9,7 @@ from edgeqa.stream.hub import (
     StreamError,
     StreamHub,
     Subscription,
+    TooManyForKey,
     TooManySubscribers,
 )
 
@@ -21,5 +22,6 @@ __all__ = [
     "StreamError",
     "StreamHub",
     "Subscription",
+    "TooManyForKey",
     "TooManySubscribers",
 ]

@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 #: Default named limits (the daemon passes the configured ones).
 SUBSCRIBER_QUEUE_MAX_EVENTS = 1000
 MAX_SUBSCRIBERS = 64
+#: Subscribers one key (an API token, else a peer address) may hold, so one client's idle
+#: sockets cannot take every slot.
+MAX_SUBSCRIBERS_PER_KEY = 16
 REPLAY_PAGE_EVENTS = 500
 
 ReadAfter = Callable[[int, int], Awaitable[list[StoredEvent]]]
@@ -63,6 +66,10 @@ class TooManySubscribers(StreamError):
     """The hub already serves its maximum number of subscribers."""
 
 
+class TooManyForKey(TooManySubscribers):
+    """This key (token or peer) already holds its maximum number of subscribers."""
+
+
 @dataclass(slots=True)
 class HubStats:
     """Counters for /v1/health."""
@@ -76,8 +83,9 @@ class Subscription:
     """One consumer: replays from the store up to its hand-off point, then follows live."""
 
     def __init__(self, hub: StreamHub, after: int, upto: int, read_after: ReadAfter,
-                 max_events: int, page_events: int) -> None:
+                 max_events: int, page_events: int, key: str | None = None) -> None:
         self._hub = hub
+        self.key = key
         self._read_after = read_after
         self._max_events = max_events
         self._page_events = page_events
@@ -162,14 +170,17 @@ class StreamHub:
         subscriber_queue_max_events: int = SUBSCRIBER_QUEUE_MAX_EVENTS,
         max_subscribers: int = MAX_SUBSCRIBERS,
         replay_page_events: int = REPLAY_PAGE_EVENTS,
+        max_subscribers_per_key: int = MAX_SUBSCRIBERS_PER_KEY,
     ) -> None:
         self._read_after = read_after
         self.last_seq = last_seq
         self.subscriber_queue_max_events = subscriber_queue_max_events
         self.max_subscribers = max_subscribers
         self.replay_page_events = replay_page_events
+        self.max_subscribers_per_key = max_subscribers_per_key
         self.stats = HubStats()
         self._subs: set[Subscription] = set()
+        self._per_key: dict[str, int] = {}
         self._closed = False
 
     @property
@@ -182,8 +193,9 @@ class StreamHub:
         """True once close() was called."""
         return self._closed
 
-    def subscribe(self, after: int | None) -> Subscription:
-        """Register a consumer that gets every event with seq > ``after`` (None: from now)."""
+    def subscribe(self, after: int | None, *, key: str | None = None) -> Subscription:
+        """Register a consumer that gets every event with seq > ``after`` (None: from now);
+        ``key`` (a token or peer) holds at most ``max_subscribers_per_key`` of them."""
         if self._closed:
             raise StreamClosed(self.last_seq if after is None else after)
         if after is None:
@@ -193,8 +205,12 @@ class StreamHub:
                             if after > 0 else f"after={after} must be >= 0")
         if len(self._subs) >= self.max_subscribers:
             raise TooManySubscribers(f"at most {self.max_subscribers} subscribers")
+        if key is not None:
+            if self._per_key.get(key, 0) >= self.max_subscribers_per_key:
+                raise TooManyForKey(f"at most {self.max_subscribers_per_key} streams per client")
+            self._per_key[key] = self._per_key.get(key, 0) + 1
         sub = Subscription(self, after, self.last_seq, self._read_after,
-                           self.subscriber_queue_max_events, self.replay_page_events)
+                           self.subscriber_queue_max_events, self.replay_page_events, key)
         self._subs.add(sub)
         return sub
 
@@ -224,4 +240,10 @@ class StreamHub:
             sub._close()
 
     def _discard(self, sub: Subscription) -> None:
+        if sub in self._subs and sub.key is not None:
+            left = self._per_key[sub.key] - 1
+            if left:
+                self._per_key[sub.key] = left
+            else:
+                del self._per_key[sub.key]
         self._subs.discard(sub)

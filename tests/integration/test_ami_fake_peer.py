@@ -42,8 +42,11 @@ class FakeConn:
 
     async def login_ok(self) -> None:
         self.writer.write(BANNER)
+        challenge = await self.read_action()
+        assert challenge["Action"] == "Challenge" and challenge["AuthType"] == "MD5"
+        self.reply(challenge, "Challenge: 123456789\r\n")
         login = await self.read_action()
-        assert login["Action"] == "Login"
+        assert login["Action"] == "Login" and login["AuthType"] == "MD5"
         self.writer.write(
             f"Response: Success\r\nActionID: {login['ActionID']}\r\n"
             "Message: Authentication accepted\r\n\r\n"

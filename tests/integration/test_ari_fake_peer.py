@@ -30,8 +30,13 @@ class FakeAri:
     status: int = 200
     filter_status: int = 200
     filters: list[Any] = field(default_factory=list)
+    subscription_status: int = 200
+    #: The eventSource query of each subscription request, and each events URL's query.
+    subscriptions: list[str] = field(default_factory=list)
+    event_queries: list[str] = field(default_factory=list)
     connects: int = 0
     url: str = ""
+    info: tuple[int, str] = (500, '{"message": "boom"}')  # GET /asterisk/info: status, body
 
 
 @pytest.fixture
@@ -41,6 +46,7 @@ async def fake_ari() -> AsyncIterator[FakeAri]:
     async def events(request: web.Request) -> web.StreamResponse:
         if fake.status != 200:
             return web.Response(status=fake.status, text='{"message": "nope"}')
+        fake.event_queries.append(request.query_string)
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         index = fake.connects
@@ -68,12 +74,19 @@ async def fake_ari() -> AsyncIterator[FakeAri]:
     async def application(request: web.Request) -> web.Response:
         return web.json_response({"name": request.match_info["app"]})
 
+    async def subscription(request: web.Request) -> web.Response:
+        fake.subscriptions.append(request.query.get("eventSource", ""))
+        if fake.subscription_status != 200:
+            return web.Response(status=fake.subscription_status, text='{"message": "no"}')
+        return web.json_response({"name": request.match_info["app"]})
+
     app = web.Application()
     app.router.add_get("/ari/events", events)
     app.router.add_put("/ari/applications/{app}/eventFilter", event_filter)
     app.router.add_get("/ari/applications/{app}", application)
+    app.router.add_post("/ari/applications/{app}/subscription", subscription)
     async def info(request: web.Request) -> web.Response:
-        return web.Response(status=500, text='{"message": "boom"}')
+        return web.Response(status=fake.info[0], text=fake.info[1])
 
     app.router.add_get("/ari/asterisk/info", info)
     runner = web.AppRunner(app)
@@ -155,6 +168,37 @@ async def test_refused_event_filter_still_registers(fake_ari: FakeAri) -> None:
     runner = asyncio.create_task(client.run())
     await client.wait_connected(TIMEOUT_S)
     assert client.stats.sessions == 1 and len(fake_ari.filters) == 1
+    await client.close()
+    await asyncio.wait_for(runner, TIMEOUT_S)
+
+
+async def test_app_subscribes_channels_and_bridges_never_device_states(
+        fake_ari: FakeAri) -> None:
+    """subscribeAll would subscribe device states, whose teardown can deadlock ARI
+    (docs/asterisk.md#ari-device-state-deadlock): channel: and bridge: only."""
+    client = AriClient(fake_ari.url, "u", "p", "edgeqa", on_event=lambda e: None)
+    runner = asyncio.create_task(client.run())
+    await client.wait_connected(TIMEOUT_S)
+    assert fake_ari.event_queries == ["app=edgeqa"]
+    assert fake_ari.subscriptions == ["channel:,bridge:"]
+    await client.close()
+    await asyncio.wait_for(runner, TIMEOUT_S)
+
+
+async def test_refused_subscription_is_retried_not_connected(fake_ari: FakeAri) -> None:
+    """Without its subscription the app would miss every channel event: not connected."""
+    fake_ari.subscription_status = 500
+    client = AriClient(fake_ari.url, "u", "p", "edgeqa", on_event=lambda e: None,
+                       backoff_initial_s=0.01, backoff_max_s=0.02)
+    runner = asyncio.create_task(client.run())
+    for _ in range(200):
+        if len(fake_ari.subscriptions) >= 3:
+            break
+        await asyncio.sleep(0.01)
+    assert len(fake_ari.subscriptions) >= 3 and client.stats.sessions == 0
+    fake_ari.subscription_status = 200
+    await client.wait_connected(TIMEOUT_S)
+    assert client.stats.sessions == 1
     await client.close()
     await asyncio.wait_for(runner, TIMEOUT_S)
 

@@ -233,7 +233,7 @@ async def test_resume_exactly_once_across_daemon_restart(
           f"each once (WebSocket and SSE), across a daemon restart")
 
 
-async def test_bad_config_exits_2_with_one_clear_message(tmp_path: Path) -> None:
+async def test_bad_config_exits_2_with_one_clear_line_per_error(tmp_path: Path) -> None:
     conf = tmp_path / "bad.toml"
     conf.write_text('[ami]\nport = 5038\nsecret_file = "/nonexistent/secret"\n')
     proc = DaemonProcess(conf, 1, tmp_path / "bad.log", env={"PATH": "/usr/bin:/bin"})
@@ -241,7 +241,9 @@ async def test_bad_config_exits_2_with_one_clear_message(tmp_path: Path) -> None
     assert await blocking(proc.wait_exit, 20.0) == 2
     lines = proc.log().strip().splitlines()
     assert lines == [f"edgeqa: configuration error: {conf.resolve()}:3: ami.secret_file: "
-                     "cannot read /nonexistent/secret: No such file or directory"]
+                     "cannot read /nonexistent/secret: No such file or directory",
+                     f"edgeqa: configuration error: {conf.resolve()}: ari.password_file: "
+                     "missing: set ari.password_file or $EDGEQA_ARI_PASSWORD"]
 
 
 @pytest.mark.parametrize("which", ["ami", "ari"])

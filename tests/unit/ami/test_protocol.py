@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from edgeqa.ami.errors import AmiMessageRejected
 from edgeqa.ami.message import AmiMessage
 from edgeqa.ami.protocol import MAX_BUFFER_BYTES, AmiCodec, AmiProtocolError
 
@@ -183,19 +184,23 @@ def test_response_follows_old_form_byte_by_byte() -> None:
 def test_message_over_cap_rejected_before_parsing() -> None:
     codec = AmiCodec(max_buffer_bytes=64)
     big = b"Event: X\r\nData: " + b"a" * 100 + b"\r\n\r\n"
-    with pytest.raises(AmiProtocolError, match="exceeds 64"):
-        codec.feed(BANNER + big)
+    (rejected,) = codec.feed(BANNER + big)
+    assert isinstance(rejected, AmiMessageRejected)
+    assert str(rejected) == (f"AMI message of {len(big)} bytes exceeds 64: dropped, "
+                             "the connection goes on")
+    assert codec.feed(b"Event: Y\r\n\r\n") == [AmiMessage((("Event", "Y"),))]
 
 
-def test_incomplete_tail_over_cap_rejected() -> None:
+def test_incomplete_tail_over_cap_is_skipped_not_held() -> None:
     codec = AmiCodec(max_buffer_bytes=64)
-    codec.feed(BANNER + b"Event: X\r\n")
-    for _ in range(6):
-        codec.feed(b"Data: 0123456\r\n")  # 10 + 90 bytes would pass 64
-        if len(codec.pending_bytes) > 50:
-            break
-    with pytest.raises(AmiProtocolError, match="incomplete AMI message exceeds 64"):
-        codec.feed(b"Data: 0123456\r\n")
+    codec.feed(BANNER + b"Event: X\r\nActionID: a7\r\n")
+    for _ in range(100):
+        assert codec.feed(b"Data: 0123456\r\n") == []
+        assert len(codec.pending_bytes) <= 64
+    (rejected, after) = codec.feed(b"\r\nEvent: Y\r\n\r\n")
+    assert isinstance(rejected, AmiMessageRejected) and rejected.action_id == "a7"
+    assert "of 1526 bytes exceeds 64" in str(rejected)  # 10 + 14 + 100 * 15 + 2
+    assert after == AmiMessage((("Event", "Y"),))
 
 
 def test_banner_over_cap_rejected() -> None:

@@ -201,8 +201,9 @@ async def test_consumer_that_never_reads_is_dropped_without_stalling(env: Env) -
     sock = writer.get_extra_info("socket")
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     auth = env.client.session.headers["Authorization"].encode()
-    writer.write(b"GET /v1/stream?after=0 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-                 b"Authorization: " + auth + b"\r\n"
+    writer.write(f"GET /v1/stream?after=0 HTTP/1.1\r\nHost: {host}:{port}\r\n".encode()
+                 + b"Authorization: " + auth + b"\r\n"
+                 + b"Upgrade: websocket\r\n"
                  b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                  b"Sec-WebSocket-Version: 13\r\n\r\n")
     await writer.drain()

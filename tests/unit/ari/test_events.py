@@ -72,7 +72,7 @@ def test_urls() -> None:
     assert _ari_root("http://127.0.0.1:8088") == "http://127.0.0.1:8088/ari"
     assert _ari_root("http://127.0.0.1:8088/ari/") == "http://127.0.0.1:8088/ari"
     assert _events_url("http://127.0.0.1:8088/ari", "edge qa") == (
-        "ws://127.0.0.1:8088/ari/events?app=edge%20qa&subscribeAll=true")
+        "ws://127.0.0.1:8088/ari/events?app=edge%20qa")
     assert _events_url("https://pbx:8089/ari", "edgeqa").startswith("wss://pbx:8089/ari/events")
 
 

@@ -58,3 +58,11 @@ async def test_the_local_token_is_private_and_replaced_at_each_start(tmp_path: P
                            ("token.added", "system")]
     finally:
         await store.close()
+
+
+def test_every_auth_problem_is_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config('[auth]\nsession_lifetime_s = inf\n[auth.teams]\nnorth = 3\n'
+                     'south = ["ok", 4]\n', env=ENV)
+    text = str(info.value)
+    assert "session_lifetime_s" in text and "'north'" in text and "'south'" in text

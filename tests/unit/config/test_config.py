@@ -15,6 +15,12 @@ EXAMPLE = REPO / "examples" / "edgeqa.toml"
 ENV = {"EDGEQA_AMI_SECRET": "s3cret-ami", "EDGEQA_ARI_PASSWORD": "s3cret-ari"}
 
 
+def _secret_file(path: Path, text: str) -> None:
+    """A secret file as an admin makes one: readable by its owner only (0600)."""
+    path.write_text(text)
+    path.chmod(0o600)
+
+
 def test_example_config_is_valid_and_complete() -> None:
     cfg = load_config(EXAMPLE, env=ENV)
     assert cfg.ami.port == 5038
@@ -47,8 +53,8 @@ def test_repr_hides_secrets() -> None:
 
 
 def test_secret_from_file_relative_to_config(tmp_path: Path) -> None:
-    (tmp_path / "ami.secret").write_text("from-file\n")
-    (tmp_path / "ari.secret").write_text("ari-file\n")
+    _secret_file(tmp_path / "ami.secret", "from-file\n")
+    _secret_file(tmp_path / "ari.secret", "ari-file\n")
     conf = tmp_path / "edgeqa.toml"
     conf.write_text('[ami]\nsecret_file = "ami.secret"\n[ari]\npassword_file = "ari.secret"\n')
     cfg = load_config(conf, env={})
@@ -57,7 +63,7 @@ def test_secret_from_file_relative_to_config(tmp_path: Path) -> None:
 
 
 def test_env_wins_over_file(tmp_path: Path) -> None:
-    (tmp_path / "ami.secret").write_text("from-file\n")
+    _secret_file(tmp_path / "ami.secret", "from-file\n")
     conf = tmp_path / "edgeqa.toml"
     conf.write_text('[ami]\nsecret_file = "ami.secret"\n')
     cfg = load_config(conf, env=ENV)
@@ -144,7 +150,7 @@ def test_find_key_line_handles_tables_and_comments() -> None:
 
 
 def test_secret_file_expands_credentials_directory(tmp_path: Path) -> None:
-    (tmp_path / "ami.secret").write_text("cred\n")
+    _secret_file(tmp_path / "ami.secret", "cred\n")
     text = '[ami]\nsecret_file = "${CREDENTIALS_DIRECTORY}/ami.secret"\n'
     cfg = parse_config(text, env={"CREDENTIALS_DIRECTORY": str(tmp_path),
                                   "EDGEQA_ARI_PASSWORD": "x"})
@@ -152,7 +158,7 @@ def test_secret_file_expands_credentials_directory(tmp_path: Path) -> None:
 
 
 def test_secret_file_must_be_one_line(tmp_path: Path) -> None:
-    (tmp_path / "s").write_text("a\nb\n")
+    _secret_file(tmp_path / "s", "a\nb\n")
     with pytest.raises(ConfigError, match="exactly one non-empty line"):
         parse_config(f'[ami]\nsecret_file = "{tmp_path / "s"}"\n', env={"EDGEQA_ARI_PASSWORD": "x"})
 

@@ -34,7 +34,7 @@ def test_render_replaces_and_rejects_unknown_placeholders() -> None:
 
 
 def test_instance_names_are_validated(tmp_path: Path) -> None:
-    for bad in ("", "../x", "A", "a b", "x" * 33):
+    for bad in ("", "../x", "A", "a b", "x" * 33, "b15000\n"):  # `$` matched before "\n"
         with pytest.raises(SandboxError, match="bad sandbox instance name"):
             inst.InstancePaths.create(tmp_path, bad)
     paths = inst.InstancePaths.create(tmp_path, "b15000")
