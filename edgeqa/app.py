@@ -20,6 +20,7 @@ from edgeqa.api.bounds import ConnectionBounds
 from edgeqa.api.guard import GuardSettings
 from edgeqa.ari.client import AriClient
 from edgeqa.ari.rest import AriAuthenticationError
+from edgeqa.auth.service import LOCAL_TOKEN_FILE, Authority, issue_local_token
 from edgeqa.calls.changes import CallChange
 from edgeqa.calls.resyncer import Resyncer
 from edgeqa.calls.tracker import CallTracker
@@ -321,12 +322,16 @@ class Daemon:
         stereo = StereoCache(
             lambda call_id: self.store.recordings(call_id=call_id),
             c.store.path.parent / STEREO_CACHE_DIR) if c.recording.enabled else None
+        if c.auth.local_token:  # for CLI commands on this host: see docs/access.md
+            await issue_local_token(self.store, c.store.path.parent / LOCAL_TOKEN_FILE,
+                                    self._wall())
         api = ApiServer(make_app(self, hub, StreamSettings(c.api.send_timeout_s,
                                                            c.api.sse_keepalive_s), stereo,
                                  self.pci,
                                  legal_holds=self.store,
                                  origins=GuardSettings(c.api.allowed_hosts,
-                                                       c.api.allowed_origins, c.api.host)),
+                                                       c.api.allowed_origins, c.api.host),
+                                 auth=Authority(self.store, c.auth)),
                         c.api.host, c.api.port,
                         ConnectionBounds(c.api.header_timeout_s, c.api.idle_timeout_s,
                                          c.api.max_connections))
@@ -338,8 +343,8 @@ class Daemon:
                       reason)
             return EXIT_FAILED
         if c.api.host not in ("127.0.0.1", "::1", "localhost"):
-            log.warning("the API listens on %s: it has no authentication; keep it behind a "
-                        "proxy or a firewall", c.api.host)
+            log.warning("the API listens on %s: tokens travel in clear without TLS; keep it "
+                        "behind a TLS proxy or a firewall", c.api.host)
         if self.live is not None:
             try:
                 await self.live.open()

@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "edgeqa.commands.recordings",
     "edgeqa.commands.export",
     "edgeqa.commands.audit",
+    "edgeqa.commands.token",
     "edgeqa.commands.analyze",
     "edgeqa.commands.sandbox",
     "edgeqa.commands.demo",

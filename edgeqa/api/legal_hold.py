@@ -2,7 +2,7 @@
 
 PUT takes ``{"reason": "..."}``: 201 with the new legal hold, 200 with the existing one if the
 call already is on legal hold. DELETE: 200 with the legal hold that was cleared, 404 if none.
-Each change is audited (actor api:anonymous until the access-control issue adds tokens).
+Each change is audited, its actor the request's token (admin only: edgeqa.api.access).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
+from edgeqa.api.access import principal_of
 from edgeqa.api.errors import json_error
-from edgeqa.audit.model import Actor
 from edgeqa.recording.legal_hold import (
     LegalHoldError,
     LegalHoldStore,
@@ -22,8 +22,6 @@ from edgeqa.recording.legal_hold import (
 )
 
 LEGAL_HOLDS_KEY = web.AppKey("legal_holds", LegalHoldStore)
-#: Who changes a legal hold over HTTP (no authentication yet: issue 10).
-API_ACTOR = Actor("api", "anonymous")
 STATUS_OF = {"bad_request": 400, "unknown": 404, "not_held": 404}
 ERROR_OF = {"bad_request": "bad_request", "unknown": "not_found", "not_held": "not_found"}
 
@@ -53,7 +51,7 @@ async def _put(request: web.Request) -> web.Response:
         return json_error(400, "bad_request", 'the body must be JSON: {"reason": "..."}')
     try:
         hold, new = await set_legal_hold(store, request.match_info["call_id"], reason,
-                                         API_ACTOR, time.time())
+                                         principal_of(request).actor, time.time())
     except LegalHoldError as exc:
         return _error(exc)
     return web.json_response({"legal_hold": dict(hold)}, status=201 if new else 200)
@@ -64,7 +62,8 @@ async def _delete(request: web.Request) -> web.Response:
     if store is None:
         return json_error(503, "unavailable", "recording is not enabled on this daemon")
     try:
-        hold = await clear_legal_hold(store, request.match_info["call_id"], API_ACTOR,
+        hold = await clear_legal_hold(store, request.match_info["call_id"],
+                                      principal_of(request).actor,
                                       time.time())
     except LegalHoldError as exc:
         return _error(exc)

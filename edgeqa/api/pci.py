@@ -1,8 +1,7 @@
 """POST /v1/calls/{id}/pci/pause and /resume: the PCI pause of a call, audited.
 
-Body (optional JSON): ``{"by": "<who>", "via": "api"|"cli"}``. Until the access-control
-issue (10) adds tokens, ``by`` is what the client says it is (default ``anonymous``); the
-audit trail records it as such.
+Body (optional JSON): ``{"via": "api"|"cli"}`` (``by`` is still accepted, and ignored). The
+audit actor is the request's token (``<via>:<token name>#<id>``), never what the body says.
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from edgeqa.api.access import principal_of
 from edgeqa.api.errors import json_error
 from edgeqa.api.keys import PCI_KEY
 from edgeqa.audit.model import Actor
@@ -20,8 +20,6 @@ from edgeqa.pci.model import PciError
 #: HTTP status per PciError kind.
 STATUS_OF = {"unknown_call": 404, "not_connected": 409, "already_paused": 409,
              "not_paused": 409, "switch_failed": 502, "audit_failed": 503, "too_many": 503}
-#: Who a request without a "by" is audited as.
-ANONYMOUS = "anonymous"
 
 
 async def pause_handler(request: web.Request) -> web.Response:
@@ -54,16 +52,17 @@ async def _act(request: web.Request, command: str) -> web.Response:
 
 
 async def _actor(request: web.Request) -> Actor:
-    """The actor a request names in its body (see the module docstring)."""
+    """The request's token as actor, kind ``via`` (see the module docstring)."""
+    name = principal_of(request).actor.name
     if not request.can_read_body:
-        return Actor("api", ANONYMOUS)
+        return Actor("api", name)
     try:
         body: Any = json.loads(await request.read() or b"{}")
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"the body is not JSON: {exc}") from None
     if not isinstance(body, dict) or set(body) - {"by", "via"}:
         raise ValueError('the body must be a JSON object with only "by" and "via"')
-    via, by = body.get("via", "api"), body.get("by", ANONYMOUS)
+    via, by = body.get("via", "api"), body.get("by", "")
     if via not in ("api", "cli") or not isinstance(by, str):
         raise ValueError('"via" must be "api" or "cli", and "by" a string')
-    return Actor(via, by)
+    return Actor(via, name)

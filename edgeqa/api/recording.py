@@ -1,16 +1,19 @@
 """GET /v1/calls/{id}/recording: a call's stereo WAV (customer left, agent right), seekable.
 
-No access control yet: anyone who can reach the API can download any recording. The
-access-control issue (10) adds a listening role and an audit of every download; until then,
-keep [api] on loopback or behind a proxy that authenticates.
+Admin, or a supervisor whose scope has the call (edgeqa.api.access). Every download is
+audited (recording.downloaded, with the Range asked) before the file is sent.
 """
 
 from __future__ import annotations
 
+import time
+
 from aiohttp import web
 
+from edgeqa.api.access import AUTH_KEY, principal_of
 from edgeqa.api.errors import json_error
 from edgeqa.api.keys import RECORDINGS_KEY
+from edgeqa.audit.model import RECORDING_DOWNLOADED, AuditEntry
 from edgeqa.recording.stereo import ExportError
 
 #: HTTP status per ExportError kind: 409 while a leg is still recording (retry after the call).
@@ -23,7 +26,7 @@ async def recording_handler(request: web.Request) -> web.StreamResponse:
     """Serve a call's stereo WAV with Range support (FileResponse: 206, 416, If-Range).
 
     404 if the call has no complete recording, 409 while it is being recorded, 503 if recording
-    is off or the cache cannot be written. No access control (see the module docstring).
+    is off or the cache cannot be written; audited first (see the module docstring).
     """
     cache = request.app.get(RECORDINGS_KEY)
     call_id = request.match_info["call_id"]
@@ -36,6 +39,9 @@ async def recording_handler(request: web.Request) -> web.StreamResponse:
                           str(exc))
     except ValueError as exc:  # an id that cannot name a file
         return json_error(404, "not_found", str(exc))
+    await request.app[AUTH_KEY].store.put_audit(AuditEntry(
+        time.time(), principal_of(request).actor, RECORDING_DOWNLOADED, call_id,
+        {"range": request.headers.get("Range")}))
     return web.FileResponse(path, headers={
         "Content-Type": "audio/wav",
         "Content-Disposition": f'attachment; filename="{call_id}-stereo.wav"',

@@ -7,7 +7,7 @@ import logging
 
 from aiohttp import web
 
-from edgeqa.api import bounds, guard, legal_hold
+from edgeqa.api import access, bounds, guard, legal_hold, session
 from edgeqa.api.bounds import BoundedSite, ConnectionBounds
 from edgeqa.api.errors import json_errors
 from edgeqa.api.keys import (
@@ -22,6 +22,7 @@ from edgeqa.api.keys import (
 from edgeqa.api.pci import pause_handler, resume_handler
 from edgeqa.api.recording import recording_handler
 from edgeqa.api.stream import sse_handler, ws_handler
+from edgeqa.auth.service import Authority
 from edgeqa.pci.service import PciService
 from edgeqa.recording.legal_hold import LegalHoldStore
 from edgeqa.recording.playback import StereoCache
@@ -43,16 +44,17 @@ async def _health(request: web.Request) -> web.Response:
 
 async def _calls(request: web.Request) -> web.Response:
     view: DaemonView = request.app[VIEW_KEY]
-    return web.json_response(dict(view.calls_snapshot()))
+    return web.json_response(access.snapshot_for(request, view.calls_snapshot()))
 
 
 def make_app(view: DaemonView, hub: StreamHub, settings: StreamSettings,
              recordings: StereoCache | None = None,
              pci: PciService | None = None,
              legal_holds: LegalHoldStore | None = None,
-             origins: guard.GuardSettings | None = None) -> web.Application:
+             origins: guard.GuardSettings | None = None, *,
+             auth: Authority) -> web.Application:
     """Return the aiohttp application serving ``view``, ``hub`` and (if recording is on)
-    ``recordings``, and the PCI pause of calls (``pci``)."""
+    ``recordings``, and the PCI pause of calls (``pci``); ``auth`` checks every request."""
     app = web.Application(middlewares=[json_errors], client_max_size=CLIENT_MAX_BODY_BYTES)
     guard.mount(app, origins)  # Host and Origin checks, first of all middlewares
     app[VIEW_KEY] = view
@@ -70,6 +72,7 @@ def make_app(view: DaemonView, hub: StreamHub, settings: StreamSettings,
     app.router.add_post("/v1/calls/{call_id}/pci/resume", resume_handler)
     app.router.add_get("/v1/stream", ws_handler)
     app.router.add_get("/v1/events", sse_handler)
+    session.mount(app, auth)
     return app
 
 

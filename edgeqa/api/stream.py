@@ -11,6 +11,7 @@ from aiohttp import WSMsgType, web
 
 from edgeqa.api.errors import json_error, parse_after
 from edgeqa.api.keys import HUB_KEY, SETTINGS_KEY, StreamSettings
+from edgeqa.api.visible import CredentialRevoked, EventSource, visible_events
 from edgeqa.stream import (
     BadCursor,
     Lagged,
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 CLOSE_LAGGED = 4000
 CLOSE_SEND_TIMEOUT = 4001
 CLOSE_PRUNED = 4002
+CLOSE_REVOKED = 4003
 CLOSE_GOING_AWAY = 1001
 #: Largest frame a consumer may send us (we read only to notice close and pings).
 WS_MAX_INCOMING_BYTES = 4096
@@ -57,7 +59,7 @@ def _subscribe(hub: StreamHub, request: web.Request) -> Subscription | web.Respo
         return json_error(503, "unavailable", "the daemon is stopping; retry shortly")
 
 
-async def _ws_send_loop(ws: web.WebSocketResponse, sub: Subscription,
+async def _ws_send_loop(ws: web.WebSocketResponse, sub: EventSource,
                         settings: StreamSettings) -> tuple[int, str]:
     sent = sub.last_delivered
     try:
@@ -72,6 +74,8 @@ async def _ws_send_loop(ws: web.WebSocketResponse, sub: Subscription,
         return CLOSE_GOING_AWAY, f"daemon stopping, resume from {sent}"
     except Pruned as exc:
         return CLOSE_PRUNED, str(exc)
+    except CredentialRevoked as exc:
+        return CLOSE_REVOKED, str(exc)
     except TimeoutError:
         return CLOSE_SEND_TIMEOUT, f"send timeout, resume from {sent}"
 
@@ -92,7 +96,8 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=WS_HEARTBEAT_S, max_msg_size=WS_MAX_INCOMING_BYTES)
     try:
         await ws.prepare(request)
-        sender = asyncio.create_task(_ws_send_loop(ws, sub, settings))
+        sender = asyncio.create_task(_ws_send_loop(ws, visible_events(request, sub),
+                                                   settings))
         reader = asyncio.create_task(_ws_read_loop(ws))
         try:
             await asyncio.wait({sender, reader}, return_when=asyncio.FIRST_COMPLETED)
@@ -129,13 +134,14 @@ async def sse_handler(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(headers={
         "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
         "X-Accel-Buffering": "no"})
-    sent = sub.last_delivered
+    source = visible_events(request, sub)
+    sent = source.last_delivered
     try:
         await resp.prepare(request)
         final: tuple[str, str] | None = None
         while final is None:
             try:
-                event = await asyncio.wait_for(sub.next(), settings.sse_keepalive_s)
+                event = await asyncio.wait_for(source.next(), settings.sse_keepalive_s)
             except TimeoutError:
                 frame = b": keepalive\n\n"
             except Lagged:
@@ -148,12 +154,15 @@ async def sse_handler(request: web.Request) -> web.StreamResponse:
                 final = ("pruned", str(exc))
                 sent = exc.first - 1
                 break
+            except CredentialRevoked as exc:
+                final = ("revoked", str(exc))
+                break
             else:
                 frame = _sse_frame(event.type, event.envelope_json(), event.seq)
             async with asyncio.timeout(settings.send_timeout_s):
                 await resp.write(frame)
             if frame[:1] != b":":
-                sent = sub.last_delivered
+                sent = source.last_delivered
         kind, reason = final
         body = json.dumps({"resume_after": sent, "message": reason})
         with contextlib.suppress(TimeoutError, ConnectionError):

@@ -27,6 +27,11 @@ RECORDING_DELETED = "recording.deleted"
 RECORDING_REFUSED = "recording.refused"
 LEGAL_HOLD_SET = "legal_hold.set"
 LEGAL_HOLD_CLEARED = "legal_hold.cleared"
+RECORDING_DOWNLOADED = "recording.downloaded"
+TOKEN_ADDED = "token.added"
+TOKEN_REVOKED = "token.revoked"
+SESSION_LOGIN = "session.login"
+SESSION_FAILED = "session.failed"
 
 
 @dataclass(frozen=True, slots=True)

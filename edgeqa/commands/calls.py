@@ -8,7 +8,13 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from edgeqa.commands.daemon_api import DaemonApiError, add_daemon_args, base_url, request_json
+from edgeqa.commands.daemon_api import (
+    DaemonApiError,
+    add_daemon_args,
+    base_url,
+    request_json,
+    token_of,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -41,7 +47,7 @@ def format_snapshot(snap: Mapping[str, Any]) -> str:
 
 def _calls(args: argparse.Namespace) -> int:
     try:
-        snap = request_json(f"{base_url(args)}/v1/calls")
+        snap = request_json(f"{base_url(args)}/v1/calls", token=token_of(args))
     except DaemonApiError as exc:
         print(f"edgeqa: {exc}", file=sys.stderr)
         return 1

@@ -1,7 +1,7 @@
 """`edgeqa pci pause|resume CALL`: the PCI pause of a call, through the daemon's API.
 
 The daemon mutes both recorded legs, stops analysing the call, and audits the action as
-cli:<--by, default the login name> before it answers.
+cli:<token name>#<id> (the token this command sends: docs/access.md) before it answers.
 """
 
 from __future__ import annotations
@@ -11,7 +11,13 @@ import getpass
 import sys
 from typing import Any
 
-from edgeqa.commands.daemon_api import DaemonApiError, add_daemon_args, base_url, request_json
+from edgeqa.commands.daemon_api import (
+    DaemonApiError,
+    add_daemon_args,
+    base_url,
+    request_json,
+    token_of,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -24,7 +30,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("command", choices=("pause", "resume"))
     p.add_argument("call_id", metavar="CALL", help="the call id (its Asterisk linkedid)")
     p.add_argument("--by", default=None,
-                   help="who asks, for the audit trail (default: your login name)")
+                   help="ignored: the audit trail names the token sent (kept so that "
+                        "old scripts still run)")
     add_daemon_args(p)
     p.set_defaults(func=_pci)
 
@@ -42,7 +49,7 @@ def _pci(args: argparse.Namespace) -> int:
     by = args.by if args.by is not None else _login()
     try:
         url = f"{base_url(args)}/v1/calls/{quote(args.call_id, safe='')}/pci/{args.command}"
-        answer = request_json(url, body={"by": by, "via": "cli"})
+        answer = request_json(url, body={"by": by, "via": "cli"}, token=token_of(args))
     except DaemonApiError as exc:
         print(f"edgeqa: {exc}", file=sys.stderr)
         return 1

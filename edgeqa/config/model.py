@@ -12,6 +12,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
+from edgeqa.auth.config import AuthConfig
 from edgeqa.config.fields import ConfigError, FieldReader, Secret, find_key_line, shown
 from edgeqa.config.files import MAX_CONFIG_BYTES, MAX_SECRET_BYTES, FileProblem, read_text_file
 from edgeqa.config.origins import parse_host, parse_origin
@@ -131,6 +132,7 @@ class Config:
     live: LiveConfig = field(default_factory=lambda: default_live())
     recording: RecordingConfig = field(default_factory=lambda: default_recording())
     pci: PciConfig = field(default_factory=PciConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
     source: Path | None = None
 
 
@@ -155,6 +157,7 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
                   "retention_days", "queue_retention_days", "retention_interval_s",
                   "min_free_mb", "min_free_percent", "disk_check_interval_s"),
     "pci": ("max_pause_s", "auto_resume"),
+    "auth": ("session_lifetime_s", "cookie_secure", "local_token", "teams"),
 }
 _SECTIONS = tuple(_KNOWN_KEYS)
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -190,6 +193,7 @@ _BOUNDS: dict[str, dict[str, tuple[float, float]]] = {
                   "retention_interval_s": (0.001, 7 * 86_400.0),
                   "disk_check_interval_s": (0.001, 3600.0)},
     "pci": {"max_pause_s": (0.001, 86_400.0)},
+    "auth": {"session_lifetime_s": (1.0, 30 * 86_400.0)},
 }
 
 
@@ -415,6 +419,24 @@ def _pci(r: FieldReader) -> PciConfig:
                      auto_resume=r.flag("auto_resume", False))
 
 
+def _auth(r: FieldReader) -> AuthConfig:
+    """[auth], with a [auth.teams] table of team = [agents] (member names or interfaces)."""
+    table = r.table.get("teams", {})
+    if not isinstance(table, dict):
+        r.fail("teams", "must be a table of team = [agent, ...]")
+        table = {}
+    teams = {}
+    for team, agents in table.items():
+        if not _MEMBER_NAME.fullmatch(team) or not isinstance(agents, list) or not all(
+                isinstance(a, str) and _MEMBER_NAME.fullmatch(a) for a in agents):
+            r.fail("teams", f"{shown(team)}: must be a list of agent names or interfaces")
+        else:
+            teams[team] = frozenset(agents)
+    return AuthConfig(session_lifetime_s=r.positive("session_lifetime_s", 8 * 3600.0),
+                      cookie_secure=r.flag("cookie_secure", False),
+                      local_token=r.flag("local_token", True), teams=teams)
+
+
 def _logging(r: FieldReader) -> LoggingConfig:
     return LoggingConfig(
         format=r.choice("format", "text", ("text", "json")),
@@ -470,6 +492,7 @@ def parse_config(
         live=_live(readers["live"]),
         recording=_recording(readers["recording"]),
         pci=_pci(readers["pci"]),
+        auth=_auth(readers["auth"]),
         source=source,
     )
     if errors:

@@ -89,6 +89,26 @@ MIGRATIONS: tuple[str, ...] = (
         reason  TEXT NOT NULL
     );
     """,
+    # 5: API tokens with roles (only a hash of each secret) and browser sessions (edgeqa.auth).
+    """
+    CREATE TABLE tokens (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        name       TEXT NOT NULL,
+        role       TEXT NOT NULL,   -- admin | supervisor | agent | feed | metrics
+        scope      TEXT NOT NULL,   -- JSON: {"queues": [...], "teams": [...], "agent": ...}
+        hash       TEXT NOT NULL UNIQUE,  -- hex sha256 of the secret
+        created_at REAL NOT NULL,
+        revoked_at REAL
+    );
+    CREATE TABLE sessions (
+        hash       TEXT PRIMARY KEY,  -- hex sha256 of the cookie's secret
+        token_id   INTEGER NOT NULL REFERENCES tokens (id),
+        csrf       TEXT NOT NULL,     -- hex sha256 of the session's CSRF token
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    CREATE INDEX sessions_token ON sessions (token_id);
+    """,
 )
 
 

@@ -10,13 +10,14 @@ import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from edgeqa.audit.model import AuditEntry
 from edgeqa.store import db
 from edgeqa.store.records import Checkpoint, EventLike, StoredEvent
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Default named limits (the daemon passes the configured ones).
 WRITER_QUEUE_MAX_REQUESTS = 1024
@@ -198,6 +199,12 @@ class Store:
         holds: dict[str, dict[str, Any]] = await self._submit(
             lambda c: db.legal_holds(c, call_id))
         return holds
+
+    async def run(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``op`` on the writer thread's connection (a capability's own SQL); return its
+        result."""
+        result: T = await self._submit(op)
+        return result
 
     async def close(self) -> None:
         """Finish queued requests, stop the writer thread and close the database; idempotent."""

@@ -20,7 +20,7 @@ from edgeqa.sandbox.demo.stream_client import StreamCollector
 from edgeqa.sandbox.errors import SandboxError
 from edgeqa.sandbox.pbx import Sandbox
 from edgeqa.sandbox.softphone import Softphone
-from tests.support.daemon import make_daemon
+from tests.support.daemon import admin_token, make_daemon
 from tests.support.phones import SoftphoneFactory
 from tests.support.schemas import EnvelopeChecker
 from tests.support.unavailable import unavailable
@@ -101,14 +101,16 @@ def daemon(running_sandbox: Sandbox, tmp_path: Path) -> Iterator[DaemonProcess]:
 async def collect() -> AsyncIterator[Callable[..., StreamCollector]]:
     """Factory of stream consumers; each runs as a task, cancelled after the test.
 
-    Every envelope received is validated against schemas/ (envelope, and payload against the
+    ``token``: the daemon's local admin token unless given. Every envelope received is
+    validated against schemas/ (envelope, and payload against the
     schema it names); the test fails at teardown if one did not fit.
     """
     tasks: list[asyncio.Task[None]] = []
     checker = EnvelopeChecker()
 
-    def start(api_url: str, after: int | None = 0) -> StreamCollector:
-        col = StreamCollector(api_url, after=after, on_event=checker)
+    def start(api_url: str, after: int | None = 0, token: str | None = None) -> StreamCollector:
+        col = StreamCollector(api_url, after=after, on_event=checker,
+                              token=token if token is not None else admin_token(api_url))
         tasks.append(asyncio.create_task(col.run()))
         return col
 

@@ -156,8 +156,9 @@ def test_slowloris_closed_at_the_head_deadline(daemon: DaemonProcess) -> None:
     assert elapsed < HEAD_S + 2 * SLOW_BYTE_S + 1.0
 
 
-def upgrade_status(port: int, host: str, origin: str | None) -> bytes:
+def upgrade_status(port: int, host: str, origin: str | None, token: str) -> bytes:
     request = (f"GET /v1/stream HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+               f"Authorization: Bearer {token}\r\n"
                "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                "Sec-WebSocket-Version: 13\r\n")
     if origin is not None:
@@ -169,10 +170,12 @@ def upgrade_status(port: int, host: str, origin: str | None) -> bytes:
 
 def test_websocket_with_foreign_origin_or_host_refused(daemon: DaemonProcess) -> None:
     port = port_of(daemon)
-    own = f"127.0.0.1:{port}"
-    assert upgrade_status(port, own, "http://evil.example") == b"HTTP/1.1 403 Forbidden"
-    assert upgrade_status(port, own, "null") == b"HTTP/1.1 403 Forbidden"
-    assert upgrade_status(port, f"evil.example:{port}", None).startswith(b"HTTP/1.1 421 ")
-    assert upgrade_status(port, own, None) == b"HTTP/1.1 101 Switching Protocols"
-    assert upgrade_status(port, f"localhost:{port}", f"http://localhost:{port}") == \
+    own, token = f"127.0.0.1:{port}", daemon.token()  # a good token does not help
+    assert upgrade_status(port, own, "http://evil.example", token) == b"HTTP/1.1 403 Forbidden"
+    assert upgrade_status(port, own, "null", token) == b"HTTP/1.1 403 Forbidden"
+    assert upgrade_status(port, f"evil.example:{port}", None, token).startswith(
+        b"HTTP/1.1 421 ")
+    assert upgrade_status(port, own, None, token) == b"HTTP/1.1 101 Switching Protocols"
+    assert upgrade_status(port, f"localhost:{port}", f"http://localhost:{port}", token) == \
         b"HTTP/1.1 101 Switching Protocols"
+    assert upgrade_status(port, own, None, "eqa_bad").startswith(b"HTTP/1.1 401 ")

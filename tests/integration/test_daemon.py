@@ -61,7 +61,8 @@ async def test_daemon_tracks_a_real_queue_call(
         snap = daemon.get("/v1/calls")
         assert [c["call_id"] for c in snap["calls"]] == [call_id]
         cli = await blocking(lambda: subprocess.run(
-            [sys.executable, "-m", "edgeqa", "calls", "--url", daemon.api_url],
+            [sys.executable, "-m", "edgeqa", "calls", "--url", daemon.api_url, "--token-file",
+             str(daemon.token_path)],
             capture_output=True, text=True, timeout=30))
         assert cli.returncode == 0, cli.stderr
         assert f"  {call_id}  connected  queue=support  agent=PJSIP/agent1" in cli.stdout
@@ -163,9 +164,9 @@ async def test_asterisk_restart_mid_call_resyncs_within_2s(
     assert got == expected
 
 
-async def _read_all_sse(api_url: str, after: int, upto: int) -> list[Envelope]:
+async def _read_all_sse(api_url: str, after: int, upto: int, token: str) -> list[Envelope]:
     out: list[Envelope] = []
-    headers = {"Last-Event-ID": str(after)}
+    headers = {"Last-Event-ID": str(after), "Authorization": f"Bearer {token}"}
     async with aiohttp.ClientSession() as session, \
             session.get(f"{api_url}/v1/events", headers=headers) as resp:
         assert resp.status == 200
@@ -216,7 +217,7 @@ async def test_resume_exactly_once_across_daemon_restart(
         await resumed.wait_for(lambda e: e["seq"] >= last, EVENT_TIMEOUT_S)
         full = collect(proc.api_url, after=0)
         await full.wait_for(lambda e: e["seq"] >= last, EVENT_TIMEOUT_S)
-        sse = await _read_all_sse(proc.api_url, cut, last)
+        sse = await _read_all_sse(proc.api_url, cut, last, proc.token())
     finally:
         status = await blocking(proc.stop)
     assert status == 0, proc.log()

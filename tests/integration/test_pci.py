@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import sqlite3
 import subprocess
 import sys
@@ -114,8 +115,10 @@ async def test_pci_pause_by_cli_and_by_the_agents_feature_code(
     audit = _cli(proc, "audit", "--call", call_id, "--json")
     assert audit.returncode == 0, audit.stderr
     entries = [json.loads(line) for line in audit.stdout.splitlines()]
+    local = entries[0]["actor_name"]  # the daemon's local token, that `edgeqa pci` sends
+    assert re.fullmatch(r"local#\d+", local), local
     assert [(e["action"], e["actor_kind"], e["actor_name"]) for e in entries] == [
-        ("pci.pause", "cli", "qa-lead"), ("pci.resume", "cli", "qa-lead"),
+        ("pci.pause", "cli", local), ("pci.resume", "cli", local),
         ("pci.pause", "dtmf", "PJSIP/agent1"), ("pci.resume", "dtmf", "PJSIP/agent1")]
     spans = [(entries[i]["at"] - play_start, entries[i + 1]["at"] - play_start)
              for i in (0, 2)]

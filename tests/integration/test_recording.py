@@ -41,9 +41,10 @@ CROSS_MAX = 0.3
 RANGE = (100_000, 163_999)
 
 
-def _range_get(url: str, first: int, last: int) -> tuple[int, str, bytes]:
+def _range_get(url: str, token: str, first: int, last: int) -> tuple[int, str, bytes]:
     """GET ``url`` with ``Range: bytes=first-last``: (status, Content-Type, body)."""
-    req = urllib.request.Request(url, headers={"Range": f"bytes={first}-{last}"})
+    req = urllib.request.Request(url, headers={"Range": f"bytes={first}-{last}",
+                                               "Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(req, timeout=30.0) as resp:
         return resp.status, resp.headers["Content-Type"], resp.read()
 
@@ -137,7 +138,7 @@ async def test_a_queue_call_is_recorded_per_leg_on_the_switch(
         done = await _closed(proc, collect)
         # A browser seeking into the call: the daemon serves the stereo file by range.
         ranged = await blocking(
-            _range_get, f"{proc.api_url}/v1/calls/{call_id}/recording", *RANGE)
+            _range_get, f"{proc.api_url}/v1/calls/{call_id}/recording", proc.token(), *RANGE)
     finally:
         status = await blocking(proc.stop)
     rows = _closed_rows(proc, status, done, tmp_path / "d" / "edgeqa.db")

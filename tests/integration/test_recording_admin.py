@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -233,9 +234,10 @@ async def test_a_full_disk_refuses_new_recordings_and_spares_the_running_one(
         check_complete_row(row, call3)
 
 
-def _put_legal_hold(url: str, reason: str) -> tuple[int, Any]:
+def _put_legal_hold(url: str, token: str, reason: str) -> tuple[int, Any]:
     req = urllib.request.Request(url, method="PUT", data=json.dumps({"reason": reason}).encode(),
-                                 headers={"Content-Type": "application/json"})
+                                 headers={"Content-Type": "application/json",
+                                          "Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(req, timeout=10.0) as resp:
         return resp.status, json.loads(resp.read())
 
@@ -258,8 +260,10 @@ async def test_retention_deletes_old_files_audits_them_and_spares_a_call_on_lega
                                 {kept})
         calls = [kept, old]
         status, body = await blocking(
-            _put_legal_hold, f"{proc.api_url}/v1/calls/{kept}/legal-hold", "case 4711")
-        assert status == 201 and body["legal_hold"]["set_by"] == "api:anonymous", body
+            _put_legal_hold, f"{proc.api_url}/v1/calls/{kept}/legal-hold", proc.token(),
+            "case 4711")
+        assert status == 201, body
+        assert re.fullmatch(r"api:local#\d+", body["legal_hold"]["set_by"]), body
         # The daemon purges by itself: a second process must not write its stream.
         refused = await blocking(_edgeqa, "recordings", "purge", "-c", conf)
         assert refused.returncode == 1 and "daemon is running" in refused.stderr
@@ -289,8 +293,8 @@ async def test_retention_deletes_old_files_audits_them_and_spares_a_call_on_lega
     assert sorted((a["call_id"], a["detail"]["leg"]) for a in deleted) == [
         (old, "agent"), (old, "customer")]
     assert {a["actor_kind"] for a in deleted} == {"cli"}
-    assert [(a["call_id"], a["actor_name"], a["detail"]["reason"])
-            for a in _audit(db, "legal_hold.set")] == [(kept, "anonymous", "case 4711")]
+    assert [(a["call_id"], a["actor_name"].split("#")[0], a["detail"]["reason"])
+            for a in _audit(db, "legal_hold.set")] == [(kept, "local", "case 4711")]
     # The listing shows both: the deleted rows, and the call on legal hold.
     listing = await blocking(_edgeqa, "recordings", "-c", conf)
     lines = listing.stdout.splitlines()

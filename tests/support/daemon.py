@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -40,7 +42,30 @@ def make_daemon(sandbox: Sandbox, tmp_path: Path, *, name: str = "d",
                         rtp_port=sandbox.ports.base + RTP_PORT_OFFSET,
                         recordings=(recordings or sandbox.recordings) if record else None,
                         recording_policy=recording_policy)
-    return DaemonProcess(conf, port, tmp_path / name / "daemon.log")
+    proc = DaemonProcess(conf, port, tmp_path / name / "daemon.log")
+    DAEMONS[proc.api_url] = proc
+    return proc
+
+
+#: The daemons made here, by API URL: a stream collector given only a URL reads the local
+#: admin token of the daemon there.
+DAEMONS: dict[str, DaemonProcess] = {}
+
+
+def admin_token(api_url: str) -> str:
+    """The local admin token of the daemon serving ``api_url`` (started by make_daemon)."""
+    return DAEMONS[api_url].token()
+
+
+def add_token(proc: DaemonProcess, name: str, role: str, *scopes: str,
+              agent: str | None = None) -> str:
+    """Create a token with `edgeqa token add` on the daemon's store; return its secret."""
+    argv = [sys.executable, "-m", "edgeqa", "token", "add", "--config", str(proc.config),
+            "--role", role, *(f"--scope={s}" for s in scopes),
+            *(["--agent", agent] if agent else []), name]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
 
 
 def is_type(*types: str) -> Callable[[Envelope], bool]:

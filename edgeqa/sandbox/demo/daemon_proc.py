@@ -77,10 +77,24 @@ class DaemonProcess:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT, env=self.env)
 
-    def get(self, path: str, timeout_s: float = 2.0) -> Any:
-        """GET ``path`` from the daemon's API and decode its JSON (error bodies too)."""
+    @property
+    def token_path(self) -> Path:
+        """The daemon's local admin token (beside the store write_config names)."""
+        return self.config.parent / "local.token"
+
+    def token(self) -> str:
+        """The daemon's local admin token (written at start, before the API listens)."""
+        return self.token_path.read_text().strip()
+
+    def get(self, path: str, timeout_s: float = 2.0, token: str | None = None) -> Any:
+        """GET ``path`` from the daemon's API with ``token`` (default: the local admin
+        token, if written yet) and decode its JSON (error bodies too)."""
+        if token is None and self.token_path.exists():
+            token = self.token()
+        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+        req = urllib.request.Request(self.api_url + path, headers=headers)
         try:
-            with urllib.request.urlopen(self.api_url + path, timeout=timeout_s) as resp:
+            with urllib.request.urlopen(req, timeout=timeout_s) as resp:
                 return json.loads(resp.read())
         except urllib.error.HTTPError as exc:
             return json.loads(exc.read())

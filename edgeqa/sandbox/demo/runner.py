@@ -237,7 +237,8 @@ async def run_demo(*, calls_dir: Path, out: TextIO, tty: bool, talk_scale: float
         screen.say(f"starting `edgeqa run --config {conf}`")
         proc.start()
         await in_thread(proc.wait_ready)
-        collector = StreamCollector(proc.api_url, after=0, on_event=screen.on_event)
+        collector = StreamCollector(proc.api_url, after=0, on_event=screen.on_event,
+                                    token=proc.token())
         tasks = [asyncio.create_task(collector.run()), asyncio.create_task(screen.refresh_loop())]
         await collector.wait_for(lambda e: e["type"] == "resync.completed", 10.0)
         results = await in_thread(_scenario, box, calls_dir, work, talk_scale, screen.say)

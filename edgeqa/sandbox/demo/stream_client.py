@@ -13,11 +13,14 @@ Envelope = dict[str, Any]
 
 
 class StreamCollector:
-    """Connects to /v1/stream?after=N, appends each envelope to ``events`` until closed."""
+    """Connects to /v1/stream?after=N with a bearer ``token``, appends each envelope to
+    ``events`` until closed."""
 
     def __init__(self, api_url: str, after: int | None = None,
-                 on_event: Callable[[Envelope], None] | None = None) -> None:
+                 on_event: Callable[[Envelope], None] | None = None,
+                 token: str | None = None) -> None:
         self.url = f"{api_url}/v1/stream"
+        self.headers = {} if token is None else {"Authorization": f"Bearer {token}"}
         self.after = after
         self.on_event = on_event
         self.events: list[Envelope] = []
@@ -37,7 +40,7 @@ class StreamCollector:
             self._changed.set()
 
     async def _consume(self, params: dict[str, str]) -> None:
-        async with aiohttp.ClientSession() as session, \
+        async with aiohttp.ClientSession(headers=self.headers) as session, \
                 session.ws_connect(self.url, params=params, heartbeat=20.0) as ws:
             self.connected.set()
             while True:

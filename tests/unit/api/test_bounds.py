@@ -17,14 +17,13 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
-from aiohttp import web
 
 from edgeqa.api import ApiServer, StreamSettings, make_app
 from edgeqa.api.bounds import BoundedSite, ConnectionBounds
-from edgeqa.api.errors import Handler
 from edgeqa.store import Store
 from edgeqa.stream import StreamHub
 from tests.support.ami import until
+from tests.support.api import authority, new_token
 
 HEAD_S = 0.5
 IDLE_S = 2.5  # well above HEAD_S: aiohttp's own keep-alive timer must not be what closes heads
@@ -39,30 +38,12 @@ class FakeView:
         return {"status": "ok"}
 
 
-@dataclass(frozen=True, slots=True)
-class StandIn:
-    """Stands in for h10-auth's principal (token_id, name, role, scope)."""
-
-    token_id: str
-    name: str = "t"
-    role: str = "feed"
-    scope: tuple[str, ...] = ()
-
-
-@web.middleware
-async def principal_from_header(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Test stand-in for the token check: ``X-Test-Token: id`` becomes request["principal"]."""
-    token = request.headers.get("X-Test-Token")
-    if token is not None:
-        request["principal"] = StandIn(token)
-    return await handler(request)
-
-
 @dataclass
 class Env:
     server: ApiServer
     hub: StreamHub
     port: int
+    auth: dict[str, dict[str, str]]  # two feed tokens' headers, "a" and "b"
 
     @property
     def site(self) -> BoundedSite:
@@ -79,12 +60,13 @@ async def _env(tmp_path: Path, limits: ConnectionBounds) -> AsyncIterator[Env]:
     store = Store(tmp_path / "s.db", synchronous="normal")
     await store.open()
     hub = StreamHub(store.read_after, last_seq=0, max_subscribers_per_key=2)
-    app = make_app(FakeView(), hub, StreamSettings(sse_keepalive_s=0.2))
-    app.middlewares.append(principal_from_header)
+    app = make_app(FakeView(), hub, StreamSettings(sse_keepalive_s=0.2), auth=authority(store))
     server = ApiServer(app, "127.0.0.1", 0, limits)
     _, port = await server.start()
+    auth = {name: {"Authorization": f"Bearer {await new_token(store, 'feed', name)}"}
+            for name in ("a", "b")}
     try:
-        yield Env(server, hub, port)
+        yield Env(server, hub, port, auth)
     finally:
         hub.close()
         await server.stop()
@@ -164,7 +146,8 @@ async def test_idle_keepalive_closed_and_streams_not_cut(env: Env) -> None:
     writer.close()
     # A WebSocket outlives both deadlines (it is a request in progress, not a head or idle).
     async with aiohttp.ClientSession() as session:
-        ws = await session.ws_connect(f"{env.url}/v1/stream", heartbeat=None)
+        ws = await session.ws_connect(f"{env.url}/v1/stream", heartbeat=None,
+                                      headers=env.auth["a"])
         await asyncio.sleep(HEAD_S + IDLE_S + 0.3)
         assert not ws.closed and env.hub.subscribers == 1
         await ws.close()
@@ -186,22 +169,21 @@ async def test_connections_over_the_cap_get_a_503_and_are_closed(tmp_path: Path)
         assert await health(env.url) == 200  # a slot is free again
 
 
-@pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 async def test_subscribers_capped_per_token(env: Env) -> None:
     async with aiohttp.ClientSession() as session:
-        mine = [await session.ws_connect(f"{env.url}/v1/stream", headers={"X-Test-Token": "a"})
+        mine = [await session.ws_connect(f"{env.url}/v1/stream", headers=env.auth["a"])
                 for _ in range(2)]
-        async with session.get(f"{env.url}/v1/events", headers={"X-Test-Token": "a"}) as resp:
+        async with session.get(f"{env.url}/v1/events", headers=env.auth["a"]) as resp:
             assert resp.status == 429
             body = await resp.json()
             assert body["error"] == "too_many_streams"
         with pytest.raises(aiohttp.WSServerHandshakeError) as info:
-            await session.ws_connect(f"{env.url}/v1/stream", headers={"X-Test-Token": "a"})
+            await session.ws_connect(f"{env.url}/v1/stream", headers=env.auth["a"])
         assert info.value.status == 429
-        other = await session.ws_connect(f"{env.url}/v1/stream", headers={"X-Test-Token": "b"})
+        other = await session.ws_connect(f"{env.url}/v1/stream", headers=env.auth["b"])
         assert env.hub.subscribers == 3
         await mine[0].close()
         await until(lambda: env.hub.subscribers == 2, STEP_S)
-        again = await session.ws_connect(f"{env.url}/v1/stream", headers={"X-Test-Token": "a"})
+        again = await session.ws_connect(f"{env.url}/v1/stream", headers=env.auth["a"])
         for ws in (mine[1], other, again):
             await ws.close()

@@ -16,6 +16,7 @@ from edgeqa.api.guard import GuardSettings, OriginPolicy, parse_host, parse_orig
 from edgeqa.store import Store
 from edgeqa.stream import StreamHub
 from tests.support.ami import until
+from tests.support.api import admin_headers, authority
 
 EVIL = "http://evil.example"
 FRIEND = "https://dash.example:8443"
@@ -44,8 +45,9 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     await store.open()
     hub = StreamHub(store.read_after, last_seq=0)
     settings = GuardSettings(allowed_hosts=("pbx.example",), allowed_origins=(FRIEND,))
-    app = make_app(FakeView(), hub, StreamSettings(sse_keepalive_s=0.2), origins=settings)
-    client = TestClient(TestServer(app, host="127.0.0.1"))
+    app = make_app(FakeView(), hub, StreamSettings(sse_keepalive_s=0.2), origins=settings,
+                   auth=authority(store))
+    client = TestClient(TestServer(app, host="127.0.0.1"), headers=await admin_headers(store))
     await client.start_server()
     try:
         yield Env(client, hub)

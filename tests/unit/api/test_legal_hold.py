@@ -13,7 +13,7 @@ from edgeqa.api import StreamSettings, make_app
 from edgeqa.recording.events import Recording, event_for
 from edgeqa.store import Store
 from edgeqa.stream import StreamHub
-from tests.support.api import FakeView
+from tests.support.api import FakeView, admin_headers, authority
 
 CALL = "1733012345.7"
 URL = f"/v1/calls/{CALL}/legal-hold"
@@ -31,7 +31,8 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     await store.append([event_for(Recording(CALL, "customer", "/r/x.wav", 1.0), 1.0)])
     hub = StreamHub(store.read_after, last_seq=0)
     client = TestClient(TestServer(make_app(FakeView(), hub, StreamSettings(),
-                                            legal_holds=store), host="127.0.0.1"))
+                                            legal_holds=store, auth=authority(store)),
+                                   host="127.0.0.1"), headers=await admin_headers(store))
     await client.start_server()
     try:
         yield Env(client, store)
@@ -45,7 +46,7 @@ async def test_set_then_clear_each_audited(env: Env) -> None:
     r = await env.client.put(URL, json={"reason": " case 4711 "})
     body = await r.json()
     assert r.status == 201 and body["legal_hold"]["reason"] == "case 4711"
-    assert body["legal_hold"]["set_by"] == "api:anonymous"
+    assert body["legal_hold"]["set_by"] == "api:admin#1"  # the token, not a body field
     r = await env.client.put(URL, json={"reason": "another"})  # already: the first one stays
     assert r.status == 200 and (await r.json())["legal_hold"]["reason"] == "case 4711"
     assert set(await env.store.legal_holds()) == {CALL}
@@ -54,10 +55,10 @@ async def test_set_then_clear_each_audited(env: Env) -> None:
     assert await env.store.legal_holds() == {}
     r = await env.client.delete(URL)
     assert r.status == 404 and (await r.json())["error"] == "not_found"
-    audit = await env.store.audit()
+    audit = await env.store.audit(action="legal_hold.")
     assert [(a["action"], a["call_id"], a["actor_kind"], a["actor_name"], a["detail"]["reason"])
-            for a in audit] == [("legal_hold.set", CALL, "api", "anonymous", "case 4711"),
-                                ("legal_hold.cleared", CALL, "api", "anonymous", "case 4711")]
+            for a in audit] == [("legal_hold.set", CALL, "api", "admin#1", "case 4711"),
+                                ("legal_hold.cleared", CALL, "api", "admin#1", "case 4711")]
 
 
 async def test_bad_requests_change_nothing(env: Env) -> None:
@@ -71,15 +72,16 @@ async def test_bad_requests_change_nothing(env: Env) -> None:
     assert r.status == 404 and "no recordings" in (await r.json())["message"]
     r = await env.client.put("/v1/calls/a%20b/legal-hold", json={"reason": "x"})
     assert r.status == 400
-    assert await env.store.legal_holds() == {} and await env.store.audit() == []
+    assert await env.store.legal_holds() == {} and await env.store.audit(action="legal_hold.") == []
 
 
 async def test_without_a_store_the_routes_answer_503(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db", synchronous="normal")
     await store.open()
     hub = StreamHub(store.read_after, last_seq=0)
-    client = TestClient(TestServer(make_app(FakeView(), hub, StreamSettings()),
-                                   host="127.0.0.1"))
+    client = TestClient(TestServer(make_app(FakeView(), hub, StreamSettings(),
+                                            auth=authority(store)),
+                                   host="127.0.0.1"), headers=await admin_headers(store))
     await client.start_server()
     try:
         assert (await client.put(URL, json={"reason": "x"})).status == 503

@@ -17,7 +17,7 @@ from edgeqa.recording.playback import StereoCache
 from edgeqa.recording.stereo import build_stereo
 from edgeqa.store import Store
 from edgeqa.stream import StreamHub
-from tests.support.api import FakeView
+from tests.support.api import FakeView, admin_headers, authority
 from tests.unit.recording.calls import as_dicts, leg_rows, store_rows
 
 CALL = "1733012345.7"
@@ -25,8 +25,8 @@ LIVE = "1733012345.9"
 
 
 class Env:
-    def __init__(self, client: TestClient[Any, Any], want: bytes) -> None:
-        self.client, self.want = client, want
+    def __init__(self, client: TestClient[Any, Any], want: bytes, store: Store) -> None:
+        self.client, self.want, self.store = client, want, store
 
 
 @pytest_asyncio.fixture
@@ -43,11 +43,11 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     await store_rows(store, rows)
     hub = StreamHub(store.read_after, last_seq=0)
     cache = StereoCache(lambda cid: store.recordings(call_id=cid), tmp_path / "cache")
-    app = make_app(FakeView(), hub, StreamSettings(), cache)
-    client = TestClient(TestServer(app, host="127.0.0.1"))
+    app = make_app(FakeView(), hub, StreamSettings(), cache, auth=authority(store))
+    client = TestClient(TestServer(app, host="127.0.0.1"), headers=await admin_headers(store))
     await client.start_server()
     try:
-        yield Env(client, want)
+        yield Env(client, want, store)
     finally:
         hub.close()
         await client.close()
@@ -72,6 +72,9 @@ async def test_a_range_gets_206_and_exactly_those_bytes(env: Env) -> None:
     assert r.headers["Content-Range"] == f"bytes 100-1099/{len(env.want)}"
     r = await env.client.get(URL, headers={"Range": "bytes=-4"})
     assert r.status == 206 and await r.read() == env.want[-4:]
+    downloads = await env.store.audit(action="recording.downloaded")
+    assert [(a["call_id"], a["actor_name"], a["detail"]) for a in downloads] == [
+        (CALL, "admin#1", {"range": "bytes=100-1099"}), (CALL, "admin#1", {"range": "bytes=-4"})]
 
 
 async def test_a_range_past_the_end_is_416(env: Env) -> None:
@@ -104,8 +107,9 @@ async def test_without_recording_the_route_is_404(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db", synchronous="normal")
     await store.open()
     hub = StreamHub(store.read_after, last_seq=0)
-    client = TestClient(TestServer(make_app(FakeView(), hub, StreamSettings()),
-                                   host="127.0.0.1"))
+    client = TestClient(TestServer(make_app(FakeView(), hub, StreamSettings(),
+                                            auth=authority(store)),
+                                   host="127.0.0.1"), headers=await admin_headers(store))
     await client.start_server()
     try:
         r = await client.get(URL)

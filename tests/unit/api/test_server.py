@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from edgeqa.api import CLOSE_GOING_AWAY, CLOSE_LAGGED, CLOSE_PRUNED, StreamSettings, make_app
 from edgeqa.store import Event, Store
 from edgeqa.stream import StreamHub
+from tests.support.api import admin_headers, authority
 
 TIMEOUT_S = 10.0
 
@@ -50,8 +51,9 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     await store.open()
     hub = StreamHub(store.read_after, last_seq=0, subscriber_queue_max_events=5)
     view = FakeView()
-    app = make_app(view, hub, StreamSettings(send_timeout_s=2.0, sse_keepalive_s=0.2))
-    client = TestClient(TestServer(app, host="127.0.0.1"))
+    app = make_app(view, hub, StreamSettings(send_timeout_s=2.0, sse_keepalive_s=0.2),
+                   auth=authority(store))
+    client = TestClient(TestServer(app, host="127.0.0.1"), headers=await admin_headers(store))
     await client.start_server()
     try:
         yield Env(store, hub, client, view)
@@ -198,7 +200,9 @@ async def test_consumer_that_never_reads_is_dropped_without_stalling(env: Env) -
     reader, writer = await asyncio.open_connection(host, port)
     sock = writer.get_extra_info("socket")
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    auth = env.client.session.headers["Authorization"].encode()
     writer.write(f"GET /v1/stream?after=0 HTTP/1.1\r\nHost: {host}:{port}\r\n".encode()
+                 + b"Authorization: " + auth + b"\r\n"
                  + b"Upgrade: websocket\r\n"
                  b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                  b"Sec-WebSocket-Version: 13\r\n\r\n")
@@ -237,8 +241,9 @@ async def test_ws_resume_from_pruned_seq_closes_4002(tmp_path: Path) -> None:
     store = Store(tmp_path / "p.db", synchronous="normal", retention_max_events=10)
     await store.open()
     hub = StreamHub(store.read_after, last_seq=0)
-    client = TestClient(TestServer(make_app(FakeView(), hub, StreamSettings()),
-                                   host="127.0.0.1"))
+    client = TestClient(TestServer(make_app(FakeView(), hub, StreamSettings(),
+                                            auth=authority(store)),
+                                   host="127.0.0.1"), headers=await admin_headers(store))
     await client.start_server()
     try:
         for _ in range(25):

@@ -37,7 +37,7 @@ LAYERS: dict[str, int] = {
     "edgeqa": PLUMBING, "runtime": PLUMBING,
     "metrics": METRICS, "analyze": METRICS,
     "ami": PROTOCOLS, "ari": PROTOCOLS, "media": PROTOCOLS,
-    "calls": MODEL, "stream": MODEL, "store": MODEL, "audit": MODEL,
+    "calls": MODEL, "stream": MODEL, "store": MODEL, "audit": MODEL, "auth": MODEL,
     "live": LIVE, "recording": LIVE, "pci": LIVE, "supervisor": LIVE, "routing": LIVE, "feed": LIVE,
     "cues": LIVE,
     "app": ROOT_LAYER, "config": ROOT_LAYER,
