@@ -189,7 +189,8 @@ _BOUNDS: dict[str, dict[str, tuple[float, float]]] = {
     "live": {"jitter_depth_packets": (1, MAX_DEPTH_PACKETS), "max_calls": (1, 1000),
              "stasis_timeout_s": (0.001, 300.0),
              "checkpoint_interval_s": (0.001, 3600.0)},
-    "recording": {"close_timeout_s": (0.001, 3600.0), "retention_days": (0.001, 36_500.0),
+    # retention_days down to 0.0001 (8.6 s): what a test of the daemon's own purge needs.
+    "recording": {"close_timeout_s": (0.001, 3600.0), "retention_days": (0.0001, 36_500.0),
                   "retention_interval_s": (0.001, 7 * 86_400.0),
                   "disk_check_interval_s": (0.001, 3600.0)},
     "pci": {"max_pause_s": (0.001, 86_400.0)},
