@@ -29,7 +29,6 @@ from edgeqa.live.events import GAP_DAEMON_RESTART, GAP_PBX_OUTAGE, unavailable
 from edgeqa.live.router import TapRouter
 from edgeqa.live.taps import CallTaps, TapError
 from edgeqa.media.receiver import RtpReceiver, open_receiver
-from edgeqa.media.timeline import StreamStats
 from edgeqa.metrics.events import Leg
 from edgeqa.store import Checkpoint, EventLike
 from edgeqa.store import Event as StreamEvent
@@ -87,12 +86,10 @@ class LiveMetrics:
         self._submit = submit
         self._save_checkpoint = save_checkpoint
         self._saving: set[str] = set()
-        self.router = TapRouter()
+        self.router = TapRouter(depth_packets=cfg.jitter_depth_packets)
         self.receiver: RtpReceiver | None = None
         self.active: dict[str, CallTaps] = {}
         self.stats = LiveStats()
-        #: Every tapped leg's stream counters (restarts, re-anchors, SSRC changes), summed.
-        self.stream_stats = StreamStats()
         self._seen: dict[str, None] = {}
         self._left_open: dict[str, LeftOpen] = {}
         #: Per call id: its open pause, and (until its taps are up) the pauses before it.
@@ -103,7 +100,7 @@ class LiveMetrics:
 
     async def open(self) -> None:
         """Bind the loopback RTP receiver (before ARI starts, so taps always have a target)."""
-        self.receiver = await open_receiver(self.router.on_batch, self.cfg.rtp_port)
+        self.receiver = await open_receiver(self.router.engine, self.cfg.rtp_port)
         log.info("live metrics: RTP receiver on %s:%d", *self.receiver.local_address)
 
     def bind(self, tg: asyncio.TaskGroup) -> None:
@@ -141,17 +138,17 @@ class LiveMetrics:
 
     def health(self) -> Mapping[str, Any]:
         """Counters for /v1/health."""
-        rx = self.receiver.stats if self.receiver is not None else None
+        rtp = self.router.engine.stats()  # every tapped leg's, open or closed, summed
         return {"active_calls": len(self.active), "tapped": self.stats.tapped,
                 "unavailable": self.stats.unavailable, "summaries": self.stats.summaries,
                 "checkpoints": self.stats.checkpoints, "resumed": self.stats.resumed,
                 "checkpoints_saved": self.stats.checkpoints_saved,
-                "rtp_packets": rx.packets if rx else 0,
-                "rtp_malformed": rx.malformed if rx else 0,
-                "unrouted": self.router.stats.unrouted,
-                "rtp_restarts": self.stream_stats.restarts,
-                "rtp_reanchors": self.stream_stats.reanchors,
-                "rtp_ssrc_changes": self.stream_stats.ssrc_changes}
+                "rtp_packets": rtp["packets"],
+                "rtp_malformed": rtp["malformed"],
+                "unrouted": rtp["unrouted"],
+                "rtp_restarts": rtp["restarts"],
+                "rtp_reanchors": rtp["reanchors"],
+                "rtp_ssrc_changes": rtp["ssrc_changes"]}
 
     # --- PCI pause -------------------------------------------------------------------------
 
@@ -300,8 +297,7 @@ class LiveMetrics:
                         before=summary if isinstance(summary, Mapping) else None,
                         depth_packets=self.cfg.jitter_depth_packets,
                         on_checkpoint=keep if self._save_checkpoint is not None else None,
-                        checkpoint_every_s=self.cfg.checkpoint_interval_s,
-                        stream_stats=self.stream_stats)
+                        checkpoint_every_s=self.cfg.checkpoint_interval_s)
 
     def _keep(self, checkpoint: Checkpoint) -> None:
         """Write a call's periodic checkpoint to the store (one write per call at a time)."""
