@@ -38,6 +38,16 @@ TAP_FAILED_GRACE_S = 1.0
 MAX_RETAPS = 3
 
 
+async def _first(*events: asyncio.Event) -> None:
+    """Wait until one of ``events`` is set."""
+    waits = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
+
+
 class TapError(Exception):
     """A tap could not be set up (what was created so far is torn down by close())."""
 
@@ -133,12 +143,18 @@ class CallTaps:
         elif any(gone in (t.snoop_id, t.media_id) for t in self.taps.values()):
             self.failed.set()
 
-    async def run(self, clock: Callable[[], float], tick_s: float = TICK_S) -> None:
-        """Tick the call (loop time from ``clock``) until it ends; re-tap a failed tap."""
+    async def run(self, clock: Callable[[], float], tick_s: float | None = TICK_S) -> None:
+        """Tick the call (loop time from ``clock``) until it ends; re-tap a failed tap.
+
+        ``tick_s`` None: someone else ticks the call (LiveMetrics' one timer for all calls).
+        """
         self.running = True
         while not self.ended.is_set():
             if self.failed.is_set():
                 await self._recover(clock)
+                continue
+            if tick_s is None:
+                await _first(self.ended, self.failed)
                 continue
             try:
                 await asyncio.wait_for(self.ended.wait(), tick_s)

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from edgeqa.analyze.offline import CallAudio, load_pair, run_call
+from edgeqa.analyze.offline import CallAudio, load_pair, load_stereo, run_call
+from edgeqa.analyze.wavfile import read_wav
 from edgeqa.live.call import LiveCall
 from edgeqa.live.clock import CallClock
 from edgeqa.live.router import TapRouter
@@ -140,6 +141,46 @@ def test_live_call_equals_offline_under_reorder(talk_over_16k: CallAudio) -> Non
     call.finish(end_s + 5)
     call.tick(LOOP_0 + end_s + 5)
     assert len(sink.events) == count  # finished: nothing more
+
+
+@pytest.mark.parametrize(("codec", "pt"), [("ulaw", 0), ("alaw", 8), ("slin", 118)])
+def test_an_8khz_call_equals_offline(data_dir: Path, codec: str, pt: int) -> None:
+    """G.711 (and 8 kHz slin) legs, as host capture carries them: analysed at 8 kHz with
+    the codec's clip level, through the router's engine, ticked as the service does."""
+    wav = read_wav(data_dir / "calls" / f"talk_over.{'wav' if codec == 'slin' else codec + '.wav'}")
+    offline = run_call(load_stereo(data_dir / "calls" / f"talk_over.{codec}.wav")
+                       if codec != "slin" else load_stereo(data_dir / "calls" / "talk_over.wav"))
+    sink = Sink()
+    router = TapRouter()
+    call = LiveCall("c8", CLOCK, sink, codec=codec)  # type: ignore[arg-type]
+    assert call.sample_rate == 8000 and call.analyzer.codec == (
+        "pcm16" if codec == "slin" else codec)
+    router.add("10.0.0.1", 7000, codec, call, "customer")  # type: ignore[arg-type]
+    router.add("10.0.0.1", 7002, codec, call, "agent")  # type: ignore[arg-type]
+    frame = 160 * (2 if codec == "slin" else 1)
+    legs = [(7000, wav.channel(0), 11), (7002, wav.channel(1), 22)]
+    n = len(legs[0][1]) // frame
+    next_tick = LOOP_0 + 0.25
+    for i in range(n):
+        now = LOOP_0 + (i + 1) * 0.02 + 0.005
+        if now >= next_tick:
+            call.tick(next_tick)
+            next_tick += 0.25
+        for port, data, ssrc in legs:
+            payload = data[i * frame:(i + 1) * frame]
+            if codec == "slin":
+                payload = _le_to_be(payload)
+            router.on_packet(RtpPacket(pt, False, i, 160 * i, ssrc, (), None, payload),
+                             ("10.0.0.1", port), now)
+    call.finish(n * 0.02 + 0.2)
+    (summary,) = sink.of("call.summary")
+    live = summary["summary"]
+    assert live["talk_over"] == offline["talk_over"] and len(live["talk_over"]) == 3
+    for leg in ("customer", "agent"):
+        assert live["legs"][leg]["speech_segments"] == offline["legs"][leg]["speech_segments"]
+        assert live["legs"][leg]["active_level_dbov"] == pytest.approx(
+            offline["legs"][leg]["active_level_dbov"], abs=0.01)
+    assert len(sink.of("leg.sample")) >= 2 * (n // 50 - 1)  # ticked live, not at the end
 
 
 def test_a_call_first_seen_late_starts_with_a_gap(talk_over_16k: CallAudio) -> None:
