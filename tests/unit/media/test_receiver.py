@@ -28,17 +28,32 @@ def test_a_datagram_goes_to_its_slot_with_the_time() -> None:
     assert ingest.stats()["unrouted"] == 1 and rx.stats.datagrams == 2
 
 
-def test_bad_datagrams_are_counted_by_the_engine() -> None:
+def test_bad_datagrams_are_counted_by_the_engine_and_logged_as_counts(
+        caplog: pytest.LogCaptureFixture) -> None:
     ingest = engine.Ingest(2, 5)
     slot = ingest.open_leg(b"", SRC[1], "slin16", OFFSET)
-    rx = RtpReceiver(ingest, lambda: 12.5)
-    for _ in range(5):
-        rx.datagram_received(b"\x00" * 20, SRC)  # version 0
-    rx.datagram_received(GOOD + bytes(1000), SRC)  # 1,652 > 1,500
-    rx.datagram_received(b"\x80", SRC)
+    now = [12.5]
+    rx = RtpReceiver(ingest, lambda: now[0])
+    with caplog.at_level(logging.WARNING, "edgeqa.media.receiver"):
+        rx.datagram_received(b"\x00" * 20, SRC)  # version 0: logged at once
+        for _ in range(4):
+            rx.datagram_received(b"\x00" * 20, SRC)
+        rx.datagram_received(GOOD + bytes(1000), SRC)  # 1,652 > 1,500
+        rx.datagram_received(b"\x80", SRC)
+        rx.datagram_received(GOOD, ("127.0.0.1", 9))  # no tapped leg
+        now[0] += 10.0
+        rx.datagram_received(GOOD, SRC)  # 10 s on: what came since is logged
+        now[0] += 10.0
+        rx.datagram_received(GOOD, SRC)  # nothing dropped since: nothing logged
     stats = ingest.stats()
-    assert (stats["malformed"], stats["too_large"], stats["packets"]) == (6, 1, 0)
-    assert ingest.take(slot) == []
+    assert (stats["malformed"], stats["too_large"], stats["packets"]) == (6, 1, 2)
+    assert [len(p.pcm) for p in ingest.take(slot)] == [640, 640]
+    logged = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+    assert logged == [
+        "RTP datagrams dropped since the last report: 1 malformed, 0 too large, 0 from no "
+        "tapped leg",
+        "RTP datagrams dropped since the last report: 5 malformed, 1 too large, 1 from no "
+        "tapped leg"]
 
 
 def test_a_failing_engine_never_escapes(caplog: pytest.LogCaptureFixture) -> None:
