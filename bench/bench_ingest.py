@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _calls import tiled_call
 
+from edgeqa.config import default_live
 from edgeqa.live.call import LiveCall
 from edgeqa.live.clock import CallClock
 from edgeqa.live.router import TapRouter
@@ -65,7 +66,8 @@ MAX_SECONDS = 120.0
 DRAIN_S = 0.5
 #: Datagrams the floor reads per wake-up at most (as the receiver does).
 FLOOR_PER_WAKEUP = 256
-TICK_S = 0.25
+#: The default [live] tick_s.
+TICK_S = default_live().tick_s
 
 
 def _rss_mb() -> float:
@@ -195,8 +197,8 @@ async def floor(legs: int, seconds: float, codec: str) -> tuple[int, int, float,
 
 
 async def ingest(legs: int, seconds: float, codec: str, ticker: str,
-                 profile: str | None) -> dict[str, Any]:
-    """The real path: engine-driven receiver -> router slots -> LiveCall, ticked every TICK_S."""
+                 profile: str | None, tick_s: float = TICK_S) -> dict[str, Any]:
+    """The real path: engine-driven receiver -> router slots -> LiveCall, ticked every tick_s."""
     loop = asyncio.get_running_loop()
     router = TapRouter(max_routes=max(legs, 1))
     receiver = await open_receiver(router.engine, 0)
@@ -226,14 +228,14 @@ async def ingest(legs: int, seconds: float, codec: str, ticker: str,
         await asyncio.sleep(phase_s)  # calls start at different times: so do their ticks
         while not stop.is_set():
             try:
-                await asyncio.wait_for(stop.wait(), TICK_S)
+                await asyncio.wait_for(stop.wait(), tick_s)
             except TimeoutError:
                 call.tick(loop.time())
 
     async def run_all() -> None:  # one timer, as the service: a slice of the calls per wake
         k = 0
         while not stop.is_set():
-            await asyncio.sleep(TICK_S / TICK_SLICES)
+            await asyncio.sleep(tick_s / TICK_SLICES)
             now = loop.time()
             for call in calls[k::TICK_SLICES]:
                 call.tick(now)
@@ -249,7 +251,7 @@ async def ingest(legs: int, seconds: float, codec: str, ticker: str,
 
     prober = asyncio.create_task(probe())
     if ticker == "per-call":
-        tickers = [asyncio.create_task(run(call, TICK_S * i / len(calls)))
+        tickers = [asyncio.create_task(run(call, tick_s * i / len(calls)))
                    for i, call in enumerate(calls)]
     else:
         tickers = [asyncio.create_task(run_all())]
@@ -295,15 +297,15 @@ async def ingest(legs: int, seconds: float, codec: str, ticker: str,
 
 
 async def amain(legs: int, seconds: float, codec: str, ticker: str,
-                profile: str | None) -> int:
+                profile: str | None, tick_s: float = TICK_S) -> int:
     print(f"kernels: {kernels.IMPLEMENTATION}, ingest engine: {engine.IMPLEMENTATION}; "
           f"{legs} legs x {seconds:g} s at 50 packets/s ({legs * 50} packets/s, "
-          f"{CODECS[codec][0]}-byte {codec} payloads); ticker: {ticker}")
+          f"{CODECS[codec][0]}-byte {codec} payloads); ticker: {ticker}, every {tick_s:g} s")
     f_sent, f_recv, f_cpu, f_wall = await floor(legs, seconds, codec)
     floor_us = f_cpu / max(f_recv, 1) * 1e6
     print(f"  floor: sent={f_sent} received={f_recv} cpu_pct={100 * f_cpu / f_wall:.1f} "
           f"us_per_packet={floor_us:.2f}")
-    r = await ingest(legs, seconds, codec, ticker, profile)
+    r = await ingest(legs, seconds, codec, ticker, profile, tick_s)
     us = r["cpu"] / max(r["received"], 1) * 1e6
     loss = 100 * (1 - r["received"] / max(r["sent"], 1))
     per_leg_kib = (r["rss"] - r["rss0"]) * 1024 / max(legs, 1)
@@ -325,6 +327,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--codec", choices=sorted(CODECS), default="slin16")
     ap.add_argument("--ticker", choices=("one", "per-call"), default="one")
+    ap.add_argument("--tick-s", type=float, default=TICK_S, help="[live] tick_s")
     ap.add_argument("--profile", metavar="FILE", help="write a cProfile of the ingest phase")
     ap.add_argument("--generate", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -334,7 +337,10 @@ def main() -> int:
         ap.error(f"--seconds must be in (0, {MAX_SECONDS:g}]")
     if args.generate is not None:
         return generate(args.generate, args.legs, args.seconds, args.codec)
-    return asyncio.run(amain(args.legs, args.seconds, args.codec, args.ticker, args.profile))
+    if not 0.01 <= args.tick_s <= 1.0:
+        ap.error("--tick-s must be in [0.01, 1]")
+    return asyncio.run(amain(args.legs, args.seconds, args.codec, args.ticker, args.profile,
+                             args.tick_s))
 
 
 if __name__ == "__main__":
