@@ -6,11 +6,25 @@ one loaded ("c" or "python"); ``EXTENSIONS_WANTED`` whether the compiled one sho
 
 from __future__ import annotations
 
+import importlib
 import os
+from types import ModuleType
 
 from edgeqa.metrics import reference
 
 EXTENSIONS_WANTED: bool = not os.environ.get("EDGEQA_NO_EXTENSIONS")
+
+
+def load_extension(name: str) -> ModuleType | None:
+    """The compiled module ``name``, or None if unwanted (EDGEQA_NO_EXTENSIONS) or not built
+    (the reference is the same contract, only slower)."""
+    if not EXTENSIONS_WANTED:
+        return None
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
 
 ulaw_decode = reference.ulaw_decode
 alaw_decode = reference.alaw_decode
@@ -21,20 +35,16 @@ segment_block = reference.segment_block
 vad_frames = reference.vad_frames
 IMPLEMENTATION: str = "python"
 
-if EXTENSIONS_WANTED:
-    try:
-        from edgeqa.metrics import _kernels_c
-    except ImportError:  # not built: the reference is the same contract, only slower
-        pass
-    else:
-        ulaw_decode = _kernels_c.ulaw_decode
-        alaw_decode = _kernels_c.alaw_decode
-        frame_stats = _kernels_c.frame_stats
-        level_cdb = _kernels_c.level_cdb
-        leg_block = _kernels_c.leg_block
-        segment_block = _kernels_c.segment_block
-        vad_frames = _kernels_c.vad_frames
-        IMPLEMENTATION = "c"
+_kernels_c = load_extension("edgeqa.metrics._kernels_c")
+if _kernels_c is not None:
+    ulaw_decode = _kernels_c.ulaw_decode
+    alaw_decode = _kernels_c.alaw_decode
+    frame_stats = _kernels_c.frame_stats
+    level_cdb = _kernels_c.level_cdb
+    leg_block = _kernels_c.leg_block
+    segment_block = _kernels_c.segment_block
+    vad_frames = _kernels_c.vad_frames
+    IMPLEMENTATION = "c"
 
 __all__ = [
     "EXTENSIONS_WANTED",
@@ -43,6 +53,7 @@ __all__ = [
     "frame_stats",
     "leg_block",
     "level_cdb",
+    "load_extension",
     "segment_block",
     "ulaw_decode",
     "vad_frames",

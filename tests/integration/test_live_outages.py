@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from edgeqa.config import default_live
+from edgeqa.metrics.config import MetricsConfig
 from edgeqa.sandbox.demo.daemon_proc import DaemonProcess
 from edgeqa.sandbox.demo.runner import in_thread as blocking
 from edgeqa.sandbox.demo.stream_client import Envelope, StreamCollector
@@ -282,6 +283,11 @@ async def test_sigterm_during_a_silence_closes_it_truncated(
         ongoing = await col.wait_for(
             lambda e: e["type"] == "call.dead_air" and e["data"]["call_id"] == call_id,
             EVENT_TIMEOUT_S + 40.0)
+        # The alert is due when the silence is dead_air_min_s long: how late it arrived.
+        alert_s = time.time() - (answered_at + ongoing["data"]["start_s"]
+                                 + MetricsConfig().dead_air_min_s)
+        log.info("dead-air alert arrived %.3f s after the dead_air_min_s mark", alert_s)
+        assert alert_s < 1.0, alert_s
         await asyncio.sleep(1.0)
         stopped_at = time.time()
         status = await blocking(proc.stop)
