@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from edgeqa.config.fields import ConfigError, FieldReader, Secret, find_key_line
-from edgeqa.live.config import LiveConfig
+from edgeqa.live.config import MAX_CALLS_DEFAULT, MAX_CALLS_LIMIT, TAP_MODES, LiveConfig
 from edgeqa.pci.config import PciConfig
 from edgeqa.recording.config import RecordingConfig
 
@@ -134,7 +134,7 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "tracker": ("sweep_interval_s", "max_idle_s", "intake_queue_max_events"),
     "logging": ("format", "level"),
     "live": ("enabled", "rtp_port", "jitter_depth_packets", "max_calls", "stasis_timeout_s",
-             "tick_s", "checkpoint_interval_s"),
+             "tick_s", "checkpoint_interval_s", "tap", "capture_port_start", "capture_port_end"),
     "recording": ("enabled", "queues", "exclude_queues", "agents", "exclude_agents",
                   "asterisk_dir", "daemon_dir", "format", "close_timeout_s",
                   "retention_days", "queue_retention_days", "retention_interval_s",
@@ -252,14 +252,23 @@ def _live(r: FieldReader) -> LiveConfig:
     tick_s = r.positive("tick_s", 0.25)
     if tick_s > 1.0:
         raise r.error("tick_s", f"must be <= 1.0 (alerts are due within 1 s), got {tick_s!r}")
+    ports = r.port("capture_port_start", 10000), r.port("capture_port_end", 20000)
+    if ports[0] > ports[1]:
+        raise r.error("capture_port_end", f"must be >= capture_port_start {ports[0]}, "
+                      f"got {ports[1]}")
+    max_calls = r.count("max_calls", MAX_CALLS_DEFAULT)
+    if max_calls > MAX_CALLS_LIMIT:
+        raise r.error("max_calls", f"must be <= {MAX_CALLS_LIMIT}, got {max_calls}")
     return LiveConfig(
         enabled=r.flag("enabled", True),
         rtp_port=r.port("rtp_port", 4000, allow_zero=True),
         jitter_depth_packets=r.count("jitter_depth_packets", 5),
-        max_calls=r.count("max_calls", 50),
+        max_calls=max_calls,
         stasis_timeout_s=r.positive("stasis_timeout_s", 5.0),
         tick_s=tick_s,
         checkpoint_interval_s=r.positive("checkpoint_interval_s", 5.0),
+        tap=r.choice("tap", "auto", TAP_MODES),
+        capture_port_start=ports[0], capture_port_end=ports[1],
     )
 
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from edgeqa.live.clock import CallClock
 from edgeqa.live.events import GAP_DAEMON_RESTART, CallEvents
 from edgeqa.media.jitter import DEFAULT_DEPTH_PACKETS
-from edgeqa.media.rtp import RtpPacket
+from edgeqa.media.rtp import PT_SLIN8, PT_SLIN16, RtpPacket
 from edgeqa.media.timeline import FRAME_S, LegStream, PlacedAudio, StreamStats
 from edgeqa.metrics.call import CallAnalyzer
 from edgeqa.metrics.config import MetricsConfig
@@ -89,7 +89,8 @@ class LiveCall:
         return self.summary is not None
 
     def _new_streams(self) -> dict[Leg, LegStream]:
-        return {leg: LegStream(self._sample_rate, depth_packets=self._depth,
+        pt = PT_SLIN16 if self._sample_rate == 16000 else PT_SLIN8  # the snoop tap's format
+        return {leg: LegStream(self._sample_rate, payload_type=pt, depth_packets=self._depth,
                                stats=self.stream_stats) for leg in LEGS}
 
     def _emit(self, events: list[MetricEvent]) -> None:
@@ -122,7 +123,29 @@ class LiveCall:
         self._feed(leg, self.streams[leg].push(packet, t_s), out)
         self._emit(out)
 
-    def _feed(self, leg: Leg, placed: list[PlacedAudio], out: list[MetricEvent]) -> None:
+    def on_audio(self, leg: Leg, placed: Sequence[PlacedAudio]) -> None:
+        """Feed audio of ``leg`` already placed on the call timeline (the capture tap's ingest
+        engine), as on_packet feeds what its LegStream places."""
+        if self.summary is not None or not placed:
+            return
+        if self.gap is not None:
+            start = max(0.0, placed[0].t_s)
+            log.info("call %s: audio again at %.2f s (gap: %s)", self.call_id, start, self.gap)
+            self._emit(self.analyzer.resume(round(start / FRAME_S) * FRAME_S))
+            self.gap = None
+        if self.paused:
+            self.packets_paused += len(placed)
+            return
+        out: list[MetricEvent] = []
+        self._feed(leg, placed, out)
+        self._emit(out)
+
+    @property
+    def sample_rate(self) -> int:
+        """The rate the call's audio is analysed at (its taps' PCM rate)."""
+        return self._sample_rate
+
+    def _feed(self, leg: Leg, placed: Sequence[PlacedAudio], out: list[MetricEvent]) -> None:
         for audio in placed:
             out += self.analyzer.feed(leg, audio.pcm, audio.t_s)
             end = audio.t_s + len(audio.pcm) / 2 / self._sample_rate

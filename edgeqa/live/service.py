@@ -23,8 +23,10 @@ from edgeqa.ari.resources import AriResources
 from edgeqa.ari.rest import AriError, AriHttpError
 from edgeqa.calls.changes import CallChange, CallConnected, CallEnded, HoldChanged
 from edgeqa.live.call import LiveCall
+from edgeqa.live.capture_tap import SAMPLE_RATE as CAPTURE_RATE
+from edgeqa.live.capture_tap import CallCapture, CaptureService
 from edgeqa.live.clock import CallClock
-from edgeqa.live.config import LiveConfig
+from edgeqa.live.config import MAX_SNOOP_CALLS, LiveConfig
 from edgeqa.live.events import GAP_DAEMON_RESTART, GAP_PBX_OUTAGE, unavailable
 from edgeqa.live.router import TapRouter
 from edgeqa.live.taps import CallTaps, TapError
@@ -36,6 +38,8 @@ from edgeqa.store import Event as StreamEvent
 
 log = logging.getLogger(__name__)
 
+#: The snoop tap's audio rate (slin16); a call that may be captured is analysed at 8 kHz.
+SNOOP_RATE = 16000
 #: CallTaps names its bridges edgeqa-tap-<call>-<leg>.
 TAP_BRIDGE_PREFIX = "edgeqa-tap-"
 #: Calls already tapped (or refused) are remembered to never tap twice; oldest forgotten first.
@@ -89,7 +93,11 @@ class LiveMetrics:
         self._saving: set[str] = set()
         self.router = TapRouter()
         self.receiver: RtpReceiver | None = None
-        self.active: dict[str, CallTaps] = {}
+        self.active: dict[str, CallTaps | CallCapture] = {}
+        #: The host's capture ring (None: [live] tap = "snoop"); opened by open().
+        self.capture = CaptureService((cfg.capture_port_start, cfg.capture_port_end),
+                                      2 * cfg.max_calls, cfg.jitter_depth_packets) \
+            if cfg.tap != "snoop" else None
         self.stats = LiveStats()
         #: Every tapped leg's stream counters (restarts, re-anchors, SSRC changes), summed.
         self.stream_stats = StreamStats()
@@ -105,6 +113,8 @@ class LiveMetrics:
         """Bind the loopback RTP receiver (before ARI starts, so taps always have a target)."""
         self.receiver = await open_receiver(self.router.on_batch, self.cfg.rtp_port)
         log.info("live metrics: RTP receiver on %s:%d", *self.receiver.local_address)
+        if self.capture is not None:
+            self.capture.open(asyncio.get_running_loop())
 
     def bind(self, tg: asyncio.TaskGroup) -> None:
         """Run each call's taps as a task of ``tg`` (the daemon's one TaskGroup)."""
@@ -151,7 +161,12 @@ class LiveMetrics:
                 "unrouted": self.router.stats.unrouted,
                 "rtp_restarts": self.stream_stats.restarts,
                 "rtp_reanchors": self.stream_stats.reanchors,
-                "rtp_ssrc_changes": self.stream_stats.ssrc_changes}
+                "rtp_ssrc_changes": self.stream_stats.ssrc_changes,
+                "tap": self.cfg.tap, "snoop_calls": self._snoop_calls(),
+                "capture": self.capture.health() if self.capture is not None else None}
+
+    def _snoop_calls(self) -> int:
+        return sum(isinstance(t, CallTaps) or t.snoop is not None for t in self.active.values())
 
     # --- PCI pause -------------------------------------------------------------------------
 
@@ -215,9 +230,13 @@ class LiveMetrics:
             if isinstance(change, CallConnected):
                 if taps is None and change.call_id not in self._seen:
                     self._start(change, now)
+                elif isinstance(taps, CallCapture):  # a transfer: the media moved
+                    taps.channels_changed({"customer": change.customer, "agent": change.agent})
             elif isinstance(change, HoldChanged):
                 if taps is not None:
                     taps.call.set_hold(change.on_hold, change.at)
+                    if isinstance(taps, CallCapture):  # a re-INVITE may move the media
+                        taps.media_may_have_moved()
             elif isinstance(change, CallEnded):
                 if taps is not None:
                     taps.end(change.at)
@@ -271,17 +290,43 @@ class LiveMetrics:
             self._refuse(call_id, f"{self.cfg.max_calls} calls already tapped ([live] max_calls)",
                          now)
             return
-        live = self._live_call(call_id, change.answered_at, now)
+        capture = self.capture if self.capture is not None and \
+            self.capture.engine is not None else None
+        if capture is None and self.cfg.tap == "capture":
+            reason = self.capture.unavailable if self.capture is not None else None
+            self._refuse(call_id, f"host RTP capture is off ([live] tap = \"capture\"): "
+                         f"{reason}", now)
+            return
+        live = self._live_call(call_id, change.answered_at, now,
+                               CAPTURE_RATE if capture is not None else SNOOP_RATE)
         if live.before is not None or live.gap is not None:
             self.stats.resumed += 1
         self._apply_pauses(live)
         channels: dict[Leg, str] = {"customer": change.customer, "agent": change.agent}
-        taps = CallTaps(self._ari, self.router, self.receiver.local_address, live, channels,
-                        stasis_timeout_s=self.cfg.stasis_timeout_s)
+        receiver = self.receiver.local_address
+
+        def snoop() -> CallTaps:
+            if self._snoop_calls() >= MAX_SNOOP_CALLS:
+                raise TapError(f"{MAX_SNOOP_CALLS} calls already on the snoop tap "
+                               f"(MAX_SNOOP_CALLS)")
+            return CallTaps(self._ari, self.router, receiver, live, channels,
+                            stasis_timeout_s=self.cfg.stasis_timeout_s)
+
+        taps: CallTaps | CallCapture
+        if capture is not None:
+            taps = CallCapture(self._ari, capture, live, channels,
+                               fallback=snoop if self.cfg.tap == "auto" else None)
+        else:
+            try:
+                taps = snoop()
+            except TapError as exc:
+                self._refuse(call_id, str(exc), now)
+                return
         self.active[call_id] = taps
         self._tasks[call_id] = self._tg.create_task(self._run(taps), name=f"live-{call_id}")
 
-    def _live_call(self, call_id: str, answered_at: float, now: float) -> LiveCall:
+    def _live_call(self, call_id: str, answered_at: float, now: float,
+                   sample_rate: int = 16000) -> LiveCall:
         """The call's LiveCall on its one clock; resumed from a previous run's checkpoint."""
         left = self._left_open.pop(call_id, None)
         before = left.checkpoint if left is not None else None
@@ -297,6 +342,7 @@ class LiveMetrics:
                                   clock.wall(covered_to_s)))
 
         return LiveCall(call_id, clock, self._publish, first_seen_s=now - answered_at,
+                        sample_rate=sample_rate,
                         before=summary if isinstance(summary, Mapping) else None,
                         depth_packets=self.cfg.jitter_depth_packets,
                         on_checkpoint=keep if self._save_checkpoint is not None else None,
@@ -333,7 +379,7 @@ class LiveMetrics:
         self._apply_pauses(live)
         live.finish(live.clock.from_wall(at))
 
-    async def _run(self, taps: CallTaps) -> None:
+    async def _run(self, taps: CallTaps | CallCapture) -> None:
         call, call_id = taps.call, taps.call.call_id
         loop = asyncio.get_running_loop()
         try:
@@ -383,6 +429,8 @@ class LiveMetrics:
         self._stopping = True
         if self.receiver is not None:
             self.receiver.close()
+        if self.capture is not None:
+            self.capture.close()
 
     async def close(self, now: float, timeout_s: float | None = None) -> None:
         """The daemon stops at wall time ``now``: checkpoint every call still up, remove taps.

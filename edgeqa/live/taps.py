@@ -112,7 +112,8 @@ class CallTaps:
         tap.snoop_id = str((await ari.snoop(tap.channel_id, spy="in"))["id"])
         await ari.add_channel_when_ready(tap.bridge_id, tap.snoop_id, self.stasis_timeout_s)
         host, port = self.receiver
-        media = await ari.external_media(f"{host}:{port}", audio_format=AUDIO_FORMAT)
+        audio_format = AUDIO_FORMAT if self.call.sample_rate == SAMPLE_RATE else "slin"
+        media = await ari.external_media(f"{host}:{port}", audio_format=audio_format)
         tap.media_id = str(media["id"])
         tap.rtp_source = rtp_source(media)
         self.router.add(tap.rtp_source, self.call, tap.leg)
