@@ -47,11 +47,13 @@ class JitterBuffer:
     Lost packets come out as ``silence`` of the last payload's size, so the timeline holds.
     """
 
-    def __init__(self, depth_packets: int = DEFAULT_DEPTH_PACKETS) -> None:
+    def __init__(self, depth_packets: int = DEFAULT_DEPTH_PACKETS,
+                 stats: JitterStats | None = None) -> None:
         if not 1 <= depth_packets <= MAX_DEPTH_PACKETS:
             raise ValueError(f"depth_packets {depth_packets} outside 1..{MAX_DEPTH_PACKETS}")
         self.depth_packets = depth_packets
-        self.stats = JitterStats()
+        #: May be shared (a LegStream's buffers, one per anchor, count into one).
+        self.stats = stats if stats is not None else JitterStats()
         self._next: int | None = None  # extended sequence expected next
         self._held: dict[int, tuple[int, bytes]] = {}
         self._frame_bytes = 0
