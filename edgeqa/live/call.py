@@ -89,9 +89,10 @@ class LiveCall:
         return self.summary is not None
 
     def _new_streams(self) -> dict[Leg, LegStream]:
-        pt = PT_SLIN16 if self._sample_rate == 16000 else PT_SLIN8  # the snoop tap's format
-        return {leg: LegStream(self._sample_rate, payload_type=pt, depth_packets=self._depth,
-                               stats=self.stream_stats) for leg in LEGS}
+        wide = self._sample_rate == 16000  # the snoop tap's format: slin16, or slin at 8 kHz
+        return {leg: LegStream(self._sample_rate, payload_type=PT_SLIN16 if wide else PT_SLIN8,
+                               depth_packets=self._depth, stats=self.stream_stats,
+                               codec="slin16" if wide else "slin") for leg in LEGS}
 
     def _emit(self, events: list[MetricEvent]) -> None:
         if not events:  # most packets complete nothing

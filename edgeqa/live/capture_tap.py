@@ -18,20 +18,20 @@ a transfer, hold) is found again: on the tracker's word and when a leg's packets
 from __future__ import annotations
 
 import asyncio
-import importlib
 import ipaddress
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from edgeqa.ari.resources import AriResources
 from edgeqa.ari.rest import AriError
 from edgeqa.live.call import LiveCall
 from edgeqa.live.events import GAP_TAP_FAILED
 from edgeqa.live.taps import TapError
+from edgeqa.media import engine
 from edgeqa.media.capture import CaptureStats, CaptureUnavailable, RingLimits, RtpCapture
-from edgeqa.media.timeline import PlacedAudio
+from edgeqa.media.ingest import Ingest
 from edgeqa.metrics.events import LEGS, Leg
 
 log = logging.getLogger(__name__)
@@ -120,28 +120,9 @@ async def resolve_leg(ari: AriResources, channel_id: str,
     return leg_media(values, port_range)
 
 
-class IngestEngine(Protocol):
-    """The part of edgeqa.media.ingest.Ingest (docs: /work/plan engine contract) used here."""
-
-    def open_leg(self, host: bytes, port: int, codec: str, clock_offset_s: float) -> int: ...
-    def close_leg(self, slot: int) -> None: ...
-    def set_paused(self, slot: int, paused: bool) -> None: ...
-    def feed_block(self, block: memoryview, now_s: float) -> int: ...
-    def take(self, slot: int) -> list[PlacedAudio]: ...
-    def flush(self, slot: int) -> list[PlacedAudio]: ...
-    def reset(self, slot: int) -> None: ...
-    def stats(self) -> dict[str, int]: ...
-    def leg_stats(self, slot: int) -> dict[str, int]: ...
-
-
-def new_engine(max_legs: int, depth_packets: int) -> IngestEngine:
-    """The ingest engine (compiled, or its reference); CaptureUnavailable if absent."""
-    try:
-        module = importlib.import_module("edgeqa.media.engine")
-    except ImportError as exc:
-        raise CaptureUnavailable(f"the ingest engine is not available: {exc}") from exc
-    engine: IngestEngine = module.Ingest(max_legs, depth_packets)
-    return engine
+def new_engine(max_legs: int, depth_packets: int) -> Ingest:
+    """The ingest engine (compiled, or its reference)."""
+    return engine.Ingest(max_legs, depth_packets)
 
 
 class CaptureService:
@@ -153,7 +134,7 @@ class CaptureService:
         self.max_legs = max_legs
         self.depth_packets = depth_packets
         self.limits = limits
-        self.engine: IngestEngine | None = None
+        self.engine: Ingest | None = None
         self.reader: RtpCapture | None = None
         #: Why capture is off on this host (None: it is on).
         self.unavailable: str | None = "not opened"
@@ -161,15 +142,15 @@ class CaptureService:
     def open(self, loop: asyncio.AbstractEventLoop) -> bool:
         """Start capturing; False (reason logged once, kept in ``unavailable``) if impossible."""
         try:
-            engine = new_engine(self.max_legs, self.depth_packets)
-            reader = RtpCapture(engine.feed_block, loop.time, self.limits)
+            ingest = new_engine(self.max_legs, self.depth_packets)
+            reader = RtpCapture(ingest.feed_block, loop.time, self.limits)
             reader.open(loop, *self.port_range)
-        except (CaptureUnavailable, ValueError) as exc:
+        except (CaptureUnavailable, ValueError) as exc:  # IngestError: a bad limit
             self.unavailable = str(exc)
             log.warning("live metrics: host RTP capture is off, calls use the snoop tap: %s",
                         exc)
             return False
-        self.engine, self.reader, self.unavailable = engine, reader, None
+        self.engine, self.reader, self.unavailable = ingest, reader, None
         return True
 
     def health(self) -> dict[str, Any]:
@@ -204,7 +185,7 @@ class CallCapture:
             raise ValueError("capture is not open")
         self.ari = ari
         self.capture = capture
-        self.engine: IngestEngine = capture.engine
+        self.engine: Ingest = capture.engine
         self.call = call
         self.channels = dict(channels)
         self.fallback = fallback
@@ -218,6 +199,7 @@ class CallCapture:
         self._recheck = asyncio.Event()
         self._paused = False
         self._checked_at = -1e9
+        self._opened_at = 0.0
         self._closed = False
 
     # --- the CallTaps surface --------------------------------------------------------------
@@ -295,6 +277,7 @@ class CallCapture:
     def _open(self, media: Mapping[Leg, LegMedia]) -> None:
         clock = self.call.clock
         offset = clock.loop_minus_wall_s + clock.answered_at  # call time = loop - offset
+        self._opened_at = self._loop_time()
         for leg in LEGS:
             m = media[leg]
             self.slots[leg] = self.engine.open_leg(m.host, m.port, m.codec, offset)
@@ -366,8 +349,9 @@ class CallCapture:
         if self._paused:
             return False
         for slot in self.slots.values():
-            last = self.engine.leg_stats(slot).get("last_arrival_ms")
-            if last is None or now - last / 1000 > STALE_S:
+            last_ms = self.engine.leg_stats(slot).get("last_arrival_ms", -1)
+            last = last_ms / 1000 if last_ms >= 0 else self._opened_at
+            if now - last > STALE_S:
                 return True
         return False
 
