@@ -29,6 +29,7 @@ from edgeqa.live.capture_tap import (
 from edgeqa.live.clock import CallClock
 from edgeqa.live.taps import TapError
 from edgeqa.media import engine
+from edgeqa.media.timeline import PlacedAudio
 from edgeqa.metrics.reference import ULAW_TABLE
 from edgeqa.store import Event as StreamEvent
 
@@ -155,6 +156,9 @@ async def test_pause_drops_the_legs_datagrams_and_unpause_reanchors() -> None:
     tap.pump(100.5)
     _feed(service, 10002, 1, 100.52, True)
     assert service.engine.stats()["paused_dropped"] == 1
+    # Audio the engine placed before the pause reached it is dropped by the call, counted.
+    call.on_audio("customer", [PlacedAudio(0.6, bytes(320), False)])
+    assert call.packets_paused == 1 and call.heard_to_s == 0.0
     call.unpause(1.0)
     tap.pump(101.0)
     assert service.engine.leg_stats(tap.slots["customer"])["paused"] == 0
