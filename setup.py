@@ -21,7 +21,13 @@ if not os.environ.get("EDGEQA_NO_EXTENSIONS") and os.path.exists("ext/_kernels_c
                 ["ext/_kernels_c.pyx"],
                 extra_compile_args=["-O3"],
                 optional=True,
-            )
+            ),
+            Extension(
+                "edgeqa.media._ingest_c",
+                ["ext/_ingest_c.pyx"],
+                extra_compile_args=["-O3"],
+                optional=True,
+            ),
         ]
         ext_modules = cythonize(extensions, language_level=3, compiler_directives={
             "boundscheck": False, "wraparound": False, "cdivision": True,

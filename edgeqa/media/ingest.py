@@ -44,6 +44,8 @@ PORTS = 1 << 16
 #: TPACKET_V3 (linux/if_packet.h): struct tpacket_block_desc = version, offset_to_priv, then
 #: struct tpacket_hdr_v1 = block_status, num_pkts, offset_to_first_pkt, blk_len, ...
 BLOCK_HEADER = struct.Struct("=IIIIII")
+#: sizeof(struct tpacket_block_desc): a block smaller than this holds no frame.
+BLOCK_DESC_BYTES = 48
 #: struct tpacket3_hdr: tp_next_offset, tp_sec, tp_nsec, tp_snaplen, tp_len, tp_status,
 #: tp_mac, tp_net (then hv1 and padding: 48 bytes in all).
 FRAME_HEADER = struct.Struct("=IIIIIIHH")
@@ -231,13 +233,13 @@ class Ingest:
         """Walk one TPACKET_V3 block; return the frames walked (each counted in stats)."""
         view = memoryview(block).cast("B")
         size = len(view)
-        if size < BLOCK_HEADER.size:
+        if size < BLOCK_DESC_BYTES:
             self._counts["frames_truncated"] += 1
             return 0
         _, _, _, num_pkts, offset, _ = BLOCK_HEADER.unpack_from(view)
         walked = 0
         while walked < num_pkts:
-            if offset + FRAME_HEADER_BYTES > size or offset < BLOCK_HEADER.size:
+            if offset + FRAME_HEADER_BYTES > size or offset < BLOCK_DESC_BYTES:
                 self._counts["frames_truncated"] += 1
                 break
             next_offset, _, _, snaplen, _, _, mac, net = FRAME_HEADER.unpack_from(view, offset)
