@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from edgeqa.ari.resources import AriResources
-from edgeqa.ari.rest import AriError
+from edgeqa.ari.rest import AriError, AriHttpError
 from edgeqa.live.call import LiveCall
-from edgeqa.live.events import GAP_TAP_FAILED
+from edgeqa.live.events import GAP_PBX_OUTAGE, GAP_TAP_FAILED
 from edgeqa.live.taps import TapError
 from edgeqa.media import engine
 from edgeqa.media.capture import CaptureStats, CaptureUnavailable, RingLimits, RtpCapture
@@ -107,13 +107,14 @@ def leg_media(values: Mapping[str, str], port_range: tuple[int, int]) -> LegMedi
 async def resolve_leg(ari: AriResources, channel_id: str,
                       port_range: tuple[int, int]) -> LegMedia:
     """Ask Asterisk where the leg's media flows; NotCapturable (with the reason) if it cannot
-    be captured, AriError if Asterisk could not be asked."""
+    be captured (or Asterisk answered an error: no such channel, not PJSIP, no RTP), AriError
+    if Asterisk could not be asked."""
     got = await asyncio.gather(*(ari.get_variable(channel_id, v) for v in LEG_VARIABLES),
                                return_exceptions=True)
     values: dict[str, str] = {}
     for name, value in zip(LEG_VARIABLES, got, strict=True):
         if isinstance(value, BaseException):
-            if isinstance(value, AriError):
+            if isinstance(value, AriHttpError):
                 raise NotCapturable(f"{name} of channel {channel_id}: {value}") from value
             raise value
         values[name] = value
@@ -200,6 +201,7 @@ class CallCapture:
         self._paused = False
         self._checked_at = -1e9
         self._opened_at = 0.0
+        self._confirmed = False
         self._closed = False
 
     # --- the CallTaps surface --------------------------------------------------------------
@@ -249,7 +251,7 @@ class CallCapture:
         TapError with the reason (no fallback)."""
         try:
             media = await self._resolve()
-        except NotCapturable as exc:
+        except (NotCapturable, AriError) as exc:
             await self._to_snoop(str(exc))
             return
         try:
@@ -278,8 +280,7 @@ class CallCapture:
         clock = self.call.clock
         offset = clock.loop_minus_wall_s + clock.answered_at  # call time = loop - offset
         self._opened_at = self._loop_time()
-        for leg in LEGS:
-            m = media[leg]
+        for leg, m in media.items():
             self.slots[leg] = self.engine.open_leg(m.host, m.port, m.codec, offset)
             self.media[leg] = m
             if self._paused:
@@ -295,8 +296,9 @@ class CallCapture:
         if self.fallback is None:
             raise TapError(f"call {self.call.call_id} cannot be captured: {reason}")
         log.info("call %s: not captured (%s); using the snoop tap", self.call.call_id, reason)
-        self.snoop = self.fallback()
-        await self.snoop.start()
+        snoop = self.fallback()
+        await snoop.start()
+        self.snoop = snoop
 
     async def run(self, clock: Callable[[], float], tick_s: float) -> None:
         """Each tick: the audio each leg's slot placed since the last, then the call's tick."""
@@ -325,7 +327,20 @@ class CallCapture:
         self.ended.set()
 
     def pump(self, now: float, flush: bool = False) -> None:
-        """Hand each leg's placed audio to the call, then tick it at loop time ``now``."""
+        """Hand each leg's placed audio to the call, then tick it at loop time ``now``.
+
+        After a link to Asterisk dropped (a pbx_outage gap), the phones may still send: what
+        they send is not part of the call until Asterisk confirms the legs' media again.
+        """
+        if self.call.gap == GAP_PBX_OUTAGE and not self._confirmed:
+            self._recheck.set()
+            for slot in self.slots.values():
+                self.engine.take(slot)  # discarded: heard while the switch was unreachable
+            if not flush:
+                self.call.tick(now)
+            return
+        if self.call.gap != GAP_PBX_OUTAGE:
+            self._confirmed = False
         paused = self.call.paused
         if paused != self._paused:
             self._paused = paused
@@ -359,10 +374,13 @@ class CallCapture:
         """Look the legs up again; reopen a leg whose media moved; if one cannot be captured
         any more, the call's audio is a gap from now and the call goes over to the snoop tap."""
         self._checked_at = now
-        self._recheck.clear()
         try:
             media = await self._resolve()
+        except AriError as exc:  # Asterisk unreachable: ask again later
+            log.info("call %s: cannot look its media up now: %s", self.call.call_id, exc)
+            return
         except NotCapturable as exc:
+            self._recheck.clear()
             t_s = self.call.clock.from_loop(self._loop_time())
             self.pump(self._loop_time(), flush=True)
             self._close_slots()
@@ -371,9 +389,15 @@ class CallCapture:
                         self.call.call_id, exc)
             try:
                 await self._to_snoop(str(exc))
-            except TapError:
+            except TapError as failed:
+                log.warning("call %s: %s", self.call.call_id, failed)
                 await self.ended.wait()  # a gap to the end, with its reason
             return
+        self._recheck.clear()
+        if self.call.gap == GAP_PBX_OUTAGE:
+            self._confirmed = True  # Asterisk is back and the legs are up: audio counts again
+            for slot in self.slots.values():
+                self.engine.reset(slot)
         if media == self.media:
             return
         log.info("call %s: media moved: %s", self.call.call_id,

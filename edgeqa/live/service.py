@@ -301,6 +301,8 @@ class LiveMetrics:
                                CAPTURE_RATE if capture is not None else SNOOP_RATE)
         if live.before is not None or live.gap is not None:
             self.stats.resumed += 1
+        if live.sample_rate != CAPTURE_RATE:
+            capture = None  # resumed from a snoop-tapped run's 16 kHz checkpoint: stay so
         self._apply_pauses(live)
         channels: dict[Leg, str] = {"customer": change.customer, "agent": change.agent}
         receiver = self.receiver.local_address
@@ -336,6 +338,8 @@ class LiveMetrics:
         clock = CallClock.start(answered_at, wall_now=now,
                                 loop_now=asyncio.get_running_loop().time())
         summary = before.get("summary") if before is not None else None
+        if isinstance(summary, Mapping) and summary.get("sample_rate") in (8000, 16000):
+            sample_rate = int(summary["sample_rate"])  # one rate per call: its summaries merge
 
         def keep(covered_to_s: float, so_far: dict[str, Any]) -> None:
             self._keep(Checkpoint(call_id, clock.answered_at, covered_to_s, so_far,

@@ -91,10 +91,12 @@ class Running:
 async def _daemon_with_call(box: Sandbox, data_dir: Path, tmp_path: Path,
                             collect: Callable[..., StreamCollector],
                             fixture: str = "clean",
-                            heard_s: float | None = HEARD_S) -> AsyncIterator[Running]:
+                            heard_s: float | None = HEARD_S,
+                            tap: str = "auto") -> AsyncIterator[Running]:
     """Start a daemon, place a call once it resynced, let the daemon hear ``heard_s`` of it;
     stop both afterwards (idempotent)."""
-    proc = make_daemon(box, tmp_path, record=False)  # recorded: test_recording_summaries.py
+    proc = make_daemon(box, tmp_path, record=False,  # recorded: test_recording_summaries.py
+                       tap=tap)
     proc.start()
     phones: FixtureCall | None = None
     try:
@@ -308,7 +310,8 @@ async def test_sigterm_during_a_silence_closes_it_truncated(
 async def test_a_tap_lost_mid_call_is_a_gap_then_tapped_again(
         running_sandbox: Sandbox, data_dir: Path, tmp_path: Path,
         collect: Callable[..., StreamCollector]) -> None:
-    async with _daemon_with_call(running_sandbox, data_dir, tmp_path, collect) as run:
+    async with _daemon_with_call(running_sandbox, data_dir, tmp_path, collect,
+                                 tap="snoop") as run:  # a snoop lost: the snoop tap's case
         col, call_id, answered_at = run.col, run.call_id, run.answered_at
         out = await blocking(running_sandbox.cli, "core show channels concise")
         snoop = next(line.split("!")[0] for line in out.splitlines()
