@@ -12,7 +12,7 @@ from typing import cast
 import pytest
 
 from edgeqa.ari.resources import AriResources
-from edgeqa.ari.rest import AriHttpError
+from edgeqa.ari.rest import AriConnectionError, AriHttpError
 from edgeqa.live.call import LiveCall
 from edgeqa.live.capture_tap import (
     VAR_DIRECT,
@@ -234,4 +234,47 @@ async def test_moved_media_is_found_again_and_an_unseen_one_is_a_gap() -> None:
     assert call.gap == "tap_failed" and tap.slots == {}
     tap.end()
     await task
+    await tap.close()
+
+
+class DownAri(FakeAri):
+    """ARI that cannot be reached until ``up``."""
+
+    def __init__(self, legs: Mapping[str, Mapping[str, str]]) -> None:
+        super().__init__(legs)
+        self.up = False
+
+    async def get_variable(self, channel_id: str, variable: str) -> str:
+        if not self.up:
+            raise AriConnectionError("connection refused")
+        return await super().get_variable(channel_id, variable)
+
+
+async def test_after_a_pbx_outage_audio_counts_again_once_asterisk_confirms_the_legs() -> None:
+    out: list[StreamEvent] = []
+    service, call = _service(), _call(out)
+    ari = DownAri(_ari().legs)
+    ari.up = True
+    now = [100.0]
+    tap = CallCapture(cast(AriResources, ari), service, call, {"customer": "C", "agent": "A"},
+                      loop_time=lambda: now[0])
+    await tap.start()
+    ari.up = False
+    call.lose_audio(0.5, "pbx_outage")
+    # The phones go on sending to the dead switch: not the call's audio.
+    for n in range(50):
+        _feed(service, 10002, n, 100.5 + 0.02 * n, True)
+    now[0] = 103.0
+    tap.pump(now[0])
+    assert call.gap == "pbx_outage" and call.heard_to_s == 0.0 and tap._due(now[0])
+    await tap._reresolve(now[0])  # unreachable: no fallback, asked again later
+    assert tap.mode == "capture" and tap.slots and call.gap == "pbx_outage"
+    ari.up = True
+    now[0] = 106.0
+    await tap._reresolve(now[0])
+    for n in range(50, 100):
+        _feed(service, 10002, n, 106.0 + 0.02 * (n - 50), True)
+    now[0] = 107.0
+    tap.pump(now[0])
+    assert call.gap is None and call.heard_to_s >= 6.9
     await tap.close()

@@ -7,6 +7,8 @@ import asyncio
 from dataclasses import replace
 from typing import Any, cast
 
+import pytest
+
 from edgeqa.ari.resources import AriResources
 from edgeqa.calls.changes import CallConnected, CallEnded
 from edgeqa.config import default_live
@@ -55,27 +57,28 @@ def _connected(call_id: str) -> CallConnected:
     return CallConnected(call_id, now, now, "u-cust", "u-agent")
 
 
-async def test_auto_captures_where_it_can_else_snoops_at_8_khz() -> None:
-    for secure, want in (("0", CallCapture), ("1", CallTaps)):
-        ari = CaptureAri(secure)
-        live, submitted = _service(ari, "auto", capture=True)
-        async with asyncio.TaskGroup() as tg:
-            live.bind(tg)
-            live.on_changes([_connected("c1")], _now())
-            taps = live.active["c1"]
-            assert isinstance(taps, CallCapture) and taps.call.sample_rate == 8000
-            await _until(lambda: bool(taps.slots) or taps.snoop is not None)
-            if want is CallTaps:
-                await _until(lambda: len(ari.channels) == 4)  # 2 snoops + 2 externalMedia
-                assert taps.mode == "snoop" and live.health()["snoop_calls"] == 1
-            else:
-                assert taps.mode == "capture" and ari.channels == set()
-                assert live.health()["snoop_calls"] == 0
-            live.on_changes([CallEnded("c1", _now())], _now())
-            await _until(lambda: not live.active)
-        assert [e.type for e in submitted][-1] == "call.summary"
-        assert submitted[-1].data["summary"]["sample_rate"] == 8000
-        assert ari.channels == set()
+@pytest.mark.parametrize("secure,captured", [("0", True), ("1", False)])
+async def test_auto_captures_where_it_can_else_snoops_at_8_khz(secure: str,
+                                                               captured: bool) -> None:
+    ari = CaptureAri(secure)
+    live, submitted = _service(ari, "auto", capture=True)
+    async with asyncio.TaskGroup() as tg:
+        live.bind(tg)
+        live.on_changes([_connected("c1")], _now())
+        taps = live.active["c1"]
+        assert isinstance(taps, CallCapture) and taps.call.sample_rate == 8000
+        await _until(lambda: bool(taps.slots) or taps.snoop is not None)
+        if captured:
+            assert taps.mode == "capture" and ari.channels == set()
+            assert live.health()["snoop_calls"] == 0
+        else:  # SRTP: 2 snoops + 2 externalMedia
+            await _until(lambda: len(ari.channels) == 4)
+            assert taps.mode == "snoop" and live.health()["snoop_calls"] == 1
+        live.on_changes([CallEnded("c1", _now())], _now())
+        await _until(lambda: not live.active)
+    assert [e.type for e in submitted][-1] == "call.summary"
+    assert submitted[-1].data["summary"]["sample_rate"] == 8000
+    assert ari.channels == set()
 
 
 async def test_without_capture_auto_snoops_at_16_khz_and_capture_refuses() -> None:
