@@ -10,7 +10,8 @@ Two phases, same run, same load (needs Linux and CAP_NET_RAW):
 - floor: the ring (edgeqa.media.capture.RtpCapture) drained per wake-up, each block's frame
   count read and nothing parsed (what reading the ring costs at the least);
 - ingest: the ring into the ingest engine's feed_block, one CallCapture per call (two legs,
-  both analysed at 8 kHz), pumped on the timer as CallCapture.run does (``tick_s``).
+  both analysed at 8 kHz), each call ticked on the timer (``tick_s``): a tick takes what
+  its legs' slots placed and analyses it.
 
 CPU is this process's (the generator is another), over the phase. The last line is:
 ``ingest legs=N sent=S received=R loss_pct=L cpu_pct=C us_per_packet=U
@@ -41,7 +42,7 @@ from _calls import tiled_call
 
 from edgeqa.ari.resources import AriResources
 from edgeqa.live.call import LiveCall
-from edgeqa.live.capture_tap import SAMPLE_RATE, CallCapture, CaptureService, LegMedia
+from edgeqa.live.capture_tap import CAPTURE_CODEC, CallCapture, CaptureService, LegMedia
 from edgeqa.live.clock import CallClock
 from edgeqa.media import engine
 from edgeqa.media.capture import RtpCapture
@@ -180,7 +181,7 @@ async def floor(port_base: int, legs: int, seconds: float) -> dict[str, Any]:
 
 
 async def ingest(port_base: int, legs: int, seconds: float) -> dict[str, Any]:
-    """The real path: ring -> engine.feed_block; CallCapture.pump per call every TICK_S."""
+    """The real path: ring -> engine.feed_block; each call ticked every TICK_S."""
     loop = asyncio.get_running_loop()
     service = CaptureService((port_base, port_base + legs - 1), max_legs=legs + 1,
                              depth_packets=5)
@@ -197,7 +198,7 @@ async def ingest(port_base: int, legs: int, seconds: float) -> dict[str, Any]:
     taps: list[CallCapture] = []
     for c in range((legs + 1) // 2):
         call = LiveCall(f"c{c}", CallClock.start(wall0, wall_now=wall0, loop_now=loop.time()),
-                        publish, sample_rate=SAMPLE_RATE)
+                        publish, codec=CAPTURE_CODEC)
         tap = CallCapture(cast(AriResources, None), service, call, {})
         media = {"customer": LegMedia(LOOPBACK, port_base + 2 * c, "ulaw")}
         if 2 * c + 1 < legs:
@@ -207,13 +208,13 @@ async def ingest(port_base: int, legs: int, seconds: float) -> dict[str, Any]:
     rss_calls = _rss_mb()
     stop = asyncio.Event()
 
-    async def run(tap: CallCapture, phase_s: float) -> None:  # CallCapture.run, minus ARI
+    async def run(tap: CallCapture, phase_s: float) -> None:  # the service's ticks, per call
         await asyncio.sleep(phase_s)
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), TICK_S)
             except TimeoutError:
-                tap.pump(loop.time())
+                tap.call.tick(loop.time())
 
     proc = await _load(port_base, legs, seconds)
     tickers = [asyncio.create_task(run(tap, TICK_S * i / len(taps)))
@@ -229,9 +230,8 @@ async def ingest(port_base: int, legs: int, seconds: float) -> dict[str, Any]:
     counts = service.engine.stats()
     cap = service.reader.poll_stats()
     for tap in taps:
-        tap.pump(loop.time(), flush=True)
-        tap.call.finish(tap.call.clock.from_loop(loop.time()))
         await tap.close()
+        tap.call.finish(tap.call.clock.from_loop(loop.time()))
     service.close()
     return {"sent": sent, "received": counts["routed"], "cpu": cpu, "wall": wall, "rss": rss,
             "rss0": rss0, "rss_calls": rss_calls, "events": events[0],

@@ -1,14 +1,18 @@
-"""RTP ingest: N legs of slin16 over loopback into the real receive -> route -> LiveCall path.
+"""RTP ingest: N legs of RTP over loopback into the real receive -> route -> LiveCall path.
 
 A load generator in a separate process sends what Asterisk's externalMedia sends today: one
 RTP packet of 640 bytes (20 ms of slin16, big-endian) per leg every 20 ms, from one UDP source
 port per leg, paced evenly over each 20 ms, for ``--seconds`` (bounded in packets and time).
+``--codec ulaw``: 160-byte G.711 u-law payloads at 8 kHz instead (what host capture carries).
 Two phases, same run, same load:
 
 - floor: an ``add_reader`` + ``recvfrom_into`` drain that discards everything (what reading
   the socket costs at the least);
-- ingest: ``open_receiver`` -> ``TapRouter`` -> ``LiveCall`` (two legs per call, both
-  analysed), ticked on the timer as ``CallTaps.run`` does (one task per call, ``tick_s``).
+- ingest: ``open_receiver`` (the ingest engine drains the socket: recvmmsg, route, parse,
+  reorder, place, decode) -> ``TapRouter`` slots -> ``LiveCall`` (two legs per call, both
+  analysed), ticked on the timer as the service does (``--ticker one``: one timer for all
+  calls; ``--ticker per-call``: one task per call, as ``CallTaps.run``), each tick taking the
+  call's placed audio and feeding it to its analyzer in one batch per leg.
 
 CPU is this process's (the generator is another), over the phase. The last line is:
 ``ingest legs=N sent=S received=R loss_pct=L cpu_pct=C us_per_packet=U
@@ -16,21 +20,21 @@ floor_us_per_packet=F rss_mb=M``.
 
 CI size by default (100 legs, 5 s). Full counts: ``--legs 500``, ``--legs 1000``,
 ``--legs 2000 --seconds 10`` (the issue 9 acceptance: 0 loss, <= 60 % of one core, within 3x
-the floor). Runs against any checkout: with ``PYTHONPATH`` on a tree whose router has no
-``on_batch`` (before issue 9), it drives the old datagram-protocol receiver with
-``router.on_packet``.
+the floor). ``--profile FILE`` writes a cProfile of the ingest phase.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import gc
 import resource
 import socket
 import struct
 import sys
 import time
+import warnings
 from array import array
 from asyncio.subprocess import PIPE, Process
 from pathlib import Path
@@ -43,12 +47,14 @@ from _calls import tiled_call
 from edgeqa.live.call import LiveCall
 from edgeqa.live.clock import CallClock
 from edgeqa.live.router import TapRouter
+from edgeqa.live.service import TICK_SLICES
+from edgeqa.media import engine
 from edgeqa.media.receiver import RECEIVE_BUFFER_BYTES, open_receiver
 from edgeqa.metrics import kernels
 
 PACKET_S = 0.020
-PAYLOAD_BYTES = 640
-PT_SLIN16 = 118
+#: Per codec: payload bytes per 20 ms, payload type, timestamp step per packet.
+CODECS = {"slin16": (640, 118, 320), "ulaw": (160, 0, 160)}
 #: Pacing slots per 20 ms: the generator spreads each 20 ms of packets over this many sends.
 SLOTS = 20
 #: Legs at most (source sockets in the generator; two per call in the receiver).
@@ -70,9 +76,15 @@ def _rss_mb() -> float:
     return 0.0
 
 
-def _frames(seconds: float) -> list[bytes]:
-    """Real call audio (speech and pauses) as slin16 big-endian 20 ms payloads."""
+def _frames(seconds: float, codec: str = "slin16") -> list[bytes]:
+    """Real call audio (speech and pauses) as 20 ms payloads: slin16 big-endian, or u-law."""
     call = tiled_call(max(1.0, seconds / 60 + 0.05))
+    if codec == "ulaw":
+        with warnings.catch_warnings():  # (deprecated in 3.11, gone in 3.13: a bench only)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import audioop
+        ulaw = audioop.lin2ulaw(call.customer, 2)
+        return [ulaw[i:i + 160] for i in range(0, len(ulaw) - 159, 160)]
     src = array("h", call.customer)
     up = array("h", bytes(4 * len(src)))
     up[0::2] = src
@@ -80,13 +92,12 @@ def _frames(seconds: float) -> list[bytes]:
     if sys.byteorder == "little":
         up.byteswap()
     pcm = up.tobytes()
-    return [pcm[i:i + PAYLOAD_BYTES] for i in range(0, len(pcm) - PAYLOAD_BYTES + 1,
-                                                       PAYLOAD_BYTES)]
+    return [pcm[i:i + 640] for i in range(0, len(pcm) - 640 + 1, 640)]
 
 
 # --- the generator (a separate process) --------------------------------------------------------
 
-def generate(target_port: int, legs: int, seconds: float) -> int:
+def generate(target_port: int, legs: int, seconds: float, codec: str) -> int:
     """Send ``seconds`` of 50 packets/s on each of ``legs`` sources; print the count sent.
 
     Prints its source ports on one line first, then waits for a line on stdin (go).
@@ -100,7 +111,8 @@ def generate(target_port: int, legs: int, seconds: float) -> int:
         s.connect(("127.0.0.1", target_port))
         socks.append(s)
     print(" ".join(str(s.getsockname()[1]) for s in socks), flush=True)
-    frames = _frames(min(seconds, 60.0))
+    frames = _frames(min(seconds, 60.0), codec)
+    _, pt, ts_step = CODECS[codec]
     sys.stdin.readline()  # the receiver is ready
     per_leg = round(seconds / PACKET_S)
     header = struct.Struct("!BBHII")
@@ -116,8 +128,8 @@ def generate(target_port: int, legs: int, seconds: float) -> int:
             if delay > 0:
                 time.sleep(delay)
             for leg in slot:
-                pkt = header.pack(0x80, PT_SLIN16, (leg * 7919 + i) & 0xFFFF,
-                                  (leg * 104729 + i * 320) & 0xFFFFFFFF, 1000 + leg) + payload
+                pkt = header.pack(0x80, pt, (leg * 7919 + i) & 0xFFFF,
+                                  (leg * 104729 + i * ts_step) & 0xFFFFFFFF, 1000 + leg) + payload
                 try:
                     socks[leg].send(pkt)
                     sent += 1
@@ -129,10 +141,11 @@ def generate(target_port: int, legs: int, seconds: float) -> int:
     return 0
 
 
-async def _load(port: int, legs: int, seconds: float) -> tuple[Process, list[int]]:
+async def _load(port: int, legs: int, seconds: float,
+                codec: str = "slin16") -> tuple[Process, list[int]]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, __file__, "--generate", str(port), "--legs", str(legs),
-        "--seconds", str(seconds), stdin=PIPE, stdout=PIPE)
+        "--seconds", str(seconds), "--codec", codec, stdin=PIPE, stdout=PIPE)
     assert proc.stdout is not None
     line = await asyncio.wait_for(proc.stdout.readline(), 60)
     ports = [int(p) for p in line.split()]
@@ -150,7 +163,7 @@ async def _finish(proc: Process) -> int:
 
 # --- the two phases ----------------------------------------------------------------------------
 
-async def floor(legs: int, seconds: float) -> tuple[int, int, float, float]:
+async def floor(legs: int, seconds: float, codec: str) -> tuple[int, int, float, float]:
     """The no-op floor: add_reader + recvfrom_into drain, discarded."""
     loop = asyncio.get_running_loop()
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -171,7 +184,7 @@ async def floor(legs: int, seconds: float) -> tuple[int, int, float, float]:
         count[0] += n
 
     loop.add_reader(sock.fileno(), readable)
-    proc, _ = await _load(sock.getsockname()[1], legs, seconds)
+    proc, _ = await _load(sock.getsockname()[1], legs, seconds, codec)
     cpu0, wall0 = time.process_time(), time.monotonic()
     sent = await _finish(proc)
     await asyncio.sleep(DRAIN_S)
@@ -181,17 +194,16 @@ async def floor(legs: int, seconds: float) -> tuple[int, int, float, float]:
     return sent, count[0], cpu, wall
 
 
-async def ingest(legs: int, seconds: float) -> dict[str, Any]:
-    """The real path: receiver -> router -> LiveCall, ticked per call every TICK_S."""
+async def ingest(legs: int, seconds: float, codec: str, ticker: str,
+                 profile: str | None) -> dict[str, Any]:
+    """The real path: engine-driven receiver -> router slots -> LiveCall, ticked every TICK_S."""
     loop = asyncio.get_running_loop()
     router = TapRouter(max_routes=max(legs, 1))
-    batched = hasattr(router, "on_batch")
-    sink: Any = getattr(router, "on_batch", router.on_packet)
-    receiver: Any = await open_receiver(sink, 0)
+    receiver = await open_receiver(router.engine, 0)
     address = receiver.local_address
     gc.collect()
     rss0 = _rss_mb()
-    proc, ports = await _load(address[1], legs, seconds)
+    proc, ports = await _load(address[1], legs, seconds, codec)
     events = [0]
 
     def publish(out: list[Any]) -> None:
@@ -201,11 +213,12 @@ async def ingest(legs: int, seconds: float) -> dict[str, Any]:
     calls: list[LiveCall] = []
     for c in range((legs + 1) // 2):
         call = LiveCall(f"c{c}", CallClock.start(wall0, wall_now=wall0, loop_now=loop.time()),
-                        publish)
+                        publish, codec=codec)  # type: ignore[arg-type]
         calls.append(call)
-        router.add(("127.0.0.1", ports[2 * c]), call, "customer")
+        router.add("127.0.0.1", ports[2 * c], codec, call, "customer")  # type: ignore[arg-type]
         if 2 * c + 1 < legs:
-            router.add(("127.0.0.1", ports[2 * c + 1]), call, "agent")
+            router.add("127.0.0.1", ports[2 * c + 1], codec, call,  # type: ignore[arg-type]
+                       "agent")
     rss_calls = _rss_mb()
     stop = asyncio.Event()
 
@@ -217,41 +230,87 @@ async def ingest(legs: int, seconds: float) -> dict[str, Any]:
             except TimeoutError:
                 call.tick(loop.time())
 
-    tickers = [asyncio.create_task(run(call, TICK_S * i / len(calls)))
-               for i, call in enumerate(calls)]
+    async def run_all() -> None:  # one timer, as the service: a slice of the calls per wake
+        k = 0
+        while not stop.is_set():
+            await asyncio.sleep(TICK_S / TICK_SLICES)
+            now = loop.time()
+            for call in calls[k::TICK_SLICES]:
+                call.tick(now)
+            k = (k + 1) % TICK_SLICES
+
+    lags: list[float] = []
+
+    async def probe() -> None:  # how late a 5 ms timer fires: the loop's longest stalls
+        while not stop.is_set():
+            due = loop.time() + 0.005
+            await asyncio.sleep(0.005)
+            lags.append(loop.time() - due)
+
+    prober = asyncio.create_task(probe())
+    if ticker == "per-call":
+        tickers = [asyncio.create_task(run(call, TICK_S * i / len(calls)))
+                   for i, call in enumerate(calls)]
+    else:
+        tickers = [asyncio.create_task(run_all())]
+    pauses: list[float] = []
+    gc_t0 = [0.0]
+
+    def gc_timer(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_t0[0] = time.perf_counter()
+        elif info.get("generation") == 2:
+            pauses.append(time.perf_counter() - gc_t0[0])
+
+    gc.callbacks.append(gc_timer)
+    prof = cProfile.Profile() if profile else None
     cpu0, wall0m = time.process_time(), time.monotonic()
+    if prof is not None:
+        prof.enable()
     sent = await _finish(proc)
     await asyncio.sleep(DRAIN_S)
+    if prof is not None:
+        prof.disable()
+        prof.dump_stats(profile)  # type: ignore[arg-type]
     cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0m
+    gc.callbacks.remove(gc_timer)
+    print(f"  gc: {len(pauses)} full collections, longest {max(pauses, default=0) * 1e3:.1f} ms")
     rss = _rss_mb()
     stop.set()
-    await asyncio.gather(*tickers)
-    received = router.stats.routed
+    await asyncio.gather(*tickers, prober)
+    lags.sort()
+    print(f"  loop lag: median {lags[len(lags) // 2] * 1e3:.1f} ms, 99th percentile "
+          f"{lags[len(lags) * 99 // 100] * 1e3:.1f} ms, longest {lags[-1] * 1e3:.1f} ms")
+    stats = router.engine.stats()
+    received = stats["routed"]
     for call in calls:
         call.finish(call.clock.from_loop(loop.time()))
     receiver.close()
     rx = receiver.stats
-    wakeups = getattr(rx, "wakeups", 0)
-    return {"per_wakeup": rx.packets / wakeups if wakeups else None, "sent": sent,
+    return {"per_wakeup": rx.datagrams / rx.wakeups if rx.wakeups else None, "sent": sent,
             "received": received, "cpu": cpu, "wall": wall, "rss": rss,
-            "rss0": rss0, "rss_calls": rss_calls, "batched": batched, "events": events[0],
-            "unrouted": router.stats.unrouted}
+            "rss0": rss0, "rss_calls": rss_calls, "events": events[0],
+            "unrouted": stats["unrouted"], "lost": stats["lost"],
+            "held_dropped": stats["held_dropped"]}
 
 
-async def amain(legs: int, seconds: float) -> int:
-    print(f"kernels: {kernels.IMPLEMENTATION}; {legs} legs x {seconds:g} s at 50 packets/s "
-          f"({legs * 50} packets/s, {PAYLOAD_BYTES}-byte slin16 payloads)")
-    f_sent, f_recv, f_cpu, f_wall = await floor(legs, seconds)
+async def amain(legs: int, seconds: float, codec: str, ticker: str,
+                profile: str | None) -> int:
+    print(f"kernels: {kernels.IMPLEMENTATION}, ingest engine: {engine.IMPLEMENTATION}; "
+          f"{legs} legs x {seconds:g} s at 50 packets/s ({legs * 50} packets/s, "
+          f"{CODECS[codec][0]}-byte {codec} payloads); ticker: {ticker}")
+    f_sent, f_recv, f_cpu, f_wall = await floor(legs, seconds, codec)
     floor_us = f_cpu / max(f_recv, 1) * 1e6
     print(f"  floor: sent={f_sent} received={f_recv} cpu_pct={100 * f_cpu / f_wall:.1f} "
           f"us_per_packet={floor_us:.2f}")
-    r = await ingest(legs, seconds)
+    r = await ingest(legs, seconds, codec, ticker, profile)
     us = r["cpu"] / max(r["received"], 1) * 1e6
     loss = 100 * (1 - r["received"] / max(r["sent"], 1))
     per_leg_kib = (r["rss"] - r["rss0"]) * 1024 / max(legs, 1)
-    print(f"  path: {'add_reader batches -> on_batch' if r['batched'] else 'datagram protocol'}"
-          f" -> on_packet ({r['per_wakeup'] or 1:.1f} packets per wake-up); "
-          f"{r['events']} events published; {r['unrouted']} unrouted; "
+    print(f"  path: add_reader -> engine.recv ({r['per_wakeup'] or 0:.1f} datagrams per "
+          f"wake-up) -> slots -> ticks -> analyzer; {r['events']} events published; "
+          f"{r['unrouted']} unrouted; {r['lost']} lost in reorder; "
+          f"{r['held_dropped']} samples over the held limit; "
           f"RSS {r['rss0']:.1f} MB before the calls, {r['rss_calls']:.1f} MB with them set up, "
           f"{r['rss']:.1f} MB after the load: {per_leg_kib:.1f} KiB per leg")
     print(f"ingest legs={legs} sent={r['sent']} received={r['received']} loss_pct={loss:.2f} "
@@ -264,6 +323,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--legs", type=int, default=100)
     ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--codec", choices=sorted(CODECS), default="slin16")
+    ap.add_argument("--ticker", choices=("one", "per-call"), default="one")
+    ap.add_argument("--profile", metavar="FILE", help="write a cProfile of the ingest phase")
     ap.add_argument("--generate", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if not 1 <= args.legs <= MAX_LEGS:
@@ -271,8 +333,8 @@ def main() -> int:
     if not 0 < args.seconds <= MAX_SECONDS:
         ap.error(f"--seconds must be in (0, {MAX_SECONDS:g}]")
     if args.generate is not None:
-        return generate(args.generate, args.legs, args.seconds)
-    return asyncio.run(amain(args.legs, args.seconds))
+        return generate(args.generate, args.legs, args.seconds, args.codec)
+    return asyncio.run(amain(args.legs, args.seconds, args.codec, args.ticker, args.profile))
 
 
 if __name__ == "__main__":

@@ -177,6 +177,8 @@ cdef struct Slot:
     double offset
     int paused
     int64_t last_arrival_ms
+    int64_t paused_dropped
+    int64_t paused_first_ms
     # the stream (LegStream)
     int has_ssrc
     uint32_t ssrc
@@ -308,6 +310,7 @@ cdef class Ingest:
         s.pt = -1 if pt is None else pt
         s.offset = clock_offset_s
         s.last_arrival_ms = -1
+        s.paused_first_ms = -1
         self.by_port[port] = free_i
         return free_i
 
@@ -328,7 +331,10 @@ cdef class Ingest:
         return &self.slots[slot]
 
     def set_paused(self, int slot, paused):
-        self._get(slot).paused = 1 if paused else 0
+        cdef Slot *s = self._get(slot)
+        if paused and not s.paused:
+            s.paused_first_ms = -1
+        s.paused = 1 if paused else 0
 
     def reset(self, int slot):
         cdef Slot *s = self._get(slot)
@@ -491,6 +497,9 @@ cdef class Ingest:
         self.counts[C_ROUTED] += 1
         if s.paused:
             self.counts[C_PAUSED] += 1
+            s.paused_dropped += 1
+            if s.paused_first_ms < 0:
+                s.paused_first_ms = <int64_t>(now_s * 1000)
             return
         # parse_rtp
         if size < 12:
@@ -573,7 +582,8 @@ cdef class Ingest:
         cdef int k
         out = {name: s.counters[k] for k, name in enumerate(_ref.STREAM_COUNTERS)}
         out.update(held_dropped=s.held_dropped, held_samples=s.held_samples,
-                   last_arrival_ms=s.last_arrival_ms, paused=s.paused)
+                   last_arrival_ms=s.last_arrival_ms, paused=s.paused,
+                   paused_dropped=s.paused_dropped, paused_first_ms=s.paused_first_ms)
         return out
 
 

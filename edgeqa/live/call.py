@@ -1,25 +1,34 @@
-"""Sans-I/O live call: two LegStreams feeding one CallAnalyzer, on the call's one clock.
+"""Sans-I/O live call: its two legs' ingest slots feeding one CallAnalyzer, on the call's clock.
 
-Every metric event of the call leaves through its one sink, mapped by CallEvents. Audio that is
-missing because the daemon, a link or a tap was down is a gap (CallAnalyzer.suspend): it counts
-in no metric and raises no alert; the first packet after it resumes the analysis. A PCI pause
-(pause ... unpause) gates the taps: packets that arrive while paused are dropped unanalysed
+Each leg's RTP goes through a slot of the ingest engine (edgeqa.media.engine: reorder,
+placement on the call timeline, decode); at each tick the call takes what each slot placed
+since the last one and feeds it to the analyzer in one batch per leg. Every metric event of the
+call leaves through its one sink, mapped by CallEvents. Audio that is missing because the
+daemon, a link or a tap was down is a gap (CallAnalyzer.suspend): it counts in no metric and
+raises no alert; the first audio after it resumes the analysis, at its start. A PCI pause
+(pause ... unpause) gates the taps: the engine drops the slots' datagrams while paused
 (counted), and ticks give paused per-second samples.
+
+A leg is either attached to a slot of a shared engine (TapRouter.add), or fed packet by packet
+with on_packet (a slot of the call's own small engine, analysed at once).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from edgeqa.live.clock import CallClock
 from edgeqa.live.events import GAP_DAEMON_RESTART, CallEvents
+from edgeqa.media import engine
+from edgeqa.media.ingest import Ingest
 from edgeqa.media.jitter import DEFAULT_DEPTH_PACKETS
-from edgeqa.media.rtp import PT_SLIN8, PT_SLIN16, RtpPacket
-from edgeqa.media.timeline import FRAME_S, LegStream, PlacedAudio, StreamStats
+from edgeqa.media.rtp import RtpPacket, build_rtp
+from edgeqa.media.timeline import CODEC_RATE, FRAME_S, PlacedAudio, WireCodec
 from edgeqa.metrics.call import CallAnalyzer
+from edgeqa.metrics.codecs import Codec
 from edgeqa.metrics.config import MetricsConfig
 from edgeqa.metrics.events import LEGS, Leg, MetricEvent
 from edgeqa.metrics.result import CallResult, GapReason
@@ -34,6 +43,11 @@ CheckpointSink = Callable[[float, dict[str, Any]], None]
 #: A call first tapped later than this after its answer was up before this daemon saw it
 #: (a restart): its start is a gap, not silence. Below it, the taps' setup time is silence.
 LATE_START_S = 2.0
+#: The analyzer's codec (its clip level) for each wire codec: slin is linear PCM.
+ANALYZER_CODEC: dict[WireCodec, Codec] = {
+    "slin16": "pcm16", "slin": "pcm16", "ulaw": "ulaw", "alaw": "alaw"}
+#: The ports of a call's own engine (on_packet), one per leg.
+_OWN_PORTS: dict[Leg, int] = {"customer": 1, "agent": 2}
 
 
 class LiveCall:
@@ -50,11 +64,10 @@ class LiveCall:
 
     def __init__(self, call_id: str, clock: CallClock, sink: StreamSink, *,
                  first_seen_s: float = 0.0, before: Mapping[str, Any] | None = None,
-                 sample_rate: int = 16000, config: MetricsConfig | None = None,
+                 codec: WireCodec = "slin16", config: MetricsConfig | None = None,
                  depth_packets: int = DEFAULT_DEPTH_PACKETS,
                  on_checkpoint: CheckpointSink | None = None,
-                 checkpoint_every_s: float = 5.0,
-                 stream_stats: StreamStats | None = None) -> None:
+                 checkpoint_every_s: float = 5.0) -> None:
         self.call_id = call_id
         self.clock = clock
         self.events = CallEvents(call_id, clock)
@@ -64,17 +77,19 @@ class LiveCall:
         self._checkpointed_s = max(0.0, first_seen_s)
         #: Call time where the last audio received (and fed) ends.
         self.heard_to_s = 0.0
-        self._sample_rate = sample_rate
+        #: The wire codec of both legs (slin16: 16 kHz; slin, ulaw, alaw: 8 kHz).
+        self.codec: WireCodec = codec
+        self.sample_rate = CODEC_RATE[codec]
         self._depth = depth_packets
-        #: The counters of every LegStream of the call (new ones too), shareable by calls.
-        self.stream_stats = stream_stats if stream_stats is not None else StreamStats()
-        self.analyzer = CallAnalyzer(sample_rate, "pcm16", config)
-        self.streams = self._new_streams()
+        self.analyzer = CallAnalyzer(self.sample_rate, ANALYZER_CODEC[codec], config)
+        #: Each leg's ingest slot: (engine, slot).
+        self.inputs: dict[Leg, tuple[Ingest, int]] = {}
+        self._own: Ingest | None = None
+        #: Datagrams of slots no longer attached that were dropped while paused.
+        self._paused_before = 0
         self.before = before
         self.gap: GapReason | None = None
         self.paused = False
-        #: Packets that arrived while paused, dropped unanalysed.
-        self.packets_paused = 0
         self.summary: dict[str, Any] | None = None
         if before is not None or first_seen_s > LATE_START_S:
             self._emit(self.analyzer.suspend(0.0, GAP_DAEMON_RESTART))
@@ -88,11 +103,42 @@ class LiveCall:
         """True once finish() or checkpoint() ran."""
         return self.summary is not None
 
-    def _new_streams(self) -> dict[Leg, LegStream]:
-        wide = self._sample_rate == 16000  # the snoop tap's format: slin16, or slin at 8 kHz
-        return {leg: LegStream(self._sample_rate, payload_type=PT_SLIN16 if wide else PT_SLIN8,
-                               depth_packets=self._depth, stats=self.stream_stats,
-                               codec="slin16" if wide else "slin") for leg in LEGS}
+    @property
+    def clock_offset_s(self) -> float:
+        """Loop time minus call time (CallClock.from_loop is a shift): the engine's offset."""
+        return self.clock.loop_minus_wall_s + self.clock.answered_at
+
+    @property
+    def packets_paused(self) -> int:
+        """Datagrams of the call's legs that arrived while paused, dropped unanalysed."""
+        return self._paused_before + sum(
+            eng.leg_stats(slot)["paused_dropped"] for eng, slot in self.inputs.values())
+
+    def leg_stats(self, leg: Leg) -> dict[str, int]:
+        """The ingest counters of ``leg``'s slot ({} if it has none)."""
+        if leg not in self.inputs:
+            return {}
+        eng, slot = self.inputs[leg]
+        return eng.leg_stats(slot)
+
+    def attach(self, leg: Leg, eng: Ingest, slot: int) -> None:
+        """``leg``'s audio comes from ``slot`` of ``eng`` from now on (TapRouter.add)."""
+        if leg in self.inputs:
+            raise ValueError(f"call {self.call_id}: leg {leg} already has an input")
+        self.inputs[leg] = (eng, slot)
+        eng.set_paused(slot, self.paused)
+
+    def detach(self, leg: Leg) -> tuple[Ingest, int] | None:
+        """Stop taking ``leg``'s audio from its slot, after feeding what the slot still holds;
+        return the (engine, slot) for the caller to close (None: it had none)."""
+        entry = self.inputs.get(leg)
+        if entry is None:
+            return None
+        eng, slot = entry
+        self.take((leg,), flush=True)
+        self._paused_before += eng.leg_stats(slot)["paused_dropped"]
+        del self.inputs[leg]
+        return entry
 
     def _emit(self, events: list[MetricEvent]) -> None:
         if not events:  # most packets complete nothing
@@ -104,52 +150,63 @@ class LiveCall:
     # --- input ------------------------------------------------------------------------------
 
     def on_packet(self, leg: Leg, packet: RtpPacket, loop_now: float) -> None:
-        """Feed one RTP packet of ``leg`` that arrived at loop time ``loop_now``.
+        """Feed one RTP packet of ``leg`` that arrived at loop time ``loop_now``, and analyse
+        what it releases at once (a leg without a slot gets one of the call's own engine).
 
-        No tick here: the ticks (tick(), on the taps' timer) keep a leg whose audio is
-        missing level with the clock; a packet only feeds its own audio.
+        No tick here: the ticks keep a leg whose audio is missing level with the clock.
         """
         if self.summary is not None:
             return
-        t_s = self.clock.from_loop(loop_now)
+        if leg not in self.inputs:
+            if self._own is None:
+                self._own = engine.Ingest(len(LEGS), self._depth)
+            self.attach(leg, self._own, self._own.open_leg(
+                b"", _OWN_PORTS[leg], self.codec, self.clock_offset_s))
+        eng = self.inputs[leg][0]
+        if eng is not self._own:
+            raise ValueError(f"call {self.call_id}: leg {leg} is fed by its engine's slot")
+        eng.feed(build_rtp(packet), b"", _OWN_PORTS[leg], loop_now)
+        self.take((leg,))
+
+    def take(self, legs: tuple[Leg, ...] = LEGS, *, flush: bool = False) -> None:
+        """Feed the analyzer what each leg's slot placed since the last take, one batch per
+        leg (``flush``: and what its reorder buffer holds). In a gap, the first audio resumes
+        the analysis at its start (paused: at the first datagram dropped, whose audio would
+        have started a frame before)."""
+        if self.summary is not None:
+            return
+        placed: dict[Leg, list[PlacedAudio]] = {}
+        for leg in legs:
+            entry = self.inputs.get(leg)
+            if entry is not None:
+                got = entry[0].flush(entry[1]) if flush else entry[0].take(entry[1])
+                if got:
+                    placed[leg] = got
         if self.gap is not None:
-            start = max(0.0, t_s - len(packet.payload) / 2 / self._sample_rate)
+            start = min((p[0].t_s for p in placed.values()), default=None)
+            if start is None and self.paused:
+                start = self._paused_audio_start(legs)
+            if start is None:
+                return
+            start = max(0.0, start)
             log.info("call %s: audio again at %.2f s (gap: %s)", self.call_id, start, self.gap)
             self._emit(self.analyzer.resume(round(start / FRAME_S) * FRAME_S))
             self.gap = None
-        if self.paused:
-            self.packets_paused += 1
-            return
-        out: list[MetricEvent] = []
-        self._feed(leg, self.streams[leg].push(packet, t_s), out)
-        self._emit(out)
+        if placed:
+            out: list[MetricEvent] = []
+            for leg, audio in placed.items():
+                self._feed(leg, audio, out)
+            self._emit(out)
 
-    def on_audio(self, leg: Leg, placed: Sequence[PlacedAudio]) -> None:
-        """Feed audio of ``leg`` already placed on the call timeline (the capture tap's ingest
-        engine), as on_packet feeds what its LegStream places."""
-        if self.summary is not None or not placed:
-            return
-        if self.gap is not None:
-            start = max(0.0, placed[0].t_s)
-            log.info("call %s: audio again at %.2f s (gap: %s)", self.call_id, start, self.gap)
-            self._emit(self.analyzer.resume(round(start / FRAME_S) * FRAME_S))
-            self.gap = None
-        if self.paused:
-            self.packets_paused += len(placed)
-            return
-        out: list[MetricEvent] = []
-        self._feed(leg, placed, out)
-        self._emit(out)
+    def _paused_audio_start(self, legs: tuple[Leg, ...]) -> float | None:
+        first = [ms for ms in (self.leg_stats(leg).get("paused_first_ms", -1) for leg in legs)
+                 if ms >= 0]
+        return min(first) / 1000 - self.clock_offset_s - FRAME_S if first else None
 
-    @property
-    def sample_rate(self) -> int:
-        """The rate the call's audio is analysed at (its taps' PCM rate)."""
-        return self._sample_rate
-
-    def _feed(self, leg: Leg, placed: Sequence[PlacedAudio], out: list[MetricEvent]) -> None:
+    def _feed(self, leg: Leg, placed: list[PlacedAudio], out: list[MetricEvent]) -> None:
         for audio in placed:
             out += self.analyzer.feed(leg, audio.pcm, audio.t_s)
-            end = audio.t_s + len(audio.pcm) / 2 / self._sample_rate
+            end = audio.t_s + len(audio.pcm) / 2 / self.sample_rate
             if end > self.heard_to_s:
                 self.heard_to_s = end
 
@@ -162,6 +219,7 @@ class LiveCall:
         """
         if self.summary is not None:
             return
+        self.take()
         t_s = self.clock.from_loop(loop_now)
         if self.gap is None:
             self._emit(self.analyzer.tick(t_s))
@@ -206,7 +264,9 @@ class LiveCall:
         t_s = max(0.0, t_s)
         self._drain(t_s)
         self._emit(self.analyzer.pause(t_s))
-        self.streams = self._new_streams()  # the audio after the pause re-anchors at its time
+        for eng, slot in self.inputs.values():
+            eng.reset(slot)  # the audio after the pause re-anchors at its time
+            eng.set_paused(slot, True)
         self.paused = True
         self._checkpointed_s = -math.inf  # a checkpoint at the next tick says it
         log.info("call %s: paused from %.2f s", self.call_id, t_s)
@@ -216,6 +276,8 @@ class LiveCall:
         if self.summary is None and self.paused:
             self._emit(self.analyzer.unpause(max(0.0, t_s)))
             self.paused = False
+            for eng, slot in self.inputs.values():
+                eng.set_paused(slot, False)
             self._checkpointed_s = -math.inf
             log.info("call %s: pause ended at %.2f s (%d packets dropped while paused)",
                      self.call_id, t_s, self.packets_paused)
@@ -226,7 +288,11 @@ class LiveCall:
             return
         self._drain(t_s)
         self._emit(self.analyzer.suspend(t_s, reason))
-        self.streams = self._new_streams()  # the next audio re-anchors at its own time
+        for eng, slot in self.inputs.values():
+            eng.reset(slot)  # the next audio re-anchors at its own time
+            if self.paused:  # its audio from now on (not before) resumes the gap
+                eng.set_paused(slot, False)
+                eng.set_paused(slot, True)
         self.gap = reason
         log.info("call %s: gap from %.2f s (%s)", self.call_id, t_s, reason)
 
@@ -243,12 +309,9 @@ class LiveCall:
         self.suspend(min(t_s, self.heard_to_s), reason)
 
     def _drain(self, t_s: float | None) -> None:
-        out: list[MetricEvent] = []
-        for leg in LEGS:
-            self._feed(leg, self.streams[leg].flush(), out)
+        self.take(flush=True)  # (audio that came in a gap resumes it, as at a tick)
         if self.gap is None and t_s is not None:
-            out += self.analyzer.tick(t_s)
-        self._emit(out)
+            self._emit(self.analyzer.tick(t_s))
 
     # --- the end ----------------------------------------------------------------------------
 

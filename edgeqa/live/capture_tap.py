@@ -27,11 +27,12 @@ from typing import Any, Literal
 from edgeqa.ari.resources import AriResources
 from edgeqa.ari.rest import AriError, AriHttpError
 from edgeqa.live.call import LiveCall
-from edgeqa.live.events import GAP_PBX_OUTAGE, GAP_TAP_FAILED
+from edgeqa.live.events import GAP_TAP_FAILED
 from edgeqa.live.taps import TapError
 from edgeqa.media import engine
 from edgeqa.media.capture import CaptureStats, CaptureUnavailable, RingLimits, RtpCapture
 from edgeqa.media.ingest import Ingest
+from edgeqa.media.timeline import WireCodec
 from edgeqa.metrics.events import LEGS, Leg
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,8 @@ Codec = Literal["ulaw", "alaw"]
 #: The codecs capture decodes (RTP payload types 0 and 8), by Asterisk's format name.
 CAPTURE_CODECS: tuple[Codec, ...] = ("ulaw", "alaw")
 SAMPLE_RATE = 8000
+#: A call that may be captured is analysed as µ-law (its clip level; A-law's differs by 0.04 dB).
+CAPTURE_CODEC: WireCodec = "ulaw"
 #: What is asked of Asterisk per leg (dialplan functions, read through ARI).
 VAR_SRC = "CHANNEL(rtp,src)"
 VAR_SECURE = "CHANNEL(rtp,secure)"
@@ -50,6 +53,8 @@ LEG_VARIABLES = (VAR_SRC, VAR_SECURE, VAR_DIRECT, VAR_FORMAT)
 STALE_S = 2.0
 #: ... at most this often per call.
 RECHECK_EVERY_S = 2.0
+#: How often a captured call's task looks at whether a recheck is due.
+CHECK_POLL_S = 0.5
 
 
 class NotCapturable(Exception):
@@ -175,9 +180,11 @@ SnoopFactory = Callable[[], Any]
 
 
 class CallCapture:
-    """Both legs of one call from the capture ring into its LiveCall; the same surface as
-    CallTaps (start, run, end, handle_event, close). With a ``fallback``, a call (or, mid-call,
-    a leg whose media moved where capture cannot see it) goes over to the snoop tap."""
+    """Both legs of one call from the capture ring into its LiveCall (each leg a slot of the
+    shared ingest engine, attached to the call: the call takes its audio at its ticks); the
+    same surface as CallTaps (start, run, end, handle_event, close, ended, failed, running).
+    With a ``fallback``, a call (or, mid-call, one whose media moved where capture cannot see
+    it) goes over to the snoop tap."""
 
     def __init__(self, ari: AriResources, capture: CaptureService, call: LiveCall,
                  channels: Mapping[Leg, str], *, fallback: SnoopFactory | None = None,
@@ -196,12 +203,11 @@ class CallCapture:
         self.ended = asyncio.Event()
         self.ended_at: float | None = None
         self.running = False
+        self._failed = asyncio.Event()  # capture itself never fails a call: it goes over
         self._loop_time = loop_time or asyncio.get_running_loop().time
         self._recheck = asyncio.Event()
-        self._paused = False
         self._checked_at = -1e9
         self._opened_at = 0.0
-        self._confirmed = False
         self._closed = False
 
     # --- the CallTaps surface --------------------------------------------------------------
@@ -210,6 +216,11 @@ class CallCapture:
     def taps(self) -> Mapping[Leg, Any]:
         """The snoop tap's per-leg objects (empty while capturing: nothing to sweep)."""
         return self.snoop.taps if self.snoop is not None else {}
+
+    @property
+    def failed(self) -> asyncio.Event:
+        """Set while the snoop tap this call went over to is failed (its ticks wait)."""
+        return self.snoop.failed if self.snoop is not None else self._failed
 
     @property
     def mode(self) -> str:
@@ -235,15 +246,22 @@ class CallCapture:
             self.ended.set()
 
     def media_may_have_moved(self) -> None:
-        """A hold, a re-INVITE: look the legs' media up again at the next tick."""
+        """A hold, a re-INVITE: look the legs' media up again soon."""
         self._recheck.set()
 
     def channels_changed(self, channels: Mapping[Leg, str]) -> None:
         """The tracker connected the call with other channels (a transfer)."""
         if dict(channels) != self.channels:
             self.channels = dict(channels)
-            if self.snoop is not None:
-                return  # the snoop tap follows its own channels; see service
+            if self.snoop is None:
+                self._recheck.set()
+
+    def link_down(self) -> None:
+        """A link to Asterisk dropped (the call's audio is a pbx_outage gap): the phones may
+        still send, but that is not the call's audio until Asterisk confirms the legs' media
+        again (the next lookup that succeeds reopens them)."""
+        if self.snoop is None and self.slots:
+            self._close_slots()
             self._recheck.set()
 
     async def start(self) -> None:
@@ -277,17 +295,19 @@ class CallCapture:
         return found
 
     def _open(self, media: Mapping[Leg, LegMedia]) -> None:
-        clock = self.call.clock
-        offset = clock.loop_minus_wall_s + clock.answered_at  # call time = loop - offset
+        """Open a slot per leg and attach it to the call."""
+        offset = self.call.clock_offset_s
         self._opened_at = self._loop_time()
         for leg, m in media.items():
-            self.slots[leg] = self.engine.open_leg(m.host, m.port, m.codec, offset)
+            slot = self.engine.open_leg(m.host, m.port, m.codec, offset)
+            self.slots[leg] = slot
             self.media[leg] = m
-            if self._paused:
-                self.engine.set_paused(self.slots[leg], True)
+            self.call.attach(leg, self.engine, slot)
 
     def _close_slots(self) -> None:
-        for slot in self.slots.values():
+        """Detach each leg (its slot's audio is analysed first) and free its slot."""
+        for leg, slot in self.slots.items():
+            self.call.detach(leg)
             self.engine.close_leg(slot)
         self.slots.clear()
         self.media.clear()
@@ -300,25 +320,26 @@ class CallCapture:
         await snoop.start()
         self.snoop = snoop
 
-    async def run(self, clock: Callable[[], float], tick_s: float) -> None:
-        """Each tick: the audio each leg's slot placed since the last, then the call's tick."""
+    async def run(self, clock: Callable[[], float], tick_s: float | None = None) -> None:
+        """Until the call ends: look its legs' media up again when due. ``tick_s``: tick the
+        call that often too (None: someone else ticks it, LiveMetrics' one timer)."""
         self.running = True
+        poll_s = CHECK_POLL_S if tick_s is None else tick_s
         while not self.ended.is_set():
             if self.snoop is not None:
                 await self._run_snoop(clock, tick_s)
                 return
             try:
-                await asyncio.wait_for(self.ended.wait(), tick_s)
+                await asyncio.wait_for(self.ended.wait(), poll_s)
             except TimeoutError:
                 pass
             now = clock()
-            self.pump(now)
+            if tick_s is not None and not self.ended.is_set():
+                self.call.tick(now)
             if not self.ended.is_set() and self._due(now):
                 await self._reresolve(now)
-        if self.snoop is None:
-            self.pump(clock(), flush=True)
 
-    async def _run_snoop(self, clock: Callable[[], float], tick_s: float) -> None:
+    async def _run_snoop(self, clock: Callable[[], float], tick_s: float | None) -> None:
         if self.ended.is_set():
             self.snoop.end(self.ended_at)
         await self.snoop.run(clock, tick_s=tick_s)
@@ -326,45 +347,16 @@ class CallCapture:
             self.ended_at = self.snoop.ended_at
         self.ended.set()
 
-    def pump(self, now: float, flush: bool = False) -> None:
-        """Hand each leg's placed audio to the call, then tick it at loop time ``now``.
-
-        After a link to Asterisk dropped (a pbx_outage gap), the phones may still send: what
-        they send is not part of the call until Asterisk confirms the legs' media again.
-        """
-        if self.call.gap == GAP_PBX_OUTAGE and not self._confirmed:
-            self._recheck.set()
-            for slot in self.slots.values():
-                self.engine.take(slot)  # discarded: heard while the switch was unreachable
-            if not flush:
-                self.call.tick(now)
-            return
-        if self.call.gap != GAP_PBX_OUTAGE:
-            self._confirmed = False
-        paused = self.call.paused
-        if paused != self._paused:
-            self._paused = paused
-            for slot in self.slots.values():
-                self.engine.set_paused(slot, paused)
-                if not paused:
-                    self.engine.reset(slot)  # the audio after the pause re-anchors at its time
-        for leg, slot in self.slots.items():
-            placed = self.engine.flush(slot) if flush else self.engine.take(slot)
-            if placed:
-                self.call.on_audio(leg, placed)
-        if not flush:
-            self.call.tick(now)
-
     def _due(self, now: float) -> bool:
         """A recheck was asked for, or a leg went quiet (not paused), and none ran lately."""
         if now - self._checked_at < RECHECK_EVERY_S:
             return False
-        if self._recheck.is_set():
+        if self._recheck.is_set() or not self.slots:
             return True
-        if self._paused:
+        if self.call.paused:
             return False
-        for slot in self.slots.values():
-            last_ms = self.engine.leg_stats(slot).get("last_arrival_ms", -1)
+        for leg in self.slots:
+            last_ms = self.call.leg_stats(leg).get("last_arrival_ms", -1)
             last = last_ms / 1000 if last_ms >= 0 else self._opened_at
             if now - last > STALE_S:
                 return True
@@ -381,10 +373,8 @@ class CallCapture:
             return
         except NotCapturable as exc:
             self._recheck.clear()
-            t_s = self.call.clock.from_loop(self._loop_time())
-            self.pump(self._loop_time(), flush=True)
             self._close_slots()
-            self.call.suspend(t_s, GAP_TAP_FAILED)
+            self.call.suspend(self.call.clock.from_loop(self._loop_time()), GAP_TAP_FAILED)
             log.warning("call %s: media moved where capture cannot see it (%s)",
                         self.call.call_id, exc)
             try:
@@ -394,15 +384,11 @@ class CallCapture:
                 await self.ended.wait()  # a gap to the end, with its reason
             return
         self._recheck.clear()
-        if self.call.gap == GAP_PBX_OUTAGE:
-            self._confirmed = True  # Asterisk is back and the legs are up: audio counts again
-            for slot in self.slots.values():
-                self.engine.reset(slot)
         if media == self.media:
             return
-        log.info("call %s: media moved: %s", self.call.call_id,
-                 ", ".join(f"{leg} {m.describe()}" for leg, m in media.items()))
-        self.pump(self._loop_time(), flush=True)
+        if self.slots:
+            log.info("call %s: media moved: %s", self.call.call_id,
+                     ", ".join(f"{leg} {m.describe()}" for leg, m in media.items()))
         self._close_slots()
         try:
             self._open(media)
@@ -419,4 +405,3 @@ class CallCapture:
         self._close_slots()
         if self.snoop is not None:
             await self.snoop.close()
-

@@ -23,23 +23,26 @@ from edgeqa.ari.resources import AriResources
 from edgeqa.ari.rest import AriError, AriHttpError
 from edgeqa.calls.changes import CallChange, CallConnected, CallEnded, HoldChanged
 from edgeqa.live.call import LiveCall
-from edgeqa.live.capture_tap import SAMPLE_RATE as CAPTURE_RATE
-from edgeqa.live.capture_tap import CallCapture, CaptureService
+from edgeqa.live.capture_tap import CAPTURE_CODEC, CallCapture, CaptureService
 from edgeqa.live.clock import CallClock
 from edgeqa.live.config import MAX_SNOOP_CALLS, LiveConfig
 from edgeqa.live.events import GAP_DAEMON_RESTART, GAP_PBX_OUTAGE, unavailable
 from edgeqa.live.router import TapRouter
 from edgeqa.live.taps import CallTaps, TapError
 from edgeqa.media.receiver import RtpReceiver, open_receiver
-from edgeqa.media.timeline import StreamStats
+from edgeqa.media.timeline import WireCodec
 from edgeqa.metrics.events import Leg
 from edgeqa.store import Checkpoint, EventLike
 from edgeqa.store import Event as StreamEvent
 
 log = logging.getLogger(__name__)
 
-#: The snoop tap's audio rate (slin16); a call that may be captured is analysed at 8 kHz.
-SNOOP_RATE = 16000
+#: The snoop tap's wire codec; a call that may be captured is analysed as 8 kHz G.711.
+SNOOP_CODEC: WireCodec = "slin16"
+#: A checkpoint summary's (sample_rate, codec) -> the wire codec its call resumes with.
+RESUME_CODEC: dict[tuple[int, str], WireCodec] = {
+    (16000, "pcm16"): "slin16", (8000, "pcm16"): "slin", (8000, "ulaw"): "ulaw",
+    (8000, "alaw"): "alaw"}
 #: CallTaps names its bridges edgeqa-tap-<call>-<leg>.
 TAP_BRIDGE_PREFIX = "edgeqa-tap-"
 #: Calls already tapped (or refused) are remembered to never tap twice; oldest forgotten first.
@@ -55,6 +58,10 @@ CHECKPOINT_TYPE = "call.metrics_suspended"
 #: Why a call a previous run had tapped, which ended while no daemon ran, has no summary.
 NO_CHECKPOINT = ("the call ended while edgeqa was down, and the run that tapped it left no "
                  "checkpoint (killed before its first)")
+#: The one timer of all calls ticks them in this many slices per tick (each call once per
+#: tick_s), so that no wake-up stalls the loop for long: the socket's buffer holds some 30 ms
+#: of 2,000 legs' RTP, and ticking 1,000 calls at once takes longer (bench_ingest).
+TICK_SLICES = 20
 #: Keeps a checkpoint durably (Store.put_checkpoint); True if it was kept.
 SaveCheckpoint = Callable[[Checkpoint], Awaitable[bool]]
 
@@ -91,7 +98,7 @@ class LiveMetrics:
         self._submit = submit
         self._save_checkpoint = save_checkpoint
         self._saving: set[str] = set()
-        self.router = TapRouter()
+        self.router = TapRouter(depth_packets=cfg.jitter_depth_packets)
         self.receiver: RtpReceiver | None = None
         self.active: dict[str, CallTaps | CallCapture] = {}
         #: The host's capture ring (None: [live] tap = "snoop"); opened by open().
@@ -99,19 +106,23 @@ class LiveMetrics:
                                       2 * cfg.max_calls, cfg.jitter_depth_packets) \
             if cfg.tap != "snoop" else None
         self.stats = LiveStats()
-        #: Every tapped leg's stream counters (restarts, re-anchors, SSRC changes), summed.
-        self.stream_stats = StreamStats()
         self._seen: dict[str, None] = {}
         self._left_open: dict[str, LeftOpen] = {}
         #: Per call id: its open pause, and (until its taps are up) the pauses before it.
         self._pauses: dict[str, list[PauseSpan]] = {}
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        #: The one timer of every call's ticks (runs while calls are active), each call's
+        #: slice of it, and the calls whose tick raised (their task refuses them).
+        self._ticker: asyncio.Task[None] | None = None
+        self._slice: dict[str, int] = {}
+        self._next_slice = 0
+        self._broken: dict[str, Exception] = {}
         self._stopping = False
 
     async def open(self) -> None:
         """Bind the loopback RTP receiver (before ARI starts, so taps always have a target)."""
-        self.receiver = await open_receiver(self.router.on_batch, self.cfg.rtp_port)
+        self.receiver = await open_receiver(self.router.engine, self.cfg.rtp_port)
         log.info("live metrics: RTP receiver on %s:%d", *self.receiver.local_address)
         if self.capture is not None:
             self.capture.open(asyncio.get_running_loop())
@@ -151,17 +162,17 @@ class LiveMetrics:
 
     def health(self) -> Mapping[str, Any]:
         """Counters for /v1/health."""
-        rx = self.receiver.stats if self.receiver is not None else None
+        rtp = self.router.engine.stats()  # every tapped leg's, open or closed, summed
         return {"active_calls": len(self.active), "tapped": self.stats.tapped,
                 "unavailable": self.stats.unavailable, "summaries": self.stats.summaries,
                 "checkpoints": self.stats.checkpoints, "resumed": self.stats.resumed,
                 "checkpoints_saved": self.stats.checkpoints_saved,
-                "rtp_packets": rx.packets if rx else 0,
-                "rtp_malformed": rx.malformed if rx else 0,
-                "unrouted": self.router.stats.unrouted,
-                "rtp_restarts": self.stream_stats.restarts,
-                "rtp_reanchors": self.stream_stats.reanchors,
-                "rtp_ssrc_changes": self.stream_stats.ssrc_changes,
+                "rtp_packets": rtp["packets"],
+                "rtp_malformed": rtp["malformed"],
+                "unrouted": rtp["unrouted"],
+                "rtp_restarts": rtp["restarts"],
+                "rtp_reanchors": rtp["reanchors"],
+                "rtp_ssrc_changes": rtp["ssrc_changes"],
                 "tap": self.cfg.tap, "snoop_calls": self._snoop_calls(),
                 "capture": self.capture.health() if self.capture is not None else None}
 
@@ -249,6 +260,8 @@ class LiveMetrics:
         gap, from the end of the last audio received (LiveCall.lose_audio)."""
         for taps in self.active.values():
             taps.call.lose_audio(taps.call.clock.from_wall(now), GAP_PBX_OUTAGE)
+            if isinstance(taps, CallCapture):
+                taps.link_down()
 
     def on_ari_event(self, body: Mapping[str, Any]) -> None:
         """Fan one ARI event to every active call's taps."""
@@ -298,10 +311,10 @@ class LiveMetrics:
                          f"{reason}", now)
             return
         live = self._live_call(call_id, change.answered_at, now,
-                               CAPTURE_RATE if capture is not None else SNOOP_RATE)
+                               CAPTURE_CODEC if capture is not None else SNOOP_CODEC)
         if live.before is not None or live.gap is not None:
             self.stats.resumed += 1
-        if live.sample_rate != CAPTURE_RATE:
+        if live.sample_rate != 8000:
             capture = None  # resumed from a snoop-tapped run's 16 kHz checkpoint: stay so
         self._apply_pauses(live)
         channels: dict[Leg, str] = {"customer": change.customer, "agent": change.agent}
@@ -325,10 +338,33 @@ class LiveMetrics:
                 self._refuse(call_id, str(exc), now)
                 return
         self.active[call_id] = taps
+        self._slice[call_id] = self._next_slice
+        self._next_slice = (self._next_slice + 1) % TICK_SLICES
         self._tasks[call_id] = self._tg.create_task(self._run(taps), name=f"live-{call_id}")
+        if self._ticker is None or self._ticker.done():
+            self._ticker = self._tg.create_task(self._tick_calls(), name="live-ticks")
+
+    async def _tick_calls(self) -> None:
+        """The one timer of all calls: each call is ticked once per tick_s, a slice of the
+        calls per wake-up (TICK_SLICES); it stops when no call is active."""
+        loop = asyncio.get_running_loop()
+        k = 0
+        while self.active:
+            await asyncio.sleep(self.cfg.tick_s / TICK_SLICES)
+            now = loop.time()
+            for call_id, taps in list(self.active.items()):
+                if self._slice.get(call_id) != k or not taps.running or \
+                        taps.ended.is_set() or taps.failed.is_set():
+                    continue
+                try:
+                    taps.call.tick(now)
+                except Exception as exc:  # the call's task refuses it; the others go on
+                    self._broken[call_id] = exc
+                    taps.end()
+            k = (k + 1) % TICK_SLICES
 
     def _live_call(self, call_id: str, answered_at: float, now: float,
-                   sample_rate: int = 16000) -> LiveCall:
+                   codec: WireCodec = SNOOP_CODEC) -> LiveCall:
         """The call's LiveCall on its one clock; resumed from a previous run's checkpoint."""
         left = self._left_open.pop(call_id, None)
         before = left.checkpoint if left is not None else None
@@ -338,20 +374,20 @@ class LiveMetrics:
         clock = CallClock.start(answered_at, wall_now=now,
                                 loop_now=asyncio.get_running_loop().time())
         summary = before.get("summary") if before is not None else None
-        if isinstance(summary, Mapping) and summary.get("sample_rate") in (8000, 16000):
-            sample_rate = int(summary["sample_rate"])  # one rate per call: its summaries merge
+        if isinstance(summary, Mapping):  # one rate and codec per call: its summaries merge
+            key = (summary.get("sample_rate"), summary.get("codec"))
+            codec = next((c for k, c in RESUME_CODEC.items() if k == key), codec)
 
         def keep(covered_to_s: float, so_far: dict[str, Any]) -> None:
             self._keep(Checkpoint(call_id, clock.answered_at, covered_to_s, so_far,
                                   clock.wall(covered_to_s)))
 
         return LiveCall(call_id, clock, self._publish, first_seen_s=now - answered_at,
-                        sample_rate=sample_rate,
+                        codec=codec,
                         before=summary if isinstance(summary, Mapping) else None,
                         depth_packets=self.cfg.jitter_depth_packets,
                         on_checkpoint=keep if self._save_checkpoint is not None else None,
-                        checkpoint_every_s=self.cfg.checkpoint_interval_s,
-                        stream_stats=self.stream_stats)
+                        checkpoint_every_s=self.cfg.checkpoint_interval_s)
 
     def _keep(self, checkpoint: Checkpoint) -> None:
         """Write a call's periodic checkpoint to the store (one write per call at a time)."""
@@ -394,7 +430,9 @@ class LiveMetrics:
                     call.clock.from_loop(loop.time())))
                 return
             self.stats.tapped += 1
-            await taps.run(loop.time, tick_s=self.cfg.tick_s)
+            await taps.run(loop.time, tick_s=None)  # ticked by _tick_calls
+            if call_id in self._broken:
+                raise self._broken.pop(call_id)
             end_s = call.clock.from_wall(taps.ended_at) if taps.ended_at is not None \
                 else call.clock.from_loop(loop.time())
             await taps.close()
@@ -411,6 +449,7 @@ class LiveMetrics:
         finally:
             self.active.pop(call_id, None)
             self._tasks.pop(call_id, None)
+            self._slice.pop(call_id, None)
 
     def _refuse(self, call_id: str, reason: str, now: float) -> None:
         self.stats.unavailable += 1

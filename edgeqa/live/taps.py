@@ -13,13 +13,14 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from edgeqa.ari.resources import AriResources
 from edgeqa.ari.rest import AriError, AriHttpError
 from edgeqa.live.call import LiveCall
 from edgeqa.live.events import GAP_TAP_FAILED
 from edgeqa.live.router import Address, TapRouter
+from edgeqa.media.timeline import WireCodec
 from edgeqa.metrics.events import LEGS, Leg
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 STASIS_TIMEOUT_S = 5.0
 #: The live cadence: per-second samples and alerts are due within 1 s (metrics.md).
 TICK_S = 0.25
-AUDIO_FORMAT = "slin16"
+AUDIO_FORMAT: Final = "slin16"
 SAMPLE_RATE = 16000
 _END_EVENTS = ("ChannelDestroyed", "StasisEnd", "ChannelHangupRequest")
 #: A helper channel gone while the call is up: wait this long for the call's own end (its
@@ -36,6 +37,16 @@ _END_EVENTS = ("ChannelDestroyed", "StasisEnd", "ChannelHangupRequest")
 TAP_FAILED_GRACE_S = 1.0
 #: Give up re-tapping a call after this many failures in a row.
 MAX_RETAPS = 3
+
+
+async def _first(*events: asyncio.Event) -> None:
+    """Wait until one of ``events`` is set."""
+    waits = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
 
 
 class TapError(Exception):
@@ -112,11 +123,13 @@ class CallTaps:
         tap.snoop_id = str((await ari.snoop(tap.channel_id, spy="in"))["id"])
         await ari.add_channel_when_ready(tap.bridge_id, tap.snoop_id, self.stasis_timeout_s)
         host, port = self.receiver
-        audio_format = AUDIO_FORMAT if self.call.sample_rate == SAMPLE_RATE else "slin"
+        # A call analysed at 8 kHz (it may have been captured): slin, the snoop's own format.
+        audio_format: WireCodec = AUDIO_FORMAT if self.call.sample_rate == SAMPLE_RATE \
+            else "slin"
         media = await ari.external_media(f"{host}:{port}", audio_format=audio_format)
         tap.media_id = str(media["id"])
         tap.rtp_source = rtp_source(media)
-        self.router.add(tap.rtp_source, self.call, tap.leg)
+        self.router.add(*tap.rtp_source, audio_format, self.call, tap.leg)
         await ari.add_channel_when_ready(tap.bridge_id, tap.media_id, self.stasis_timeout_s)
         log.info("call %s leg %s tapped: snoop %s, RTP from %s:%d", self.call.call_id,
                  tap.leg, tap.snoop_id, tap.rtp_source[0], tap.rtp_source[1])
@@ -134,12 +147,18 @@ class CallTaps:
         elif any(gone in (t.snoop_id, t.media_id) for t in self.taps.values()):
             self.failed.set()
 
-    async def run(self, clock: Callable[[], float], tick_s: float = TICK_S) -> None:
-        """Tick the call (loop time from ``clock``) until it ends; re-tap a failed tap."""
+    async def run(self, clock: Callable[[], float], tick_s: float | None = TICK_S) -> None:
+        """Tick the call (loop time from ``clock``) until it ends; re-tap a failed tap.
+
+        ``tick_s`` None: someone else ticks the call (LiveMetrics' one timer for all calls).
+        """
         self.running = True
         while not self.ended.is_set():
             if self.failed.is_set():
                 await self._recover(clock)
+                continue
+            if tick_s is None:
+                await _first(self.ended, self.failed)
                 continue
             try:
                 await asyncio.wait_for(self.ended.wait(), tick_s)

@@ -98,6 +98,9 @@ class _Slot:
     held_samples: int = 0
     held_dropped: int = 0
     last_arrival_ms: int = -1
+    #: Datagrams dropped while paused; the loop time (ms) of the first since the pause began.
+    paused_dropped: int = 0
+    paused_first_ms: int = -1
 
     def __post_init__(self) -> None:
         self.new_stream()
@@ -165,7 +168,10 @@ class Ingest:
 
     def set_paused(self, slot: int, paused: bool) -> None:
         """Paused: the slot's datagrams are counted (paused_dropped) and dropped."""
-        self._get(slot).paused = bool(paused)
+        s = self._get(slot)
+        if paused and not s.paused:
+            s.paused_first_ms = -1
+        s.paused = bool(paused)
 
     def reset(self, slot: int) -> None:
         """Forget the slot's stream state (what its reorder buffer holds is dropped); the
@@ -200,6 +206,9 @@ class Ingest:
         counts["routed"] += 1
         if s.paused:
             counts["paused_dropped"] += 1
+            s.paused_dropped += 1
+            if s.paused_first_ms < 0:
+                s.paused_first_ms = int(now_s * 1000)
             return
         try:
             packet = parse_rtp(data)
@@ -213,6 +222,7 @@ class Ingest:
         """Drain the non-blocking UDP socket ``fd`` (at most ``max_datagrams``); return the
         count read. Socket errors other than "no more" end the drain (ICMP errors, ...)."""
         sock = socket.socket(fileno=fd)
+        sock.settimeout(0.0)  # the socket is non-blocking: so is this view of it
         buf, view = self._buf, memoryview(self._buf)
         n = 0
         try:
@@ -353,9 +363,11 @@ class Ingest:
         return out
 
     def leg_stats(self, slot: int) -> dict[str, int]:
-        """One leg's counters; ``last_arrival_ms``: loop time (ms) of its last packet, or -1."""
+        """One leg's counters; ``last_arrival_ms``: loop time (ms) of its last packet, or -1;
+        ``paused_first_ms``: of the first datagram dropped since the pause began, or -1."""
         s = self._get(slot)
         out = _counters(s)
         out.update(held_dropped=s.held_dropped, held_samples=s.held_samples,
-                   last_arrival_ms=s.last_arrival_ms, paused=int(s.paused))
+                   last_arrival_ms=s.last_arrival_ms, paused=int(s.paused),
+                   paused_dropped=s.paused_dropped, paused_first_ms=s.paused_first_ms)
         return out

@@ -25,7 +25,7 @@ import pytest
 from edgeqa.analyze.offline import load_pair, run_call
 from edgeqa.ari.client import AriClient
 from edgeqa.live.call import LiveCall
-from edgeqa.live.capture_tap import SAMPLE_RATE, CallCapture, CaptureService
+from edgeqa.live.capture_tap import CAPTURE_CODEC, CallCapture, CaptureService
 from edgeqa.live.clock import CallClock
 from edgeqa.live.router import TapRouter
 from edgeqa.live.taps import CallTaps
@@ -92,7 +92,7 @@ async def _place(box: Sandbox, calls_dir: Path, out: Path, fixture: str, talk_s:
         channels = await _leg_channels(client)
         call = LiveCall(fixture, CallClock.start(wall0, wall_now=wall0, loop_now=t0),
                         lambda events: received.extend((loop.time() - t0, e) for e in events),
-                        sample_rate=SAMPLE_RATE)
+                        codec=CAPTURE_CODEC)
         legs = {"customer": channels["customer"], "agent": channels["agent"]}
         tap = CallCapture(client, capture, call, legs, fallback=lambda: CallTaps(
             client, router, receiver.local_address, call, legs))
@@ -103,8 +103,7 @@ async def _place(box: Sandbox, calls_dir: Path, out: Path, fixture: str, talk_s:
         media = dict(tap.media)
         running = asyncio.create_task(tap.run(loop.time, TICK_S))
         await asyncio.sleep(talk_s - (loop.time() - t0))
-        leg_stats = {leg: capture.engine.leg_stats(slot) for leg, slot in tap.slots.items()} \
-            if capture.engine is not None else {}
+        leg_stats = {leg: call.leg_stats(leg) for leg in tap.slots}
         result = await asyncio.to_thread(phones.finish)
         await asyncio.wait_for(running, TIMEOUT_S)
         await tap.close()

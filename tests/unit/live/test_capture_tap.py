@@ -1,5 +1,5 @@
-"""The capture tap without a ring: leg resolution from ARI's answers, the per-call pump into
-LiveCall through the real ingest engine, re-resolution, and the fallback to the snoop tap."""
+"""The capture tap without a ring: leg resolution from ARI's answers, each leg a slot of the
+real ingest engine attached to its LiveCall, re-resolution, and the fallback to the snoop tap."""
 
 from __future__ import annotations
 
@@ -29,7 +29,6 @@ from edgeqa.live.capture_tap import (
 from edgeqa.live.clock import CallClock
 from edgeqa.live.taps import TapError
 from edgeqa.media import engine
-from edgeqa.media.timeline import PlacedAudio
 from edgeqa.metrics.reference import ULAW_TABLE
 from edgeqa.store import Event as StreamEvent
 
@@ -93,7 +92,7 @@ CLOCK = CallClock(answered_at=1000.0, loop_minus_wall_s=-900.0)  # call time = l
 
 
 def _call(out: list[StreamEvent]) -> LiveCall:
-    return LiveCall("c1", CLOCK, out.extend, sample_rate=8000)
+    return LiveCall("c1", CLOCK, out.extend, codec="ulaw")
 
 
 def _service() -> CaptureService:
@@ -133,10 +132,9 @@ async def test_a_captured_call_gets_each_legs_audio_on_the_call_timeline() -> No
         _feed(service, 10002, n, 100.0 + 0.02 * (n + 1), True)
         _feed(service, 10004, n, 100.0 + 0.02 * (n + 1), False)
         if n % 12 == 11:
-            tap.pump(100.0 + 0.02 * (n + 1))
-    tap.pump(103.0, flush=True)
+            call.tick(100.0 + 0.02 * (n + 1))
+    await tap.close()  # detached: what the slots hold is analysed
     call.finish(3.0)
-    await tap.close()
     summary = next(e for e in out if e.type == "call.summary").data["summary"]
     customer, agent = summary["legs"]["customer"], summary["legs"]["agent"]
     assert customer["samples"] == agent["samples"] == 3 * 8000  # 8 kHz, the whole 3 s
@@ -153,15 +151,16 @@ async def test_pause_drops_the_legs_datagrams_and_unpause_reanchors() -> None:
     await tap.start()
     assert service.engine is not None
     call.pause(0.5)
-    tap.pump(100.5)
+    call.tick(100.5)
     _feed(service, 10002, 1, 100.52, True)
-    assert service.engine.stats()["paused_dropped"] == 1
-    # Audio the engine placed before the pause reached it is dropped by the call, counted.
-    call.on_audio("customer", [PlacedAudio(0.6, bytes(320), False)])
-    assert call.packets_paused == 1 and call.heard_to_s == 0.0
+    assert service.engine.stats()["paused_dropped"] == 1 and call.packets_paused == 1
     call.unpause(1.0)
-    tap.pump(101.0)
+    call.tick(101.0)
     assert service.engine.leg_stats(tap.slots["customer"])["paused"] == 0
+    # Moved media while paused: the new slots are attached paused.
+    call.pause(1.5)
+    await tap._reresolve(105.0)
+    assert service.engine.leg_stats(tap.slots["customer"])["paused"] == 1
     await tap.close()
 
 
@@ -261,20 +260,21 @@ async def test_after_a_pbx_outage_audio_counts_again_once_asterisk_confirms_the_
     await tap.start()
     ari.up = False
     call.lose_audio(0.5, "pbx_outage")
+    tap.link_down()
     # The phones go on sending to the dead switch: not the call's audio.
     for n in range(50):
         _feed(service, 10002, n, 100.5 + 0.02 * n, True)
     now[0] = 103.0
-    tap.pump(now[0])
+    call.tick(now[0])
     assert call.gap == "pbx_outage" and call.heard_to_s == 0.0 and tap._due(now[0])
     await tap._reresolve(now[0])  # unreachable: no fallback, asked again later
-    assert tap.mode == "capture" and tap.slots and call.gap == "pbx_outage"
+    assert tap.mode == "capture" and not tap.slots and call.gap == "pbx_outage"
     ari.up = True
     now[0] = 106.0
     await tap._reresolve(now[0])
     for n in range(50, 100):
         _feed(service, 10002, n, 106.0 + 0.02 * (n - 50), True)
     now[0] = 107.0
-    tap.pump(now[0])
+    call.tick(now[0])
     assert call.gap is None and call.heard_to_s >= 6.9
     await tap.close()

@@ -89,7 +89,7 @@ def _service(ari: FakeAri, save: SaveCheckpoint | None = None,
     submitted: list[EventLike] = []
     cfg = replace(default_live(), tick_s=0.02, **overrides)
     live = LiveMetrics(cfg, cast(AriResources, ari), submitted.extend, save_checkpoint=save)
-    receiver = RtpReceiver(lambda *_: None, lambda: 0.0)
+    receiver = RtpReceiver(live.router.engine, lambda: 0.0)
     receiver.local_address = ("127.0.0.1", 4000)
     live.receiver = receiver
     return live, submitted
@@ -257,6 +257,38 @@ def _checkpoint_summary(t_s: float) -> dict[str, Any]:
     call.checkpoint(t_s, "daemon_restart")
     summary: dict[str, Any] = out[-1].data["summary"]
     return summary
+
+
+async def test_one_timer_ticks_every_call_and_a_failing_tick_costs_its_call_only() -> None:
+    ari = FakeAri()
+    live, submitted = _service(ari)
+    ticks: dict[str, int] = {"c1": 0, "c2": 0}
+    async with asyncio.TaskGroup() as tg:
+        live.bind(tg)
+        live.on_changes([_connected(), _connected(call_id="c2")], _now())
+        await _until(lambda: len(ari.channels) == 8 and all(
+            t.running for t in live.active.values()))
+        assert live._ticker is not None and not live._tasks["c1"].done()
+        for call_id, taps in live.active.items():
+            tick = taps.call.tick
+
+            def counted(now: float, call_id: str = call_id, tick: Any = tick) -> None:
+                ticks[call_id] += 1
+                if call_id == "c2" and ticks[call_id] == 3:
+                    raise RuntimeError("boom")
+                tick(now)
+
+            taps.call.tick = counted  # type: ignore[method-assign]
+        await asyncio.sleep(0.3)  # tick_s 0.02: some 15 ticks each
+        assert "c2" not in live.active and "c1" in live.active
+        assert ticks["c2"] == 3 and ticks["c1"] >= 8
+        live.on_changes([CallEnded("c1", _now())], _now())
+        await _until(lambda: not live.active)
+        assert live._ticker.done()  # no call: no timer
+    (refused,) = [e for e in submitted if e.type == "call.metrics_unavailable"]
+    assert refused.data["call_id"] == "c2" and "boom" in refused.data["reason"]
+    assert [e.data["call_id"] for e in submitted if e.type == "call.summary"] == ["c1"]
+    assert ari.channels == set() and ari.bridges == set()
 
 
 async def test_calls_past_max_calls_are_refused() -> None:

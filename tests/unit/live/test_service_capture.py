@@ -108,7 +108,7 @@ async def test_without_capture_auto_snoops_at_16_khz_and_capture_refuses() -> No
 async def test_a_captured_calls_checkpoint_is_summed_up_at_its_rate() -> None:
     """A call a capture run checkpointed (8 kHz) that ended while edgeqa was down."""
     out: list[Any] = []
-    call = LiveCall("x", CallClock(0.0, 0.0), out.extend, sample_rate=8000)
+    call = LiveCall("x", CallClock(0.0, 0.0), out.extend, codec="ulaw")
     call.checkpoint(8.0, "daemon_restart")
     summary = out[-1].data["summary"]
     assert summary["sample_rate"] == 8000

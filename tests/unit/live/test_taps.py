@@ -31,18 +31,26 @@ def _pkt(seq: int, ts: int) -> RtpPacket:
 def test_router_limits_and_unknown_sources() -> None:
     router = TapRouter(max_routes=2)
     call = _call()
-    router.add(("127.0.0.1", 1), call, "customer")
+    assert router.add("127.0.0.1", 1, "slin16", call, "customer") == 0
     with pytest.raises(ValueError, match="already routed"):
-        router.add(("127.0.0.1", 1), call, "agent")
-    router.add(("127.0.0.1", 2), call, "agent")
+        router.add("127.0.0.1", 1, "slin16", call, "agent")
+    with pytest.raises(ValueError, match="already has an input"):
+        router.add("127.0.0.1", 4, "slin16", call, "customer")
+    with pytest.raises(ValueError):
+        router.add("not-an-address", 4, "slin16", call, "agent")
+    router.add(b"\x7f\x00\x00\x01", 2, "slin16", call, "agent")
     with pytest.raises(OverflowError):
-        router.add(("127.0.0.1", 3), _call("d"), "agent")
+        router.add("127.0.0.1", 3, "slin16", _call("d"), "agent")
+    assert router.routes(call) == {("127.0.0.1", 1): "customer", ("127.0.0.1", 2): "agent"}
     router.on_packet(_pkt(1, 0), ("127.0.0.1", 9), 101.0)
-    assert router.stats.unrouted == 1 and router.stats.routed == 0
+    router.on_packet(_pkt(1, 0), ("127.0.0.2", 2), 101.0)  # the right port, not the host
+    assert router.stats.unrouted == 2 and router.stats.routed == 0
     router.on_packet(_pkt(1, 0), ("127.0.0.1", 2), 101.0)
-    assert router.stats.routed == 1 and call.streams["agent"].stats.packets == 1
-    router.remove_call(call)
-    assert router.routes(call) == {}
+    assert router.stats.routed == 1 and call.leg_stats("agent")["packets"] == 1
+    router.remove_call(call)  # what the slot held is analysed, then the slot is closed
+    assert router.routes(call) == {} and call.inputs == {}
+    assert call.heard_to_s == pytest.approx(1.0) and router.engine.stats()["legs"] == 0
+    router.add("127.0.0.1", 1, "slin16", _call("e"), "customer")  # the key is free again
 
 
 def test_rtp_source_from_channelvars() -> None:
