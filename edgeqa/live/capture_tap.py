@@ -54,7 +54,7 @@ STALE_S = 2.0
 #: ... at most this often per call.
 RECHECK_EVERY_S = 2.0
 #: How often a captured call's task looks at whether a recheck is due.
-CHECK_POLL_S = 0.5
+CHECK_POLL_S = 1.0
 
 
 class NotCapturable(Exception):
@@ -330,7 +330,8 @@ class CallCapture:
                 await self._run_snoop(clock, tick_s)
                 return
             try:
-                await asyncio.wait_for(self.ended.wait(), poll_s)
+                async with asyncio.timeout(poll_s):  # no task per wait, unlike wait_for
+                    await self.ended.wait()
             except TimeoutError:
                 pass
             now = clock()

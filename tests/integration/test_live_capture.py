@@ -83,7 +83,7 @@ async def _place(box: Sandbox, calls_dir: Path, out: Path, fixture: str, talk_s:
     if not capture.open(loop):
         unavailable(f"host RTP capture: {capture.unavailable}")
     router = TapRouter()
-    receiver = await open_receiver(router.on_batch, box.ports.base + RECEIVER_PORT_OFFSET)
+    receiver = await open_receiver(router.engine, box.ports.base + RECEIVER_PORT_OFFSET)
     phones = FixtureCall(box, calls_dir, out, fixture=fixture)
     try:
         await client.wait_connected(TIMEOUT_S)
