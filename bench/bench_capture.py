@@ -45,7 +45,7 @@ from edgeqa.live.call import LiveCall
 from edgeqa.live.capture_tap import CAPTURE_CODEC, CallCapture, CaptureService, LegMedia
 from edgeqa.live.clock import CallClock
 from edgeqa.media import engine
-from edgeqa.media.capture import RtpCapture
+from edgeqa.media.capture import RtpCapture, capture_supported
 from edgeqa.metrics.reference import ULAW_TABLE
 
 PACKET_S = 0.020
@@ -278,8 +278,11 @@ def main() -> int:
         ap.error("--port-base + --legs must fit 1024..65535")
     if args.generate:
         return generate(args.port_base, args.legs, args.seconds)
-    if os.geteuid() != 0:
-        print("note: capture needs CAP_NET_RAW (run as root)", file=sys.stderr)
+    reason = capture_supported() or (None if os.geteuid() == 0 else
+                                     "host RTP capture needs CAP_NET_RAW (run as root)")
+    if reason is not None:
+        print(f"bench_capture skipped: {reason}")
+        return 0
     return asyncio.run(amain(args.port_base, args.legs, args.seconds))
 
 
