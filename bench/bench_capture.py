@@ -266,8 +266,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--legs", type=int, default=100)
     ap.add_argument("--seconds", type=float, default=5.0)
-    ap.add_argument("--port-base", type=int, default=40000,
-                    help="the legs' destination ports start here (default 40000)")
+    ap.add_argument("--port-base", type=int, default=61000,
+                    help="the legs' destination ports start here (default 61000: above "
+                    "Linux's ephemeral ports)")
     ap.add_argument("--generate", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if not 1 <= args.legs <= MAX_LEGS:
