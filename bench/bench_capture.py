@@ -38,7 +38,17 @@ from typing import Any, cast
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _calls import tiled_call
+from bench_ingest import (
+    DRAIN_S,
+    MAX_LEGS,
+    MAX_SECONDS,
+    PACKET_S,
+    SLOTS,
+    TICK_S,
+    _finish,
+    _frames,
+    _rss_mb,
+)
 
 from edgeqa.ari.resources import AriResources
 from edgeqa.live.call import LiveCall
@@ -46,49 +56,10 @@ from edgeqa.live.capture_tap import CAPTURE_CODEC, CallCapture, CaptureService, 
 from edgeqa.live.clock import CallClock
 from edgeqa.media import engine
 from edgeqa.media.capture import RtpCapture, capture_supported
-from edgeqa.metrics.reference import ULAW_TABLE
 
-PACKET_S = 0.020
 PAYLOAD_BYTES = 160
 PT_PCMU = 0
-#: Pacing slots per 20 ms: the generator spreads each 20 ms of packets over this many sends.
-SLOTS = 20
-MAX_LEGS = 5000
-MAX_SECONDS = 120.0
-DRAIN_S = 0.5
-TICK_S = 0.25
 LOOPBACK = bytes([127, 0, 0, 1])
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def _frames(seconds: float) -> list[bytes]:
-    """Real call audio (speech and pauses) as 20 ms µ-law payloads."""
-    pcm = tiled_call(max(1.0, seconds / 60 + 0.05)).customer
-    order = sorted(range(256), key=lambda b: ULAW_TABLE[b])
-    values = [ULAW_TABLE[b] for b in order]
-    import bisect
-    table: dict[int, int] = {}
-
-    def enc(v: int) -> int:
-        got = table.get(v)
-        if got is None:
-            i = min(bisect.bisect_left(values, v), 255)
-            if i > 0 and abs(values[i - 1] - v) <= abs(values[i] - v):
-                i -= 1
-            got = table[v] = order[i]
-        return got
-
-    samples = struct.unpack(f"<{len(pcm) // 2}h", pcm)
-    ulaw = bytes(enc(v) for v in samples)
-    return [ulaw[i:i + PAYLOAD_BYTES] for i in range(0, len(ulaw) - PAYLOAD_BYTES + 1,
-                                                     PAYLOAD_BYTES)]
 
 
 # --- the generator (a separate process) --------------------------------------------------------
@@ -109,7 +80,7 @@ def generate(port_base: int, legs: int, seconds: float) -> int:
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.connect(("127.0.0.1", port_base + leg))
         socks.append(s)
-    frames = _frames(min(seconds, 60.0))
+    frames = _frames(min(seconds, 60.0), "ulaw")
     print("ready", flush=True)
     sys.stdin.readline()
     per_leg = round(seconds / PACKET_S)
@@ -147,11 +118,6 @@ async def _load(port_base: int, legs: int, seconds: float) -> Process:
         proc.kill()
         raise RuntimeError("the generator did not start")
     return proc
-
-
-async def _finish(proc: Process) -> int:
-    out, _ = await proc.communicate(b"go\n")
-    return int(out.strip().splitlines()[-1])
 
 
 # --- the two phases ----------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from edgeqa.media.receiver import open_receiver
 from edgeqa.sandbox.pbx import Sandbox
 from edgeqa.sandbox.scenario import FixtureCall
 from edgeqa.store import Event
+from tests.integration.test_live_taps import _leg_channels
 from tests.support.live import HELPER_PREFIXES, assert_close, complete
 from tests.support.unavailable import unavailable
 
@@ -52,16 +53,6 @@ LEVEL_TOL_DB = 1.0
 RECEIVER_PORT_OFFSET = 962
 TIMEOUT_S = 10.0
 TICK_S = 0.25
-
-
-async def _leg_channels(client: AriClient) -> dict[str, str]:
-    async with asyncio.timeout(TIMEOUT_S):
-        while True:
-            up = {c["name"].split("-")[0]: c["id"] for c in await client.get_channels()
-                  if c["state"] == "Up"}
-            if "PJSIP/customer1" in up and "PJSIP/agent1" in up:
-                return {"customer": up["PJSIP/customer1"], "agent": up["PJSIP/agent1"]}
-            await asyncio.sleep(0.02)
 
 
 async def _place(box: Sandbox, calls_dir: Path, out: Path, fixture: str, talk_s: float,
@@ -89,7 +80,7 @@ async def _place(box: Sandbox, calls_dir: Path, out: Path, fixture: str, talk_s:
         await client.wait_connected(TIMEOUT_S)
         await asyncio.to_thread(phones.start)
         t0, wall0 = loop.time(), time.time()
-        channels = await _leg_channels(client)
+        channels = await _leg_channels(client, "customer1", "agent1")
         call = LiveCall(fixture, CallClock.start(wall0, wall_now=wall0, loop_now=t0),
                         lambda events: received.extend((loop.time() - t0, e) for e in events),
                         codec=CAPTURE_CODEC)
