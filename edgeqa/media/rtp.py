@@ -15,8 +15,6 @@ CSRC_BYTES = 4
 EXTENSION_HEADER_BYTES = 4
 #: The payload type Asterisk uses for slin16 on externalMedia (a dynamic type, RFC 3551 §3).
 PT_SLIN16 = 118
-#: ... and for 8 kHz slin (main/rtp_engine.c maps slin to 10 and 11; it sends 10).
-PT_SLIN8 = 10
 #: Version, flags, sequence, timestamp, SSRC (RFC 3550 §5.1), network byte order.
 _HEADER = struct.Struct("!BBHII")
 #: The first octet of the common case: version 2, no padding, no extension, no CSRC.
