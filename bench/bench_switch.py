@@ -5,14 +5,18 @@ edgeqa/sandbox/ports.py: no phones, Asterisk's RTP range +100..+599), adds one q
 call answered by a sipp UAS, and for each N in --calls and each mode in --modes drives N
 concurrent calls of --hold-s through the queue (G.711 both ways, see bench/_switch.py). Modes:
 ``none`` no daemon; ``off`` the daemon with recording on and live metrics off; ``on`` recording
-and live metrics on. CPU is measured from /proc/<pid>/stat over --window-s once every call is
-bridged and --settle-s have passed (the daemon's taps are up by then).
+and live metrics on with the snoop tap (``[live] tap = "snoop"``); ``capture`` recording and live
+metrics on with the capture tap (``tap = "capture"`` on the sandbox's RTP range; needs root).
+CPU is measured from /proc/<pid>/stat over --window-s once every call is bridged and --settle-s
+have passed (the daemon's taps are up by then).
 
 CI-sized default: --calls 10 --hold-s 40 --window-s 15 (about 2 minutes). The issue-9 run:
     EDGEQA_SANDBOX_PORT_BASE=20000 python bench/bench_switch.py --calls 10,30,60 --hold-s 65 \\
         --window-s 35 --runs 2
-One line per run, then one ratio line per N; the last line is machine-readable:
-    switch_summary calls=N live_adds_pct=.. daemon_of_asterisk_pct=..   (the largest N)
+The issue-9 acceptance run (capture): --calls 60 --modes off,capture --hold-s 65 --window-s 35
+--runs 2. One line per run, then one ratio line per N; the last line is machine-readable:
+    switch_summary calls=N live_adds_pct=.. daemon_of_asterisk_pct=..   (the largest N; the
+    capture mode's figures when it ran, else the snoop tap's)
 """
 
 from __future__ import annotations
@@ -42,7 +46,12 @@ RTP_PORT_OFFSET = 960
 RAMP_TIMEOUT_S = 30.0
 
 
-def daemon_for(box: Sandbox, directory: Path, live: bool, max_calls: int) -> DaemonProcess:
+#: Live modes: the [live] tap each one configures.
+LIVE_TAPS = {"on": "snoop", "capture": "capture"}
+
+
+def daemon_for(box: Sandbox, directory: Path, live: bool, max_calls: int,
+               tap: str = "snoop") -> DaemonProcess:
     """The daemon as make_daemon (tests/support/daemon.py) configures it, recording on."""
     port = box.ports.base + API_PORT_OFFSET
     inner = box.paths.chroot / "spool" / "edgeqa-recordings"
@@ -51,7 +60,9 @@ def daemon_for(box: Sandbox, directory: Path, live: bool, max_calls: int) -> Dae
                         recordings=(str(inner), box.paths.host_path(inner)),
                         extra='[logging]\nlevel = "WARNING"\n')
     text = conf.read_text()
-    conf.write_text(text.replace("[live]\n", f"[live]\nmax_calls = {max_calls}\n", 1))
+    conf.write_text(text.replace("[live]\n", f"[live]\nmax_calls = {max_calls}\ntap = \"{tap}\"\n"
+                                 f"capture_port_start = {box.ports.rtp_start}\n"
+                                 f"capture_port_end = {box.ports.rtp_end}\n", 1))
     return DaemonProcess(conf, port, directory / "daemon.log")
 
 
@@ -60,7 +71,8 @@ def one_run(box: Sandbox, work: Path, calls: int, mode: str, args: argparse.Name
     work.mkdir(parents=True, exist_ok=True)
     daemon = None
     if mode != "none":
-        daemon = daemon_for(box, work / "daemon", live=mode == "on", max_calls=max(calls, 50))
+        daemon = daemon_for(box, work / "daemon", live=mode in LIVE_TAPS,
+                            max_calls=max(calls, 50), tap=LIVE_TAPS.get(mode, "snoop"))
         daemon.start()
         daemon.wait_ready()
     load = Load(box, work / "sipp", calls, args.hold_s)
@@ -100,8 +112,8 @@ def main() -> int:
     args = parser.parse_args()
     counts = [int(n) for n in args.calls.split(",")]
     modes = args.modes.split(",")
-    if max(counts) > MAX_CALLS or set(modes) - {"none", "off", "on"}:
-        parser.error(f"calls <= {MAX_CALLS}; modes from none,off,on")
+    if max(counts) > MAX_CALLS or set(modes) - {"none", "off", *LIVE_TAPS}:
+        parser.error(f"calls <= {MAX_CALLS}; modes from none,off,on,capture")
     if args.settle_s + args.window_s + max(counts) / 10 + 5 > args.hold_s:
         parser.error("--hold-s must outlast the ramp, --settle-s and --window-s")
     work = Path(tempfile.mkdtemp(prefix="bench_switch."))
@@ -134,13 +146,14 @@ def main() -> int:
         dm = {m: statistics.mean(r["daemon"] for r in results
                                  if r["calls"] == calls and r["mode"] == m) for m in modes}
         parts = [f"calls={calls}"]
-        if "off" in by and "on" in by:
-            adds = 100.0 * (by["on"] / by["off"] - 1.0)
-            share = 100.0 * dm["on"] / by["on"]
-            parts += [f"asterisk_on/off={by['on'] / by['off']:.2f}x (live adds {adds:.0f} %)",
-                      f"daemon/asterisk live on={share:.0f} %"]
-            summary = (f"switch_summary calls={calls} live_adds_pct={adds:.0f} "
-                       f"daemon_of_asterisk_pct={share:.0f}")
+        for mode in ("on", "capture"):
+            if "off" in by and mode in by:
+                adds = 100.0 * (by[mode] / by["off"] - 1.0)
+                share = 100.0 * dm[mode] / by[mode]
+                parts += [f"asterisk_{mode}/off={by[mode] / by['off']:.2f}x "
+                          f"(live adds {adds:.0f} %)", f"daemon/asterisk {mode}={share:.0f} %"]
+                summary = (f"switch_summary calls={calls} tap={LIVE_TAPS[mode]} "
+                           f"live_adds_pct={adds:.0f} daemon_of_asterisk_pct={share:.0f}")
         if "none" in by and "off" in by:
             parts.append(f"asterisk off/none={by['off'] / by['none']:.2f}x")
         print("ratio " + " ".join(parts))

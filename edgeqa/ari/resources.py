@@ -103,6 +103,15 @@ class AriResources(ABC):
         }
         return _obj(await self._call("POST", "/channels/externalMedia", params))
 
+    async def get_variable(self, channel_id: str, variable: str) -> str:
+        """GET /channels/{id}/variable: a variable's or a dialplan function's value (any
+        channel, in our app or not; a function that fails is HTTP 500)."""
+        path = f"/channels/{quote_segment(channel_id)}/variable"
+        value = _obj(await self._call("GET", path, {"variable": variable})).get("value")
+        if not isinstance(value, str):
+            raise AriConnectionError(f"ARI answered {variable} of {channel_id} without a value")
+        return value
+
     async def hangup(self, channel_id: str, reason: str = "normal") -> None:
         """DELETE /channels/{id}."""
         await self._call("DELETE", f"/channels/{quote_segment(channel_id)}", {"reason": reason})

@@ -16,7 +16,7 @@ from edgeqa.auth.config import AuthConfig
 from edgeqa.config.fields import ConfigError, FieldReader, Secret, find_key_line, shown
 from edgeqa.config.files import MAX_CONFIG_BYTES, MAX_SECRET_BYTES, FileProblem, read_text_file
 from edgeqa.config.origins import parse_host, parse_origin
-from edgeqa.live.config import LiveConfig
+from edgeqa.live.config import MAX_CALLS_DEFAULT, MAX_CALLS_LIMIT, TAP_MODES, LiveConfig
 from edgeqa.media.jitter import MAX_DEPTH_PACKETS
 from edgeqa.pci.config import PciConfig
 from edgeqa.recording.config import RecordingConfig
@@ -151,7 +151,7 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "tracker": ("sweep_interval_s", "max_idle_s", "intake_queue_max_events"),
     "logging": ("format", "level"),
     "live": ("enabled", "rtp_port", "jitter_depth_packets", "max_calls", "stasis_timeout_s",
-             "tick_s", "checkpoint_interval_s"),
+             "tick_s", "checkpoint_interval_s", "tap", "capture_port_start", "capture_port_end"),
     "recording": ("enabled", "queues", "exclude_queues", "agents", "exclude_agents",
                   "asterisk_dir", "daemon_dir", "format", "close_timeout_s",
                   "retention_days", "queue_retention_days", "retention_interval_s",
@@ -186,7 +186,7 @@ _BOUNDS: dict[str, dict[str, tuple[float, float]]] = {
     "tracker": {"sweep_interval_s": (0.001, 86_400.0), "max_idle_s": (0.001, 7 * 86_400.0),
                 "intake_queue_max_events": (1, 10_000_000)},
     # The jitter buffer holds at most MAX_DEPTH_PACKETS: a deeper one failed every tapped call.
-    "live": {"jitter_depth_packets": (1, MAX_DEPTH_PACKETS), "max_calls": (1, 1000),
+    "live": {"jitter_depth_packets": (1, MAX_DEPTH_PACKETS), "max_calls": (1, MAX_CALLS_LIMIT),
              "stasis_timeout_s": (0.001, 300.0),
              "checkpoint_interval_s": (0.001, 3600.0)},
     # retention_days down to 0.0001 (8.6 s): what a test of the daemon's own purge needs.
@@ -340,14 +340,21 @@ def _live(r: FieldReader) -> LiveConfig:
     tick_s = r.positive("tick_s", 0.125)
     if tick_s > 1.0:
         r.fail("tick_s", f"must be <= 1.0 (alerts are due within 1 s), got {tick_s!r}")
+    ports = r.port("capture_port_start", 10000), r.port("capture_port_end", 20000)
+    if ports[0] > ports[1]:
+        r.fail("capture_port_end", f"must be >= capture_port_start {ports[0]}, "
+                                   f"got {ports[1]}")
+    max_calls = r.count("max_calls", MAX_CALLS_DEFAULT)  # bounded by _BOUNDS (MAX_CALLS_LIMIT)
     return LiveConfig(
         enabled=r.flag("enabled", True),
         rtp_port=r.port("rtp_port", 4000, allow_zero=True),
         jitter_depth_packets=r.count("jitter_depth_packets", 5),
-        max_calls=r.count("max_calls", 50),
+        max_calls=max_calls,
         stasis_timeout_s=r.positive("stasis_timeout_s", 5.0),
         tick_s=tick_s,
         checkpoint_interval_s=r.positive("checkpoint_interval_s", 5.0),
+        tap=r.choice("tap", "auto", TAP_MODES),
+        capture_port_start=ports[0], capture_port_end=ports[1],
     )
 
 

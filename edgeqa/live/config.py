@@ -18,3 +18,23 @@ class LiveConfig:
     #: Each tapped call's summary so far is kept in the store this often (call time): what
     #: a killed daemon loses of a call is at most this long.
     checkpoint_interval_s: float = 5.0
+    #: How each leg's audio reaches the daemon (TAP_MODES): "capture" the phones' RTP on the
+    #: host (edgeqa/live/capture_tap.py), "snoop" an ARI snoop per leg (edgeqa/live/taps.py),
+    #: "auto" capture where it can see the media, else snoop (docs/asterisk.md#the-capture-tap).
+    tap: str = "auto"
+    #: The UDP destination ports captured: Asterisk's RTP range (rtp.conf rtpstart/rtpend).
+    capture_port_start: int = 10000
+    capture_port_end: int = 20000
+
+
+TAP_MODES = ("auto", "capture", "snoop")
+#: [live] max_calls: calls analysed at once. Capture costs Asterisk nothing measurable; the
+#: daemon's capture path (ring, engine, analysis; bench/bench_capture.py, 10 s, 0 loss) took
+#: 10 % of a core at 500 legs, 17 % at 1,000 and 30 % at 2,000 (118 MB RSS), and the whole
+#: daemon 5.4 % at 60 calls on the switch (bench_switch). The limit is 2,000 legs (the
+#: engine's one-core target); the default, 500 calls, leaves the core half free.
+MAX_CALLS_DEFAULT = 500
+MAX_CALLS_LIMIT = 1000
+#: Of those, calls on the snoop tap (tap = "snoop", or the fallback of "auto") at most: each
+#: costs Asterisk about 0.7 % of a core and 4 RTP ports (docs/asterisk.md#what-monitoring-costs).
+MAX_SNOOP_CALLS = 50

@@ -23,18 +23,26 @@ from edgeqa.ari.resources import AriResources
 from edgeqa.ari.rest import AriError, AriHttpError
 from edgeqa.calls.changes import CallChange, CallConnected, CallEnded, HoldChanged
 from edgeqa.live.call import LiveCall
+from edgeqa.live.capture_tap import CAPTURE_CODEC, CallCapture, CaptureService
 from edgeqa.live.clock import CallClock
-from edgeqa.live.config import LiveConfig
+from edgeqa.live.config import MAX_SNOOP_CALLS, LiveConfig
 from edgeqa.live.events import GAP_DAEMON_RESTART, GAP_PBX_OUTAGE, unavailable
 from edgeqa.live.router import TapRouter
 from edgeqa.live.taps import CallTaps, TapError
 from edgeqa.media.receiver import RtpReceiver, open_receiver
+from edgeqa.media.timeline import WireCodec
 from edgeqa.metrics.events import Leg
 from edgeqa.store import Checkpoint, EventLike
 from edgeqa.store import Event as StreamEvent
 
 log = logging.getLogger(__name__)
 
+#: The snoop tap's wire codec; a call that may be captured is analysed as 8 kHz G.711.
+SNOOP_CODEC: WireCodec = "slin16"
+#: A checkpoint summary's (sample_rate, codec) -> the wire codec its call resumes with.
+RESUME_CODEC: dict[tuple[int, str], WireCodec] = {
+    (16000, "pcm16"): "slin16", (8000, "pcm16"): "slin", (8000, "ulaw"): "ulaw",
+    (8000, "alaw"): "alaw"}
 #: CallTaps names its bridges edgeqa-tap-<call>-<leg>.
 TAP_BRIDGE_PREFIX = "edgeqa-tap-"
 #: Calls already tapped (or refused) are remembered to never tap twice; oldest forgotten first.
@@ -92,7 +100,11 @@ class LiveMetrics:
         self._saving: set[str] = set()
         self.router = TapRouter(depth_packets=cfg.jitter_depth_packets)
         self.receiver: RtpReceiver | None = None
-        self.active: dict[str, CallTaps] = {}
+        self.active: dict[str, CallTaps | CallCapture] = {}
+        #: The host's capture ring (None: [live] tap = "snoop"); opened by open().
+        self.capture = CaptureService((cfg.capture_port_start, cfg.capture_port_end),
+                                      2 * cfg.max_calls, cfg.jitter_depth_packets) \
+            if cfg.tap != "snoop" else None
         self.stats = LiveStats()
         self._seen: dict[str, None] = {}
         self._left_open: dict[str, LeftOpen] = {}
@@ -112,6 +124,8 @@ class LiveMetrics:
         """Bind the loopback RTP receiver (before ARI starts, so taps always have a target)."""
         self.receiver = await open_receiver(self.router.engine, self.cfg.rtp_port)
         log.info("live metrics: RTP receiver on %s:%d", *self.receiver.local_address)
+        if self.capture is not None:
+            self.capture.open(asyncio.get_running_loop())
 
     def bind(self, tg: asyncio.TaskGroup) -> None:
         """Run each call's taps as a task of ``tg`` (the daemon's one TaskGroup)."""
@@ -158,7 +172,12 @@ class LiveMetrics:
                 "unrouted": rtp["unrouted"],
                 "rtp_restarts": rtp["restarts"],
                 "rtp_reanchors": rtp["reanchors"],
-                "rtp_ssrc_changes": rtp["ssrc_changes"]}
+                "rtp_ssrc_changes": rtp["ssrc_changes"],
+                "tap": self.cfg.tap, "snoop_calls": self._snoop_calls(),
+                "capture": self.capture.health() if self.capture is not None else None}
+
+    def _snoop_calls(self) -> int:
+        return sum(isinstance(t, CallTaps) or t.snoop is not None for t in self.active.values())
 
     # --- PCI pause -------------------------------------------------------------------------
 
@@ -222,9 +241,13 @@ class LiveMetrics:
             if isinstance(change, CallConnected):
                 if taps is None and change.call_id not in self._seen:
                     self._start(change, now)
+                elif isinstance(taps, CallCapture):  # a transfer: the media moved
+                    taps.channels_changed({"customer": change.customer, "agent": change.agent})
             elif isinstance(change, HoldChanged):
                 if taps is not None:
                     taps.call.set_hold(change.on_hold, change.at)
+                    if isinstance(taps, CallCapture):  # a re-INVITE may move the media
+                        taps.media_may_have_moved()
             elif isinstance(change, CallEnded):
                 if taps is not None:
                     taps.end(change.at)
@@ -237,6 +260,8 @@ class LiveMetrics:
         gap, from the end of the last audio received (LiveCall.lose_audio)."""
         for taps in self.active.values():
             taps.call.lose_audio(taps.call.clock.from_wall(now), GAP_PBX_OUTAGE)
+            if isinstance(taps, CallCapture):
+                taps.link_down()
 
     def on_ari_event(self, body: Mapping[str, Any]) -> None:
         """Fan one ARI event to every active call's taps."""
@@ -278,13 +303,40 @@ class LiveMetrics:
             self._refuse(call_id, f"{self.cfg.max_calls} calls already tapped ([live] max_calls)",
                          now)
             return
-        live = self._live_call(call_id, change.answered_at, now)
+        capture = self.capture if self.capture is not None and \
+            self.capture.engine is not None else None
+        if capture is None and self.cfg.tap == "capture":
+            reason = self.capture.unavailable if self.capture is not None else None
+            self._refuse(call_id, f"host RTP capture is off ([live] tap = \"capture\"): "
+                         f"{reason}", now)
+            return
+        live = self._live_call(call_id, change.answered_at, now,
+                               CAPTURE_CODEC if capture is not None else SNOOP_CODEC)
         if live.before is not None or live.gap is not None:
             self.stats.resumed += 1
+        if live.sample_rate != 8000:
+            capture = None  # resumed from a snoop-tapped run's 16 kHz checkpoint: stay so
         self._apply_pauses(live)
         channels: dict[Leg, str] = {"customer": change.customer, "agent": change.agent}
-        taps = CallTaps(self._ari, self.router, self.receiver.local_address, live, channels,
-                        stasis_timeout_s=self.cfg.stasis_timeout_s)
+        receiver = self.receiver.local_address
+
+        def snoop() -> CallTaps:
+            if self._snoop_calls() >= MAX_SNOOP_CALLS:
+                raise TapError(f"{MAX_SNOOP_CALLS} calls already on the snoop tap "
+                               f"(MAX_SNOOP_CALLS)")
+            return CallTaps(self._ari, self.router, receiver, live, channels,
+                            stasis_timeout_s=self.cfg.stasis_timeout_s)
+
+        taps: CallTaps | CallCapture
+        if capture is not None:
+            taps = CallCapture(self._ari, capture, live, channels,
+                               fallback=snoop if self.cfg.tap == "auto" else None)
+        else:
+            try:
+                taps = snoop()
+            except TapError as exc:
+                self._refuse(call_id, str(exc), now)
+                return
         self.active[call_id] = taps
         self._slice[call_id] = self._next_slice
         self._next_slice = (self._next_slice + 1) % TICK_SLICES
@@ -311,7 +363,8 @@ class LiveMetrics:
                     taps.end()
             k = (k + 1) % TICK_SLICES
 
-    def _live_call(self, call_id: str, answered_at: float, now: float) -> LiveCall:
+    def _live_call(self, call_id: str, answered_at: float, now: float,
+                   codec: WireCodec = SNOOP_CODEC) -> LiveCall:
         """The call's LiveCall on its one clock; resumed from a previous run's checkpoint."""
         left = self._left_open.pop(call_id, None)
         before = left.checkpoint if left is not None else None
@@ -321,12 +374,16 @@ class LiveMetrics:
         clock = CallClock.start(answered_at, wall_now=now,
                                 loop_now=asyncio.get_running_loop().time())
         summary = before.get("summary") if before is not None else None
+        if isinstance(summary, Mapping):  # one rate and codec per call: its summaries merge
+            key = (summary.get("sample_rate"), summary.get("codec"))
+            codec = next((c for k, c in RESUME_CODEC.items() if k == key), codec)
 
         def keep(covered_to_s: float, so_far: dict[str, Any]) -> None:
             self._keep(Checkpoint(call_id, clock.answered_at, covered_to_s, so_far,
                                   clock.wall(covered_to_s)))
 
         return LiveCall(call_id, clock, self._publish, first_seen_s=now - answered_at,
+                        codec=codec,
                         before=summary if isinstance(summary, Mapping) else None,
                         depth_packets=self.cfg.jitter_depth_packets,
                         on_checkpoint=keep if self._save_checkpoint is not None else None,
@@ -362,7 +419,7 @@ class LiveMetrics:
         self._apply_pauses(live)
         live.finish(live.clock.from_wall(at))
 
-    async def _run(self, taps: CallTaps) -> None:
+    async def _run(self, taps: CallTaps | CallCapture) -> None:
         call, call_id = taps.call, taps.call.call_id
         loop = asyncio.get_running_loop()
         try:
@@ -415,6 +472,8 @@ class LiveMetrics:
         self._stopping = True
         if self.receiver is not None:
             self.receiver.close()
+        if self.capture is not None:
+            self.capture.close()
 
     async def close(self, now: float, timeout_s: float | None = None) -> None:
         """The daemon stops at wall time ``now``: checkpoint every call still up, remove taps.

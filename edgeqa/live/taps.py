@@ -20,6 +20,7 @@ from edgeqa.ari.rest import AriError, AriHttpError
 from edgeqa.live.call import LiveCall
 from edgeqa.live.events import GAP_TAP_FAILED
 from edgeqa.live.router import Address, TapRouter
+from edgeqa.media.timeline import WireCodec
 from edgeqa.metrics.events import LEGS, Leg
 
 log = logging.getLogger(__name__)
@@ -122,10 +123,13 @@ class CallTaps:
         tap.snoop_id = str((await ari.snoop(tap.channel_id, spy="in"))["id"])
         await ari.add_channel_when_ready(tap.bridge_id, tap.snoop_id, self.stasis_timeout_s)
         host, port = self.receiver
-        media = await ari.external_media(f"{host}:{port}", audio_format=AUDIO_FORMAT)
+        # A call analysed at 8 kHz (it may have been captured): slin, the snoop's own format.
+        audio_format: WireCodec = AUDIO_FORMAT if self.call.sample_rate == SAMPLE_RATE \
+            else "slin"
+        media = await ari.external_media(f"{host}:{port}", audio_format=audio_format)
         tap.media_id = str(media["id"])
         tap.rtp_source = rtp_source(media)
-        self.router.add(*tap.rtp_source, AUDIO_FORMAT, self.call, tap.leg)
+        self.router.add(*tap.rtp_source, audio_format, self.call, tap.leg)
         await ari.add_channel_when_ready(tap.bridge_id, tap.media_id, self.stasis_timeout_s)
         log.info("call %s leg %s tapped: snoop %s, RTP from %s:%d", self.call.call_id,
                  tap.leg, tap.snoop_id, tap.rtp_source[0], tap.rtp_source[1])

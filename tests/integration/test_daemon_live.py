@@ -82,10 +82,11 @@ async def _live_call(box: Sandbox, proc: DaemonProcess, calls_dir: Path, out: Pa
             "offline": run_call(load_pair(result.agent_heard, result.customer_heard))}
 
 
+@pytest.mark.parametrize("tap", ["capture", "snoop"])
 async def test_live_metrics_on_the_stream_match_offline_and_truth(
         running_sandbox: Sandbox, data_dir: Path, tmp_path: Path,
-        collect: Callable[..., StreamCollector]) -> None:
-    proc = make_daemon(running_sandbox, tmp_path)
+        collect: Callable[..., StreamCollector], tap: str) -> None:
+    proc = make_daemon(running_sandbox, tmp_path, tap=tap)
     proc.start()
     try:
         await blocking(proc.wait_ready)
@@ -135,8 +136,12 @@ async def test_live_metrics_on_the_stream_match_offline_and_truth(
         got_segs = complete(live["legs"][leg]["speech_segments"], end_s)
         assert_close(got_segs, complete(offline["legs"][leg]["speech_segments"], end_s),
                f"{leg} segments live/offline")
-    # Nothing of the taps is left behind.
-    assert len(got["helpers"]) == 4, got["helpers"]
+    # The snoop tap's helpers (2 snoops, 2 externalMedia; capture makes none) are not left.
+    assert len(got["helpers"]) == (4 if tap == "snoop" else 0), got["helpers"]
+    assert health["live"]["tap"] == tap and health["live"]["snoop_calls"] == 0
+    if tap == "capture":
+        assert health["live"]["capture"]["enabled"], health["live"]["capture"]
+        assert health["live"]["capture"]["kernel_drops"] == 0
     assert got["left_channels"] == [] and got["left_bridges"] == []
     assert health["live"]["tapped"] == 1 and health["live"]["active_calls"] == 0
 
@@ -172,8 +177,8 @@ async def test_taps_left_by_a_killed_daemon_are_removed_by_the_next(
         running_sandbox: Sandbox, data_dir: Path, tmp_path: Path,
         collect: Callable[..., StreamCollector]) -> None:
     """SIGKILL while a call is tapped; the call ends while the daemon is down; the restart
-    removes the helper channels and bridges the killed one could not."""
-    proc = make_daemon(running_sandbox, tmp_path)
+    removes the helper channels and bridges the killed one could not (the snoop tap's)."""
+    proc = make_daemon(running_sandbox, tmp_path, tap="snoop")
     proc.start()
     phones = FixtureCall(running_sandbox, data_dir / "calls", tmp_path / "call")
     try:

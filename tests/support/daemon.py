@@ -35,13 +35,17 @@ def make_daemon(sandbox: Sandbox, tmp_path: Path, *, name: str = "d",
                 ari: tuple[str, str, str, str] | None = None,
                 live: bool = True, record: bool = True,
                 recording_policy: str = "",
-                recordings: tuple[str, Path] | None = None) -> DaemonProcess:
+                recordings: tuple[str, Path] | None = None,
+                tap: str = "auto") -> DaemonProcess:
+    """The daemon on this sandbox; live metrics capture the sandbox's RTP range (``tap``)."""
     port = sandbox.ports.base + API_PORT_OFFSET
+    live_options = (f'tap = "{tap}"\ncapture_port_start = {sandbox.ports.rtp_start}\n'
+                    f'capture_port_end = {sandbox.ports.rtp_end}\n')
     conf = write_config(tmp_path / name, ami=ami or sandbox.ami, ari=ari or sandbox.ari,
                         api_port=port, extra="[logging]\nlevel = \"INFO\"\n", live=live,
                         rtp_port=sandbox.ports.base + RTP_PORT_OFFSET,
                         recordings=(recordings or sandbox.recordings) if record else None,
-                        recording_policy=recording_policy)
+                        recording_policy=recording_policy, live_options=live_options)
     proc = DaemonProcess(conf, port, tmp_path / name / "daemon.log")
     DAEMONS[proc.api_url] = proc
     return proc

@@ -166,7 +166,8 @@ def test_secret_file_must_be_one_line(tmp_path: Path) -> None:
 def test_live_section_defaults_and_example() -> None:
     live = parse_config("", env=ENV).live
     assert (live.enabled, live.rtp_port, live.jitter_depth_packets, live.max_calls,
-            live.stasis_timeout_s, live.tick_s) == (True, 4000, 5, 50, 5.0, 0.125)
+            live.stasis_timeout_s, live.tick_s) == (True, 4000, 5, 500, 5.0, 0.125)
+    assert (live.tap, live.capture_port_start, live.capture_port_end) == ("auto", 10000, 20000)
     assert live.checkpoint_interval_s == 5.0
     assert load_config(EXAMPLE, env=ENV).live == live
     assert parse_config("[live]\ncheckpoint_interval_s = 2.5\n",
@@ -180,6 +181,11 @@ def test_live_section_defaults_and_example() -> None:
     ("checkpoint_interval_s = 0", "<config>:2: live.checkpoint_interval_s: must be"),
     ("rtp_port = 70000", "<config>:2: live.rtp_port: must be a port number 0-65535"),
     ("max_call = 3", "<config>:2: live.max_call: unknown key"),
+    ("max_calls = 1001", "<config>:2: live.max_calls: must be from 1 to 1000, got 1001"),
+    ('tap = "sniff"', "<config>:2: live.tap: must be one of auto, capture, snoop"),
+    ("capture_port_start = 0", "<config>:2: live.capture_port_start: must be a port number"),
+    ("capture_port_start = 20000\ncapture_port_end = 10000",
+     "<config>:3: live.capture_port_end: must be >= capture_port_start 20000"),
 ])
 def test_live_section_errors(text: str, error: str) -> None:
     with pytest.raises(ConfigError) as info:

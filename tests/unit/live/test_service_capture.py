@@ -1,0 +1,127 @@
+"""The live service with the capture tap: which tap a call gets, the rate it is analysed at,
+what a strict [live] tap = "capture" refuses, and a capture-run checkpoint summed up."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from typing import Any, cast
+
+import pytest
+
+from edgeqa.ari.resources import AriResources
+from edgeqa.calls.changes import CallConnected, CallEnded
+from edgeqa.config import default_live
+from edgeqa.live.call import LiveCall
+from edgeqa.live.capture_tap import VAR_DIRECT, VAR_FORMAT, VAR_SECURE, VAR_SRC, CallCapture
+from edgeqa.live.clock import CallClock
+from edgeqa.live.service import LiveMetrics
+from edgeqa.live.taps import CallTaps
+from edgeqa.media import engine
+from edgeqa.media.receiver import RtpReceiver
+from edgeqa.store import EventLike
+from tests.unit.live.test_service import FakeAri, _now, _until
+
+
+class CaptureAri(FakeAri):
+    """The service's fake ARI, answering the legs' CHANNEL(rtp,...) reads too."""
+
+    def __init__(self, secure: str = "0") -> None:
+        super().__init__()
+        self.secure = secure
+
+    async def get_variable(self, channel_id: str, variable: str) -> str:
+        port = 10002 if channel_id == "u-cust" else 10004
+        return {VAR_SRC: f"127.0.0.1:{port}", VAR_SECURE: self.secure, VAR_DIRECT: "(null)",
+                VAR_FORMAT: "(ulaw)"}[variable]
+
+
+def _service(ari: FakeAri, tap: str, capture: bool) -> tuple[LiveMetrics, list[EventLike]]:
+    submitted: list[EventLike] = []
+    cfg = replace(default_live(), tick_s=0.02, tap=tap)
+    live = LiveMetrics(cfg, cast(AriResources, ari), submitted.extend)
+    receiver = RtpReceiver(lambda *_: None, lambda: 0.0)
+    receiver.local_address = ("127.0.0.1", 4000)
+    live.receiver = receiver
+    if capture:
+        assert live.capture is not None
+        live.capture.engine = engine.Ingest(8, 5)  # open, without a ring
+        live.capture.unavailable = None
+    elif live.capture is not None:
+        live.capture.unavailable = "host RTP capture needs CAP_NET_RAW"
+    return live, submitted
+
+
+def _connected(call_id: str) -> CallConnected:
+    now = _now()
+    return CallConnected(call_id, now, now, "u-cust", "u-agent")
+
+
+@pytest.mark.parametrize("secure,captured", [("0", True), ("1", False)])
+async def test_auto_captures_where_it_can_else_snoops_at_8_khz(secure: str,
+                                                               captured: bool) -> None:
+    ari = CaptureAri(secure)
+    live, submitted = _service(ari, "auto", capture=True)
+    async with asyncio.TaskGroup() as tg:
+        live.bind(tg)
+        live.on_changes([_connected("c1")], _now())
+        taps = live.active["c1"]
+        assert isinstance(taps, CallCapture) and taps.call.sample_rate == 8000
+        await _until(lambda: bool(taps.slots) or taps.snoop is not None)
+        if captured:
+            assert taps.mode == "capture" and ari.channels == set()
+            assert live.health()["snoop_calls"] == 0
+        else:  # SRTP: 2 snoops + 2 externalMedia
+            await _until(lambda: len(ari.channels) == 4)
+            assert taps.mode == "snoop" and live.health()["snoop_calls"] == 1
+        live.on_changes([CallEnded("c1", _now())], _now())
+        await _until(lambda: not live.active)
+    assert [e.type for e in submitted][-1] == "call.summary"
+    assert submitted[-1].data["summary"]["sample_rate"] == 8000
+    assert ari.channels == set()
+
+
+async def test_without_capture_auto_snoops_at_16_khz_and_capture_refuses() -> None:
+    ari = CaptureAri()
+    live, _ = _service(ari, "auto", capture=False)
+    async with asyncio.TaskGroup() as tg:
+        live.bind(tg)
+        live.on_changes([_connected("c1")], _now())
+        taps = live.active["c1"]
+        assert isinstance(taps, CallTaps) and taps.call.sample_rate == 16000
+        await _until(lambda: len(ari.channels) == 4)
+        live.on_changes([CallEnded("c1", _now())], _now())
+        await _until(lambda: not live.active)
+    assert live.health()["capture"] == {"enabled": False,
+                                        "reason": "host RTP capture needs CAP_NET_RAW"}
+    strict, submitted = _service(CaptureAri(), "capture", capture=False)
+    async with asyncio.TaskGroup() as tg:
+        strict.bind(tg)
+        strict.on_changes([_connected("c2")], _now())
+    (refused,) = submitted
+    assert refused.type == "call.metrics_unavailable" and not strict.active
+    assert "needs CAP_NET_RAW" in refused.data["reason"]
+    assert LiveMetrics(replace(default_live(), tap="snoop"), cast(AriResources, ari),
+                       lambda _: None).capture is None
+
+
+async def test_a_captured_calls_checkpoint_is_summed_up_at_its_rate() -> None:
+    """A call a capture run checkpointed (8 kHz) that ended while edgeqa was down."""
+    out: list[Any] = []
+    call = LiveCall("x", CallClock(0.0, 0.0), out.extend, codec="ulaw")
+    call.checkpoint(8.0, "daemon_restart")
+    summary = out[-1].data["summary"]
+    assert summary["sample_rate"] == 8000
+    ari = CaptureAri()
+    live, submitted = _service(ari, "auto", capture=True)
+    answered = _now() - 20.0
+    live.restore([{"id": "k", "data": {"call": {"call_id": "k", "answered_at": answered}}}],
+                 {"k": {"call_id": "k", "t_s": 8.0, "started_at": answered,
+                        "summary": summary}})
+    async with asyncio.TaskGroup() as tg:
+        live.bind(tg)
+        live.on_changes([CallEnded("k", answered + 15.0)], _now())
+    (done,) = submitted
+    assert done.type == "call.summary" and done.data["summary"]["sample_rate"] == 8000
+    assert done.data["summary"]["gaps"] == [
+        {"start": 8.0, "end": 15.0, "reason": "daemon_restart"}]
