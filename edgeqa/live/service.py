@@ -62,6 +62,17 @@ NO_CHECKPOINT = ("the call ended while edgeqa was down, and the run that tapped 
 #: tick_s), so that no wake-up stalls the loop for long: the socket's buffer holds some 30 ms
 #: of 2,000 legs' RTP, and ticking 1,000 calls at once takes longer (bench_ingest).
 TICK_SLICES = 20
+#: ... but a wake-up takes whole slices until it has about this many calls: a few calls need
+#: no slicing, and each wake-up of the timer costs the loop (bench_switch --profile).
+CALLS_PER_WAKEUP = 50
+#: The slice counts a wake-up may take (the divisors of TICK_SLICES: every round is whole).
+_WAKEUP_SLICES = tuple(n for n in range(1, TICK_SLICES + 1) if TICK_SLICES % n == 0)
+#: Stream events that wait for the end of the tick round, so that a round's per-second
+#: samples of every call reach the store in one transaction; any other event (an alert, a
+#: summary) sends them on at once, in order, so it is never held.
+HELD_TYPES = frozenset({"leg.sample"})
+#: Events held at most; beyond it they go on at once.
+MAX_HELD_EVENTS = 10_000
 #: Keeps a checkpoint durably (Store.put_checkpoint); True if it was kept.
 SaveCheckpoint = Callable[[Checkpoint], Awaitable[bool]]
 
@@ -115,8 +126,11 @@ class LiveMetrics:
         #: The one timer of every call's ticks (runs while calls are active), each call's
         #: slice of it, and the calls whose tick raised (their task refuses them).
         self._ticker: asyncio.Task[None] | None = None
+        self._slices: list[dict[str, CallTaps | CallCapture]] = [{} for _ in range(TICK_SLICES)]
         self._slice: dict[str, int] = {}
         self._next_slice = 0
+        #: leg.sample events held until the end of the tick round (HELD_TYPES).
+        self._held: list[StreamEvent] = []
         self._broken: dict[str, Exception] = {}
         self._stopping = False
 
@@ -339,6 +353,7 @@ class LiveMetrics:
                 return
         self.active[call_id] = taps
         self._slice[call_id] = self._next_slice
+        self._slices[self._next_slice][call_id] = taps
         self._next_slice = (self._next_slice + 1) % TICK_SLICES
         self._tasks[call_id] = self._tg.create_task(self._run(taps), name=f"live-{call_id}")
         if self._ticker is None or self._ticker.done():
@@ -346,22 +361,29 @@ class LiveMetrics:
 
     async def _tick_calls(self) -> None:
         """The one timer of all calls: each call is ticked once per tick_s, a slice of the
-        calls per wake-up (TICK_SLICES); it stops when no call is active."""
+        calls per wake-up (TICK_SLICES; whole slices up to CALLS_PER_WAKEUP calls); it stops
+        when no call is active. The round's held samples go on at its end."""
         loop = asyncio.get_running_loop()
         k = 0
-        while self.active:
-            await asyncio.sleep(self.cfg.tick_s / TICK_SLICES)
-            now = loop.time()
-            for call_id, taps in list(self.active.items()):
-                if self._slice.get(call_id) != k or not taps.running or \
-                        taps.ended.is_set() or taps.failed.is_set():
-                    continue
-                try:
-                    taps.call.tick(now)
-                except Exception as exc:  # the call's task refuses it; the others go on
-                    self._broken[call_id] = exc
-                    taps.end()
-            k = (k + 1) % TICK_SLICES
+        try:
+            while self.active:
+                step = wakeup_slices(len(self.active))
+                await asyncio.sleep(self.cfg.tick_s * step / TICK_SLICES)
+                now = loop.time()
+                for j in range(k, k + step):
+                    for call_id, taps in list(self._slices[j % TICK_SLICES].items()):
+                        if not taps.running or taps.ended.is_set() or taps.failed.is_set():
+                            continue
+                        try:
+                            taps.call.tick(now)
+                        except Exception as exc:  # the call's task refuses it; the others go on
+                            self._broken[call_id] = exc
+                            taps.end()
+                if k + step >= TICK_SLICES:  # a round ends
+                    self._send_held()
+                k = (k + step) % TICK_SLICES
+        finally:
+            self._send_held()
 
     def _live_call(self, call_id: str, answered_at: float, now: float,
                    codec: WireCodec = SNOOP_CODEC) -> LiveCall:
@@ -449,7 +471,9 @@ class LiveMetrics:
         finally:
             self.active.pop(call_id, None)
             self._tasks.pop(call_id, None)
-            self._slice.pop(call_id, None)
+            k = self._slice.pop(call_id, None)
+            if k is not None:
+                self._slices[k].pop(call_id, None)
 
     def _refuse(self, call_id: str, reason: str, now: float) -> None:
         self.stats.unavailable += 1
@@ -458,12 +482,26 @@ class LiveMetrics:
 
     def _publish(self, events: list[StreamEvent]) -> None:
         """The one route of every call's metric events to the stream."""
+        held = True
         for event in events:
             if event.type == "call.summary":
                 self.stats.summaries += 1
             elif event.type == CHECKPOINT_TYPE:
                 self.stats.checkpoints += 1
+            held = held and event.type in HELD_TYPES
+        if held and self._ticker is not None and not self._ticker.done() and \
+                len(self._held) + len(events) <= MAX_HELD_EVENTS:
+            self._held += events
+            return
+        if self._held:
+            events, self._held = self._held + events, []
         self._submit(events)
+
+    def _send_held(self) -> None:
+        """Submit the held samples (the end of a tick round, or the timer stops)."""
+        if self._held:
+            events, self._held = self._held, []
+            self._submit(events)
 
     # --- shutdown --------------------------------------------------------------------------
 
@@ -500,6 +538,13 @@ class LiveMetrics:
         if pending:
             await asyncio.wait(pending)
         log.info("live metrics closed: %d calls checkpointed", len(tasks) - len(pending))
+
+
+def wakeup_slices(active: int) -> int:
+    """How many of the TICK_SLICES slices one wake-up of the timer ticks, with ``active``
+    calls: the fewest (a divisor of TICK_SLICES) that make about CALLS_PER_WAKEUP calls."""
+    want = CALLS_PER_WAKEUP * TICK_SLICES / max(1, active)
+    return next((n for n in _WAKEUP_SLICES if n >= want), TICK_SLICES)
 
 
 def _latest(event: Mapping[str, Any] | None,

@@ -16,11 +16,12 @@ from edgeqa.ari.resources import AriResources
 from edgeqa.ari.rest import AriHttpError
 from edgeqa.calls.changes import CallConnected, CallEnded, HoldChanged
 from edgeqa.config import default_live
-from edgeqa.live.service import LiveMetrics, SaveCheckpoint
+from edgeqa.live.service import TICK_SLICES, LiveMetrics, SaveCheckpoint, wakeup_slices
 from edgeqa.media.receiver import RtpReceiver
 from edgeqa.media.rtp import PT_SLIN16, RtpPacket
 from edgeqa.metrics.call import MAX_LEG_LAG_S
 from edgeqa.store import Checkpoint, EventLike
+from edgeqa.store import Event as StreamEvent
 
 
 def _now() -> float:
@@ -87,7 +88,7 @@ def _service(ari: FakeAri, save: SaveCheckpoint | None = None,
              **overrides: Any) -> tuple[LiveMetrics, list[EventLike]]:
     from dataclasses import replace
     submitted: list[EventLike] = []
-    cfg = replace(default_live(), tick_s=0.02, **overrides)
+    cfg = replace(default_live(), **{"tick_s": 0.02, **overrides})
     live = LiveMetrics(cfg, cast(AriResources, ari), submitted.extend, save_checkpoint=save)
     receiver = RtpReceiver(live.router.engine, lambda: 0.0)
     receiver.local_address = ("127.0.0.1", 4000)
@@ -520,3 +521,36 @@ async def test_a_sequence_restart_is_counted_in_health() -> None:
         live.on_changes([CallEnded("c1", _now())], _now())
         await _until(lambda: not live.active)
     assert live.health()["rtp_restarts"] == 1  # kept when the call is gone
+
+
+def test_a_wakeup_takes_whole_slices_up_to_calls_per_wakeup() -> None:
+    # A few calls: one wake-up per round; many: one slice per wake-up; always whole rounds.
+    assert [wakeup_slices(n) for n in (0, 1, 50, 60, 100, 200, 250, 1000, 5000)] == \
+        [20, 20, 20, 20, 10, 5, 4, 1, 1]
+    assert all(TICK_SLICES % wakeup_slices(n) == 0 for n in range(3000))
+
+
+async def test_samples_wait_for_the_round_and_any_other_event_takes_them_along() -> None:
+    ari = FakeAri()
+    batches: list[list[str]] = []
+    live, _ = _service(ari, tick_s=0.2)
+    live._submit = lambda events: batches.append([e.type for e in events])
+    async with asyncio.TaskGroup() as tg:
+        live.bind(tg)
+        await _tap(live, ari, _connected())
+        await _until(lambda: all(t.running for t in live.active.values()))
+        batches.clear()
+        sample = StreamEvent("leg.sample", _now(), {"call_id": "c1"})
+        alert = StreamEvent("call.dead_air", _now(), {"call_id": "c1"})
+        live._publish([sample])
+        live._publish([sample])
+        assert batches == []  # held until the round ends
+        live._publish([alert])  # an alert is never held, and keeps the order
+        assert batches == [["leg.sample", "leg.sample", "call.dead_air"]]
+        live._publish([sample])
+        await _until(lambda: len(batches) == 2, 1.0)  # sent at the end of the round
+        assert batches[1] == ["leg.sample"]
+        live.on_changes([CallEnded("c1", _now())], _now())
+        await _until(lambda: not live.active)
+    assert batches[-1][-1] == "call.summary"
+    assert live._held == []
