@@ -73,8 +73,14 @@ _WAKEUP_SLICES = tuple(n for n in range(1, TICK_SLICES + 1) if TICK_SLICES % n =
 HELD_TYPES = frozenset({"leg.sample"})
 #: Events held at most; beyond it they go on at once.
 MAX_HELD_EVENTS = 10_000
-#: Keeps a checkpoint durably (Store.put_checkpoint); True if it was kept.
-SaveCheckpoint = Callable[[Checkpoint], Awaitable[bool]]
+#: Keeps checkpoints durably, in one transaction (Store.put_checkpoints); whether each was.
+SaveCheckpoints = Callable[[Sequence[Checkpoint]], Awaitable[Sequence[bool]]]
+#: The calls' checkpoints are written together, at most this often (one transaction for all
+#: that came due meanwhile, instead of one per call): a killed daemon loses at most
+#: checkpoint_interval_s plus this.
+CHECKPOINT_WRITE_EVERY_S = 1.0
+#: Checkpoints waiting for that write (the latest per call); beyond it new calls' are skipped.
+MAX_PENDING_CHECKPOINTS = 10_000
 
 
 @dataclass(slots=True)
@@ -103,12 +109,14 @@ class LiveMetrics:
 
     def __init__(self, cfg: LiveConfig, ari: AriResources,
                  submit: Callable[[Iterable[EventLike]], None],
-                 save_checkpoint: SaveCheckpoint | None = None) -> None:
+                 save_checkpoints: SaveCheckpoints | None = None) -> None:
         self.cfg = cfg
         self._ari = ari
         self._submit = submit
-        self._save_checkpoint = save_checkpoint
-        self._saving: set[str] = set()
+        self._save_checkpoints = save_checkpoints
+        #: Checkpoints not written yet, the latest per call, and the task that writes them.
+        self._pending: dict[str, Checkpoint] = {}
+        self._saver: asyncio.Task[None] | None = None
         self.router = TapRouter(depth_packets=cfg.jitter_depth_packets)
         self.receiver: RtpReceiver | None = None
         self.active: dict[str, CallTaps | CallCapture] = {}
@@ -408,26 +416,36 @@ class LiveMetrics:
                         codec=codec,
                         before=summary if isinstance(summary, Mapping) else None,
                         depth_packets=self.cfg.jitter_depth_packets,
-                        on_checkpoint=keep if self._save_checkpoint is not None else None,
+                        on_checkpoint=keep if self._save_checkpoints is not None else None,
                         checkpoint_every_s=self.cfg.checkpoint_interval_s)
 
     def _keep(self, checkpoint: Checkpoint) -> None:
-        """Write a call's periodic checkpoint to the store (one write per call at a time)."""
-        if self._tg is None or checkpoint.call_id in self._saving:
+        """Queue a call's periodic checkpoint for the store (the latest per call is kept)."""
+        pending = self._pending
+        if self._tg is None or (checkpoint.call_id not in pending
+                                and len(pending) >= MAX_PENDING_CHECKPOINTS):
             self.stats.checkpoints_skipped += 1
             return
-        self._saving.add(checkpoint.call_id)
-        self._tg.create_task(self._save(checkpoint), name=f"checkpoint-{checkpoint.call_id}")
+        if pending.pop(checkpoint.call_id, None) is not None:
+            self.stats.checkpoints_skipped += 1  # its newer one replaces it
+        pending[checkpoint.call_id] = checkpoint
+        if self._saver is None or self._saver.done():
+            self._saver = self._tg.create_task(self._save(), name="live-checkpoints")
 
-    async def _save(self, checkpoint: Checkpoint) -> None:
-        assert self._save_checkpoint is not None
-        try:
-            if await self._save_checkpoint(checkpoint):
-                self.stats.checkpoints_saved += 1
-        except Exception as exc:  # a lost checkpoint costs at most one interval, later
-            log.warning("call %s: checkpoint not kept: %s", checkpoint.call_id, exc)
-        finally:
-            self._saving.discard(checkpoint.call_id)
+    async def _save(self) -> None:
+        """Write the queued checkpoints in one transaction, then wait CHECKPOINT_WRITE_EVERY_S
+        (or the checkpoint interval, if shorter) for more; stop when none came."""
+        assert self._save_checkpoints is not None
+        every_s = min(CHECKPOINT_WRITE_EVERY_S, self.cfg.checkpoint_interval_s)
+        while self._pending:
+            batch = list(self._pending.values())
+            self._pending.clear()
+            try:
+                written = await self._save_checkpoints(batch)
+                self.stats.checkpoints_saved += sum(written)
+            except Exception as exc:  # a lost checkpoint costs at most one interval, later
+                log.warning("%d checkpoints not kept: %s", len(batch), exc)
+            await asyncio.sleep(every_s)
 
     def _ended_unseen(self, call_id: str, at: float) -> None:
         """A previous run's call ended while no daemon ran: sum up its checkpoint, or say why."""

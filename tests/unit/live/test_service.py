@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from typing import Any, cast
 
 import pytest
@@ -16,7 +17,7 @@ from edgeqa.ari.resources import AriResources
 from edgeqa.ari.rest import AriHttpError
 from edgeqa.calls.changes import CallConnected, CallEnded, HoldChanged
 from edgeqa.config import default_live
-from edgeqa.live.service import TICK_SLICES, LiveMetrics, SaveCheckpoint, wakeup_slices
+from edgeqa.live.service import TICK_SLICES, LiveMetrics, SaveCheckpoints, wakeup_slices
 from edgeqa.media.receiver import RtpReceiver
 from edgeqa.media.rtp import PT_SLIN16, RtpPacket
 from edgeqa.metrics.call import MAX_LEG_LAG_S
@@ -84,12 +85,12 @@ class FakeAri:
                 for b in sorted(self.bridges)]
 
 
-def _service(ari: FakeAri, save: SaveCheckpoint | None = None,
+def _service(ari: FakeAri, save: SaveCheckpoints | None = None,
              **overrides: Any) -> tuple[LiveMetrics, list[EventLike]]:
     from dataclasses import replace
     submitted: list[EventLike] = []
     cfg = replace(default_live(), **{"tick_s": 0.02, **overrides})
-    live = LiveMetrics(cfg, cast(AriResources, ari), submitted.extend, save_checkpoint=save)
+    live = LiveMetrics(cfg, cast(AriResources, ari), submitted.extend, save_checkpoints=save)
     receiver = RtpReceiver(live.router.engine, lambda: 0.0)
     receiver.local_address = ("127.0.0.1", 4000)
     live.receiver = receiver
@@ -345,19 +346,23 @@ async def test_shutdown_while_taps_start_claims_nothing_heard() -> None:
 async def test_each_tapped_call_keeps_a_checkpoint_in_the_store_periodically() -> None:
     ari = FakeAri()
     saved: list[Checkpoint] = []
+    writes: list[list[str]] = []
 
-    async def save(checkpoint: Checkpoint) -> bool:
-        saved.append(checkpoint)
-        return True
+    async def save(checkpoints: Sequence[Checkpoint]) -> list[bool]:
+        writes.append([c.call_id for c in checkpoints])
+        saved.extend(c for c in checkpoints if c.call_id == "c1")
+        return [True] * len(checkpoints)
 
     live, submitted = _service(ari, save, checkpoint_interval_s=0.2)
     async with asyncio.TaskGroup() as tg:
         live.bind(tg)
         connected = _connected(answered_at=_now() - 0.5)
-        live.on_changes([connected], _now())
+        live.on_changes([connected, _connected("c2", connected.answered_at)], _now())
         await _until(lambda: len(saved) >= 3)
-        live.on_changes([CallEnded("c1", _now())], _now())
+        live.on_changes([CallEnded("c1", _now()), CallEnded("c2", _now())], _now())
         await _until(lambda: not live.active)
+    # The calls' checkpoints due together are written together (one transaction).
+    assert any(sorted(w) == ["c1", "c2"] for w in writes), writes
     assert all(c.call_id == "c1" and c.started_at == connected.answered_at for c in saved)
     covered = [c.covered_to_s for c in saved]
     assert covered == sorted(covered) and covered[1] - covered[0] >= 0.2 - 0.05, covered
@@ -365,7 +370,7 @@ async def test_each_tapped_call_keeps_a_checkpoint_in_the_store_periodically() -
         assert c.summary["duration_s"] == c.covered_to_s
         assert c.summary["coverage"] == [[0.0, c.covered_to_s]]
         assert c.at == pytest.approx(connected.answered_at + c.covered_to_s)
-    assert live.stats.checkpoints_saved == len(saved)
+    assert live.stats.checkpoints_saved == sum(len(w) for w in writes)
     assert [e.type for e in submitted].count("call.metrics_suspended") == 0  # not streamed
 
 
