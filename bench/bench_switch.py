@@ -121,14 +121,15 @@ def one_run(box: Sandbox, work: Path, calls: int, mode: str, args: argparse.Name
 def start_profile(pid: int | None, work: Path, args: argparse.Namespace) \
         -> subprocess.Popen[bytes] | None:
     """With --profile: sample the daemon ``pid`` over the window with py-spy (100 Hz, no
-    pause of the daemon; idle threads left out, so samples follow CPU)."""
+    pause of the daemon; only threads holding the GIL: samples follow the CPU of Python
+    code, not waits)."""
     if pid is None or not args.profile:
         return None
     spy = shutil.which("py-spy")
     if spy is None:
         raise SystemExit("--profile needs py-spy on PATH (pip install py-spy)")
     return subprocess.Popen([spy, "record", "-p", str(pid), "-d", str(int(args.window_s)),
-                             "-r", "100", "-f", "raw", "--nonblocking", "-o",
+                             "-r", "100", "-f", "raw", "--gil", "--nonblocking", "-o",
                              str(work / "profile.txt")], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
 

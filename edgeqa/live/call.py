@@ -128,6 +128,16 @@ class LiveCall:
         self.inputs[leg] = (eng, slot)
         eng.set_paused(slot, self.paused)
 
+    def set_codec(self, leg: Leg, codec: WireCodec) -> None:
+        """``leg``'s audio comes in ``codec`` (at the call's rate) from now on: the analyzer
+        takes its clip level (a captured call is set up as µ-law before its legs are looked
+        up; an A-law leg clips at another level)."""
+        if CODEC_RATE[codec] != self.sample_rate:
+            raise ValueError(f"call {self.call_id}: {codec} is not {self.sample_rate} Hz")
+        self.analyzer.set_codec(leg, ANALYZER_CODEC[codec])
+        if self.analyzer.codec == ANALYZER_CODEC[codec]:
+            self.codec = codec
+
     def detach(self, leg: Leg) -> tuple[Ingest, int] | None:
         """Stop taking ``leg``'s audio from its slot, after feeding what the slot still holds;
         return the (engine, slot) for the caller to close (None: it had none)."""

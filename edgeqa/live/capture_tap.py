@@ -41,7 +41,8 @@ Codec = Literal["ulaw", "alaw"]
 #: The codecs capture decodes (RTP payload types 0 and 8), by Asterisk's format name.
 CAPTURE_CODECS: tuple[Codec, ...] = ("ulaw", "alaw")
 SAMPLE_RATE = 8000
-#: A call that may be captured is analysed as µ-law (its clip level; A-law's differs by 0.04 dB).
+#: A call that may be captured is set up as µ-law; each captured leg then takes its own codec
+#: (LiveCall.set_codec: A-law's clip level differs by 0.04 dB).
 CAPTURE_CODEC: WireCodec = "ulaw"
 #: What is asked of Asterisk per leg (dialplan functions, read through ARI).
 VAR_SRC = "CHANNEL(rtp,src)"
@@ -303,6 +304,7 @@ class CallCapture:
             self.slots[leg] = slot
             self.media[leg] = m
             self.call.attach(leg, self.engine, slot)
+            self.call.set_codec(leg, m.codec)
 
     def _close_slots(self) -> None:
         """Detach each leg (its slot's audio is analysed first) and free its slot."""

@@ -106,6 +106,14 @@ class CallAnalyzer:
         self._floor = 0  # the frame of the last suspend, resume, pause or unpause
         self.finished = False
 
+    def set_codec(self, leg: Leg, codec: Codec) -> None:
+        """``leg``'s audio comes in ``codec`` from now on (its clip level; the rate stays);
+        the call's codec is the legs' once they agree."""
+        self.legs[leg].set_codec(codec)
+        codecs = {la.codec for la in self.legs.values()}
+        if len(codecs) == 1:
+            self.codec = codecs.pop()
+
     @property
     def suspended(self) -> bool:
         """True between suspend() and resume()."""
