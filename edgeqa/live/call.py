@@ -243,6 +243,14 @@ class LiveCall:
                 return
             self._on_checkpoint(summary["duration_s"], summary)
 
+    def alert_due(self) -> float | None:
+        """The loop time at which the audio for the open silence's next dead-air alert is in
+        (CallAnalyzer.next_dead_air_alert_s), or None: a tick then fires it."""
+        if self.summary is not None or self.gap is not None:
+            return None
+        due_s = self.analyzer.next_dead_air_alert_s()
+        return None if due_s is None else due_s + self.clock_offset_s
+
     def summary_so_far(self, t_s: float) -> dict[str, Any]:
         """The call's summary as if its audio stopped now (call time ``t_s``), state unchanged.
 

@@ -67,6 +67,13 @@ TICK_SLICES = 20
 CALLS_PER_WAKEUP = 50
 #: The slice counts a wake-up may take (the divisors of TICK_SLICES: every round is whole).
 _WAKEUP_SLICES = tuple(n for n in range(1, TICK_SLICES + 1) if TICK_SLICES % n == 0)
+#: A call whose dead-air alert is due before its next tick is ticked at the alert's mark
+#: (LiveCall.alert_due) and then this often until it fired, so that the alert does not wait
+#: for the tick round ...
+ALERT_TICK_S = 0.03
+#: ... for at most this long after the mark (then the silence has ended, or the audio is
+#: missing and a tick fills it in MAX_LEG_LAG_S: the round's ticks take over).
+ALERT_WAIT_S = 0.3
 #: Stream events that wait for the end of the tick round, so that a round's per-second
 #: samples of every call reach the store in one transaction; any other event (an alert, a
 #: summary) sends them on at once, in order, so it is never held.
@@ -139,6 +146,9 @@ class LiveMetrics:
         self._next_slice = 0
         #: leg.sample events held until the end of the tick round (HELD_TYPES).
         self._held: list[StreamEvent] = []
+        #: Calls with a dead-air alert due before their next tick: (next tick, the alert's
+        #: mark), loop times.
+        self._alerts: dict[str, tuple[float, float]] = {}
         self._broken: dict[str, Exception] = {}
         self._stopping = False
 
@@ -369,29 +379,56 @@ class LiveMetrics:
 
     async def _tick_calls(self) -> None:
         """The one timer of all calls: each call is ticked once per tick_s, a slice of the
-        calls per wake-up (TICK_SLICES; whole slices up to CALLS_PER_WAKEUP calls); it stops
-        when no call is active. The round's held samples go on at its end."""
+        calls per wake-up (TICK_SLICES; whole slices up to CALLS_PER_WAKEUP calls); a call
+        whose dead-air alert is due before its next tick also at the alert's mark (see
+        ALERT_TICK_S). It stops when no call is active. The round's held samples go on at
+        its end."""
         loop = asyncio.get_running_loop()
         k = 0
+        step = wakeup_slices(len(self.active))
+        next_slice = loop.time() + self.cfg.tick_s * step / TICK_SLICES
         try:
             while self.active:
-                step = wakeup_slices(len(self.active))
-                await asyncio.sleep(self.cfg.tick_s * step / TICK_SLICES)
+                wake = min([next_slice, *(due for due, _ in self._alerts.values())])
+                await asyncio.sleep(max(0.0, wake - loop.time()))
                 now = loop.time()
+                for call_id, (due, mark) in list(self._alerts.items()):
+                    if due <= now:
+                        self._tick(call_id, self.active.get(call_id), now, mark)
+                if now < next_slice:
+                    continue
                 for j in range(k, k + step):
                     for call_id, taps in list(self._slices[j % TICK_SLICES].items()):
-                        if not taps.running or taps.ended.is_set() or taps.failed.is_set():
-                            continue
-                        try:
-                            taps.call.tick(now)
-                        except Exception as exc:  # the call's task refuses it; the others go on
-                            self._broken[call_id] = exc
-                            taps.end()
+                        self._tick(call_id, taps, now)
                 if k + step >= TICK_SLICES:  # a round ends
                     self._send_held()
                 k = (k + step) % TICK_SLICES
+                step = wakeup_slices(len(self.active))
+                next_slice = max(next_slice + self.cfg.tick_s * step / TICK_SLICES, now)
         finally:
+            self._alerts.clear()
             self._send_held()
+
+    def _tick(self, call_id: str, taps: CallTaps | CallCapture | None, now: float,
+              mark: float | None = None) -> None:
+        """Tick one call at loop time ``now``; note when its dead-air alert is due, if that
+        is before its next tick (``mark``: the alert mark it is being ticked for)."""
+        self._alerts.pop(call_id, None)
+        if taps is None or not taps.running or taps.ended.is_set() or taps.failed.is_set():
+            return
+        try:
+            taps.call.tick(now)
+        except Exception as exc:  # the call's task refuses it; the others go on
+            self._broken[call_id] = exc
+            taps.end()
+            return
+        due = taps.call.alert_due()
+        if due is None or due >= now + self.cfg.tick_s:
+            return
+        if due > now:  # ahead: at its mark
+            self._alerts[call_id] = (due, due)
+        elif now - (mark if mark is not None else due) < ALERT_WAIT_S:  # its audio is late
+            self._alerts[call_id] = (now + ALERT_TICK_S, mark if mark is not None else due)
 
     def _live_call(self, call_id: str, answered_at: float, now: float,
                    codec: WireCodec = SNOOP_CODEC) -> LiveCall:

@@ -7,6 +7,7 @@ Calls come in as the tracker's typed changes.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Sequence
 from typing import Any, cast
@@ -17,7 +18,13 @@ from edgeqa.ari.resources import AriResources
 from edgeqa.ari.rest import AriHttpError
 from edgeqa.calls.changes import CallConnected, CallEnded, HoldChanged
 from edgeqa.config import default_live
-from edgeqa.live.service import TICK_SLICES, LiveMetrics, SaveCheckpoints, wakeup_slices
+from edgeqa.live.service import (
+    ALERT_TICK_S,
+    TICK_SLICES,
+    LiveMetrics,
+    SaveCheckpoints,
+    wakeup_slices,
+)
 from edgeqa.media.receiver import RtpReceiver
 from edgeqa.media.rtp import PT_SLIN16, RtpPacket
 from edgeqa.metrics.call import MAX_LEG_LAG_S
@@ -286,7 +293,7 @@ async def test_one_timer_ticks_every_call_and_a_failing_tick_costs_its_call_only
         assert ticks["c2"] == 3 and ticks["c1"] >= 8
         live.on_changes([CallEnded("c1", _now())], _now())
         await _until(lambda: not live.active)
-        assert live._ticker.done()  # no call: no timer
+        await _until(live._ticker.done, 0.5)  # no call: no timer (after its last sleep)
     (refused,) = [e for e in submitted if e.type == "call.metrics_unavailable"]
     assert refused.data["call_id"] == "c2" and "boom" in refused.data["reason"]
     assert [e.data["call_id"] for e in submitted if e.type == "call.summary"] == ["c1"]
@@ -559,3 +566,37 @@ async def test_samples_wait_for_the_round_and_any_other_event_takes_them_along()
         await _until(lambda: not live.active)
     assert batches[-1][-1] == "call.summary"
     assert live._held == []
+
+
+async def test_a_call_is_ticked_at_its_dead_air_alerts_mark_not_at_the_round() -> None:
+    ari = FakeAri()
+    live, _ = _service(ari, tick_s=1.0)  # the longest tick: rounds are 1 s apart
+    async with asyncio.TaskGroup() as tg:
+        live.bind(tg)
+        await _tap(live, ari, _connected())
+        taps = live.active["c1"]
+        await _until(lambda: taps.running)
+        ticks: list[float] = []
+        marks: list[float] = []  # 0.3 s after its first tick, the audio 0.07 s late
+
+        def tick(now: float) -> None:
+            ticks.append(now)
+            if not marks:
+                marks.append(now + 0.3)
+
+        def alert_due() -> float | None:
+            return marks[0] if ticks[-1] < marks[0] + 0.07 else None
+
+        taps.call.tick = tick  # type: ignore[method-assign]
+        taps.call.alert_due = alert_due  # type: ignore[method-assign]
+        await _until(lambda: bool(ticks), 1.5)  # its round's tick finds the alert due soon
+        await asyncio.sleep(0.5)
+        live.on_changes([CallEnded("c1", _now())], _now())
+        await _until(lambda: not live.active)
+    mark, fires_at = marks[0], marks[0] + 0.07
+    assert ticks[0] < mark - 0.2
+    at_mark = [t for t in ticks if mark <= t < mark + 0.5]
+    assert at_mark and at_mark[0] - mark < 0.02, (ticks, mark)  # at the mark, not the round
+    assert len(at_mark) >= 3 and at_mark[-1] >= fires_at  # then every ALERT_TICK_S until due
+    assert at_mark[-1] - fires_at < ALERT_TICK_S + 0.02
+    assert all(b - a >= ALERT_TICK_S - 0.005 for a, b in itertools.pairwise(at_mark))
