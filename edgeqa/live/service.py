@@ -577,6 +577,8 @@ class LiveMetrics:
         A call still starting finishes its start first (then tears down), so nothing leaks.
         """
         self.stop_intake()
+        if self._saver is not None:  # what it holds is in the calls' metrics_suspended
+            self._saver.cancel()
         for taps in self.active.values():
             if taps.running and taps.ended_at is None:  # (not heard yet: no checkpoint)
                 taps.call.checkpoint(taps.call.clock.from_wall(now), GAP_DAEMON_RESTART)
