@@ -414,6 +414,8 @@ class LiveMetrics:
         """Tick one call at loop time ``now``; note when its dead-air alert is due, if that
         is before its next tick (``mark``: the alert mark it is being ticked for)."""
         self._alerts.pop(call_id, None)
+        if isinstance(taps, CallCapture):
+            taps.poll(now)
         if taps is None or not taps.running or taps.ended.is_set() or taps.failed.is_set():
             return
         try:
