@@ -118,7 +118,7 @@ class InstancePaths:
 #: Endpoints defined in conf/pjsip.conf.
 ENDPOINTS: tuple[str, ...] = (
     "customer1", "customer2", "customer3", "agent1", "agent2", "agent3",
-    "supervisor1", "supervisor2",
+    "supervisor1", "supervisor2", "agent10", "supervisor3",
 )
 
 
