@@ -54,7 +54,7 @@ Samples = npt.NDArray[np.float64]
 def sine(freq_hz: float, seconds: float, dbfs: float = PLAY_DBFS,
          rate_hz: int = RATE_HZ) -> Samples:
     """A sine of peak ``dbfs`` as float samples in PCM16 units."""
-    n = np.arange(int(round(seconds * rate_hz)))
+    n = np.arange(round(seconds * rate_hz))
     amplitude = FULL_SCALE * 10 ** (dbfs / 20)
     return amplitude * np.sin(2 * np.pi * freq_hz * n / rate_hz)
 
@@ -120,8 +120,8 @@ def block_levels(samples: Samples, rate_hz: int, start_s: float, end_s: float,
     """Levels (n_blocks, n_freqs) of whole ``block_s`` blocks of ``samples`` in
     [start_s, end_s). Raises ValueError when the window is not inside the recording: a
     missing stretch of recording is never taken for an absent tone."""
-    n = int(round(block_s * rate_hz))
-    a, b = int(round(start_s * rate_hz)), int(round(end_s * rate_hz))
+    n = round(block_s * rate_hz)
+    a, b = round(start_s * rate_hz), round(end_s * rate_hz)
     if a < 0 or b > samples.size or b - a < n:
         raise ValueError(f"window {start_s:.2f}-{end_s:.2f} s is not inside the recording "
                          f"(0-{samples.size / rate_hz:.2f} s) or is shorter than one block")
