@@ -35,10 +35,11 @@ def make_daemon(sandbox: Sandbox, tmp_path: Path, *, name: str = "d",
                 ari: tuple[str, str, str, str] | None = None,
                 live: bool = True, record: bool = True,
                 recording_policy: str = "",
-                recordings: tuple[str, Path] | None = None) -> DaemonProcess:
+                recordings: tuple[str, Path] | None = None, extra: str = "") -> DaemonProcess:
+    """``extra``: more config (whole sections) after the ones written here."""
     port = sandbox.ports.base + API_PORT_OFFSET
     conf = write_config(tmp_path / name, ami=ami or sandbox.ami, ari=ari or sandbox.ari,
-                        api_port=port, extra="[logging]\nlevel = \"INFO\"\n", live=live,
+                        api_port=port, extra="[logging]\nlevel = \"INFO\"\n" + extra, live=live,
                         rtp_port=sandbox.ports.base + RTP_PORT_OFFSET,
                         recordings=(recordings or sandbox.recordings) if record else None,
                         recording_policy=recording_policy)
