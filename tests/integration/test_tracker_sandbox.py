@@ -43,7 +43,7 @@ async def test_real_queue_call_roles_queue_agent_times(
     queues = live.tracker.snapshot()["queues"]
     support = next(q for q in queues if q["name"] == "support")
     assert [m["interface"] for m in support["members"]] == [
-        "PJSIP/agent1", "PJSIP/agent2", "PJSIP/agent3", "PJSIP/agent10"]
+        "PJSIP/agent1", "PJSIP/agent10", "PJSIP/agent2", "PJSIP/agent3"]
 
     fixture = FixtureCall(running_sandbox, data_dir / "calls", tmp_path)
     try:
