@@ -16,10 +16,13 @@ from edgeqa.auth.config import AuthConfig
 from edgeqa.config.fields import ConfigError, FieldReader, Secret, find_key_line, shown
 from edgeqa.config.files import MAX_CONFIG_BYTES, MAX_SECRET_BYTES, FileProblem, read_text_file
 from edgeqa.config.origins import parse_host, parse_origin
+from edgeqa.config.spy import read_spy
 from edgeqa.live.config import LiveConfig
 from edgeqa.media.jitter import MAX_DEPTH_PACKETS
 from edgeqa.pci.config import PciConfig
 from edgeqa.recording.config import RecordingConfig
+from edgeqa.spy.config import KNOWN_KEYS as SPY_KEYS
+from edgeqa.spy.config import SpyConfig
 
 __all__ = [
     "AmiConfig",
@@ -133,6 +136,7 @@ class Config:
     recording: RecordingConfig = field(default_factory=lambda: default_recording())
     pci: PciConfig = field(default_factory=PciConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    spy: SpyConfig = field(default_factory=SpyConfig)
     source: Path | None = None
 
 
@@ -158,6 +162,7 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
                   "min_free_mb", "min_free_percent", "disk_check_interval_s"),
     "pci": ("max_pause_s", "auto_resume"),
     "auth": ("session_lifetime_s", "cookie_secure", "local_token", "teams"),
+    "spy": SPY_KEYS,
 }
 _SECTIONS = tuple(_KNOWN_KEYS)
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -195,6 +200,7 @@ _BOUNDS: dict[str, dict[str, tuple[float, float]]] = {
                   "disk_check_interval_s": (0.001, 3600.0)},
     "pci": {"max_pause_s": (0.001, 86_400.0)},
     "auth": {"session_lifetime_s": (1.0, 30 * 86_400.0)},
+    "spy": {"max_per_agent": (1, 100), "max_total": (1, 1000)},
 }
 
 
@@ -483,6 +489,7 @@ def parse_config(
     readers = {s: reader(s) for s in _SECTIONS}
     for r in readers.values():
         r.reject_unknown(_KNOWN_KEYS[r.section])
+    auth = _auth(readers["auth"])
     cfg = Config(
         ami=_ami(readers["ami"], env),
         ari=_ari(readers["ari"], env),
@@ -493,7 +500,8 @@ def parse_config(
         live=_live(readers["live"]),
         recording=_recording(readers["recording"]),
         pci=_pci(readers["pci"]),
-        auth=_auth(readers["auth"]),
+        auth=auth,
+        spy=read_spy(readers["spy"], env, auth.teams),
         source=source,
     )
     if errors:

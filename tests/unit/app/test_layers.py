@@ -38,7 +38,7 @@ LAYERS: dict[str, int] = {
     "metrics": METRICS, "analyze": METRICS,
     "ami": PROTOCOLS, "ari": PROTOCOLS, "media": PROTOCOLS,
     "calls": MODEL, "stream": MODEL, "store": MODEL, "audit": MODEL, "auth": MODEL,
-    "live": LIVE, "recording": LIVE, "pci": LIVE, "supervisor": LIVE, "routing": LIVE, "feed": LIVE,
+    "live": LIVE, "recording": LIVE, "pci": LIVE, "supervisor": LIVE, "spy": LIVE, "routing": LIVE, "feed": LIVE,
     "cues": LIVE,
     "app": ROOT_LAYER, "config": ROOT_LAYER,
     "cli": FACE, "__main__": FACE, "commands": FACE, "api": FACE, "web": FACE,
