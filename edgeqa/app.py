@@ -35,6 +35,7 @@ from edgeqa.recording.purge import RetentionJob
 from edgeqa.recording.service import Recorder
 from edgeqa.recording.summarizer import Summarizer
 from edgeqa.runtime.sdnotify import SdNotifier
+from edgeqa.spy.service import SpyService
 from edgeqa.store import Event, EventLike, Store
 from edgeqa.stream import StreamHub
 from edgeqa.stream.pipeline import EventPipeline
@@ -124,6 +125,11 @@ class Daemon:
         # add theirs here (spy, spy-session; route in issue 13). A route not here -> FAILURE.
         self.agi_routes: dict[str, AgiHandler] = {}
         self.agi = AgiServer(self.agi_routes, limits=cfg.agi.limits) if cfg.agi.enabled else None
+        self.spy = SpyService(cfg.spy, cfg.auth.teams, self.ami, self.store.put_audit,
+                              self._submit, self.tracker.snapshot, recording=cfg.recording,
+                              wall=wall, action_timeout_s=a.action_timeout_s,
+                              agi_url=f"agi://{cfg.agi.host}:{cfg.agi.port}")
+        self.agi_routes.update(self.spy.routes())
         self.resyncer = Resyncer(self.tracker, self.ami, self.ari, submit=self._submit_tracked,
                                  emit=self.emit,
                                  wall=wall, mono=mono, action_timeout_s=a.action_timeout_s)
@@ -134,6 +140,9 @@ class Daemon:
         """The tracker's live model plus the stream position it reflects."""
         snap = self.tracker.snapshot()
         snap["seq"] = self.hub.last_seq if self.hub is not None else 0
+        spies = self.spy.spies_by_call()  # who spies on each call, in which mode (issue 11)
+        for call in snap["calls"]:
+            call["spies"] = spies.get(call["call_id"], [])
         return snap
 
     def health(self) -> Mapping[str, Any]:
@@ -160,6 +169,7 @@ class Daemon:
             "recording": self.recorder.health() if self.recorder is not None else None,
             "summaries": self.summaries.health() if self.summaries is not None else None,
             "pci": self.pci.health(),
+            "spy": self.spy.health(),
             "retention": self.retention.health() if self.retention is not None else None,
             "agi": self.agi.health() if self.agi is not None else None,
         }
@@ -218,6 +228,7 @@ class Daemon:
         self._track(self.tracker.handle_ami, msg)
         if msg.get("Event") == "UserEvent":
             self.pci.on_ami(msg)  # a PCI feature code from a phone
+        self.spy.on_ami(msg)  # DTMF mode switches and hang-ups of spyer channels
 
     def _on_ari(self, event: Mapping[str, Any]) -> None:
         self._track(self.tracker.handle_ari, event)
@@ -337,7 +348,7 @@ class Daemon:
                                  legal_holds=self.store,
                                  origins=GuardSettings(c.api.allowed_hosts,
                                                        c.api.allowed_origins, c.api.host),
-                                 auth=Authority(self.store, c.auth)),
+                                 auth=Authority(self.store, c.auth), spy=self.spy),
                         c.api.host, c.api.port,
                         ConnectionBounds(c.api.header_timeout_s, c.api.idle_timeout_s,
                                          c.api.max_connections))
@@ -375,6 +386,7 @@ class Daemon:
                 if self.summaries is not None:
                     self.summaries.bind(tg)
                 self.pci.bind(tg)
+                self.spy.bind(tg)
                 pipe_task = tg.create_task(pipe.run(), name="pipeline")
                 self.emit("daemon.started", {"version": __version__, "pid": os.getpid(),
                                              "resume_from": hub.last_seq,

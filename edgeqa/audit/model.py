@@ -32,6 +32,10 @@ TOKEN_ADDED = "token.added"
 TOKEN_REVOKED = "token.revoked"
 SESSION_LOGIN = "session.login"
 SESSION_FAILED = "session.failed"
+SPY_STARTED = "spy.started"
+SPY_MODE_CHANGED = "spy.mode_changed"
+SPY_ENDED = "spy.ended"
+SPY_DENIED = "spy.denied"
 
 
 @dataclass(frozen=True, slots=True)

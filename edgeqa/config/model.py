@@ -17,10 +17,13 @@ from edgeqa.auth.config import AuthConfig
 from edgeqa.config.fields import ConfigError, FieldReader, Secret, find_key_line, shown
 from edgeqa.config.files import MAX_CONFIG_BYTES, MAX_SECRET_BYTES, FileProblem, read_text_file
 from edgeqa.config.origins import parse_host, parse_origin
+from edgeqa.config.spy import read_spy
 from edgeqa.live.config import LiveConfig
 from edgeqa.media.jitter import MAX_DEPTH_PACKETS
 from edgeqa.pci.config import PciConfig
 from edgeqa.recording.config import RecordingConfig
+from edgeqa.spy.config import KNOWN_KEYS as SPY_KEYS
+from edgeqa.spy.config import SpyConfig
 
 __all__ = [
     "AmiConfig",
@@ -135,6 +138,7 @@ class Config:
     pci: PciConfig = field(default_factory=PciConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     agi: AgiConfig = field(default_factory=AgiConfig)
+    spy: SpyConfig = field(default_factory=SpyConfig)
     source: Path | None = None
 
 
@@ -162,6 +166,7 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "auth": ("session_lifetime_s", "cookie_secure", "local_token", "teams"),
     "agi": ("enabled", "host", "port", "max_sessions", "env_timeout_s", "command_timeout_s",
             "max_line_bytes", "max_env_lines"),
+    "spy": SPY_KEYS,
 }
 _SECTIONS = tuple(_KNOWN_KEYS)
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -203,6 +208,7 @@ _BOUNDS: dict[str, dict[str, tuple[float, float]]] = {
     "agi": {"max_sessions": (1, 10_000), "env_timeout_s": (0.001, 300.0),
             "command_timeout_s": (0.001, 3600.0), "max_line_bytes": (1024, 1_048_576),
             "max_env_lines": (32, 4096)},
+    "spy": {"max_per_agent": (1, 100), "max_total": (1, 1000)},
 }
 
 
@@ -506,6 +512,7 @@ def parse_config(
     readers = {s: reader(s) for s in _SECTIONS}
     for r in readers.values():
         r.reject_unknown(_KNOWN_KEYS[r.section])
+    auth = _auth(readers["auth"])
     cfg = Config(
         ami=_ami(readers["ami"], env),
         ari=_ari(readers["ari"], env),
@@ -516,8 +523,9 @@ def parse_config(
         live=_live(readers["live"]),
         recording=_recording(readers["recording"]),
         pci=_pci(readers["pci"]),
-        auth=_auth(readers["auth"]),
+        auth=auth,
         agi=_agi(readers["agi"]),
+        spy=read_spy(readers["spy"], env, auth.teams),
         source=source,
     )
     if errors:
