@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from edgeqa.audit.chain import CHAIN_FIELDS, GENESIS_HASH, row_hash
+from edgeqa.audit.chain import CHAIN_FIELDS, GENESIS_HASH, Verifier, row_hash
 
 #: The columns verification and export read, in this order.
 CHAINED_COLUMNS = (*CHAIN_FIELDS, "prev_hash", "hash")
@@ -106,3 +106,29 @@ def sequence(conn: sqlite3.Connection) -> int | None:
     """The highest audit id SQLite ever assigned (None if it holds none)."""
     row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'audit'").fetchone()
     return int(row[0]) if row else None
+
+
+def verify_store(conn: sqlite3.Connection,
+                 heads: Mapping[int, str] | None = None) -> Verifier:
+    """Check the whole audit table: every link, the event log's chain heads (audit.entry
+    events: every row since the oldest one kept must have its event, with its hash), SQLite's
+    id sequence (rows deleted from the end), and ``heads`` (id -> hash kept elsewhere)."""
+    logged = anchors(conn)
+    verifier = Verifier(anchors={**logged, **(heads or {})},
+                        covered_from=min(logged) if logged else None, sequence=sequence(conn))
+    verifier.feed(chained_rows(conn))
+    verifier.finish()
+    return verifier
+
+
+def range_ids(conn: sqlite3.Connection, since: float | None,
+              until: float | None) -> tuple[int, int] | None:
+    """The contiguous run of ids from the first entry at or after ``since`` to the last one
+    before ``until`` (None: no entry in the range)."""
+    first = conn.execute("SELECT min(id) FROM audit WHERE at >= ?",
+                         (since if since is not None else float("-inf"),)).fetchone()[0]
+    last = conn.execute("SELECT max(id) FROM audit WHERE at < ?",
+                        (until if until is not None else float("inf"),)).fetchone()[0]
+    if first is None or last is None or first > last:
+        return None
+    return int(first), int(last)

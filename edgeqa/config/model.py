@@ -12,6 +12,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
+from edgeqa.audit.config import AuditConfig
 from edgeqa.auth.config import AuthConfig
 from edgeqa.config.fields import ConfigError, FieldReader, Secret, find_key_line, shown
 from edgeqa.config.files import MAX_CONFIG_BYTES, MAX_SECRET_BYTES, FileProblem, read_text_file
@@ -133,6 +134,7 @@ class Config:
     recording: RecordingConfig = field(default_factory=lambda: default_recording())
     pci: PciConfig = field(default_factory=PciConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
     source: Path | None = None
 
 
@@ -158,6 +160,7 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
                   "min_free_mb", "min_free_percent", "disk_check_interval_s"),
     "pci": ("max_pause_s", "auto_resume"),
     "auth": ("session_lifetime_s", "cookie_secure", "local_token", "teams"),
+    "audit": ("signing_key_file",),
 }
 _SECTIONS = tuple(_KNOWN_KEYS)
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -420,6 +423,15 @@ def _pci(r: FieldReader) -> PciConfig:
                      auto_resume=r.flag("auto_resume", False))
 
 
+def _audit(r: FieldReader) -> AuditConfig:
+    """[audit]: the export signing key's file (relative to the configuration's directory)."""
+    name = r.opt_str("signing_key_file")
+    path = Path(name) if name else None
+    if path is not None and not path.is_absolute() and r.base_dir is not None:
+        path = r.base_dir / path
+    return AuditConfig(signing_key_file=path)
+
+
 def _auth(r: FieldReader) -> AuthConfig:
     """[auth], with a [auth.teams] table of team = [agents] (member names or interfaces)."""
     table = r.table.get("teams", {})
@@ -494,6 +506,7 @@ def parse_config(
         recording=_recording(readers["recording"]),
         pci=_pci(readers["pci"]),
         auth=_auth(readers["auth"]),
+        audit=_audit(readers["audit"]),
         source=source,
     )
     if errors:
