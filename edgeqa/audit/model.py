@@ -36,6 +36,10 @@ SPY_STARTED = "spy.started"
 SPY_MODE_CHANGED = "spy.mode_changed"
 SPY_ENDED = "spy.ended"
 SPY_DENIED = "spy.denied"
+#: Where a request came from (``AuditEntry.source``): a peer address (``127.0.0.1:51234``),
+#: a channel (``PJSIP/super1-00000004``), ``cli``: printable ASCII, bounded.
+SOURCE_MAX_CHARS = 256
+_SOURCE = re.compile(rf"[!-~][ -~]{{0,{SOURCE_MAX_CHARS - 1}}}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,14 +66,23 @@ class Actor:
 
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
-    """One audited action at wall time ``at``; ``detail`` is JSON-serialisable context."""
+    """One audited action at wall time ``at``; ``detail`` is JSON-serialisable context.
+
+    Who asked is ``actor`` (the token, ``api:<name>#<id>``, or the endpoint, ``dtmf:PJSIP/s1``);
+    from where is ``source`` (a peer address or a channel); ``detail`` carries the rest (the
+    target agent, the mode and each mode change, the reason, the result, start and end).
+    """
 
     at: float
     actor: Actor
     action: str
     call_id: str | None = None
     detail: Mapping[str, Any] = field(default_factory=dict)
+    source: str | None = None
 
     def __post_init__(self) -> None:
         if not _ACTION.fullmatch(self.action):
             raise ValueError(f"audit action {self.action!r} is not dotted lower-case words")
+        if self.source is not None and not _SOURCE.fullmatch(self.source):
+            raise ValueError(f"audit source {self.source!r} must be 1-{SOURCE_MAX_CHARS} "
+                             "printable ASCII characters, not starting with a space")

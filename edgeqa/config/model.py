@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from edgeqa.agi.config import AgiConfig, is_loopback
+from edgeqa.audit.config import AuditConfig
 from edgeqa.auth.config import AuthConfig
 from edgeqa.config.fields import ConfigError, FieldReader, Secret, find_key_line, shown
 from edgeqa.config.files import MAX_CONFIG_BYTES, MAX_SECRET_BYTES, FileProblem, read_text_file
@@ -139,6 +140,7 @@ class Config:
     auth: AuthConfig = field(default_factory=AuthConfig)
     agi: AgiConfig = field(default_factory=AgiConfig)
     spy: SpyConfig = field(default_factory=SpyConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
     source: Path | None = None
 
 
@@ -167,6 +169,7 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "agi": ("enabled", "host", "port", "max_sessions", "env_timeout_s", "command_timeout_s",
             "max_line_bytes", "max_env_lines"),
     "spy": SPY_KEYS,
+    "audit": ("signing_key_file",),
 }
 _SECTIONS = tuple(_KNOWN_KEYS)
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -434,6 +437,15 @@ def _pci(r: FieldReader) -> PciConfig:
                      auto_resume=r.flag("auto_resume", False))
 
 
+def _audit(r: FieldReader) -> AuditConfig:
+    """[audit]: the export signing key's file (relative to the configuration's directory)."""
+    name = r.opt_str("signing_key_file")
+    path = Path(name) if name else None
+    if path is not None and not path.is_absolute() and r.base_dir is not None:
+        path = r.base_dir / path
+    return AuditConfig(signing_key_file=path)
+
+
 def _auth(r: FieldReader) -> AuthConfig:
     """[auth], with a [auth.teams] table of team = [agents] (member names or interfaces)."""
     table = r.table.get("teams", {})
@@ -526,6 +538,7 @@ def parse_config(
         auth=auth,
         agi=_agi(readers["agi"]),
         spy=read_spy(readers["spy"], env, auth.teams),
+        audit=_audit(readers["audit"]),
         source=source,
     )
     if errors:

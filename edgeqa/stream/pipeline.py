@@ -18,7 +18,8 @@ BATCH_MAX_EVENTS = 512
 
 
 class EventPipeline:
-    """Commits submitted events in order, then publishes them; one task, never reordered.
+    """Commits submitted events in order; the store publishes them once committed (in commit
+    order, with the audit.entry events of put_audit); one task, never reordered.
 
     ``submit`` is synchronous and never waits (it is called from AMI/ARI callbacks). When the
     intake is full the event is dropped and counted, and a ``stream.events_dropped`` event
@@ -36,6 +37,9 @@ class EventPipeline:
     ) -> None:
         self._store = store
         self._hub = hub
+        # The store publishes what it commits, in commit order: the pipeline's batches and the
+        # audit.entry events that put_audit commits between them.
+        store.publish_to(hub.publish)
         self._max = intake_queue_max_events
         self._batch_max = batch_max_events
         self._clock = clock
@@ -95,5 +99,4 @@ class EventPipeline:
                 continue
             count = min(len(self._intake), self._batch_max)
             batch = [self._intake.popleft() for _ in range(count)]
-            stored = await self._store.append(batch)
-            self._hub.publish(stored)
+            await self._store.append(batch)  # published by the store (publish_to)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
+from edgeqa.audit.db import AUDIT_EVENT_TYPE
 from edgeqa.calls import CallTracker
 from edgeqa.calls.model import EVENT_TYPES
 from edgeqa.live.events import METRIC_EVENT_TYPES
@@ -34,7 +35,7 @@ def test_every_schema_file_is_a_draft_2020_12_schema(name: str) -> None:
 
 
 @pytest.mark.parametrize("event_type", [*EVENT_TYPES, *DAEMON_EVENTS, *METRIC_EVENT_TYPES,
-                                        *RECORDING_EVENT_TYPES])
+                                        *RECORDING_EVENT_TYPES, AUDIT_EVENT_TYPE])
 def test_every_event_type_has_its_current_payload_schema(event_type: str) -> None:
     assert schema_name(event_type) in names()
 
