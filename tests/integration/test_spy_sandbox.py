@@ -356,26 +356,28 @@ def _deny(box: Sandbox, endpoint: str, out: Path, *, pin: str | None = None) -> 
 
 def test_denials_are_audited_and_the_audit_chain_detects_tampering(
         running_sandbox: Sandbox, data_dir: Path, tmp_path: Path) -> None:
-    """supervisor2 (team south) asks for agent1: unauthorised. supervisor3 types a wrong
-    PIN. Each hears a prompt and is hung up, no ChanSpy runs, and each denial is audited;
+    """With the daemon down, supervisor1's code plays a prompt and hangs up. With it up,
+    supervisor2 (team south) asks for agent1: unauthorised; supervisor3 types a wrong PIN.
+    Each hears a prompt and is hung up, no ChanSpy runs, and each denial is audited;
     `edgeqa audit verify` passes, then fails once a row is edited, and once one is deleted."""
     _need_daemon_spy()
     box = running_sandbox
-    proc = _spy_daemon(box, tmp_path)
+    proc = make_daemon(box, tmp_path, extra=_spy_config(box, tmp_path / "d"))
+    call = FixtureCall(box, data_dir / "calls", tmp_path / "call")
     try:
-        call = FixtureCall(box, data_dir / "calls", tmp_path / "call")
-        try:
+        with AmiSession(*box.ami) as ami:
             call.start()
+            heard = [_deny(box, "supervisor1", tmp_path)]  # no daemon: AGISTATUS=FAILURE
+            proc.start()
+            proc.wait_ready()
             _wait_calls(proc, {"PJSIP/agent1"})
-            with AmiSession(*box.ami) as ami:
-                heard = [_deny(box, "supervisor2", tmp_path),
-                         _deny(box, "supervisor3", tmp_path, pin=WRONG_PIN)]
-                spies = [m for m in _drain(ami) if m.event == "ChanSpyStart"
-                         and not m.get("SpyerChannel", "").startswith("Snoop/")]
-            assert spies == [], spies
-        finally:
-            call.close()
+            heard += [_deny(box, "supervisor2", tmp_path),
+                      _deny(box, "supervisor3", tmp_path, pin=WRONG_PIN)]
+            spies = [m for m in _drain(ami) if m.event == "ChanSpyStart"
+                     and not m.get("SpyerChannel", "").startswith("Snoop/")]
+        assert spies == [], spies
     finally:
+        call.close()
         status = proc.stop()
     assert status == 0, proc.log()
     for path in heard:  # the prompt was heard (not silence) before the hang-up
