@@ -205,8 +205,9 @@ def _audit(proc: DaemonProcess, *args: str) -> list[dict[str, Any]]:
 def test_feature_code_dtmf_and_api_spy_through_the_daemon(running_sandbox: Sandbox,
                                                           tmp_path: Path) -> None:
     """*2221 on supervisor1's phone: listen to agent1, DTMF 5 whisper, 6 barge, PATCH back to
-    listen, DELETE; then POST /v1/spy whispers to agent10. Every phone's recording says who
-    heard whom; the supervisor's recording is the call's third file and holds its tone."""
+    listen, DELETE. Then POST /v1/spy whispers to agent10, and *22410 barges into agent10's
+    call. Every phone's recording says who heard whom, /v1/calls shows each mode live, the
+    supervisor's recording is the call's third file and holds its tone."""
     _need_daemon_spy()
     box = running_sandbox
     proc = _spy_daemon(box, tmp_path)
@@ -221,69 +222,69 @@ def test_feature_code_dtmf_and_api_spy_through_the_daemon(running_sandbox: Sandb
             session = scene.arm_supervisor()
             dialled = time.monotonic()
             sup.dial("*2221")
-            spy = ami.wait_event(_supervisor_spy, SPY_TIMEOUT_S)
-            spied = time.monotonic()
-            latencies["feature code dialled -> ChanSpyStart"] = spied - dialled
-            assert spy.get("SpyeeChannel") == agent_channel(box, "agent1"), spy
-            up = scene.supervisor_media_up()
+            start = _spy_connected(scene, ami, box, "agent1")
+            latencies["feature code dialled -> ChanSpyStart"] = start - dialled
             live = _wait_spy(proc, lambda s: s["state"] == "active" and s["via"] == "feature_code")
             assert (live["agent"], live["call_id"], live["mode"]) == (
                 "PJSIP/agent1", calls["PJSIP/agent1"], "listen"), live
-            # DTMF 5 and 6 from the supervisor's phone, then PATCH back to listen.
-            start = max(up, spied)
-            for mode, how in (("whisper", "5"), ("barge", "6"), ("listen", "api")):
+            # DTMF 5 and 6 from the supervisor's phone, PATCH back to listen, DELETE.
+            steps: list[tuple[str, Callable[[], None]]] = [
+                ("listen", lambda: sup.send_dtmf(MODE_KEY["whisper"])),
+                ("whisper", lambda: sup.send_dtmf(MODE_KEY["barge"])),
+                ("barge", lambda: _ok(_api(proc, "PATCH", f"/v1/spy/{live['id']}",
+                                           {"mode": "listen"}, token))),
+                ("listen", lambda: _ok(_api(proc, "DELETE", f"/v1/spy/{live['id']}",
+                                            token=token)))]
+            for mode, switch in steps:
                 time.sleep(max(0.0, start + MODE_HOLD_S - time.monotonic()))
-                before = "listen" if mode == "whisper" else "whisper" if mode == "barge" \
-                    else "barge"
-                if how == "api":
-                    status, body = _api(proc, "PATCH", f"/v1/spy/{live['id']}",
-                                        {"mode": mode}, token)
-                    assert status == 200, body
-                else:
-                    sup.send_dtmf(how)
+                assert _live_modes(proc, calls["PJSIP/agent1"]) == [mode]  # /v1/calls
+                switch()
                 now = time.monotonic()
-                scene.window(f"agent1 {before} (feature code)", start, now, session,
-                             expected(before, "agent1"))
+                scene.window(f"agent1 {mode} (*2221)", start, now, session,
+                             expected(mode, "agent1"))
                 start = now
-            time.sleep(MODE_HOLD_S)
-            status, body = _api(proc, "DELETE", f"/v1/spy/{live['id']}", token=token)
-            now = time.monotonic()
-            assert status == 200, body
-            scene.window("agent1 listen (after PATCH)", start, now, session,
-                         expected("listen", "agent1"))
             sup.wait_state("DISCONNECTED", HANGUP_TIMEOUT_S)
             ended = _wait_spy(proc, lambda s: s["id"] == live["id"] and s["state"] == "ended")
             assert [m["mode"] for m in ended["modes"]] == [
                 "listen", "whisper", "barge", "listen"], ended["modes"]
             # 2. The API: whisper to agent10, ringing supervisor1's phone.
-            session = scene.arm_supervisor()
+            api_session = scene.arm_supervisor()
             mark = sup.event_count()
             posted = time.monotonic()
-            status, body = _api(proc, "POST", "/v1/spy", {
+            reply = _ok(_api(proc, "POST", "/v1/spy", {
                 "supervisor": "PJSIP/supervisor1", "agent": "PJSIP/agent10",
-                "mode": "whisper", "reason": "acceptance: coaching agent10"}, token)
+                "mode": "whisper", "reason": "acceptance: coaching agent10"}, token))
             latencies["POST /v1/spy -> its 201 response"] = time.monotonic() - posted
-            assert status == 201, body
             ring = sup.wait_event(lambda e: e.get("event") == "incoming", SPY_TIMEOUT_S,
                                   "the API spy's call", since=mark)
             latencies["POST /v1/spy -> supervisor phone rings"] = (
                 float(ring[RECEIVED_KEY]) - posted)
-            spy = ami.wait_event(_supervisor_spy, SPY_TIMEOUT_S)
-            spied = time.monotonic()
-            latencies["POST /v1/spy -> ChanSpyStart (auto-answer included)"] = spied - posted
-            assert spy.get("SpyeeChannel") == agent_channel(box, "agent10"), spy
-            up = scene.supervisor_media_up()
-            start = max(up, spied)
+            start = _spy_connected(scene, ami, box, "agent10")
+            latencies["POST /v1/spy -> ChanSpyStart (auto-answer included)"] = start - posted
             time.sleep(MODE_HOLD_S)
-            now = time.monotonic()
-            scene.window("agent10 whisper (API)", start, now, session,
+            assert _live_modes(proc, calls["PJSIP/agent10"]) == ["whisper"]
+            _ok(_api(proc, "DELETE", f"/v1/spy/{reply['spy']['id']}", token=token))
+            scene.window("agent10 whisper (API)", start, time.monotonic(), api_session,
                          expected("whisper", "agent10"))
-            status, body = _api(proc, "DELETE", f"/v1/spy/{body['spy']['id']}", token=token)
-            assert status == 200, body
+            sup.wait_state("DISCONNECTED", HANGUP_TIMEOUT_S)
+            # 3. The feature code for agent10 (digits 10), barging in; hang up the phone.
+            barge_session = scene.arm_supervisor()
+            sup.dial("*22410")
+            start = _spy_connected(scene, ami, box, "agent10")
+            time.sleep(MODE_HOLD_S)
+            sup.hangup()
+            scene.window("agent10 barge (*22410)", start, time.monotonic(), barge_session,
+                         expected("barge", "agent10"))
             sup.wait_state("DISCONNECTED", HANGUP_TIMEOUT_S)
             scene.finish()
         wrong = scene.verify()
         assert not wrong, "\n".join(wrong)
+        for label, session_no, since in (("feature code dialled", session, dialled),
+                                          ("POST /v1/spy", api_session, posted)):
+            heard = scene.first_heard(session_no)
+            assert heard is not None, f"the supervisor heard nothing after {label}"
+            latencies[f"{label} -> first audio of the spied call at the supervisor's phone"] = (
+                heard - since)
         supervisor_rows = _supervisor_recordings(proc, calls["PJSIP/agent1"])
     finally:
         status_code = proc.stop()
@@ -299,6 +300,27 @@ def test_feature_code_dtmf_and_api_spy_through_the_daemon(running_sandbox: Sandb
     assert [a for a in actions if a[0] == "spy.mode_changed"] == [
         ("spy.mode_changed", "dtmf"), ("spy.mode_changed", "dtmf"),
         ("spy.mode_changed", "api")], actions
+
+
+def _spy_connected(scene: SpyScene, ami: AmiSession, box: Sandbox, target: str) -> float:
+    """Wait for the supervisor's ChanSpy (on ``target``'s exact channel) and its phone's
+    media; return when both are up (a mode's window opens there)."""
+    spy = ami.wait_event(_supervisor_spy, SPY_TIMEOUT_S)
+    spied = time.monotonic()
+    assert spy.get("SpyeeChannel") == agent_channel(box, target), spy
+    return max(scene.supervisor_media_up(), spied)
+
+
+def _ok(reply: tuple[int, Any]) -> Any:
+    status, body = reply
+    assert 200 <= status < 300, reply
+    return body
+
+
+def _live_modes(proc: DaemonProcess, call_id: str) -> list[str]:
+    """The modes of the spies /v1/calls shows on ``call_id``."""
+    calls = proc.get("/v1/calls")["calls"]
+    return [s["mode"] for c in calls if c["call_id"] == call_id for s in c.get("spies", [])]
 
 
 def _supervisor_recordings(proc: DaemonProcess, call_id: str) -> list[dict[str, Any]]:

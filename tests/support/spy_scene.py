@@ -122,6 +122,14 @@ class SpyScene:
         self.supervisor_recordings[-1].started = started
         return started
 
+    def first_heard(self, session: int) -> float | None:
+        """When the supervisor's phone first heard anything in ``session`` (its recording
+        closed): the spied call's first audio; None if it heard nothing."""
+        rec = self.supervisor_recordings[session]
+        samples, rate = tones.read_wav(rec.path)
+        onset = tones.onset_s(samples, rate)
+        return None if onset is None else rec.started + onset
+
     def window(self, label: str, start: float, end: float, session: int,
                expect: Mapping[str, frozenset[str]]) -> None:
         """Expect, between two mode changes at ``start`` and ``end``, what each phone hears."""

@@ -187,3 +187,21 @@ def closest_product_hz(freqs: Iterable[float]) -> float:
         for p in (*products(others), *DTMF_HZ):
             best = min(best, abs(f - p))
     return best
+
+
+#: Audio louder than this (RMS, dBFS) in a 10 ms block counts as heard (for onsets).
+ONSET_DBFS = -40.0
+ONSET_BLOCK_S = 0.01
+
+
+def onset_s(samples: Samples, rate_hz: int, threshold_dbfs: float = ONSET_DBFS,
+            block_s: float = ONSET_BLOCK_S) -> float | None:
+    """When audio first rises above ``threshold_dbfs`` (the start of that 10 ms block, in
+    seconds from the recording's start), or None if it never does."""
+    n = round(block_s * rate_hz)
+    count = samples.size // n
+    if count == 0:
+        return None
+    rms = np.sqrt(np.mean(samples[:count * n].reshape(count, n) ** 2, axis=1))
+    loud = np.flatnonzero(rms > FULL_SCALE * 10 ** (threshold_dbfs / 20))
+    return float(loud[0] * block_s) if loud.size else None

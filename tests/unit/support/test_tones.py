@@ -111,3 +111,11 @@ def test_tone_wavs_loop_cleanly(tmp_path: Path) -> None:
         # No click at the seam: the tone's level holds across it.
         levels = t.block_levels(looped, RATE, 0.0, 1.0, [t.TONES[role]])
         assert np.ptp(levels) < 0.5
+
+
+def test_onset_is_the_first_loud_10ms_block() -> None:
+    quiet = np.full(RATE // 2, 3.0)  # line noise, far under the threshold
+    heard = np.concatenate([quiet, t.sine(t.TONES["customer"], 0.5)])
+    assert t.onset_s(heard, RATE) == pytest.approx(0.5, abs=0.011)
+    assert t.onset_s(quiet, RATE) is None
+    assert t.onset_s(heard, RATE, threshold_dbfs=0.0) is None  # -12 dBFS never gets there
