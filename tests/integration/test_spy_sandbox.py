@@ -293,6 +293,11 @@ def test_feature_code_dtmf_and_api_spy_through_the_daemon(running_sandbox: Sandb
     assert status_code == 0, proc.log()
     assert all(s < LATENCY_BOUND_S for s in latencies.values()), latencies
     _check_supervisor_recording(supervisor_rows)
+    listing = _cli(proc, "recordings")  # listed with the call's other recordings
+    assert listing.returncode == 0, listing.stderr
+    mine = [line for line in listing.stdout.splitlines() if calls["PJSIP/agent1"] in line]
+    print("\n`edgeqa recordings` for agent1's call:\n" + "\n".join(mine))
+    assert len(mine) == 3 and any(supervisor_rows[0]["path"] in line for line in mine), mine
     actions = [(e["action"], e["actor_kind"]) for e in _audit(proc, "--call",
                                                               calls["PJSIP/agent1"])]
     assert actions[0] == ("spy.started", "dtmf"), actions  # the feature code's decision
