@@ -121,8 +121,8 @@ def _need_daemon_spy() -> None:
         unavailable("issue 11's daemon side is not merged here: " + ", ".join(missing))
 
 
-def _spy_config(box: Sandbox, directory: Path) -> str:
-    """[agi] on the sandbox's FastAGI port, teams, and the three supervisor phones:
+def _spy_config(directory: Path) -> str:
+    """Teams, and the three supervisor phones:
     supervisor1 (team north: agent1 and agent10), supervisor2 (south: not agent1's),
     supervisor3 (north, with a PIN)."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -130,8 +130,7 @@ def _spy_config(box: Sandbox, directory: Path) -> str:
     fd = os.open(pin, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(PIN + "\n")
-    return (f'[agi]\nport = {box.ports.agi}\n'
-            '[auth.teams]\nnorth = ["PJSIP/agent1", "PJSIP/agent10"]\n'
+    return ('[auth.teams]\nnorth = ["PJSIP/agent1", "PJSIP/agent10"]\n'
             'south = ["PJSIP/agent2", "PJSIP/agent3"]\n'
             '[spy]\nmax_per_agent = 1\n'
             '[spy.supervisors]\n"PJSIP/supervisor1" = { teams = ["north"] }\n'
@@ -140,7 +139,7 @@ def _spy_config(box: Sandbox, directory: Path) -> str:
 
 
 def _spy_daemon(box: Sandbox, tmp_path: Path) -> DaemonProcess:
-    proc = make_daemon(box, tmp_path, extra=_spy_config(box, tmp_path / "d"))
+    proc = make_daemon(box, tmp_path, extra=_spy_config(tmp_path / "d"))
     proc.start()
     proc.wait_ready()
     return proc
@@ -389,7 +388,7 @@ def test_denials_are_audited_and_the_audit_chain_detects_tampering(
     `edgeqa audit verify` passes, then fails once a row is edited, and once one is deleted."""
     _need_daemon_spy()
     box = running_sandbox
-    proc = make_daemon(box, tmp_path, extra=_spy_config(box, tmp_path / "d"))
+    proc = make_daemon(box, tmp_path, extra=_spy_config(tmp_path / "d"))
     call = FixtureCall(box, data_dir / "calls", tmp_path / "call")
     try:
         with AmiSession(*box.ami) as ami:
