@@ -19,8 +19,7 @@ from edgeqa.sandbox.ports import SandboxPorts
 INSTANCES_ROOT = PurePosixPath("/srv/edgeqa")
 ADMIN_CONF_ENV = "EDGEQA_ASTERISK_CONF"
 SANDBOX_CONF_DIR = Path(__file__).parent / "conf"
-#: The admin-facing snippets the sandbox runs verbatim (asterisk_conf/ in the checkout), but
-#: for the FastAGI address (see agi_address).
+#: The admin-facing snippets the sandbox runs verbatim (asterisk_conf/ in the checkout).
 ADMIN_FILES: tuple[str, ...] = (
     "manager_edgeqa.conf", "ari_edgeqa.conf", "http_edgeqa.conf", "extensions_edgeqa.conf",
     "features_edgeqa.conf",
@@ -33,8 +32,6 @@ EMPTY_FILES: tuple[str, ...] = (
 SUBDIRS: tuple[str, ...] = ("etc", "run", "log", "spool", "lib", "cache")
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 _PLACEHOLDER = re.compile(r"@@[A-Z_]+@@")
-#: The daemon's FastAGI address as the admin dialplan writes it (4573: Asterisk's default).
-_AGI_ADDRESS = re.compile(r"agi://127\.0\.0\.1(?::4573)?/")
 AMI_USER = "edgeqa"
 ARI_USER = "edgeqa"
 ARI_APP = "edgeqa"
@@ -240,7 +237,7 @@ def write_config(paths: InstancePaths, ports: SandboxPorts, creds: Secrets,
     for template in sorted(conf_dir.glob("*.conf")):
         _write(etc / template.name, render(template.read_text(), values), 0o640)
     for name in ADMIN_FILES:
-        _write(etc / name, agi_address((admin_dir / name).read_text(), ports.agi), 0o640)
+        _write(etc / name, (admin_dir / name).read_text(), 0o640)
     _write(etc / "manager_edgeqa_secret.conf", f"secret = {creds.ami_secret}\n", 0o640)
     _write(etc / "ari_edgeqa_secret.conf", f"password = {creds.ari_password}\n", 0o640)
     for name in EMPTY_FILES:
@@ -249,13 +246,6 @@ def write_config(paths: InstancePaths, ports: SandboxPorts, creds: Secrets,
     for dirpath, dirnames, filenames in os.walk(paths.host):
         for entry in (*dirnames, *filenames):
             os.chown(os.path.join(dirpath, entry), uid, gid)
-
-
-def agi_address(text: str, port: int) -> str:
-    """``text`` with the daemon's FastAGI address (agi://127.0.0.1[:4573]/) on ``port``: the
-    one change the sandbox makes to the admin snippets, so that each sandbox's dialplan
-    reaches its own test daemon."""
-    return _AGI_ADDRESS.sub(f"agi://127.0.0.1:{port}/", text)
 
 
 def _value(text: str, key: str) -> str:

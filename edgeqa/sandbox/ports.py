@@ -18,10 +18,6 @@ PHONE_RTP_OFFSET = 500
 PHONE_RTP_PORTS_PER_PHONE = 10
 MAX_PHONES = 40
 LOOPBACK = "127.0.0.1"
-#: The daemon's FastAGI port in this block. The sandbox's dialplan reaches it instead of
-#: Asterisk's default 4573 (instance.py rewrites the admin snippets' agi:// address), so
-#: sessions with different port bases never share one FastAGI port.
-AGI_PORT_OFFSET = 973
 #: A load sandbox (bench/bench_switch.py) has no test phones: Asterisk's RTP range takes their
 #: part of the block, +100..+599. Asterisk binds one even port per RTP instance (RTCP on the odd
 #: one, res_rtp_asterisk.c rtp_allocate_transport), so 500 ports are 250 instances: a call through
@@ -56,11 +52,6 @@ class SandboxPorts:
         plain = cls.from_base(base)
         return cls(base, plain.ami, plain.http, plain.sip, plain.rtp_start,
                    base + LOAD_RTP_END_OFFSET)
-
-    @property
-    def agi(self) -> int:
-        """The FastAGI port the sandbox's dialplan calls (the test daemon's [agi] port)."""
-        return self.base + AGI_PORT_OFFSET
 
     def load_sipp(self) -> int:
         """Return the first of sipp's ports in a load sandbox (it may use up to base + 949)."""

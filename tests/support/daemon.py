@@ -36,10 +36,9 @@ def make_daemon(sandbox: Sandbox, tmp_path: Path, *, name: str = "d",
                 live: bool = True, record: bool = True,
                 recording_policy: str = "",
                 recordings: tuple[str, Path] | None = None, extra: str = "") -> DaemonProcess:
-    """``extra``: more config (whole sections) after the ones written here. FastAGI listens
-    on the sandbox's own port (its dialplan calls that one, not the shared 4573)."""
+    """``extra``: more config (whole sections) after the ones written here."""
     port = sandbox.ports.base + API_PORT_OFFSET
-    extra = f"[logging]\nlevel = \"INFO\"\n[agi]\nport = {sandbox.ports.agi}\n{extra}"
+    extra = f"[logging]\nlevel = \"INFO\"\n{extra}"
     conf = write_config(tmp_path / name, ami=ami or sandbox.ami, ari=ari or sandbox.ari,
                         api_port=port, extra=extra, live=live,
                         rtp_port=sandbox.ports.base + RTP_PORT_OFFSET,

@@ -60,10 +60,8 @@ def test_write_config_renders_every_file(tmp_path: Path) -> None:
     etc = paths.host / "etc"
     for sub in inst.SUBDIRS:
         assert (paths.host / sub).is_dir()
-    for name in inst.ADMIN_FILES:  # the admin snippets run verbatim, but for the AGI port
-        assert (etc / name).read_text() == inst.agi_address((ADMIN / name).read_text(), 17973)
-    dialplan = (etc / "extensions_edgeqa.conf").read_text()
-    assert "agi://127.0.0.1:17973/" in dialplan and "agi://127.0.0.1:4573" not in dialplan
+    for name in inst.ADMIN_FILES:  # the admin snippets run verbatim
+        assert (etc / name).read_text() == (ADMIN / name).read_text()
     assert "port = 17038" in (etc / "manager.conf").read_text()
     assert "bindport = 17088" in (etc / "http.conf").read_text()
     assert "bind = 127.0.0.1:17060" in (etc / "pjsip.conf").read_text()
@@ -181,11 +179,3 @@ def test_purge_contacts_keeps_other_astdb_families(tmp_path: Path) -> None:
     conn = sqlite3.connect(paths.host / "lib" / "astdb.sqlite3")
     assert sorted(k for (k,) in conn.execute("SELECT key FROM astdb")) == ["/pbx/UUID", "/tally/x"]
     conn.close()
-
-
-def test_agi_address_moves_only_the_daemons_fastagi_address() -> None:
-    text = ("AGI(agi://127.0.0.1:4573/spy,${MODE})\nAGI(agi://127.0.0.1/route)\n"
-            "AGI(agi://10.0.0.1:4573/x)\nAGI(agi://127.0.0.1:4574/y)\n")
-    assert inst.agi_address(text, 25973) == (
-        "AGI(agi://127.0.0.1:25973/spy,${MODE})\nAGI(agi://127.0.0.1:25973/route)\n"
-        "AGI(agi://10.0.0.1:4573/x)\nAGI(agi://127.0.0.1:4574/y)\n")
