@@ -43,7 +43,7 @@ def make_daemon(sandbox: Sandbox, tmp_path: Path, *, name: str = "d",
                         api_port=port, extra=extra, live=live,
                         rtp_port=sandbox.ports.base + RTP_PORT_OFFSET,
                         recordings=(recordings or sandbox.recordings) if record else None,
-                        recording_policy=recording_policy)
+                        recording_policy=recording_policy, agi_port=sandbox.ports.agi)
     proc = DaemonProcess(conf, port, tmp_path / name / "daemon.log")
     DAEMONS[proc.api_url] = proc
     return proc
