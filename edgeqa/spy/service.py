@@ -432,9 +432,11 @@ class SpyService:
         except ValueError as exc:
             log.warning("spy: %s not recorded: %s", session.id, exc)
             return None
-        agent = session.agent
+        call = next((c for c in self._snapshot().get("calls", ())
+                     if c.get("call_id") == session.call_id), {})
+        queue, agent = call.get("queue"), call.get("agent_name") or session.agent
         row = Recording(session.call_id, leg, str(file.daemon_path),  # type: ignore[arg-type]
-                        self._wall(), None, agent)
+                        self._wall(), queue if isinstance(queue, str) else None, agent)
         await agi.exec("MixMonitor", "", f"r({file.asterisk_path})")
         self._submit([event_for(row, row.started_at)])
         return row

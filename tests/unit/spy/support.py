@@ -3,6 +3,7 @@ double of edgeqa.agi's AgiSession (it records what the handler asks of Asterisk)
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,6 +68,7 @@ class AgiSessionDouble:
     commands: list[tuple[str, ...]] = field(default_factory=list)
     release: Any = None
     hangup_on: str | None = None
+    spying: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def get_data(self, prompt: str, timeout_ms: int, max_digits: int) -> str:
         self.commands.append(("GET DATA", prompt))
@@ -80,6 +82,7 @@ class AgiSessionDouble:
         if app == self.hangup_on:
             raise AgiHangup("the channel hung up")
         if app == "ChanSpy" and self.release is not None:
+            self.spying.set()
             await self.release.wait()
         return self.exec_result
 

@@ -98,7 +98,7 @@ async def test_api_spy_is_audited_before_the_one_originate() -> None:
         "session": session.id, "supervisor": "PJSIP/super1", "via": "cli", "from": "127.0.0.1",
         "agent": "PJSIP/agent1", "call_id": "c1", "mode": "whisper", "reason": "dead air",
         "result": "allowed"}
-    action, headers = log.actions()[0]
+    _, headers = log.actions()[0]
     assert headers["Channel"] == "PJSIP/super1" and headers["Application"] == "AGI"
     assert headers["Data"] == f"agi://127.0.0.1:4573/spy-session/{session.id}"
     assert session.state == "pending" and session.agent_channel == "PJSIP/agent1-00000101"
@@ -195,8 +195,9 @@ async def test_originated_session_records_the_supervisor_then_chanspies_the_exac
     kinds = log.kinds()
     assert kinds.count("ami:Originate") == 1
     assert kinds[-3:] == ["audit:spy.ended", "event:spy.ended", "event:recording.failed"]
-    started = [e for e in log.events() if e.type == "recording.started"][0]
+    started = next(e for e in log.events() if e.type == "recording.started")
     assert started.data["leg"] == "supervisor" and started.data["call_id"] == "c1"
+    assert (started.data["queue"], started.data["agent"]) == ("support", "PJSIP/agent1")
     assert started.data["path"] == str(tmp_path / day / "c1-supervisor.wav")
     assert_valid(log.events())  # type: ignore[arg-type]
 
@@ -262,8 +263,7 @@ async def test_dtmf_switches_are_learnt_and_api_switches_sent_with_receive() -> 
     async with asyncio.TaskGroup() as tg:
         spy.bind(tg)
         run = tg.create_task(spy.feature_code(agi))
-        while not spy.active() or spy.active()[0].state != "active":
-            await asyncio.sleep(0)
+        await agi.spying.wait()
         session = spy.active()[0]
         other = ami(Event="DTMFEnd", Channel="PJSIP/agent1-0001", Digit="6",
                     Direction="Received")
@@ -308,8 +308,7 @@ async def test_a_hangup_of_the_spyer_channel_ends_the_session() -> None:
     async with asyncio.TaskGroup() as tg:
         spy.bind(tg)
         run = tg.create_task(spy.feature_code(agi))
-        while not spy.active() or spy.active()[0].state != "active":
-            await asyncio.sleep(0)
+        await agi.spying.wait()
         session = spy.active()[0]
         spy.on_ami(ami(Event="Hangup", Channel="PJSIP/super1-00000005"))
         await asyncio.sleep(0.01)
