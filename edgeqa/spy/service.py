@@ -432,7 +432,7 @@ class SpyService:
         except ValueError as exc:
             log.warning("spy: %s not recorded: %s", session.id, exc)
             return None
-        call = next((c for c in self._snapshot().get("calls", ())
+        call: Mapping[str, Any] = next((c for c in self._snapshot().get("calls", ())
                      if c.get("call_id") == session.call_id), {})
         queue, agent = call.get("queue"), call.get("agent_name") or session.agent
         row = Recording(session.call_id, leg, str(file.daemon_path),  # type: ignore[arg-type]
