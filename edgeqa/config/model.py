@@ -12,6 +12,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
+from edgeqa.agi.config import AgiConfig, is_loopback
 from edgeqa.auth.config import AuthConfig
 from edgeqa.config.fields import ConfigError, FieldReader, Secret, find_key_line, shown
 from edgeqa.config.files import MAX_CONFIG_BYTES, MAX_SECRET_BYTES, FileProblem, read_text_file
@@ -137,6 +138,7 @@ class Config:
     pci: PciConfig = field(default_factory=PciConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     spy: SpyConfig = field(default_factory=SpyConfig)
+    agi: AgiConfig = field(default_factory=AgiConfig)
     source: Path | None = None
 
 
@@ -163,6 +165,8 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "pci": ("max_pause_s", "auto_resume"),
     "auth": ("session_lifetime_s", "cookie_secure", "local_token", "teams"),
     "spy": SPY_KEYS,
+    "agi": ("enabled", "host", "port", "max_sessions", "env_timeout_s", "command_timeout_s",
+            "max_line_bytes", "max_env_lines"),
 }
 _SECTIONS = tuple(_KNOWN_KEYS)
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -201,6 +205,10 @@ _BOUNDS: dict[str, dict[str, tuple[float, float]]] = {
     "pci": {"max_pause_s": (0.001, 86_400.0)},
     "auth": {"session_lifetime_s": (1.0, 30 * 86_400.0)},
     "spy": {"max_per_agent": (1, 100), "max_total": (1, 1000)},
+    # A line under 1 KiB cannot hold a long channel variable; Asterisk's own buffer is 8 KiB.
+    "agi": {"max_sessions": (1, 10_000), "env_timeout_s": (0.001, 300.0),
+            "command_timeout_s": (0.001, 3600.0), "max_line_bytes": (1024, 1_048_576),
+            "max_env_lines": (32, 4096)},
 }
 
 
@@ -444,6 +452,21 @@ def _auth(r: FieldReader) -> AuthConfig:
                       local_token=r.flag("local_token", True), teams=teams)
 
 
+def _agi(r: FieldReader) -> AgiConfig:
+    """[agi]: the FastAGI server (loopback only: Asterisk runs on this host)."""
+    host = r.str_("host", "127.0.0.1")
+    if not is_loopback(host):
+        r.fail("host", f"must be a loopback address (127.0.0.1, ::1, localhost), got {host!r}")
+        host = "127.0.0.1"
+    return AgiConfig(enabled=r.flag("enabled", True), host=host,
+                     port=r.port("port", 4573, allow_zero=True),
+                     max_sessions=r.count("max_sessions", 256),
+                     env_timeout_s=r.positive("env_timeout_s", 5.0),
+                     command_timeout_s=r.positive("command_timeout_s", 10.0),
+                     max_line_bytes=r.count("max_line_bytes", 8192),
+                     max_env_lines=r.count("max_env_lines", 256))
+
+
 def _logging(r: FieldReader) -> LoggingConfig:
     return LoggingConfig(
         format=r.choice("format", "text", ("text", "json")),
@@ -502,6 +525,7 @@ def parse_config(
         pci=_pci(readers["pci"]),
         auth=auth,
         spy=read_spy(readers["spy"], env, auth.teams),
+        agi=_agi(readers["agi"]),
         source=source,
     )
     if errors:

@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from edgeqa.agi import AgiHangup
 from edgeqa.ami.message import AmiMessage
 from edgeqa.audit.model import (
     SPY_DENIED,
@@ -93,7 +94,7 @@ class ActionSender(Protocol):
 
 
 class AgiChannel(Protocol):
-    """What the handlers use of edgeqa.agi's AgiSession (spy_api.md)."""
+    """What the handlers use of edgeqa.agi.AgiSession (a test double fits it too)."""
 
     @property
     def request(self) -> Any: ...
@@ -413,9 +414,11 @@ class SpyService:
             session.connected(channel)
             row = await self._record(agi, session)
             await agi.exec("ChanSpy", session.agent_channel, chanspy_options(session.mode))
-        except Exception as exc:  # AgiHangup (the phone hung up) or the AGI link failed
-            result = "hangup" if type(exc).__name__ == "AgiHangup" else f"failed: {exc}"
-            row = None
+        except AgiHangup:  # the supervisor hung up
+            result, row = "hangup", None
+        except Exception as exc:  # the AGI link failed, or Asterisk refused a command
+            log.warning("spy: %s failed on the switch: %s", session.id, exc)
+            result, row = f"failed: {exc}", None
         await self._finish(session, result, f"dtmf:{session.supervisor}")
         if row is not None:
             self._spawn(self._close_row(row), f"spy-record-{session.id}")

@@ -36,7 +36,7 @@ LAYER_NAMES = {PLUMBING: "Plumbing", METRICS: "Metrics", PROTOCOLS: "Protocols",
 LAYERS: dict[str, int] = {
     "edgeqa": PLUMBING, "runtime": PLUMBING,
     "metrics": METRICS, "analyze": METRICS,
-    "ami": PROTOCOLS, "ari": PROTOCOLS, "media": PROTOCOLS,
+    "ami": PROTOCOLS, "ari": PROTOCOLS, "media": PROTOCOLS, "agi": PROTOCOLS,
     "calls": MODEL, "stream": MODEL, "store": MODEL, "audit": MODEL, "auth": MODEL,
     "live": LIVE, "recording": LIVE, "pci": LIVE, "supervisor": LIVE, "routing": LIVE, "feed": LIVE,
     "cues": LIVE, "spy": LIVE,

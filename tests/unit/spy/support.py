@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from edgeqa.agi import AgiHangup
 from edgeqa.calls.model import Call, Channel
 from edgeqa.config.fields import Secret
 from edgeqa.spy.config import SpyConfig, SupervisorPhone
@@ -88,7 +89,3 @@ class AgiSessionDouble:
 
     async def hangup(self) -> None:
         self.commands.append(("HANGUP",))
-
-
-class AgiHangup(Exception):
-    """Named as edgeqa.agi's: the channel hung up."""
