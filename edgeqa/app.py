@@ -443,6 +443,7 @@ class Daemon:
             task.cancel()
         if self.agi is not None:
             await self.agi.stop()  # sessions end with FAILURE: the dialplan plays its prompt
+        await self.spy.close()
         if self.live is not None:
             # While ARI is still up: each call still up is checkpointed and its taps come down.
             await self.live.close(self._wall())

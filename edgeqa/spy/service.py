@@ -80,6 +80,8 @@ PIN_TIMEOUT_MS = 5000
 PIN_MAX_DIGITS = 16
 #: How long the supervisor's phone rings for an API spy (AMI Originate Timeout).
 RING_TIMEOUT_S = 30.0
+#: How long after the ring time a session not answered is given up.
+ANSWER_MARGIN_S = 5.0
 #: Ended sessions kept for GET /v1/spy (the audit trail has them all).
 MAX_ENDED_SESSIONS = 100
 #: Sessions at once, whatever the caps say (a bound on memory).
@@ -128,6 +130,7 @@ class SpyService:
         self.sessions: dict[str, SpySession] = {}
         self._ended: list[str] = []
         self._tg: asyncio.TaskGroup | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self.denied = 0
 
     def bind(self, tg: asyncio.TaskGroup) -> None:
@@ -191,7 +194,15 @@ class SpyService:
         except Exception as exc:  # refused or the link dropped: never re-sent
             await self._finish(session, f"originate_failed: {exc}", actor)
             raise SpyFailed(f"the supervisor's phone could not be called: {exc}") from exc
+        self._spawn(self._expire(session), f"spy-ring-{session.id}")
         return session
+
+    async def _expire(self, session: SpySession) -> None:
+        """A phone that was not answered within the ring time (plus a margin): the session
+        ends, and no longer counts against the caps."""
+        await asyncio.sleep(RING_TIMEOUT_S + ANSWER_MARGIN_S)
+        if session.state == "pending":
+            await self._finish(session, "not_answered", "system:spy")
 
     def _new_session(self, supervisor: str, target: Target, mode: Mode, reason: str,
                      actor: Actor, via: Via, origin: str) -> SpySession:
@@ -342,10 +353,12 @@ class SpyService:
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         if self._tg is None:
-            log.warning("spy: %s dropped: the service is not running", name)
+            log.debug("spy: %s dropped: the service is not running", name)
             work.close()
             return
-        self._tg.create_task(_guarded(work, name), name=name)
+        task = self._tg.create_task(_guarded(work, name), name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # --- the AGI handlers --------------------------------------------------------------------
 
@@ -450,7 +463,13 @@ class SpyService:
         self._submit([event_for(closed_row(row, facts, self._wall()), self._wall())])
 
     async def close(self) -> None:
-        """Stop: sessions still running end with their channels (the switch keeps them)."""
+        """Stop: cancel the waits for unanswered phones and the recording closes in flight
+        (a spy still running on the switch ends with its AGI session: the AGI server stops
+        first)."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class SpyNotFound(LookupError):

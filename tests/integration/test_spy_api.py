@@ -140,9 +140,9 @@ async def test_post_spy_rings_the_supervisor_and_spies_on_agent1(
     assert [e["type"] for e in spies] == ["spy.started", "spy.mode_changed", "spy.ended"], spies
     assert [(m["mode"], m["by"].split(":")[0]) for m in spies[-1]["data"]["spy"]["modes"]] == [
         ("listen", "api"), ("whisper", "api")]
-    audit = subprocess.run([sys.executable, "-m", "edgeqa", "audit", "--call", call_id, "--json",
-                            "--config", str(proc.config)], capture_output=True, text=True,
-                           timeout=30)
+    audit = await blocking(lambda: subprocess.run(
+        [sys.executable, "-m", "edgeqa", "audit", "--call", call_id, "--json", "--config",
+         str(proc.config)], capture_output=True, text=True, timeout=30))
     entries = [json.loads(line) for line in audit.stdout.splitlines()]
     assert [(e["action"], e["actor_kind"]) for e in entries] == [
         ("spy.started", "api"), ("spy.mode_changed", "api"), ("spy.ended", "api")], entries

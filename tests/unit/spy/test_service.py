@@ -329,3 +329,19 @@ async def test_a_pending_api_spy_deleted_is_cancelled_and_its_answer_refused() -
     agi = AgiSessionDouble(Request("PJSIP/super1-00000001", f"spy-session/{session.id}"))
     await spy.originated(agi)
     assert agi.commands == [("STREAM FILE", "beeperr"), ("HANGUP",)]
+
+
+async def test_a_phone_not_answered_ends_its_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    import edgeqa.spy.service as service_module
+
+    monkeypatch.setattr(service_module, "RING_TIMEOUT_S", 0.01)
+    monkeypatch.setattr(service_module, "ANSWER_MARGIN_S", 0.0)
+    log = Log()
+    spy = service(log)
+    async with asyncio.TaskGroup() as tg:
+        spy.bind(tg)
+        session = await spy.request(supervisor="PJSIP/super1", agent="PJSIP/agent1",
+                                    call_id=None, mode="listen", reason="", principal=LEAD,
+                                    via="api", origin="127.0.0.1")
+    assert session.result == "not_answered" and spy.active() == []
+    assert str(log.audits()[-1].actor) == "system:spy"
