@@ -15,7 +15,7 @@ from edgeqa.ami.message import AmiMessage
 from edgeqa.audit.model import Actor, AuditEntry
 from edgeqa.auth.model import Principal, Scope
 from edgeqa.recording.config import RecordingConfig
-from edgeqa.spy.model import SpyDenied
+from edgeqa.spy.model import SpyDenied, SpySession
 from edgeqa.spy.service import AuditFailed, SpyConflict, SpyFailed, SpyService
 from edgeqa.store import EventLike
 from tests.support.schemas import assert_valid
@@ -254,17 +254,23 @@ async def test_feature_code_denials_prompt_hang_up_and_are_audited(
     assert_valid(log.events())  # type: ignore[arg-type]
 
 
+async def _spying(spy: SpyService, tg: asyncio.TaskGroup, release: asyncio.Event
+                  ) -> tuple[asyncio.Task[None], SpySession]:
+    """super1 dials the listen code for agent 1; return once ChanSpy runs (until release)."""
+    agi = AgiSessionDouble(Request("PJSIP/super1-00000005", "spy", ("listen", "1")),
+                           release=release)
+    spy.bind(tg)
+    run = tg.create_task(spy.feature_code(agi))
+    await agi.spying.wait()
+    return run, spy.active()[0]
+
+
 async def test_dtmf_switches_are_learnt_and_api_switches_sent_with_receive() -> None:
     log = Log()
     spy = service(log)
     release = asyncio.Event()
-    agi = AgiSessionDouble(Request("PJSIP/super1-00000005", "spy", ("listen", "1")),
-                           release=release)
     async with asyncio.TaskGroup() as tg:
-        spy.bind(tg)
-        run = tg.create_task(spy.feature_code(agi))
-        await agi.spying.wait()
-        session = spy.active()[0]
+        run, session = await _spying(spy, tg, release)
         other = ami(Event="DTMFEnd", Channel="PJSIP/agent1-0001", Digit="6",
                     Direction="Received")
         spy.on_ami(other)  # not the spyer's channel
@@ -303,13 +309,8 @@ async def test_a_hangup_of_the_spyer_channel_ends_the_session() -> None:
     log = Log()
     spy = service(log)
     release = asyncio.Event()
-    agi = AgiSessionDouble(Request("PJSIP/super1-00000005", "spy", ("listen", "1")),
-                           release=release)
     async with asyncio.TaskGroup() as tg:
-        spy.bind(tg)
-        run = tg.create_task(spy.feature_code(agi))
-        await agi.spying.wait()
-        session = spy.active()[0]
+        run, session = await _spying(spy, tg, release)
         spy.on_ami(ami(Event="Hangup", Channel="PJSIP/super1-00000005"))
         await asyncio.sleep(0.01)
         assert session.state == "ended" and session.result == "hangup"
