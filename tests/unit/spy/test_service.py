@@ -73,6 +73,14 @@ def ami(**headers: str) -> AmiMessage:
     return AmiMessage(tuple(headers.items()))
 
 
+async def ask(spy: SpyService, **changes: Any) -> SpySession:
+    """A request of lead (team north) for super1 to listen to agent1, with ``changes``."""
+    asked: dict[str, Any] = {"supervisor": "PJSIP/super1", "agent": "PJSIP/agent1",
+                             "call_id": None, "mode": "listen", "reason": "",
+                             "principal": LEAD, "via": "api", "origin": "127.0.0.1", **changes}
+    return await spy.request(**asked)
+
+
 SNAP = snapshot(agent_call("c10", "PJSIP/agent10", 10), agent_call("c1", "PJSIP/agent1", 1))
 
 
@@ -87,9 +95,7 @@ def service(log: Log, *, pin: str | None = None, snap: Mapping[str, Any] = SNAP,
 async def test_api_spy_is_audited_before_the_one_originate() -> None:
     log = Log()
     spy = service(log)
-    session = await spy.request(supervisor="PJSIP/super1", agent="PJSIP/agent1", call_id=None,
-                                 mode="whisper", reason="dead air", principal=LEAD, via="cli",
-                                 origin="127.0.0.1")
+    session = await ask(spy, mode="whisper", reason="dead air", via="cli")
     assert log.kinds() == ["audit:spy.started", "event:spy.started", "ami:Originate"]
     audit = log.audits()[0]
     assert audit.actor == Actor("cli", "lead#2") and audit.call_id == "c1"
@@ -124,11 +130,8 @@ async def test_a_call_id_from_an_alert_is_a_target() -> None:
 async def test_every_api_denial_is_audited_and_nothing_is_sent(
         kwargs: dict[str, Any], reason: str, status: int) -> None:
     log = Log()
-    asked: dict[str, Any] = {"supervisor": "PJSIP/super1", "agent": "PJSIP/agent1",
-                             "call_id": None, "mode": "listen", "reason": "r",
-                             "principal": LEAD, "via": "api", "origin": "127.0.0.1", **kwargs}
     with pytest.raises(SpyDenied) as info:
-        await service(log).request(**asked)
+        await ask(service(log), reason="r", **kwargs)
     assert (info.value.reason, info.value.status) == (reason, status)
     assert log.kinds() == ["audit:spy.denied", "event:spy.denied"]
     assert log.audits()[0].detail["result"] == reason
@@ -138,12 +141,9 @@ async def test_every_api_denial_is_audited_and_nothing_is_sent(
 async def test_too_many_spies_on_one_agent_is_denied_and_audited() -> None:
     log = Log()
     spy = service(log, max_per_agent=1)
-    args: dict[str, Any] = {"supervisor": "PJSIP/super1", "agent": "PJSIP/agent1",
-                            "call_id": None, "mode": "listen", "reason": "",
-                            "principal": LEAD, "via": "api", "origin": "127.0.0.1"}
-    await spy.request(**args)
+    await ask(spy)
     with pytest.raises(SpyDenied) as info:
-        await spy.request(**args)
+        await ask(spy)
     assert info.value.reason == "too_many_spies"
     assert [a.action for a in log.audits()] == ["spy.started", "spy.denied"]
     assert len(log.actions()) == 1
@@ -153,9 +153,7 @@ async def test_no_audit_no_spy() -> None:
     log = Log()
     log.fail_audit = True
     with pytest.raises(AuditFailed):
-        await service(log).request(supervisor="PJSIP/super1", agent="PJSIP/agent1",
-                                   call_id=None, mode="listen", reason="", principal=LEAD,
-                                   via="api", origin="127.0.0.1")
+        await ask(service(log))
     assert log.actions() == []
 
 
@@ -164,9 +162,7 @@ async def test_an_originate_lost_to_a_disconnect_is_not_sent_again() -> None:
     log.fail_action = AmiDisconnectedError("link lost")
     spy = service(log)
     with pytest.raises(SpyFailed):
-        await spy.request(supervisor="PJSIP/super1", agent="PJSIP/agent1", call_id=None,
-                          mode="listen", reason="", principal=LEAD, via="api",
-                          origin="127.0.0.1")
+        await ask(spy)
     assert [a for a, _ in log.actions()] == ["Originate"]
     assert [a.action for a in log.audits()] == ["spy.started", "spy.ended"]
     assert log.audits()[1].detail["result"].startswith("originate_failed")
@@ -179,9 +175,7 @@ async def test_originated_session_records_the_supervisor_then_chanspies_the_exac
     rec = RecordingConfig(enabled=True, asterisk_dir=PurePosixPath("/var/spool/rec"),
                           daemon_dir=tmp_path, close_timeout_s=0.01)
     spy = service(log, recording=rec)
-    session = await spy.request(supervisor="PJSIP/super1", agent="PJSIP/agent1", call_id=None,
-                                mode="barge", reason="", principal=LEAD, via="api",
-                                origin="127.0.0.1")
+    session = await ask(spy, mode="barge")
     agi = AgiSessionDouble(Request("PJSIP/super1-0000000b", f"spy-session/{session.id}"))
     async with asyncio.TaskGroup() as tg:
         spy.bind(tg)
@@ -205,9 +199,7 @@ async def test_originated_session_records_the_supervisor_then_chanspies_the_exac
 async def test_an_originated_call_answered_by_another_phone_is_refused() -> None:
     log = Log()
     spy = service(log)
-    session = await spy.request(supervisor="PJSIP/super1", agent="PJSIP/agent1", call_id=None,
-                                mode="listen", reason="", principal=LEAD, via="api",
-                                origin="127.0.0.1")
+    session = await ask(spy)
     for channel, script in (("PJSIP/super2-00000001", f"spy-session/{session.id}"),
                             ("PJSIP/super1-00000001", "spy-session/ffffffffffffffff"),
                             ("PJSIP/super1-00000001", "spy-session/../x")):
@@ -322,9 +314,7 @@ async def test_a_hangup_of_the_spyer_channel_ends_the_session() -> None:
 async def test_a_pending_api_spy_deleted_is_cancelled_and_its_answer_refused() -> None:
     log = Log()
     spy = service(log)
-    session = await spy.request(supervisor="PJSIP/super1", agent="PJSIP/agent1", call_id=None,
-                                mode="listen", reason="", principal=LEAD, via="api",
-                                origin="127.0.0.1")
+    session = await ask(spy)
     await spy.end(session.id, Actor("api", "lead#2"))
     assert session.result == "cancelled" and [a for a, _ in log.actions()] == ["Originate"]
     agi = AgiSessionDouble(Request("PJSIP/super1-00000001", f"spy-session/{session.id}"))
@@ -341,8 +331,6 @@ async def test_a_phone_not_answered_ends_its_session(monkeypatch: pytest.MonkeyP
     spy = service(log)
     async with asyncio.TaskGroup() as tg:
         spy.bind(tg)
-        session = await spy.request(supervisor="PJSIP/super1", agent="PJSIP/agent1",
-                                    call_id=None, mode="listen", reason="", principal=LEAD,
-                                    via="api", origin="127.0.0.1")
+        session = await ask(spy)
     assert session.result == "not_answered" and spy.active() == []
     assert str(log.audits()[-1].actor) == "system:spy"
