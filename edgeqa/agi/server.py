@@ -34,6 +34,13 @@ log = logging.getLogger(__name__)
 REFUSAL_LOG_EVERY = 100
 #: Time to flush FAILURE and close a session's socket.
 CLOSE_TIMEOUT_S = 1.0
+#: After FAILURE, what is still to read from Asterisk is read (and dropped) for this long, at
+#: most DRAIN_MAX_BYTES: closing a socket with unread data sends a reset, and a reset makes
+#: res_agi read end-of-script, that is AGISTATUS=SUCCESS instead of FAILURE.
+DRAIN_TIMEOUT_S = 0.5
+DRAIN_MAX_BYTES = 65536
+#: The listen backlog: connections waiting to be accepted (the session limit is max_sessions).
+LISTEN_BACKLOG = 1024
 
 
 @dataclass(slots=True)
@@ -67,7 +74,7 @@ class AgiServer:
         if not is_loopback(host):
             raise ValueError(f"the AGI server binds loopback only, not {host!r}")
         self._server = await asyncio.start_server(
-            self._serve, host, port, backlog=min(self.limits.max_sessions, 4096))
+            self._serve, host, port, backlog=LISTEN_BACKLOG)
         sock = self._server.sockets[0].getsockname()
         self.address = (str(sock[0]), int(sock[1]))
 
@@ -102,7 +109,7 @@ class AgiServer:
             if self.stats.refused % REFUSAL_LOG_EVERY == 1:
                 log.warning("AGI: refused a session from %s: %d sessions at once (the limit; "
                             "%d refused so far)", peer, self.stats.active, self.stats.refused)
-            await _close(writer, FAILURE_LINE)
+            await _close(reader, writer, FAILURE_LINE)
             return
         self._tasks.add(task)
         self.stats.active += 1
@@ -117,7 +124,7 @@ class AgiServer:
         finally:
             self.stats.active -= 1
             self._tasks.discard(task)
-            await _close(writer, FAILURE_LINE if failure else b"")
+            await _close(reader, writer, FAILURE_LINE if failure else b"")
 
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                        peer: str) -> bool:
@@ -180,10 +187,20 @@ async def _read_env(reader: asyncio.StreamReader, parser: AgiParser,
             return request
 
 
-async def _close(writer: asyncio.StreamWriter, last: bytes) -> None:
+async def _close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 last: bytes) -> None:
+    """Send ``last`` (FAILURE) and our end of stream, drop what Asterisk still sends for a
+    moment (no reset), then close."""
     with contextlib.suppress(Exception):
         if last and not writer.is_closing():
             writer.write(last)
+            if writer.can_write_eof():
+                writer.write_eof()
+            async with asyncio.timeout(DRAIN_TIMEOUT_S):
+                left = DRAIN_MAX_BYTES
+                while left > 0 and (data := await reader.read(left)):
+                    left -= len(data)
+    with contextlib.suppress(Exception):
         writer.close()
         await asyncio.wait_for(writer.wait_closed(), CLOSE_TIMEOUT_S)
 
