@@ -43,20 +43,23 @@ from tests.support.phones import SoftphoneFactory
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leaks")]
 log = logging.getLogger(__name__)
 
-#: The daemon's FastAGI port, from the sandbox's port base (the Originate's AGI URL names it).
-AGI_PORT_OFFSET = 970
+#: The daemon's FastAGI port, from the sandbox's port base (the Originate's AGI URL names it;
+#: SandboxPorts.agi of h11-agi's sandbox).
+AGI_PORT_OFFSET = 980
 RING_TIMEOUT_S = 10.0
 
 
 def _daemon(box: Sandbox, tmp_path: Path) -> DaemonProcess:
     port = box.ports.base + API_PORT_OFFSET
     extra = ('[logging]\nlevel = "INFO"\n'
-             f'[agi]\nport = {box.ports.base + AGI_PORT_OFFSET}\n'
              '[auth.teams]\nnorth = ["PJSIP/agent1"]\n'
              '[spy.supervisors]\n"PJSIP/supervisor1" = { teams = ["north"] }\n')
     conf = write_config(tmp_path / "d", ami=box.ami, ari=box.ari, api_port=port, extra=extra,
                         live=False, rtp_port=box.ports.base + RTP_PORT_OFFSET,
                         recordings=box.recordings)
+    if "[agi]" not in conf.read_text():  # else write_config gave the sandbox's AGI port
+        with conf.open("a") as f:
+            f.write(f"[agi]\nport = {box.ports.base + AGI_PORT_OFFSET}\n")
     proc = DaemonProcess(conf, port, tmp_path / "d" / "daemon.log")
     DAEMONS[proc.api_url] = proc
     return proc
