@@ -121,15 +121,15 @@ class Daemon:
             lambda: self.tracker.channels,
             self.recorder.recording_channel if self.recorder is not None else lambda _: None,
             live=self.live, wall=wall, action_timeout_s=a.action_timeout_s)
-        # FastAGI routes by the first path segment of agi://host:port/ROUTE/...: the services
-        # add theirs here (spy, spy-session; route in issue 13). A route not here -> FAILURE.
-        self.agi_routes: dict[str, AgiHandler] = {}
-        self.agi = AgiServer(self.agi_routes, limits=cfg.agi.limits) if cfg.agi.enabled else None
         self.spy = SpyService(cfg.spy, cfg.auth.teams, self.ami, self.store.put_audit,
                               self._submit, self.tracker.snapshot, recording=cfg.recording,
                               wall=wall, action_timeout_s=a.action_timeout_s,
                               agi_url=f"agi://{cfg.agi.host}:{cfg.agi.port}")
-        self.agi_routes.update(self.spy.routes())
+        # FastAGI routes by the first path segment of agi://host:port/ROUTE/...: the services
+        # add theirs here (spy, spy-session; route in issue 13). A route not here -> FAILURE.
+        self.agi_routes: dict[str, AgiHandler] = {}
+        self.agi = AgiServer(self.agi_routes, limits=cfg.agi.limits) if cfg.agi.enabled else None
+        self.agi_routes.update(self.spy.routes())  # spy, spy-session (issue 11)
         self.resyncer = Resyncer(self.tracker, self.ami, self.ari, submit=self._submit_tracked,
                                  emit=self.emit,
                                  wall=wall, mono=mono, action_timeout_s=a.action_timeout_s)
@@ -443,6 +443,7 @@ class Daemon:
             task.cancel()
         if self.agi is not None:
             await self.agi.stop()  # sessions end with FAILURE: the dialplan plays its prompt
+        await self.spy.close()
         if self.live is not None:
             # While ARI is still up: each call still up is checkpointed and its taps come down.
             await self.live.close(self._wall())

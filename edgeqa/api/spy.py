@@ -122,8 +122,12 @@ def _failed(exc: Exception) -> web.Response:
     return json_error(502, "switch_failed", str(exc))
 
 
-async def _session_for(request: web.Request, service: SpyService
-                       ) -> tuple[SpySession, Actor] | web.Response:
+async def _session_for(request: web.Request
+                       ) -> tuple[SpyService, SpySession, Actor] | web.Response:
+    """The service, the path's session and the token's actor; or the 503/404 to answer."""
+    service = _service(request)
+    if service is None:
+        return _unavailable()
     principal = principal_of(request)
     try:
         session = service.get(request.match_info["spy_id"])
@@ -131,17 +135,14 @@ async def _session_for(request: web.Request, service: SpyService
         return json_error(404, "not_found", str(exc))
     if not _sees(request, principal, session):
         return json_error(404, "not_found", f"no spy {request.match_info['spy_id']!r}")
-    return session, principal.actor
+    return service, session, principal.actor
 
 
 async def _patch(request: web.Request) -> web.Response:
-    service = _service(request)
-    if service is None:
-        return _unavailable()
-    found = await _session_for(request, service)
+    found = await _session_for(request)
     if isinstance(found, web.Response):
         return found
-    session, actor = found
+    service, session, actor = found
     try:
         body = await _body(request, frozenset({"mode", "via"}))
         via = _via(body.get("via"))
@@ -155,13 +156,10 @@ async def _patch(request: web.Request) -> web.Response:
 
 
 async def _delete(request: web.Request) -> web.Response:
-    service = _service(request)
-    if service is None:
-        return _unavailable()
-    found = await _session_for(request, service)
+    found = await _session_for(request)
     if isinstance(found, web.Response):
         return found
-    session, actor = found
+    service, session, actor = found
     via: Literal["api", "cli"] = "cli" if request.query.get("via") == "cli" else "api"
     try:
         session = await service.end(session.id, Actor(via, actor.name))

@@ -138,8 +138,8 @@ class Config:
     recording: RecordingConfig = field(default_factory=lambda: default_recording())
     pci: PciConfig = field(default_factory=PciConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
-    agi: AgiConfig = field(default_factory=AgiConfig)
     spy: SpyConfig = field(default_factory=SpyConfig)
+    agi: AgiConfig = field(default_factory=AgiConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
     source: Path | None = None
 
@@ -166,9 +166,9 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
                   "min_free_mb", "min_free_percent", "disk_check_interval_s"),
     "pci": ("max_pause_s", "auto_resume"),
     "auth": ("session_lifetime_s", "cookie_secure", "local_token", "teams"),
+    "spy": SPY_KEYS,
     "agi": ("enabled", "host", "port", "max_sessions", "env_timeout_s", "command_timeout_s",
             "max_line_bytes", "max_env_lines"),
-    "spy": SPY_KEYS,
     "audit": ("signing_key_file",),
 }
 _SECTIONS = tuple(_KNOWN_KEYS)
@@ -207,11 +207,11 @@ _BOUNDS: dict[str, dict[str, tuple[float, float]]] = {
                   "disk_check_interval_s": (0.001, 3600.0)},
     "pci": {"max_pause_s": (0.001, 86_400.0)},
     "auth": {"session_lifetime_s": (1.0, 30 * 86_400.0)},
+    "spy": {"max_per_agent": (1, 100), "max_total": (1, 1000)},
     # A line under 1 KiB cannot hold a long channel variable; Asterisk's own buffer is 8 KiB.
     "agi": {"max_sessions": (1, 10_000), "env_timeout_s": (0.001, 300.0),
             "command_timeout_s": (0.001, 3600.0), "max_line_bytes": (1024, 1_048_576),
             "max_env_lines": (32, 4096)},
-    "spy": {"max_per_agent": (1, 100), "max_total": (1, 1000)},
 }
 
 
@@ -536,8 +536,8 @@ def parse_config(
         recording=_recording(readers["recording"]),
         pci=_pci(readers["pci"]),
         auth=auth,
-        agi=_agi(readers["agi"]),
         spy=read_spy(readers["spy"], env, auth.teams),
+        agi=_agi(readers["agi"]),
         audit=_audit(readers["audit"]),
         source=source,
     )

@@ -24,9 +24,10 @@ MODES: tuple[Mode, ...] = get_args(Mode)
 #: ChanSpy's DTMF mode switches (option d): 4 listen, 5 whisper, 6 barge (app_chanspy.c).
 DIGIT_OF: Mapping[Mode, str] = {"listen": "4", "whisper": "5", "barge": "6"}
 MODE_OF_DIGIT: Mapping[str, Mode] = {d: m for m, d in DIGIT_OF.items()}
-#: ChanSpy options: q quiet, E exit when the spied channel hangs up, d DTMF mode switches;
+#: ChanSpy options: q quiet, E exit when the spied channel hangs up, d DTMF mode switches,
+#: u the target is one full channel name (never a prefix, and no waiting for a gone channel);
 #: then w whisper or B barge (listen adds nothing).
-BASE_OPTIONS = "qEd"
+BASE_OPTIONS = "qEdu"
 MODE_OPTION: Mapping[Mode, str] = {"listen": "", "whisper": "w", "barge": "B"}
 
 Via = Literal["feature_code", "api", "cli"]

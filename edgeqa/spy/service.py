@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from edgeqa.agi import AgiHangup
 from edgeqa.ami.message import AmiMessage
 from edgeqa.audit.model import (
     SPY_DENIED,
@@ -79,6 +80,8 @@ PIN_TIMEOUT_MS = 5000
 PIN_MAX_DIGITS = 16
 #: How long the supervisor's phone rings for an API spy (AMI Originate Timeout).
 RING_TIMEOUT_S = 30.0
+#: How long after the ring time a session not answered is given up.
+ANSWER_MARGIN_S = 5.0
 #: Ended sessions kept for GET /v1/spy (the audit trail has them all).
 MAX_ENDED_SESSIONS = 100
 #: Sessions at once, whatever the caps say (a bound on memory).
@@ -93,7 +96,7 @@ class ActionSender(Protocol):
 
 
 class AgiChannel(Protocol):
-    """What the handlers use of edgeqa.agi's AgiSession (spy_api.md)."""
+    """What the handlers use of edgeqa.agi.AgiSession (a test double fits it too)."""
 
     @property
     def request(self) -> Any: ...
@@ -127,6 +130,7 @@ class SpyService:
         self.sessions: dict[str, SpySession] = {}
         self._ended: list[str] = []
         self._tg: asyncio.TaskGroup | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self.denied = 0
 
     def bind(self, tg: asyncio.TaskGroup) -> None:
@@ -190,7 +194,15 @@ class SpyService:
         except Exception as exc:  # refused or the link dropped: never re-sent
             await self._finish(session, f"originate_failed: {exc}", actor)
             raise SpyFailed(f"the supervisor's phone could not be called: {exc}") from exc
+        self._spawn(self._expire(session), f"spy-ring-{session.id}")
         return session
+
+    async def _expire(self, session: SpySession) -> None:
+        """A phone that was not answered within the ring time (plus a margin): the session
+        ends, and no longer counts against the caps."""
+        await asyncio.sleep(RING_TIMEOUT_S + ANSWER_MARGIN_S)
+        if session.state == "pending":
+            await self._finish(session, "not_answered", "system:spy")
 
     def _new_session(self, supervisor: str, target: Target, mode: Mode, reason: str,
                      actor: Actor, via: Via, origin: str) -> SpySession:
@@ -341,10 +353,12 @@ class SpyService:
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         if self._tg is None:
-            log.warning("spy: %s dropped: the service is not running", name)
+            log.debug("spy: %s dropped: the service is not running", name)
             work.close()
             return
-        self._tg.create_task(_guarded(work, name), name=name)
+        task = self._tg.create_task(_guarded(work, name), name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # --- the AGI handlers --------------------------------------------------------------------
 
@@ -413,9 +427,11 @@ class SpyService:
             session.connected(channel)
             row = await self._record(agi, session)
             await agi.exec("ChanSpy", session.agent_channel, chanspy_options(session.mode))
-        except Exception as exc:  # AgiHangup (the phone hung up) or the AGI link failed
-            result = "hangup" if type(exc).__name__ == "AgiHangup" else f"failed: {exc}"
-            row = None
+        except AgiHangup:  # the supervisor hung up
+            result, row = "hangup", None
+        except Exception as exc:  # the AGI link failed, or Asterisk refused a command
+            log.warning("spy: %s failed on the switch: %s", session.id, exc)
+            result, row = f"failed: {exc}", None
         await self._finish(session, result, f"dtmf:{session.supervisor}")
         if row is not None:
             self._spawn(self._close_row(row), f"spy-record-{session.id}")
@@ -432,9 +448,11 @@ class SpyService:
         except ValueError as exc:
             log.warning("spy: %s not recorded: %s", session.id, exc)
             return None
-        agent = session.agent
+        call: Mapping[str, Any] = next((c for c in self._snapshot().get("calls", ())
+                     if c.get("call_id") == session.call_id), {})
+        queue, agent = call.get("queue"), call.get("agent_name") or session.agent
         row = Recording(session.call_id, leg, str(file.daemon_path),  # type: ignore[arg-type]
-                        self._wall(), None, agent)
+                        self._wall(), queue if isinstance(queue, str) else None, agent)
         await agi.exec("MixMonitor", "", f"r({file.asterisk_path})")
         self._submit([event_for(row, row.started_at)])
         return row
@@ -445,7 +463,13 @@ class SpyService:
         self._submit([event_for(closed_row(row, facts, self._wall()), self._wall())])
 
     async def close(self) -> None:
-        """Stop: sessions still running end with their channels (the switch keeps them)."""
+        """Stop: cancel the waits for unanswered phones and the recording closes in flight
+        (a spy still running on the switch ends with its AGI session: the AGI server stops
+        first)."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class SpyNotFound(LookupError):
