@@ -4,6 +4,7 @@ actions and names the first bad row after each kind of tampering done straight i
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import json
 import sqlite3
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeqa.audit.chain import GENESIS_HASH, row_hash
+from edgeqa.audit.chain import GENESIS_HASH, canonical, row_hash
 from edgeqa.audit.db import CHAINED_COLUMNS, verify_store
 from edgeqa.audit.model import Actor, AuditEntry
 from edgeqa.auth.model import Scope
@@ -109,6 +110,11 @@ def edit_and_rehash_one(conn: sqlite3.Connection) -> None:
                  (row_hash(row, str(row["prev_hash"])),))
 
 
+def edit_and_rehash_one_and_drop_log(conn: sqlite3.Connection) -> None:
+    edit_and_rehash_one(conn)
+    _drop_events(conn)
+
+
 def edit_and_rewrite_chain(conn: sqlite3.Connection) -> None:
     edit(conn)
     _rehash_from(conn, 2)
@@ -121,6 +127,17 @@ def edit_and_rewrite_chain_and_log(conn: sqlite3.Connection) -> None:
 
 def delete_middle(conn: sqlite3.Connection) -> None:
     conn.execute("DELETE FROM audit WHERE id = 4")
+
+
+def delete_middle_and_its_event(conn: sqlite3.Connection) -> None:
+    delete_middle(conn)
+    conn.execute("DELETE FROM events WHERE type = 'audit.entry' AND data LIKE '{\"id\":4,%'")
+
+
+def delete_tail_then_write(conn: sqlite3.Connection) -> None:
+    """The last row deleted, then edgeqa writes on: the new row links to the one before."""
+    delete_tail(conn)
+    store_db.put_audit(conn, AuditEntry(T0 + 99, Actor("cli", "alice"), "pci.pause", "c9"))
 
 
 def delete_first(conn: sqlite3.Connection) -> None:
@@ -172,8 +189,11 @@ def insert_in_middle(conn: sqlite3.Connection) -> None:
 TAMPERS: dict[str, tuple[Callable[[sqlite3.Connection], None], int, str]] = {
     "edit": (edit, 2, "edited"),
     "edit_and_rehash_one": (edit_and_rehash_one, 2, "edited"),
+    "edit_and_rehash_one_and_drop_log": (edit_and_rehash_one_and_drop_log, 2, "edited"),
     "edit_and_rewrite_chain": (edit_and_rewrite_chain, 2, "edited"),
     "delete_middle": (delete_middle, 4, "deleted"),
+    "delete_middle_and_its_event": (delete_middle_and_its_event, 4, "deleted"),
+    "delete_tail_then_write": (delete_tail_then_write, ROWS, "deleted"),
     "delete_first": (delete_first, 1, "deleted"),
     "delete_tail": (delete_tail, ROWS, "truncated"),
     "delete_tail_and_its_events": (delete_tail_and_its_events, ROWS, "truncated"),
@@ -182,6 +202,19 @@ TAMPERS: dict[str, tuple[Callable[[sqlite3.Connection], None], int, str]] = {
     "insert_unhashed": (insert_unhashed, ROWS + 1, "unchained"),
     "insert_in_middle": (insert_in_middle, 4, "inserted"),
 }
+
+
+def test_the_canonical_encoding_is_the_documented_one() -> None:
+    """A known answer (docs/audit.md): the encoding and the genesis hash never change
+    silently (a new encoding is a new version)."""
+    row = {"id": 1, "at": 1733012345.25, "actor_kind": "cli", "actor_name": "alice",
+           "action": "pci.pause", "call_id": "c1", "source": None, "detail": '{"t_s":12.5}'}
+    assert GENESIS_HASH == "0" * 64
+    assert canonical(row, GENESIS_HASH) == (
+        b'{"action":"pci.pause","actor_kind":"cli","actor_name":"alice","at":"1733012345.250000"'
+        b',"call_id":"c1","detail":"{\\"t_s\\":12.5}","id":1,"prev_hash":"' + b"0" * 64
+        + b'","source":null,"v":1}')
+    assert row_hash(row, GENESIS_HASH) == hashlib.sha256(canonical(row, GENESIS_HASH)).hexdigest()
 
 
 def test_verify_passes_on_a_store_written_by_real_actions(
@@ -194,7 +227,7 @@ def test_verify_passes_on_a_store_written_by_real_actions(
     try:
         rows = _rows(conn)
         assert [r["id"] for r in rows] == list(range(1, ROWS + 1))
-        assert rows[0]["prev_hash"] == GENESIS_HASH and rows[0]["source"] == "127.0.0.1:40112"
+        assert rows[0]["prev_hash"] == "0" * 64 and rows[0]["source"] == "127.0.0.1:40112"
         assert all(b["prev_hash"] == a["hash"] for a, b in itertools.pairwise(rows))
         logged = [json.loads(t) for (t,) in conn.execute(
             "SELECT data FROM events WHERE type = 'audit.entry' ORDER BY seq")]
