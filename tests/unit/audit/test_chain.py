@@ -82,6 +82,15 @@ def _unlock(conn: sqlite3.Connection) -> None:
     conn.execute("DROP TRIGGER audit_no_delete")
 
 
+def _tampered(path: Path, tamper: Callable[[sqlite3.Connection], None]) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        _unlock(conn)
+        tamper(conn)
+    finally:
+        conn.close()
+
+
 def _rehash_from(conn: sqlite3.Connection, first: int) -> None:
     """Recompute every hash from row ``first`` on (a forger who knows the algorithm)."""
     rows = _rows(conn)
@@ -240,13 +249,7 @@ def test_verify_passes_on_a_store_written_by_real_actions(
 def test_verify_names_the_first_bad_row(tmp_path: Path, name: str,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     tamper, row_id, kind = TAMPERS[name]
-    path = _store(tmp_path)
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        _unlock(conn)
-        tamper(conn)
-    finally:
-        conn.close()
+    _tampered(_store(tmp_path), tamper)
     assert main(["audit", "verify", "-c", str(_conf(tmp_path))]) == 1
     err = capsys.readouterr().err
     assert f": row {row_id}: {kind}: " in err, err
@@ -259,12 +262,7 @@ def test_a_chain_rewritten_along_with_the_log_needs_a_head_kept_elsewhere(
     path, conf = _store(tmp_path), str(_conf(tmp_path))
     assert main(["audit", "verify", "-c", conf]) == 0
     head = capsys.readouterr().out.split("chain head ")[1].strip()
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        _unlock(conn)
-        edit_and_rewrite_chain_and_log(conn)
-    finally:
-        conn.close()
+    _tampered(path, edit_and_rewrite_chain_and_log)
     assert main(["audit", "verify", "-c", conf]) == 0  # undetectable from the store alone
     assert main(["audit", "verify", "-c", conf, "--head", head]) == 1
     assert f": row {ROWS}: edited: " in capsys.readouterr().err
