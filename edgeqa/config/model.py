@@ -131,10 +131,10 @@ class Config:
     tracker: TrackerConfig
     logging: LoggingConfig
     live: LiveConfig = field(default_factory=lambda: default_live())
+    audit: AuditConfig = field(default_factory=AuditConfig)
     recording: RecordingConfig = field(default_factory=lambda: default_recording())
     pci: PciConfig = field(default_factory=PciConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
-    audit: AuditConfig = field(default_factory=AuditConfig)
     source: Path | None = None
 
 
@@ -148,6 +148,7 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "ari": ("url", "username", "password_file", "app", "backoff_initial_s", "backoff_max_s"),
     "store": ("path", "synchronous", "writer_queue_max_requests", "batch_max_events",
               "retention_max_events"),
+    "audit": ("signing_key_file",),
     "api": ("host", "port", "subscriber_queue_max_events", "max_subscribers",
             "replay_page_events", "send_timeout_s", "sse_keepalive_s", *API_EDGE_KEYS),
     "tracker": ("sweep_interval_s", "max_idle_s", "intake_queue_max_events"),
@@ -160,7 +161,6 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
                   "min_free_mb", "min_free_percent", "disk_check_interval_s"),
     "pci": ("max_pause_s", "auto_resume"),
     "auth": ("session_lifetime_s", "cookie_secure", "local_token", "teams"),
-    "audit": ("signing_key_file",),
 }
 _SECTIONS = tuple(_KNOWN_KEYS)
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -299,6 +299,15 @@ def _store(r: FieldReader) -> StoreConfig:
     )
 
 
+def _audit(r: FieldReader) -> AuditConfig:
+    """[audit]: the export signing key's file (relative to the configuration's directory)."""
+    name = r.opt_str("signing_key_file")
+    path = Path(name) if name else None
+    if path is not None and not path.is_absolute() and r.base_dir is not None:
+        path = r.base_dir / path
+    return AuditConfig(signing_key_file=path)
+
+
 def _api(r: FieldReader) -> ApiConfig:
     return ApiConfig(
         host=r.str_("host", "127.0.0.1"),
@@ -423,15 +432,6 @@ def _pci(r: FieldReader) -> PciConfig:
                      auto_resume=r.flag("auto_resume", False))
 
 
-def _audit(r: FieldReader) -> AuditConfig:
-    """[audit]: the export signing key's file (relative to the configuration's directory)."""
-    name = r.opt_str("signing_key_file")
-    path = Path(name) if name else None
-    if path is not None and not path.is_absolute() and r.base_dir is not None:
-        path = r.base_dir / path
-    return AuditConfig(signing_key_file=path)
-
-
 def _auth(r: FieldReader) -> AuthConfig:
     """[auth], with a [auth.teams] table of team = [agents] (member names or interfaces)."""
     table = r.table.get("teams", {})
@@ -499,6 +499,7 @@ def parse_config(
         ami=_ami(readers["ami"], env),
         ari=_ari(readers["ari"], env),
         store=_store(readers["store"]),
+        audit=_audit(readers["audit"]),
         api=_api(readers["api"]),
         tracker=_tracker(readers["tracker"]),
         logging=_logging(readers["logging"]),
@@ -506,7 +507,6 @@ def parse_config(
         recording=_recording(readers["recording"]),
         pci=_pci(readers["pci"]),
         auth=_auth(readers["auth"]),
-        audit=_audit(readers["audit"]),
         source=source,
     )
     if errors:

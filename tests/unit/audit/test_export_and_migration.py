@@ -357,3 +357,15 @@ def test_any_sequence_verifies_and_any_one_tamper_is_found(
 def test_an_empty_range_is_not_exported() -> None:
     with pytest.raises(ExportProblem, match="no audit entries"):
         build_export([], since=None, until=None, created_at=T0, key=bytes(32))
+
+
+def test_the_key_file_is_where_the_config_says(tmp_path: Path) -> None:
+    conf = tmp_path / "edgeqa.toml"
+    conf.write_text('[ami]\nsecret_file = "x"\n[store]\npath = "db/edgeqa.db"\n'
+                    '[audit]\nsigning_key_file = "keys/audit.key"\n')
+    assert main(["audit", "keygen", "-c", str(conf)]) == 0
+    key = tmp_path / "keys" / "audit.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert stat.S_IMODE(key.parent.stat().st_mode) == 0o700
+    assert len(bytes.fromhex(key.read_text().strip())) == 32
+    assert not (tmp_path / "db" / "audit.key").exists()
