@@ -369,3 +369,33 @@ def test_the_key_file_is_where_the_config_says(tmp_path: Path) -> None:
     assert stat.S_IMODE(key.parent.stat().st_mode) == 0o700
     assert len(bytes.fromhex(key.read_text().strip())) == 32
     assert not (tmp_path / "db" / "audit.key").exists()
+
+
+async def test_an_entry_written_by_another_process_reaches_the_stream(tmp_path: Path) -> None:
+    """`edgeqa token add` writes the store file itself: its audit.entry reaches the daemon's
+    readers with the daemon's next event, in order, and no stream is closed."""
+    store = Store(tmp_path / "s.db", synchronous="normal")
+    await store.open()
+    try:
+        hub = StreamHub(store.read_after, last_seq=0, subscriber_queue_max_events=100)
+        pipe = EventPipeline(store, hub, clock=lambda: T0)
+        sub = hub.subscribe(None)
+        task = asyncio.create_task(pipe.run())
+
+        def cli() -> None:
+            conn = store_db.open_db(tmp_path / "s.db", "normal")
+            try:
+                store_db.put_audit(conn, AuditEntry(T0, Actor("cli", "root"), "token.added"))
+            finally:
+                conn.close()
+
+        await asyncio.to_thread(cli)
+        pipe.submit([Event("agent.updated", T0, {"i": 1})])
+        got = [await asyncio.wait_for(sub.next(), TIMEOUT_S) for _ in range(2)]
+        assert [(e.seq, e.type) for e in got] == [(1, "audit.entry"), (2, "agent.updated")]
+        assert hub.stats.lagged == 0
+        pipe.close()
+        await asyncio.wait_for(task, TIMEOUT_S)
+        sub.close()
+    finally:
+        await store.close()
