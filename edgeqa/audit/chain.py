@@ -129,6 +129,8 @@ class Verifier:
     def _check(self, row: Mapping[str, Any]) -> Problem | None:
         row_id, prev_id = int(row["id"]), self.last_id
         stored, prev = row["hash"], row["prev_hash"]
+        if row_id <= prev_id:
+            return Problem(row_id, "reordered", f"it comes after row {prev_id}")
         if not isinstance(stored, str) or not isinstance(prev, str):
             return Problem(row_id, "unchained", "it has no hash: inserted without edgeqa, or "
                                                 "its hash was erased")

@@ -15,7 +15,6 @@ import hmac
 import json
 import secrets
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from edgeqa.audit.chain import CANONICAL_NAME, CHAIN_FIELDS, Problem, Verifier
@@ -137,15 +136,3 @@ def _check_rows(rows: list[Any], doc: Mapping[str, Any]) -> None:
         raise ExportProblem("the last row is not the one the header names")
     if _digest([r["hash"] for r in rows]) != doc["digest"]:
         raise ExportProblem("the rows' digest does not match the header")
-
-
-def read_export(path: Path, max_bytes: int) -> Any:
-    """Decode the export file ``path`` (at most ``max_bytes``); raise ExportProblem."""
-    from edgeqa.config.files import FileProblem, read_text_file
-
-    try:
-        return json.loads(read_text_file(path, max_bytes=max_bytes))
-    except FileProblem as exc:
-        raise ExportProblem(str(exc)) from None
-    except ValueError as exc:
-        raise ExportProblem(f"{path} is not JSON ({exc})") from None

@@ -18,6 +18,10 @@ ACTOR_KINDS: tuple[ActorKind, ...] = get_args(ActorKind)
 #: An actor's name is a user name, a channel or endpoint, or a job's name: printable, bounded.
 ACTOR_NAME_MAX_CHARS = 128
 _ACTOR_NAME = re.compile(rf"[!-~][ -~]{{0,{ACTOR_NAME_MAX_CHARS - 1}}}")
+#: Where a request came from (``AuditEntry.source``): a peer address (``127.0.0.1:51234``),
+#: a channel (``PJSIP/super1-00000004``), ``cli``: printable ASCII, bounded.
+SOURCE_MAX_CHARS = 256
+_SOURCE = re.compile(rf"[!-~][ -~]{{0,{SOURCE_MAX_CHARS - 1}}}")
 #: Actions are dotted lower-case words: ``pci.pause``, ``recording.deleted``.
 _ACTION = re.compile(r"[a-z][a-z_]*(\.[a-z][a-z_]*)+")
 #: The actions edgeqa writes (a reader may meet others written by a newer edgeqa).
@@ -36,10 +40,6 @@ SPY_STARTED = "spy.started"
 SPY_MODE_CHANGED = "spy.mode_changed"
 SPY_ENDED = "spy.ended"
 SPY_DENIED = "spy.denied"
-#: Where a request came from (``AuditEntry.source``): a peer address (``127.0.0.1:51234``),
-#: a channel (``PJSIP/super1-00000004``), ``cli``: printable ASCII, bounded.
-SOURCE_MAX_CHARS = 256
-_SOURCE = re.compile(rf"[!-~][ -~]{{0,{SOURCE_MAX_CHARS - 1}}}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -174,12 +174,25 @@ def _write_new(path: Path, text: str) -> None:
         f.write(text)
 
 
+def _read_export(path: Path) -> Any:
+    """Decode the export file ``path``; raise ExportProblem."""
+    from edgeqa.audit.export import ExportProblem
+    from edgeqa.config.files import FileProblem, read_text_file
+
+    try:
+        return json.loads(read_text_file(path, max_bytes=EXPORT_MAX_BYTES))
+    except FileProblem as exc:
+        raise ExportProblem(str(exc)) from None
+    except ValueError as exc:
+        raise ExportProblem(f"{path} is not JSON ({exc})") from None
+
+
 def _verify_export(args: argparse.Namespace) -> int:
-    from edgeqa.audit.export import ExportProblem, check_export, read_export
+    from edgeqa.audit.export import ExportProblem, check_export
 
     try:
         key = _load_key(args)
-        doc = read_export(args.file, EXPORT_MAX_BYTES)
+        doc = _read_export(args.file)
         count = check_export(doc, key)
     except StoreReadError as exc:
         return _fail(str(exc), exc.exit_status)

@@ -135,12 +135,12 @@ class Config:
     tracker: TrackerConfig
     logging: LoggingConfig
     live: LiveConfig = field(default_factory=lambda: default_live())
+    audit: AuditConfig = field(default_factory=AuditConfig)
     recording: RecordingConfig = field(default_factory=lambda: default_recording())
     pci: PciConfig = field(default_factory=PciConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     spy: SpyConfig = field(default_factory=SpyConfig)
     agi: AgiConfig = field(default_factory=AgiConfig)
-    audit: AuditConfig = field(default_factory=AuditConfig)
     source: Path | None = None
 
 
@@ -154,6 +154,7 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "ari": ("url", "username", "password_file", "app", "backoff_initial_s", "backoff_max_s"),
     "store": ("path", "synchronous", "writer_queue_max_requests", "batch_max_events",
               "retention_max_events"),
+    "audit": ("signing_key_file",),
     "api": ("host", "port", "subscriber_queue_max_events", "max_subscribers",
             "replay_page_events", "send_timeout_s", "sse_keepalive_s", *API_EDGE_KEYS),
     "tracker": ("sweep_interval_s", "max_idle_s", "intake_queue_max_events"),
@@ -169,7 +170,6 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "spy": SPY_KEYS,
     "agi": ("enabled", "host", "port", "max_sessions", "env_timeout_s", "command_timeout_s",
             "max_line_bytes", "max_env_lines"),
-    "audit": ("signing_key_file",),
 }
 _SECTIONS = tuple(_KNOWN_KEYS)
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -313,6 +313,15 @@ def _store(r: FieldReader) -> StoreConfig:
     )
 
 
+def _audit(r: FieldReader) -> AuditConfig:
+    """[audit]: the export signing key's file (relative to the configuration's directory)."""
+    name = r.opt_str("signing_key_file")
+    path = Path(name) if name else None
+    if path is not None and not path.is_absolute() and r.base_dir is not None:
+        path = r.base_dir / path
+    return AuditConfig(signing_key_file=path)
+
+
 def _api(r: FieldReader) -> ApiConfig:
     return ApiConfig(
         host=r.str_("host", "127.0.0.1"),
@@ -437,15 +446,6 @@ def _pci(r: FieldReader) -> PciConfig:
                      auto_resume=r.flag("auto_resume", False))
 
 
-def _audit(r: FieldReader) -> AuditConfig:
-    """[audit]: the export signing key's file (relative to the configuration's directory)."""
-    name = r.opt_str("signing_key_file")
-    path = Path(name) if name else None
-    if path is not None and not path.is_absolute() and r.base_dir is not None:
-        path = r.base_dir / path
-    return AuditConfig(signing_key_file=path)
-
-
 def _auth(r: FieldReader) -> AuthConfig:
     """[auth], with a [auth.teams] table of team = [agents] (member names or interfaces)."""
     table = r.table.get("teams", {})
@@ -529,6 +529,7 @@ def parse_config(
         ami=_ami(readers["ami"], env),
         ari=_ari(readers["ari"], env),
         store=_store(readers["store"]),
+        audit=_audit(readers["audit"]),
         api=_api(readers["api"]),
         tracker=_tracker(readers["tracker"]),
         logging=_logging(readers["logging"]),
@@ -538,7 +539,6 @@ def parse_config(
         auth=auth,
         spy=read_spy(readers["spy"], env, auth.teams),
         agi=_agi(readers["agi"]),
-        audit=_audit(readers["audit"]),
         source=source,
     )
     if errors:
