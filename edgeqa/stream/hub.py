@@ -232,20 +232,25 @@ class StreamHub:
             if event.seq <= self.last_seq:
                 log.warning("stream: dropping already published seq %d", event.seq)
                 continue
-            if event.seq != self.last_seq + 1:
-                # Committed events were never published here (another process wrote them, or
-                # their publisher was cancelled): each subscriber reads them from the store
-                # at that point of its queue, so the order holds.
-                log.info("stream: events %d..%d were not published here; subscribers read "
-                         "them from the store", self.last_seq + 1, event.seq - 1)
-                self.stats.gaps += 1
-                hole = _Hole(self.last_seq + 1, event.seq - 1)
-                for sub in list(self._subs):
-                    sub._offer(hole)
+            self.catch_up(event.seq - 1)
             self.last_seq = event.seq
             self.stats.published += 1
             for sub in list(self._subs):
                 sub._offer(event)
+
+    def catch_up(self, last_seq: int) -> None:
+        """Events up to ``last_seq`` were committed but not published here (another process
+        wrote them, or their publisher was cancelled): each subscriber reads them from the
+        store at this point of its queue, so the order holds."""
+        if last_seq <= self.last_seq:
+            return
+        log.info("stream: events %d..%d were not published here; subscribers read them from "
+                 "the store", self.last_seq + 1, last_seq)
+        self.stats.gaps += 1
+        hole = _Hole(self.last_seq + 1, last_seq)
+        self.last_seq = last_seq
+        for sub in list(self._subs):
+            sub._offer(hole)
 
     def close(self) -> None:
         """Stop accepting subscribers; current ones drain their queue then get StreamClosed."""

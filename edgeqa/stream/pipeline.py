@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable
 
-from edgeqa.store import Event, EventLike, Store
+from edgeqa.store import Event, EventLike, Store, StoreClosedError
 from edgeqa.stream.hub import StreamHub
 
 log = logging.getLogger(__name__)
@@ -15,6 +16,9 @@ log = logging.getLogger(__name__)
 #: Default named limits (the daemon passes the configured ones).
 INTAKE_QUEUE_MAX_EVENTS = 10_000
 BATCH_MAX_EVENTS = 512
+#: When idle, how often the pipeline looks for events another process committed to the store
+#: (the audit.entry of `edgeqa token add`, ...), so that readers get them soon.
+CATCH_UP_INTERVAL_S = 1.0
 
 
 class EventPipeline:
@@ -95,7 +99,11 @@ class EventPipeline:
                 if self._closing:
                     return
                 self._wake.clear()
-                await self._wake.wait()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), CATCH_UP_INTERVAL_S)
+                except TimeoutError:
+                    with contextlib.suppress(StoreClosedError):  # stopping: nothing to read
+                        self._hub.catch_up(await self._store.last_seq())
                 continue
             count = min(len(self._intake), self._batch_max)
             batch = [self._intake.popleft() for _ in range(count)]

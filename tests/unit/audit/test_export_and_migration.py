@@ -373,7 +373,8 @@ def test_the_key_file_is_where_the_config_says(tmp_path: Path) -> None:
 
 async def test_an_entry_written_by_another_process_reaches_the_stream(tmp_path: Path) -> None:
     """`edgeqa token add` writes the store file itself: its audit.entry reaches the daemon's
-    readers with the daemon's next event, in order, and no stream is closed."""
+    readers within CATCH_UP_INTERVAL_S even when nothing else happens, in order, and no stream
+    is closed."""
     store = Store(tmp_path / "s.db", synchronous="normal")
     await store.open()
     try:
@@ -390,9 +391,12 @@ async def test_an_entry_written_by_another_process_reaches_the_stream(tmp_path: 
                 conn.close()
 
         await asyncio.to_thread(cli)
-        pipe.submit([Event("agent.updated", T0, {"i": 1})])
-        got = [await asyncio.wait_for(sub.next(), TIMEOUT_S) for _ in range(2)]
-        assert [(e.seq, e.type) for e in got] == [(1, "audit.entry"), (2, "agent.updated")]
+        got = [await asyncio.wait_for(sub.next(), TIMEOUT_S)]
+        await asyncio.to_thread(cli)
+        pipe.submit([Event("agent.updated", T0, {"i": 1})])  # finds the next one before it
+        got += [await asyncio.wait_for(sub.next(), TIMEOUT_S) for _ in range(2)]
+        assert [(e.seq, e.type) for e in got] == [(1, "audit.entry"), (2, "audit.entry"),
+                                                  (3, "agent.updated")]
         assert hub.stats.lagged == 0
         pipe.close()
         await asyncio.wait_for(task, TIMEOUT_S)
