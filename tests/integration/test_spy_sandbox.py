@@ -226,6 +226,14 @@ def test_feature_code_dtmf_and_api_spy_through_the_daemon(running_sandbox: Sandb
             live = _wait_spy(proc, lambda s: s["state"] == "active" and s["via"] == "feature_code")
             assert (live["agent"], live["call_id"], live["mode"]) == (
                 "PJSIP/agent1", calls["PJSIP/agent1"], "listen"), live
+            # The API's denials meanwhile: agent1 has its one spy, agent2 is on no call,
+            # agent99 does not exist.
+            for agent, tok, want in (("PJSIP/agent1", token, (409, "too_many_spies")),
+                                     ("PJSIP/agent2", None, (409, "not_on_call")),
+                                     ("PJSIP/agent99", None, (404, "unknown_agent"))):
+                status, body = _api(proc, "POST", "/v1/spy", {
+                    "supervisor": "PJSIP/supervisor1", "agent": agent, "mode": "listen"}, tok)
+                assert (status, body.get("error")) == want, (agent, status, body)
             # DTMF 5 and 6 from the supervisor's phone, PATCH back to listen, DELETE.
             steps: list[tuple[str, Callable[[], None]]] = [
                 ("listen", lambda: sup.send_dtmf(MODE_KEY["whisper"])),
@@ -363,21 +371,27 @@ def _check_supervisor_recording(rows: list[dict[str, Any]]) -> None:
     assert report.heard() == {"supervisor"}, report.describe()
 
 
-def _deny(box: Sandbox, endpoint: str, out: Path, *, pin: str | None = None) -> Path:
+def _deny(box: Sandbox, endpoint: str, out: Path, *,
+          pin: str | None = None) -> tuple[Path, float]:
     """``endpoint`` dials *2221 (listen to agent1), types ``pin`` when asked; the call must
-    end by itself. Returns the recording of what the phone heard."""
+    end by itself. Returns the recording of what the phone heard, and the second of it from
+    which only the refusal can be heard (after the PIN was typed)."""
     heard = out / f"{endpoint}-denied.wav"
     with Softphone.for_sandbox(box, endpoint, log_dir=out) as phone:
         phone.register()
         phone.record(heard)
         phone.dial("*2221")
         phone.wait_state("CONFIRMED", DENIAL_TIMEOUT_S)
+        started = float(phone.wait_event(lambda e: e.get("event") == "recording",
+                                         DENIAL_TIMEOUT_S, "its recording")[RECEIVED_KEY])
+        refusal_from = 0.0
         if pin is not None:
             time.sleep(1.0)  # the PIN prompt is playing; get_data collects what follows
             phone.send_dtmf(pin + "#")
+            refusal_from = time.monotonic() - started
         phone.wait_event(lambda e: e.get("event") == "state" and e.get("state") == "DISCONNECTED",
                          DENIAL_TIMEOUT_S, "the denied call's hang-up")
-    return heard
+    return heard, refusal_from
 
 
 def test_denials_are_audited_and_the_audit_chain_detects_tampering(
@@ -406,10 +420,13 @@ def test_denials_are_audited_and_the_audit_chain_detects_tampering(
         call.close()
         status = proc.stop()
     assert status == 0, proc.log()
-    for path in heard:  # the prompt was heard (not silence) before the hang-up
+    for path, refusal_from in heard:  # the refusal was heard (not silence) before the hang-up
         samples, rate = read_wav(path)
-        loud = float(np.sqrt(np.mean(samples ** 2))) if samples.size else 0.0
-        assert samples.size > 0.2 * rate and loud > PROMPT_MIN_RMS, (path, samples.size, loud)
+        refusal = samples[round(refusal_from * rate):]
+        loud = float(np.sqrt(np.mean(refusal ** 2))) if refusal.size else 0.0
+        print(f"\n{path.name}: {samples.size / rate:.2f} s heard, refusal from "
+              f"{refusal_from:.2f} s at RMS {loud:.0f}")
+        assert refusal.size > 0.2 * rate and loud > PROMPT_MIN_RMS, (path, refusal.size, loud)
     denied = [(e["actor_name"], e["detail"].get("result")) for e in _audit(proc)
               if e["action"] == "spy.denied"]
     assert denied == [("PJSIP/supervisor2", "unauthorised"),
