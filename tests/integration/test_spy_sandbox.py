@@ -14,11 +14,7 @@ import logging
 import os
 import shutil
 import sqlite3
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,7 +27,7 @@ from edgeqa.sandbox.demo.daemon_proc import DaemonProcess
 from edgeqa.sandbox.pbx import Sandbox
 from edgeqa.sandbox.scenario import FixtureCall
 from edgeqa.sandbox.softphone import RECEIVED_KEY, Softphone
-from tests.support.daemon import add_token, make_daemon
+from tests.support.daemon import add_token, api_request, make_daemon, run_cli
 from tests.support.spy_scene import MODE_HOLD_S, SpyScene, agent_channel, expected
 from tests.support.tones import read_wav, tones_in
 from tests.support.unavailable import unavailable
@@ -105,7 +101,6 @@ PIN, WRONG_PIN = "4321", "9999"
 DENIAL_TIMEOUT_S = 15.0
 #: Latency bound asserted (the target is 500 ms; only a broken path takes this long).
 LATENCY_BOUND_S = 3.0
-API_TIMEOUT_S = 10.0
 
 
 def _supervisor_spy(msg: Any) -> bool:
@@ -145,24 +140,6 @@ def _spy_daemon(box: Sandbox, tmp_path: Path) -> DaemonProcess:
     return proc
 
 
-def _api(proc: DaemonProcess, method: str, path: str, body: dict[str, Any] | None = None,
-         token: str | None = None) -> tuple[int, Any]:
-    """One API request; (status, decoded JSON body)."""
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(proc.api_url + path, data=data, method=method, headers={
-        "Authorization": f"Bearer {token or proc.token()}", "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=API_TIMEOUT_S) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
-
-
-def _cli(proc: DaemonProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "edgeqa", *args, "--config", str(proc.config)],
-                          capture_output=True, text=True, timeout=60)
-
-
 def _wait_calls(proc: DaemonProcess, agents: set[str], timeout_s: float = 15.0) -> dict[str, str]:
     """Wait until the daemon holds a connected call for each agent; {agent: call_id}."""
     deadline = time.monotonic() + timeout_s
@@ -178,7 +155,7 @@ def _wait_calls(proc: DaemonProcess, agents: set[str], timeout_s: float = 15.0) 
 
 
 def _spies(proc: DaemonProcess) -> list[dict[str, Any]]:
-    status, body = _api(proc, "GET", "/v1/spy")
+    status, body = api_request(proc, "GET", "/v1/spy")
     assert status == 200, body
     return list(body["spies"])
 
@@ -196,7 +173,7 @@ def _wait_spy(proc: DaemonProcess, match: Callable[[dict[str, Any]], bool],
 
 
 def _audit(proc: DaemonProcess, *args: str) -> list[dict[str, Any]]:
-    done = _cli(proc, "audit", "--json", *args)
+    done = run_cli(proc, "audit", "--json", *args)
     assert done.returncode == 0, done.stderr
     return [json.loads(line) for line in done.stdout.splitlines()]
 
@@ -231,16 +208,16 @@ def test_feature_code_dtmf_and_api_spy_through_the_daemon(running_sandbox: Sandb
             for agent, tok, want in (("PJSIP/agent1", token, (409, "too_many_spies")),
                                      ("PJSIP/agent2", None, (409, "not_on_call")),
                                      ("PJSIP/agent99", None, (404, "unknown_agent"))):
-                status, body = _api(proc, "POST", "/v1/spy", {
+                status, body = api_request(proc, "POST", "/v1/spy", {
                     "supervisor": "PJSIP/supervisor1", "agent": agent, "mode": "listen"}, tok)
                 assert (status, body.get("error")) == want, (agent, status, body)
             # DTMF 5 and 6 from the supervisor's phone, PATCH back to listen, DELETE.
             steps: list[tuple[str, Callable[[], None]]] = [
                 ("listen", lambda: sup.send_dtmf(MODE_KEY["whisper"])),
                 ("whisper", lambda: sup.send_dtmf(MODE_KEY["barge"])),
-                ("barge", lambda: _ok(_api(proc, "PATCH", f"/v1/spy/{live['id']}",
+                ("barge", lambda: _ok(api_request(proc, "PATCH", f"/v1/spy/{live['id']}",
                                            {"mode": "listen"}, token))),
-                ("listen", lambda: _ok(_api(proc, "DELETE", f"/v1/spy/{live['id']}",
+                ("listen", lambda: _ok(api_request(proc, "DELETE", f"/v1/spy/{live['id']}",
                                             token=token)))]
             for mode, switch in steps:
                 time.sleep(max(0.0, start + MODE_HOLD_S - time.monotonic()))
@@ -258,7 +235,7 @@ def test_feature_code_dtmf_and_api_spy_through_the_daemon(running_sandbox: Sandb
             api_session = scene.arm_supervisor()
             mark = sup.event_count()
             posted = time.monotonic()
-            reply = _ok(_api(proc, "POST", "/v1/spy", {
+            reply = _ok(api_request(proc, "POST", "/v1/spy", {
                 "supervisor": "PJSIP/supervisor1", "agent": "PJSIP/agent10",
                 "mode": "whisper", "reason": "acceptance: coaching agent10"}, token))
             latencies["POST /v1/spy -> its 201 response"] = time.monotonic() - posted
@@ -270,7 +247,7 @@ def test_feature_code_dtmf_and_api_spy_through_the_daemon(running_sandbox: Sandb
             latencies["POST /v1/spy -> ChanSpyStart (auto-answer included)"] = start - posted
             time.sleep(MODE_HOLD_S)
             assert _live_modes(proc, calls["PJSIP/agent10"]) == ["whisper"]
-            _ok(_api(proc, "DELETE", f"/v1/spy/{reply['spy']['id']}", token=token))
+            _ok(api_request(proc, "DELETE", f"/v1/spy/{reply['spy']['id']}", token=token))
             scene.window("agent10 whisper (API)", start, time.monotonic(), api_session,
                          expected("whisper", "agent10"))
             sup.wait_state("DISCONNECTED", HANGUP_TIMEOUT_S)
@@ -300,7 +277,7 @@ def test_feature_code_dtmf_and_api_spy_through_the_daemon(running_sandbox: Sandb
     assert status_code == 0, proc.log()
     assert all(s < LATENCY_BOUND_S for s in latencies.values()), latencies
     _check_supervisor_recording(supervisor_rows)
-    listing = _cli(proc, "recordings")  # listed with the call's other recordings
+    listing = run_cli(proc, "recordings")  # listed with the call's other recordings
     assert listing.returncode == 0, listing.stderr
     mine = [line for line in listing.stdout.splitlines() if calls["PJSIP/agent1"] in line]
     print("\n`edgeqa recordings` for agent1's call:\n" + "\n".join(mine))
@@ -447,7 +424,7 @@ def _drain(ami: AmiSession) -> list[Any]:
 def _check_audit_verify(proc: DaemonProcess) -> None:
     db = proc.config.parent / "edgeqa.db"
     good = db.with_name("good.db")
-    ok = _cli(proc, "audit", "verify")
+    ok = run_cli(proc, "audit", "verify")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     shutil.copyfile(db, good)
     for tamper in ("UPDATE audit SET detail = replace(detail, 'wrong_pin', 'allowed') "
@@ -463,7 +440,7 @@ def _check_audit_verify(proc: DaemonProcess) -> None:
             conn.commit()
         finally:
             conn.close()
-        bad = _cli(proc, "audit", "verify")
+        bad = run_cli(proc, "audit", "verify")
         print(f"\naudit verify after {tamper.split()[0]}: exit {bad.returncode}: "
               f"{(bad.stdout + bad.stderr).strip()[:200]}")
         assert bad.returncode != 0, tamper
