@@ -203,9 +203,11 @@ def test_feature_code_dtmf_and_api_spy_through_the_daemon(running_sandbox: Sandb
             live = _wait_spy(proc, lambda s: s["state"] == "active" and s["via"] == "feature_code")
             assert (live["agent"], live["call_id"], live["mode"]) == (
                 "PJSIP/agent1", calls["PJSIP/agent1"], "listen"), live
-            # The API's denials meanwhile: agent1 has its one spy, agent2 is on no call,
-            # agent99 does not exist.
-            for agent, tok, want in (("PJSIP/agent1", token, (409, "too_many_spies")),
+            # The API's denials meanwhile: team south's token does not cover agent1, agent1
+            # has its one spy, agent2 is on no call, agent99 does not exist.
+            south = add_token(proc, "south-lead", "supervisor", "team:south")
+            for agent, tok, want in (("PJSIP/agent1", south, (403, "unauthorised")),
+                                     ("PJSIP/agent1", token, (409, "too_many_spies")),
                                      ("PJSIP/agent2", None, (409, "not_on_call")),
                                      ("PJSIP/agent99", None, (404, "unknown_agent"))):
                 status, body = api_request(proc, "POST", "/v1/spy", {
