@@ -75,7 +75,7 @@ def test_chanspy_baseline_on_the_exact_channel(running_sandbox: Sandbox, tmp_pat
                 ("Data", f"{channel},qEd{'w' if first == 'whisper' else ''}"),
                 ("Async", "true")])
             assert reply.response == "Success", reply
-            spy = ami.wait_event(lambda m: m.event == "ChanSpyStart", SPY_TIMEOUT_S)
+            spy = ami.wait_event(_supervisor_spy, SPY_TIMEOUT_S)
             spied = time.monotonic()
             assert spy.get("SpyeeChannel") == channel, spy
             up = scene.supervisor_media_up()
