@@ -24,6 +24,7 @@ from edgeqa.sandbox.demo.runner import in_thread as blocking
 from edgeqa.sandbox.pbx import Sandbox
 from edgeqa.sandbox.softphone import Softphone
 from tests.support.agi import agi_server
+from tests.support.daemon import make_daemon
 from tests.support.hygiene import no_leaks  # noqa: F401
 from tests.support.phones import SoftphoneFactory
 
@@ -180,3 +181,24 @@ async def test_server_failure_answer_plays_the_prompt_too(
     log.info("SUCCESS (handler returned): answer -> hang-up %.0f ms, prompt heard %.2f s",
              took * 1e3, heard)
     assert heard < 0.1  # the control: no FAILURE, no prompt
+
+
+async def test_the_daemon_serves_the_feature_code_on_the_sandbox_agi_port(
+        running_sandbox: Sandbox, softphone: SoftphoneFactory, tmp_path: Path) -> None:
+    """The daemon (make_daemon: [agi] port = SandboxPorts.agi) takes the code's AGI session.
+    Whatever its spy route decides for an unconfigured supervisor (no route: FAILURE; the spy
+    service: a denial), the supervisor hears the prompt and the call ends; never a spy."""
+    proc = make_daemon(running_sandbox, tmp_path, live=False, record=False)
+    proc.start()
+    try:
+        health = await blocking(proc.wait_ready)
+        assert health["agi"]["listening"] is True
+        assert health["agi"]["address"] == f"127.0.0.1:{running_sandbox.ports.agi}"
+        phone = softphone("supervisor1")
+        took, heard = await _code_fails(phone, tmp_path, "daemon")
+        log.info("daemon up, no spy allowed: answer -> hang-up %.0f ms, prompt heard %.2f s",
+                 took * 1e3, heard)
+        assert took < PROMPT_AND_HANGUP_MAX_S and heard >= 0.2
+        assert (await blocking(proc.get, "/v1/health"))["agi"]["sessions"] == 1
+    finally:
+        await blocking(proc.stop)
