@@ -43,9 +43,11 @@ def register(subparsers: Any) -> None:
 
 
 def format_entry(entry: Mapping[str, Any]) -> str:
-    """One entry as a line: time (UTC, ms), actor, action, call, detail."""
+    """One entry as a line: time (UTC, ms), actor, action, call, from where (if known), detail."""
     when = datetime.fromtimestamp(entry["at"], UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
     detail = " ".join(f"{k}={v}" for k, v in sorted(entry["detail"].items()))
+    if entry.get("source"):
+        detail = f"from={entry['source']}  {detail}"
     return (f"{when}  {entry['actor_kind']}:{entry['actor_name']}  {entry['action']}  "
             f"call={entry['call_id'] or '-'}  {detail}").rstrip()
 

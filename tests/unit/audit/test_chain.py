@@ -232,6 +232,9 @@ def test_verify_passes_on_a_store_written_by_real_actions(
     assert main(["audit", "verify", "-c", str(_conf(tmp_path))]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"audit verify: {ROWS} rows verified; chain head {ROWS}:")
+    assert main(["audit", "-c", str(_conf(tmp_path)), "--call", "c1"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].endswith(
+        "cli:alice  pci.pause  call=c1  from=127.0.0.1:40112  t_s=12.5")
     conn = sqlite3.connect(tmp_path / "edgeqa.db")
     try:
         rows = _rows(conn)

@@ -4,9 +4,11 @@ rows, audit.entry on the stream in commit order, and random action sequences wit
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import stat
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from edgeqa.cli import main
 from edgeqa.store import Event, Store
 from edgeqa.store import db as store_db
 from edgeqa.store.schema import MIGRATIONS, migrate
-from edgeqa.stream import StreamHub
+from edgeqa.stream import StreamHub, Subscription
 from edgeqa.stream.pipeline import EventPipeline
 from tests.support.schemas import envelope_errors
 
@@ -251,19 +253,32 @@ def test_migration_6_chains_the_rows_of_a_v5_store(tmp_path: Path,
     assert capsys.readouterr().out.count("\n") == 2  # the listing reads them as before
 
 
-async def test_audit_entries_are_published_in_commit_order_between_batches(
-        tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.db", synchronous="normal")
+@contextlib.asynccontextmanager
+async def _streaming(path: Path) -> AsyncIterator[tuple[Store, EventPipeline, StreamHub,
+                                                        Subscription]]:
+    """A store, the daemon's pipeline and hub on it, and one live reader."""
+    store = Store(path, synchronous="normal")
     await store.open()
     try:
         hub = StreamHub(store.read_after, last_seq=0, subscriber_queue_max_events=100)
         pipe = EventPipeline(store, hub, clock=lambda: T0)
         sub = hub.subscribe(None)
         task = asyncio.create_task(pipe.run())
+        yield store, pipe, hub, sub
+        pipe.close()
+        await asyncio.wait_for(task, TIMEOUT_S)
+        sub.close()
+    finally:
+        await store.close()
+
+
+async def test_audit_entries_are_published_in_commit_order_between_batches(
+        tmp_path: Path) -> None:
+    async with _streaming(tmp_path / "s.db") as (store, pipe, hub, sub):
         for i in range(5):
             pipe.submit([Event("agent.updated", T0 + i, {"i": i})])
-            await store.put_audit(AuditEntry(T0 + i, Actor("api", "a#1"), "pci.pause", f"c{i}",
-                                             {"i": i}, source="127.0.0.1:1"))
+            await store.put_audit(AuditEntry(T0 + i, Actor("api", "a#1"), "pci.pause",
+                                             f"c{i}", {"i": i}, source="127.0.0.1:1"))
         await asyncio.wait_for(pipe.flush(), TIMEOUT_S)
         got = [await asyncio.wait_for(sub.next(), TIMEOUT_S) for _ in range(10)]
         assert [e.seq for e in got] == list(range(1, 11))
@@ -274,11 +289,6 @@ async def test_audit_entries_are_published_in_commit_order_between_batches(
         first = audited[0].data
         assert first["actor"] == {"kind": "api", "name": "a#1"}
         assert first["source"] == "127.0.0.1:1" and first["prev_hash"] == GENESIS_HASH
-        pipe.close()
-        await asyncio.wait_for(task, TIMEOUT_S)
-        sub.close()
-    finally:
-        await store.close()
 
 
 def test_an_entry_that_cannot_be_encoded_leaves_no_row(tmp_path: Path) -> None:
@@ -375,14 +385,7 @@ async def test_an_entry_written_by_another_process_reaches_the_stream(tmp_path: 
     """`edgeqa token add` writes the store file itself: its audit.entry reaches the daemon's
     readers within CATCH_UP_INTERVAL_S even when nothing else happens, in order, and no stream
     is closed."""
-    store = Store(tmp_path / "s.db", synchronous="normal")
-    await store.open()
-    try:
-        hub = StreamHub(store.read_after, last_seq=0, subscriber_queue_max_events=100)
-        pipe = EventPipeline(store, hub, clock=lambda: T0)
-        sub = hub.subscribe(None)
-        task = asyncio.create_task(pipe.run())
-
+    async with _streaming(tmp_path / "s.db") as (_, pipe, hub, sub):
         def cli() -> None:
             conn = store_db.open_db(tmp_path / "s.db", "normal")
             try:
@@ -398,8 +401,3 @@ async def test_an_entry_written_by_another_process_reaches_the_stream(tmp_path: 
         assert [(e.seq, e.type) for e in got] == [(1, "audit.entry"), (2, "audit.entry"),
                                                   (3, "agent.updated")]
         assert hub.stats.lagged == 0
-        pipe.close()
-        await asyncio.wait_for(task, TIMEOUT_S)
-        sub.close()
-    finally:
-        await store.close()
