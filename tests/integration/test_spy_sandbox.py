@@ -8,6 +8,7 @@ Run: EDGEQA_SANDBOX_PORT_BASE=25000 .venv/bin/pytest -q -s tests/integration/tes
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import logging
@@ -24,10 +25,12 @@ import pytest
 
 from edgeqa.sandbox.amitool import AmiSession
 from edgeqa.sandbox.demo.daemon_proc import DaemonProcess
+from edgeqa.sandbox.demo.stream_client import Envelope, StreamCollector
 from edgeqa.sandbox.pbx import Sandbox
 from edgeqa.sandbox.scenario import FixtureCall
 from edgeqa.sandbox.softphone import RECEIVED_KEY, Softphone
 from tests.support.daemon import add_token, api_request, make_daemon, run_cli
+from tests.support.schemas import EnvelopeChecker
 from tests.support.spy_scene import MODE_HOLD_S, SpyScene, agent_channel, expected
 from tests.support.tones import read_wav, tones_in
 from tests.support.unavailable import unavailable
@@ -272,6 +275,7 @@ def test_feature_code_dtmf_and_api_spy_through_the_daemon(running_sandbox: Sandb
             latencies[f"{label} -> first audio of the spied call at the supervisor's phone"] = (
                 heard - since)
         supervisor_rows = _supervisor_recordings(proc, calls["PJSIP/agent1"])
+        stream = asyncio.run(_stream_so_far(proc))
     finally:
         status_code = proc.stop()
     for what, seconds in latencies.items():
@@ -279,6 +283,7 @@ def test_feature_code_dtmf_and_api_spy_through_the_daemon(running_sandbox: Sandb
     assert status_code == 0, proc.log()
     assert all(s < LATENCY_BOUND_S for s in latencies.values()), latencies
     _check_supervisor_recording(supervisor_rows)
+    _check_spy_stream(stream, calls["PJSIP/agent1"])
     listing = run_cli(proc, "recordings")  # listed with the call's other recordings
     assert listing.returncode == 0, listing.stderr
     mine = [line for line in listing.stdout.splitlines() if calls["PJSIP/agent1"] in line]
@@ -291,6 +296,36 @@ def test_feature_code_dtmf_and_api_spy_through_the_daemon(running_sandbox: Sandb
     assert [a for a in actions if a[0] == "spy.mode_changed"] == [
         ("spy.mode_changed", "dtmf"), ("spy.mode_changed", "dtmf"),
         ("spy.mode_changed", "api")], actions
+
+
+async def _stream_so_far(proc: DaemonProcess) -> list[Envelope]:
+    """The daemon's stream from the start to its current position, every envelope checked
+    against schemas/."""
+    upto = int(proc.get("/v1/calls")["seq"])
+    checker = EnvelopeChecker()
+    col = StreamCollector(proc.api_url, after=0, on_event=checker, token=proc.token())
+    task = asyncio.create_task(col.run())
+    try:
+        await col.wait_for(lambda e: int(e["seq"]) >= upto, SPY_TIMEOUT_S)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    checker.assert_clean()
+    return list(col.events)
+
+
+def _check_spy_stream(stream: list[Envelope], agent1_call: str) -> None:
+    """The stream told the story of agent1's spy: started, three mode changes, ended; every
+    decision also as an audit.entry."""
+    spy = [(e["type"], e["data"]["spy"]["mode"]) for e in stream
+           if e["type"].startswith("spy.") and e["type"] != "spy.denied"
+           and e["data"]["call_id"] == agent1_call]
+    assert spy == [("spy.started", "listen"), ("spy.mode_changed", "whisper"),
+                   ("spy.mode_changed", "barge"), ("spy.mode_changed", "listen"),
+                   ("spy.ended", "listen")], spy
+    audited = [e["data"].get("action") for e in stream if e["type"] == "audit.entry"]
+    assert {"spy.started", "spy.mode_changed", "spy.ended", "spy.denied"} <= set(audited), \
+        audited
 
 
 def _spy_connected(scene: SpyScene, ami: AmiSession, box: Sandbox, target: str) -> float:
