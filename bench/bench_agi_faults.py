@@ -11,9 +11,11 @@ hand-written FAKE Asterisk peer (edgeqa/sandbox/agipeer.py; not Asterisk) then d
 
 and prints per case, for each server: whether the handler saw the fault (surfaced), whether the
 peer's socket was closed (and in how long, "HUNG" if not within the wait), the CPU the server
-burned during the case (a spin shows as ~1 s per s), its RSS growth, its open sockets after the
-case (leaks), and unhandled-exception/traceback lines in its log. Then the per-session latency
-(connect -> env -> one command -> close) over loopback, sequentially.
+burned during the case (a spin shows as ~1 s per s), its RSS growth, its open sockets and live
+tasks after the case (leaks; "stale" when its loop is blocked), unhandled-exception/traceback
+lines in its log, and whether it still serves a well-behaved session within 2 s (one bad
+session must cost that session only). First, the per-session latency (connect -> env -> one
+command -> close) over loopback, sequentially.
 
     PYTHONPATH=. /work/main/.venv/bin/python bench/bench_agi_faults.py \
         [--panoramisk-python PATH] [--edgeqa-max-sessions N]
@@ -55,9 +57,14 @@ OURS = textwrap.dedent('''
         except Exception as exc:
             print("handler-error", type(exc).__name__, str(exc)[:60], flush=True)
             raise
+    async def tasks(path):
+        while True:
+            open(path, "w").write(str(len(asyncio.all_tasks()) - 2))
+            await asyncio.sleep(0.1)
     async def main():
         srv = AgiServer({"echo": echo}, limits=AgiLimits(max_sessions=int(sys.argv[2])))
         await srv.start("127.0.0.1", int(sys.argv[1]))
+        t = asyncio.create_task(tasks(sys.argv[3]))
         print("ready", flush=True)
         await asyncio.Event().wait()
     asyncio.run(main())
@@ -76,10 +83,15 @@ PANORAMISK = textwrap.dedent('''
         except Exception as exc:
             print("handler-error", type(exc).__name__, str(exc)[:60], flush=True)
             raise
+    async def tasks(path):
+        while True:
+            open(path, "w").write(str(len(asyncio.all_tasks()) - 2))
+            await asyncio.sleep(0.1)
     async def main():
         app = Application(loop=asyncio.get_running_loop())
         app.add_route("echo", echo)
         await asyncio.start_server(app.handler, "127.0.0.1", int(sys.argv[1]))
+        t = asyncio.create_task(tasks(sys.argv[3]))
         print("ready", flush=True)
         await asyncio.Event().wait()
     asyncio.run(main())
@@ -119,13 +131,24 @@ class Server:
     def log(self) -> str:
         return self.out.read_text(errors="replace")
 
+    def tasks(self) -> str:
+        """Session tasks alive in the server (its own count, refreshed every 0.1 s; "?" if
+        its loop is blocked and the count is stale)."""
+        path = self.out.with_suffix(".tasks")
+        try:
+            age = time.time() - path.stat().st_mtime
+            return path.read_text() + ("" if age < 1.0 else " (stale: loop blocked)")
+        except (OSError, ValueError):
+            return "?"
+
 
 def start(name: str, python: str, script: str, port: int, work: Path) -> Server:
     path = work / f"server_{name}.py"
     path.write_text(script)
     out = work / f"{name}.log"
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([python, str(path), str(port), str(MAX_SESSIONS[0])],
+    proc = subprocess.Popen([python, str(path), str(port), str(MAX_SESSIONS[0]),
+                             str(work / f"{name}.tasks")],
                             stdout=out.open("wb"),
                             stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + 20
@@ -315,6 +338,7 @@ async def run_case(server: Server, name: str, case: Callable[[int], Awaitable[st
     wall = time.perf_counter() - t0
     cpu = server.cpu_s() - cpu0
     log = server.log()[log_before:]
+    serves = await _still_serves(server.port)
     bad = sum(log.count(w) for w in _BAD_LOG)
     errors = log.count("handler-error")
     said = [line for line in log.splitlines() if line.startswith(("handled", "handler-error"))]
@@ -323,8 +347,23 @@ async def run_case(server: Server, name: str, case: Callable[[int], Awaitable[st
         print(f"  {'':10s} handler printed: {said[-1][:90]}")
     print(f"  {'':10s} surfaced-to-handler={errors} traceback/unhandled-lines={bad} "
           f"cpu={cpu:.2f}s/{wall:.1f}s rss+={server.rss_mib() - rss0:.1f}MiB "
-          f"sockets-left={server.sockets() - server.base_sockets} "
-          f"alive={server.proc.poll() is None}")
+          f"sockets-left={server.sockets() - server.base_sockets} tasks-left={server.tasks()} "
+          f"serves-a-new-session={serves}")
+
+
+async def _still_serves(port: int) -> str:
+    """Does a well-behaved session, right after the case, get served within 2 s?"""
+    try:
+        async with asyncio.timeout(2.0):
+            async with FakeAsteriskAgi(port) as peer:
+                await peer.send_env("echo")
+                if await peer.command() is None:
+                    return "no"
+                await peer.reply("200 result=1 (PJSIP/x-1)")
+                await peer.rest()
+        return "yes"
+    except (TimeoutError, ConnectionError, OSError):
+        return "NO"
 
 
 async def latency(port: int) -> tuple[float, float]:
