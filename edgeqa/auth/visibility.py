@@ -7,6 +7,8 @@
 - every stream reader: the lifecycle events that carry no call (LIFECYCLE_TYPES); a client
   needs them to know when to fetch the snapshot again.
 - other events without a call (recording.disk_low, stream.events_dropped): admin and feed.
+- audit.entry (AGENT_HIDDEN_TYPES): as above (a supervisor, for the calls in its scope), but
+  never an agent, even about its own call: it would learn that it is being listened to.
 """
 
 from __future__ import annotations
@@ -19,8 +21,15 @@ from edgeqa.auth.model import CallFacts, Principal, call_facts, sees_call, team_
 #: Events every stream reader gets: no call, no person, only the daemon's and links' state.
 LIFECYCLE_TYPES = frozenset({"daemon.started", "daemon.stopping", "asterisk.connected",
                              "asterisk.disconnected", "resync.completed"})
+#: Event types an agent never gets, even about its own calls.
+AGENT_HIDDEN_TYPES = frozenset({"audit.entry"})
 #: Payload keys whose object names the event's call (call.*, leg.*, queue.caller_*).
 _CALL_HOLDERS = ("call", "channel", "leg", "caller")
+
+
+def sees_type(principal: Principal, type_: str) -> bool:
+    """False when ``principal`` may not see events of ``type_`` at all (AGENT_HIDDEN_TYPES)."""
+    return not (principal.role == "agent" and type_ in AGENT_HIDDEN_TYPES)
 
 
 def event_call_id(data: Mapping[str, Any]) -> str | None:
@@ -88,5 +97,5 @@ def filter_snapshot(principal: Principal, snap: Mapping[str, Any],
     return out
 
 
-__all__ = ["LIFECYCLE_TYPES", "CallFacts", "event_call", "event_call_id", "filter_snapshot",
-           "sees_agent", "sees_uncalled_event"]
+__all__ = ["AGENT_HIDDEN_TYPES", "LIFECYCLE_TYPES", "CallFacts", "event_call", "event_call_id",
+           "filter_snapshot", "sees_agent", "sees_type", "sees_uncalled_event"]
