@@ -124,7 +124,8 @@ class Daemon:
         self.spy = SpyService(cfg.spy, cfg.auth.teams, self.ami, self.store.put_audit,
                               self._submit, self.tracker.snapshot, recording=cfg.recording,
                               wall=wall, action_timeout_s=a.action_timeout_s,
-                              agi_url=f"agi://{cfg.agi.host}:{cfg.agi.port}")
+                              agi_url=f"agi://{cfg.agi.host}:{cfg.agi.port}",
+                              labels=self.recorder.labels if self.recorder else None)
         # FastAGI routes by the first path segment of agi://host:port/ROUTE/...: the services
         # add theirs here (spy, spy-session; route in issue 13). A route not here -> FAILURE.
         self.agi_routes: dict[str, AgiHandler] = {}

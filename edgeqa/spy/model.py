@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from edgeqa.auth.model import Principal, call_facts, sees_call
+from edgeqa.auth.model import Principal, call_facts, sees_call, team_members
 from edgeqa.spy.config import SpyConfig, SupervisorPhone
 
 Mode = Literal["listen", "whisper", "barge"]
@@ -194,6 +194,36 @@ def authorise(cfg: SpyConfig, teams: Mapping[str, frozenset[str]], supervisor: s
     if not phone_covers(phone, target, teams):
         raise SpyDenied("unauthorised", f"{supervisor} may not spy on {target.agent}")
     return phone
+
+
+def agent_names(snap: Mapping[str, Any], agent: str) -> frozenset[str]:
+    """``agent`` and the other name its queue membership gives it (interface <-> member name):
+    configuration, not where the agent is."""
+    names = {agent}
+    for member in snap.get("agents", ()):
+        if isinstance(member, Mapping) and agent in (member.get("interface"), member.get("name")):
+            names.update(v for v in (member.get("interface"), member.get("name"))
+                         if isinstance(v, str) and v)
+    return frozenset(names)
+
+
+def authorise_name(cfg: SpyConfig, teams: Mapping[str, frozenset[str]], supervisor: str,
+                   names: frozenset[str], principal: Principal | None) -> None:
+    """Before the live state is looked at (a request by agent name): the phone's teams must
+    name the agent, and a token that is not admin must be a supervisor whose teams name it
+    (or who has queues, judged on the call by authorise). SpyDenied unauthorised otherwise,
+    so that a denial never tells where an agent is (not_on_call would)."""
+    phone = cfg.supervisors.get(supervisor)
+    if phone is None:
+        raise SpyDenied("unauthorised", f"{supervisor!r} is not a supervisor phone")
+    members = frozenset().union(*(teams.get(t, frozenset()) for t in phone.teams))
+    if not members & names:
+        raise SpyDenied("unauthorised", f"{supervisor} may not spy on {min(names)}")
+    if principal is not None and principal.role != "admin" and not (
+            principal.role == "supervisor"
+            and (principal.scope.queues or team_members(principal.scope, teams) & names)):
+        raise SpyDenied("unauthorised", f"the token {principal.name!r} does not cover this "
+                                        "agent")
 
 
 def check_caps(cfg: SpyConfig, active: Iterable[SpySession], target: Target) -> None:

@@ -55,10 +55,13 @@ from edgeqa.spy.model import (
     SpySession,
     Target,
     Via,
+    agent_names,
     authorise,
+    authorise_name,
     chanspy_options,
     check_caps,
     check_pin,
+    known_agents,
     parse_mode,
     resolve_agent,
     resolve_call,
@@ -115,8 +118,12 @@ class SpyService:
                  snapshot: Callable[[], Mapping[str, Any]], *,
                  recording: RecordingConfig | None, wall: Callable[[], float] = time.time,
                  agi_url: str = "agi://127.0.0.1:4573", action_timeout_s: float = 10.0,
-                 new_id: Callable[[], str] = lambda: secrets.token_hex(8)) -> None:
+                 new_id: Callable[[], str] = lambda: secrets.token_hex(8),
+                 labels: Callable[[str], tuple[str | None, str | None] | None] | None = None,
+                 ) -> None:
         self.cfg = cfg
+        #: The (queue, agent) a recorded call's files are filed under (Recorder.labels).
+        self._labels = labels
         self._teams = teams
         self._ami = ami
         self._audit = audit
@@ -176,6 +183,11 @@ class SpyService:
                  "mode": checked, "reason": reason, "via": via, "from": origin}
         try:
             snap = self._snapshot()
+            if agent is not None:
+                if agent not in known_agents(snap, self._teams):
+                    raise SpyDenied("unknown_agent", f"no agent {agent!r} is known")
+                authorise_name(self.cfg, self._teams, supervisor, agent_names(snap, agent),
+                               principal)
             target = resolve_agent(snap, agent, self._teams) if agent is not None \
                 else resolve_call(snap, str(call_id))
             authorise(self.cfg, self._teams, supervisor, target, principal)
@@ -451,6 +463,9 @@ class SpyService:
         call: Mapping[str, Any] = next((c for c in self._snapshot().get("calls", ())
                      if c.get("call_id") == session.call_id), {})
         queue, agent = call.get("queue"), call.get("agent_name") or session.agent
+        filed = self._labels(session.call_id) if self._labels is not None else None
+        if filed is not None:  # filed with the call's other files: listed, kept and purged alike
+            queue, agent = filed[0], filed[1] or agent
         row = Recording(session.call_id, leg, str(file.daemon_path),  # type: ignore[arg-type]
                         self._wall(), queue if isinstance(queue, str) else None, agent)
         await agi.exec("MixMonitor", "", f"r({file.asterisk_path})")

@@ -4,7 +4,7 @@ action, denials audited, the exact ChanSpy, DTMF and API mode changes, ends, cap
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -85,11 +85,13 @@ SNAP = snapshot(agent_call("c10", "PJSIP/agent10", 10), agent_call("c1", "PJSIP/
 
 
 def service(log: Log, *, pin: str | None = None, snap: Mapping[str, Any] = SNAP,
-            recording: RecordingConfig | None = None, **caps: int) -> SpyService:
+            recording: RecordingConfig | None = None,
+            labels: Callable[[str], tuple[str | None, str | None] | None] | None = None,
+            **caps: int) -> SpyService:
     ids = iter(f"{n:016x}" for n in range(1, 100))
     return SpyService(spy_config(pin, **caps), TEAMS, log, log.audit, log.submit,
                       lambda: snap, recording=recording, wall=lambda: 1733012400.0,
-                      new_id=lambda: next(ids))
+                      new_id=lambda: next(ids), labels=labels)
 
 
 async def test_api_spy_is_audited_before_the_one_originate() -> None:
@@ -118,6 +120,22 @@ async def test_a_call_id_from_an_alert_is_a_target() -> None:
         supervisor="PJSIP/super2", agent=None, call_id="c10", mode="listen", reason="",
         principal=Principal(1, "root", "admin"), via="api", origin="::1")
     assert session.agent_channel == "PJSIP/agent10-0000010a"
+
+
+@pytest.mark.parametrize("snap", [SNAP, snapshot()], ids=["on_a_call", "on_no_call"])
+async def test_a_token_out_of_scope_learns_nothing_about_where_the_agent_is(
+        snap: Mapping[str, Any]) -> None:
+    """South's token asking for north's Agent Two gets 403 whether or not Agent Two is on a
+    call (a 409 not_on_call would tell it), and so does a phone whose teams lack the agent."""
+    south = Principal(3, "south-lead", "supervisor", Scope(teams=frozenset({"south"})))
+    for supervisor, principal in (("PJSIP/super2", south), ("PJSIP/super2", LEAD)):
+        log = Log()
+        with pytest.raises(SpyDenied) as denied:
+            await service(log, snap=snap).request(
+                supervisor=supervisor, agent="Agent Two", call_id=None, mode="listen",
+                reason="", principal=principal, via="api", origin="::1")
+        assert (denied.value.reason, denied.value.status) == ("unauthorised", 403)
+        assert log.actions() == []
 
 
 @pytest.mark.parametrize(("kwargs", "reason", "status"), [
@@ -194,6 +212,24 @@ async def test_originated_session_records_the_supervisor_then_chanspies_the_exac
     assert (started.data["queue"], started.data["agent"]) == ("support", "PJSIP/agent1")
     assert started.data["path"] == str(tmp_path / day / "c1-supervisor.wav")
     assert_valid(log.events())  # type: ignore[arg-type]
+
+
+async def test_the_supervisor_file_is_filed_with_the_calls_other_files(
+        tmp_path: Path) -> None:
+    """Filed under the queue and agent of the call's own rows (Recorder.labels), so that
+    `edgeqa recordings --agent/--queue` lists it and retention treats it alike."""
+    log = Log()
+    rec = RecordingConfig(enabled=True, asterisk_dir=PurePosixPath("/var/spool/rec"),
+                          daemon_dir=tmp_path, close_timeout_s=0.01)
+    filed = {"c1": ("support", "Agent One")}
+    spy = service(log, recording=rec, labels=filed.get)
+    session = await ask(spy, mode="listen")
+    agi = AgiSessionDouble(Request("PJSIP/super1-0000000b", f"spy-session/{session.id}"))
+    async with asyncio.TaskGroup() as tg:
+        spy.bind(tg)
+        await spy.originated(agi)
+    started = next(e for e in log.events() if e.type == "recording.started")
+    assert (started.data["queue"], started.data["agent"]) == ("support", "Agent One")
 
 
 async def test_an_originated_call_answered_by_another_phone_is_refused() -> None:
