@@ -128,7 +128,7 @@ def _spy_config(directory: Path) -> str:
     fd = os.open(pin, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(PIN + "\n")
-    return ('[auth.teams]\nnorth = ["PJSIP/agent1", "PJSIP/agent10"]\n'
+    return ('[auth.teams]\nnorth = ["PJSIP/agent1", "PJSIP/agent10", "PJSIP/agent4"]\n'
             'south = ["PJSIP/agent2", "PJSIP/agent3"]\n'
             '[spy]\nmax_per_agent = 1\n'
             '[spy.supervisors]\n"PJSIP/supervisor1" = { teams = ["north"] }\n'
@@ -207,11 +207,13 @@ def test_feature_code_dtmf_and_api_spy_through_the_daemon(running_sandbox: Sandb
             assert (live["agent"], live["call_id"], live["mode"]) == (
                 "PJSIP/agent1", calls["PJSIP/agent1"], "listen"), live
             # The API's denials meanwhile: team south's token does not cover agent1, agent1
-            # has its one spy, agent2 is on no call, agent99 does not exist.
+            # has its one spy, agent4 (north) is on no call, agent2 is south's (refused before
+            # anything says whether it is on a call), agent99 does not exist.
             south = add_token(proc, "south-lead", "supervisor", "team:south")
             for agent, tok, want in (("PJSIP/agent1", south, (403, "unauthorised")),
                                      ("PJSIP/agent1", token, (409, "too_many_spies")),
-                                     ("PJSIP/agent2", None, (409, "not_on_call")),
+                                     ("PJSIP/agent4", None, (409, "not_on_call")),
+                                     ("PJSIP/agent2", None, (403, "unauthorised")),
                                      ("PJSIP/agent99", None, (404, "unknown_agent"))):
                 status, body = api_request(proc, "POST", "/v1/spy", {
                     "supervisor": "PJSIP/supervisor1", "agent": agent, "mode": "listen"}, tok)
