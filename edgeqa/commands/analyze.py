@@ -113,17 +113,17 @@ def expand_inputs(inputs: list[str]) -> list[tuple[str, ...]]:
 
 def analyze_one(call: tuple[str, ...], args: argparse.Namespace, config: Any) -> dict[str, Any]:
     """Analyse one call; raise WavError/OSError/ValueError on bad input."""
-    from edgeqa.analyze.offline import load_pair, load_stereo, run_call
+    from edgeqa.analyze.offline import open_pair, open_stereo, run_call
 
     if len(call) == 2:
-        audio = load_pair(call[0], call[1])
+        audio = open_pair(call[0], call[1])
     else:
-        audio = load_stereo(call[0], args.customer_channel, args.agent_channel)
+        audio = open_stereo(call[0], args.customer_channel, args.agent_channel)
     summary = run_call(audio, config, paused=args.paused)
     if args.plot:
         from edgeqa.analyze.plot import plot_call
 
-        plot_call(audio, summary, args.plot, title=" + ".join(Path(p).name for p in call))
+        plot_call(audio.load(), summary, args.plot, title=" + ".join(Path(p).name for p in call))
     return summary
 
 

@@ -31,9 +31,9 @@ class FileProblem(Exception):
     """A file that cannot be used; the message says why in words (no traceback)."""
 
 
-def read_text_file(path: Path, *, max_bytes: int, private: bool = False) -> str:
-    """Return the UTF-8 text of the regular file ``path`` (at most ``max_bytes``); with
-    ``private``, refuse it unless only its owner may access it. Raise FileProblem."""
+def open_regular(path: str | Path) -> tuple[int, os.stat_result]:
+    """Open ``path`` read-only if it is a regular file (a FIFO, device, socket or directory
+    is refused before any read) and return its descriptor and fstat; raise FileProblem."""
     if "\x00" in str(path):
         raise FileProblem(f"{str(path)!r}: a path cannot contain NUL")
     flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
@@ -41,13 +41,20 @@ def read_text_file(path: Path, *, max_bytes: int, private: bool = False) -> str:
         fd = os.open(path, flags)
     except OSError as exc:
         raise FileProblem(f"cannot read {path}: {exc.strerror}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        kinds = [kind for is_kind, kind in _KINDS if is_kind(info.st_mode)]
+        raise FileProblem(f"{path} is {kinds[0]}, not a regular file" if kinds
+                          else f"{path} is not a regular file")
+    return fd, info
+
+
+def read_text_file(path: Path, *, max_bytes: int, private: bool = False) -> str:
+    """Return the UTF-8 text of the regular file ``path`` (at most ``max_bytes``); with
+    ``private``, refuse it unless only its owner may access it. Raise FileProblem."""
+    fd, info = open_regular(path)
     try:
-        info = os.fstat(fd)
-        for is_kind, kind in _KINDS:
-            if is_kind(info.st_mode):
-                raise FileProblem(f"{path} is {kind}, not a regular file")
-        if not stat.S_ISREG(info.st_mode):
-            raise FileProblem(f"{path} is not a regular file")
         mode = stat.S_IMODE(info.st_mode)
         if private and mode & SECRET_FORBIDDEN_MODE:
             raise FileProblem(
