@@ -52,3 +52,32 @@ def test_extensible_and_odd_chunks() -> None:
     extra = b"LIST" + struct.pack("<I", 3) + b"abc\x00"  # odd-sized chunk, padded
     spliced = raw[:12] + extra + raw[12:]
     assert parse_wav(spliced).data == bytes(4)
+
+
+def _channel_reference(data: bytes, codec: str, channels: int, index: int) -> bytes:
+    """The readable version: every sample of one channel, one at a time."""
+    width = 2 if codec == "pcm16" else 1
+    block = width * channels
+    frames = len(data) // block
+    return b"".join(data[f * block + index * width:f * block + (index + 1) * width]
+                    for f in range(frames))
+
+
+@pytest.mark.parametrize("name", ["clean.wav", "clean.ulaw.wav", "talk_over.16k.wav",
+                                  "clean.customer.wav", "levels.alaw.wav"])
+def test_channel_equals_the_reference_whole_and_in_blocks(name: str) -> None:
+    audio = read_wav(CALLS / name)
+    data = audio.data
+    for index in range(audio.channels):
+        want = _channel_reference(data, audio.codec, audio.channels, index)
+        assert audio.channel(index) == want
+        step = 12_345  # frames, not a multiple of anything the file has
+        blocks = [audio.channel(index, f, f + step) for f in range(0, audio.frames + step, step)]
+        assert b"".join(blocks) == want
+
+
+def test_odd_stereo_g711_drops_the_partial_frame() -> None:
+    raw = wav(bytes(range(7)), tag=7, channels=2, bits=8)
+    audio = parse_wav(raw)
+    assert (audio.frames, audio.channel(0), audio.channel(1)) == (3, b"\x00\x02\x04",
+                                                                  b"\x01\x03\x05")
