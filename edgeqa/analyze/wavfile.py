@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeqa.config.files import FileProblem, open_regular
 from edgeqa.metrics.codecs import CODEC_BYTES, Codec
 from edgeqa.metrics.config import SAMPLE_RATES
+from edgeqa.runtime.files import FileProblem, open_regular
 
 #: Largest WAV file read: what a RIFF size field can describe (about 37 h of 8 kHz stereo
 #: PCM16). The file is mapped, not read whole, so this bounds no memory.
