@@ -34,6 +34,8 @@ _OVERRIDES: tuple[tuple[str, str, type, str, float, float], ...] = (
 #: Exit status when the reader of stdout went away (``| head``): 128 + SIGPIPE, as a shell
 #: reports a process that SIGPIPE ended, so ``set -o pipefail`` sees it as a C tool's.
 EXIT_BROKEN_PIPE = 141
+#: Latest end of a --paused span, seconds (a week: longer than any WAV edgeqa reads).
+MAX_PAUSED_S = 7 * 86400.0
 _PAIR_SUFFIXES = (".customer.wav", ".agent.wav")
 
 
@@ -81,8 +83,9 @@ def _span(text: str) -> tuple[float, float]:
         span = float(start), float(end)
     except ValueError:
         span = (0.0, -1.0)
-    if not sep or not 0.0 <= span[0] < span[1]:
-        raise argparse.ArgumentTypeError(f"{text!r}: need START-END seconds, 0 <= START < END")
+    if not sep or not 0.0 <= span[0] < span[1] <= MAX_PAUSED_S:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: need START-END seconds, 0 <= START < END <= {MAX_PAUSED_S:g}")
     return span
 
 

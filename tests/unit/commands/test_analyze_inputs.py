@@ -82,6 +82,15 @@ def test_out_of_range_options_get_one_line(option: str, value: str, message: str
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("span", ["1-inf", "1e308-1e309", "nan-5", "5-1", "0-604801"])
+def test_out_of_range_paused_spans_get_one_line(span: str) -> None:
+    done = _edgeqa(str(CALLS / "clean.wav"), "--paused", span)
+    assert done.returncode == 2
+    assert (f"argument --paused: {span!r}: need START-END seconds, "
+            "0 <= START < END <= 604800") in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_help_gives_units_and_defaults(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["analyze", "--help"])
