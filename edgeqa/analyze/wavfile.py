@@ -57,6 +57,10 @@ class WavAudio:
         if stop <= start:
             return b""
         width = CODEC_BYTES[self.codec]
+        end = self.offset + stop * width * self.channels
+        if isinstance(self.buffer, mmap.mmap) and self.buffer.size() < end:
+            # Reading a mapped page past the file's end would kill the process (SIGBUS).
+            raise WavError(f"the file shrank to {self.buffer.size()} bytes while being read")
         samples = np.frombuffer(self.buffer, dtype="<i2" if width == 2 else "u1",
                                 count=(stop - start) * self.channels,
                                 offset=self.offset + start * width * self.channels)

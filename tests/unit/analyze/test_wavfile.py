@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import struct
+from pathlib import Path
 
 import pytest
 
@@ -81,3 +83,20 @@ def test_odd_stereo_g711_drops_the_partial_frame() -> None:
     audio = parse_wav(raw)
     assert (audio.frames, audio.channel(0), audio.channel(1)) == (3, b"\x00\x02\x04",
                                                                   b"\x01\x03\x05")
+
+
+def test_a_file_that_shrinks_while_read_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "call.wav"
+    path.write_bytes(wav(bytes(64_000), channels=2))
+    audio = read_wav(path)
+    assert len(audio.channel(0, 0, 100)) == 200
+    os.truncate(path, 100)
+    with pytest.raises(WavError, match="shrank to 100 bytes while being read"):
+        audio.channel(0, 8000, 16000)
+
+
+def test_a_fifo_is_refused(tmp_path: Path) -> None:
+    fifo = tmp_path / "call.wav"
+    os.mkfifo(fifo)
+    with pytest.raises(WavError, match="is a FIFO, not a regular file"):
+        read_wav(fifo)
