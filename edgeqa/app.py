@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from edgeqa import __version__
+from edgeqa.agi import AgiHandler, AgiServer
 from edgeqa.ami.client import AmiClient
 from edgeqa.ami.errors import AmiAuthenticationError
 from edgeqa.ami.message import AmiMessage
@@ -34,6 +35,7 @@ from edgeqa.recording.purge import RetentionJob
 from edgeqa.recording.service import Recorder
 from edgeqa.recording.summarizer import Summarizer
 from edgeqa.runtime.sdnotify import SdNotifier
+from edgeqa.spy.service import SpyService
 from edgeqa.store import Event, EventLike, Store
 from edgeqa.stream import StreamHub
 from edgeqa.stream.pipeline import EventPipeline
@@ -119,6 +121,16 @@ class Daemon:
             lambda: self.tracker.channels,
             self.recorder.recording_channel if self.recorder is not None else lambda _: None,
             live=self.live, wall=wall, action_timeout_s=a.action_timeout_s)
+        self.spy = SpyService(cfg.spy, cfg.auth.teams, self.ami, self.store.put_audit,
+                              self._submit, self.tracker.snapshot, recording=cfg.recording,
+                              wall=wall, action_timeout_s=a.action_timeout_s,
+                              agi_url=f"agi://{cfg.agi.host}:{cfg.agi.port}",
+                              labels=self.recorder.labels if self.recorder else None)
+        # FastAGI routes by the first path segment of agi://host:port/ROUTE/...: the services
+        # add theirs here (spy, spy-session; route in issue 13). A route not here -> FAILURE.
+        self.agi_routes: dict[str, AgiHandler] = {}
+        self.agi = AgiServer(self.agi_routes, limits=cfg.agi.limits) if cfg.agi.enabled else None
+        self.agi_routes.update(self.spy.routes())  # spy, spy-session (issue 11)
         self.resyncer = Resyncer(self.tracker, self.ami, self.ari, submit=self._submit_tracked,
                                  emit=self.emit,
                                  wall=wall, mono=mono, action_timeout_s=a.action_timeout_s)
@@ -129,6 +141,9 @@ class Daemon:
         """The tracker's live model plus the stream position it reflects."""
         snap = self.tracker.snapshot()
         snap["seq"] = self.hub.last_seq if self.hub is not None else 0
+        spies = self.spy.spies_by_call()  # who spies on each call, in which mode (issue 11)
+        for call in snap["calls"]:
+            call["spies"] = spies.get(call["call_id"], [])
         return snap
 
     def health(self) -> Mapping[str, Any]:
@@ -155,7 +170,9 @@ class Daemon:
             "recording": self.recorder.health() if self.recorder is not None else None,
             "summaries": self.summaries.health() if self.summaries is not None else None,
             "pci": self.pci.health(),
+            "spy": self.spy.health(),
             "retention": self.retention.health() if self.retention is not None else None,
+            "agi": self.agi.health() if self.agi is not None else None,
         }
 
     async def _paused_spans(self, call_id: str) -> list[tuple[float, float]]:
@@ -212,6 +229,7 @@ class Daemon:
         self._track(self.tracker.handle_ami, msg)
         if msg.get("Event") == "UserEvent":
             self.pci.on_ami(msg)  # a PCI feature code from a phone
+        self.spy.on_ami(msg)  # DTMF mode switches and hang-ups of spyer channels
 
     def _on_ari(self, event: Mapping[str, Any]) -> None:
         self._track(self.tracker.handle_ari, event)
@@ -331,7 +349,7 @@ class Daemon:
                                  legal_holds=self.store,
                                  origins=GuardSettings(c.api.allowed_hosts,
                                                        c.api.allowed_origins, c.api.host),
-                                 auth=Authority(self.store, c.auth)),
+                                 auth=Authority(self.store, c.auth), spy=self.spy),
                         c.api.host, c.api.port,
                         ConnectionBounds(c.api.header_timeout_s, c.api.idle_timeout_s,
                                          c.api.max_connections))
@@ -345,6 +363,7 @@ class Daemon:
         if c.api.host not in ("127.0.0.1", "::1", "localhost"):
             log.warning("the API listens on %s: tokens travel in clear without TLS; keep it "
                         "behind a TLS proxy or a firewall", c.api.host)
+        await self._start_agi()
         if self.live is not None:
             try:
                 await self.live.open()
@@ -353,6 +372,8 @@ class Daemon:
                           "set [live] enabled = false)", c.live.rtp_port,
                           os.strerror(exc.errno) if exc.errno else exc)
                 await api.stop()
+                if self.agi is not None:
+                    await self.agi.stop()
                 return EXIT_FAILED
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -366,6 +387,7 @@ class Daemon:
                 if self.summaries is not None:
                     self.summaries.bind(tg)
                 self.pci.bind(tg)
+                self.spy.bind(tg)
                 pipe_task = tg.create_task(pipe.run(), name="pipeline")
                 self.emit("daemon.started", {"version": __version__, "pid": os.getpid(),
                                              "resume_from": hub.last_seq,
@@ -395,8 +417,23 @@ class Daemon:
                 loop.remove_signal_handler(sig)
             if self.live is not None:
                 self.live.stop_intake()
+            if self.agi is not None:
+                await self.agi.stop()
             await api.stop()
         return self._fatal.exit_status if self._fatal else EXIT_OK
+
+    async def _start_agi(self) -> None:
+        """Listen for FastAGI; a port in use is logged, not fatal: the dialplan then sees
+        AGISTATUS=FAILURE, plays its prompt and hangs up (never a spy without the daemon)."""
+        a = self.cfg.agi
+        if self.agi is None:
+            return
+        try:
+            await self.agi.start(a.host, a.port)
+        except OSError as exc:
+            log.error("cannot listen for FastAGI on %s:%d: %s (check [agi] port); feature "
+                      "codes are refused until restart", a.host, a.port,
+                      os.strerror(exc.errno) if exc.errno else exc)
 
     async def _shutdown(self, api: ApiServer, pipe: EventPipeline, pipe_task: asyncio.Task[None],
                         links: list[asyncio.Task[None]], helpers: list[asyncio.Task[None]]) -> None:
@@ -405,6 +442,9 @@ class Daemon:
         self._notifier.notify("STOPPING=1")
         for task in helpers:
             task.cancel()
+        if self.agi is not None:
+            await self.agi.stop()  # sessions end with FAILURE: the dialplan plays its prompt
+        await self.spy.close()
         if self.live is not None:
             # While ARI is still up: each call still up is checkpointed and its taps come down.
             await self.live.close(self._wall())

@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "edgeqa.commands.check_config",
     "edgeqa.commands.calls",
     "edgeqa.commands.pci",
+    "edgeqa.commands.spy",
     "edgeqa.commands.recordings",
     "edgeqa.commands.export",
     "edgeqa.commands.audit",

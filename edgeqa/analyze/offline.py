@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeqa.analyze.wavfile import WavError, read_wav
+from edgeqa.analyze.wavfile import WavAudio, WavError, read_wav
 from edgeqa.metrics.call import CallAnalyzer
 from edgeqa.metrics.codecs import Codec, decode
 from edgeqa.metrics.config import MetricsConfig
-from edgeqa.metrics.events import MetricEvent
+from edgeqa.metrics.events import Leg, MetricEvent
 from edgeqa.metrics.summary import build_summary
 
 #: Audio fed per step, seconds (the analyzers split it at second boundaries themselves).
@@ -31,18 +31,56 @@ class CallAudio:
     sample_rate: int
     codec: Codec
 
+    def pcm_length(self, leg: Leg) -> int:
+        """Bytes of int16 PCM the leg holds."""
+        return len(self.customer if leg == "customer" else self.agent)
 
-def load_stereo(path: str | Path, customer_channel: int = 0, agent_channel: int = 1) -> CallAudio:
-    """Load a stereo WAV (or a mono one, whose one channel is then both legs: refused)."""
+    def pcm(self, leg: Leg, start: int, stop: int) -> bytes | memoryview:
+        """The leg's int16 PCM from byte ``start`` to ``stop`` (no copy)."""
+        return memoryview(self.customer if leg == "customer" else self.agent)[start:stop]
+
+
+@dataclass(frozen=True, slots=True)
+class CallFile:
+    """Both legs of a call still in their WAV file(s), read and decoded a block at a time,
+    so that a long call never sits whole in memory: (file, channel) for each leg."""
+
+    customer: tuple[WavAudio, int]
+    agent: tuple[WavAudio, int]
+    sample_rate: int
+    codec: Codec
+
+    def pcm_length(self, leg: Leg) -> int:
+        """Bytes of int16 PCM the leg holds."""
+        return 2 * (self.customer if leg == "customer" else self.agent)[0].frames
+
+    def pcm(self, leg: Leg, start: int, stop: int) -> bytes:
+        """The leg's int16 PCM from byte ``start`` to ``stop`` (even), read from the file."""
+        wav, index = self.customer if leg == "customer" else self.agent
+        encoded = wav.channel(index, start // 2, stop // 2)
+        wav.done_with(start // 2, stop // 2)
+        return decode(self.codec, encoded)
+
+    def load(self) -> CallAudio:
+        """Both legs decoded whole, in memory."""
+        return CallAudio(self.pcm("customer", 0, self.pcm_length("customer")),
+                         self.pcm("agent", 0, self.pcm_length("agent")),
+                         self.sample_rate, self.codec)
+
+
+def open_stereo(path: str | Path, customer_channel: int = 0, agent_channel: int = 1) -> CallFile:
+    """Open a stereo WAV (a mono one, whose one channel would be both legs, is refused)."""
     wav = read_wav(path)
     if wav.channels != 2:
         raise WavError(f"need a stereo file (or --customer/--agent), got {wav.channels} channel")
-    return CallAudio(decode(wav.codec, wav.channel(customer_channel)),
-                     decode(wav.codec, wav.channel(agent_channel)), wav.sample_rate, wav.codec)
+    for index in (customer_channel, agent_channel):
+        if not 0 <= index < wav.channels:
+            raise WavError(f"channel {index} does not exist (file has {wav.channels})")
+    return CallFile((wav, customer_channel), (wav, agent_channel), wav.sample_rate, wav.codec)
 
 
-def load_pair(customer: str | Path, agent: str | Path) -> CallAudio:
-    """Load two mono WAV files of the same rate and codec."""
+def open_pair(customer: str | Path, agent: str | Path) -> CallFile:
+    """Open two mono WAV files of the same rate and codec."""
     c, a = read_wav(customer), read_wav(agent)
     for name, wav in (("customer", c), ("agent", a)):
         if wav.channels != 1:
@@ -50,7 +88,17 @@ def load_pair(customer: str | Path, agent: str | Path) -> CallAudio:
     if (c.sample_rate, c.codec) != (a.sample_rate, a.codec):
         raise WavError(f"legs differ: customer {c.sample_rate} Hz {c.codec}, "
                        f"agent {a.sample_rate} Hz {a.codec}")
-    return CallAudio(decode(c.codec, c.data), decode(a.codec, a.data), c.sample_rate, c.codec)
+    return CallFile((c, 0), (a, 0), c.sample_rate, c.codec)
+
+
+def load_stereo(path: str | Path, customer_channel: int = 0, agent_channel: int = 1) -> CallAudio:
+    """Load a stereo WAV whole (or a mono one, whose one channel is then both legs: refused)."""
+    return open_stereo(path, customer_channel, agent_channel).load()
+
+
+def load_pair(customer: str | Path, agent: str | Path) -> CallAudio:
+    """Load two mono WAV files of the same rate and codec, whole."""
+    return open_pair(customer, agent).load()
 
 
 def pause_spans(paused: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -66,7 +114,7 @@ def pause_spans(paused: Sequence[tuple[float, float]]) -> list[tuple[float, floa
     return spans
 
 
-def run_call(audio: CallAudio, config: MetricsConfig | None = None,
+def run_call(audio: CallAudio | CallFile, config: MetricsConfig | None = None,
              events: list[MetricEvent] | None = None,
              paused: Sequence[tuple[float, float]] = (),
              holds: Sequence[tuple[float, float]] = ()) -> dict[str, Any]:
@@ -83,8 +131,8 @@ def run_call(audio: CallAudio, config: MetricsConfig | None = None,
     bps = 2 * audio.sample_rate
     step = bps * FEED_BLOCK_S
     frame_bytes = call.legs["customer"].frame_bytes
-    c_mv, a_mv = memoryview(audio.customer), memoryview(audio.agent)
-    end = max(len(c_mv), len(a_mv))
+    c_len, a_len = audio.pcm_length("customer"), audio.pcm_length("agent")
+    end = max(c_len, a_len)
     marks: list[tuple[int, bool]] = []  # (byte offset, paused from there)
     for start_s, end_s in pause_spans(paused):
         marks += [(round(start_s * bps / frame_bytes) * frame_bytes, True),
@@ -98,10 +146,10 @@ def run_call(audio: CallAudio, config: MetricsConfig | None = None,
             sink.extend(call.pause(at / bps) if on else call.unpause(at / bps))
         upto = min(off + step, end, marks[0][0] if marks else end)
         t_s = off / bps
-        if off < len(c_mv):
-            sink.extend(feed("customer", c_mv[off:upto], t_s))
-        if off < len(a_mv):
-            sink.extend(feed("agent", a_mv[off:upto], t_s))
+        if off < c_len:
+            sink.extend(feed("customer", audio.pcm("customer", off, upto), t_s))
+        if off < a_len:
+            sink.extend(feed("agent", audio.pcm("agent", off, upto), t_s))
         if events is None:
             sink.clear()
         off = upto

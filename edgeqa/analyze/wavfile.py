@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import mmap
+import os
 import struct
-from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from edgeqa.metrics.codecs import CODEC_BYTES, Codec
 from edgeqa.metrics.config import SAMPLE_RATES
+from edgeqa.runtime.files import FileProblem, open_regular
 
-#: Largest WAV file read (about 18 h of 8 kHz stereo PCM16).
-MAX_WAV_BYTES = 1 << 30
+#: Largest WAV file read: what a RIFF size field can describe (about 37 h of 8 kHz stereo
+#: PCM16). The file is mapped, not read whole, so this bounds no memory.
+MAX_WAV_BYTES = 1 << 32
 _FORMAT_TAGS: dict[int, Codec] = {1: "pcm16", 6: "alaw", 7: "ulaw"}
 _EXTENSIBLE = 0xFFFE
 
@@ -23,34 +28,57 @@ class WavError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class WavAudio:
-    """A parsed WAV: codec-encoded interleaved samples and their format."""
+    """A parsed WAV: its data chunk, ``size`` bytes at ``offset`` of ``buffer`` (the file's
+    bytes, or the file mapped read-only), holding codec-encoded interleaved samples."""
 
     sample_rate: int
     channels: int
     codec: Codec
-    data: bytes
+    buffer: bytes | mmap.mmap
+    offset: int
+    size: int
 
     @property
     def frames(self) -> int:
         """Samples per channel."""
-        return len(self.data) // (CODEC_BYTES[self.codec] * self.channels)
+        return self.size // (CODEC_BYTES[self.codec] * self.channels)
 
-    def channel(self, index: int) -> bytes:
-        """Return one channel's encoded samples."""
+    @property
+    def data(self) -> bytes:
+        """The data chunk's bytes (a copy: for a long file, read it with ``channel``)."""
+        return bytes(self.buffer[self.offset:self.offset + self.size])
+
+    def channel(self, index: int, start: int = 0, stop: int | None = None) -> bytes:
+        """Return one channel's encoded samples, frames ``start`` to ``stop`` (default: all),
+        de-interleaved by numpy (2-byte samples stay little-endian on any host)."""
         if not 0 <= index < self.channels:
             raise WavError(f"channel {index} does not exist (file has {self.channels})")
+        stop = self.frames if stop is None else min(stop, self.frames)
+        if stop <= start:
+            return b""
         width = CODEC_BYTES[self.codec]
-        if self.channels == 1:
-            return self.data[: self.frames * width]
-        if width == 1:
-            return self.data[index::self.channels]
-        # 2-byte items sliced as they are: the bytes stay little-endian on any host.
-        pcm = array("h", self.data[: self.frames * self.channels * 2])
-        return pcm[index::self.channels].tobytes()
+        end = self.offset + stop * width * self.channels
+        if isinstance(self.buffer, mmap.mmap) and self.buffer.size() < end:
+            # Reading a mapped page past the file's end would kill the process (SIGBUS).
+            raise WavError(f"the file shrank to {self.buffer.size()} bytes while being read")
+        samples = np.frombuffer(self.buffer, dtype="<i2" if width == 2 else "u1",
+                                count=(stop - start) * self.channels,
+                                offset=self.offset + start * width * self.channels)
+        return (samples[index::self.channels] if self.channels > 1 else samples).tobytes()
+
+    def done_with(self, start: int, stop: int) -> None:
+        """Frames ``start`` to ``stop`` were read: let the kernel drop their pages from this
+        process (a mapped file would otherwise stay resident until it is unmapped)."""
+        if isinstance(self.buffer, mmap.mmap) and stop > start:
+            block = CODEC_BYTES[self.codec] * self.channels
+            first = (self.offset + start * block) // mmap.PAGESIZE * mmap.PAGESIZE
+            last = (self.offset + stop * block) // mmap.PAGESIZE * mmap.PAGESIZE
+            if last > first:
+                self.buffer.madvise(mmap.MADV_DONTNEED, first, last - first)
 
 
-def parse_wav(raw: bytes) -> WavAudio:
-    """Parse a whole WAV file's bytes, or raise WavError."""
+def parse_wav(raw: bytes | mmap.mmap) -> WavAudio:
+    """Parse a whole WAV file's bytes (or the file mapped), or raise WavError."""
     if not raw:
         raise WavError("empty file")
     if len(raw) < 12 or raw[:4] != b"RIFF" or raw[8:12] != b"WAVE":
@@ -70,11 +98,11 @@ def parse_wav(raw: bytes) -> WavAudio:
             if body + size > len(raw):
                 raise WavError(f"truncated: data chunk declares {size} bytes, "
                                f"file holds {len(raw) - body}")
-            return _audio(fmt, raw[body:body + size])
+            return _audio(fmt, raw, body, size)
     raise WavError("truncated: no data chunk" if fmt else "truncated: no fmt chunk")
 
 
-def riff_chunks(buf: bytes) -> Iterator[tuple[bytes, int, int]]:
+def riff_chunks(buf: bytes | mmap.mmap) -> Iterator[tuple[bytes, int, int]]:
     """The chunks after the 12-byte RIFF/WAVE header of ``buf``: (id, body offset, declared
     size), up to the last chunk header ``buf`` holds (a body may reach beyond ``buf``)."""
     pos = 12
@@ -84,7 +112,8 @@ def riff_chunks(buf: bytes) -> Iterator[tuple[bytes, int, int]]:
         pos += 8 + size + (size & 1)
 
 
-def _audio(fmt: tuple[int, int, int, int], data: bytes) -> WavAudio:
+def _audio(fmt: tuple[int, int, int, int], raw: bytes | mmap.mmap, offset: int,
+           size: int) -> WavAudio:
     tag, channels, rate, bits = fmt
     codec = _FORMAT_TAGS.get(tag)
     if codec is None:
@@ -95,15 +124,29 @@ def _audio(fmt: tuple[int, int, int, int], data: bytes) -> WavAudio:
         raise WavError(f"unsupported sample rate {rate} Hz (need 8000 or 16000)")
     if channels not in (1, 2):
         raise WavError(f"unsupported channel count {channels} (need 1 or 2)")
-    if not data:
+    if not size:
         raise WavError("no audio (empty data chunk)")
-    return WavAudio(rate, channels, codec, data)
+    block = CODEC_BYTES[codec] * channels
+    if size < block:
+        raise WavError(f"no audio: the data chunk holds {size} bytes, not one whole "
+                       f"{block}-byte sample frame")
+    return WavAudio(rate, channels, codec, raw, offset, size)
 
 
 def read_wav(path: str | Path) -> WavAudio:
-    """Read and parse a WAV file, or raise WavError (OSError for unreadable files)."""
-    p = Path(path)
-    size = p.stat().st_size
-    if size > MAX_WAV_BYTES:
-        raise WavError(f"file too large ({size} bytes > {MAX_WAV_BYTES})")
-    return parse_wav(p.read_bytes())
+    """Map and parse a WAV file, or raise WavError (a FIFO, a device or any other file that
+    is not a regular file is refused before any read; OSError for an unreadable file)."""
+    try:
+        fd, info = open_regular(path)
+    except FileProblem as exc:
+        raise WavError(str(exc)) from None
+    try:
+        if info.st_size > MAX_WAV_BYTES:
+            raise WavError(f"file too large ({info.st_size} bytes > {MAX_WAV_BYTES})")
+        if info.st_size == 0:
+            raise WavError("empty file")
+        mapped = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+    finally:
+        os.close(fd)
+    mapped.madvise(mmap.MADV_SEQUENTIAL)
+    return parse_wav(mapped)

@@ -80,6 +80,10 @@ POLICIES: Mapping[tuple[str, str], Policy] = {
     ("GET", "/v1/events"): Policy("stream.read"),
     ("POST", "/v1/session"): Policy(None),
     ("DELETE", "/v1/session"): Policy("session.logout"),
+    ("GET", "/v1/spy"): Policy("spy.read"),
+    ("POST", "/v1/spy"): Policy("spy.change"),
+    ("PATCH", "/v1/spy/{spy_id}"): Policy("spy.change"),
+    ("DELETE", "/v1/spy/{spy_id}"): Policy("spy.change"),
 }
 
 

@@ -41,7 +41,7 @@ async def recording_handler(request: web.Request) -> web.StreamResponse:
         return json_error(404, "not_found", str(exc))
     await request.app[AUTH_KEY].store.put_audit(AuditEntry(
         time.time(), principal_of(request).actor, RECORDING_DOWNLOADED, call_id,
-        {"range": request.headers.get("Range")}))
+        {"range": request.headers.get("Range")}, source=request.remote or None))
     return web.FileResponse(path, headers={
         "Content-Type": "audio/wav",
         "Content-Disposition": f'attachment; filename="{call_id}-stereo.wav"',

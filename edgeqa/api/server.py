@@ -8,6 +8,7 @@ import logging
 from aiohttp import web
 
 from edgeqa.api import access, bounds, guard, legal_hold, session
+from edgeqa.api import spy as spy_api
 from edgeqa.api.bounds import BoundedSite, ConnectionBounds
 from edgeqa.api.errors import json_errors
 from edgeqa.api.keys import (
@@ -26,6 +27,7 @@ from edgeqa.auth.service import Authority
 from edgeqa.pci.service import PciService
 from edgeqa.recording.legal_hold import LegalHoldStore
 from edgeqa.recording.playback import StereoCache
+from edgeqa.spy.service import SpyService
 from edgeqa.stream import StreamHub
 
 log = logging.getLogger(__name__)
@@ -52,7 +54,7 @@ def make_app(view: DaemonView, hub: StreamHub, settings: StreamSettings,
              pci: PciService | None = None,
              legal_holds: LegalHoldStore | None = None,
              origins: guard.GuardSettings | None = None, *,
-             auth: Authority) -> web.Application:
+             auth: Authority, spy: SpyService | None = None) -> web.Application:
     """Return the aiohttp application serving ``view``, ``hub`` and (if recording is on)
     ``recordings``, and the PCI pause of calls (``pci``); ``auth`` checks every request."""
     app = web.Application(middlewares=[json_errors], client_max_size=CLIENT_MAX_BODY_BYTES)
@@ -73,6 +75,7 @@ def make_app(view: DaemonView, hub: StreamHub, settings: StreamSettings,
     app.router.add_get("/v1/stream", ws_handler)
     app.router.add_get("/v1/events", sse_handler)
     session.mount(app, auth)
+    spy_api.mount(app, spy)  # /v1/spy (issue 11)
     return app
 
 

@@ -13,7 +13,13 @@ from aiohttp import web
 
 from edgeqa.api.access import AUTH_KEY, CREDENTIAL_KEY, call_facts_of, principal_of
 from edgeqa.auth.model import CallFacts, Principal, call_facts, sees_call
-from edgeqa.auth.visibility import event_call, event_call_id, sees_uncalled_event
+from edgeqa.auth.visibility import (
+    event_call,
+    event_call_id,
+    hidden_from_agent,
+    sees_type,
+    sees_uncalled_event,
+)
 from edgeqa.store.records import StoredEvent
 from edgeqa.stream import StreamError, Subscription
 
@@ -88,7 +94,9 @@ class VisibleEvents:
 
     async def _visible(self, event: StoredEvent) -> bool:
         data: Any = event.data
-        if not isinstance(data, dict):
+        if not isinstance(data, dict) or not sees_type(self._principal, event.type):
+            return False
+        if self._principal.role == "agent" and hidden_from_agent(data):
             return False
         call_id = event_call_id(data)
         if call_id is None:

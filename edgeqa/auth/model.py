@@ -27,7 +27,7 @@ LOCAL_TOKEN_NAME = "local"
 
 #: What a request may do (the API maps each route to one of these).
 Action = Literal["health", "calls.read", "stream.read", "pci.change", "recording.download",
-                 "legal_hold.change", "session.logout"]
+                 "legal_hold.change", "session.logout", "spy.read", "spy.change"]
 #: Roles allowed each action; call-scoped ones are further checked against the call.
 ALLOWED: Mapping[str, frozenset[Role]] = {
     "health": frozenset(ROLES),
@@ -37,6 +37,9 @@ ALLOWED: Mapping[str, frozenset[Role]] = {
     "recording.download": frozenset({"admin", "supervisor"}),
     "legal_hold.change": frozenset({"admin"}),
     "session.logout": frozenset(ROLES),
+    # Spies: the supervisor's scope is checked against the target by edgeqa.api.spy.
+    "spy.read": frozenset({"admin", "supervisor"}),
+    "spy.change": frozenset({"admin", "supervisor"}),
 }
 
 

@@ -156,12 +156,13 @@ class Authority:
         if principal is None:
             self.throttle.failed(remote, now)
             await self.store.put_audit(AuditEntry(now, Actor("api", "anonymous"),
-                                                  SESSION_FAILED, None, {"remote": remote}))
+                                                  SESSION_FAILED, None, {"remote": remote},
+                                                  source=remote))
             return None
         cookie, csrf = secrets.token_urlsafe(SECRET_BYTES), secrets.token_urlsafe(SECRET_BYTES)
         expires = now + self.cfg.session_lifetime_s
         await self.store.put_audit(AuditEntry(now, principal.actor, SESSION_LOGIN, None, {
-            "remote": remote, "expires_at": expires}))
+            "remote": remote, "expires_at": expires}, source=remote))
         await self.store.run(lambda c: db.add_session(c, db.digest(cookie), principal.token_id,
                                                       db.digest(csrf), now, expires))
         return Login(principal, cookie, csrf, expires)

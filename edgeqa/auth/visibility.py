@@ -7,6 +7,10 @@
 - every stream reader: the lifecycle events that carry no call (LIFECYCLE_TYPES); a client
   needs them to know when to fetch the snapshot again.
 - other events without a call (recording.disk_low, stream.events_dropped): admin and feed.
+- audit.entry and spy.* (AGENT_HIDDEN_TYPES): as above (a supervisor, for the calls in its
+  scope), but never an agent, even about its own call: it would learn that it is being
+  listened to. For the same reason an agent's /v1/calls has no ``spies`` and no supervisor
+  channel, and it gets no leg.* event about a supervisor's channel (hidden_from_agent).
 """
 
 from __future__ import annotations
@@ -15,12 +19,38 @@ from collections.abc import Mapping
 from typing import Any
 
 from edgeqa.auth.model import CallFacts, Principal, call_facts, sees_call, team_members
+from edgeqa.calls.model import ROLE_SUPERVISOR
 
 #: Events every stream reader gets: no call, no person, only the daemon's and links' state.
 LIFECYCLE_TYPES = frozenset({"daemon.started", "daemon.stopping", "asterisk.connected",
                              "asterisk.disconnected", "resync.completed"})
+#: Event types an agent never gets, even about its own calls.
+AGENT_HIDDEN_TYPES = frozenset({"audit.entry", "spy.started", "spy.mode_changed", "spy.ended",
+                                "spy.denied"})
+#: The tracker's role of a spying supervisor's channel.
+SUPERVISOR_ROLE = ROLE_SUPERVISOR
 #: Payload keys whose object names the event's call (call.*, leg.*, queue.caller_*).
 _CALL_HOLDERS = ("call", "channel", "leg", "caller")
+
+
+def sees_type(principal: Principal, type_: str) -> bool:
+    """False when ``principal`` may not see events of ``type_`` at all (AGENT_HIDDEN_TYPES)."""
+    return not (principal.role == "agent" and type_ in AGENT_HIDDEN_TYPES)
+
+
+def hidden_from_agent(data: Mapping[str, Any]) -> bool:
+    """A leg.* event about a spying supervisor's channel: an agent never gets it."""
+    channel = data.get("channel")
+    return isinstance(channel, Mapping) and channel.get("role") == SUPERVISOR_ROLE
+
+
+def _without_spies(call: Mapping[str, Any]) -> dict[str, Any]:
+    """``call`` as an agent sees it: no spies, no supervisor channel."""
+    out = {k: v for k, v in call.items() if k != "spies"}
+    if isinstance(call.get("channels"), list):
+        out["channels"] = [ch for ch in call["channels"]
+                           if not (isinstance(ch, Mapping) and ch.get("role") == SUPERVISOR_ROLE)]
+    return out
 
 
 def event_call_id(data: Mapping[str, Any]) -> str | None:
@@ -85,8 +115,21 @@ def filter_snapshot(principal: Principal, snap: Mapping[str, Any],
     out["queues"] = [q for q in snap.get("queues", ())
                      if principal.role == "supervisor" and q.get("name") in principal.scope.queues]
     out["agents"] = [a for a in snap.get("agents", ()) if sees_agent(principal, a, teams)]
+    if principal.role == "agent":  # never told it is being listened to (as audit.entry)
+        out["calls"] = [_without_spies(c) for c in out["calls"]]
     return out
 
 
-__all__ = ["LIFECYCLE_TYPES", "CallFacts", "event_call", "event_call_id", "filter_snapshot",
-           "sees_agent", "sees_uncalled_event"]
+__all__ = [
+    "AGENT_HIDDEN_TYPES",
+    "LIFECYCLE_TYPES",
+    "SUPERVISOR_ROLE",
+    "CallFacts",
+    "event_call",
+    "event_call_id",
+    "filter_snapshot",
+    "hidden_from_agent",
+    "sees_agent",
+    "sees_type",
+    "sees_uncalled_event",
+]

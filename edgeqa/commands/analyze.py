@@ -12,24 +12,30 @@ import argparse
 import glob
 import importlib
 import json
+import math
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-#: Threshold overrides: option, MetricsConfig field, type.
-_OVERRIDES: tuple[tuple[str, str, type], ...] = (
-    ("--dead-air-min-s", "dead_air_min_s", float),
-    ("--talk-over-min-ms", "talk_over_min_ms", int),
-    ("--segment-bridge-ms", "segment_bridge_ms", int),
-    ("--min-segment-ms", "min_segment_ms", int),
-    ("--too-quiet-dbov", "too_quiet_dbov", float),
-    ("--too-loud-dbov", "too_loud_dbov", float),
-    ("--clip-alert-ratio", "clip_alert_ratio", float),
-    ("--vad-mode", "vad_mode", int),
-    ("--gate-margin-db", "gate_margin_db", float),
-    ("--gate-abs-dbov", "gate_abs_dbov", float),
+#: Threshold overrides: option, MetricsConfig field, type, unit, smallest and largest value.
+_OVERRIDES: tuple[tuple[str, str, type, str, float, float], ...] = (
+    ("--dead-air-min-s", "dead_air_min_s", float, "seconds", 0.02, 3600.0),
+    ("--talk-over-min-ms", "talk_over_min_ms", int, "milliseconds", 20, 60_000),
+    ("--segment-bridge-ms", "segment_bridge_ms", int, "milliseconds", 20, 60_000),
+    ("--min-segment-ms", "min_segment_ms", int, "milliseconds", 20, 60_000),
+    ("--too-quiet-dbov", "too_quiet_dbov", float, "dBov", -120.0, 0.0),
+    ("--too-loud-dbov", "too_loud_dbov", float, "dBov", -120.0, 0.0),
+    ("--clip-alert-ratio", "clip_alert_ratio", float, "fraction of samples", 0.0, 1.0),
+    ("--vad-mode", "vad_mode", int, "webrtcvad aggressiveness", 0, 3),
+    ("--gate-margin-db", "gate_margin_db", float, "dB over the noise floor", 0.0, 120.0),
+    ("--gate-abs-dbov", "gate_abs_dbov", float, "dBov", -120.0, 0.0),
 )
+#: Exit status when the reader of stdout went away (``| head``): 128 + SIGPIPE, as a shell
+#: reports a process that SIGPIPE ended, so ``set -o pipefail`` sees it as a C tool's.
+EXIT_BROKEN_PIPE = 141
+#: Latest end of a --paused span, seconds (a week: longer than any WAV edgeqa reads).
+MAX_PAUSED_S = 7 * 86400.0
 _PAIR_SUFFIXES = (".customer.wav", ".agent.wav")
 
 
@@ -49,16 +55,24 @@ def register(subparsers: Any) -> None:
     p.add_argument("--customer-channel", type=int, default=0, metavar="N")
     p.add_argument("--agent-channel", type=int, default=1, metavar="N")
     out = p.add_mutually_exclusive_group()
-    out.add_argument("--json", action="store_true", help="print one JSON summary")
+    out.add_argument("--json", action="store_true",
+                     help="print the summary as JSON: one object for a single call; for a "
+                          "batch (a DIR, a GLOB or several files) JSON Lines, one object per "
+                          "call with its \"file\", as --json-lines")
     out.add_argument("--json-lines", action="store_true",
                      help="batch: one JSON object per call, progress on stderr")
     p.add_argument("--plot", metavar="OUT.png", help="draw the call (single call only)")
     p.add_argument("--paused", action="append", type=_span, default=[], metavar="START-END",
                    help="call time (s) paused for PCI: not analysed, listed as paused "
                         "(repeatable; single call only)")
-    for option, field, kind in _OVERRIDES:
-        p.add_argument(option, dest=field, type=kind, default=None,
-                       help=f"override {field}")
+    from edgeqa.metrics.config import MetricsConfig
+
+    defaults = MetricsConfig()
+    for option, field, kind, unit, low, high in _OVERRIDES:
+        p.add_argument(option, dest=field, type=_bounded(option, kind, low, high), default=None,
+                       metavar=kind.__name__.upper(),
+                       help=f"{field}: {unit}, {kind(low)} to {kind(high)} "
+                            f"(default {getattr(defaults, field)})")
     p.set_defaults(func=run)
 
 
@@ -69,15 +83,33 @@ def _span(text: str) -> tuple[float, float]:
         span = float(start), float(end)
     except ValueError:
         span = (0.0, -1.0)
-    if not sep or not 0.0 <= span[0] < span[1]:
-        raise argparse.ArgumentTypeError(f"{text!r}: need START-END seconds, 0 <= START < END")
+    if not sep or not 0.0 <= span[0] < span[1] <= MAX_PAUSED_S:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: need START-END seconds, 0 <= START < END <= {MAX_PAUSED_S:g}")
     return span
+
+
+def _bounded(option: str, kind: type, low: float, high: float) -> Any:
+    """An argparse type: a finite ``kind`` from ``low`` to ``high``, or one clear error."""
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value) or not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: need {'an integer' if kind is int else 'a number'} "
+                f"from {kind(low)} to {kind(high)}")
+        return value
+
+    parse.__name__ = option  # argparse names the option in its message
+    return parse
 
 
 def _config(args: argparse.Namespace) -> Any:
     from edgeqa.metrics.config import MetricsConfig
 
-    overrides = {f: getattr(args, f) for _, f, _ in _OVERRIDES if getattr(args, f) is not None}
+    overrides = {f: getattr(args, f) for _, f, *_ in _OVERRIDES if getattr(args, f) is not None}
     return MetricsConfig(**overrides)
 
 
@@ -111,20 +143,40 @@ def expand_inputs(inputs: list[str]) -> list[tuple[str, ...]]:
     return calls
 
 
-def analyze_one(call: tuple[str, ...], args: argparse.Namespace, config: Any) -> dict[str, Any]:
-    """Analyse one call; raise WavError/OSError/ValueError on bad input."""
-    from edgeqa.analyze.offline import load_pair, load_stereo, run_call
+def open_call(call: tuple[str, ...], args: argparse.Namespace) -> Any:
+    """Open one call's file(s) (a CallFile); raise WavError/OSError on bad input. Two legs
+    of different lengths get a warning on stderr: the shorter is analysed as silence to the
+    end of the longer (padded)."""
+    from edgeqa.analyze.offline import open_pair, open_stereo
 
-    if len(call) == 2:
-        audio = load_pair(call[0], call[1])
-    else:
-        audio = load_stereo(call[0], args.customer_channel, args.agent_channel)
-    summary = run_call(audio, config, paused=args.paused)
-    if args.plot:
-        from edgeqa.analyze.plot import plot_call
+    if len(call) != 2:
+        return open_stereo(call[0], args.customer_channel, args.agent_channel)
+    audio = open_pair(call[0], call[1])
+    lengths = {leg: audio.pcm_length(leg) for leg in ("customer", "agent")}
+    if lengths["customer"] != lengths["agent"]:
+        short, long_ = sorted(lengths, key=lengths.__getitem__)
+        pad_s = (lengths[long_] - lengths[short]) / (2 * audio.sample_rate)
+        path = call[0] if short == "customer" else call[1]
+        print(f"edgeqa analyze: warning: the {short} leg ({path}) is {pad_s:.3f} s shorter "
+              f"than the {long_} leg; it is padded with {pad_s:.3f} s of silence at the end",
+              file=sys.stderr)
+    return audio
 
-        plot_call(audio, summary, args.plot, title=" + ".join(Path(p).name for p in call))
-    return summary
+
+def _plot(call: tuple[str, ...], audio: Any, args: argparse.Namespace,
+          summary: dict[str, Any]) -> int:
+    """Draw the call to ``args.plot`` after its summary was printed; 0, or 2 with a line
+    that names the plot's path."""
+    from edgeqa.analyze.plot import plot_call
+
+    try:
+        plot_call(audio.load(), summary, args.plot,
+                  title=" + ".join(Path(p).name for p in call))
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        print(f"edgeqa analyze: cannot write the plot {args.plot}: {reason}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _text(summary: dict[str, Any]) -> str:
@@ -172,9 +224,8 @@ def _progress(done: int, total: int, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the command; 0 on success, 2 on bad input (single call), 1 if a batch had errors."""
-    from edgeqa.analyze.wavfile import WavError
-
+    """Run the command; 0 on success, 2 on bad input (single call) or an unwritable plot,
+    1 if a batch had errors, 141 (EXIT_BROKEN_PIPE) when stdout's reader went away."""
     try:
         config = _config(args)
     except (TypeError, ValueError) as exc:
@@ -192,7 +243,7 @@ def run(args: argparse.Namespace) -> int:
         print("edgeqa analyze: no input files", file=sys.stderr)
         return 2
     batch = args.json_lines or len(calls) > 1 or any(
-        os.path.isdir(i) or glob.has_magic(i) for i in args.inputs)
+        os.path.isdir(i) or (glob.has_magic(i) and not os.path.exists(i)) for i in args.inputs)
     if batch and args.plot:
         print("edgeqa analyze: --plot takes a single call", file=sys.stderr)
         return 2
@@ -203,11 +254,30 @@ def run(args: argparse.Namespace) -> int:
         print("edgeqa analyze: --plot needs matplotlib: pip install 'edgeqa[plot]'",
               file=sys.stderr)
         return 2
+    try:
+        status = _analyze(calls, batch, args, config)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`| head`): no traceback, and nothing more to write to it.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
+    return status
+
+
+def _analyze(calls: list[tuple[str, ...]], batch: bool, args: argparse.Namespace,
+             config: Any) -> int:
+    """Analyse and print each call; the exit status as ``run`` documents it."""
+    from edgeqa.analyze.offline import run_call
+    from edgeqa.analyze.wavfile import WavError
+
     failed = 0
     for n, call in enumerate(calls, 1):
         name = " + ".join(call)
         try:
-            summary = analyze_one(call, args, config)
+            audio = open_call(call, args)
+            summary = run_call(audio, config, paused=args.paused)
         except (WavError, OSError, ValueError) as exc:
             failed += 1
             if batch:
@@ -221,9 +291,11 @@ def run(args: argparse.Namespace) -> int:
             elif batch:
                 print(f"{name}\n{_text(summary)}", flush=True)
             elif args.json:
-                print(json.dumps(summary, indent=2))
+                print(json.dumps(summary, indent=2), flush=True)
             else:
-                print(_text(summary))
+                print(_text(summary), flush=True)
+            if args.plot:
+                return _plot(call, audio, args, summary)
         if batch:
             _progress(n, len(calls), name)
     return 1 if failed else 0

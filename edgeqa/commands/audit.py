@@ -1,6 +1,8 @@
-"""`edgeqa audit`: list the audit trail (who paused, deleted, put on legal hold... and when).
+"""`edgeqa audit`: list the audit trail (who paused, deleted, put on legal hold... and when);
+`audit verify` checks its hash chain, `audit export` writes a signed range of it, `audit
+verify-export` checks such a file offline, `audit keygen` makes the signing key (docs/audit.md).
 
-It reads the store file read-only (the [store] path of --config), like `edgeqa recordings`.
+They read the store file read-only (the [store] path of --config), like `edgeqa recordings`.
 """
 
 from __future__ import annotations
@@ -35,12 +37,17 @@ def register(subparsers: Any) -> None:
     p.add_argument("--until", type=parse_when, metavar="DATE", help="before (same form)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(func=_audit)
+    from edgeqa.commands.audit_chain import register_chain_commands
+
+    register_chain_commands(p)
 
 
 def format_entry(entry: Mapping[str, Any]) -> str:
-    """One entry as a line: time (UTC, ms), actor, action, call, detail."""
+    """One entry as a line: time (UTC, ms), actor, action, call, from where (if known), detail."""
     when = datetime.fromtimestamp(entry["at"], UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
     detail = " ".join(f"{k}={v}" for k, v in sorted(entry["detail"].items()))
+    if entry.get("source"):
+        detail = f"from={entry['source']}  {detail}"
     return (f"{when}  {entry['actor_kind']}:{entry['actor_name']}  {entry['action']}  "
             f"call={entry['call_id'] or '-'}  {detail}").rstrip()
 

@@ -91,9 +91,9 @@ def token_of(args: argparse.Namespace) -> str | None:
 
 
 def request_json(url: str, *, body: Any = None, timeout_s: float = TIMEOUT_S,
-                 token: str | None = None) -> Any:
-    """GET ``url`` (POST ``body`` as JSON if given) with ``token``; return the decoded JSON
-    answer.
+                 token: str | None = None, method: str | None = None) -> Any:
+    """GET ``url`` (POST ``body`` as JSON if given; or ``method``) with ``token``; return the
+    decoded JSON answer.
 
     Raise DaemonApiError with the daemon's own message for an error status.
     """
@@ -104,8 +104,8 @@ def request_json(url: str, *, body: Any = None, timeout_s: float = TIMEOUT_S,
     headers = {"Content-Type": "application/json"}
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
-    req = urllib.request.Request(url, data=data, method="GET" if data is None else "POST",
-                                 headers=headers)
+    req = urllib.request.Request(url, data=data, headers=headers,
+                                 method=method or ("GET" if data is None else "POST"))
     try:
         with urllib.request.urlopen(req, timeout=timeout_s) as resp:
             return json.loads(resp.read())

@@ -1,8 +1,7 @@
 """Reading the configuration file and secret files: regular files only, size-capped, UTF-8.
 
-A FIFO, a device (``/dev/zero``) or a socket is refused before any read: opened with
-O_NONBLOCK, so a FIFO with no writer cannot hang the open, and checked with fstat, so a
-symlink is judged by what it points to. Secret files must be private, as ssh requires of a key.
+A FIFO, a device (``/dev/zero``) or a socket is refused before any read
+(``edgeqa.runtime.files.open_regular``). Secret files must be private, as ssh requires of a key.
 """
 
 from __future__ import annotations
@@ -11,6 +10,8 @@ import os
 import stat
 from pathlib import Path
 
+from edgeqa.runtime.files import FileProblem, open_regular
+
 #: Largest configuration file read (the documented example is ~3 KiB).
 MAX_CONFIG_BYTES = 1024 * 1024
 #: Largest secret file read (a secret is one line).
@@ -18,36 +19,15 @@ MAX_SECRET_BYTES = 4096
 #: Permission bits a secret file must not have: any access by group or others (as ssh).
 SECRET_FORBIDDEN_MODE = 0o077
 
-_KINDS = (
-    (stat.S_ISDIR, "a directory"),
-    (stat.S_ISFIFO, "a FIFO"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
-
-
-class FileProblem(Exception):
-    """A file that cannot be used; the message says why in words (no traceback)."""
+__all__ = ["MAX_CONFIG_BYTES", "MAX_SECRET_BYTES", "SECRET_FORBIDDEN_MODE", "FileProblem",
+           "read_text_file"]
 
 
 def read_text_file(path: Path, *, max_bytes: int, private: bool = False) -> str:
     """Return the UTF-8 text of the regular file ``path`` (at most ``max_bytes``); with
     ``private``, refuse it unless only its owner may access it. Raise FileProblem."""
-    if "\x00" in str(path):
-        raise FileProblem(f"{str(path)!r}: a path cannot contain NUL")
-    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+    fd, info = open_regular(path)
     try:
-        fd = os.open(path, flags)
-    except OSError as exc:
-        raise FileProblem(f"cannot read {path}: {exc.strerror}") from None
-    try:
-        info = os.fstat(fd)
-        for is_kind, kind in _KINDS:
-            if is_kind(info.st_mode):
-                raise FileProblem(f"{path} is {kind}, not a regular file")
-        if not stat.S_ISREG(info.st_mode):
-            raise FileProblem(f"{path} is not a regular file")
         mode = stat.S_IMODE(info.st_mode)
         if private and mode & SECRET_FORBIDDEN_MODE:
             raise FileProblem(

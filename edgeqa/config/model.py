@@ -12,14 +12,19 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
+from edgeqa.agi.config import AgiConfig, is_loopback
+from edgeqa.audit.config import AuditConfig
 from edgeqa.auth.config import AuthConfig
 from edgeqa.config.fields import ConfigError, FieldReader, Secret, find_key_line, shown
 from edgeqa.config.files import MAX_CONFIG_BYTES, MAX_SECRET_BYTES, FileProblem, read_text_file
 from edgeqa.config.origins import parse_host, parse_origin
+from edgeqa.config.spy import read_spy
 from edgeqa.live.config import MAX_CALLS_DEFAULT, MAX_CALLS_LIMIT, TAP_MODES, LiveConfig
 from edgeqa.media.jitter import MAX_DEPTH_PACKETS
 from edgeqa.pci.config import PciConfig
 from edgeqa.recording.config import RecordingConfig
+from edgeqa.spy.config import KNOWN_KEYS as SPY_KEYS
+from edgeqa.spy.config import SpyConfig
 
 __all__ = [
     "AmiConfig",
@@ -130,9 +135,12 @@ class Config:
     tracker: TrackerConfig
     logging: LoggingConfig
     live: LiveConfig = field(default_factory=lambda: default_live())
+    audit: AuditConfig = field(default_factory=AuditConfig)
     recording: RecordingConfig = field(default_factory=lambda: default_recording())
     pci: PciConfig = field(default_factory=PciConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    spy: SpyConfig = field(default_factory=SpyConfig)
+    agi: AgiConfig = field(default_factory=AgiConfig)
     source: Path | None = None
 
 
@@ -146,6 +154,7 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "ari": ("url", "username", "password_file", "app", "backoff_initial_s", "backoff_max_s"),
     "store": ("path", "synchronous", "writer_queue_max_requests", "batch_max_events",
               "retention_max_events"),
+    "audit": ("signing_key_file",),
     "api": ("host", "port", "subscriber_queue_max_events", "max_subscribers",
             "replay_page_events", "send_timeout_s", "sse_keepalive_s", *API_EDGE_KEYS),
     "tracker": ("sweep_interval_s", "max_idle_s", "intake_queue_max_events"),
@@ -158,6 +167,9 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
                   "min_free_mb", "min_free_percent", "disk_check_interval_s"),
     "pci": ("max_pause_s", "auto_resume"),
     "auth": ("session_lifetime_s", "cookie_secure", "local_token", "teams"),
+    "spy": SPY_KEYS,
+    "agi": ("enabled", "host", "port", "max_sessions", "env_timeout_s", "command_timeout_s",
+            "max_line_bytes", "max_env_lines"),
 }
 _SECTIONS = tuple(_KNOWN_KEYS)
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -195,6 +207,11 @@ _BOUNDS: dict[str, dict[str, tuple[float, float]]] = {
                   "disk_check_interval_s": (0.001, 3600.0)},
     "pci": {"max_pause_s": (0.001, 86_400.0)},
     "auth": {"session_lifetime_s": (1.0, 30 * 86_400.0)},
+    "spy": {"max_per_agent": (1, 100), "max_total": (1, 1000)},
+    # A line under 1 KiB cannot hold a long channel variable; Asterisk's own buffer is 8 KiB.
+    "agi": {"max_sessions": (1, 10_000), "env_timeout_s": (0.001, 300.0),
+            "command_timeout_s": (0.001, 3600.0), "max_line_bytes": (1024, 1_048_576),
+            "max_env_lines": (32, 4096)},
 }
 
 
@@ -294,6 +311,15 @@ def _store(r: FieldReader) -> StoreConfig:
         batch_max_events=r.count("batch_max_events", 512),
         retention_max_events=r.count("retention_max_events", 1_000_000),
     )
+
+
+def _audit(r: FieldReader) -> AuditConfig:
+    """[audit]: the export signing key's file (relative to the configuration's directory)."""
+    name = r.opt_str("signing_key_file")
+    path = Path(name) if name else None
+    if path is not None and not path.is_absolute() and r.base_dir is not None:
+        path = r.base_dir / path
+    return AuditConfig(signing_key_file=path)
 
 
 def _api(r: FieldReader) -> ApiConfig:
@@ -445,6 +471,21 @@ def _auth(r: FieldReader) -> AuthConfig:
                       local_token=r.flag("local_token", True), teams=teams)
 
 
+def _agi(r: FieldReader) -> AgiConfig:
+    """[agi]: the FastAGI server (loopback only: Asterisk runs on this host)."""
+    host = r.str_("host", "127.0.0.1")
+    if not is_loopback(host):
+        r.fail("host", f"must be a loopback address (127.0.0.1, ::1, localhost), got {host!r}")
+        host = "127.0.0.1"
+    return AgiConfig(enabled=r.flag("enabled", True), host=host,
+                     port=r.port("port", 4573, allow_zero=True),
+                     max_sessions=r.count("max_sessions", 256),
+                     env_timeout_s=r.positive("env_timeout_s", 5.0),
+                     command_timeout_s=r.positive("command_timeout_s", 10.0),
+                     max_line_bytes=r.count("max_line_bytes", 8192),
+                     max_env_lines=r.count("max_env_lines", 256))
+
+
 def _logging(r: FieldReader) -> LoggingConfig:
     return LoggingConfig(
         format=r.choice("format", "text", ("text", "json")),
@@ -490,17 +531,21 @@ def parse_config(
     readers = {s: reader(s) for s in _SECTIONS}
     for r in readers.values():
         r.reject_unknown(_KNOWN_KEYS[r.section])
+    auth = _auth(readers["auth"])
     cfg = Config(
         ami=_ami(readers["ami"], env),
         ari=_ari(readers["ari"], env),
         store=_store(readers["store"]),
+        audit=_audit(readers["audit"]),
         api=_api(readers["api"]),
         tracker=_tracker(readers["tracker"]),
         logging=_logging(readers["logging"]),
         live=_live(readers["live"]),
         recording=_recording(readers["recording"]),
         pci=_pci(readers["pci"]),
-        auth=_auth(readers["auth"]),
+        auth=auth,
+        spy=read_spy(readers["spy"], env, auth.teams),
+        agi=_agi(readers["agi"]),
         source=source,
     )
     if errors:

@@ -15,6 +15,9 @@ from edgeqa.recording.config import RecordingConfig
 LegName = Literal["customer", "agent"]
 #: The two files of a call: what the customer says, what the agent says.
 LEGS: tuple[LegName, ...] = ("customer", "agent")
+#: A supervisor's voice while spying on the call (edgeqa.spy): ``supervisor``, then
+#: ``supervisor.2``... for later spies on the same call. Never one of LEGS (not a stereo leg).
+SUPERVISOR_LEG = re.compile(r"supervisor(\.[0-9]{1,4})?")
 
 State = Literal["recording", "complete", "missing", "corrupt", "deleted"]
 RECORDING: State = "recording"
@@ -64,6 +67,18 @@ def leg_files(cfg: RecordingConfig, call_id: str, started_at: float) -> tuple[Le
     return tuple(LegFile(leg, cfg.asterisk_dir / day / f"{call_id}-{leg}.{cfg.format}",
                          cfg.daemon_dir / day / f"{call_id}-{leg}.{cfg.format}")
                  for leg in LEGS)
+
+
+def supervisor_file(cfg: RecordingConfig, call_id: str, started_at: float,
+                    leg: str) -> LegFile:
+    """The file of a supervisor's voice on ``call_id`` (``leg`` is SUPERVISOR_LEG), beside the
+    call's own files (MixMonitor r() on the supervisor's channel)."""
+    if not SAFE_CALL_ID.fullmatch(call_id) or not SUPERVISOR_LEG.fullmatch(leg):
+        raise ValueError(f"call id {call_id!r} or leg {leg!r} is not safe in a file name")
+    day = time.strftime("%Y/%m/%d", time.gmtime(started_at))
+    name = f"{call_id}-{leg}.{cfg.format}"
+    return LegFile(leg, cfg.asterisk_dir / day / name,  # type: ignore[arg-type]
+                   cfg.daemon_dir / day / name)
 
 
 def mixmonitor_options(files: tuple[LegFile, ...]) -> str:

@@ -120,6 +120,14 @@ class Recorder:
                 "skipped": self.stats.skipped, "refused": self.stats.refused,
                 "disk": self.guard.health()}
 
+    def labels(self, call_id: str) -> tuple[str | None, str | None] | None:
+        """The (queue, agent) the rows of ``call_id`` are filed under, if it is recorded: a
+        third file of the call (the supervisor's) is filed under the same."""
+        active = self._active.get(call_id)
+        if active is None or not active.rows:
+            return None
+        return active.rows[0].queue, active.rows[0].agent
+
     def recording_channel(self, call_id: str) -> str | None:
         """The channel whose MixMonitor records ``call_id`` now (to mute it), or None."""
         active = self._active.get(call_id)

@@ -118,7 +118,7 @@ class InstancePaths:
 #: Endpoints defined in conf/pjsip.conf.
 ENDPOINTS: tuple[str, ...] = (
     "customer1", "customer2", "customer3", "agent1", "agent2", "agent3",
-    "supervisor1", "supervisor2",
+    "supervisor1", "supervisor2", "agent10", "supervisor3",
 )
 
 
@@ -230,6 +230,7 @@ def write_config(paths: InstancePaths, ports: SandboxPorts, creds: Secrets,
         "INSTANCE": paths.name, "ROOT": str(paths.chroot), "AMI_PORT": str(ports.ami),
         "HTTP_PORT": str(ports.http), "SIP_PORT": str(ports.sip),
         "RTP_START": str(ports.rtp_start), "RTP_END": str(ports.rtp_end),
+        "AGI_PORT": str(ports.agi),
     }
     for sub in SUBDIRS:
         (paths.host / sub).mkdir(parents=True, exist_ok=True)

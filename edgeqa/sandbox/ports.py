@@ -26,6 +26,8 @@ LOOPBACK = "127.0.0.1"
 LOAD_RTP_END_OFFSET = 599
 #: sipp's ports in a load sandbox: its SIP ports and media ports start here (up to +949).
 LOAD_SIPP_OFFSET = 600
+#: The daemon's FastAGI server (Asterisk connects to it: the dialplan's EDGEQA_AGI_PORT).
+AGI_OFFSET = 980
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,11 @@ class SandboxPorts:
         plain = cls.from_base(base)
         return cls(base, plain.ami, plain.http, plain.sip, plain.rtp_start,
                    base + LOAD_RTP_END_OFFSET)
+
+    @property
+    def agi(self) -> int:
+        """The FastAGI port the sandbox's dialplan (global EDGEQA_AGI_PORT) sends AGI() to."""
+        return self.base + AGI_OFFSET
 
     def load_sipp(self) -> int:
         """Return the first of sipp's ports in a load sandbox (it may use up to base + 949)."""

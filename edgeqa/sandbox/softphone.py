@@ -29,6 +29,8 @@ LOG_TAIL_LINES = 20
 
 #: One message from the phone worker (state change, media change, reply), as JSON.
 PhoneEvent = dict[str, Any]
+#: Each event carries the host's time.monotonic() when it was read (for latency figures).
+RECEIVED_KEY = "received_monotonic"
 
 
 class SandboxLike(Protocol):
@@ -289,6 +291,7 @@ class Softphone:
                 if "reply" in msg:
                     self._replies[int(msg["reply"])] = msg
                 else:
+                    msg[RECEIVED_KEY] = time.monotonic()
                     self._events.append(msg)
                     if len(self._events) > MAX_EVENTS:
                         del self._events[0]

@@ -9,9 +9,10 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from edgeqa.audit import db as audit_db
 from edgeqa.audit.model import AuditEntry
 from edgeqa.runtime.private import create_private_file, make_private_dirs
-from edgeqa.store.records import Checkpoint, EventLike, StoredEvent, schema_name
+from edgeqa.store.records import Checkpoint, Event, EventLike, StoredEvent, schema_name
 from edgeqa.store.schema import migrate
 
 #: How long a statement waits for another process's lock (e.g. `sqlite3` CLI) before failing.
@@ -357,20 +358,27 @@ def legal_holds(conn: sqlite3.Connection, call_id: str | None = None) -> dict[st
 
 
 #: The audit table's columns as audit() returns them (``detail`` decoded).
-AUDIT_COLUMNS = ("id", "at", "actor_kind", "actor_name", "action", "call_id", "detail")
+AUDIT_COLUMNS = ("id", "at", "actor_kind", "actor_name", "action", "call_id", "detail", "source",
+                 "prev_hash", "hash")
 #: Entries audit() returns at most per call (a reader pages with ``after_id``).
 AUDIT_PAGE_MAX_ROWS = 10_000
 
 
-def put_audit(conn: sqlite3.Connection, entry: AuditEntry) -> int:
-    """Commit ``entry`` in its own transaction; return its id (increasing, never reused)."""
-    detail = json.dumps(dict(entry.detail), separators=(",", ":"), sort_keys=True)
+def put_audit(conn: sqlite3.Connection, entry: AuditEntry) -> tuple[int, StoredEvent]:
+    """Commit ``entry`` in its own transaction, linked to the chain (edgeqa.audit.chain), with
+    its ``audit.entry`` event on the event log; return its id (increasing, never reused) and
+    the stored event."""
+    detail = json.dumps(dict(entry.detail), separators=(",", ":"), sort_keys=True,
+                        allow_nan=False)
+    fields = {"at": float(entry.at), "actor_kind": entry.actor.kind,
+              "actor_name": entry.actor.name, "action": entry.action, "call_id": entry.call_id,
+              "source": entry.source, "detail": detail}
     with _transaction(conn):
-        cur = conn.execute(
-            "INSERT INTO audit (at, actor_kind, actor_name, action, call_id, detail) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (entry.at, entry.actor.kind, entry.actor.name, entry.action, entry.call_id, detail))
-    return int(cur.lastrowid or 0)
+        row = audit_db.insert_chained(conn, fields)
+        payload = audit_db.event_payload(row)
+        (stored,) = insert_events(conn, [encode(Event(audit_db.AUDIT_EVENT_TYPE, entry.at,
+                                                      payload))])
+    return int(row["id"]), stored
 
 
 def audit(conn: sqlite3.Connection, *, call_id: str | None = None, action: str | None = None,

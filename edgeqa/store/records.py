@@ -27,6 +27,9 @@ SCHEMA_VERSIONS: dict[str, int] = {
     # v2: leg.sample "covered_s" (a second cut by a gap holds less than 1 s of audio).
     # v3: leg.sample paused samples (PCI pause: rms_dbov null).
     "leg.sample": 3,
+    # v2: recording.* "leg" may be a supervisor's voice (supervisor, supervisor.2...: issue 11).
+    "recording.started": 2, "recording.completed": 2, "recording.failed": 2,
+    "recording.deleted": 2,
 }
 
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Callable
+
+from edgeqa.audit.db import migrate_chain
 
 log = logging.getLogger(__name__)
 
-#: Migration N (1-based) brings the database from user_version N-1 to N. Append only.
-MIGRATIONS: tuple[str, ...] = (
+#: Migration N (1-based) brings the database from user_version N-1 to N. Append only. A
+#: migration is SQL text (statements split on ';') or a function run on the connection.
+MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     # 1: the event log (the stream's durable sequence) and the call/leg projections.
     """
     CREATE TABLE events (
@@ -109,6 +113,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX sessions_token ON sessions (token_id);
     """,
+    # 6: the audit trail becomes a hash chain: source (where the request came from),
+    # prev_hash and hash (edgeqa.audit.chain); existing rows are chained in id order; UPDATE
+    # and DELETE on audit are refused by triggers (edgeqa.audit.db.migrate_chain).
+    migrate_chain,
 )
 
 
@@ -127,7 +135,10 @@ def migrate(conn: sqlite3.Connection) -> int:
         log.info("store: applying migration %d", number)
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in MIGRATIONS[number - 1].split(";"):
+            step = MIGRATIONS[number - 1]
+            if callable(step):
+                step(conn)
+            for statement in step.split(";") if isinstance(step, str) else ():
                 if statement.strip():
                     conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {number:d}")

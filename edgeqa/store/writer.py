@@ -76,6 +76,13 @@ class Store:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._open = False
         self._stopped: asyncio.Future[None] | None = None
+        self._publish: Callable[[list[StoredEvent]], None] | None = None
+
+    def publish_to(self, publish: Callable[[list[StoredEvent]], None] | None) -> None:
+        """Hand every event this store commits (appended batches and the ``audit.entry`` of
+        put_audit) to ``publish``, on the event loop, in commit order, before the committer
+        resumes."""
+        self._publish = publish
 
     async def open(self) -> None:
         """Start the writer thread, open the database and apply migrations."""
@@ -174,8 +181,14 @@ class Store:
         return spans
 
     async def put_audit(self, entry: AuditEntry) -> int:
-        """Durably commit an audit entry (before the action is acknowledged); return its id."""
-        entry_id: int = await self._submit(lambda c: db.put_audit(c, entry))
+        """Durably commit an audit entry (before the action is acknowledged), chained, with its
+        audit.entry event (published once committed); return its id."""
+        def op(conn: sqlite3.Connection) -> int:
+            entry_id, stored = db.put_audit(conn, entry)
+            self._published([stored])
+            return entry_id
+
+        entry_id: int = await self._submit(op)
         return entry_id
 
     async def audit(self, **filters: Any) -> list[dict[str, Any]]:
@@ -247,6 +260,15 @@ class Store:
         except RuntimeError:  # loop closed: nobody is waiting any more
             pass
 
+    def _published(self, events: list[StoredEvent]) -> None:
+        """Queue ``events`` (just committed) for publish_to's callback, ahead of the result."""
+        if self._publish is None or self._loop is None or not events:
+            return
+        try:
+            self._loop.call_soon_threadsafe(self._publish, events)
+        except RuntimeError:  # loop closed: nobody reads the stream any more
+            pass
+
     def _run(self, opened: asyncio.Future[None]) -> None:
         assert self._stopped is not None
         try:
@@ -308,6 +330,7 @@ class Store:
         self.stats.events_written += total
         self.stats.transactions += 1
         self.stats.largest_batch_events = max(self.stats.largest_batch_events, total)
+        self._published([event for stored in results for event in stored])
         for req, stored in zip(batch, results, strict=True):
             self._resolve(req.future, stored)
         self._since_prune += total

@@ -28,6 +28,15 @@ REPLAY_PAGE_EVENTS = 500
 ReadAfter = Callable[[int, int], Awaitable[list[StoredEvent]]]
 
 
+@dataclass(frozen=True, slots=True)
+class _Hole:
+    """Committed events ``first..last`` that were never published (another process wrote
+    them, e.g. `edgeqa token add`'s audit.entry): read from the store in their place."""
+
+    first: int
+    last: int
+
+
 class StreamError(Exception):
     """Base of the stream's errors."""
 
@@ -92,7 +101,7 @@ class Subscription:
         self._cursor = after  # last seq fetched from the store
         self._upto = upto  # replay covers (after, upto]; live covers (upto, ...)
         self._replay: deque[StoredEvent] = deque()
-        self._live: deque[StoredEvent] = deque()
+        self._live: deque[StoredEvent | _Hole] = deque()
         self._wake = asyncio.Event()
         self._lagged = False
         self._closed = False
@@ -103,7 +112,7 @@ class Subscription:
         """Events queued live for this subscriber (bounded by its limit)."""
         return len(self._live)
 
-    def _offer(self, event: StoredEvent) -> None:
+    def _offer(self, event: StoredEvent | _Hole) -> None:
         if self._lagged or self._closed:
             return
         if len(self._live) >= self._max_events:
@@ -143,11 +152,14 @@ class Subscription:
                 self._replay.extend(page)
                 continue
             if self._live:
-                event = self._live.popleft()
-                if event.seq <= self.last_delivered:
+                item = self._live.popleft()
+                if isinstance(item, _Hole):  # everything before it was delivered
+                    self._cursor, self._upto = item.first - 1, item.last
+                    continue
+                if item.seq <= self.last_delivered:
                     continue  # defensive: never deliver a seq twice
-                self.last_delivered = event.seq
-                return event
+                self.last_delivered = item.seq
+                return item
             if self._closed:
                 raise StreamClosed(self.last_delivered)
             self._wake.clear()
@@ -220,18 +232,25 @@ class StreamHub:
             if event.seq <= self.last_seq:
                 log.warning("stream: dropping already published seq %d", event.seq)
                 continue
-            if event.seq != self.last_seq + 1:
-                # A committed event was never published (e.g. its publisher was cancelled):
-                # live queues cannot fill the hole, so send everyone back to the store.
-                log.warning("stream: gap %d..%d; subscribers resume from the store",
-                            self.last_seq + 1, event.seq - 1)
-                self.stats.gaps += 1
-                for sub in list(self._subs):
-                    sub._lag()
+            self.catch_up(event.seq - 1)
             self.last_seq = event.seq
             self.stats.published += 1
             for sub in list(self._subs):
                 sub._offer(event)
+
+    def catch_up(self, last_seq: int) -> None:
+        """Events up to ``last_seq`` were committed but not published here (another process
+        wrote them, or their publisher was cancelled): each subscriber reads them from the
+        store at this point of its queue, so the order holds."""
+        if last_seq <= self.last_seq:
+            return
+        log.info("stream: events %d..%d were not published here; subscribers read them from "
+                 "the store", self.last_seq + 1, last_seq)
+        self.stats.gaps += 1
+        hole = _Hole(self.last_seq + 1, last_seq)
+        self.last_seq = last_seq
+        for sub in list(self._subs):
+            sub._offer(hole)
 
     def close(self) -> None:
         """Stop accepting subscribers; current ones drain their queue then get StreamClosed."""

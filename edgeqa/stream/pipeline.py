@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable
 
-from edgeqa.store import Event, EventLike, Store
+from edgeqa.store import Event, EventLike, Store, StoreClosedError
 from edgeqa.stream.hub import StreamHub
 
 log = logging.getLogger(__name__)
@@ -15,10 +16,14 @@ log = logging.getLogger(__name__)
 #: Default named limits (the daemon passes the configured ones).
 INTAKE_QUEUE_MAX_EVENTS = 10_000
 BATCH_MAX_EVENTS = 512
+#: When idle, how often the pipeline looks for events another process committed to the store
+#: (the audit.entry of `edgeqa token add`, ...), so that readers get them soon.
+CATCH_UP_INTERVAL_S = 1.0
 
 
 class EventPipeline:
-    """Commits submitted events in order, then publishes them; one task, never reordered.
+    """Commits submitted events in order; the store publishes them once committed (in commit
+    order, with the audit.entry events of put_audit); one task, never reordered.
 
     ``submit`` is synchronous and never waits (it is called from AMI/ARI callbacks). When the
     intake is full the event is dropped and counted, and a ``stream.events_dropped`` event
@@ -36,6 +41,9 @@ class EventPipeline:
     ) -> None:
         self._store = store
         self._hub = hub
+        # The store publishes what it commits, in commit order: the pipeline's batches and the
+        # audit.entry events that put_audit commits between them.
+        store.publish_to(hub.publish)
         self._max = intake_queue_max_events
         self._batch_max = batch_max_events
         self._clock = clock
@@ -91,9 +99,12 @@ class EventPipeline:
                 if self._closing:
                     return
                 self._wake.clear()
-                await self._wake.wait()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), CATCH_UP_INTERVAL_S)
+                except TimeoutError:
+                    with contextlib.suppress(StoreClosedError):  # stopping: nothing to read
+                        self._hub.catch_up(await self._store.last_seq())
                 continue
             count = min(len(self._intake), self._batch_max)
             batch = [self._intake.popleft() for _ in range(count)]
-            stored = await self._store.append(batch)
-            self._hub.publish(stored)
+            await self._store.append(batch)  # published by the store (publish_to)

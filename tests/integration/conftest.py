@@ -63,8 +63,8 @@ def running_sandbox(sandbox: Sandbox) -> Sandbox:
 def softphone(running_sandbox: Sandbox, tmp_path: Path) -> Iterator[SoftphoneFactory]:
     """Factory ``softphone(name, auto_answer=False, register=True) -> Softphone``.
 
-    ``name`` is a sandbox endpoint (customer1..3, agent1..3, supervisor1..2); every phone is
-    stopped after the test. Worker logs go to the test's tmp_path.
+    ``name`` is a sandbox endpoint (customer1..3, agent1..3, agent10, supervisor1..3); every
+    phone is stopped after the test. Worker logs go to the test's tmp_path.
     """
     phones: list[Softphone] = []
 

@@ -19,6 +19,7 @@ from edgeqa.calls import CallTracker
 from edgeqa.calls.changes import CallConnected, CallEnded
 from edgeqa.sandbox.pbx import Sandbox
 from edgeqa.sandbox.scenario import FixtureCall
+from tests.support.agi import agi_server, trivial_spy
 from tests.support.phones import SoftphoneFactory
 from tests.support.schemas import assert_valid
 from tests.support.tracker import Live, list_state, running_live
@@ -43,7 +44,7 @@ async def test_real_queue_call_roles_queue_agent_times(
     queues = live.tracker.snapshot()["queues"]
     support = next(q for q in queues if q["name"] == "support")
     assert [m["interface"] for m in support["members"]] == [
-        "PJSIP/agent1", "PJSIP/agent2", "PJSIP/agent3"]
+        "PJSIP/agent1", "PJSIP/agent10", "PJSIP/agent2", "PJSIP/agent3"]
 
     fixture = FixtureCall(running_sandbox, data_dir / "calls", tmp_path)
     try:
@@ -94,19 +95,21 @@ async def test_real_queue_call_roles_queue_agent_times(
         assert isinstance(restored, CallConnected)
         assert restored.answered_at == call["answered_at"]
 
-        # A real ChanSpy supervisor (feature code *2231: whisper on agent1) is a supervisor leg.
+        # A real ChanSpy supervisor (feature code *2231: whisper on agent1, run over FastAGI
+        # by a trivial handler) is a supervisor leg.
         supervisor = softphone("supervisor1")
-        supervisor.dial("*2231")
-        spy = await live.wait_for(lambda e: e.type.startswith("leg.")
-                                  and e.data["channel"]["role"] == "supervisor"
-                                  and e.data["channel"]["spying_on"] is not None)
-        assert spy.data["call_id"] == call["call_id"]
-        assert spy.data["channel"]["endpoint"] == "PJSIP/supervisor1"
-        assert spy.data["channel"]["spy_mode"] == "whisper"
-        assert live.tracker.snapshot()["calls"][0]["supervisors"] == 1
-        supervisor.hangup()
-        await live.wait_for(lambda e: e.type == "leg.removed"
-                            and e.data["channel"]["role"] == "supervisor")
+        async with agi_server(running_sandbox, {"spy": trivial_spy}):
+            supervisor.dial("*2231")
+            spy = await live.wait_for(lambda e: e.type.startswith("leg.")
+                                      and e.data["channel"]["role"] == "supervisor"
+                                      and e.data["channel"]["spying_on"] is not None)
+            assert spy.data["call_id"] == call["call_id"]
+            assert spy.data["channel"]["endpoint"] == "PJSIP/supervisor1"
+            assert spy.data["channel"]["spy_mode"] == "whisper"
+            assert live.tracker.snapshot()["calls"][0]["supervisors"] == 1
+            supervisor.hangup()
+            await live.wait_for(lambda e: e.type == "leg.removed"
+                                and e.data["channel"]["role"] == "supervisor")
 
         # The live tracker survives a resync of its own without losing a leg.
         before = len(live.events)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from edgeqa.live.events import METRIC_EVENT_TYPES
 from edgeqa.sandbox.demo.daemon_proc import DaemonProcess, write_config
@@ -36,16 +40,19 @@ def make_daemon(sandbox: Sandbox, tmp_path: Path, *, name: str = "d",
                 live: bool = True, record: bool = True,
                 recording_policy: str = "",
                 recordings: tuple[str, Path] | None = None,
-                tap: str = "auto") -> DaemonProcess:
-    """The daemon on this sandbox; live metrics capture the sandbox's RTP range (``tap``)."""
+                tap: str = "auto", extra: str = "") -> DaemonProcess:
+    """The daemon on this sandbox; live metrics capture the sandbox's RTP range (``tap``).
+    ``extra``: more config (whole sections) after the ones written here."""
     port = sandbox.ports.base + API_PORT_OFFSET
     live_options = (f'tap = "{tap}"\ncapture_port_start = {sandbox.ports.rtp_start}\n'
                     f'capture_port_end = {sandbox.ports.rtp_end}\n')
+    extra = f"[logging]\nlevel = \"INFO\"\n{extra}"
     conf = write_config(tmp_path / name, ami=ami or sandbox.ami, ari=ari or sandbox.ari,
-                        api_port=port, extra="[logging]\nlevel = \"INFO\"\n", live=live,
+                        api_port=port, extra=extra, live=live,
                         rtp_port=sandbox.ports.base + RTP_PORT_OFFSET,
                         recordings=(recordings or sandbox.recordings) if record else None,
-                        recording_policy=recording_policy, live_options=live_options)
+                        recording_policy=recording_policy, live_options=live_options,
+                        agi_port=sandbox.ports.agi)
     proc = DaemonProcess(conf, port, tmp_path / name / "daemon.log")
     DAEMONS[proc.api_url] = proc
     return proc
@@ -70,6 +77,27 @@ def add_token(proc: DaemonProcess, name: str, role: str, *scopes: str,
     done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
+
+
+def run_cli(proc: DaemonProcess, *args: str,
+            timeout_s: float = 60.0) -> subprocess.CompletedProcess[str]:
+    """`edgeqa ARGS --config <the daemon's config>`, its output captured as text."""
+    return subprocess.run([sys.executable, "-m", "edgeqa", *args, "--config", str(proc.config)],
+                          capture_output=True, text=True, timeout=timeout_s)
+
+
+def api_request(proc: DaemonProcess, method: str, path: str, body: Any = None,
+                token: str | None = None, timeout_s: float = 10.0) -> tuple[int, Any]:
+    """One JSON request to the daemon's API with ``token`` (default: its local admin token);
+    (status, decoded body), error statuses included."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(proc.api_url + path, data=data, method=method, headers={
+        "Authorization": f"Bearer {token or proc.token()}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
 
 
 def is_type(*types: str) -> Callable[[Envelope], bool]:

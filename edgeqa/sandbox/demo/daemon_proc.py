@@ -23,10 +23,13 @@ def write_config(directory: Path, *, ami: tuple[str, int, str, str],
                  ari: tuple[str, str, str, str], api_port: int, extra: str = "",
                  live: bool = True, rtp_port: int | None = None,
                  recordings: tuple[str, Path] | None = None, recording_policy: str = "",
-                 live_options: str = "") -> Path:
+                 live_options: str = "",
+                 agi_port: int | None = None) -> Path:
     """Write edgeqa.toml and its secret files (mode 0600) into ``directory``; return the path.
 
-    The live RTP receiver listens on ``rtp_port`` (default: ``api_port + 10``).
+    The live RTP receiver listens on ``rtp_port`` (default: ``api_port + 10``), the FastAGI
+    server on ``agi_port`` (default: ``api_port + 30``, SandboxPorts.agi when the API is at
+    base + 950; never the shared 4573).
     ``recordings``: the recording directory as Asterisk and as the daemon see it (else
     [recording] is disabled: the default directory is not the sandbox's); ``recording_policy``
     more [recording] lines (queues, agents ...); ``live_options`` more [live] lines.
@@ -46,7 +49,8 @@ def write_config(directory: Path, *, ami: tuple[str, int, str, str],
             f'[store]\npath = "edgeqa.db"\n'
             f'[api]\nhost = "127.0.0.1"\nport = {api_port}\n'
             f'[live]\nenabled = {"true" if live else "false"}\n'
-            f'rtp_port = {api_port + 10 if rtp_port is None else rtp_port}\n{live_options}')
+            f'rtp_port = {api_port + 10 if rtp_port is None else rtp_port}\n{live_options}'
+            f'[agi]\nport = {api_port + 30 if agi_port is None else agi_port}\n')
     if recordings is None:
         text += '[recording]\nenabled = false\n'
     else:

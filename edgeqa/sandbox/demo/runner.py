@@ -158,16 +158,17 @@ def live_summaries(events: list[Envelope]) -> dict[str, dict[str, Any]]:
     """Fixture name -> the daemon's live call.summary, matched by the call's customer phone."""
     by_customer = {f"PJSIP/{customer}": fixture for fixture, customer, _, _ in DEMO_CALLS}
     fixture_of: dict[str, str] = {}
-    out: dict[str, dict[str, Any]] = {}
-    for e in events:
+    summaries: dict[str, dict[str, Any]] = {}
+    for e in events:  # either may come first: the live taps see the hang-up on their own
         data = e["data"]
         if e["type"] == "call.ended":
             for channel in data["call"].get("channels", []):
                 if channel.get("role") == "customer" and channel.get("endpoint") in by_customer:
                     fixture_of[data["call"]["call_id"]] = by_customer[channel["endpoint"]]
-        elif e["type"] == "call.summary" and data.get("call_id") in fixture_of:
-            out[fixture_of[data["call_id"]]] = data["summary"]
-    return out
+        elif e["type"] == "call.summary" and isinstance(data.get("call_id"), str):
+            summaries[data["call_id"]] = data["summary"]
+    return {fixture_of[call_id]: summary for call_id, summary in summaries.items()
+            if call_id in fixture_of}
 
 
 def _level(leg: dict[str, Any]) -> str:

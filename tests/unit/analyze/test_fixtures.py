@@ -131,3 +131,11 @@ def test_noise_is_not_speech() -> None:
         for leg in ("customer", "agent"):
             talk = s["legs"][leg]["talk_time_s"]
             assert talk == pytest.approx(truth(name)["talk_time_s"][leg], abs=1.5)
+
+
+@pytest.mark.parametrize("name", ["clean.wav", "dead_air.ulaw.wav", "talk_over.16k.wav",
+                                  "levels.alaw.wav"])
+def test_streaming_from_the_file_equals_the_call_in_memory(name: str) -> None:
+    from edgeqa.analyze.offline import open_stereo
+
+    assert run_call(open_stereo(CALLS / name)) == run_call(load_stereo(CALLS / name))

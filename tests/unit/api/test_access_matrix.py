@@ -66,6 +66,9 @@ IN_SCOPE = {**dict.fromkeys(PRINCIPALS, 403), "admin": OK, "supervisor": OK,
             "supervisor_team": OK}
 PCI = {**IN_SCOPE, "agent": OK}
 ADMIN_ONLY = {**dict.fromkeys(PRINCIPALS, 403), "admin": OK}
+#: Spies: admin and supervisors (the handler checks a supervisor's scope on the target).
+SPY = {**dict.fromkeys(PRINCIPALS, 403), "admin": OK, "supervisor": OK, "supervisor_out": OK,
+       "supervisor_team": OK}
 #: (method, route) -> expected per principal (401 for NOBODY unless ``open``).
 EXPECTED: dict[tuple[str, str], tuple[dict[str, Any], bool]] = {
     ("GET", "/v1/health"): (ALL_OK, True),
@@ -79,6 +82,10 @@ EXPECTED: dict[tuple[str, str], tuple[dict[str, Any], bool]] = {
     ("GET", "/v1/events"): (STREAM, False),
     ("POST", "/v1/session"): (ALL_OK, True),
     ("DELETE", "/v1/session"): (ALL_OK, False),
+    ("GET", "/v1/spy"): (SPY, False),
+    ("POST", "/v1/spy"): (SPY, False),
+    ("PATCH", "/v1/spy/{spy_id}"): (SPY, False),
+    ("DELETE", "/v1/spy/{spy_id}"): (SPY, False),
 }
 
 
@@ -127,7 +134,7 @@ def app_routes(env: Env) -> list[tuple[str, str]]:
 
 
 async def ask(env: Env, method: str, pattern: str, who: str) -> tuple[int, str]:
-    path = pattern.replace("{call_id}", CALL_A)
+    path = pattern.replace("{call_id}", CALL_A).replace("{spy_id}", "0123456789abcdef")
     # A cursor beyond the end: a stream request that passes access control answers 400 at
     # once instead of streaming.
     params = {"after": "999999"} if pattern in ("/v1/stream", "/v1/events") else {}

@@ -75,6 +75,7 @@ async def test_a_range_gets_206_and_exactly_those_bytes(env: Env) -> None:
     downloads = await env.store.audit(action="recording.downloaded")
     assert [(a["call_id"], a["actor_name"], a["detail"]) for a in downloads] == [
         (CALL, "admin#1", {"range": "bytes=100-1099"}), (CALL, "admin#1", {"range": "bytes=-4"})]
+    assert {a["source"] for a in downloads} == {"127.0.0.1"}  # from where (docs/audit.md)
 
 
 async def test_a_range_past_the_end_is_416(env: Env) -> None:

@@ -51,15 +51,19 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     await store.open()
     hub = StreamHub(store.read_after, last_seq=0, subscriber_queue_max_events=5)
     view = FakeView()
+    # The token lives in a store of its own: its audit.entry would take seq 1 of the stream.
+    tokens = Store(tmp_path / "tokens.db", synchronous="normal")
+    await tokens.open()
     app = make_app(view, hub, StreamSettings(send_timeout_s=2.0, sse_keepalive_s=0.2),
-                   auth=authority(store))
-    client = TestClient(TestServer(app, host="127.0.0.1"), headers=await admin_headers(store))
+                   auth=authority(tokens))
+    client = TestClient(TestServer(app, host="127.0.0.1"), headers=await admin_headers(tokens))
     await client.start_server()
     try:
         yield Env(store, hub, client, view)
     finally:
         hub.close()
         await client.close()
+        await tokens.close()
         await store.close()
 
 

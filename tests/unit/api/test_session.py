@@ -95,7 +95,7 @@ async def test_bad_logins_are_401_and_audited(env: Env) -> None:
     assert (await env.client.post("/v1/session", json=["token"])).status == 400
     failed = await env.store.audit(action="session.failed")
     assert len(failed) == 3 and failed[0]["actor_name"] == "anonymous"
-    assert failed[0]["detail"] == {"remote": "127.0.0.1"}
+    assert failed[0]["detail"] == {"remote": "127.0.0.1"} and failed[0]["source"] == "127.0.0.1"
 
 
 async def test_revoking_the_token_ends_its_sessions(env: Env) -> None:

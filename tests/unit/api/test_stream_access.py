@@ -65,7 +65,8 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     store = Store(tmp_path / "s.db", synchronous="normal")
     await store.open()
     hub = StreamHub(store.read_after, last_seq=0)
-    hub.publish(await store.append(history()))
+    store.publish_to(hub.publish)  # as the daemon's pipeline does: audit.entry events too
+    await store.append(history())
     # The tracker holds no call: a resumed reader's unknown calls are looked up in the store.
     app = make_app(FakeView(), hub, StreamSettings(sse_keepalive_s=0.2),
                    auth=authority(store))
@@ -141,19 +142,23 @@ async def test_a_revoked_token_loses_its_open_stream(env: Env, path: str,
 
     monkeypatch.setattr(visible, "CREDENTIAL_RECHECK_S", 0.0)
     headers = await env.bearer("feed")
-    last = len(history())
+    last = await env.store.last_seq()  # the history, then the audit.entry of token.added
     if path == "/v1/stream":
         async with env.client.ws_connect(path, params={"after": str(last)},
                                          headers=headers) as ws:
             await revoke_token(env.store, 1, Actor("cli", "test"), 1.0)
-            env.hub.publish(await env.store.append([Event("daemon.stopping", 1.0, {})]))
+            await env.store.append([Event("daemon.stopping", 1.0, {})])
+            msg = await ws.receive(timeout=TIMEOUT_S)
+            # token.revoked is audited before the token goes: the feed still gets its entry.
+            assert msg.type == aiohttp.WSMsgType.TEXT
+            assert json.loads(msg.data)["data"]["action"] == "token.revoked"
             msg = await ws.receive(timeout=TIMEOUT_S)
             assert msg.type == aiohttp.WSMsgType.CLOSE and ws.close_code == 4003
-            assert msg.extra == f"the token was revoked or the session ended, at {last}"
+            assert msg.extra == f"the token was revoked or the session ended, at {last + 1}"
         return
     async with env.client.get(path, params={"after": str(last)}, headers=headers) as resp:
         await revoke_token(env.store, 1, Actor("cli", "test"), 1.0)
-        env.hub.publish(await env.store.append([Event("daemon.stopping", 1.0, {})]))
+        await env.store.append([Event("daemon.stopping", 1.0, {})])
         async with asyncio.timeout(TIMEOUT_S):
             body = (await resp.read()).decode()
     assert "data: " in body and body.split("event: ")[-1].startswith("revoked")

@@ -38,7 +38,8 @@ async def test_started_and_stopping_as_streamed_fit_their_schemas(tmp_path: Path
     daemon = Daemon(cfg)
     run = asyncio.create_task(daemon.run())
     async with asyncio.timeout(TIMEOUT_S):
-        while daemon.hub is None or daemon.hub.last_seq < 1:
+        # seq 1: the audit.entry of the local token's token.added; 2: daemon.started.
+        while daemon.hub is None or daemon.hub.last_seq < 2:
             assert not run.done(), run.result()
             await asyncio.sleep(0.01)
     daemon.request_stop()
@@ -51,9 +52,10 @@ async def test_started_and_stopping_as_streamed_fit_their_schemas(tmp_path: Path
     finally:
         await store.close()
     envelopes = [json.loads(s.envelope_json()) for s in stored]
-    assert [e["type"] for e in envelopes] == ["daemon.started", "daemon.stopping"]
+    assert [e["type"] for e in envelopes] == ["audit.entry", "daemon.started", "daemon.stopping"]
     assert [(e["seq"], found) for e in envelopes if (found := envelope_errors(e))] == []
-    started, stopping = (e["data"] for e in envelopes)
-    assert started["version"] == __version__ and started["resume_from"] == 0
+    audited, started, stopping = (e["data"] for e in envelopes)
+    assert audited["action"] == "token.added" and audited["id"] == 1
+    assert started["version"] == __version__ and started["resume_from"] == 1
     assert started["api"] == f"http://127.0.0.1:{daemon.api_address[1]}/v1/"  # type: ignore[index]
     assert stopping == {"reason": "signal"}

@@ -66,6 +66,7 @@ def test_write_config_renders_every_file(tmp_path: Path) -> None:
     assert "bindport = 17088" in (etc / "http.conf").read_text()
     assert "bind = 127.0.0.1:17060" in (etc / "pjsip.conf").read_text()
     assert "rtpstart = 17100" in (etc / "rtp.conf").read_text()
+    assert "EDGEQA_AGI_PORT = 17980" in (etc / "extensions.conf").read_text()
     assert "astdbdir => /srv/edgeqa/t1/lib" in (etc / "asterisk.conf").read_text()
     assert (etc / "manager_edgeqa_secret.conf").read_text() == "secret = ami-s3cret\n"
     assert (etc / "ari_edgeqa_secret.conf").read_text() == "password = ari-s3cret\n"
