@@ -191,9 +191,10 @@ def write_ulaw_wav(path: Path, source: Path = CALLS_DIR / "clean.wav") -> Path:
     return path
 
 
-def proc_cpu_s(pid: int) -> float:
-    """Return the user + system CPU seconds of process ``pid`` (all its threads) so far."""
-    with open(f"/proc/{pid}/stat") as f:
+def proc_cpu_s(pid: int, stat: str = "") -> float:
+    """Return the user + system CPU seconds of process ``pid`` (all its threads) so far
+    (``stat``: another /proc stat file, e.g. a thread's)."""
+    with open(stat or f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
@@ -319,3 +320,57 @@ def sipp_result(workdir: Path) -> tuple[int, int]:
         row = dict(zip(head, last, strict=False))
         return int(row.get("SuccessfulCall(C)", 0)), int(row.get("FailedCall(C)", 0))
     return 0, 0
+
+
+def thread_cpu_s(pid: int) -> dict[str, float]:
+    """Return {"thread name/id": user + system CPU seconds so far} of process ``pid``'s
+    threads."""
+    out: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            out[f"{name}/{task.name}"] = proc_cpu_s(pid, str(task / "stat"))
+        except (OSError, ValueError):  # the thread ended meanwhile
+            continue
+    return out
+
+
+#: Profile categories: the first rule whose marker is in a sampled stack takes the sample
+#: (markers are py-spy frame texts: "function (module path)").
+PROFILE_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("checkpoint (summary_so_far + store)", ("summary_so_far", "put_checkpoint", "_keep (")),
+    ("tick: analyzer", ("feed (edgeqa/metrics/call.py", "tick (edgeqa/metrics/call.py")),
+    ("tick: events -> stream events", ("_emit (edgeqa/live/call.py",)),
+    ("tick: take from the engine", ("take (edgeqa/live/call.py",)),
+    ("tick: the rest", ("_tick_calls",)),
+    ("capture ring + engine", ("capture.py", "ingest")),
+    ("store writer thread", ("_run (edgeqa/store/writer.py", "_commit (edgeqa/store/writer.py")),
+    ("store append (encode)", ("append (edgeqa/store/writer.py", "encode (edgeqa/store/db.py")),
+    ("stream hub + pipeline", ("edgeqa/stream/",)),
+    ("AMI", ("edgeqa/ami/",)),
+    ("tracker", ("edgeqa/calls/",)),
+    ("ARI", ("edgeqa/ari/",)),
+    ("recording", ("edgeqa/recording/",)),
+    ("API", ("edgeqa/api/",)),
+    ("asyncio loop", ("asyncio/",)),
+)
+
+
+def profile_breakdown(raw: Path) -> tuple[int, dict[str, int], dict[str, int]]:
+    """From a py-spy ``--format raw`` file: (samples, {category: samples}, {leaf frame:
+    samples}); categories from PROFILE_RULES, the rest "other"."""
+    total = 0
+    cats: dict[str, int] = {}
+    leaves: dict[str, int] = {}
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        cat = next((name for name, marks in PROFILE_RULES if any(m in stack for m in marks)),
+                   "other")
+        cats[cat] = cats.get(cat, 0) + n
+        leaf = stack.rsplit(";", 1)[-1]
+        leaves[leaf] = leaves.get(leaf, 0) + n
+    return total, cats, leaves

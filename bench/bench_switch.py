@@ -25,6 +25,7 @@ import argparse
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +34,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _switch import MAX_CALLS, CpuWindow, Load, count_objects, sipp_result, wait_bridged
+from _switch import (
+    MAX_CALLS,
+    CpuWindow,
+    Load,
+    count_objects,
+    profile_breakdown,
+    sipp_result,
+    thread_cpu_s,
+    wait_bridged,
+)
 
 from edgeqa.sandbox.demo.daemon_proc import DaemonProcess, write_config
 from edgeqa.sandbox.pbx import Sandbox
@@ -85,8 +95,15 @@ def one_run(box: Sandbox, work: Path, calls: int, mode: str, args: argparse.Name
             pids["daemon"] = daemon.proc.pid
         load1 = os.getloadavg()[0]
         window = CpuWindow(pids)
+        threads0 = thread_cpu_s(pids["daemon"]) if "daemon" in pids else {}
+        spy = start_profile(pids.get("daemon"), work, args)
         time.sleep(args.window_s)
         cpu = window.pct()
+        threads = {name: 100.0 * (s - threads0.get(name, 0.0)) / args.window_s
+                   for name, s in thread_cpu_s(pids["daemon"]).items()} \
+            if "daemon" in pids else {}
+        if spy is not None:
+            spy.wait(30)
         bridges, channels, techs = count_objects(box)
         if load.wait(args.hold_s + 60) is None:
             raise RuntimeError("sipp did not finish its calls")
@@ -97,7 +114,43 @@ def one_run(box: Sandbox, work: Path, calls: int, mode: str, args: argparse.Name
             daemon.stop()
     return {"calls": calls, "mode": mode, "asterisk": cpu["asterisk"],
             "daemon": cpu.get("daemon", 0.0), "bridges": bridges, "channels": channels,
-            "techs": techs, "ok": ok, "failed": failed, "load1": load1}
+            "techs": techs, "ok": ok, "failed": failed, "load1": load1, "threads": threads,
+            "profile": work / "profile.txt" if spy is not None else None}
+
+
+def start_profile(pid: int | None, work: Path, args: argparse.Namespace) \
+        -> subprocess.Popen[bytes] | None:
+    """With --profile: sample the daemon ``pid`` over the window with py-spy (100 Hz, no
+    pause of the daemon; only threads holding the GIL: samples follow the CPU of Python
+    code, not waits)."""
+    if pid is None or not args.profile:
+        return None
+    spy = shutil.which("py-spy")
+    if spy is None:
+        raise SystemExit("--profile needs py-spy on PATH (pip install py-spy)")
+    return subprocess.Popen([spy, "record", "-p", str(pid), "-d", str(int(args.window_s)),
+                             "-r", "100", "-f", "raw", "--gil", "--nonblocking", "-o",
+                             str(work / "profile.txt")], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+def print_profile(r: dict, top: int = 12) -> None:
+    """The daemon's CPU by thread, then by part (py-spy samples scaled to the CPU of its
+    main thread and the store writer's, % of one core)."""
+    threads = ", ".join(f"{k} {v:.2f}" for k, v in sorted(r["threads"].items(),
+                                                            key=lambda kv: -kv[1]) if v > 0)
+    print(f"  daemon threads (% of a core): {threads}")
+    path = r.get("profile")
+    if path is None or not path.exists():
+        return
+    total, cats, leaves = profile_breakdown(path)
+    if not total:
+        return
+    scale = r["daemon"] / total
+    for name, n in sorted(cats.items(), key=lambda kv: -kv[1]):
+        print(f"  part {name}: {n * scale:.2f} % ({100 * n / total:.0f} % of samples)")
+    for name, n in sorted(leaves.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"  leaf {name}: {100 * n / total:.1f} % of samples")
 
 
 def main() -> int:
@@ -109,6 +162,9 @@ def main() -> int:
     parser.add_argument("--window-s", type=float, default=15.0)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--profile", action="store_true",
+                        help="sample the daemon over each window with py-spy; print its CPU "
+                        "by thread and by part (keeps the work directory)")
     args = parser.parse_args()
     counts = [int(n) for n in args.calls.split(",")]
     modes = args.modes.split(",")
@@ -122,6 +178,8 @@ def main() -> int:
     results: list[dict] = []
     try:
         Load(box, work, max(counts), args.hold_s).add_agents()
+        if args.profile:
+            print(f"profiles under {work}", flush=True)
         print(f"sandbox {box.name} ports {box.ports.base}: RTP {box.ports.rtp_start}-"
               f"{box.ports.rtp_end}; {os.cpu_count()} cores; load average "
               f"{os.getloadavg()[0]:.2f}", flush=True)
@@ -135,9 +193,11 @@ def main() -> int:
                           f"daemon_cpu_pct={r['daemon']:.1f} bridges={r['bridges']} "
                           f"channels={r['channels']} bridge_tech={techs} sipp_ok={r['ok']} "
                           f"sipp_failed={r['failed']} load1={r['load1']:.2f}", flush=True)
+                    if r["threads"]:
+                        print_profile(r)
     finally:
         box.stop()
-        if not args.keep:
+        if not args.keep and not args.profile:
             shutil.rmtree(work, ignore_errors=True)
     summary = ""
     for calls in counts:

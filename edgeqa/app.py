@@ -106,7 +106,7 @@ class Daemon:
             if cfg.recording.enabled else None
         self.live = LiveMetrics(cfg.live, self.ari, self.summaries.submit_live
                                 if self.summaries is not None else self._submit,
-                                save_checkpoint=self.store.put_checkpoint) \
+                                save_checkpoints=self.store.put_checkpoints) \
             if cfg.live.enabled else None
         self.recorder = Recorder(cfg.recording, self.ami, self._submit, lambda: self.tracker.calls,
                                  wall=wall, action_timeout_s=a.action_timeout_s,

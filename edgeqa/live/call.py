@@ -128,6 +128,16 @@ class LiveCall:
         self.inputs[leg] = (eng, slot)
         eng.set_paused(slot, self.paused)
 
+    def set_codec(self, leg: Leg, codec: WireCodec) -> None:
+        """``leg``'s audio comes in ``codec`` (at the call's rate) from now on: the analyzer
+        takes its clip level (a captured call is set up as µ-law before its legs are looked
+        up; an A-law leg clips at another level)."""
+        if CODEC_RATE[codec] != self.sample_rate:
+            raise ValueError(f"call {self.call_id}: {codec} is not {self.sample_rate} Hz")
+        self.analyzer.set_codec(leg, ANALYZER_CODEC[codec])
+        if self.analyzer.codec == ANALYZER_CODEC[codec]:
+            self.codec = codec
+
     def detach(self, leg: Leg) -> tuple[Ingest, int] | None:
         """Stop taking ``leg``'s audio from its slot, after feeding what the slot still holds;
         return the (engine, slot) for the caller to close (None: it had none)."""
@@ -232,6 +242,14 @@ class LiveCall:
                 log.exception("call %s: no checkpoint at %.2f s", self.call_id, t_s)
                 return
             self._on_checkpoint(summary["duration_s"], summary)
+
+    def alert_due(self) -> float | None:
+        """The loop time at which the audio for the open silence's next dead-air alert is in
+        (CallAnalyzer.next_dead_air_alert_s), or None: a tick then fires it."""
+        if self.summary is not None or self.gap is not None:
+            return None
+        due_s = self.analyzer.next_dead_air_alert_s()
+        return None if due_s is None else due_s + self.clock_offset_s
 
     def summary_so_far(self, t_s: float) -> dict[str, Any]:
         """The call's summary as if its audio stopped now (call time ``t_s``), state unchanged.

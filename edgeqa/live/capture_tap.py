@@ -41,7 +41,8 @@ Codec = Literal["ulaw", "alaw"]
 #: The codecs capture decodes (RTP payload types 0 and 8), by Asterisk's format name.
 CAPTURE_CODECS: tuple[Codec, ...] = ("ulaw", "alaw")
 SAMPLE_RATE = 8000
-#: A call that may be captured is analysed as µ-law (its clip level; A-law's differs by 0.04 dB).
+#: A call that may be captured is set up as µ-law; each captured leg then takes its own codec
+#: (LiveCall.set_codec: A-law's clip level differs by 0.04 dB).
 CAPTURE_CODEC: WireCodec = "ulaw"
 #: What is asked of Asterisk per leg (dialplan functions, read through ARI).
 VAR_SRC = "CHANNEL(rtp,src)"
@@ -207,6 +208,9 @@ class CallCapture:
         self._loop_time = loop_time or asyncio.get_running_loop().time
         self._recheck = asyncio.Event()
         self._checked_at = -1e9
+        #: Wakes run(): the call ended, or poll() found a lookup due.
+        self._wake = asyncio.Event()
+        self._polled_at = -1e9
         self._opened_at = 0.0
         self._closed = False
 
@@ -229,7 +233,7 @@ class CallCapture:
     def end(self, at: float | None = None) -> None:
         if at is not None and self.ended_at is None:
             self.ended_at = at
-        self.ended.set()
+        self._end_now()
         if self.snoop is not None:
             self.snoop.end(at)
 
@@ -237,13 +241,26 @@ class CallCapture:
         if self.snoop is not None:
             self.snoop.handle_event(body)
             if self.snoop.ended.is_set():
-                self.ended.set()
+                self._end_now()
             return
         if body.get("type") not in ("ChannelDestroyed", "StasisEnd", "ChannelHangupRequest"):
             return
         channel = body.get("channel")
         if isinstance(channel, Mapping) and channel.get("id") in self.channels.values():
-            self.ended.set()
+            self._end_now()
+
+    def _end_now(self) -> None:
+        self.ended.set()
+        self._wake.set()
+
+    def poll(self, now: float) -> None:
+        """Wake run() if the legs' media is due a lookup (see _due); LiveMetrics' one timer
+        calls it at each tick, and it looks at most every CHECK_POLL_S (no timer per call)."""
+        if now - self._polled_at < CHECK_POLL_S:
+            return
+        self._polled_at = now
+        if self.ended.is_set() or (self.snoop is None and self._due(now)):
+            self._wake.set()
 
     def media_may_have_moved(self) -> None:
         """A hold, a re-INVITE: look the legs' media up again soon."""
@@ -303,6 +320,7 @@ class CallCapture:
             self.slots[leg] = slot
             self.media[leg] = m
             self.call.attach(leg, self.engine, slot)
+            self.call.set_codec(leg, m.codec)
 
     def _close_slots(self) -> None:
         """Detach each leg (its slot's audio is analysed first) and free its slot."""
@@ -322,18 +340,22 @@ class CallCapture:
 
     async def run(self, clock: Callable[[], float], tick_s: float | None = None) -> None:
         """Until the call ends: look its legs' media up again when due. ``tick_s``: tick the
-        call that often too (None: someone else ticks it, LiveMetrics' one timer)."""
+        call that often too (None: someone else ticks it, LiveMetrics' one timer, which also
+        polls it: see poll)."""
         self.running = True
-        poll_s = CHECK_POLL_S if tick_s is None else tick_s
         while not self.ended.is_set():
             if self.snoop is not None:
                 await self._run_snoop(clock, tick_s)
                 return
-            try:
-                async with asyncio.timeout(poll_s):  # no task per wait, unlike wait_for
-                    await self.ended.wait()
-            except TimeoutError:
-                pass
+            if tick_s is None:
+                await self._wake.wait()
+                self._wake.clear()
+            else:
+                try:
+                    async with asyncio.timeout(tick_s):  # no task per wait, unlike wait_for
+                        await self.ended.wait()
+                except TimeoutError:
+                    pass
             now = clock()
             if tick_s is not None and not self.ended.is_set():
                 self.call.tick(now)

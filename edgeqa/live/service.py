@@ -62,8 +62,32 @@ NO_CHECKPOINT = ("the call ended while edgeqa was down, and the run that tapped 
 #: tick_s), so that no wake-up stalls the loop for long: the socket's buffer holds some 30 ms
 #: of 2,000 legs' RTP, and ticking 1,000 calls at once takes longer (bench_ingest).
 TICK_SLICES = 20
-#: Keeps a checkpoint durably (Store.put_checkpoint); True if it was kept.
-SaveCheckpoint = Callable[[Checkpoint], Awaitable[bool]]
+#: ... but a wake-up takes whole slices until it has about this many calls: a few calls need
+#: no slicing, and each wake-up of the timer costs the loop (bench_switch --profile).
+CALLS_PER_WAKEUP = 50
+#: The slice counts a wake-up may take (the divisors of TICK_SLICES: every round is whole).
+_WAKEUP_SLICES = tuple(n for n in range(1, TICK_SLICES + 1) if TICK_SLICES % n == 0)
+#: A call whose dead-air alert is due before its next tick is ticked at the alert's mark
+#: (LiveCall.alert_due) and then this often until it fired, so that the alert does not wait
+#: for the tick round ...
+ALERT_TICK_S = 0.03
+#: ... for at most this long after the mark (then the silence has ended, or the audio is
+#: missing and a tick fills it in MAX_LEG_LAG_S: the round's ticks take over).
+ALERT_WAIT_S = 0.3
+#: Stream events that wait for the end of the tick round, so that a round's per-second
+#: samples of every call reach the store in one transaction; any other event (an alert, a
+#: summary) sends them on at once, in order, so it is never held.
+HELD_TYPES = frozenset({"leg.sample"})
+#: Events held at most; beyond it they go on at once.
+MAX_HELD_EVENTS = 10_000
+#: Keeps checkpoints durably, in one transaction (Store.put_checkpoints); whether each was.
+SaveCheckpoints = Callable[[Sequence[Checkpoint]], Awaitable[Sequence[bool]]]
+#: The calls' checkpoints are written together, at most this often (one transaction for all
+#: that came due meanwhile, instead of one per call): a killed daemon loses at most
+#: checkpoint_interval_s plus this.
+CHECKPOINT_WRITE_EVERY_S = 1.0
+#: Checkpoints waiting for that write (the latest per call); beyond it new calls' are skipped.
+MAX_PENDING_CHECKPOINTS = 10_000
 
 
 @dataclass(slots=True)
@@ -92,12 +116,14 @@ class LiveMetrics:
 
     def __init__(self, cfg: LiveConfig, ari: AriResources,
                  submit: Callable[[Iterable[EventLike]], None],
-                 save_checkpoint: SaveCheckpoint | None = None) -> None:
+                 save_checkpoints: SaveCheckpoints | None = None) -> None:
         self.cfg = cfg
         self._ari = ari
         self._submit = submit
-        self._save_checkpoint = save_checkpoint
-        self._saving: set[str] = set()
+        self._save_checkpoints = save_checkpoints
+        #: Checkpoints not written yet, the latest per call, and the task that writes them.
+        self._pending: dict[str, Checkpoint] = {}
+        self._saver: asyncio.Task[None] | None = None
         self.router = TapRouter(depth_packets=cfg.jitter_depth_packets)
         self.receiver: RtpReceiver | None = None
         self.active: dict[str, CallTaps | CallCapture] = {}
@@ -115,8 +141,14 @@ class LiveMetrics:
         #: The one timer of every call's ticks (runs while calls are active), each call's
         #: slice of it, and the calls whose tick raised (their task refuses them).
         self._ticker: asyncio.Task[None] | None = None
+        self._slices: list[dict[str, CallTaps | CallCapture]] = [{} for _ in range(TICK_SLICES)]
         self._slice: dict[str, int] = {}
         self._next_slice = 0
+        #: leg.sample events held until the end of the tick round (HELD_TYPES).
+        self._held: list[StreamEvent] = []
+        #: Calls with a dead-air alert due before their next tick: (next tick, the alert's
+        #: mark), loop times.
+        self._alerts: dict[str, tuple[float, float]] = {}
         self._broken: dict[str, Exception] = {}
         self._stopping = False
 
@@ -339,6 +371,7 @@ class LiveMetrics:
                 return
         self.active[call_id] = taps
         self._slice[call_id] = self._next_slice
+        self._slices[self._next_slice][call_id] = taps
         self._next_slice = (self._next_slice + 1) % TICK_SLICES
         self._tasks[call_id] = self._tg.create_task(self._run(taps), name=f"live-{call_id}")
         if self._ticker is None or self._ticker.done():
@@ -346,22 +379,58 @@ class LiveMetrics:
 
     async def _tick_calls(self) -> None:
         """The one timer of all calls: each call is ticked once per tick_s, a slice of the
-        calls per wake-up (TICK_SLICES); it stops when no call is active."""
+        calls per wake-up (TICK_SLICES; whole slices up to CALLS_PER_WAKEUP calls); a call
+        whose dead-air alert is due before its next tick also at the alert's mark (see
+        ALERT_TICK_S). It stops when no call is active. The round's held samples go on at
+        its end."""
         loop = asyncio.get_running_loop()
         k = 0
-        while self.active:
-            await asyncio.sleep(self.cfg.tick_s / TICK_SLICES)
-            now = loop.time()
-            for call_id, taps in list(self.active.items()):
-                if self._slice.get(call_id) != k or not taps.running or \
-                        taps.ended.is_set() or taps.failed.is_set():
+        step = wakeup_slices(len(self.active))
+        next_slice = loop.time() + self.cfg.tick_s * step / TICK_SLICES
+        try:
+            while self.active:
+                wake = min([next_slice, *(due for due, _ in self._alerts.values())])
+                await asyncio.sleep(max(0.0, wake - loop.time()))
+                now = loop.time()
+                for call_id, (due, mark) in list(self._alerts.items()):
+                    if due <= now:
+                        self._tick(call_id, self.active.get(call_id), now, mark)
+                if now < next_slice:
                     continue
-                try:
-                    taps.call.tick(now)
-                except Exception as exc:  # the call's task refuses it; the others go on
-                    self._broken[call_id] = exc
-                    taps.end()
-            k = (k + 1) % TICK_SLICES
+                for j in range(k, k + step):
+                    for call_id, taps in list(self._slices[j % TICK_SLICES].items()):
+                        self._tick(call_id, taps, now)
+                if k + step >= TICK_SLICES:  # a round ends
+                    self._send_held()
+                k = (k + step) % TICK_SLICES
+                step = wakeup_slices(len(self.active))
+                next_slice = max(next_slice + self.cfg.tick_s * step / TICK_SLICES, now)
+        finally:
+            self._alerts.clear()
+            self._send_held()
+
+    def _tick(self, call_id: str, taps: CallTaps | CallCapture | None, now: float,
+              mark: float | None = None) -> None:
+        """Tick one call at loop time ``now``; note when its dead-air alert is due, if that
+        is before its next tick (``mark``: the alert mark it is being ticked for)."""
+        self._alerts.pop(call_id, None)
+        if isinstance(taps, CallCapture):
+            taps.poll(now)
+        if taps is None or not taps.running or taps.ended.is_set() or taps.failed.is_set():
+            return
+        try:
+            taps.call.tick(now)
+        except Exception as exc:  # the call's task refuses it; the others go on
+            self._broken[call_id] = exc
+            taps.end()
+            return
+        due = taps.call.alert_due()
+        if due is None or due >= now + self.cfg.tick_s:
+            return
+        if due > now:  # ahead: at its mark
+            self._alerts[call_id] = (due, due)
+        elif now - (mark if mark is not None else due) < ALERT_WAIT_S:  # its audio is late
+            self._alerts[call_id] = (now + ALERT_TICK_S, mark if mark is not None else due)
 
     def _live_call(self, call_id: str, answered_at: float, now: float,
                    codec: WireCodec = SNOOP_CODEC) -> LiveCall:
@@ -386,26 +455,36 @@ class LiveMetrics:
                         codec=codec,
                         before=summary if isinstance(summary, Mapping) else None,
                         depth_packets=self.cfg.jitter_depth_packets,
-                        on_checkpoint=keep if self._save_checkpoint is not None else None,
+                        on_checkpoint=keep if self._save_checkpoints is not None else None,
                         checkpoint_every_s=self.cfg.checkpoint_interval_s)
 
     def _keep(self, checkpoint: Checkpoint) -> None:
-        """Write a call's periodic checkpoint to the store (one write per call at a time)."""
-        if self._tg is None or checkpoint.call_id in self._saving:
+        """Queue a call's periodic checkpoint for the store (the latest per call is kept)."""
+        pending = self._pending
+        if self._tg is None or (checkpoint.call_id not in pending
+                                and len(pending) >= MAX_PENDING_CHECKPOINTS):
             self.stats.checkpoints_skipped += 1
             return
-        self._saving.add(checkpoint.call_id)
-        self._tg.create_task(self._save(checkpoint), name=f"checkpoint-{checkpoint.call_id}")
+        if pending.pop(checkpoint.call_id, None) is not None:
+            self.stats.checkpoints_skipped += 1  # its newer one replaces it
+        pending[checkpoint.call_id] = checkpoint
+        if self._saver is None or self._saver.done():
+            self._saver = self._tg.create_task(self._save(), name="live-checkpoints")
 
-    async def _save(self, checkpoint: Checkpoint) -> None:
-        assert self._save_checkpoint is not None
-        try:
-            if await self._save_checkpoint(checkpoint):
-                self.stats.checkpoints_saved += 1
-        except Exception as exc:  # a lost checkpoint costs at most one interval, later
-            log.warning("call %s: checkpoint not kept: %s", checkpoint.call_id, exc)
-        finally:
-            self._saving.discard(checkpoint.call_id)
+    async def _save(self) -> None:
+        """Write the queued checkpoints in one transaction, then wait CHECKPOINT_WRITE_EVERY_S
+        (or the checkpoint interval, if shorter) for more; stop when none came."""
+        assert self._save_checkpoints is not None
+        every_s = min(CHECKPOINT_WRITE_EVERY_S, self.cfg.checkpoint_interval_s)
+        while self._pending:
+            batch = list(self._pending.values())
+            self._pending.clear()
+            try:
+                written = await self._save_checkpoints(batch)
+                self.stats.checkpoints_saved += sum(written)
+            except Exception as exc:  # a lost checkpoint costs at most one interval, later
+                log.warning("%d checkpoints not kept: %s", len(batch), exc)
+            await asyncio.sleep(every_s)
 
     def _ended_unseen(self, call_id: str, at: float) -> None:
         """A previous run's call ended while no daemon ran: sum up its checkpoint, or say why."""
@@ -449,7 +528,9 @@ class LiveMetrics:
         finally:
             self.active.pop(call_id, None)
             self._tasks.pop(call_id, None)
-            self._slice.pop(call_id, None)
+            k = self._slice.pop(call_id, None)
+            if k is not None:
+                self._slices[k].pop(call_id, None)
 
     def _refuse(self, call_id: str, reason: str, now: float) -> None:
         self.stats.unavailable += 1
@@ -458,12 +539,26 @@ class LiveMetrics:
 
     def _publish(self, events: list[StreamEvent]) -> None:
         """The one route of every call's metric events to the stream."""
+        held = True
         for event in events:
             if event.type == "call.summary":
                 self.stats.summaries += 1
             elif event.type == CHECKPOINT_TYPE:
                 self.stats.checkpoints += 1
+            held = held and event.type in HELD_TYPES
+        if held and self._ticker is not None and not self._ticker.done() and \
+                len(self._held) + len(events) <= MAX_HELD_EVENTS:
+            self._held += events
+            return
+        if self._held:
+            events, self._held = self._held + events, []
         self._submit(events)
+
+    def _send_held(self) -> None:
+        """Submit the held samples (the end of a tick round, or the timer stops)."""
+        if self._held:
+            events, self._held = self._held, []
+            self._submit(events)
 
     # --- shutdown --------------------------------------------------------------------------
 
@@ -484,6 +579,8 @@ class LiveMetrics:
         A call still starting finishes its start first (then tears down), so nothing leaks.
         """
         self.stop_intake()
+        if self._saver is not None:  # what it holds is in the calls' metrics_suspended
+            self._saver.cancel()
         for taps in self.active.values():
             if taps.running and taps.ended_at is None:  # (not heard yet: no checkpoint)
                 taps.call.checkpoint(taps.call.clock.from_wall(now), GAP_DAEMON_RESTART)
@@ -500,6 +597,13 @@ class LiveMetrics:
         if pending:
             await asyncio.wait(pending)
         log.info("live metrics closed: %d calls checkpointed", len(tasks) - len(pending))
+
+
+def wakeup_slices(active: int) -> int:
+    """How many of the TICK_SLICES slices one wake-up of the timer ticks, with ``active``
+    calls: the fewest (a divisor of TICK_SLICES) that make about CALLS_PER_WAKEUP calls."""
+    want = CALLS_PER_WAKEUP * TICK_SLICES / max(1, active)
+    return next((n for n in _WAKEUP_SLICES if n >= want), TICK_SLICES)
 
 
 def _latest(event: Mapping[str, Any] | None,

@@ -106,6 +106,26 @@ class CallAnalyzer:
         self._floor = 0  # the frame of the last suspend, resume, pause or unpause
         self.finished = False
 
+    def set_codec(self, leg: Leg, codec: Codec) -> None:
+        """``leg``'s audio comes in ``codec`` from now on (its clip level; the rate stays);
+        the call's codec is the legs' once they agree."""
+        self.legs[leg].set_codec(codec)
+        codecs = {la.codec for la in self.legs.values()}
+        if len(codecs) == 1:
+            self.codec = codecs.pop()
+
+    def next_dead_air_alert_s(self) -> float | None:
+        """The call time up to which both legs' audio must be analysed for the open silence's
+        next dead-air alert to fire (its mark plus the segment pad the legs' horizon lags
+        by); None: no silence open, every level fired, or in a gap or a pause."""
+        if self._quiet_start is None or self._gap is not None or self._pause_start is not None:
+            return None
+        levels = self.config.dead_air_alerts_s
+        if self._dead_fired >= len(levels):
+            return None
+        at = self._quiet_start + round(levels[self._dead_fired][0] * 1000 / FRAME_MS)
+        return _t(at) + self.config.speech_pad_ms / 1000
+
     @property
     def suspended(self) -> bool:
         """True between suspend() and resume()."""

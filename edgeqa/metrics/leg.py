@@ -154,6 +154,11 @@ class LegAnalyzer:
         self.talk_frames = 0  # frames inside closed segments
         self.speech_frames = 0  # frames the gate and the VAD took for speech, up to the last second
 
+    def set_codec(self, codec: Codec) -> None:
+        """The leg's audio comes in ``codec`` from now on (its clip level; the rate stays)."""
+        self.codec = codec
+        self._st[LS_CLIP_LEVEL] = clip_level(codec)
+
     def _new_vad(self) -> None:
         self._vad = webrtcvad.Vad(self.config.vad_mode)
         if _vad_process is not None:

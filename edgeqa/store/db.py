@@ -216,17 +216,26 @@ def put_checkpoint(conn: sqlite3.Connection, cp: Checkpoint, max_rows: int) -> b
     would only outlive it), or the stored checkpoint covers more. Then the oldest rows beyond
     ``max_rows`` are deleted, so the table stays bounded.
     """
-    text = json.dumps(cp.summary, separators=(",", ":"), allow_nan=False)
+    return put_checkpoints(conn, [cp], max_rows)[0]
+
+
+def put_checkpoints(conn: sqlite3.Connection, cps: Sequence[Checkpoint],
+                    max_rows: int) -> list[bool]:
+    """put_checkpoint of each of ``cps`` in order, in one transaction; whether each was
+    written."""
+    texts = [json.dumps(cp.summary, separators=(",", ":"), allow_nan=False) for cp in cps]
+    written: list[bool] = []
     with _transaction(conn):
-        cur = conn.execute(
-            "INSERT INTO checkpoints (call_id, started_at, covered_to_s, summary, at)"
-            " SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS"
-            " (SELECT 1 FROM calls WHERE id = ? AND ended_at IS NOT NULL)"
-            " ON CONFLICT(call_id) DO UPDATE SET started_at = excluded.started_at,"
-            " covered_to_s = excluded.covered_to_s, summary = excluded.summary, at = excluded.at"
-            " WHERE excluded.covered_to_s >= checkpoints.covered_to_s",
-            (cp.call_id, cp.started_at, cp.covered_to_s, text, cp.at, cp.call_id))
-        written = cur.rowcount > 0
+        for cp, text in zip(cps, texts, strict=True):
+            cur = conn.execute(
+                "INSERT INTO checkpoints (call_id, started_at, covered_to_s, summary, at)"
+                " SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS"
+                " (SELECT 1 FROM calls WHERE id = ? AND ended_at IS NOT NULL)"
+                " ON CONFLICT(call_id) DO UPDATE SET started_at = excluded.started_at,"
+                " covered_to_s = excluded.covered_to_s, summary = excluded.summary,"
+                " at = excluded.at WHERE excluded.covered_to_s >= checkpoints.covered_to_s",
+                (cp.call_id, cp.started_at, cp.covered_to_s, text, cp.at, cp.call_id))
+            written.append(cur.rowcount > 0)
         conn.execute("DELETE FROM checkpoints WHERE call_id IN (SELECT call_id FROM checkpoints"
                      " ORDER BY at DESC LIMIT -1 OFFSET ?)", (max_rows,))
     return written

@@ -153,6 +153,12 @@ class Store:
             lambda c: db.put_checkpoint(c, checkpoint, CHECKPOINTS_MAX_ROWS))
         return written
 
+    async def put_checkpoints(self, checkpoints: Sequence[Checkpoint]) -> list[bool]:
+        """put_checkpoint of each of ``checkpoints``, in one transaction (db.put_checkpoints)."""
+        written: list[bool] = await self._submit(
+            lambda c: db.put_checkpoints(c, checkpoints, CHECKPOINTS_MAX_ROWS))
+        return written
+
     async def checkpoints(self) -> dict[str, Checkpoint]:
         """Return the stored checkpoint of every call that has one (calls a run left up)."""
         found: dict[str, Checkpoint] = await self._submit(db.checkpoints)

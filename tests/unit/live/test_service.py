@@ -7,7 +7,9 @@ Calls come in as the tracker's typed changes.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
+from collections.abc import Sequence
 from typing import Any, cast
 
 import pytest
@@ -16,11 +18,18 @@ from edgeqa.ari.resources import AriResources
 from edgeqa.ari.rest import AriHttpError
 from edgeqa.calls.changes import CallConnected, CallEnded, HoldChanged
 from edgeqa.config import default_live
-from edgeqa.live.service import LiveMetrics, SaveCheckpoint
+from edgeqa.live.service import (
+    ALERT_TICK_S,
+    TICK_SLICES,
+    LiveMetrics,
+    SaveCheckpoints,
+    wakeup_slices,
+)
 from edgeqa.media.receiver import RtpReceiver
 from edgeqa.media.rtp import PT_SLIN16, RtpPacket
 from edgeqa.metrics.call import MAX_LEG_LAG_S
 from edgeqa.store import Checkpoint, EventLike
+from edgeqa.store import Event as StreamEvent
 
 
 def _now() -> float:
@@ -83,12 +92,12 @@ class FakeAri:
                 for b in sorted(self.bridges)]
 
 
-def _service(ari: FakeAri, save: SaveCheckpoint | None = None,
+def _service(ari: FakeAri, save: SaveCheckpoints | None = None,
              **overrides: Any) -> tuple[LiveMetrics, list[EventLike]]:
     from dataclasses import replace
     submitted: list[EventLike] = []
-    cfg = replace(default_live(), tick_s=0.02, **overrides)
-    live = LiveMetrics(cfg, cast(AriResources, ari), submitted.extend, save_checkpoint=save)
+    cfg = replace(default_live(), **{"tick_s": 0.02, **overrides})
+    live = LiveMetrics(cfg, cast(AriResources, ari), submitted.extend, save_checkpoints=save)
     receiver = RtpReceiver(live.router.engine, lambda: 0.0)
     receiver.local_address = ("127.0.0.1", 4000)
     live.receiver = receiver
@@ -284,7 +293,7 @@ async def test_one_timer_ticks_every_call_and_a_failing_tick_costs_its_call_only
         assert ticks["c2"] == 3 and ticks["c1"] >= 8
         live.on_changes([CallEnded("c1", _now())], _now())
         await _until(lambda: not live.active)
-        assert live._ticker.done()  # no call: no timer
+        await _until(live._ticker.done, 0.5)  # no call: no timer (after its last sleep)
     (refused,) = [e for e in submitted if e.type == "call.metrics_unavailable"]
     assert refused.data["call_id"] == "c2" and "boom" in refused.data["reason"]
     assert [e.data["call_id"] for e in submitted if e.type == "call.summary"] == ["c1"]
@@ -344,19 +353,23 @@ async def test_shutdown_while_taps_start_claims_nothing_heard() -> None:
 async def test_each_tapped_call_keeps_a_checkpoint_in_the_store_periodically() -> None:
     ari = FakeAri()
     saved: list[Checkpoint] = []
+    writes: list[list[str]] = []
 
-    async def save(checkpoint: Checkpoint) -> bool:
-        saved.append(checkpoint)
-        return True
+    async def save(checkpoints: Sequence[Checkpoint]) -> list[bool]:
+        writes.append([c.call_id for c in checkpoints])
+        saved.extend(c for c in checkpoints if c.call_id == "c1")
+        return [True] * len(checkpoints)
 
     live, submitted = _service(ari, save, checkpoint_interval_s=0.2)
     async with asyncio.TaskGroup() as tg:
         live.bind(tg)
         connected = _connected(answered_at=_now() - 0.5)
-        live.on_changes([connected], _now())
+        live.on_changes([connected, _connected("c2", connected.answered_at)], _now())
         await _until(lambda: len(saved) >= 3)
-        live.on_changes([CallEnded("c1", _now())], _now())
+        live.on_changes([CallEnded("c1", _now()), CallEnded("c2", _now())], _now())
         await _until(lambda: not live.active)
+    # The calls' checkpoints due together are written together (one transaction).
+    assert any(sorted(w) == ["c1", "c2"] for w in writes), writes
     assert all(c.call_id == "c1" and c.started_at == connected.answered_at for c in saved)
     covered = [c.covered_to_s for c in saved]
     assert covered == sorted(covered) and covered[1] - covered[0] >= 0.2 - 0.05, covered
@@ -364,7 +377,7 @@ async def test_each_tapped_call_keeps_a_checkpoint_in_the_store_periodically() -
         assert c.summary["duration_s"] == c.covered_to_s
         assert c.summary["coverage"] == [[0.0, c.covered_to_s]]
         assert c.at == pytest.approx(connected.answered_at + c.covered_to_s)
-    assert live.stats.checkpoints_saved == len(saved)
+    assert live.stats.checkpoints_saved == sum(len(w) for w in writes)
     assert [e.type for e in submitted].count("call.metrics_suspended") == 0  # not streamed
 
 
@@ -520,3 +533,70 @@ async def test_a_sequence_restart_is_counted_in_health() -> None:
         live.on_changes([CallEnded("c1", _now())], _now())
         await _until(lambda: not live.active)
     assert live.health()["rtp_restarts"] == 1  # kept when the call is gone
+
+
+def test_a_wakeup_takes_whole_slices_up_to_calls_per_wakeup() -> None:
+    # A few calls: one wake-up per round; many: one slice per wake-up; always whole rounds.
+    assert [wakeup_slices(n) for n in (0, 1, 50, 60, 100, 200, 250, 1000, 5000)] == \
+        [20, 20, 20, 20, 10, 5, 4, 1, 1]
+    assert all(TICK_SLICES % wakeup_slices(n) == 0 for n in range(3000))
+
+
+async def test_samples_wait_for_the_round_and_any_other_event_takes_them_along() -> None:
+    ari = FakeAri()
+    batches: list[list[str]] = []
+    live, _ = _service(ari, tick_s=0.2)
+    live._submit = lambda events: batches.append([e.type for e in events])
+    async with asyncio.TaskGroup() as tg:
+        live.bind(tg)
+        await _tap(live, ari, _connected())
+        await _until(lambda: all(t.running for t in live.active.values()))
+        batches.clear()
+        sample = StreamEvent("leg.sample", _now(), {"call_id": "c1"})
+        alert = StreamEvent("call.dead_air", _now(), {"call_id": "c1"})
+        live._publish([sample])
+        live._publish([sample])
+        assert batches == []  # held until the round ends
+        live._publish([alert])  # an alert is never held, and keeps the order
+        assert batches == [["leg.sample", "leg.sample", "call.dead_air"]]
+        live._publish([sample])
+        await _until(lambda: len(batches) == 2, 1.0)  # sent at the end of the round
+        assert batches[1] == ["leg.sample"]
+        live.on_changes([CallEnded("c1", _now())], _now())
+        await _until(lambda: not live.active)
+    assert batches[-1][-1] == "call.summary"
+    assert live._held == []
+
+
+async def test_a_call_is_ticked_at_its_dead_air_alerts_mark_not_at_the_round() -> None:
+    ari = FakeAri()
+    live, _ = _service(ari, tick_s=1.0)  # the longest tick: rounds are 1 s apart
+    async with asyncio.TaskGroup() as tg:
+        live.bind(tg)
+        await _tap(live, ari, _connected())
+        taps = live.active["c1"]
+        await _until(lambda: taps.running)
+        ticks: list[float] = []
+        marks: list[float] = []  # 0.3 s after its first tick, the audio 0.07 s late
+
+        def tick(now: float) -> None:
+            ticks.append(now)
+            if not marks:
+                marks.append(now + 0.3)
+
+        def alert_due() -> float | None:
+            return marks[0] if ticks[-1] < marks[0] + 0.07 else None
+
+        taps.call.tick = tick  # type: ignore[method-assign]
+        taps.call.alert_due = alert_due  # type: ignore[method-assign]
+        await _until(lambda: bool(ticks), 1.5)  # its round's tick finds the alert due soon
+        await asyncio.sleep(0.5)
+        live.on_changes([CallEnded("c1", _now())], _now())
+        await _until(lambda: not live.active)
+    mark, fires_at = marks[0], marks[0] + 0.07
+    assert ticks[0] < mark - 0.2
+    at_mark = [t for t in ticks if mark <= t < mark + 0.5]
+    assert at_mark and at_mark[0] - mark < 0.02, (ticks, mark)  # at the mark, not the round
+    assert len(at_mark) >= 3 and at_mark[-1] >= fires_at  # then every ALERT_TICK_S until due
+    assert at_mark[-1] - fires_at < ALERT_TICK_S + 0.02
+    assert all(b - a >= ALERT_TICK_S - 0.005 for a, b in itertools.pairwise(at_mark))

@@ -19,6 +19,8 @@ from edgeqa.live.service import LiveMetrics
 from edgeqa.live.taps import CallTaps
 from edgeqa.media import engine
 from edgeqa.media.receiver import RtpReceiver
+from edgeqa.metrics.codecs import clip_level
+from edgeqa.metrics.reference import LS_CLIP_LEVEL
 from edgeqa.store import EventLike
 from tests.unit.live.test_service import FakeAri, _now, _until
 
@@ -26,14 +28,17 @@ from tests.unit.live.test_service import FakeAri, _now, _until
 class CaptureAri(FakeAri):
     """The service's fake ARI, answering the legs' CHANNEL(rtp,...) reads too."""
 
-    def __init__(self, secure: str = "0") -> None:
+    def __init__(self, secure: str = "0", agent_codec: str = "ulaw") -> None:
         super().__init__()
         self.secure = secure
+        self.agent_codec = agent_codec
+        self.customer_codec = "ulaw"
 
     async def get_variable(self, channel_id: str, variable: str) -> str:
         port = 10002 if channel_id == "u-cust" else 10004
+        codec = self.customer_codec if channel_id == "u-cust" else self.agent_codec
         return {VAR_SRC: f"127.0.0.1:{port}", VAR_SECURE: self.secure, VAR_DIRECT: "(null)",
-                VAR_FORMAT: "(ulaw)"}[variable]
+                VAR_FORMAT: f"({codec})"}[variable]
 
 
 def _service(ari: FakeAri, tap: str, capture: bool) -> tuple[LiveMetrics, list[EventLike]]:
@@ -125,3 +130,24 @@ async def test_a_captured_calls_checkpoint_is_summed_up_at_its_rate() -> None:
     assert done.type == "call.summary" and done.data["summary"]["sample_rate"] == 8000
     assert done.data["summary"]["gaps"] == [
         {"start": 8.0, "end": 15.0, "reason": "daemon_restart"}]
+
+
+async def test_an_a_law_leg_is_analysed_at_a_laws_clip_level() -> None:
+    """The call is set up as µ-law before its legs are looked up; each leg takes its own."""
+    ari = CaptureAri(agent_codec="alaw")
+    live, submitted = _service(ari, "auto", capture=True)
+    async with asyncio.TaskGroup() as tg:
+        live.bind(tg)
+        live.on_changes([_connected("c1")], _now())
+        taps = live.active["c1"]
+        await _until(lambda: len(taps.slots) == 2)
+        legs = taps.call.analyzer.legs
+        assert (legs["customer"].codec, legs["agent"].codec) == ("ulaw", "alaw")
+        assert legs["agent"]._st[LS_CLIP_LEVEL] == clip_level("alaw") != clip_level("ulaw")
+        ari.customer_codec = "alaw"  # a re-INVITE: both legs A-law, the call's codec too
+        taps.media_may_have_moved()
+        taps._checked_at = -1e9
+        await _until(lambda: taps.call.codec == "alaw", 3.0)
+        live.on_changes([CallEnded("c1", _now())], _now())
+        await _until(lambda: not live.active)
+    assert submitted[-1].data["summary"]["codec"] == "alaw"

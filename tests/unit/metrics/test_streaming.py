@@ -178,3 +178,24 @@ def test_vad_through_the_public_wrapper_gives_the_same_call(
     direct = run_call(audio)
     monkeypatch.setattr(leg_module, "_vad_process", None)
     assert run_call(audio) == direct
+
+
+def test_next_dead_air_alert_is_when_its_audio_is_analysed() -> None:
+    """The tick scheduling hint: feeding silence up to next_dead_air_alert_s fires the alert,
+    a frame less does not; then the next level's time."""
+    cfg = MetricsConfig()
+    call = CallAnalyzer(RATE, config=cfg)
+    assert call.next_dead_air_alert_s() == pytest.approx(5.0 + cfg.speech_pad_ms / 1000)
+    due = call.next_dead_air_alert_s()
+    assert due is not None
+    frames = round(due * 50)
+    fired: list[Any] = []
+    for i in range(frames):
+        for leg in ("customer", "agent"):
+            fired += [e for e in call.feed(leg, bytes(FRAME), i * 0.02) if isinstance(e, Alert)]
+        if i == frames - 2:
+            assert fired == []  # a frame short of the mark's audio
+    assert [(a.type, a.at_s) for a in fired] == [("dead_air", 5.0)]
+    assert call.next_dead_air_alert_s() == pytest.approx(10.0 + cfg.speech_pad_ms / 1000)
+    call.suspend(6.0, "pbx_outage")
+    assert call.next_dead_air_alert_s() is None  # a gap raises no alert

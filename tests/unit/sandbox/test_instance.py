@@ -109,6 +109,7 @@ def test_manager_snippet_is_least_privilege_without_a_secret() -> None:
         "call", "agent", "originate", "reporting", "system"}  # system: MixMonitor only
     assert "eventfilter(action(exclude),name(TestEvent)) =" in lines
     assert "eventfilter(action(exclude),name(VarSet)) =" in lines
+    assert "eventfilter(action(exclude),name(RTCPSent)) =" in lines  # 24/s at 60 calls
 
 
 def test_ari_and_http_snippets() -> None:

@@ -102,3 +102,18 @@ async def test_latest_by_call_is_the_newest_payload_of_each_open_call(tmp_path: 
         assert got == {"c1": {"call_id": "c1", "n": 2}}  # c2 ended: its payload is not read
     finally:
         await store.close()
+
+
+async def test_many_checkpoints_in_one_transaction_each_judged_alone(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    await store.open()
+    try:
+        await store.append([call("call.started", "c1"), call("call.started", "c2")])
+        assert await store.put_checkpoints([]) == []
+        written = await store.put_checkpoints(
+            [cp("c1", 5.0), cp("c1", 3.0, at=1001.0), cp("c2", 4.0)])
+        assert written == [True, False, True]  # the second covers less than the first
+        got = await store.checkpoints()
+        assert got["c1"] == cp("c1", 5.0) and got["c2"] == cp("c2", 4.0)
+    finally:
+        await store.close()
