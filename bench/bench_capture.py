@@ -38,6 +38,7 @@ from typing import Any, cast
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _ingest_report import figures, ingest_line
 from bench_ingest import (
     DRAIN_S,
     MAX_LEGS,
@@ -214,17 +215,13 @@ async def amain(port_base: int, legs: int, seconds: float) -> int:
           f"cpu_pct={100 * f['cpu'] / f['wall']:.1f} us_per_packet={floor_us:.2f} "
           f"kernel_drops={f['drops']} wakeups={f['wakeups']}")
     r = await ingest(port_base, legs, seconds)
-    us = r["cpu"] / max(r["received"], 1) * 1e6
-    loss = 100 * (1 - r["received"] / max(r["sent"], 1))
-    per_leg_kib = (r["rss"] - r["rss0"]) * 1024 / max(legs, 1)
+    _, _, per_leg_kib = figures(r, legs)
     print(f"  path: ring ({r['frames'] / max(r['blocks'], 1):.1f} frames per block, "
           f"{r['wakeups']} wake-ups, {r['drops']} kernel drops) -> feed_block -> take -> "
           f"LiveCall; {r['events']} events published; {r['unrouted']} unrouted; "
           f"RSS {r['rss0']:.1f} MB before the calls, {r['rss_calls']:.1f} MB with them set up, "
           f"{r['rss']:.1f} MB after the load: {per_leg_kib:.1f} KiB per leg")
-    print(f"ingest legs={legs} sent={r['sent']} received={r['received']} loss_pct={loss:.2f} "
-          f"cpu_pct={100 * r['cpu'] / r['wall']:.1f} us_per_packet={us:.2f} "
-          f"floor_us_per_packet={floor_us:.2f} rss_mb={r['rss']:.1f}")
+    print(ingest_line(r, legs, floor_us))
     return 0
 
 

@@ -43,6 +43,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _calls import tiled_call
+from _ingest_report import figures, ingest_line
 
 from edgeqa.config import default_live
 from edgeqa.live.call import LiveCall
@@ -306,18 +307,14 @@ async def amain(legs: int, seconds: float, codec: str, ticker: str,
     print(f"  floor: sent={f_sent} received={f_recv} cpu_pct={100 * f_cpu / f_wall:.1f} "
           f"us_per_packet={floor_us:.2f}")
     r = await ingest(legs, seconds, codec, ticker, profile, tick_s)
-    us = r["cpu"] / max(r["received"], 1) * 1e6
-    loss = 100 * (1 - r["received"] / max(r["sent"], 1))
-    per_leg_kib = (r["rss"] - r["rss0"]) * 1024 / max(legs, 1)
+    _, _, per_leg_kib = figures(r, legs)
     print(f"  path: add_reader -> engine.recv ({r['per_wakeup'] or 0:.1f} datagrams per "
           f"wake-up) -> slots -> ticks -> analyzer; {r['events']} events published; "
           f"{r['unrouted']} unrouted; {r['lost']} lost in reorder; "
           f"{r['held_dropped']} samples over the held limit; "
           f"RSS {r['rss0']:.1f} MB before the calls, {r['rss_calls']:.1f} MB with them set up, "
           f"{r['rss']:.1f} MB after the load: {per_leg_kib:.1f} KiB per leg")
-    print(f"ingest legs={legs} sent={r['sent']} received={r['received']} loss_pct={loss:.2f} "
-          f"cpu_pct={100 * r['cpu'] / r['wall']:.1f} us_per_packet={us:.2f} "
-          f"floor_us_per_packet={floor_us:.2f} rss_mb={r['rss']:.1f}")
+    print(ingest_line(r, legs, floor_us))
     return 0
 
 

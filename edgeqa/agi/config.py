@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 
 from edgeqa.agi.codec import AgiLimits
@@ -31,13 +30,3 @@ class AgiConfig:
         return AgiLimits(max_line_bytes=self.max_line_bytes, max_env_lines=self.max_env_lines,
                          max_sessions=self.max_sessions, env_timeout_s=self.env_timeout_s,
                          command_timeout_s=self.command_timeout_s)
-
-
-def is_loopback(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and ``localhost``."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -25,8 +25,8 @@ from edgeqa.agi.codec import (
     AgiRequest,
     HangupNotice,
 )
-from edgeqa.agi.config import is_loopback
 from edgeqa.agi.session import READ_CHUNK_BYTES, AgiHandler, AgiSession
+from edgeqa.runtime.net import is_loopback
 
 log = logging.getLogger(__name__)
 

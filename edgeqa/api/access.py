@@ -9,7 +9,6 @@ POLICIES answers 403 to everyone. The principal is stored as ``request["principa
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import logging
 import re
 import time
@@ -25,6 +24,7 @@ from edgeqa.api.keys import VIEW_KEY
 from edgeqa.auth import db
 from edgeqa.auth.model import Action, CallFacts, Principal, call_facts, may, recording_facts
 from edgeqa.auth.service import Authority
+from edgeqa.runtime.net import is_loopback
 
 log = logging.getLogger(__name__)
 # request["principal"] is a plain key on purpose: other middlewares read it by that name.
@@ -105,13 +105,6 @@ def forbidden(message: str) -> web.Response:
     return json_error(403, "forbidden", message)
 
 
-def _is_loopback(remote: str | None) -> bool:
-    try:
-        return remote is not None and ipaddress.ip_address(remote).is_loopback
-    except ValueError:
-        return False
-
-
 async def _who(request: web.Request, authority: Authority) -> Principal | web.Response:
     """The principal of a bearer token or a session cookie, or the 401/403 to answer."""
     header = request.headers.get("Authorization")
@@ -173,7 +166,7 @@ async def access_control(request: web.Request, handler: Handler) -> web.StreamRe
     if policy is None:
         log.error("api: no access policy for %s %s: refused", method, request.path)
         return forbidden("this route has no access policy")
-    if policy.action is None or (policy.open_on_loopback and _is_loopback(request.remote)):
+    if policy.action is None or (policy.open_on_loopback and is_loopback(request.remote)):
         return await handler(request)
     authority = request.app[AUTH_KEY]
     who = await _who(request, authority)

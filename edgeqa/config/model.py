@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from edgeqa.agi.config import AgiConfig, is_loopback
+from edgeqa.agi.config import AgiConfig
 from edgeqa.audit.config import AuditConfig
 from edgeqa.auth.config import AuthConfig
 from edgeqa.config.fields import ConfigError, FieldReader, Secret, find_key_line, shown
@@ -23,6 +23,7 @@ from edgeqa.live.config import MAX_CALLS_DEFAULT, MAX_CALLS_LIMIT, TAP_MODES, Li
 from edgeqa.media.jitter import MAX_DEPTH_PACKETS
 from edgeqa.pci.config import PciConfig
 from edgeqa.recording.config import RecordingConfig
+from edgeqa.runtime.net import is_loopback
 from edgeqa.spy.config import KNOWN_KEYS as SPY_KEYS
 from edgeqa.spy.config import SpyConfig
 

@@ -7,6 +7,7 @@ process-wide umask, which other threads share.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import stat
@@ -28,10 +29,9 @@ def make_private_dirs(path: Path) -> None:
             break
         missing.append(parent)
     for directory in reversed(missing):
-        try:
+        # One made meanwhile by another process keeps its own mode.
+        with contextlib.suppress(FileExistsError):
             os.mkdir(directory, PRIVATE_DIR_MODE)
-        except FileExistsError:
-            pass  # made meanwhile by another process: it keeps its mode
 
 
 def create_private_file(path: Path) -> None:

@@ -27,6 +27,7 @@ from edgeqa.media.capture import (
     rtp_filter,
     run_filter,
 )
+from tests.support.unavailable import unavailable
 
 PACKET_OUTGOING = 4
 
@@ -162,7 +163,7 @@ def test_no_cap_net_raw_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> Non
 async def test_the_kernel_keeps_what_the_filter_says() -> None:
     """The real thing (Linux, root): UDP to loopback ports in and out of the range."""
     if capture.capture_supported() is not None or os.geteuid() != 0:
-        pytest.skip("needs Linux and CAP_NET_RAW")
+        unavailable("host RTP capture needs Linux and CAP_NET_RAW (root)")
     loop = asyncio.get_running_loop()
     blocks: list[bytes] = []
 
