@@ -42,7 +42,7 @@ from edgeqa.metrics.events import (
     Severity,
     TalkOver,
 )
-from edgeqa.metrics.leg import LegAnalyzer
+from edgeqa.metrics.leg import LegAnalyzer, LegEvent
 from edgeqa.metrics.reference import new_echo_state
 from edgeqa.metrics.result import GAP_REASONS, CallResult, Gap, GapReason, LegResult
 
@@ -191,14 +191,15 @@ class CallAnalyzer:
             self._pair_block(k, out)
             n -= k
         if final:
-            for la, leg in ((c, "customer"), (a, "agent")):
+            for leg in LEGS:
+                la = self.legs[leg]
                 while la.queued:
                     k = _FRAMES_PER_S - la.done % _FRAMES_PER_S
                     k = la.queued if la.queued < k else k
                     pcm = la.queued_pcm(k)
                     n_cand = la.echo_gate(None, self._echo[leg], k, la.gate_queued(pcm))
-                    events: list[MetricEvent] = []
-                    la.speech_queued(pcm, k, n_cand, events)  # type: ignore[arg-type]
+                    events: list[LegEvent] = []
+                    la.speech_queued(pcm, k, n_cand, events)
                     for ev in events:
                         self._leg_event(ev, out)
 
@@ -209,9 +210,9 @@ class CallAnalyzer:
         cand_c, cand_a = c.gate_queued(pc), a.gate_queued(pa)
         cand_c = c.echo_gate(a, self._echo["customer"], n, cand_c)
         cand_a = a.echo_gate(c, self._echo["agent"], n, cand_a)
-        events: list[MetricEvent] = []
-        c.speech_queued(pc, n, cand_c, events)  # type: ignore[arg-type]
-        a.speech_queued(pa, n, cand_a, events)  # type: ignore[arg-type]
+        events: list[LegEvent] = []
+        c.speech_queued(pc, n, cand_c, events)
+        a.speech_queued(pa, n, cand_a, events)
         for ev in events:
             self._leg_event(ev, out)
 

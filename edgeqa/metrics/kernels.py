@@ -45,7 +45,7 @@ if _kernels_c is not None:
     leg_block = _kernels_c.leg_block
     segment_block = _kernels_c.segment_block
     vad_frames = _kernels_c.vad_frames
-    echo_gate = getattr(_kernels_c, "echo_gate", reference.echo_gate)  # until rebuilt
+    echo_gate = _kernels_c.echo_gate
     IMPLEMENTATION = "c"
 
 __all__ = [
