@@ -66,6 +66,23 @@ class WavAudio:
                                 offset=self.offset + start * width * self.channels)
         return (samples[index::self.channels] if self.channels > 1 else samples).tobytes()
 
+    def channels_block(self, start: int, stop: int) -> list[bytes]:
+        """Every channel's encoded samples, frames ``start`` to ``stop``, from one read of the
+        interleaved block (a stereo call's two legs: the file is read once, not twice)."""
+        if self.channels == 1:
+            return [self.channel(0, start, stop)]
+        stop = min(stop, self.frames)
+        if stop <= start:
+            return [b""] * self.channels
+        width = CODEC_BYTES[self.codec]
+        end = self.offset + stop * width * self.channels
+        if isinstance(self.buffer, mmap.mmap) and self.buffer.size() < end:
+            raise WavError(f"the file shrank to {self.buffer.size()} bytes while being read")
+        samples = np.frombuffer(self.buffer, dtype="<i2" if width == 2 else "u1",
+                                count=(stop - start) * self.channels,
+                                offset=self.offset + start * width * self.channels)
+        return [samples[i::self.channels].tobytes() for i in range(self.channels)]
+
     def done_with(self, start: int, stop: int) -> None:
         """Frames ``start`` to ``stop`` were read: let the kernel drop their pages from this
         process (a mapped file would otherwise stay resident until it is unmapped)."""
