@@ -447,7 +447,7 @@ class CallAnalyzer:
             legs[leg] = LegResult(
                 tuple((s * FRAME_MS / 1000, e * FRAME_MS / 1000)
                       for s, e in zip(segs[0::2], segs[1::2], strict=True)),
-                *la.levels(), la.samples, la.clipped, la.clip_events)
+                *la.levels(), la.samples, la.clipped, la.clip_events, la.codec_max)
         return CallResult(
             self.sample_rate, self.codec, _t(end), legs, tuple(self.dead_air),
             tuple(self.talk_over), tuple(self.alerts), tuple(self.holds), tuple(self.gaps),
@@ -463,7 +463,7 @@ class CallAnalyzer:
             self._marks[ev.leg].append((round(ev.end_s / _FRAME_S), False))
         elif isinstance(ev, LegSample):
             self._check_clipping(ev, out)
-            if ev.active_level_dbov is not None and not self._level_alerted[ev.leg]:
+            if ev.speech_level_dbov is not None and not self._level_alerted[ev.leg]:
                 self._check_level(ev, out)
 
     def _check_clipping(self, ev: LegSample, out: list[MetricEvent]) -> None:
@@ -478,8 +478,9 @@ class CallAnalyzer:
             self._clip_alerting[ev.leg] = False
 
     def _check_level(self, ev: LegSample, out: list[MetricEvent]) -> None:
-        """too_quiet/too_loud once per leg, judged on the sample's own cumulative P.56 level."""
-        level = ev.active_level_dbov
+        """too_quiet/too_loud once per leg, judged on the leg's speech level so far (the RMS
+        over its speech frames, given once level_min_speech_s of speech is in: spec v1.1)."""
+        level = ev.speech_level_dbov
         assert level is not None
         if level <= self.config.too_quiet_dbov:
             self._level_alerted[ev.leg] = True

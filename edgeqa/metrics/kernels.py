@@ -33,6 +33,8 @@ level_cdb = reference.level_cdb
 leg_block = reference.leg_block
 segment_block = reference.segment_block
 vad_frames = reference.vad_frames
+g711_match = reference.g711_match
+frame_prefix = reference.frame_prefix
 IMPLEMENTATION: str = "python"
 
 _kernels_c = load_extension("edgeqa.metrics._kernels_c")
@@ -44,13 +46,17 @@ if _kernels_c is not None:
     leg_block = _kernels_c.leg_block
     segment_block = _kernels_c.segment_block
     vad_frames = _kernels_c.vad_frames
+    g711_match = _kernels_c.g711_match
+    frame_prefix = _kernels_c.frame_prefix
     IMPLEMENTATION = "c"
 
 __all__ = [
     "EXTENSIONS_WANTED",
     "IMPLEMENTATION",
     "alaw_decode",
+    "frame_prefix",
     "frame_stats",
+    "g711_match",
     "leg_block",
     "level_cdb",
     "load_extension",
