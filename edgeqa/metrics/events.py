@@ -27,8 +27,8 @@ class LegSample:
     paused: bool
     #: Seconds of speech frames since the call started.
     speech_s: float = 0.0
-    #: The P.56 level (sv-p56, every sample) of the whole leg so far, once speech_s reaches
-    #: level_min_speech_s and only on seconds with speech; else None.
+    #: The P.56 level (sv-p56, every sample) of the whole leg so far, once the leg's speech
+    #: segments so far reach level_min_speech_s, and only on seconds with speech; else None.
     active_level_dbov: float | None = None
     #: Seconds of audio this sample covers: 1.0, less on a second cut by a gap or a pause
     #: (then t_s is where the audio starts or resumes inside that second); of a paused

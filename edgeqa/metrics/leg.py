@@ -372,9 +372,12 @@ class LegAnalyzer:
         speech_s = self.speech_frames * self.frame_s
         total: float | None = None
         speech_total: float | None = None
-        if self._sec_speech_frames and speech_s >= self.config.level_min_speech_s:
-            total = self.active_level_dbov()
-            speech_total = self.speech_level_dbov()
+        if self._sec_speech_frames:
+            speech_total, talk_s = self._speech_level_so_far()
+            if talk_s >= self.config.level_min_speech_s:
+                total = self.active_level_dbov()
+            else:
+                speech_total = None
         sample = LegSample(
             self.leg, round(self._sec_start * self.frame_s, 3), round(rms_dbov(sumsq, n), 2),
             self._sec_speech_frames / n_frames, _round2(level), clipped, False,
@@ -504,12 +507,16 @@ class LegAnalyzer:
     def speech_level_dbov(self) -> float | None:
         """Return the RMS level over the leg's speech segments so far (None without any):
         the closed ones, and the open one up to the horizon."""
+        return self._speech_level_so_far()[0]
+
+    def _speech_level_so_far(self) -> tuple[float | None, float]:
+        """(speech level, the seconds of speech segments it is over) so far."""
         sumsq, frames = self.segment_sumsq, self.talk_frames
         if self.open_start is not None:
             end = max(self.open_start, self.horizon())
             sumsq += self._energy_at(end) - self._open_energy
             frames += end - self.open_start
-        return speech_level_dbov(sumsq, frames * self.frame_len)
+        return speech_level_dbov(sumsq, frames * self.frame_len), frames * self.frame_s
 
     def levels(self) -> tuple[float | None, float, float | None]:
         """Return (active_level_dbov, its active time s, speech_level_dbov)."""
