@@ -35,6 +35,7 @@ segment_block = reference.segment_block
 vad_frames = reference.vad_frames
 g711_match = reference.g711_match
 frame_prefix = reference.frame_prefix
+echo_gate = reference.echo_gate
 IMPLEMENTATION: str = "python"
 
 _kernels_c = load_extension("edgeqa.metrics._kernels_c")
@@ -48,12 +49,14 @@ if _kernels_c is not None:
     vad_frames = _kernels_c.vad_frames
     g711_match = _kernels_c.g711_match
     frame_prefix = _kernels_c.frame_prefix
+    echo_gate = _kernels_c.echo_gate
     IMPLEMENTATION = "c"
 
 __all__ = [
     "EXTENSIONS_WANTED",
     "IMPLEMENTATION",
     "alaw_decode",
+    "echo_gate",
     "frame_prefix",
     "frame_stats",
     "g711_match",

@@ -28,6 +28,11 @@ the audio stopped, nothing is analysed inside the gap, and on resume the leg sta
 the call's start (noise floor, P.56 envelope and hang-over, clip run, webrtcvad's own state and
 the open speech run are reset) while its totals (segments, histograms, sums, clips) carry on.
 A PCI pause stops and restarts a leg the same way (CallAnalyzer.pause).
+
+Speech is what webrtcvad calls speech among the frames every gate passes: the noise floor's, the
+tone and babble gates (in ``leg_block``), and, in a call, the echo gate, which needs the other
+leg's levels of the same frames. So in a CallAnalyzer the two legs run in lock-step (``pair``):
+a leg's frames wait, queued, until the other leg's audio for them is in (see CallAnalyzer).
 """
 
 from __future__ import annotations
@@ -55,7 +60,9 @@ from edgeqa.metrics.reference import (
     FRAME_OUT_STRIDE,
     G711_ALAW,
     G711_ULAW,
+    LEVEL_FLOOR_CDB,
     LS_ACTIVE_BITS,
+    LS_BABBLE_MARGIN_CDB,
     LS_BITS,
     LS_CLIP_EVENTS,
     LS_CLIP_LEVEL,
@@ -78,6 +85,13 @@ from edgeqa.metrics.reference import (
     LS_P56_HOLD_LEFT,
     LS_SAMPLE_N,
     LS_SUMSQ,
+    LS_TALK_CDB,
+    LS_TALK_DECAY_CDB,
+    LS_TONE_GAIN_X100,
+    LS_TONE_HANG_FRAMES,
+    LS_TONE_HANG_LEFT,
+    LS_TONE_MIN_RUN,
+    LS_TONE_RUN,
     P56_LEVELS,
     SEG_CONFIRMED,
     SS_BRIDGE_FRAMES,
@@ -105,6 +119,8 @@ def _is_speech(vad: webrtcvad.Vad, rate: int, frame: bytes, frame_len: int) -> b
 
 #: Frames per per-second sample; kernel blocks never cross a second.
 FRAMES_PER_S = 1000 // FRAME_MS
+#: The other leg's leg_block output where it has no audio: digital silence, no candidate.
+_SILENT_OUT = array("q", [LEVEL_FLOOR_CDB, 0, 0, 0] * FRAMES_PER_S)
 #: A hole in a feed (audio that skips ahead, no gap declared) up to this long is filled with
 #: silence; a longer one is refused.
 MAX_HOLE_FILL_S = 60
@@ -118,7 +134,7 @@ SEGMENT_ENERGY_KEEP = 4 * FRAMES_PER_S
 _G711_BITS: tuple[tuple[int, Codec], ...] = ((G711_ULAW, "ulaw"), (G711_ALAW, "alaw"))
 #: Leg state slots that a resume sets back to a new leg's values (see the module docstring).
 _RESUME_RESET = (LS_ENV_P, LS_ENV_Q, LS_CLIP_RUN, LS_FLOOR_CDB, LS_FLOOR_SET, LS_BITS,
-                 LS_ACTIVE_BITS, LS_P56_HOLD_LEFT,
+                 LS_ACTIVE_BITS, LS_P56_HOLD_LEFT, LS_TALK_CDB, LS_TONE_RUN, LS_TONE_HANG_LEFT,
                  *range(LS_LAST_GE, LS_LAST_GE + P56_LEVELS + 1))
 
 
@@ -151,6 +167,12 @@ class LegAnalyzer:
         st[LS_FLOOR_RISE_CDB] = round(cfg.floor_rise_db_per_s * 100 * FRAME_MS / 1000)
         st[LS_FLOOR_INIT_CDB] = round(cfg.floor_init_max_dbov * 100)
         st[LS_P56_HOLD_FRAMES] = cfg.level_gate_hold_ms // FRAME_MS
+        st[LS_BABBLE_MARGIN_CDB] = round(cfg.babble_margin_db * 100)
+        st[LS_TALK_DECAY_CDB] = round(cfg.talk_level_decay_db_per_s * FRAME_MS / 10)
+        st[LS_TONE_GAIN_X100] = (0 if cfg.tone_gain_db == 0
+                                 else round(100 * 10 ** (cfg.tone_gain_db / 10)))
+        st[LS_TONE_MIN_RUN] = max(1, cfg.tone_min_ms // FRAME_MS)
+        st[LS_TONE_HANG_FRAMES] = cfg.tone_hang_ms // FRAME_MS
         self._st = st
         self._g711 = 0  # the G.711 laws still possible in linear PCM (g711_match bits)
         self._g711_nonzero = 0  # nonzero samples checked against them
@@ -167,6 +189,10 @@ class LegAnalyzer:
         self._new_vad()
         self._pending = b""
         self.frames = 0  # the next frame's index (call time / 20 ms); skips gaps
+        self.done = 0  # the next frame to analyse (< frames while frames wait in the queue)
+        #: Paired (CallAnalyzer): whole frames fed and not yet analysed, from byte _queue_at.
+        self._queue: bytearray | None = None
+        self._queue_at = 0
         self.frames_dropped = 0  # late or duplicate frames ignored
         self.frames_in_gap = 0  # frames fed while suspended, ignored
         self.suspended = False
@@ -240,7 +266,12 @@ class LegAnalyzer:
             return events
         if (len(pcm) == self.frame_bytes and not self._pending
                 and round(t_s / self.frame_s) == self.frames):  # the live case: one frame
-            self._block(pcm, 1, events)
+            if self._queue is not None:
+                self._queue += pcm
+                self.frames += 1
+            else:
+                self._block(pcm, 1, events)
+                self.frames = self.done
             return events
         data = bytes(pcm)
         if self._pending:  # continues the partial frame kept from the last feed
@@ -272,34 +303,45 @@ class LegAnalyzer:
             self._run(second[:k * self.frame_bytes], events)
             n -= k
 
-    def _run(self, data: bytes, events: list[LegEvent]) -> None:
+    def _run(self, data: bytes | memoryview, events: list[LegEvent]) -> None:
         fb = self.frame_bytes
-        pos = 0
         n_total = len(data) // fb
+        if self._queue is not None:  # paired: the CallAnalyzer analyses it with the other leg
+            self._queue += data[:n_total * fb]
+            self.frames += n_total
+            return
+        pos = 0
         while pos < n_total:
-            room = FRAMES_PER_S - self.frames % FRAMES_PER_S
-            n = min(room, n_total - pos)
+            n = min(FRAMES_PER_S - self.done % FRAMES_PER_S, n_total - pos)
             self._block(memoryview(data)[pos * fb:(pos + n) * fb], n, events)
             pos += n
+        self.frames = self.done
 
     def _block(self, pcm: bytes | bytearray | memoryview, n: int, events: list[LegEvent]) -> None:
-        st = self._st
+        """Analyse ``n`` frames alone (not paired: no echo gate)."""
+        self._speech_block(pcm, n, self._gate_block(pcm), events)
+
+    def _gate_block(self, pcm: bytes | bytearray | memoryview) -> int:
+        """The frames' stats, P.56 and gates (leg_block); return the speech candidates."""
         if self._g711:
             self._check_g711(pcm)
-        n_cand = kernels.leg_block(pcm, self.frame_len, st, self._out, self._cand)
+        return kernels.leg_block(pcm, self.frame_len, self._st, self._out, self._cand)
+
+    def _speech_block(self, pcm: bytes | bytearray | memoryview, n: int, n_cand: int,
+                      events: list[LegEvent]) -> None:
+        """webrtcvad on the candidates the gates left; segments; the second's sample."""
         speech = bytearray(n)
         if n_cand:
             self._sec_speech += kernels.vad_frames(
                 self._classify, self._vad_handle, self.sample_rate, pcm, self.frame_len,
                 self._cand, n_cand, speech)
             self.vad_calls += n_cand
-        start_frame = self.frames
         self._speech_energy(pcm, n, speech)
         n_ev = kernels.segment_block(speech, self._seg, self._events)
         if n_ev:
             self._segment_events(n_ev, events)
-        self.frames = start_frame + n
-        if self.frames % FRAMES_PER_S == 0:
+        self.done += n
+        if self.done % FRAMES_PER_S == 0:
             events.append(self._second_sample())
 
     def _speech_energy(self, pcm: bytes | bytearray | memoryview, n: int,
@@ -347,6 +389,56 @@ class LegAnalyzer:
         self.talk_frames += end - start
         self.segment_sumsq += self._energy_at(end) - self._open_energy
 
+    # -- paired analysis (CallAnalyzer) ------------------------------------------------------
+    def pair(self) -> None:
+        """From now on, frames fed wait in a queue for analyse_queued (before any audio)."""
+        if self.done or self.frames:
+            raise RuntimeError("pair a leg before feeding it")
+        self._queue = bytearray()
+
+    @property
+    def queued(self) -> int:
+        """Frames fed and not yet analysed."""
+        return self.frames - self.done
+
+    def queued_pcm(self, n: int) -> memoryview:
+        """The first ``n`` queued frames (release the view before the next feed)."""
+        assert self._queue is not None and 0 < n <= self.queued
+        at = self._queue_at
+        return memoryview(self._queue)[at:at + n * self.frame_bytes]
+
+    def gate_queued(self, pcm: memoryview) -> int:
+        """_gate_block of the first queued frames (``queued_pcm``); return the candidates."""
+        return self._gate_block(pcm)
+
+    def speech_queued(self, pcm: memoryview, n: int, n_cand: int,
+                      events: list[LegEvent]) -> None:
+        """_speech_block of those frames, which leave the queue."""
+        self._speech_block(pcm, n, n_cand, events)
+        pcm.release()
+        assert self._queue is not None
+        self._queue_at += n * self.frame_bytes
+        if self._queue_at >= len(self._queue):
+            self._queue.clear()
+            self._queue_at = 0
+        elif self._queue_at > 65536 and 2 * self._queue_at > len(self._queue):
+            del self._queue[:self._queue_at]
+            self._queue_at = 0
+
+    def echo_gate(self, other: LegAnalyzer | None, state: array[int], n: int,
+                  n_cand: int) -> int:
+        """kernels.echo_gate of the frames just gated against ``other``'s (None: silence)."""
+        return kernels.echo_gate(self._out, _SILENT_OUT if other is None else other._out, n,
+                                 state, self._cand, n_cand)
+
+    def fill_to(self, frame: int) -> list[LegEvent]:
+        """Missing audio up to ``frame`` is silence (as in a hole in the feed); its events."""
+        events: list[LegEvent] = []
+        if not self.suspended and frame > self.frames:
+            self._pending = b""
+            self._fill(frame - self.frames, events)
+        return events
+
     def _segment_events(self, n_ev: int, events: list[LegEvent]) -> None:
         ev = self._events
         fs = self.frame_s
@@ -366,7 +458,7 @@ class LegAnalyzer:
         sumsq = st[LS_SUMSQ] - self._sec_sumsq
         clipped = st[LS_CLIPPED] - self._sec_clipped
         level = self._second_level()
-        n_frames = self.frames - self._sec_start
+        n_frames = self.done - self._sec_start
         n = n_frames * self.frame_len
         self.speech_frames += self._sec_speech_frames
         speech_s = self.speech_frames * self.frame_s
@@ -383,7 +475,7 @@ class LegAnalyzer:
             self._sec_speech_frames / n_frames, _round2(level), clipped, False,
             round(speech_s, 3), _round2(total), round(n_frames * self.frame_s, 3),
             _round2(speech_total))
-        self._sec_start = self.frames
+        self._sec_start = self.done
         self._sec_sumsq = st[LS_SUMSQ]
         self._sec_clipped = st[LS_CLIPPED]
         self._sec_speech = 0
@@ -413,11 +505,11 @@ class LegAnalyzer:
             return []
         events: list[LegEvent] = []
         self._pending = b""
-        frame = round(t_s / self.frame_s)
-        if frame > self.frames:
-            self._fill(frame - self.frames, events)
+        events += self.fill_to(round(t_s / self.frame_s))
+        if self.queued:
+            raise RuntimeError(f"{self.leg}: suspended with {self.queued} frames queued")
         events += self._close_run()
-        if self.frames > self._sec_start:
+        if self.done > self._sec_start:
             events.append(self._second_sample())
         self.suspended = True
         return events
@@ -435,9 +527,12 @@ class LegAnalyzer:
         seg[SS_START] = -1
         seg[SS_CONFIRMED] = 0
         self._new_vad()
-        self.frames = self._first_frame = self._sec_start = frame
+        self.frames = self.done = self._first_frame = self._sec_start = frame
         self._prefix = array("q", [self._prefix[-1]])
         self._prefix_first = frame
+        if self._queue is not None:
+            self._queue.clear()
+            self._queue_at = 0
         self.suspended = False
 
     def _close_run(self) -> list[LegEvent]:
@@ -450,7 +545,7 @@ class LegAnalyzer:
             return []
         pad = seg[SS_PAD_FRAMES]
         start = max(self._first_frame, first - pad)
-        end = min(self.frames, seg[SS_LAST] + 1 + pad - seg[SS_END_TRIM_FRAMES])
+        end = min(self.done, seg[SS_LAST] + 1 + pad - seg[SS_END_TRIM_FRAMES])
         self.open_start = None
         self._segment_closed(start, end)
         return [SegmentEnded(self.leg, round(start * self.frame_s, 3),
@@ -466,6 +561,8 @@ class LegAnalyzer:
         for name in ("_st", "_seg", "_out", "_cand", "_events", "segments", "_prefix",
                      "_block_prefix"):
             setattr(other, name, getattr(self, name)[:])
+        if self._queue is not None:
+            other._queue = self._queue[:]
         other._new_vad()
         return other
 
@@ -473,14 +570,15 @@ class LegAnalyzer:
     def horizon(self) -> int:
         """Return the frame before which this leg's segment state is final (<= frames).
 
-        Never past the audio analysed, so that a gap starting there cuts nothing final.
+        Never past the audio analysed (not the frames queued), so that a gap starting there
+        cuts nothing final.
         """
         seg = self._seg
         pad = seg[SS_PAD_FRAMES]
         if seg[SS_START] < 0:
             return max(0, int(seg[SS_FRAME_N] - pad))
         if seg[SS_CONFIRMED]:
-            return min(self.frames, int(seg[SS_LAST] + 1 + pad - seg[SS_END_TRIM_FRAMES]))
+            return min(self.done, int(seg[SS_LAST] + 1 + pad - seg[SS_END_TRIM_FRAMES]))
         return max(0, int(seg[SS_START] - pad))
 
     @property

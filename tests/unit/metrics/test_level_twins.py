@@ -115,15 +115,19 @@ def test_a_fork_snapshot_has_the_levels_so_far_and_leaves_the_call_alone() -> No
     """A checkpoint forks the analyzer mid-call and finishes the copy there."""
     audio = load_stereo(CALLS / "clean.wav")
     call = CallAnalyzer(audio.sample_rate, audio.codec)
-    bps, cut = 2 * audio.sample_rate, 2 * audio.sample_rate * 20
-    for leg in LEGS:
-        call.feed(leg, audio.pcm(leg, 0, cut), 0.0)
+    bps, cut, end = 2 * audio.sample_rate, 2 * audio.sample_rate * 20, len(audio.customer)
+
+    def feed(start: int, stop: int) -> None:  # a second of each leg in turn, as taps deliver
+        for off in range(start, stop, bps):
+            for leg in LEGS:
+                call.feed(leg, audio.pcm(leg, off, min(stop, off + bps)), off / bps)
+
+    feed(0, cut)
     snap = build_summary(call.snapshot(20.0))
     head = run_call(CallAudio(audio.customer[:cut], audio.agent[:cut], audio.sample_rate,
                               audio.codec))
-    for leg in LEGS:
-        call.feed(leg, audio.pcm(leg, cut, len(audio.customer)), cut / bps)
-    whole = build_summary(call.finish(len(audio.customer) / bps))
+    feed(cut, end)
+    whole = build_summary(call.finish(end / bps))
     offline = run_call(audio)
     for leg in LEGS:
         for key in LEVELS:
