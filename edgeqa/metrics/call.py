@@ -123,6 +123,14 @@ class CallAnalyzer:
         self._floor = 0  # the frame of the last suspend, resume, pause or unpause
         self.finished = False
 
+    def set_law(self, leg: Leg, law: Codec) -> None:
+        """``leg``'s audio is G.711 ``law`` (its channel's codec) though it arrives as linear
+        PCM, resampled so that its samples no longer show it (a snoop tap's slin16): its clips
+        are judged against the law's maximum. The call's codec (its audio's format) stays."""
+        if law not in ("ulaw", "alaw"):
+            raise ValueError(f"{law!r} is not a G.711 law")
+        self.legs[leg].set_codec(law)
+
     def set_codec(self, leg: Leg, codec: Codec) -> None:
         """``leg``'s audio comes in ``codec`` from now on (its clip level; the rate stays);
         the call's codec is the legs' once they agree."""
