@@ -212,7 +212,7 @@ class LegAnalyzer:
         self.suspended = False
         self._first_frame = 0  # no segment starts before this frame (the last resume)
         self._sec_start = 0  # the first frame of the current per-second sample
-        self.vad_calls = 0
+        self.vad_calls = 0  # candidates: frames webrtcvad was asked about, or sure speech
         self._sec_speech = 0
         self._sec_sumsq = 0
         self._sec_clipped = 0
