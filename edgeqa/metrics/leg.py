@@ -81,8 +81,6 @@ from edgeqa.metrics.reference import (
     LS_HANG_SAMPLES,
     LS_HIST_ALL,
     LS_LAST_GE,
-    LS_P56_HOLD_FRAMES,
-    LS_P56_HOLD_LEFT,
     LS_SAMPLE_N,
     LS_SUMSQ,
     LS_TALK_CDB,
@@ -134,7 +132,7 @@ SEGMENT_ENERGY_KEEP = 4 * FRAMES_PER_S
 _G711_BITS: tuple[tuple[int, Codec], ...] = ((G711_ULAW, "ulaw"), (G711_ALAW, "alaw"))
 #: Leg state slots that a resume sets back to a new leg's values (see the module docstring).
 _RESUME_RESET = (LS_ENV_P, LS_ENV_Q, LS_CLIP_RUN, LS_FLOOR_CDB, LS_FLOOR_SET, LS_BITS,
-                 LS_ACTIVE_BITS, LS_P56_HOLD_LEFT, LS_TALK_CDB, LS_TONE_RUN, LS_TONE_HANG_LEFT,
+                 LS_ACTIVE_BITS, LS_TALK_CDB, LS_TONE_RUN, LS_TONE_HANG_LEFT,
                  *range(LS_LAST_GE, LS_LAST_GE + P56_LEVELS + 1))
 
 
@@ -166,7 +164,6 @@ class LegAnalyzer:
         st[LS_GATE_ABS_CDB] = round(cfg.gate_abs_dbov * 100)
         st[LS_FLOOR_RISE_CDB] = round(cfg.floor_rise_db_per_s * 100 * FRAME_MS / 1000)
         st[LS_FLOOR_INIT_CDB] = round(cfg.floor_init_max_dbov * 100)
-        st[LS_P56_HOLD_FRAMES] = cfg.level_gate_hold_ms // FRAME_MS
         st[LS_BABBLE_MARGIN_CDB] = round(cfg.babble_margin_db * 100)
         st[LS_TALK_DECAY_CDB] = round(cfg.talk_level_decay_db_per_s * FRAME_MS / 10)
         st[LS_TONE_GAIN_X100] = (0 if cfg.tone_gain_db == 0
