@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import os
 from array import array
 from types import ModuleType
 
@@ -13,22 +11,8 @@ from hypothesis import strategies as st
 
 from edgeqa.metrics import reference
 from edgeqa.metrics.reference import ALAW_TABLE, G711_ALAW, G711_ULAW, ULAW_TABLE
+from tests.parity.test_kernels_parity import IMPLS, C, needs_c
 
-NO_EXT = bool(os.environ.get("EDGEQA_NO_EXTENSIONS"))
-
-
-def _load_c() -> ModuleType | None:
-    if NO_EXT:
-        return None
-    try:
-        return importlib.import_module("edgeqa.metrics._kernels_c")
-    except ImportError:
-        return None
-
-
-C = _load_c()
-needs_c = pytest.mark.skipif(C is None, reason="compiled kernels off or not built")
-IMPLS = [pytest.param(reference, id="python"), pytest.param(C, id="c", marks=needs_c)]
 BOTH = G711_ULAW | G711_ALAW
 
 
