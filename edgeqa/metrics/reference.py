@@ -532,13 +532,10 @@ def g711_match(pcm: BytesLike, mask: int) -> tuple[int, int]:
 
     A µ-law or A-law call delivered as linear PCM (a tap's slin, a phone's or MixMonitor's
     PCM16 recording) holds only the 256 values of its decode table; zero is left out, as it
-    proves nothing (a tap's or a recorder's silence is zero in both laws). The count stops
-    where the last bit of ``mask`` fell: what follows no longer matters to the caller.
+    proves nothing (a tap's or a recorder's silence is zero in both laws).
     """
     nonzero = 0
     for x in _samples(pcm):
-        if not mask:
-            break
         if x:
             nonzero += 1
             for bit, values in _G711_SETS:

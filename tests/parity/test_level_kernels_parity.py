@@ -31,7 +31,7 @@ def test_g711_match_each_law(impl: ModuleType) -> None:
     assert impl.g711_match(pcm([32124, -32124, 0]), BOTH) == (G711_ULAW, 2)
     assert impl.g711_match(pcm([32256, 8]), BOTH) == (G711_ALAW, 2)
     assert impl.g711_match(pcm([32767]), BOTH)[0] == 0  # linear full scale
-    assert impl.g711_match(pcm([1001, 32124]), BOTH) == (0, 1)  # stops where the last law fell
+    assert impl.g711_match(pcm([1001, 32124, 0]), BOTH) == (0, 2)
     assert impl.g711_match(b"", BOTH) == (BOTH, 0)
     assert impl.g711_match(pcm([8]) + b"\x01", BOTH) == (BOTH, 1)  # 8 is in both; odd byte cut
 
