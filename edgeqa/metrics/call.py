@@ -106,6 +106,7 @@ class CallAnalyzer:
         self._over_total_alerted = False
         self._clip_windows: dict[Leg, deque[tuple[int, int]]] = {
             leg: deque(maxlen=cfg.clip_window_s) for leg in LEGS}
+        self._clip_sums: dict[Leg, list[int]] = {leg: [0, 0] for leg in LEGS}
         self._clip_alerting: dict[Leg, bool] = {leg: False for leg in LEGS}
         self._level_alerted: dict[Leg, bool] = {leg: False for leg in LEGS}
         self.dead_air: list[DeadAir] = []
@@ -191,19 +192,17 @@ class CallAnalyzer:
             if lead.frames - lag.frames > limit:
                 for ev in lag.fill_to(lead.frames - limit):
                     self._leg_event(ev, out)
-        n = c.queued if c.queued < a.queued else a.queued
-        while n > 0:
+        while True:
+            k = min(c.queued_head, a.queued_head, _FRAMES_PER_S - c.done % _FRAMES_PER_S)
+            if k <= 0:
+                break
             assert c.done == a.done, "paired legs out of step"
-            k = _FRAMES_PER_S - c.done % _FRAMES_PER_S
-            k = n if n < k else k
             self._pair_block(k, out)
-            n -= k
         if final:
             for leg in LEGS:
                 la = self.legs[leg]
                 while la.queued:
-                    k = _FRAMES_PER_S - la.done % _FRAMES_PER_S
-                    k = la.queued if la.queued < k else k
+                    k = min(la.queued_head, _FRAMES_PER_S - la.done % _FRAMES_PER_S)
                     pcm = la.queued_pcm(k)
                     n_cand = la.echo_gate(None, self._echo[leg], k, la.gate_queued(pcm))
                     events: list[LegEvent] = []
@@ -494,6 +493,7 @@ class CallAnalyzer:
         other._seg_start = dict(self._seg_start)
         other._clip_windows = {leg: deque(w, maxlen=w.maxlen)
                                for leg, w in self._clip_windows.items()}
+        other._clip_sums = {leg: list(v) for leg, v in self._clip_sums.items()}
         other._clip_alerting = dict(self._clip_alerting)
         other._level_alerted = dict(self._level_alerted)
         other.dead_air = list(self.dead_air)
@@ -542,8 +542,16 @@ class CallAnalyzer:
 
     def _check_clipping(self, ev: LegSample, out: list[MetricEvent]) -> None:
         window = self._clip_windows[ev.leg]
-        window.append((ev.clipped, round(ev.covered_s * self.sample_rate)))
-        ratio = sum(c for c, _ in window) / max(1, sum(n for _, n in window))
+        sums = self._clip_sums[ev.leg]  # the window's clipped and sample counts
+        if len(window) == window.maxlen:
+            old_c, old_n = window[0]
+            sums[0] -= old_c
+            sums[1] -= old_n
+        n = round(ev.covered_s * self.sample_rate)
+        window.append((ev.clipped, n))
+        sums[0] += ev.clipped
+        sums[1] += n
+        ratio = sums[0] / max(1, sums[1])
         if ratio > self.config.clip_alert_ratio:
             if not self._clip_alerting[ev.leg]:
                 self._clip_alerting[ev.leg] = True

@@ -41,6 +41,7 @@ import copy
 import logging
 import math
 from array import array
+from collections import deque
 
 import webrtcvad
 
@@ -105,6 +106,14 @@ from edgeqa.metrics.reference import (
 )
 
 log = logging.getLogger(__name__)
+
+
+def _frozen(data: bytes | bytearray | memoryview) -> memoryview:
+    """``data`` as a byte view that nothing can change: bytes as they are, anything else (a
+    bytearray, a view of one, a receiver's buffer) copied."""
+    if isinstance(data, memoryview) and data.readonly and isinstance(data.obj, bytes):
+        return data.cast("B") if data.format != "B" else data
+    return memoryview(data if isinstance(data, bytes) else bytes(data))
 
 try:  # webrtcvad-wheels' C entry point: Vad.is_speech only adds a Python frame around it
     from _webrtcvad import process as _vad_process  # type: ignore[import-not-found]
@@ -187,8 +196,9 @@ class LegAnalyzer:
         self._pending = b""
         self.frames = 0  # the next frame's index (call time / 20 ms); skips gaps
         self.done = 0  # the next frame to analyse (< frames while frames wait in the queue)
-        #: Paired (CallAnalyzer): whole frames fed and not yet analysed, from byte _queue_at.
-        self._queue: bytearray | None = None
+        #: Paired (CallAnalyzer): the chunks of whole frames fed and not yet analysed (bytes,
+        #: or views of bytes: nothing that can change under them), the first from _queue_at.
+        self._queue: deque[memoryview] | None = None
         self._queue_at = 0
         self.frames_dropped = 0  # late or duplicate frames ignored
         self.frames_in_gap = 0  # frames fed while suspended, ignored
@@ -264,7 +274,7 @@ class LegAnalyzer:
         if (len(pcm) == self.frame_bytes and not self._pending
                 and round(t_s / self.frame_s) == self.frames):  # the live case: one frame
             if self._queue is not None:
-                self._queue += pcm
+                self._queue.append(_frozen(pcm))
                 self.frames += 1
             else:
                 self._block(pcm, 1, events)
@@ -304,8 +314,9 @@ class LegAnalyzer:
         fb = self.frame_bytes
         n_total = len(data) // fb
         if self._queue is not None:  # paired: the CallAnalyzer analyses it with the other leg
-            self._queue += data[:n_total * fb]
-            self.frames += n_total
+            if n_total:
+                self._queue.append(_frozen(data)[:n_total * fb])
+                self.frames += n_total
             return
         pos = 0
         while pos < n_total:
@@ -391,18 +402,25 @@ class LegAnalyzer:
         """From now on, frames fed wait in a queue for analyse_queued (before any audio)."""
         if self.done or self.frames:
             raise RuntimeError("pair a leg before feeding it")
-        self._queue = bytearray()
+        self._queue = deque()
 
     @property
     def queued(self) -> int:
         """Frames fed and not yet analysed."""
         return self.frames - self.done
 
+    @property
+    def queued_head(self) -> int:
+        """Queued frames in the first chunk (a block is never cut from two chunks)."""
+        if not self._queue:
+            return 0
+        return (len(self._queue[0]) - self._queue_at) // self.frame_bytes
+
     def queued_pcm(self, n: int) -> memoryview:
-        """The first ``n`` queued frames (release the view before the next feed)."""
-        assert self._queue is not None and 0 < n <= self.queued
+        """The first ``n`` queued frames (n <= queued_head)."""
+        assert self._queue is not None and 0 < n <= self.queued_head
         at = self._queue_at
-        return memoryview(self._queue)[at:at + n * self.frame_bytes]
+        return self._queue[0][at:at + n * self.frame_bytes]
 
     def gate_queued(self, pcm: memoryview) -> int:
         """_gate_block of the first queued frames (``queued_pcm``); return the candidates."""
@@ -412,14 +430,10 @@ class LegAnalyzer:
                       events: list[LegEvent]) -> None:
         """_speech_block of those frames, which leave the queue."""
         self._speech_block(pcm, n, n_cand, events)
-        pcm.release()
         assert self._queue is not None
         self._queue_at += n * self.frame_bytes
-        if self._queue_at >= len(self._queue):
-            self._queue.clear()
-            self._queue_at = 0
-        elif self._queue_at > 65536 and 2 * self._queue_at > len(self._queue):
-            del self._queue[:self._queue_at]
+        if self._queue_at >= len(self._queue[0]):
+            self._queue.popleft()
             self._queue_at = 0
 
     def echo_gate(self, other: LegAnalyzer | None, state: array[int], n: int,
@@ -559,7 +573,7 @@ class LegAnalyzer:
                      "_block_prefix"):
             setattr(other, name, getattr(self, name)[:])
         if self._queue is not None:
-            other._queue = self._queue[:]
+            other._queue = deque(self._queue)  # the chunks are immutable
         other._new_vad()
         return other
 

@@ -25,7 +25,7 @@ from edgeqa.metrics.reference import (
     LS_TONE_HANG_FRAMES,
     LS_TONE_MIN_RUN,
 )
-from tests.parity.test_kernels_parity import IMPLS, C, _leg_state, needs_c
+from tests.parity.test_kernels_parity import IMPLS, C, _leg_state, leg_block_in_blocks, needs_c
 
 
 def _gated_state(tone_min_run: int = 1, hang: int = 8) -> array[int]:
@@ -186,17 +186,8 @@ def test_leg_block_gates_equal(frames: list[tuple[str, tuple[float, ...], float,
     for kind, freqs, dbov, seed in frames:
         samples += _frame(kind, freqs, dbov, seed, frame_len)
     pcm = array("h", samples).tobytes()
-    results = []
-    for impl in (C, reference):
-        st_ = _gated_state(run, hang)
-        per = max(1, -(-len(frames) // blocks))
-        outs = []
-        for i in range(0, max(1, len(frames)), per):
-            chunk = pcm[2 * frame_len * i:2 * frame_len * (i + per)]
-            out, cand = array("q", bytes(8 * FRAME_OUT_STRIDE * per)), array("q", bytes(8 * per))
-            n = impl.leg_block(chunk, frame_len, st_, out, cand)
-            outs.append((n, out.tolist(), cand[:n].tolist()))
-        results.append((st_.tolist(), outs))
+    results = [leg_block_in_blocks(impl, pcm, frame_len, _gated_state(run, hang), len(frames),
+                                   blocks) for impl in (C, reference)]
     assert results[0] == results[1]
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from edgeqa.analyze.offline import load_pair, load_stereo, run_call
 from tests.support.paths import CALLS_HARD, hard_legs
+from tests.unit.analyze.test_fixtures import assert_segments_meet_truth
 
 SCENARIOS = sorted(p.name[: -len(".truth.json")] for p in CALLS_HARD.glob("*.truth.json"))
 VARIANTS = ("wav", "ulaw.wav", "pair")
@@ -47,13 +48,7 @@ def test_every_hard_fixture_is_judged() -> None:
 
 @pytest.mark.parametrize(("name", "variant"), CASES)
 def test_speech_segments(name: str, variant: str) -> None:
-    s = summary(name, variant)
-    for leg in ("customer", "agent"):
-        got = s["legs"][leg]["speech_segments"]
-        want = truth(name)["speech"][leg]
-        assert len(got) == len(want), (leg, got, want)
-        for g, w in zip(got, want, strict=True):
-            assert _close(g, w), (leg, g, w)
+    assert_segments_meet_truth(summary(name, variant), truth(name))
 
 
 @pytest.mark.parametrize(("name", "variant"), CASES)
