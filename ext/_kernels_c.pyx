@@ -623,20 +623,27 @@ cdef Py_ssize_t _segment_block(const unsigned char* speech, Py_ssize_t n, long l
 
 
 def g711_match(pcm, long long mask):
-    """Return (the bits of ``mask`` whose G.711 table holds every nonzero sample, nonzero samples)."""
+    """Return (the bits of ``mask`` whose G.711 table holds every nonzero sample, nonzero samples),
+    or (0, 0) as soon as no bit is left."""
     cdef Py_buffer view
     cdef const int16_t* x
-    cdef Py_ssize_t i, n
+    cdef Py_ssize_t i, j, n, stop
     cdef long long nonzero = 0
     cdef unsigned char m = <unsigned char>(mask & (G711_ULAW | G711_ALAW))
     PyObject_GetBuffer(pcm, &view, PyBUF_SIMPLE)
     try:
         x = <const int16_t*>view.buf
         n = view.len // 2
-        with nogil:  # no branch per sample: a table load, an and, a compare
-            for i in range(n):
-                m &= G711_BITS[<uint16_t>x[i]]
-                nonzero += x[i] != 0
+        with nogil:  # no branch per sample: a table load, an and, a compare; a test per 64
+            i = 0
+            while i < n and m:
+                stop = i + 64 if i + 64 < n else n
+                for j in range(i, stop):
+                    m &= G711_BITS[<uint16_t>x[j]]
+                    nonzero += x[j] != 0
+                i = stop
+        if not m:
+            return 0, 0
         return m, nonzero
     finally:
         PyBuffer_Release(&view)

@@ -528,7 +528,14 @@ _G711_SETS = ((G711_ULAW, frozenset(ULAW_TABLE)), (G711_ALAW, frozenset(ALAW_TAB
 
 
 def g711_match(pcm: BytesLike, mask: int) -> tuple[int, int]:
-    """Return (the bits of ``mask`` whose G.711 table holds every nonzero sample, nonzero samples).
+    """Return (the bits of ``mask`` whose G.711 table holds every nonzero sample, nonzero samples),
+    or (0, 0) as soon as no bit is left (the rest of the block is not read)."""
+    found = _g711_match(pcm, mask)
+    return found if found[0] else (0, 0)
+
+
+def _g711_match(pcm: BytesLike, mask: int) -> tuple[int, int]:
+    """g711_match, counting to the end.
 
     A µ-law or A-law call delivered as linear PCM (a tap's slin, a phone's or MixMonitor's
     PCM16 recording) holds only the 256 values of its decode table; zero is left out, as it
@@ -536,6 +543,8 @@ def g711_match(pcm: BytesLike, mask: int) -> tuple[int, int]:
     """
     nonzero = 0
     for x in _samples(pcm):
+        if not mask:
+            break
         if x:
             nonzero += 1
             for bit, values in _G711_SETS:

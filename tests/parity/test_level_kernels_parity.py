@@ -26,12 +26,13 @@ def test_g711_match_each_law(impl: ModuleType) -> None:
     nonzero_u = sum(1 for x in ULAW_TABLE if x)
     assert impl.g711_match(ulaw, BOTH) == (G711_ULAW, nonzero_u)
     assert impl.g711_match(alaw, BOTH) == (G711_ALAW, 256)  # A-law has no zero
-    assert impl.g711_match(ulaw, G711_ALAW)[0] == 0  # a law already ruled out stays out
+    assert impl.g711_match(ulaw, G711_ALAW) == (0, 0)  # only the laws asked about
+    assert impl.g711_match(ulaw, 0) == (0, 0)
     assert impl.g711_match(pcm([0] * 320), BOTH) == (BOTH, 0)  # zero proves nothing
     assert impl.g711_match(pcm([32124, -32124, 0]), BOTH) == (G711_ULAW, 2)
     assert impl.g711_match(pcm([32256, 8]), BOTH) == (G711_ALAW, 2)
     assert impl.g711_match(pcm([32767]), BOTH)[0] == 0  # linear full scale
-    assert impl.g711_match(pcm([1001, 32124, 0]), BOTH) == (0, 2)
+    assert impl.g711_match(pcm([1001, 32124, 0]), BOTH) == (0, 0)  # none left: stops there
     assert impl.g711_match(b"", BOTH) == (BOTH, 0)
     assert impl.g711_match(pcm([8]) + b"\x01", BOTH) == (BOTH, 1)  # 8 is in both; odd byte cut
 
