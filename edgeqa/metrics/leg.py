@@ -86,6 +86,8 @@ from edgeqa.metrics.reference import (
     LS_LAST_GE,
     LS_SAMPLE_N,
     LS_SUMSQ,
+    LS_SURE_FLOOR_CDB,
+    LS_SURE_TALK_CDB,
     LS_TALK_CDB,
     LS_TALK_DECAY_CDB,
     LS_TONE_GAIN_X100,
@@ -184,6 +186,8 @@ class LegAnalyzer:
                                  else round(100 * 10 ** (cfg.tone_gain_db / 10)))
         st[LS_TONE_MIN_RUN] = max(1, cfg.tone_min_ms // FRAME_MS)
         st[LS_TONE_HANG_FRAMES] = cfg.tone_hang_ms // FRAME_MS
+        st[LS_SURE_FLOOR_CDB] = round(cfg.sure_floor_db * 100)
+        st[LS_SURE_TALK_CDB] = round(cfg.sure_talk_db * 100)
         self._st = st
         self._detect = False  # linear PCM: each block is checked for G.711 (module docstring)
         self._law_samples = [0, 0, 0]  # nonzero samples in blocks of µ-law (1), A-law (2) only
@@ -211,7 +215,7 @@ class LegAnalyzer:
         self.suspended = False
         self._first_frame = 0  # no segment starts before this frame (the last resume)
         self._sec_start = 0  # the first frame of the current per-second sample
-        self.vad_calls = 0
+        self.vad_calls = 0  # candidates: frames webrtcvad was asked about, or sure speech
         self._sec_speech = 0
         self._sec_sumsq = 0
         self._sec_clipped = 0
