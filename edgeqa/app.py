@@ -26,6 +26,7 @@ from edgeqa.calls.changes import CallChange
 from edgeqa.calls.resyncer import Resyncer
 from edgeqa.calls.tracker import CallTracker
 from edgeqa.config import Config
+from edgeqa.hints.service import HintService
 from edgeqa.live.service import CHECKPOINT_TYPE, LiveMetrics
 from edgeqa.pci.model import paused_spans
 from edgeqa.pci.service import PciService
@@ -36,7 +37,7 @@ from edgeqa.recording.service import Recorder
 from edgeqa.recording.summarizer import Summarizer
 from edgeqa.runtime.sdnotify import SdNotifier
 from edgeqa.spy.service import SpyService
-from edgeqa.store import Event, EventLike, Store
+from edgeqa.store import Event, EventLike, Store, StoredEvent
 from edgeqa.stream import StreamHub
 from edgeqa.stream.pipeline import EventPipeline
 
@@ -131,6 +132,8 @@ class Daemon:
         self.agi_routes: dict[str, AgiHandler] = {}
         self.agi = AgiServer(self.agi_routes, limits=cfg.agi.limits) if cfg.agi.enabled else None
         self.agi_routes.update(self.spy.routes())  # spy, spy-session (issue 11)
+        self.hints = HintService(cfg.hints, self.ami, self.store, self.store.put_audit,
+                                 self._submit, wall=wall, action_timeout_s=a.action_timeout_s)
         self.resyncer = Resyncer(self.tracker, self.ami, self.ari, submit=self._submit_tracked,
                                  emit=self.emit,
                                  wall=wall, mono=mono, action_timeout_s=a.action_timeout_s)
@@ -171,6 +174,7 @@ class Daemon:
             "summaries": self.summaries.health() if self.summaries is not None else None,
             "pci": self.pci.health(),
             "spy": self.spy.health(),
+            "hints": self.hints.health(),
             "retention": self.retention.health() if self.retention is not None else None,
             "agi": self.agi.health() if self.agi is not None else None,
         }
@@ -194,6 +198,15 @@ class Daemon:
         self._submit(events)
         if self.pipeline is not None:
             await self.pipeline.flush()
+
+    def _committed(self, events: list[StoredEvent]) -> None:
+        """Committed events: to the stream, then to the hints (call summaries)."""
+        assert self.hub is not None
+        self.hub.publish(events)
+        try:
+            self.hints.on_committed(events)
+        except Exception:  # the hints must never stop the stream
+            log.exception("hints failed on committed events")
 
     def _submit_tracked(self, events: Iterable[Any]) -> None:
         """Submit tracker events, and hand the tracker's typed changes to the live metrics."""
@@ -230,6 +243,7 @@ class Daemon:
         if msg.get("Event") == "UserEvent":
             self.pci.on_ami(msg)  # a PCI feature code from a phone
         self.spy.on_ami(msg)  # DTMF mode switches and hang-ups of spyer channels
+        self.hints.on_ami(msg)  # a person changing a penalty or pause a hint set (issue 13)
 
     def _on_ari(self, event: Mapping[str, Any]) -> None:
         self._track(self.tracker.handle_ari, event)
@@ -242,6 +256,8 @@ class Daemon:
         self.emit("asterisk.connected", {"link": link, "interface": link})
         if link == "ari" and self.live is not None:
             await self.live.sweep_orphans()
+        if link == "ami":
+            self.hints.on_session()  # applied hints against QueueStatus (issue 13)
         await self.resyncer.resync(link)
 
     def _on_ami_down(self, exc: BaseException | None) -> None:
@@ -324,6 +340,8 @@ class Daemon:
         pipe = self.pipeline = EventPipeline(
             self.store, hub, intake_queue_max_events=c.tracker.intake_queue_max_events,
             batch_max_events=c.store.batch_max_events, clock=self._wall)
+        self.store.publish_to(self._committed)  # the stream, then the hints (issue 13)
+        await self.hints.restore()
         open_calls = await self.store.open_calls()
         self.resyncer.remember_open_calls(open_calls)
         if self.live is not None:
@@ -349,7 +367,8 @@ class Daemon:
                                  legal_holds=self.store,
                                  origins=GuardSettings(c.api.allowed_hosts,
                                                        c.api.allowed_origins, c.api.host),
-                                 auth=Authority(self.store, c.auth), spy=self.spy),
+                                 auth=Authority(self.store, c.auth), spy=self.spy,
+                                 hints=self.hints),
                         c.api.host, c.api.port,
                         ConnectionBounds(c.api.header_timeout_s, c.api.idle_timeout_s,
                                          c.api.max_connections))
@@ -388,6 +407,7 @@ class Daemon:
                     self.summaries.bind(tg)
                 self.pci.bind(tg)
                 self.spy.bind(tg)
+                self.hints.bind(tg)
                 pipe_task = tg.create_task(pipe.run(), name="pipeline")
                 self.emit("daemon.started", {"version": __version__, "pid": os.getpid(),
                                              "resume_from": hub.last_seq,
@@ -399,7 +419,8 @@ class Daemon:
                                           name="sweep"),
                            tg.create_task(self._warn_unreachable(), name="unreachable"),
                            tg.create_task(self._every(PCI_TICK_S, lambda: self.pci.tick(
-                               self._wall())), name="pci")]
+                               self._wall())), name="pci"),
+                           tg.create_task(self.hints.run(), name="hints")]
                 if self.recorder is not None and self.retention is not None:
                     helpers += [tg.create_task(self.recorder.watch_disk(), name="disk-guard"),
                                 tg.create_task(self.retention.run_forever(), name="retention")]
@@ -445,6 +466,7 @@ class Daemon:
         if self.agi is not None:
             await self.agi.stop()  # sessions end with FAILURE: the dialplan plays its prompt
         await self.spy.close()
+        await self.hints.close()  # while AMI is up: applied hints are put back (issue 13)
         if self.live is not None:
             # While ARI is still up: each call still up is checkpointed and its taps come down.
             await self.live.close(self._wall())

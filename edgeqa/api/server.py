@@ -8,6 +8,7 @@ import logging
 from aiohttp import web
 
 from edgeqa.api import access, bounds, guard, legal_hold, session
+from edgeqa.api import hints as hints_api
 from edgeqa.api import spy as spy_api
 from edgeqa.api.bounds import BoundedSite, ConnectionBounds
 from edgeqa.api.errors import json_errors
@@ -24,6 +25,7 @@ from edgeqa.api.pci import pause_handler, resume_handler
 from edgeqa.api.recording import recording_handler
 from edgeqa.api.stream import sse_handler, ws_handler
 from edgeqa.auth.service import Authority
+from edgeqa.hints.service import HintService
 from edgeqa.pci.service import PciService
 from edgeqa.recording.legal_hold import LegalHoldStore
 from edgeqa.recording.playback import StereoCache
@@ -54,7 +56,8 @@ def make_app(view: DaemonView, hub: StreamHub, settings: StreamSettings,
              pci: PciService | None = None,
              legal_holds: LegalHoldStore | None = None,
              origins: guard.GuardSettings | None = None, *,
-             auth: Authority, spy: SpyService | None = None) -> web.Application:
+             auth: Authority, spy: SpyService | None = None,
+             hints: HintService | None = None) -> web.Application:
     """Return the aiohttp application serving ``view``, ``hub`` and (if recording is on)
     ``recordings``, and the PCI pause of calls (``pci``); ``auth`` checks every request."""
     app = web.Application(middlewares=[json_errors], client_max_size=CLIENT_MAX_BODY_BYTES)
@@ -76,6 +79,7 @@ def make_app(view: DaemonView, hub: StreamHub, settings: StreamSettings,
     app.router.add_get("/v1/events", sse_handler)
     session.mount(app, auth)
     spy_api.mount(app, spy)  # /v1/spy (issue 11)
+    hints_api.mount(app, hints)  # /v1/hints (issue 13)
     return app
 
 

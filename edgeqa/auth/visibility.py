@@ -11,6 +11,8 @@
   scope), but never an agent, even about its own call: it would learn that it is being
   listened to. For the same reason an agent's /v1/calls has no ``spies`` and no supervisor
   channel, and it gets no leg.* event about a supervisor's channel (hidden_from_agent).
+- hint.* (issue 13; they carry no call at the top level): admin and feed; a supervisor, for
+  its queues and its teams' agents; an agent, its own hints only (sees_hint).
 """
 
 from __future__ import annotations
@@ -101,7 +103,25 @@ def sees_uncalled_event(principal: Principal, type_: str, data: Mapping[str, Any
         return _queue_name(data) in principal.scope.queues
     if type_ == "agent.updated" and isinstance(data.get("agent"), Mapping):
         return sees_agent(principal, data["agent"], teams)
+    if type_.startswith("hint."):
+        hint = data.get("hint")
+        return sees_hint(principal, hint if isinstance(hint, Mapping) else data, teams)
     return False
+
+
+def sees_hint(principal: Principal, hint: Mapping[str, Any],
+              teams: Mapping[str, frozenset[str]]) -> bool:
+    """Whether ``principal`` sees a hint (or a skipped one): its ``queue``, its member's
+    ``interface`` and ``agent`` name. An agent sees its own hints, never another's."""
+    if principal.role in ("admin", "feed"):
+        return True
+    names = {hint.get("interface"), hint.get("agent")} - {None, ""}
+    scope = principal.scope
+    if principal.role == "agent":
+        return scope.agent is not None and scope.agent in names
+    if principal.role != "supervisor":
+        return False
+    return hint.get("queue") in scope.queues or bool(names & team_members(scope, teams))
 
 
 def filter_snapshot(principal: Principal, snap: Mapping[str, Any],
@@ -130,6 +150,7 @@ __all__ = [
     "filter_snapshot",
     "hidden_from_agent",
     "sees_agent",
+    "sees_hint",
     "sees_type",
     "sees_uncalled_event",
 ]

@@ -117,6 +117,23 @@ MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     # prev_hash and hash (edgeqa.audit.chain); existing rows are chained in id order; UPDATE
     # and DELETE on audit are refused by triggers (edgeqa.audit.db.migrate_chain).
     migrate_chain,
+    # 7: issue 13's route (caller index): on the h13-route branch; a no-op here until merged.
+    "",
+    # 8: issue 13's hints: every queue penalty or pause the daemon made, with what the member
+    # had before and the hint's expiry (edgeqa.hints.db); restore reads the active ones.
+    """
+    CREATE TABLE hints (
+        id         TEXT PRIMARY KEY,
+        interface  TEXT NOT NULL,   -- the queue member (PJSIP/agent1)
+        queue      TEXT NOT NULL,
+        state      TEXT NOT NULL,   -- active | expired | cleared | dropped | failed
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        data       TEXT NOT NULL    -- JSON: edgeqa.hints.model.Hint.to_dict()
+    );
+    CREATE INDEX hints_state ON hints (state);
+    CREATE INDEX hints_interface ON hints (interface, created_at);
+    """,
 )
 
 
