@@ -128,10 +128,14 @@ class HintService:
         """Expire hints on time, every ``tick_s``, until cancelled."""
         while True:
             await asyncio.sleep(self.cfg.tick_s)
-            now = self._wall()
-            for hint in self.active():
-                if now >= hint.expires_at and hint.id not in self._busy:
-                    await self._guarded(self._expire(hint.id), f"hint-expire-{hint.id}")
+            await self.expire_due()
+
+    async def expire_due(self) -> None:
+        """End every active hint whose expiry has come (the switch is put back)."""
+        now = self._wall()
+        for hint in self.active():
+            if now >= hint.expires_at and hint.id not in self._busy:
+                await self._guarded(self._expire(hint.id), f"hint-expire-{hint.id}")
 
     def on_session(self) -> None:
         """An AMI session came up: check every applied hint against QueueStatus."""
