@@ -254,6 +254,7 @@ class HintService:
                 await self._quietly(self._keep(failed))
                 return await self._skipped(rule, value, queue, interface, call_id,
                                            Skip("audit_failed", str(exc)), name)
+            self.hints[hint.id] = hint
             if not hint.dry_run:
                 self._busy.add(hint.id)
                 try:

@@ -75,6 +75,7 @@ def hint_of(kind: str, agent: str | None = None) -> Callable[[Envelope], bool]:
 
 def standby(box: Sandbox, name: str, out: Path) -> Softphone:
     """A registered agent phone that answers whatever rings it."""
+    out.mkdir(parents=True, exist_ok=True)
     phone = Softphone.for_sandbox(box, name, auto_answer=True, log_dir=out)
     phone.register(10.0)
     return phone
