@@ -284,7 +284,8 @@ class HintService:
                   "call_id": call_id, "dry_run": self.cfg.dry_run}
         await self._quietly(self._audit(AuditEntry(now, SYSTEM_ACTOR, "hint.skipped",
                                                    call_id, detail)))
-        self._submit([Event("hint.skipped", now, detail)])
+        # Under "hint", not at the top: a call_id there would open it to everyone on the call.
+        self._submit([Event("hint.skipped", now, {"hint": detail})])
         log.info("hints: no %s for %s in %s: %s", rule.action, interface, queue, skip.message)
         return skip
 

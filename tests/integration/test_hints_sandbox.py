@@ -180,8 +180,8 @@ async def test_two_agents_are_never_both_paused(
             skipped = await col.wait_for(is_type("hint.skipped"), HINT_TIMEOUT_S)
             hint = applied["data"]["hint"]
             assert hint["kind"] == "pause" and hint["pause_reason"] == "edgeqa coaching"
-            assert skipped["data"]["reason"] in ("last_agent", "pause_share"), skipped
-            assert skipped["data"]["interface"] != hint["interface"]
+            assert skipped["data"]["hint"]["reason"] in ("last_agent", "pause_share"), skipped
+            assert skipped["data"]["hint"]["interface"] != hint["interface"]
             # Until the pause expires, exactly the hinted agent is paused, with our reason.
             while time.time() < hint["expires_at"] - 1:
                 now = await in_thread(members, ami)

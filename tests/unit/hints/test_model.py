@@ -3,6 +3,7 @@ changes and time (hypothesis), against a simulated queue."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import replace
 
@@ -75,7 +76,7 @@ def test_guard_rails_hold_over_any_sequence(steps: list[tuple[float, int, str, o
         by_agent.setdefault(hint.interface, []).append(hint.created_at)
     for times in by_agent.values():
         times.sort()
-        assert all(b - a >= cfg.cooldown_s for a, b in zip(times, times[1:], strict=False))
+        assert all(b - a >= cfg.cooldown_s for a, b in itertools.pairwise(times))
     for ours, members in seen:
         free = [m for m in members.values() if not m.paused]
         # never the last one; never beyond the share of those free or held by a hint

@@ -4,6 +4,7 @@ stream, dry-run, expiry, a person's change left alone, SIGTERM and restart resto
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,10 +14,10 @@ import pytest_asyncio
 
 from edgeqa.audit.model import Actor, AuditEntry
 from edgeqa.hints.model import Hint, Skip
-from edgeqa.hints.service import HintNotFound, HintService
-from edgeqa.store import Store
-from tests.unit.hints.support import COACHING, DEAD_AIR, T0, FakeSwitch, config, event, \
-    two_agents
+from edgeqa.hints.service import HINT_EVENT_TYPES, HintNotFound, HintService
+from edgeqa.store import Store, schema_name
+from tests.support.schemas import envelope_errors
+from tests.unit.hints.support import COACHING, DEAD_AIR, T0, FakeSwitch, config, event, two_agents
 
 
 class Clock:
@@ -45,7 +46,9 @@ class Env:
 
         real_send = self.switch.send_action
 
-        async def send(action: str, headers: Any = {}, **kw2: Any) -> Any:
+        async def send(action: str, headers: Any = None, **kw2: Any) -> Any:
+            if headers is None:
+                headers = {}
             self.order.append(f"switch {action}")
             return await real_send(action, headers, **kw2)
 
@@ -203,3 +206,26 @@ async def test_summary_through_committed_events_makes_one_hint(env: Env) -> None
                           Stored("call.summary", summary), Stored("call.summary", summary)])
     assert env.types() == ["hint.applied"]
     assert env.events[0].data["hint"]["call_id"] == "c9"
+
+
+async def test_every_hint_event_fits_its_schema(env: Env) -> None:
+    svc = env.service(rules=(COACHING,), cooldown_s=1.0)
+    first = await svc.consider("c1", "hints", "PJSIP/agent1", COACHING, 12.0)
+    await svc.consider("c2", "hints", "PJSIP/agent2", COACHING, 12.0)
+    assert isinstance(first, Hint)
+    env.clock.now = first.expires_at
+    await svc.expire_due()
+    pen = env.service()
+    env.clock.now += 10
+    second = await pen.consider("c3", "hints", "PJSIP/agent2", DEAD_AIR, 12.0)
+    assert isinstance(second, Hint)
+    await pen.clear(second.id, Actor("api", "lead#2"))
+    third = await pen.consider("c4", "hints", "PJSIP/agent1", DEAD_AIR, 12.0)
+    assert isinstance(third, Hint)
+    env.switch.person_sets("hints", "PJSIP/agent1", penalty=1)
+    await pen.check_switch()
+    assert {e.type for e in env.events} == set(HINT_EVENT_TYPES)
+    for n, e in enumerate(env.events, 1):
+        envelope = {"seq": n, "type": e.type, "at": e.at, "schema": schema_name(e.type),
+                    "data": json.loads(json.dumps(e.data))}
+        assert envelope_errors(envelope) == [], envelope
