@@ -16,9 +16,9 @@ from jsonschema import Draft202012Validator
 from edgeqa.audit.db import AUDIT_EVENT_TYPE
 from edgeqa.calls import CallTracker
 from edgeqa.calls.model import EVENT_TYPES
+from edgeqa.hints.service import HINT_EVENT_TYPES
 from edgeqa.live.events import METRIC_EVENT_TYPES
 from edgeqa.recording.events import RECORDING_EVENT_TYPES
-from edgeqa.hints.service import HINT_EVENT_TYPES
 from edgeqa.spy.service import SPY_EVENT_TYPES
 from edgeqa.store import Store, schema_name
 from tests.support.ami_events import ami_messages, run_ami
