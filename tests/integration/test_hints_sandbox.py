@@ -12,15 +12,17 @@ Run: EDGEQA_SANDBOX_PORT_BASE=23000 .venv/bin/pytest -q -s tests/integration/tes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
 from edgeqa.ami.message import AmiMessage
 from edgeqa.sandbox.amitool import AmiSession
+from edgeqa.sandbox.demo.daemon_proc import DaemonProcess
 from edgeqa.sandbox.demo.runner import in_thread
 from edgeqa.sandbox.demo.stream_client import Envelope, StreamCollector
 from edgeqa.sandbox.pbx import Sandbox
@@ -87,11 +89,13 @@ def talk(call: FixtureCall, seconds: float) -> None:
     call.finish()
 
 
-async def test_penalty_moves_the_next_call_and_is_restored_after_sigkill(
-        running_sandbox: Sandbox, data_dir: Path, tmp_path: Path,
-        collect: Callable[..., StreamCollector]) -> None:
-    box, calls = running_sandbox, data_dir / "calls"
-    proc = make_daemon(box, tmp_path, extra=_config("penalty", 45.0))
+@contextlib.asynccontextmanager
+async def hinted_daemon(box: Sandbox, tmp_path: Path, collect: Callable[..., StreamCollector],
+                        action: str, duration_s: float
+                        ) -> AsyncIterator[tuple[DaemonProcess, AmiSession, StreamCollector]]:
+    """Both agents reset, then a daemon with one dead-air rule (``action``) started and
+    resynced; it must exit 0 on SIGTERM (the agents are reset again after)."""
+    proc = make_daemon(box, tmp_path, extra=_config(action, duration_s))
     with AmiSession(*box.ami) as ami:
         reset(ami)
         proc.start()
@@ -99,101 +103,98 @@ async def test_penalty_moves_the_next_call_and_is_restored_after_sigkill(
             await in_thread(proc.wait_ready)
             col = collect(proc.api_url)
             await col.wait_for(is_type("resync.completed"), EVENT_TIMEOUT_S)
-            # 1. agent2 (first in the linear queue) takes a call with 13 s of dead air.
-            spare = await in_thread(standby, box, "agent3", tmp_path / "spare3")
-            try:
-                first = FixtureCall(box, calls, tmp_path / "c1", fixture="dead_air",
-                                    agent="agent2", exten=EXTEN)
-                await in_thread(talk, first, DEAD_AIR_TALK_S)
-            finally:
-                await in_thread(spare.stop)
-            applied = await col.wait_for(hint_of("hint.applied", AGENTS[0]), HINT_TIMEOUT_S)
-            hint = applied["data"]["hint"]
-            assert (hint["kind"], hint["queue"], hint["dry_run"]) == ("penalty", QUEUE, False)
-            assert (hint["original_penalty"], hint["applied_penalty"]) == (0, 5)
-            assert hint["value"] >= 8.0
-            now = await in_thread(members, ami)
-            assert (now[AGENTS[0]]["Penalty"], now[AGENTS[1]]["Penalty"]) == ("5", "0")
-            # 2. the next call, both agents free and registered, goes to agent3.
-            spare = await in_thread(standby, box, "agent2", tmp_path / "spare2")
-            try:
-                second = FixtureCall(box, calls, tmp_path / "c2", fixture="clean",
-                                     agent="agent3", exten=EXTEN)
-                await in_thread(talk, second, 3.0)
-            finally:
-                await in_thread(spare.stop)
-            connected = [e["data"]["call"] for e in col.events if e["type"] == "call.updated"
-                         and e["data"]["call"]["state"] == "connected"
-                         and e["data"]["call"]["queue"] == QUEUE]
-            assert [c["agent_interface"] for c in connected] == list(AGENTS)
-            # 3. SIGKILL while the hint is active; restart: it is put back on time.
-            assert time.time() < hint["expires_at"] - 5, "the hint expired before the kill"
-            await in_thread(proc.kill)
-            assert (await in_thread(members, ami))[AGENTS[0]]["Penalty"] == "5"
-            proc.start()
-            await in_thread(proc.wait_ready)
-            col2 = collect(proc.api_url, after=applied["seq"])
-            expired = await col2.wait_for(lambda e: e["type"] == "hint.expired"
-                                          and e["data"]["hint"]["id"] == hint["id"],
-                                          hint["expires_at"] - time.time() + ON_TIME_S + 5)
-            restored_at = time.time()
-            after = await in_thread(members, ami)
-            assert after[AGENTS[0]]["Penalty"] == "0", after
-            assert expired["data"]["hint"]["outcome"] == "expiry: restored"
-            late = expired["data"]["hint"]["ended_at"] - hint["expires_at"]
-            print(f"\nhint restored {late:.2f} s after its expiry (after a SIGKILL and a "
-                  f"restart; seen by the test {restored_at - hint['expires_at']:.2f} s after)")
-            assert 0 <= late <= ON_TIME_S
+            yield proc, ami, col
         finally:
             status = await in_thread(proc.stop)
             reset(ami)
     assert status == 0, proc.log()
+
+
+async def test_penalty_moves_the_next_call_and_is_restored_after_sigkill(
+        running_sandbox: Sandbox, data_dir: Path, tmp_path: Path,
+        collect: Callable[..., StreamCollector]) -> None:
+    box, calls = running_sandbox, data_dir / "calls"
+    async with hinted_daemon(box, tmp_path, collect, "penalty", 45.0) as (proc, ami, col):
+        # 1. agent2 (first in the linear queue) takes a call with 13 s of dead air.
+        spare = await in_thread(standby, box, "agent3", tmp_path / "spare3")
+        try:
+            first = FixtureCall(box, calls, tmp_path / "c1", fixture="dead_air",
+                                agent="agent2", exten=EXTEN)
+            await in_thread(talk, first, DEAD_AIR_TALK_S)
+        finally:
+            await in_thread(spare.stop)
+        applied = await col.wait_for(hint_of("hint.applied", AGENTS[0]), HINT_TIMEOUT_S)
+        hint = applied["data"]["hint"]
+        assert (hint["kind"], hint["queue"], hint["dry_run"]) == ("penalty", QUEUE, False)
+        assert (hint["original_penalty"], hint["applied_penalty"]) == (0, 5)
+        assert hint["value"] >= 8.0
+        now = await in_thread(members, ami)
+        assert (now[AGENTS[0]]["Penalty"], now[AGENTS[1]]["Penalty"]) == ("5", "0")
+        # 2. the next call, both agents free and registered, goes to agent3.
+        spare = await in_thread(standby, box, "agent2", tmp_path / "spare2")
+        try:
+            second = FixtureCall(box, calls, tmp_path / "c2", fixture="clean",
+                                 agent="agent3", exten=EXTEN)
+            await in_thread(talk, second, 3.0)
+        finally:
+            await in_thread(spare.stop)
+        connected = [e["data"]["call"] for e in col.events if e["type"] == "call.updated"
+                     and e["data"]["call"]["state"] == "connected"
+                     and e["data"]["call"]["queue"] == QUEUE]
+        assert [c["agent_interface"] for c in connected] == list(AGENTS)
+        # 3. SIGKILL while the hint is active; restart: it is put back on time.
+        assert time.time() < hint["expires_at"] - 5, "the hint expired before the kill"
+        await in_thread(proc.kill)
+        assert (await in_thread(members, ami))[AGENTS[0]]["Penalty"] == "5"
+        proc.start()
+        await in_thread(proc.wait_ready)
+        col2 = collect(proc.api_url, after=applied["seq"])
+        expired = await col2.wait_for(lambda e: e["type"] == "hint.expired"
+                                      and e["data"]["hint"]["id"] == hint["id"],
+                                      hint["expires_at"] - time.time() + ON_TIME_S + 5)
+        restored_at = time.time()
+        after = await in_thread(members, ami)
+        assert after[AGENTS[0]]["Penalty"] == "0", after
+        assert expired["data"]["hint"]["outcome"] == "expiry: restored"
+        late = expired["data"]["hint"]["ended_at"] - hint["expires_at"]
+        print(f"\nhint restored {late:.2f} s after its expiry (after a SIGKILL and a "
+              f"restart; seen by the test {restored_at - hint['expires_at']:.2f} s after)")
+        assert 0 <= late <= ON_TIME_S
 
 
 async def test_two_agents_are_never_both_paused(
         running_sandbox: Sandbox, data_dir: Path, tmp_path: Path,
         collect: Callable[..., StreamCollector]) -> None:
     box, calls = running_sandbox, data_dir / "calls"
-    proc = make_daemon(box, tmp_path, extra=_config("pause", 20.0))
-    with AmiSession(*box.ami) as ami:
-        reset(ami)
-        proc.start()
+    async with hinted_daemon(box, tmp_path, collect, "pause", 20.0) as (_, ami, col):
+        # Both agents take a dead-air call at once: agent2 first (linear), then agent3.
+        one = FixtureCall(box, calls, tmp_path / "c1", fixture="dead_air", agent="agent2",
+                          exten=EXTEN)
+        two = FixtureCall(box, calls, tmp_path / "c2", fixture="dead_air", agent="agent3",
+                          exten=EXTEN, customer="customer2")
         try:
-            await in_thread(proc.wait_ready)
-            col = collect(proc.api_url)
-            await col.wait_for(is_type("resync.completed"), EVENT_TIMEOUT_S)
-            # Both agents take a dead-air call at once: agent2 first (linear), then agent3.
-            one = FixtureCall(box, calls, tmp_path / "c1", fixture="dead_air", agent="agent2",
-                              exten=EXTEN)
-            two = FixtureCall(box, calls, tmp_path / "c2", fixture="dead_air", agent="agent3",
-                              exten=EXTEN, customer="customer2")
-            try:
-                await in_thread(one.start)
-                await in_thread(two.start)
-                await asyncio.sleep(DEAD_AIR_TALK_S)
-                await in_thread(one.finish)
-                await in_thread(two.finish)
-            finally:
-                await in_thread(one.close)
-                await in_thread(two.close)
-            applied = await col.wait_for(is_type("hint.applied"), HINT_TIMEOUT_S)
-            skipped = await col.wait_for(is_type("hint.skipped"), HINT_TIMEOUT_S)
-            hint = applied["data"]["hint"]
-            assert hint["kind"] == "pause" and hint["pause_reason"] == "edgeqa coaching"
-            assert skipped["data"]["hint"]["reason"] in ("last_agent", "pause_share"), skipped
-            assert skipped["data"]["hint"]["interface"] != hint["interface"]
-            # Until the pause expires, exactly the hinted agent is paused, with our reason.
-            while time.time() < hint["expires_at"] - 1:
-                now = await in_thread(members, ami)
-                paused = {a for a, m in now.items() if m.get("Paused") == "1"}
-                assert paused == {hint["interface"]}, now
-                assert now[hint["interface"]]["PausedReason"] == "edgeqa coaching"
-                await asyncio.sleep(1.0)
-            await col.wait_for(lambda e: e["type"] == "hint.expired"
-                               and e["data"]["hint"]["id"] == hint["id"], 5.0 + ON_TIME_S)
-            now = await in_thread(members, ami)
-            assert {a for a, m in now.items() if m.get("Paused") == "1"} == set(), now
+            await in_thread(one.start)
+            await in_thread(two.start)
+            await asyncio.sleep(DEAD_AIR_TALK_S)
+            await in_thread(one.finish)
+            await in_thread(two.finish)
         finally:
-            status = await in_thread(proc.stop)
-            reset(ami)
-    assert status == 0, proc.log()
+            await in_thread(one.close)
+            await in_thread(two.close)
+        applied = await col.wait_for(is_type("hint.applied"), HINT_TIMEOUT_S)
+        skipped = await col.wait_for(is_type("hint.skipped"), HINT_TIMEOUT_S)
+        hint = applied["data"]["hint"]
+        assert hint["kind"] == "pause" and hint["pause_reason"] == "edgeqa coaching"
+        assert skipped["data"]["hint"]["reason"] in ("last_agent", "pause_share"), skipped
+        assert skipped["data"]["hint"]["interface"] != hint["interface"]
+        # Until the pause expires, exactly the hinted agent is paused, with our reason.
+        while time.time() < hint["expires_at"] - 1:
+            now = await in_thread(members, ami)
+            paused = {a for a, m in now.items() if m.get("Paused") == "1"}
+            assert paused == {hint["interface"]}, now
+            assert now[hint["interface"]]["PausedReason"] == "edgeqa coaching"
+            await asyncio.sleep(1.0)
+        await col.wait_for(lambda e: e["type"] == "hint.expired"
+                           and e["data"]["hint"]["id"] == hint["id"], 5.0 + ON_TIME_S)
+        now = await in_thread(members, ami)
+        assert {a for a, m in now.items() if m.get("Paused") == "1"} == set(), now
