@@ -198,3 +198,38 @@ async def test_two_agents_are_never_both_paused(
                            and e["data"]["hint"]["id"] == hint["id"], 5.0 + ON_TIME_S)
         now = await in_thread(members, ami)
         assert {a for a, m in now.items() if m.get("Paused") == "1"} == set(), now
+
+
+async def test_a_person_change_is_kept_and_sigterm_puts_back_the_rest(
+        running_sandbox: Sandbox, data_dir: Path, tmp_path: Path,
+        collect: Callable[..., StreamCollector]) -> None:
+    box, calls = running_sandbox, data_dir / "calls"
+    async with hinted_daemon(box, tmp_path, collect, "penalty", 300.0) as (proc, ami, col):
+        # Both agents take a dead-air call at once: a penalty hint each (no share for those).
+        one = FixtureCall(box, calls, tmp_path / "c1", fixture="dead_air", agent="agent2",
+                          exten=EXTEN)
+        two = FixtureCall(box, calls, tmp_path / "c2", fixture="dead_air", agent="agent3",
+                          exten=EXTEN, customer="customer2")
+        try:
+            await in_thread(one.start)
+            await in_thread(two.start)
+            await asyncio.sleep(DEAD_AIR_TALK_S)
+            await in_thread(one.finish)
+            await in_thread(two.finish)
+        finally:
+            await in_thread(one.close)
+            await in_thread(two.close)
+        for agent in AGENTS:
+            await col.wait_for(hint_of("hint.applied", agent), HINT_TIMEOUT_S)
+        now = await in_thread(members, ami)
+        assert (now[AGENTS[0]]["Penalty"], now[AGENTS[1]]["Penalty"]) == ("5", "5")
+        # A supervisor sets agent2's penalty by hand: the daemon drops its hint, keeps it.
+        ami.action("QueuePenalty", [("Interface", AGENTS[0]), ("Penalty", "7"),
+                                    ("Queue", QUEUE)])
+        dropped = await col.wait_for(hint_of("hint.dropped", AGENTS[0]), EVENT_TIMEOUT_S)
+        assert dropped["data"]["hint"]["outcome"] == "changed_by_person"
+        # SIGTERM long before the expiry: agent3's penalty is put back, agent2's 7 stays.
+        assert await in_thread(proc.stop) == 0, proc.log()
+        now = await in_thread(members, ami)
+        assert (now[AGENTS[0]]["Penalty"], now[AGENTS[1]]["Penalty"]) == ("7", "0"), now
+        assert proc.log().count("expired (stopping: restored)") == 1, proc.log()
