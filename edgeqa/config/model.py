@@ -18,11 +18,14 @@ from edgeqa.auth.config import AuthConfig
 from edgeqa.config.fields import ConfigError, FieldReader, Secret, find_key_line, shown
 from edgeqa.config.files import MAX_CONFIG_BYTES, MAX_SECRET_BYTES, FileProblem, read_text_file
 from edgeqa.config.origins import parse_host, parse_origin
+from edgeqa.config.route import read_route
 from edgeqa.config.spy import read_spy
 from edgeqa.live.config import MAX_CALLS_DEFAULT, MAX_CALLS_LIMIT, TAP_MODES, LiveConfig
 from edgeqa.media.jitter import MAX_DEPTH_PACKETS
 from edgeqa.pci.config import PciConfig
 from edgeqa.recording.config import RecordingConfig
+from edgeqa.route.config import KNOWN_KEYS as ROUTE_KEYS
+from edgeqa.route.config import RouteConfig
 from edgeqa.runtime.net import is_loopback
 from edgeqa.spy.config import KNOWN_KEYS as SPY_KEYS
 from edgeqa.spy.config import SpyConfig
@@ -142,6 +145,7 @@ class Config:
     auth: AuthConfig = field(default_factory=AuthConfig)
     spy: SpyConfig = field(default_factory=SpyConfig)
     agi: AgiConfig = field(default_factory=AgiConfig)
+    route: RouteConfig = field(default_factory=RouteConfig)
     source: Path | None = None
 
 
@@ -171,6 +175,7 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "spy": SPY_KEYS,
     "agi": ("enabled", "host", "port", "max_sessions", "env_timeout_s", "command_timeout_s",
             "max_line_bytes", "max_env_lines"),
+    "route": ROUTE_KEYS,
 }
 _SECTIONS = tuple(_KNOWN_KEYS)
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -547,6 +552,7 @@ def parse_config(
         auth=auth,
         spy=read_spy(readers["spy"], env, auth.teams),
         agi=_agi(readers["agi"]),
+        route=read_route(readers["route"]),
         source=source,
     )
     if errors:
