@@ -3,6 +3,8 @@
 - a caller whom the route prioritises (a VIP) is answered before an earlier caller: both wait
   in the support queue while agent1, the only agent logged in, is busy on another call; when
   agent1 frees up, the VIP is the one connected to it;
+- the agent who last had a good call with the caller (agent2, in the caller history) is offered
+  first although the queue would ring agent1 (penalty 1) before it (penalty 2);
 - with the daemon stopped, a new call still reaches the queue within 1 s: from the INVITE (the
   phone's dial) to app_queue's QueueCallerJoin on AMI; the dialplan saw AGISTATUS=FAILURE and
   kept its defaults.
@@ -16,6 +18,7 @@ Run: EDGEQA_SANDBOX_PORT_BASE=22000 .venv/bin/pytest -q tests/integration/test_r
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from pathlib import Path
 
@@ -112,3 +115,36 @@ async def test_with_the_daemon_stopped_a_new_call_still_reaches_the_queue_within
           f"{(joined - invite) * 1e3:.0f} ms")
     assert routed.get("AgiStatus") == "FAILURE" and routed.get("Prio") == "0", routed
     assert joined - invite < FALLBACK_MAX_S
+
+
+async def test_the_agent_of_the_last_good_call_is_offered_first(
+        running_sandbox: Sandbox, softphone: SoftphoneFactory, tmp_path: Path) -> None:
+    box = running_sandbox
+    agents = {name: softphone(name, auto_answer=True) for name in ("agent1", "agent2")}
+    caller = softphone("customer1")
+    proc = make_daemon(box, tmp_path, live=False, record=False)
+    proc.start()
+    rec = Recorder()
+    try:
+        await blocking(proc.wait_ready)
+        with sqlite3.connect(tmp_path / "d" / "edgeqa.db", timeout=5.0) as db:  # a past call
+            db.execute("INSERT INTO caller_history (call_id, caller, ended_at, agent, queue, "
+                       "dead_air_s, talk_over_s, partial, good) VALUES "
+                       "('past', '5551001', ?, 'PJSIP/agent2', 'support', 0, 0, 0, 1)",
+                       (time.time() - 600,))
+        db.close()
+        async with running(make_client(box.ami, rec), STEP_TIMEOUT_S):
+            await until(lambda: len(rec.events) > 0, STEP_TIMEOUT_S)
+            await blocking(caller.dial, ROUTE_EXTEN)
+            await until(lambda: any(m.get("Event") == "AgentConnect" for m in rec.events),
+                        STEP_TIMEOUT_S)
+            connect = next(m for m in rec.events if m.get("Event") == "AgentConnect")
+            (routed,) = _route_events(rec, "5551001")
+            await blocking(caller.hangup)
+        assert routed.get("Agent") == "PJSIP/agent2", routed
+        assert "prefer" in (routed.get("Reason") or ""), routed
+        assert connect.get("MemberName") == "Agent Two", connect
+    finally:
+        for phone in agents.values():
+            await blocking(phone.hangup)
+        assert proc.stop() == 0, proc.log()
