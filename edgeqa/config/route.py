@@ -45,6 +45,14 @@ def _hours(r: FieldReader, key: str, default: float) -> float:
     return value
 
 
+def _offer(r: FieldReader) -> float:
+    value = r.positive("prefer_offer_s", RouteConfig().prefer_offer_s)
+    if not 1.0 <= value <= MAX_OFFER_S:
+        r.fail("prefer_offer_s", f"must be from 1 to {MAX_OFFER_S} s, got {value!r}")
+        return RouteConfig().prefer_offer_s
+    return value
+
+
 def read_route(r: FieldReader) -> RouteConfig:
     """[route]: rules, thresholds and the deadline (edgeqa.route.config.RouteConfig)."""
     d = RouteConfig()
@@ -66,6 +74,6 @@ def read_route(r: FieldReader) -> RouteConfig:
         care_queue=_queue(r, "care_queue"),
         prefer_agent=r.flag("prefer_agent", d.prefer_agent),
         prefer_within_h=_hours(r, "prefer_within_h", d.prefer_within_h),
-        prefer_offer_s=_int(r, "prefer_offer_s", d.prefer_offer_s, 1, MAX_OFFER_S),
+        prefer_offer_s=_offer(r),
         history_rows=_int(r, "history_rows", d.history_rows, 1, MAX_HISTORY_ROWS),
     )

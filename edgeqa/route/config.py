@@ -52,7 +52,7 @@ class RouteConfig:
     care_queue: str = ""
     prefer_agent: bool = True
     prefer_within_h: float = 168.0
-    prefer_offer_s: int = 8
+    prefer_offer_s: float = 8.0
     history_rows: int = 50
 
 

@@ -17,6 +17,7 @@ patterns of edgeqa.route.config before it is built, so ``variables()`` is safe f
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -161,8 +162,8 @@ def decide(cfg: RouteConfig, caller: str | None, history: Sequence[PastCall], no
     agent, penalty = _preferred(cfg, recent, now, queue, member)
     if agent is not None:
         reasons.append("prefer")
-    return Decision(clamp_prio(prio), queue, agent, penalty,
-                    cfg.prefer_offer_s if agent is not None else 0, tuple(reasons))
+    offer_s = math.ceil(cfg.prefer_offer_s) if agent is not None else 0  # Queue(): whole s
+    return Decision(clamp_prio(prio), queue, agent, penalty, offer_s, tuple(reasons))
 
 
 def _preferred(cfg: RouteConfig, recent: Sequence[PastCall], now: float, queue: str,

@@ -15,7 +15,7 @@ def test_defaults_and_values() -> None:
     cfg = parse_config('[route]\ndeadline_ms = 30\nvip_numbers = ["5551001", "+4420"]\n'
                        'vip_prio = 20\nvip_queue = "vip"\nprefer_offer_s = 5\n', env=ENV).route
     assert cfg.deadline_ms == 30 and cfg.vip_numbers == frozenset({"5551001", "+4420"})
-    assert (cfg.vip_prio, cfg.vip_queue, cfg.prefer_offer_s) == (20, "vip", 5)
+    assert (cfg.vip_prio, cfg.vip_queue, cfg.prefer_offer_s) == (20, "vip", 5.0)
 
 
 @pytest.mark.parametrize(("text", "key"), [
@@ -29,6 +29,8 @@ def test_defaults_and_values() -> None:
     ("repeat_min_calls = 0", "route.repeat_min_calls"),
     ("history_rows = 100000", "route.history_rows"),
     ("prefer_offer_s = true", "route.prefer_offer_s"),
+    ("prefer_offer_s = 0.5", "route.prefer_offer_s"),
+    ("prefer_offer_s = 121", "route.prefer_offer_s"),
     ("nonsense = 1", "route.nonsense"),
 ])
 def test_bad_values_are_named(text: str, key: str) -> None:

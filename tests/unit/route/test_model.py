@@ -140,6 +140,8 @@ def test_preferred_agent_is_the_last_good_one_and_only_when_free() -> None:
     assert (d.agent, d.penalty, d.offer_s) == ("PJSIP/agent2", 2, 8)
     assert "prefer" in d.reasons and seen == [("support", "PJSIP/agent2")]
     assert dict(d.variables())["ROUTE_OFFER_S"] == "8"
+    assert decide(replace(CFG, prefer_offer_s=2.5), "1", history, NOW, base_queue="support",
+                  member=member).offer_s == 3  # Queue() takes whole seconds
     busy = decide(CFG, "1", history, NOW, base_queue="support",
                   member=lambda q, a: MemberView(2, False))
     assert busy.agent is None and "prefer" not in busy.reasons
