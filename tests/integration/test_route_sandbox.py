@@ -89,6 +89,11 @@ async def test_a_prioritised_caller_is_answered_before_an_earlier_caller(
         assert health["route"]["decided"] == 2 and health["route"]["by_rule"]["vip"] == 1
     finally:
         assert proc.stop() == 0, proc.log()
+    # the calls' ends reached the caller history (the store's projection of call.ended)
+    with sqlite3.connect(tmp_path / "d" / "edgeqa.db") as db:
+        rows = dict(db.execute("SELECT caller, agent FROM caller_history").fetchall())
+    db.close()
+    assert rows == {VIP: "PJSIP/agent1", OTHER: None}, rows
 
 
 async def test_with_the_daemon_stopped_a_new_call_still_reaches_the_queue_within_1_s(
