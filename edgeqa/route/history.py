@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from edgeqa.route.config import MAX_HISTORY_ROWS, MAX_WINDOW_H
 from edgeqa.route.model import PastCall, normalise_caller
 
 log = logging.getLogger(__name__)
@@ -58,14 +59,20 @@ def _from_call(conn: sqlite3.Connection, call: Mapping[str, Any], at: float) -> 
     if call_id is None or caller is None:
         return
     ended = call.get("ended_at")
+    ended_at = float(ended) if isinstance(ended, (int, float)) else at
     conn.execute(
         "INSERT INTO caller_history (call_id, caller, ended_at, agent, agent_name, queue)"
         " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(call_id) DO UPDATE SET caller = excluded.caller,"
         " ended_at = excluded.ended_at, agent = excluded.agent,"
         " agent_name = excluded.agent_name, queue = excluded.queue",
-        (call_id, caller, float(ended) if isinstance(ended, (int, float)) else at,
-         _text(call.get("agent_interface")), _text(call.get("agent_name")),
-         _text(call.get("queue"))))
+        (call_id, caller, ended_at, _text(call.get("agent_interface")),
+         _text(call.get("agent_name")), _text(call.get("queue"))))
+    # Bounded per caller, through the same index: older than any rule looks, or beyond the
+    # most a decision reads.
+    conn.execute("DELETE FROM caller_history WHERE caller = ? AND (ended_at < ? OR call_id IN"
+                 " (SELECT call_id FROM caller_history WHERE caller = ?"
+                 " ORDER BY ended_at DESC LIMIT -1 OFFSET ?))",
+                 (caller, ended_at - MAX_WINDOW_H * 3600.0, caller, MAX_HISTORY_ROWS))
 
 
 def project(conn: sqlite3.Connection, event_type: str, at: float,

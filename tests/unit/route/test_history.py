@@ -69,6 +69,23 @@ async def test_ended_calls_and_their_summaries_are_kept(tmp_path: Path) -> None:
         await store.close()
 
 
+async def test_each_caller_keeps_a_bounded_history(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(history, "MAX_HISTORY_ROWS", 3)
+    store = await _store(tmp_path)
+    try:
+        old = T0 - history.MAX_WINDOW_H * 3600.0 - 1
+        await store.append([Event("call.ended", old, {"call": call("old", "5551001", old)})])
+        await store.append([Event("call.ended", T0 + i, {"call": call(f"n{i}", "5551001",
+                                                                      T0 + i)})
+                            for i in range(5)])
+        await store.append([Event("call.ended", T0, {"call": call("o", "5552000", T0)})])
+        assert [r.call_id for r in await _rows(store, "5551001")] == ["n4", "n3", "n2"]
+        assert [r.call_id for r in await _rows(store, "5552000")] == ["o"]
+    finally:
+        await store.close()
+
+
 async def test_a_summary_before_the_end_takes_the_call_from_the_calls_table(
         tmp_path: Path) -> None:
     store = await _store(tmp_path)
