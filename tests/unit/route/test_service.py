@@ -170,3 +170,22 @@ async def test_the_real_reader_on_a_store_that_the_projection_filled(tmp_path: P
         await server.stop()
         await asyncio.to_thread(reader.close)
         await store.close()
+
+
+def test_member_view_is_ready_only_when_free_unpaused_and_off_calls() -> None:
+    from edgeqa.calls.model import Member, Queue
+    from edgeqa.calls.queues import QueueBook
+    from edgeqa.route.service import member_view
+
+    book = QueueBook()
+    q = book.queues["support"] = Queue("support")
+    q.members = {"PJSIP/a1": Member("PJSIP/a1", penalty=1, status=1),
+                 "PJSIP/a2": Member("PJSIP/a2", penalty=2, status=1, paused=True),
+                 "PJSIP/a3": Member("PJSIP/a3", penalty=3, status=2),
+                 "PJSIP/a4": Member("PJSIP/a4", penalty=4, status=1, in_call=True),
+                 "PJSIP/a5": Member("PJSIP/a5", penalty=5, status=5)}
+    view = member_view(book)
+    assert view("support", "PJSIP/a1") == MemberView(1, True)
+    assert [view("support", f"PJSIP/a{i}") for i in (2, 3, 4, 5)] == [
+        MemberView(2, False), MemberView(3, False), MemberView(4, False), MemberView(5, False)]
+    assert view("support", "PJSIP/a9") is None and view("sales", "PJSIP/a1") is None
