@@ -35,6 +35,9 @@ from edgeqa.recording.playback import STEREO_CACHE_DIR, StereoCache
 from edgeqa.recording.purge import RetentionJob
 from edgeqa.recording.service import Recorder
 from edgeqa.recording.summarizer import Summarizer
+from edgeqa.route import history as route_history
+from edgeqa.route.history import HistoryReader
+from edgeqa.route.service import RouteService, member_view
 from edgeqa.runtime.sdnotify import SdNotifier
 from edgeqa.spy.service import SpyService
 from edgeqa.store import Event, EventLike, Store, StoredEvent
@@ -85,7 +88,8 @@ class Daemon:
         self.store = Store(s.path, synchronous=s.synchronous,
                            writer_queue_max_requests=s.writer_queue_max_requests,
                            batch_max_events=s.batch_max_events,
-                           retention_max_events=s.retention_max_events)
+                           retention_max_events=s.retention_max_events,
+                           projections=(route_history.project,))  # the caller history
         self.hub: StreamHub | None = None
         self.pipeline: EventPipeline | None = None
         self.api_address: tuple[str, int] | None = None
@@ -132,6 +136,10 @@ class Daemon:
         self.agi_routes: dict[str, AgiHandler] = {}
         self.agi = AgiServer(self.agi_routes, limits=cfg.agi.limits) if cfg.agi.enabled else None
         self.agi_routes.update(self.spy.routes())  # spy, spy-session (issue 11)
+        # route: QUEUE_PRIO, queue and agent offered first; history read beside the writer
+        self.route = RouteService(cfg.route, HistoryReader(s.path), self._submit,
+                                  member_view(self.tracker.state.queues), wall=wall, mono=mono)
+        self.agi_routes.update(self.route.routes())  # route (issue 13)
         self.hints = HintService(cfg.hints, self.ami, self.store, self.store.put_audit,
                                  self._submit, wall=wall, action_timeout_s=a.action_timeout_s)
         self.resyncer = Resyncer(self.tracker, self.ami, self.ari, submit=self._submit_tracked,
@@ -174,6 +182,7 @@ class Daemon:
             "summaries": self.summaries.health() if self.summaries is not None else None,
             "pci": self.pci.health(),
             "spy": self.spy.health(),
+            "route": self.route.health(),
             "hints": self.hints.health(),
             "retention": self.retention.health() if self.retention is not None else None,
             "agi": self.agi.health() if self.agi is not None else None,
@@ -328,6 +337,7 @@ class Daemon:
             log.exception("edgeqa failed")
             return EXIT_FAILED
         finally:
+            await self.route.close()  # its read connections, before the store closes
             await self.store.close()
 
     async def _run_open(self) -> int:

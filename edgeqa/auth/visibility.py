@@ -7,8 +7,8 @@
 - every stream reader: the lifecycle events that carry no call (LIFECYCLE_TYPES); a client
   needs them to know when to fetch the snapshot again.
 - other events without a call (recording.disk_low, stream.events_dropped): admin and feed.
-- audit.entry and spy.* (AGENT_HIDDEN_TYPES): as above (a supervisor, for the calls in its
-  scope), but never an agent, even about its own call: it would learn that it is being
+- audit.entry, spy.* and route.decided (AGENT_HIDDEN_TYPES): as above (a supervisor, for the
+  calls in its scope), but never an agent, even about its own call: it would learn that it is being
   listened to. For the same reason an agent's /v1/calls has no ``spies`` and no supervisor
   channel, and it gets no leg.* event about a supervisor's channel (hidden_from_agent).
 - hint.* (issue 13; they carry no call at the top level): admin and feed; a supervisor, for
@@ -28,7 +28,9 @@ LIFECYCLE_TYPES = frozenset({"daemon.started", "daemon.stopping", "asterisk.conn
                              "asterisk.disconnected", "resync.completed"})
 #: Event types an agent never gets, even about its own calls.
 AGENT_HIDDEN_TYPES = frozenset({"audit.entry", "spy.started", "spy.mode_changed", "spy.ended",
-                                "spy.denied"})
+                                "spy.denied",
+                                # a caller's past calls and agents (issue 13): not for agents
+                                "route.decided"})
 #: The tracker's role of a spying supervisor's channel.
 SUPERVISOR_ROLE = ROLE_SUPERVISOR
 #: Payload keys whose object names the event's call (call.*, leg.*, queue.caller_*).

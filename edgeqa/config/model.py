@@ -19,6 +19,7 @@ from edgeqa.config.fields import ConfigError, FieldReader, Secret, find_key_line
 from edgeqa.config.files import MAX_CONFIG_BYTES, MAX_SECRET_BYTES, FileProblem, read_text_file
 from edgeqa.config.hints import read_hints
 from edgeqa.config.origins import parse_host, parse_origin
+from edgeqa.config.route import read_route
 from edgeqa.config.spy import read_spy
 from edgeqa.hints.config import KNOWN_KEYS as HINTS_KEYS
 from edgeqa.hints.config import HintsConfig
@@ -26,6 +27,8 @@ from edgeqa.live.config import MAX_CALLS_DEFAULT, MAX_CALLS_LIMIT, TAP_MODES, Li
 from edgeqa.media.jitter import MAX_DEPTH_PACKETS
 from edgeqa.pci.config import PciConfig
 from edgeqa.recording.config import RecordingConfig
+from edgeqa.route.config import KNOWN_KEYS as ROUTE_KEYS
+from edgeqa.route.config import RouteConfig
 from edgeqa.runtime.net import is_loopback
 from edgeqa.spy.config import KNOWN_KEYS as SPY_KEYS
 from edgeqa.spy.config import SpyConfig
@@ -145,6 +148,7 @@ class Config:
     auth: AuthConfig = field(default_factory=AuthConfig)
     spy: SpyConfig = field(default_factory=SpyConfig)
     agi: AgiConfig = field(default_factory=AgiConfig)
+    route: RouteConfig = field(default_factory=RouteConfig)
     hints: HintsConfig = field(default_factory=HintsConfig)  # issue 13
     source: Path | None = None
 
@@ -176,6 +180,7 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "hints": HINTS_KEYS,  # issue 13
     "agi": ("enabled", "host", "port", "max_sessions", "env_timeout_s", "command_timeout_s",
             "max_line_bytes", "max_env_lines"),
+    "route": ROUTE_KEYS,
 }
 _SECTIONS = tuple(_KNOWN_KEYS)
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -554,6 +559,7 @@ def parse_config(
         auth=auth,
         spy=read_spy(readers["spy"], env, auth.teams),
         agi=_agi(readers["agi"]),
+        route=read_route(readers["route"]),
         hints=read_hints(readers["hints"]),
         source=source,
     )
