@@ -89,6 +89,22 @@ def talk(call: FixtureCall, seconds: float) -> None:
     call.finish()
 
 
+async def two_dead_air_calls(box: Sandbox, calls: Path, tmp_path: Path) -> None:
+    """Both agents take a dead-air call at once: agent2 first (linear), then agent3."""
+    one = FixtureCall(box, calls, tmp_path / "c1", fixture="dead_air", agent="agent2",
+                      exten=EXTEN)
+    two = FixtureCall(box, calls, tmp_path / "c2", fixture="dead_air", agent="agent3",
+                      exten=EXTEN, customer="customer2")
+    try:
+        await in_thread(one.start)
+        await in_thread(two.start)
+        await asyncio.sleep(DEAD_AIR_TALK_S)
+        await in_thread(one.finish)
+        await in_thread(two.finish)
+    finally:
+        await in_thread(one.close)
+        await in_thread(two.close)
+
 @contextlib.asynccontextmanager
 async def hinted_daemon(box: Sandbox, tmp_path: Path, collect: Callable[..., StreamCollector],
                         action: str, duration_s: float
@@ -167,20 +183,7 @@ async def test_two_agents_are_never_both_paused(
         collect: Callable[..., StreamCollector]) -> None:
     box, calls = running_sandbox, data_dir / "calls"
     async with hinted_daemon(box, tmp_path, collect, "pause", 20.0) as (_, ami, col):
-        # Both agents take a dead-air call at once: agent2 first (linear), then agent3.
-        one = FixtureCall(box, calls, tmp_path / "c1", fixture="dead_air", agent="agent2",
-                          exten=EXTEN)
-        two = FixtureCall(box, calls, tmp_path / "c2", fixture="dead_air", agent="agent3",
-                          exten=EXTEN, customer="customer2")
-        try:
-            await in_thread(one.start)
-            await in_thread(two.start)
-            await asyncio.sleep(DEAD_AIR_TALK_S)
-            await in_thread(one.finish)
-            await in_thread(two.finish)
-        finally:
-            await in_thread(one.close)
-            await in_thread(two.close)
+        await two_dead_air_calls(box, calls, tmp_path)
         applied = await col.wait_for(is_type("hint.applied"), HINT_TIMEOUT_S)
         skipped = await col.wait_for(is_type("hint.skipped"), HINT_TIMEOUT_S)
         hint = applied["data"]["hint"]
@@ -205,20 +208,7 @@ async def test_a_person_change_is_kept_and_sigterm_puts_back_the_rest(
         collect: Callable[..., StreamCollector]) -> None:
     box, calls = running_sandbox, data_dir / "calls"
     async with hinted_daemon(box, tmp_path, collect, "penalty", 300.0) as (proc, ami, col):
-        # Both agents take a dead-air call at once: a penalty hint each (no share for those).
-        one = FixtureCall(box, calls, tmp_path / "c1", fixture="dead_air", agent="agent2",
-                          exten=EXTEN)
-        two = FixtureCall(box, calls, tmp_path / "c2", fixture="dead_air", agent="agent3",
-                          exten=EXTEN, customer="customer2")
-        try:
-            await in_thread(one.start)
-            await in_thread(two.start)
-            await asyncio.sleep(DEAD_AIR_TALK_S)
-            await in_thread(one.finish)
-            await in_thread(two.finish)
-        finally:
-            await in_thread(one.close)
-            await in_thread(two.close)
+        await two_dead_air_calls(box, calls, tmp_path)  # a penalty hint each (no share rail)
         for agent in AGENTS:
             await col.wait_for(hint_of("hint.applied", agent), HINT_TIMEOUT_S)
         now = await in_thread(members, ami)
