@@ -43,6 +43,9 @@ SHUTDOWN_TIMEOUT_S = 5.0
 async def _health(request: web.Request) -> web.Response:
     view: DaemonView = request.app[VIEW_KEY]
     body = dict(view.health())
+    connections = bounds.counters(request.app)
+    if connections is not None:
+        body["api"] = {"connections": connections}
     return web.json_response(body, status=200 if body.get("status") == "ok" else 503)
 
 
@@ -88,8 +91,9 @@ class ApiServer:
 
     def __init__(self, app: web.Application, host: str, port: int,
                  limits: ConnectionBounds | None = None) -> None:
-        bounds.install(app)
         self._limits = limits or ConnectionBounds()
+        self.gate = bounds.ConnectionGate(self._limits.max_connections)
+        bounds.install(app, self.gate)
         self.site: BoundedSite | None = None
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None,
                                      shutdown_timeout=SHUTDOWN_TIMEOUT_S)
@@ -100,7 +104,8 @@ class ApiServer:
     async def start(self) -> tuple[str, int]:
         """Bind and serve; return the bound (host, port) (port 0 picks a free port)."""
         await self._runner.setup()
-        site = self.site = BoundedSite(self._runner, self._host, self._port, self._limits)
+        site = self.site = BoundedSite(self._runner, self._host, self._port, self._limits,
+                                            self.gate)
         try:
             await site.start()
         except BaseException:
