@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -74,10 +75,18 @@ ALERT_TICK_S = 0.03
 #: ... for at most this long after the mark (then the silence has ended, or the audio is
 #: missing and a tick fills it in MAX_LEG_LAG_S: the round's ticks take over).
 ALERT_WAIT_S = 0.3
-#: Stream events that wait for the end of the tick round, so that a round's per-second
-#: samples of every call reach the store in one transaction; any other event (an alert, a
-#: summary) sends them on at once, in order, so it is never held.
+#: While calls are ticked, their one timer reads the capture ring (CaptureService.hold: the
+#: ring wakes no one, some 50 times a second less) before each wake-up's ticks, and at least
+#: this often: the ring holds 330 ms of 2,000 legs' RTP (edgeqa.media.capture RING_BLOCKS).
+CAPTURE_DRAIN_S = 0.1
+#: Stream events that wait for the end of the tick round, so that the per-second samples of
+#: every call reach the store in one transaction; any other event (an alert, a summary) sends
+#: them on at once, in order, so it is never held.
 HELD_TYPES = frozenset({"leg.sample"})
+#: ... and for at least this long since the held ones last went on (a round is tick_s): one
+#: transaction a second for every call's samples, which are one a second per leg anyway. Each
+#: transaction is an fsync and wakes the loop twice (bench_switch --profile).
+HOLD_SAMPLES_S = 1.0
 #: Events held at most; beyond it they go on at once.
 MAX_HELD_EVENTS = 10_000
 #: Keeps checkpoints durably, in one transaction (Store.put_checkpoints); whether each was.
@@ -146,6 +155,8 @@ class LiveMetrics:
         self._next_slice = 0
         #: leg.sample events held until the end of the tick round (HELD_TYPES).
         self._held: list[StreamEvent] = []
+        #: Loop time the held samples last went on.
+        self._held_since = -math.inf
         #: Calls with a dead-air alert due before their next tick: (next tick, the alert's
         #: mark), loop times.
         self._alerts: dict[str, tuple[float, float]] = {}
@@ -381,17 +392,27 @@ class LiveMetrics:
         """The one timer of all calls: each call is ticked once per tick_s, a slice of the
         calls per wake-up (TICK_SLICES; whole slices up to CALLS_PER_WAKEUP calls); a call
         whose dead-air alert is due before its next tick also at the alert's mark (see
-        ALERT_TICK_S). It stops when no call is active. The round's held samples go on at
-        its end."""
+        ALERT_TICK_S). Each wake-up reads the capture ring first (at least every
+        CAPTURE_DRAIN_S). It stops when no call is active. The held samples go on at the end
+        of the first round HOLD_SAMPLES_S after they last went."""
         loop = asyncio.get_running_loop()
         k = 0
         step = wakeup_slices(len(self.active))
         next_slice = loop.time() + self.cfg.tick_s * step / TICK_SLICES
+        capture = self.capture if self.capture is not None and \
+            self.capture.reader is not None else None
+        drained = loop.time()
+        if capture is not None:
+            capture.hold()
         try:
             while self.active:
                 wake = min([next_slice, *(due for due, _ in self._alerts.values())])
+                if capture is not None:
+                    wake = min(wake, drained + CAPTURE_DRAIN_S)
                 await asyncio.sleep(max(0.0, wake - loop.time()))
-                now = loop.time()
+                if capture is not None:
+                    capture.drain()
+                now = drained = loop.time()
                 for call_id, (due, mark) in list(self._alerts.items()):
                     if due <= now:
                         self._tick(call_id, self.active.get(call_id), now, mark)
@@ -400,12 +421,14 @@ class LiveMetrics:
                 for j in range(k, k + step):
                     for call_id, taps in list(self._slices[j % TICK_SLICES].items()):
                         self._tick(call_id, taps, now)
-                if k + step >= TICK_SLICES:  # a round ends
-                    self._send_held()
+                if k + step >= TICK_SLICES and now - self._held_since >= HOLD_SAMPLES_S:
+                    self._send_held()  # a round ends, HOLD_SAMPLES_S after the last
                 k = (k + step) % TICK_SLICES
                 step = wakeup_slices(len(self.active))
                 next_slice = max(next_slice + self.cfg.tick_s * step / TICK_SLICES, now)
         finally:
+            if capture is not None:
+                capture.release()
             self._alerts.clear()
             self._send_held()
 
@@ -552,12 +575,14 @@ class LiveMetrics:
             return
         if self._held:
             events, self._held = self._held + events, []
+            self._held_since = asyncio.get_running_loop().time()
         self._submit(events)
 
     def _send_held(self) -> None:
         """Submit the held samples (the end of a tick round, or the timer stops)."""
         if self._held:
             events, self._held = self._held, []
+            self._held_since = asyncio.get_running_loop().time()
             self._submit(events)
 
     # --- shutdown --------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from edgeqa.calls.changes import CallConnected, CallEnded, HoldChanged
 from edgeqa.config import default_live
 from edgeqa.live.service import (
     ALERT_TICK_S,
+    HOLD_SAMPLES_S,
     TICK_SLICES,
     LiveMetrics,
     SaveCheckpoints,
@@ -559,9 +560,11 @@ async def test_samples_wait_for_the_round_and_any_other_event_takes_them_along()
         assert batches == []  # held until the round ends
         live._publish([alert])  # an alert is never held, and keeps the order
         assert batches == [["leg.sample", "leg.sample", "call.dead_air"]]
+        sent_at = asyncio.get_running_loop().time()
         live._publish([sample])
-        await _until(lambda: len(batches) == 2, 1.0)  # sent at the end of the round
-        assert batches[1] == ["leg.sample"]
+        await _until(lambda: len(batches) == 2, 2.0)  # at the end of a round, HOLD_SAMPLES_S
+        assert set(batches[1]) == {"leg.sample"}      # after the last ones went
+        assert asyncio.get_running_loop().time() - sent_at >= HOLD_SAMPLES_S
         live.on_changes([CallEnded("c1", _now())], _now())
         await _until(lambda: not live.active)
     assert batches[-1][-1] == "call.summary"
