@@ -23,7 +23,7 @@ from typing import Any
 from edgeqa.ari.resources import AriResources
 from edgeqa.ari.rest import AriError, AriHttpError
 from edgeqa.calls.changes import CallChange, CallConnected, CallEnded, HoldChanged
-from edgeqa.live.call import LiveCall
+from edgeqa.live.call import ANALYZER_CODEC, LiveCall
 from edgeqa.live.capture_tap import CAPTURE_CODEC, CallCapture, CaptureService
 from edgeqa.live.clock import CallClock
 from edgeqa.live.config import MAX_SNOOP_CALLS, LiveConfig
@@ -31,7 +31,7 @@ from edgeqa.live.events import GAP_DAEMON_RESTART, GAP_PBX_OUTAGE, unavailable
 from edgeqa.live.router import TapRouter
 from edgeqa.live.taps import CallTaps, TapError
 from edgeqa.media.receiver import RtpReceiver, open_receiver
-from edgeqa.media.timeline import WireCodec
+from edgeqa.media.timeline import CODEC_RATE, WireCodec
 from edgeqa.metrics.events import Leg
 from edgeqa.store import Checkpoint, EventLike
 from edgeqa.store import Event as StreamEvent
@@ -354,11 +354,10 @@ class LiveMetrics:
                          f"{reason}", now)
             return
         live = self._live_call(call_id, change.answered_at, now,
-                               CAPTURE_CODEC if capture is not None else SNOOP_CODEC)
+                               CAPTURE_CODEC if capture is not None else SNOOP_CODEC,
+                               rate_of_checkpoint=capture is None)
         if live.before is not None or live.gap is not None:
             self.stats.resumed += 1
-        if live.sample_rate != 8000:
-            capture = None  # resumed from a snoop-tapped run's 16 kHz checkpoint: stay so
         self._apply_pauses(live)
         channels: dict[Leg, str] = {"customer": change.customer, "agent": change.agent}
         receiver = self.receiver.local_address
@@ -456,8 +455,11 @@ class LiveMetrics:
             self._alerts[call_id] = (now + ALERT_TICK_S, mark if mark is not None else due)
 
     def _live_call(self, call_id: str, answered_at: float, now: float,
-                   codec: WireCodec = SNOOP_CODEC) -> LiveCall:
-        """The call's LiveCall on its one clock; resumed from a previous run's checkpoint."""
+                   codec: WireCodec = SNOOP_CODEC, rate_of_checkpoint: bool = True) -> LiveCall:
+        """The call's LiveCall on its one clock; resumed from a previous run's checkpoint,
+        at the checkpoint's rate and codec (``rate_of_checkpoint``), else at ``codec``'s with
+        the checkpoint taken over (summary_at_rate): a call a snoop run checkpointed at
+        16 kHz moves to the capture tap."""
         left = self._left_open.pop(call_id, None)
         before = left.checkpoint if left is not None else None
         if before is not None and isinstance(before.get("started_at"), int | float):
@@ -468,7 +470,10 @@ class LiveMetrics:
         summary = before.get("summary") if before is not None else None
         if isinstance(summary, Mapping):  # one rate and codec per call: its summaries merge
             key = (summary.get("sample_rate"), summary.get("codec"))
-            codec = next((c for k, c in RESUME_CODEC.items() if k == key), codec)
+            if rate_of_checkpoint:
+                codec = next((c for k, c in RESUME_CODEC.items() if k == key), codec)
+            elif key != (CODEC_RATE[codec], ANALYZER_CODEC[codec]):
+                summary = summary_at_rate(summary, CODEC_RATE[codec], ANALYZER_CODEC[codec])
 
         def keep(covered_to_s: float, so_far: dict[str, Any]) -> None:
             self._keep(Checkpoint(call_id, clock.answered_at, covered_to_s, so_far,
@@ -622,6 +627,20 @@ class LiveMetrics:
         if pending:
             await asyncio.wait(pending)
         log.info("live metrics closed: %d calls checkpointed", len(tasks) - len(pending))
+
+
+def summary_at_rate(summary: Mapping[str, Any], sample_rate: int,
+                    codec: str) -> dict[str, Any]:
+    """A summary taken at another rate or codec, as one at ``sample_rate`` and ``codec``, so
+    that it merges with the rest of its call (merge_summaries takes one rate and codec): each
+    leg's ``samples`` and ``clipped`` are scaled by the rates (its clip_ratio stays); times,
+    segments and levels (dBov) do not depend on the rate and stay. The clipped count stays what
+    the other codec's clip level counted."""
+    ratio = sample_rate / float(summary["sample_rate"])
+    legs = {leg: {**values, "samples": round(values["samples"] * ratio),
+                  "clipped": round(values["clipped"] * ratio)}
+            for leg, values in summary["legs"].items()}
+    return {**summary, "sample_rate": sample_rate, "codec": codec, "legs": legs}
 
 
 def wakeup_slices(active: int) -> int:
