@@ -20,6 +20,7 @@ from edgeqa.live.taps import CallTaps
 from edgeqa.media import engine
 from edgeqa.media.capture import RtpCapture
 from edgeqa.media.receiver import RtpReceiver
+from edgeqa.media.timeline import WireCodec
 from edgeqa.metrics.codecs import clip_level
 from edgeqa.metrics.reference import LS_CLIP_LEVEL
 from edgeqa.store import EventLike
@@ -111,19 +112,31 @@ async def test_without_capture_auto_snoops_at_16_khz_and_capture_refuses() -> No
                        lambda _: None).capture is None
 
 
-async def test_a_captured_calls_checkpoint_is_summed_up_at_its_rate() -> None:
-    """A call a capture run checkpointed (8 kHz) that ended while edgeqa was down."""
+def _checkpointed(codec: WireCodec) -> dict[str, Any]:
+    """The summary a run that analysed call k in ``codec`` checkpointed at 8 s."""
     out: list[Any] = []
-    call = LiveCall("x", CallClock(0.0, 0.0), out.extend, codec="ulaw")
-    call.checkpoint(8.0, "daemon_restart")
-    summary = out[-1].data["summary"]
-    assert summary["sample_rate"] == 8000
-    ari = CaptureAri()
-    live, submitted = _service(ari, "auto", capture=True)
+    LiveCall("k", CallClock(0.0, 0.0), out.extend, codec=codec).checkpoint(8.0, "daemon_restart")
+    summary: dict[str, Any] = out[-1].data["summary"]
+    return summary
+
+
+def _left_up(live: LiveMetrics, summary: dict[str, Any]) -> float:
+    """Call k, answered 20 s ago, left up by a run that checkpointed ``summary`` at 8 s;
+    return its answer time."""
     answered = _now() - 20.0
     live.restore([{"id": "k", "data": {"call": {"call_id": "k", "answered_at": answered}}}],
                  {"k": {"call_id": "k", "t_s": 8.0, "started_at": answered,
                         "summary": summary}})
+    return answered
+
+
+async def test_a_captured_calls_checkpoint_is_summed_up_at_its_rate() -> None:
+    """A call a capture run checkpointed (8 kHz) that ended while edgeqa was down."""
+    summary = _checkpointed("ulaw")
+    assert summary["sample_rate"] == 8000
+    ari = CaptureAri()
+    live, submitted = _service(ari, "auto", capture=True)
+    answered = _left_up(live, summary)
     async with asyncio.TaskGroup() as tg:
         live.bind(tg)
         live.on_changes([CallEnded("k", answered + 15.0)], _now())
@@ -201,18 +214,12 @@ async def test_while_calls_are_ticked_their_one_timer_reads_the_ring() -> None:
 async def test_a_call_a_snoop_run_checkpointed_at_16_khz_moves_to_capture(tap: str) -> None:
     """Resumed from a 16 kHz snoop checkpoint, the call is captured (no snoop, which a strict
     tap = "capture" never uses), analysed at 8 kHz, and its summary takes the checkpoint over."""
-    out: list[Any] = []
-    before = LiveCall("k", CallClock(0.0, 0.0), out.extend, codec="slin16")
-    before.checkpoint(8.0, "daemon_restart")
-    summary = out[-1].data["summary"]
+    summary = _checkpointed("slin16")
     assert (summary["sample_rate"], summary["codec"]) == (16000, "pcm16")
     assert summary["legs"]["customer"]["samples"] == 8 * 16000
     ari = CaptureAri()
     live, submitted = _service(ari, tap, capture=True)
-    answered = _now() - 20.0
-    live.restore([{"id": "k", "data": {"call": {"call_id": "k", "answered_at": answered}}}],
-                 {"k": {"call_id": "k", "t_s": 8.0, "started_at": answered,
-                        "summary": summary}})
+    _left_up(live, summary)
     async with asyncio.TaskGroup() as tg:
         live.bind(tg)
         live.on_changes([_connected("k")], _now())
