@@ -93,10 +93,16 @@ MAX_HELD_EVENTS = 10_000
 SaveCheckpoints = Callable[[Sequence[Checkpoint]], Awaitable[Sequence[bool]]]
 #: The calls' checkpoints are written together, at most this often (one transaction for all
 #: that came due meanwhile, instead of one per call): a killed daemon loses at most
-#: checkpoint_interval_s plus this.
+#: checkpoint_every_s (checkpoint_interval_s, longer beyond 4 x that many calls) plus this.
 CHECKPOINT_WRITE_EVERY_S = 1.0
 #: Checkpoints waiting for that write (the latest per call); beyond it new calls' are skipped.
 MAX_PENDING_CHECKPOINTS = 10_000
+#: Checkpoints taken a second at most, whatever the number of calls: under load each call's
+#: interval stretches from checkpoint_interval_s to active calls / this (60 calls: 15 s). A
+#: checkpoint snapshots the call's whole analysis (LiveCall.summary_so_far: ~10 % of the
+#: daemon's CPU at 12 a second, bench_switch --profile); with recording on, a killed daemon's
+#: calls get their summary from the recordings anyway (edgeqa.recording.summaries).
+MAX_CHECKPOINTS_PER_S = 4.0
 
 
 @dataclass(slots=True)
@@ -440,6 +446,8 @@ class LiveMetrics:
             taps.poll(now)
         if taps is None or not taps.running or taps.ended.is_set() or taps.failed.is_set():
             return
+        taps.call.checkpoint_every_s = checkpoint_every_s(self.cfg.checkpoint_interval_s,
+                                                          len(self.active))
         try:
             taps.call.tick(now)
         except Exception as exc:  # the call's task refuses it; the others go on
@@ -627,6 +635,12 @@ class LiveMetrics:
         if pending:
             await asyncio.wait(pending)
         log.info("live metrics closed: %d calls checkpointed", len(tasks) - len(pending))
+
+
+def checkpoint_every_s(interval_s: float, active: int) -> float:
+    """Call time between a call's checkpoints with ``active`` calls: ``interval_s`` ([live]
+    checkpoint_interval_s), or longer so that all calls take MAX_CHECKPOINTS_PER_S a second."""
+    return max(interval_s, active / MAX_CHECKPOINTS_PER_S)
 
 
 def summary_at_rate(summary: Mapping[str, Any], sample_rate: int,

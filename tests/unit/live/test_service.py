@@ -10,6 +10,7 @@ import asyncio
 import itertools
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, cast
 
 import pytest
@@ -21,9 +22,11 @@ from edgeqa.config import default_live
 from edgeqa.live.service import (
     ALERT_TICK_S,
     HOLD_SAMPLES_S,
+    MAX_CHECKPOINTS_PER_S,
     TICK_SLICES,
     LiveMetrics,
     SaveCheckpoints,
+    checkpoint_every_s,
     wakeup_slices,
 )
 from edgeqa.media.receiver import RtpReceiver
@@ -603,3 +606,32 @@ async def test_a_call_is_ticked_at_its_dead_air_alerts_mark_not_at_the_round() -
     assert len(at_mark) >= 3 and at_mark[-1] >= fires_at  # then every ALERT_TICK_S until due
     assert at_mark[-1] - fires_at < ALERT_TICK_S + 0.02
     assert all(b - a >= ALERT_TICK_S - 0.005 for a, b in itertools.pairwise(at_mark))
+
+
+def test_checkpoints_stretch_under_load_to_a_bounded_rate() -> None:
+    assert checkpoint_every_s(5.0, 1) == checkpoint_every_s(5.0, 20) == 5.0
+    assert checkpoint_every_s(5.0, 60) == 60 / MAX_CHECKPOINTS_PER_S == 15.0
+    assert checkpoint_every_s(30.0, 60) == 30.0
+    for active in (1, 10, 60, 500):  # all calls' checkpoints a second, at most
+        assert active / checkpoint_every_s(5.0, active) <= MAX_CHECKPOINTS_PER_S
+
+
+async def test_a_ticked_call_takes_the_stretched_checkpoint_interval() -> None:
+    ari = FakeAri()
+    saved: list[Checkpoint] = []
+
+    async def save(batch: Sequence[Checkpoint]) -> list[bool]:
+        saved.extend(batch)
+        return [True] * len(batch)
+
+    live, _ = _service(ari, save, checkpoint_interval_s=0.3)
+    async with asyncio.TaskGroup() as tg:
+        live.bind(tg)
+        await _tap(live, ari, _connected())
+        taps = live.active["c1"]
+        await _until(lambda: bool(saved))
+        assert taps.call.checkpoint_every_s == 0.3
+        live.cfg = replace(live.cfg, checkpoint_interval_s=0.0001)  # 1 call: 1/4 s
+        await _until(lambda: taps.call.checkpoint_every_s == 1 / MAX_CHECKPOINTS_PER_S)
+        live.on_changes([CallEnded("c1", _now())], _now())
+        await _until(lambda: not live.active)
