@@ -6,8 +6,10 @@ equals the offline analysis of what the phones heard.
   truth, exact counts, live and offline; and live = offline.
 - calls_hard/hot_line (a clipping agent through µ-law): live and offline ``clip_ratio`` within
   25 % of the µ-law truth (``clip_ratio_ulaw``, counted against 32124), on both taps.
-- calls/dead_air_noise: live and offline active level within 0.5 dB per leg, and the same
-  too_loud/too_quiet alerts within 1 s of each other.
+- calls/dead_air_noise: live and offline active level (and speech level, where the summary
+  has one) within 0.5 dB per leg, and the same too_loud/too_quiet alerts within 1 s of each
+  other, on both taps (the capture tap hears the µ-law RTP; the snoop tap gets slin16 from
+  Asterisk).
 
 Every measured number is logged (``--log-cli-level=INFO``) before the assertions, so that a
 failing run still says how far off each one was. Run:
@@ -130,12 +132,13 @@ async def test_ulaw_clipping_live_and_offline_within_a_quarter_of_the_truth(
             assert abs(value - want) <= CLIP_REL_TOL * want, (leg, side, value, want)
 
 
+@pytest.mark.parametrize("tap", ["capture", "snoop"])
 async def test_dead_air_noise_levels_and_level_alerts_live_equal_offline(
         running_sandbox: Sandbox, tmp_path: Path,
-        collect: Callable[..., StreamCollector]) -> None:
+        collect: Callable[..., StreamCollector], tap: str) -> None:
     truth = _truth(CALLS / "dead_air_noise.truth.json")
     got = await live_and_offline(running_sandbox, tmp_path, collect, CALLS, "dead_air_noise",
-                                 truth["duration_s"] + EXTRA_TALK_S)
+                                 truth["duration_s"] + EXTRA_TALK_S, tap=tap)
     live, offline = got["live"], got["offline"]
     fields = ["active_level_dbov", "speech_level_dbov"]
     levels = {(leg, f): (live["legs"][leg].get(f), offline["legs"][leg].get(f))
