@@ -300,7 +300,7 @@ def _draw_alerts(fig: Any, ax: Any, summary: dict[str, Any], config: MetricsConf
         elif x0 - _LABEL_PAD_PX - width >= left_px:  # left of it
             shift = -(x1 - x0) - _LABEL_PAD_PX / 2 - width
         else:  # over the bar, kept inside the band
-            shift = max(left_px, right_px - width) - x1
+            shift = max(left_px, right_px - width - 1) - x1
         text.set_transform(_offset(fig, ax, shift))
         lo, hi = min(x0, x1 + shift), max(x1, x1 + shift + width)
         lane = 0

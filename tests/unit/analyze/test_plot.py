@@ -111,10 +111,9 @@ def _expected_span(alert: dict[str, Any], summary: dict[str, Any]) -> tuple[floa
     return event["start"], at
 
 
-def test_each_alert_is_a_bar_over_its_span(drawn: tuple[Any, dict[str, Any], str]) -> None:
-    fig, summary, name = drawn
+def _assert_spans(fig: Any, summary: dict[str, Any]) -> None:
     spans = _by_gid(fig, "alert-span-")
-    assert len(spans) == len(summary["alerts"]) > 0, name
+    assert len(spans) == len(summary["alerts"]) > 0
     for i, alert in enumerate(summary["alerts"]):
         bar = spans[f"alert-span-{i}"]
         start, end = _expected_span(alert, summary)
@@ -128,9 +127,15 @@ def test_each_alert_is_a_bar_over_its_span(drawn: tuple[Any, dict[str, Any], str
         assert (patch.get_x(), patch.get_x() + patch.get_width()) == pytest.approx(
             _expected_span(alert, summary))
         # on the alert's side of its threshold
-        edge = patch.get_y() if alert["type"] == "too_loud" else patch.get_y() + \
-            patch.get_height()
-        assert edge == (-16.0 if alert["type"] == "too_loud" else -36.0)
+        if alert["type"] == "too_loud":
+            assert patch.get_y() == -16.0 and patch.get_height() > 0
+        else:
+            assert patch.get_y() + patch.get_height() == -36.0 and patch.get_height() > 0
+
+
+def test_each_alert_is_a_bar_over_its_span(drawn: tuple[Any, dict[str, Any], str]) -> None:
+    fig, summary, _ = drawn
+    _assert_spans(fig, summary)
 
 
 def _label_boxes(fig: Any) -> list[Any]:
@@ -171,11 +176,14 @@ def test_crowded_alerts_stay_apart_and_in_the_band(tmp_path: Path) -> None:
          "leg": "agent" if i % 5 < 3 else None, "value": 1.0}
         for i in range(15)] + [
         {"type": "clipping", "severity": "warn", "at": summary["duration_s"], "leg": "customer",
-         "value": 0.5}]
+         "value": 0.5}, {"type": "a_future_alert_type_with_a_name_as_wide_as_half_the_band_"
+                           "or_more_" * 2, "severity": "info", "at": 30.0, "leg": None,
+                           "value": None}]
     fig = draw_call(audio, summary, "crowded")
     try:
         fig.canvas.draw()
-        _assert_labels_clear(fig, 16)
+        _assert_labels_clear(fig, 17)
+        _assert_spans(fig, {**summary, "alerts": summary["alerts"][:-1]})
     finally:
         plt.close(fig)
     out = tmp_path / "crowded.png"
