@@ -102,7 +102,7 @@ def _expected_span(alert: dict[str, Any], summary: dict[str, Any]) -> tuple[floa
     if alert["type"] == "clipping":
         return max(0.0, at - 10.0), at
     if alert["type"] in ("too_loud", "too_quiet"):
-        return summary["legs"][alert["leg"]]["speech_segments"][0][0], at
+        return min(summary["legs"][alert["leg"]]["speech_segments"][0][0], at), at
     if alert["type"] not in ("dead_air", "talk_over"):
         return at, at
     events = [e for e in summary[alert["type"]] if e["start"] <= at <= e["end"] + 0.02]
