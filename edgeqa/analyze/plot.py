@@ -69,9 +69,13 @@ def frame_peaks(pcm: bytes, sample_rate: int, frame_ms: int = 20) -> Any:
 
 
 def leg_codec(summary: dict[str, Any], leg: str) -> Codec:
-    """The codec whose maximum ``leg`` is judged against: the leg's own if the summary gives
-    one, else the call's (pcm16 when it names none that edgeqa knows)."""
-    codec = summary["legs"][leg].get("codec", summary.get("codec"))
+    """The codec whose maximum ``leg`` is judged against: the one the leg's ``codec_max`` names
+    (G.711 recognised in PCM16), else the leg's or the call's codec (pcm16 if none is known)."""
+    data = summary["legs"][leg]
+    by_max = {v: k for k, v in CODEC_MAX.items()}
+    if data.get("codec_max") in by_max:
+        return by_max[data["codec_max"]]
+    codec = data.get("codec", summary.get("codec"))
     return cast(Codec, codec) if codec in CODEC_MAX else "pcm16"
 
 

@@ -93,6 +93,9 @@ async def live_and_offline(box: Any, tmp_path: Path, collect: Any, calls_dir: Pa
     assert status == 0, proc.log()
     offline = run_call(load_pair(out / f"{fixture}.agent_heard.wav",
                                  out / f"{fixture}.customer_heard.wav"))
+    # What the daemon streamed and the offline summary, beside the recordings, to read after.
+    (tmp_path / "events.json").write_text(json.dumps(col.events))
+    (tmp_path / "offline.json").write_text(json.dumps(offline))
     return {"live": summary["data"]["summary"], "offline": offline,
             "tap": (health.get("live") or {}).get("tap"),
             "offset_s": round(summary["data"]["started_at"] - talk_started[0], 3),

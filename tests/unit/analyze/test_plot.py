@@ -203,3 +203,17 @@ def test_thresholds_follow_the_config() -> None:
         plt.close(fig)
     assert ys == {"threshold-too_quiet": {-40.0}, "threshold-too_loud": {-12.0}}
     assert "too loud ≥ -12 dBov" in labels and "too quiet ≤ -40 dBov" in labels
+
+
+def test_the_clip_line_follows_each_leg_s_codec_max() -> None:
+    from edgeqa.analyze.plot import draw_call
+
+    audio, summary = _call(CALLS_HARD / "hot_line.wav")
+    summary["legs"]["agent"]["codec_max"] = 32124  # G.711 µ-law recognised in PCM16
+    fig = draw_call(audio, summary)
+    try:
+        ys = {gid: set(line.get_ydata()) for gid, line in _by_gid(fig, "threshold-c").items()}
+    finally:
+        plt.close(fig)
+    assert ys == {"threshold-clipping-pcm16": {20 * math.log10(32440 / 32768)},
+                  "threshold-clipping-ulaw": {20 * math.log10(31803 / 32768)}}
