@@ -33,6 +33,10 @@ MIN_GAP_PX = 1.0
 
 @pytest.fixture(autouse=True)
 def _matplotlib() -> None:
+    _need_matplotlib()
+
+
+def _need_matplotlib() -> None:
     if plt is None:
         unavailable("matplotlib (pip install 'edgeqa[plot]')")
 
@@ -44,6 +48,7 @@ def _call(path: Path) -> tuple[CallAudio, dict[str, Any]]:
 
 @pytest.fixture(scope="module", params=["echo", "hot_line", "long", "hot_line.ulaw"])
 def drawn(request: pytest.FixtureRequest) -> Iterator[tuple[Any, dict[str, Any], str]]:
+    _need_matplotlib()
     from edgeqa.analyze.plot import draw_call
 
     audio, summary = _call(CALLS_HARD / f"{request.param}.wav")
