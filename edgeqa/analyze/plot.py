@@ -123,6 +123,15 @@ def header_text(summary: dict[str, Any]) -> str:
             f"talk-over {len(summary['talk_over'])}   ·   alerts {len(summary['alerts'])}")
 
 
+def _level_label(summary: dict[str, Any], leg: str) -> str:
+    """The leg's legend entry, with its talker's level (speech level, else P.56 active level)."""
+    data = summary["legs"][leg]
+    for key, name in (("speech_level_dbov", "speech"), ("active_level_dbov", "active")):
+        if data.get(key) is not None:
+            return f"{leg} level ({name} {data[key]:.1f} dBov)"
+    return f"{leg} level"
+
+
 def _alert_label(alert: dict[str, Any]) -> str:
     kind, value = alert["type"], alert.get("value")
     who = f" {alert['leg']}" if alert.get("leg") else ""
@@ -246,8 +255,8 @@ def draw_call(audio: CallAudio, summary: dict[str, Any], title: str = "",
              gid="header")
 
     handles = [
-        Line2D([], [], color=_COLOURS["customer"], lw=1.5, label="customer level"),
-        Line2D([], [], color=_COLOURS["agent"], lw=1.5, label="agent level"),
+        *(Line2D([], [], color=_COLOURS[leg], lw=1.5, label=_level_label(summary, leg))
+          for leg in ("customer", "agent")),
         Patch(color=_COLOURS["customer"], label="customer speech"),
         Patch(color=_COLOURS["agent"], label="agent speech"),
         *(Patch(facecolor=colour, alpha=alpha, hatch="//" if key == "gaps" else None,

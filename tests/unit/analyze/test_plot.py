@@ -77,10 +77,14 @@ def test_the_header_numbers_are_the_summary_s(drawn: tuple[Any, dict[str, Any], 
 
 
 def test_the_legend_names_each_mark(drawn: tuple[Any, dict[str, Any], str]) -> None:
-    fig, _, name = drawn
+    fig, summary, name = drawn
     (legend,) = fig.legends
     labels = [t.get_text() for t in legend.get_texts()]
-    for want in ("customer level", "agent level", "customer speech", "agent speech",
+    for leg in ("customer", "agent"):
+        data = summary["legs"][leg]
+        key = "speech" if data.get("speech_level_dbov") is not None else "active"
+        assert f"{leg} level ({key} {data[key + '_level_dbov']:.1f} dBov)" in labels
+    for want in ("customer speech", "agent speech",
                  "dead air (≥ 5 s mutual silence)", "talk-over (both talking ≥ 0.5 s)",
                  "hold", "paused for PCI", "gap (no audio)", "too loud ≥ -16 dBov",
                  "too quiet ≤ -36 dBov", "frame with clipped samples"):
