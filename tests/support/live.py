@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,10 @@ async def live_and_offline(box: Any, tmp_path: Path, collect: Any, calls_dir: Pa
     from edgeqa.analyze.offline import load_pair, run_call
     from edgeqa.sandbox.demo.runner import in_thread
     from tests.support.daemon import EVENT_TIMEOUT_S, fixture_call, make_daemon
+    from tests.support.unavailable import unavailable
 
+    if tap == "capture" and os.geteuid() != 0:
+        unavailable("host RTP capture needs root (CAP_NET_RAW)")
     talk_started: list[float] = []
 
     async def talk(_col: Any) -> None:
