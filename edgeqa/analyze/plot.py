@@ -29,7 +29,7 @@ _SHADES = (("dead_air", "0.55", 0.35, "dead air (≥ 5 s mutual silence)"),
            ("paused", "#9467bd", 0.20, "paused for PCI"),
            ("gaps", "black", 0.15, "gap (no audio)"))
 _ALERT_COLOURS = {"dead_air": "0.35", "talk_over": "#d62728", "clipping": "#8c1aff",
-                  "too_loud": "#e6550d", "too_quiet": "#3182bd"}
+                  "too_loud": "#e6550d", "too_quiet": "#8c564b"}
 _ALERT_NAMES = {"dead_air": "dead air", "talk_over": "talk-over", "clipping": "clipping",
                 "too_loud": "too loud", "too_quiet": "too quiet"}
 #: Level axis range, dBov (digital silence, -120, sits below it).
