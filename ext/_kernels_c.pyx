@@ -46,10 +46,39 @@ cdef enum: LS_P56_HOLD_FRAMES = 53
 cdef enum: LS_P56_HOLD_LEFT = 54
 cdef enum: LS_SPEECH_SUMSQ = 55
 cdef enum: LS_HIST_ALL = 56
-cdef enum: LEG_STATE_LEN = 73
+cdef enum: LS_TALK_CDB = 73
+cdef enum: LS_BABBLE_MARGIN_CDB = 74
+cdef enum: LS_TALK_DECAY_CDB = 75
+cdef enum: LS_TONE_GAIN_X100 = 76
+cdef enum: LS_TONE_RUN = 77
+cdef enum: LS_TONE_HANG_FRAMES = 78
+cdef enum: LS_TONE_HANG_LEFT = 79
+cdef enum: LS_TONE_MIN_RUN = 80
+cdef enum: LEG_STATE_LEN = 81
 cdef enum: P56_LEVELS = 16
 cdef enum: FRAME_OUT_STRIDE = 4
 cdef enum: LEVEL_FLOOR_CDB = -12000
+cdef enum: GATE_NOISE = 0
+cdef enum: GATE_PASS = 1
+cdef enum: GATE_TONE = 2
+cdef enum: GATE_BABBLE = 3
+cdef enum: GATE_ECHO = 4
+cdef enum: TONE_ORDER = 4
+cdef enum: TONE_N_FREQS = 15
+cdef enum: TONE_SHARE_PCT = 90
+cdef double TONE_PURE_GAIN_X100 = 1000000.0
+cdef int64_t TONE_COEF_Q14_8K[TONE_N_FREQS]
+cdef int64_t TONE_COEF_Q14_16K[TONE_N_FREQS]
+TONE_COEF_Q14_8K[:] = [27980, 26956, 25701, 24219, 19073, 16325, 13085, 9315, 31538, 30831,
+                       30467, 28959, 24685, 15547, 5717]
+TONE_COEF_Q14_16K[:] = [31548, 31281, 30951, 30556, 29144, 28361, 27409, 26258, 32459, 32280,
+                        32188, 31802, 30681, 28135, 25111]
+
+cdef enum: EG_WINDOW = 0
+cdef enum: EG_MARGIN_CDB = 1
+cdef enum: EG_LEVELS = 2
+cdef enum: EG_MAX_WINDOW = 50
+cdef enum: ECHO_STATE_LEN = 52
 
 cdef enum: SS_BRIDGE_FRAMES = 0
 cdef enum: SS_MIN_FRAMES = 1
@@ -164,7 +193,7 @@ def alaw_decode(data):
     return _decode(data, ALAW, ALAW2)
 
 
-cdef long long* _int64s(array.array a, Py_ssize_t* n) except NULL:
+cdef long long* _int64s(array.array a, Py_ssize_t* n) except? NULL:  # empty: NULL, n 0
     if a.ob_descr.typecode != b'q':
         raise TypeError("state and output arrays must be array('q')")
     n[0] = Py_SIZE(a)
@@ -207,6 +236,108 @@ cdef inline long long _level_cdb(int64_t sumsq, Py_ssize_t n) noexcept:
 def level_cdb(long long sumsq, Py_ssize_t n):
     """Return 20*log10(RMS/32768) in centi-dBov, floored, and -12000 for silence."""
     return _level_cdb(sumsq, n)
+
+
+cdef int64_t _tone_share_pct(const int16_t* x, Py_ssize_t frame_len) noexcept:
+    """reference.tone_share_pct (the same Q14 integer Goertzel)."""
+    cdef const int64_t* coefs = &TONE_COEF_Q14_8K[0]
+    if frame_len == 320:
+        coefs = &TONE_COEF_Q14_16K[0]
+    cdef int64_t energy = 0, best = 0, second = 0, c, s0, s1, s2, power
+    cdef Py_ssize_t n, k
+    for n in range(frame_len):
+        energy += <int64_t>x[n] * x[n]
+    if energy == 0:
+        return 0
+    for k in range(TONE_N_FREQS):
+        c = coefs[k]
+        s1 = 0
+        s2 = 0
+        for n in range(frame_len):
+            s0 = x[n] + ((c * s1) >> 14) - s2
+            s2 = s1
+            s1 = s0
+        power = s1 * s1 + s2 * s2 - ((c * s1) >> 14) * s2
+        if power > best:
+            second = best
+            best = power
+        elif power > second:
+            second = power
+    return (200 * (best + second)) // (frame_len * energy)
+
+
+cdef bint _tonal(const int16_t* x, Py_ssize_t frame_len, int64_t gain_x100) noexcept:
+    """reference.tonal: the same integer normal equations and the same double elimination."""
+    cdef int64_t phi[TONE_ORDER + 1][TONE_ORDER + 1]
+    cdef double a[TONE_ORDER + 1][TONE_ORDER + 1]
+    cdef int64_t load, s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0
+    cdef int xn
+    cdef Py_ssize_t n, i, j, k, r, c, p = TONE_ORDER
+    cdef double piv, f
+    for n in range(TONE_ORDER, frame_len):  # int16 products fit an int: a vectorisable loop
+        xn = x[n]
+        s0 += xn * x[n]
+        s1 += xn * x[n - 1]
+        s2 += xn * x[n - 2]
+        s3 += xn * x[n - 3]
+        s4 += xn * x[n - 4]
+    phi[0][0] = s0
+    phi[0][1] = s1
+    phi[0][2] = s2
+    phi[0][3] = s3
+    phi[0][4] = s4
+    if phi[0][0] <= 0:
+        return False
+    for i in range(1, p + 1):
+        for j in range(i, p + 1):
+            phi[i][j] = (phi[i - 1][j - 1] + <int64_t>x[p - i] * x[p - j]
+                         - <int64_t>x[frame_len - i] * x[frame_len - j])
+    load = (phi[0][0] >> 20) + 1
+    for r in range(p):
+        for c in range(r, p):
+            a[r][c] = <double>(phi[r + 1][c + 1] + (load if r == c else 0))
+        a[r][p] = <double>phi[0][r + 1]
+    a[p][p] = <double>phi[0][0]
+    for k in range(p):
+        piv = a[k][k]
+        if piv <= 0.0:
+            return False
+        for r in range(k + 1, p + 1):
+            f = a[k][r] / piv
+            for c in range(r, p + 1):
+                a[r][c] = a[r][c] - f * a[k][c]
+    if a[p][p] * (<double>gain_x100 / 100.0) > <double>phi[0][0]:
+        return False
+    if a[p][p] * (TONE_PURE_GAIN_X100 / 100.0) <= <double>phi[0][0]:
+        return True
+    return _tone_share_pct(x, frame_len) >= TONE_SHARE_PCT
+
+
+cdef int _speech_gates(const int16_t* fx, Py_ssize_t frame_len, int64_t lvl, int gate,
+                       long long* st) noexcept:
+    """reference._speech_gates."""
+    cdef bint tone = False
+    cdef int64_t talk
+    if gate and st[LS_TONE_GAIN_X100] > 0 and _tonal(fx, frame_len, st[LS_TONE_GAIN_X100]):
+        st[LS_TONE_RUN] += 1
+    else:
+        st[LS_TONE_RUN] = 0
+    if st[LS_TONE_MIN_RUN] > 0 and st[LS_TONE_RUN] >= st[LS_TONE_MIN_RUN]:
+        st[LS_TONE_HANG_LEFT] = st[LS_TONE_HANG_FRAMES]
+        tone = True
+    elif st[LS_TONE_HANG_LEFT] > 0:
+        st[LS_TONE_HANG_LEFT] -= 1
+        tone = True
+    if not gate:
+        return GATE_NOISE
+    if tone:
+        return GATE_TONE
+    talk = st[LS_TALK_CDB]
+    if st[LS_BABBLE_MARGIN_CDB] > 0 and lvl <= talk - st[LS_BABBLE_MARGIN_CDB]:
+        return GATE_BABBLE
+    talk -= st[LS_TALK_DECAY_CDB]
+    st[LS_TALK_CDB] = lvl if lvl > talk else talk
+    return GATE_PASS
 
 
 def leg_block(pcm, Py_ssize_t frame_len, array.array st, array.array out, array.array cand):
@@ -369,12 +500,13 @@ cdef Py_ssize_t _leg_block(const int16_t* x, Py_ssize_t n_samples, Py_ssize_t fr
         total_sumsq += sumsq
         total_clipped += clipped
         total_events += events
+        gate = _speech_gates(fx, frame_len, lvl, gate, st)
         o = f * FRAME_OUT_STRIDE
         out[o] = lvl
         out[o + 1] = peak
         out[o + 2] = clipped
         out[o + 3] = gate
-        if gate:
+        if gate == GATE_PASS:
             cand[n_cand] = f
             n_cand += 1
     st[LS_SUMSQ] += total_sumsq
@@ -415,6 +547,43 @@ def vad_frames(classify, handle, int rate, pcm, Py_ssize_t frame_len, array.arra
         return found
     finally:
         PyBuffer_Release(&view)
+
+
+def echo_gate(array.array out_a, array.array other_a, Py_ssize_t n_frames, array.array es_a,
+              array.array cand_a, Py_ssize_t n_cand):
+    """Drop the candidates that may be echo of the other leg; return how many are left."""
+    cdef Py_ssize_t out_len, other_len, es_len, cand_len, j, kept = 0, i
+    cdef long long* out = _int64s(out_a, &out_len)
+    cdef long long* other = _int64s(other_a, &other_len)
+    cdef long long* es = _int64s(es_a, &es_len)
+    cdef long long* cand = _int64s(cand_a, &cand_len)
+    cdef int64_t window = es[EG_WINDOW] if es_len >= ECHO_STATE_LEN else -1
+    cdef int64_t margin, loudest, v, f, k
+    if not 0 <= window <= EG_MAX_WINDOW:
+        raise ValueError("corrupt echo state")
+    if (n_frames < 0 or out_len < n_frames * FRAME_OUT_STRIDE
+            or other_len < n_frames * FRAME_OUT_STRIDE or not 0 <= n_cand <= cand_len):
+        raise ValueError("echo gate buffers too short for the block")
+    margin = es[EG_MARGIN_CDB]
+    for j in range(n_cand):
+        f = cand[j]
+        if not 0 <= f < n_frames:
+            raise ValueError("candidate outside the block")
+        loudest = LEVEL_FLOOR_CDB
+        for k in range(f - window, f + 1):
+            v = other[k * FRAME_OUT_STRIDE] if k >= 0 else es[EG_LEVELS + window + k]
+            if v > loudest:
+                loudest = v
+        if margin > 0 and loudest - out[f * FRAME_OUT_STRIDE] >= margin:
+            out[f * FRAME_OUT_STRIDE + 3] = GATE_ECHO
+        else:
+            cand[kept] = f
+            kept += 1
+    for i in range(window):
+        k = n_frames - window + i
+        es[EG_LEVELS + i] = (other[k * FRAME_OUT_STRIDE] if k >= 0
+                             else es[EG_LEVELS + window + k])
+    return kept
 
 
 def segment_block(speech, array.array st_a, array.array events_a):

@@ -7,7 +7,7 @@ those spans (call time), so that they count as paused, as they did live, not as 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,17 +49,33 @@ class CallFile:
     agent: tuple[WavAudio, int]
     sample_rate: int
     codec: Codec
+    #: The other leg's block of a stereo file, read with this one's: {leg: ((start, stop), pcm)}.
+    kept: dict[Leg, tuple[tuple[int, int], bytes]] = field(default_factory=dict, compare=False)
 
     def pcm_length(self, leg: Leg) -> int:
         """Bytes of int16 PCM the leg holds."""
         return 2 * (self.customer if leg == "customer" else self.agent)[0].frames
 
     def pcm(self, leg: Leg, start: int, stop: int) -> bytes:
-        """The leg's int16 PCM from byte ``start`` to ``stop`` (even), read from the file."""
+        """The leg's int16 PCM from byte ``start`` to ``stop`` (even), read from the file.
+
+        Both legs in one file: the first leg asked for a block reads both channels at once
+        and keeps the other's for its turn (one read of the interleaved block, not two)."""
         wav, index = self.customer if leg == "customer" else self.agent
-        encoded = wav.channel(index, start // 2, stop // 2)
+        other, other_index = self.agent if leg == "customer" else self.customer
+        if other is not wav:
+            encoded = wav.channel(index, start // 2, stop // 2)
+            wav.done_with(start // 2, stop // 2)
+            return decode(self.codec, encoded)
+        kept = self.kept.pop(leg, None)
+        if kept is not None and kept[0] == (start, stop):
+            return kept[1]
+        channels = wav.channels_block(start // 2, stop // 2)
         wav.done_with(start // 2, stop // 2)
-        return decode(self.codec, encoded)
+        self.kept.clear()
+        self.kept["agent" if leg == "customer" else "customer"] = (
+            (start, stop), decode(self.codec, channels[other_index]))
+        return decode(self.codec, channels[index])
 
     def load(self) -> CallAudio:
         """Both legs decoded whole, in memory."""

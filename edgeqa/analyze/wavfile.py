@@ -8,6 +8,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -53,18 +54,32 @@ class WavAudio:
         de-interleaved by numpy (2-byte samples stay little-endian on any host)."""
         if not 0 <= index < self.channels:
             raise WavError(f"channel {index} does not exist (file has {self.channels})")
-        stop = self.frames if stop is None else min(stop, self.frames)
-        if stop <= start:
+        samples = self._interleaved(start, self.frames if stop is None else stop)
+        if samples is None:
             return b""
+        return (samples[index::self.channels] if self.channels > 1 else samples).tobytes()
+
+    def channels_block(self, start: int, stop: int) -> list[bytes]:
+        """Every channel's encoded samples, frames ``start`` to ``stop``, from one read of the
+        interleaved block (a stereo call's two legs: the file is read once, not twice)."""
+        samples = self._interleaved(start, stop)
+        if samples is None:
+            return [b""] * self.channels
+        return [samples[i::self.channels].tobytes() for i in range(self.channels)]
+
+    def _interleaved(self, start: int, stop: int) -> np.ndarray[Any, Any] | None:
+        """Frames ``start`` to ``stop`` (cut at the end) as interleaved samples; None if none."""
+        stop = min(stop, self.frames)
+        if stop <= start:
+            return None
         width = CODEC_BYTES[self.codec]
         end = self.offset + stop * width * self.channels
         if isinstance(self.buffer, mmap.mmap) and self.buffer.size() < end:
             # Reading a mapped page past the file's end would kill the process (SIGBUS).
             raise WavError(f"the file shrank to {self.buffer.size()} bytes while being read")
-        samples = np.frombuffer(self.buffer, dtype="<i2" if width == 2 else "u1",
-                                count=(stop - start) * self.channels,
-                                offset=self.offset + start * width * self.channels)
-        return (samples[index::self.channels] if self.channels > 1 else samples).tobytes()
+        return np.frombuffer(self.buffer, dtype="<i2" if width == 2 else "u1",
+                             count=(stop - start) * self.channels,
+                             offset=self.offset + start * width * self.channels)
 
     def done_with(self, start: int, stop: int) -> None:
         """Frames ``start`` to ``stop`` were read: let the kernel drop their pages from this

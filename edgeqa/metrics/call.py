@@ -12,12 +12,19 @@ makes no call partial, and each leg still gives a per-second sample marked pause
 values) while it lasts. Time both paused and in a gap is paused: no audio was lost that would
 have been analysed, so a gap is only its part outside pauses, and paused samples stop in a gap
 (nothing listens there).
+
+Echo: whether a leg's frame is speech may depend on the other leg's audio of the same moment (the
+echo gate, kernels.echo_gate), so the legs are analysed in lock-step: frames fed to one leg wait,
+queued, until the other leg's audio for them is in, then both are analysed together a block (at
+most a second) at a time. The wait is bounded: a leg more than MAX_LEG_AHEAD_S ahead of the other
+takes the other as silent up to there, as tick() takes a live leg lagging the clock.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+from array import array
 from collections import deque
 
 from edgeqa.metrics.codecs import Codec
@@ -35,7 +42,8 @@ from edgeqa.metrics.events import (
     Severity,
     TalkOver,
 )
-from edgeqa.metrics.leg import LegAnalyzer
+from edgeqa.metrics.leg import LegAnalyzer, LegEvent
+from edgeqa.metrics.reference import new_echo_state
 from edgeqa.metrics.result import GAP_REASONS, CallResult, Gap, GapReason, LegResult
 
 _FRAME_S = FRAME_MS / 1000.0
@@ -49,6 +57,8 @@ MAX_GAPS_PER_CALL = 10_000
 MAX_PAUSES_PER_CALL = 10_000
 #: Frames per per-second sample.
 _FRAMES_PER_S = 1000 // FRAME_MS
+#: A leg's frames wait at most this long (call time) for the other leg's audio (module docstring).
+MAX_LEG_AHEAD_S = 30
 
 
 def _t(frame: int) -> float:
@@ -72,6 +82,13 @@ class CallAnalyzer:
         self.legs: dict[Leg, LegAnalyzer] = {
             leg: LegAnalyzer(leg, sample_rate, codec, cfg) for leg in LEGS}
         self._leg_c, self._leg_a = self.legs["customer"], self.legs["agent"]
+        window = cfg.echo_window_ms // FRAME_MS
+        margin = 0 if cfg.echo_margin_db == 0 else round(cfg.echo_margin_db * 100)
+        #: Per leg, the echo gate's state: the *other* leg's recent levels.
+        self._echo: dict[Leg, array[int]] = {
+            leg: new_echo_state(window, margin) for leg in LEGS}
+        for la in self.legs.values():
+            la.pair()
         self._marks: dict[Leg, deque[tuple[int, bool]]] = {leg: deque() for leg in LEGS}
         self._hold_marks: deque[tuple[int, bool]] = deque()
         self._cursor = 0
@@ -89,6 +106,7 @@ class CallAnalyzer:
         self._over_total_alerted = False
         self._clip_windows: dict[Leg, deque[tuple[int, int]]] = {
             leg: deque(maxlen=cfg.clip_window_s) for leg in LEGS}
+        self._clip_sums: dict[Leg, list[int]] = {leg: [0, 0] for leg in LEGS}
         self._clip_alerting: dict[Leg, bool] = {leg: False for leg in LEGS}
         self._level_alerted: dict[Leg, bool] = {leg: False for leg in LEGS}
         self.dead_air: list[DeadAir] = []
@@ -150,11 +168,52 @@ class CallAnalyzer:
             return out
         for ev in self._leg_c.feed(pcm, t_s) if leg == "customer" else self._leg_a.feed(pcm, t_s):
             self._leg_event(ev, out)
+        self._analyse(out)
         h_c, h_a = self._leg_c.horizon(), self._leg_a.horizon()
         target = h_c if h_c < h_a else h_a
         if target > self._cursor or self._hold_marks:
             self._advance(target, out)
         return out
+
+    def _analyse(self, out: list[MetricEvent], *, final: bool = False) -> None:
+        """Analyse the frames both legs have (module docstring: echo); ``final``: and the rest
+        of the leg that has more, against digital silence (the other leg's audio ended)."""
+        c, a = self._leg_c, self._leg_a
+        limit = MAX_LEG_AHEAD_S * _FRAMES_PER_S
+        for lead, lag in ((c, a), (a, c)):
+            if lead.frames - lag.frames > limit:
+                for ev in lag.fill_to(lead.frames - limit):
+                    self._leg_event(ev, out)
+        while True:
+            k = min(c.queued_head, a.queued_head, _FRAMES_PER_S - c.done % _FRAMES_PER_S)
+            if k <= 0:
+                break
+            assert c.done == a.done, "paired legs out of step"
+            self._pair_block(k, out)
+        if final:
+            for leg in LEGS:
+                la = self.legs[leg]
+                while la.queued:
+                    k = min(la.queued_head, _FRAMES_PER_S - la.done % _FRAMES_PER_S)
+                    pcm = la.queued_pcm(k)
+                    n_cand = la.echo_gate(None, self._echo[leg], k, la.gate_queued(pcm))
+                    events: list[LegEvent] = []
+                    la.speech_queued(pcm, k, n_cand, events)
+                    for ev in events:
+                        self._leg_event(ev, out)
+
+    def _pair_block(self, n: int, out: list[MetricEvent]) -> None:
+        """Both legs' next ``n`` queued frames: gates, the echo gate across, then speech."""
+        c, a = self._leg_c, self._leg_a
+        pc, pa = c.queued_pcm(n), a.queued_pcm(n)
+        cand_c, cand_a = c.gate_queued(pc), a.gate_queued(pa)
+        cand_c = c.echo_gate(a, self._echo["customer"], n, cand_c)
+        cand_a = a.echo_gate(c, self._echo["agent"], n, cand_a)
+        events: list[LegEvent] = []
+        c.speech_queued(pc, n, cand_c, events)
+        a.speech_queued(pa, n, cand_a, events)
+        for ev in events:
+            self._leg_event(ev, out)
 
     def tick(self, now_s: float) -> list[MetricEvent]:
         """Advance a live call to ``now_s``: audio missing by now_s - MAX_LEG_LAG_S is silence.
@@ -301,6 +360,10 @@ class CallAnalyzer:
     def _stop(self, frame: int, out: list[MetricEvent]) -> None:
         """The analysis stops at ``frame`` (a gap or a pause begins): close what is open."""
         for la in self.legs.values():
+            for ev in la.fill_to(frame):
+                self._leg_event(ev, out)
+        self._analyse(out, final=True)
+        for la in self.legs.values():
             for ev in la.suspend(frame * _FRAME_S):
                 self._leg_event(ev, out)
         self._advance(frame, out)
@@ -365,6 +428,7 @@ class CallAnalyzer:
         out: list[MetricEvent] = []
         paused_at_end = self._pause_start is not None
         if self._gap is None and self._pause_start is None:
+            self._analyse(out, final=True)
             for la in self.legs.values():
                 for ev in la.finish():
                     self._leg_event(ev, out)
@@ -414,12 +478,14 @@ class CallAnalyzer:
         other = copy.copy(self)
         other.legs = {leg: la.fork() for leg, la in self.legs.items()}
         other._leg_c, other._leg_a = other.legs["customer"], other.legs["agent"]
+        other._echo = {leg: es[:] for leg, es in self._echo.items()}
         other._marks = {leg: deque(q) for leg, q in self._marks.items()}
         other._hold_marks = deque(self._hold_marks)
         other._in_speech = dict(self._in_speech)
         other._seg_start = dict(self._seg_start)
         other._clip_windows = {leg: deque(w, maxlen=w.maxlen)
                                for leg, w in self._clip_windows.items()}
+        other._clip_sums = {leg: list(v) for leg, v in self._clip_sums.items()}
         other._clip_alerting = dict(self._clip_alerting)
         other._level_alerted = dict(self._level_alerted)
         other.dead_air = list(self.dead_air)
@@ -468,8 +534,16 @@ class CallAnalyzer:
 
     def _check_clipping(self, ev: LegSample, out: list[MetricEvent]) -> None:
         window = self._clip_windows[ev.leg]
-        window.append((ev.clipped, round(ev.covered_s * self.sample_rate)))
-        ratio = sum(c for c, _ in window) / max(1, sum(n for _, n in window))
+        sums = self._clip_sums[ev.leg]  # the window's clipped and sample counts
+        if len(window) == window.maxlen:
+            old_c, old_n = window[0]
+            sums[0] -= old_c
+            sums[1] -= old_n
+        n = round(ev.covered_s * self.sample_rate)
+        window.append((ev.clipped, n))
+        sums[0] += ev.clipped
+        sums[1] += n
+        ratio = sums[0] / max(1, sums[1])
         if ratio > self.config.clip_alert_ratio:
             if not self._clip_alerting[ev.leg]:
                 self._clip_alerting[ev.leg] = True

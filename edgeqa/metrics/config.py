@@ -50,6 +50,21 @@ class MetricsConfig:
     #: The gate hides the faint onset and decay of words under the noise floor; every run of
     #: speech frames is widened by this much on each side before bridging.
     speech_pad_ms: int = 40
+    # What is not the leg's own talker (spec v1.1; docs/metrics.md "Echo, babble and tones").
+    #: A frame this far below the other leg's loudest frame within echo_window_ms is its echo.
+    echo_margin_db: float = 15.0
+    #: How far back the other leg may be the echo's source (the spec's 250 ms, in whole frames).
+    echo_window_ms: int = 260
+    #: A frame this far below the leg's own talker level (a peak follower) is background babble.
+    babble_margin_db: float = 20.0
+    #: The talker level falls this fast while the leg's frames pass (it holds in silence).
+    talk_level_decay_db_per_s: float = 0.5
+    #: A frame whose order-4 linear prediction gain reaches this is tonal.
+    tone_gain_db: float = 19.0
+    #: Tonal frames in a row that make a tone (steady: a vowel rarely stays this exact).
+    tone_min_ms: int = 20
+    #: Frames this long after a tone are tone too (the cut onset of the next DTMF digit).
+    tone_hang_ms: int = 160
 
     def __post_init__(self) -> None:
         """Reject values that would make the analyzers meaningless."""
@@ -66,3 +81,12 @@ class MetricsConfig:
             raise ValueError("level_gate_hold_ms must be >= 0")
         if not 0 <= self.speech_pad_ms <= self.segment_bridge_ms:
             raise ValueError("speech_pad_ms must be in [0, segment_bridge_ms]")
+        if not 0 <= self.echo_window_ms <= 1000:
+            raise ValueError("echo_window_ms must be in [0, 1000]")
+        for name in ("echo_margin_db", "babble_margin_db", "tone_gain_db"):
+            if not 0 <= getattr(self, name) <= 120:
+                raise ValueError(f"{name} must be in [0, 120] dB (0: off)")
+        if not 0 <= self.talk_level_decay_db_per_s <= 100:
+            raise ValueError("talk_level_decay_db_per_s must be in [0, 100]")
+        if not FRAME_MS <= self.tone_min_ms <= 10_000 or not 0 <= self.tone_hang_ms <= 10_000:
+            raise ValueError("tone_min_ms must be in [20, 10000] and tone_hang_ms in [0, 10000]")

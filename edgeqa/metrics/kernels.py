@@ -33,6 +33,7 @@ level_cdb = reference.level_cdb
 leg_block = reference.leg_block
 segment_block = reference.segment_block
 vad_frames = reference.vad_frames
+echo_gate = reference.echo_gate
 IMPLEMENTATION: str = "python"
 
 _kernels_c = load_extension("edgeqa.metrics._kernels_c")
@@ -44,12 +45,14 @@ if _kernels_c is not None:
     leg_block = _kernels_c.leg_block
     segment_block = _kernels_c.segment_block
     vad_frames = _kernels_c.vad_frames
+    echo_gate = _kernels_c.echo_gate
     IMPLEMENTATION = "c"
 
 __all__ = [
     "EXTENSIONS_WANTED",
     "IMPLEMENTATION",
     "alaw_decode",
+    "echo_gate",
     "frame_stats",
     "leg_block",
     "level_cdb",

@@ -9,6 +9,11 @@ the audio stopped, nothing is analysed inside the gap, and on resume the leg sta
 the call's start (noise floor, P.56 envelope and hang-over, clip run, webrtcvad's own state and
 the open speech run are reset) while its totals (segments, histograms, sums, clips) carry on.
 A PCI pause stops and restarts a leg the same way (CallAnalyzer.pause).
+
+Speech is what webrtcvad calls speech among the frames every gate passes: the noise floor's, the
+tone and babble gates (in ``leg_block``), and, in a call, the echo gate, which needs the other
+leg's levels of the same frames. So in a CallAnalyzer the two legs run in lock-step (``pair``):
+a leg's frames wait, queued, until the other leg's audio for them is in (see CallAnalyzer).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import copy
 import logging
 import math
 from array import array
+from collections import deque
 
 import webrtcvad
 
@@ -33,7 +39,9 @@ from edgeqa.metrics.level import (
 )
 from edgeqa.metrics.reference import (
     FRAME_OUT_STRIDE,
+    LEVEL_FLOOR_CDB,
     LS_ACTIVE_BITS,
+    LS_BABBLE_MARGIN_CDB,
     LS_BITS,
     LS_CLIP_EVENTS,
     LS_CLIP_LEVEL,
@@ -58,6 +66,13 @@ from edgeqa.metrics.reference import (
     LS_SAMPLE_N,
     LS_SPEECH_SUMSQ,
     LS_SUMSQ,
+    LS_TALK_CDB,
+    LS_TALK_DECAY_CDB,
+    LS_TONE_GAIN_X100,
+    LS_TONE_HANG_FRAMES,
+    LS_TONE_HANG_LEFT,
+    LS_TONE_MIN_RUN,
+    LS_TONE_RUN,
     P56_LEVELS,
     SEG_CONFIRMED,
     SS_BRIDGE_FRAMES,
@@ -74,6 +89,14 @@ from edgeqa.metrics.reference import (
 
 log = logging.getLogger(__name__)
 
+
+def _frozen(data: bytes | bytearray | memoryview) -> memoryview:
+    """``data`` as a byte view that nothing can change: bytes as they are, anything else (a
+    bytearray, a view of one, a receiver's buffer) copied."""
+    if isinstance(data, memoryview) and data.readonly and isinstance(data.obj, bytes):
+        return data.cast("B") if data.format != "B" else data
+    return memoryview(data if isinstance(data, bytes) else bytes(data))
+
 try:  # webrtcvad-wheels' C entry point: Vad.is_speech only adds a Python frame around it
     from _webrtcvad import process as _vad_process  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover - another build of the package
@@ -85,13 +108,15 @@ def _is_speech(vad: webrtcvad.Vad, rate: int, frame: bytes, frame_len: int) -> b
 
 #: Frames per per-second sample; kernel blocks never cross a second.
 FRAMES_PER_S = 1000 // FRAME_MS
+#: The other leg's leg_block output where it has no audio: digital silence, no candidate.
+_SILENT_OUT = array("q", [LEVEL_FLOOR_CDB, 0, 0, 0] * FRAMES_PER_S)
 #: A hole in a feed (audio that skips ahead, no gap declared) up to this long is filled with
 #: silence; a longer one is refused.
 MAX_HOLE_FILL_S = 60
 LegEvent = LegSample | SegmentStarted | SegmentEnded
 #: Leg state slots that a resume sets back to a new leg's values (see the module docstring).
 _RESUME_RESET = (LS_ENV_P, LS_ENV_Q, LS_CLIP_RUN, LS_FLOOR_CDB, LS_FLOOR_SET, LS_BITS,
-                 LS_ACTIVE_BITS, LS_P56_HOLD_LEFT,
+                 LS_ACTIVE_BITS, LS_P56_HOLD_LEFT, LS_TALK_CDB, LS_TONE_RUN, LS_TONE_HANG_LEFT,
                  *range(LS_LAST_GE, LS_LAST_GE + P56_LEVELS + 1))
 
 
@@ -125,6 +150,12 @@ class LegAnalyzer:
         st[LS_FLOOR_RISE_CDB] = round(cfg.floor_rise_db_per_s * 100 * FRAME_MS / 1000)
         st[LS_FLOOR_INIT_CDB] = round(cfg.floor_init_max_dbov * 100)
         st[LS_P56_HOLD_FRAMES] = cfg.level_gate_hold_ms // FRAME_MS
+        st[LS_BABBLE_MARGIN_CDB] = round(cfg.babble_margin_db * 100)
+        st[LS_TALK_DECAY_CDB] = round(cfg.talk_level_decay_db_per_s * FRAME_MS / 10)
+        st[LS_TONE_GAIN_X100] = (0 if cfg.tone_gain_db == 0
+                                 else round(100 * 10 ** (cfg.tone_gain_db / 10)))
+        st[LS_TONE_MIN_RUN] = max(1, cfg.tone_min_ms // FRAME_MS)
+        st[LS_TONE_HANG_FRAMES] = cfg.tone_hang_ms // FRAME_MS
         self._st = st
         seg = new_segment_state()
         seg[SS_BRIDGE_FRAMES] = cfg.segment_bridge_ms // FRAME_MS
@@ -138,6 +169,11 @@ class LegAnalyzer:
         self._new_vad()
         self._pending = b""
         self.frames = 0  # the next frame's index (call time / 20 ms); skips gaps
+        self.done = 0  # the next frame to analyse (< frames while frames wait in the queue)
+        #: Paired (CallAnalyzer): the chunks of whole frames fed and not yet analysed (bytes,
+        #: or views of bytes: nothing that can change under them), the first from _queue_at.
+        self._queue: deque[memoryview] | None = None
+        self._queue_at = 0
         self.frames_dropped = 0  # late or duplicate frames ignored
         self.frames_in_gap = 0  # frames fed while suspended, ignored
         self.suspended = False
@@ -180,7 +216,12 @@ class LegAnalyzer:
             return events
         if (len(pcm) == self.frame_bytes and not self._pending
                 and round(t_s / self.frame_s) == self.frames):  # the live case: one frame
-            self._block(pcm, 1, events)
+            if self._queue is not None:
+                self._queue.append(_frozen(pcm))
+                self.frames += 1
+            else:
+                self._block(pcm, 1, events)
+                self.frames = self.done
             return events
         data = bytes(pcm)
         if self._pending:  # continues the partial frame kept from the last feed
@@ -212,32 +253,97 @@ class LegAnalyzer:
             self._run(second[:k * self.frame_bytes], events)
             n -= k
 
-    def _run(self, data: bytes, events: list[LegEvent]) -> None:
+    def _run(self, data: bytes | memoryview, events: list[LegEvent]) -> None:
         fb = self.frame_bytes
-        pos = 0
         n_total = len(data) // fb
+        if self._queue is not None:  # paired: the CallAnalyzer analyses it with the other leg
+            if n_total:
+                self._queue.append(_frozen(data)[:n_total * fb])
+                self.frames += n_total
+            return
+        pos = 0
         while pos < n_total:
-            room = FRAMES_PER_S - self.frames % FRAMES_PER_S
-            n = min(room, n_total - pos)
+            n = min(FRAMES_PER_S - self.done % FRAMES_PER_S, n_total - pos)
             self._block(memoryview(data)[pos * fb:(pos + n) * fb], n, events)
             pos += n
+        self.frames = self.done
 
     def _block(self, pcm: bytes | bytearray | memoryview, n: int, events: list[LegEvent]) -> None:
-        st = self._st
-        n_cand = kernels.leg_block(pcm, self.frame_len, st, self._out, self._cand)
+        """Analyse ``n`` frames alone (not paired: no echo gate)."""
+        self._speech_block(pcm, n, self._gate_block(pcm), events)
+
+    def _gate_block(self, pcm: bytes | bytearray | memoryview) -> int:
+        """The frames' stats, P.56 and gates (leg_block); return the speech candidates."""
+        return kernels.leg_block(pcm, self.frame_len, self._st, self._out, self._cand)
+
+    def _speech_block(self, pcm: bytes | bytearray | memoryview, n: int, n_cand: int,
+                      events: list[LegEvent]) -> None:
+        """webrtcvad on the candidates the gates left; segments; the second's sample."""
         speech = bytearray(n)
         if n_cand:
             self._sec_speech += kernels.vad_frames(
                 self._classify, self._vad_handle, self.sample_rate, pcm, self.frame_len,
                 self._cand, n_cand, speech)
             self.vad_calls += n_cand
-        start_frame = self.frames
         n_ev = kernels.segment_block(speech, self._seg, self._events)
         if n_ev:
             self._segment_events(n_ev, events)
-        self.frames = start_frame + n
-        if self.frames % FRAMES_PER_S == 0:
+        self.done += n
+        if self.done % FRAMES_PER_S == 0:
             events.append(self._second_sample())
+
+    # -- paired analysis (CallAnalyzer) ------------------------------------------------------
+    def pair(self) -> None:
+        """From now on, frames fed wait in a queue for analyse_queued (before any audio)."""
+        if self.done or self.frames:
+            raise RuntimeError("pair a leg before feeding it")
+        self._queue = deque()
+
+    @property
+    def queued(self) -> int:
+        """Frames fed and not yet analysed."""
+        return self.frames - self.done
+
+    @property
+    def queued_head(self) -> int:
+        """Queued frames in the first chunk (a block is never cut from two chunks)."""
+        if not self._queue:
+            return 0
+        return (len(self._queue[0]) - self._queue_at) // self.frame_bytes
+
+    def queued_pcm(self, n: int) -> memoryview:
+        """The first ``n`` queued frames (n <= queued_head)."""
+        assert self._queue is not None and 0 < n <= self.queued_head
+        at = self._queue_at
+        return self._queue[0][at:at + n * self.frame_bytes]
+
+    def gate_queued(self, pcm: memoryview) -> int:
+        """_gate_block of the first queued frames (``queued_pcm``); return the candidates."""
+        return self._gate_block(pcm)
+
+    def speech_queued(self, pcm: memoryview, n: int, n_cand: int,
+                      events: list[LegEvent]) -> None:
+        """_speech_block of those frames, which leave the queue."""
+        self._speech_block(pcm, n, n_cand, events)
+        assert self._queue is not None
+        self._queue_at += n * self.frame_bytes
+        if self._queue_at >= len(self._queue[0]):
+            self._queue.popleft()
+            self._queue_at = 0
+
+    def echo_gate(self, other: LegAnalyzer | None, state: array[int], n: int,
+                  n_cand: int) -> int:
+        """kernels.echo_gate of the frames just gated against ``other``'s (None: silence)."""
+        return kernels.echo_gate(self._out, _SILENT_OUT if other is None else other._out, n,
+                                 state, self._cand, n_cand)
+
+    def fill_to(self, frame: int) -> list[LegEvent]:
+        """Missing audio up to ``frame`` is silence (as in a hole in the feed); its events."""
+        events: list[LegEvent] = []
+        if not self.suspended and frame > self.frames:
+            self._pending = b""
+            self._fill(frame - self.frames, events)
+        return events
 
     def _segment_events(self, n_ev: int, events: list[LegEvent]) -> None:
         ev = self._events
@@ -263,7 +369,7 @@ class LegAnalyzer:
         if self._sec_speech:
             delta = [a - b for a, b in zip(hist, self._sec_hist, strict=True)]
             level = active_level_dbov(speech_sumsq, delta, self.config.p56_margin_db)
-        n_frames = self.frames - self._sec_start
+        n_frames = self.done - self._sec_start
         n = n_frames * self.frame_len
         self.speech_frames += self._sec_speech
         speech_s = self.speech_frames * self.frame_s
@@ -275,7 +381,7 @@ class LegAnalyzer:
             self._sec_speech / n_frames, None if level is None else round(level, 2),
             clipped, False, round(speech_s, 3),
             None if total is None else round(total, 2), round(n_frames * self.frame_s, 3))
-        self._sec_start = self.frames
+        self._sec_start = self.done
         self._sec_sumsq = st[LS_SUMSQ]
         self._sec_speech_sumsq = st[LS_SPEECH_SUMSQ]
         self._sec_clipped = st[LS_CLIPPED]
@@ -306,11 +412,11 @@ class LegAnalyzer:
             return []
         events: list[LegEvent] = []
         self._pending = b""
-        frame = round(t_s / self.frame_s)
-        if frame > self.frames:
-            self._fill(frame - self.frames, events)
+        events += self.fill_to(round(t_s / self.frame_s))
+        if self.queued:
+            raise RuntimeError(f"{self.leg}: suspended with {self.queued} frames queued")
         events += self._close_run()
-        if self.frames > self._sec_start:
+        if self.done > self._sec_start:
             events.append(self._second_sample())
         self.suspended = True
         return events
@@ -328,7 +434,10 @@ class LegAnalyzer:
         seg[SS_START] = -1
         seg[SS_CONFIRMED] = 0
         self._new_vad()
-        self.frames = self._first_frame = self._sec_start = frame
+        self.frames = self.done = self._first_frame = self._sec_start = frame
+        if self._queue is not None:
+            self._queue.clear()
+            self._queue_at = 0
         self.suspended = False
 
     def _close_run(self) -> list[LegEvent]:
@@ -341,7 +450,7 @@ class LegAnalyzer:
             return []
         pad = seg[SS_PAD_FRAMES]
         start = max(self._first_frame, first - pad)
-        end = min(self.frames, seg[SS_LAST] + 1 + pad - seg[SS_END_TRIM_FRAMES])
+        end = min(self.done, seg[SS_LAST] + 1 + pad - seg[SS_END_TRIM_FRAMES])
         self.open_start = None
         self.segments.extend((start, end))
         self.talk_frames += end - start
@@ -358,6 +467,8 @@ class LegAnalyzer:
         for name in ("_st", "_seg", "_out", "_cand", "_events", "segments"):
             setattr(other, name, getattr(self, name)[:])
         other._sec_hist = list(self._sec_hist)
+        if self._queue is not None:
+            other._queue = deque(self._queue)  # the chunks are immutable
         other._new_vad()
         return other
 
@@ -365,14 +476,15 @@ class LegAnalyzer:
     def horizon(self) -> int:
         """Return the frame before which this leg's segment state is final (<= frames).
 
-        Never past the audio analysed, so that a gap starting there cuts nothing final.
+        Never past the audio analysed (not the frames queued), so that a gap starting there
+        cuts nothing final.
         """
         seg = self._seg
         pad = seg[SS_PAD_FRAMES]
         if seg[SS_START] < 0:
             return max(0, int(seg[SS_FRAME_N] - pad))
         if seg[SS_CONFIRMED]:
-            return min(self.frames, int(seg[SS_LAST] + 1 + pad - seg[SS_END_TRIM_FRAMES]))
+            return min(self.done, int(seg[SS_LAST] + 1 + pad - seg[SS_END_TRIM_FRAMES]))
         return max(0, int(seg[SS_START] - pad))
 
     @property

@@ -51,15 +51,52 @@ LS_P56_HOLD_FRAMES = 53  # parameter: frames after a gate-passing one that still
 LS_P56_HOLD_LEFT = 54  # frames still counted since the last gate-passing frame
 LS_SPEECH_SUMSQ = 55  # sum of squares over the counted frames
 LS_HIST_ALL = 56  # 17 slots: samples whose highest active threshold index was k (all frames)
-LEG_STATE_LEN = 73
+#: The speech gates after the noise floor's (module docstring: tones, babble):
+LS_TALK_CDB = 73  # the leg's own talker level: a peak follower of the frames that pass
+LS_BABBLE_MARGIN_CDB = 74  # parameter: a frame this far below the talker level is background
+LS_TALK_DECAY_CDB = 75  # parameter: the talker level falls this much per passing frame
+LS_TONE_GAIN_X100 = 76  # parameter: prediction gain (x100, as a ratio) above which a frame is tonal
+LS_TONE_RUN = 77  # tonal frames in a row up to the last frame
+LS_TONE_HANG_FRAMES = 78  # parameter: frames after a tone frame that are tone too
+LS_TONE_HANG_LEFT = 79  # frames of the hang still to come
+LS_TONE_MIN_RUN = 80  # parameter: tonal frames in a row before they are a tone
+LEG_STATE_LEN = 81
 
 #: P.56 thresholds: index k (1..16) stands for c_k = 2**(k-1) in int16 units.
 P56_LEVELS = 16
 #: ``leg_block`` writes FRAME_OUT_STRIDE values per frame: level_cdb, peak, clipped, gate.
 FRAME_OUT_STRIDE = 4
+#: The gate value of a frame: why it is not a speech candidate, or GATE_PASS.
+GATE_NOISE = 0  # at or near the noise floor, or below the absolute gate
+GATE_PASS = 1  # a candidate: webrtcvad decides
+GATE_TONE = 2  # a steady single or dual tone (DTMF, call progress), or in the hang after one
+GATE_BABBLE = 3  # LS_BABBLE_MARGIN_CDB or more below the leg's own talker level
+GATE_ECHO = 4  # echo_gate: the other leg was this much louder within the echo window
+#: The tone test's linear predictor order: two sinusoids are predicted exactly by order 4.
+TONE_ORDER = 4
+#: The tones a frame's energy is looked for in: DTMF rows and columns, dial/ringback/busy
+#: (350, 440, 480, 620 Hz) and SIT (913.8, 1370.6, 1776.7 Hz); their Goertzel coefficients
+#: 2*cos(2*pi*f/rate) in Q14, at 8 and 16 kHz (written out: C and Python use the same integers).
+TONE_FREQS_HZ = (697, 770, 852, 941, 1209, 1336, 1477, 1633, 350, 440, 480, 620,
+                 913.8, 1370.6, 1776.7)
+TONE_COEF_Q14_8K = (27980, 26956, 25701, 24219, 19073, 16325, 13085, 9315, 31538, 30831, 30467,
+                    28959, 24685, 15547, 5717)
+TONE_COEF_Q14_16K = (31548, 31281, 30951, 30556, 29144, 28361, 27409, 26258, 32459, 32280, 32188,
+                     31802, 30681, 28135, 25111)
+#: A frame is a known tone when its two strongest TONE_FREQS_HZ hold this share (%) of its energy.
+TONE_SHARE_PCT = 90
+#: A frame whose prediction gain reaches this (x100: 40 dB) is a tone whatever its frequencies.
+TONE_PURE_GAIN_X100 = 1_000_000
 #: Digital silence reads this level (centi-dBov).
 LEVEL_FLOOR_CDB = -12000
 _NEVER = -(1 << 40)
+
+#: State layout of ``echo_gate`` (one per leg: it holds the *other* leg's recent levels).
+EG_WINDOW = 0  # parameter: frames before the current one in which the other leg may be the source
+EG_MARGIN_CDB = 1  # parameter: a frame this far below the other leg's loudest there is its echo
+EG_LEVELS = 2  # EG_MAX_WINDOW slots: the other leg's last EG_WINDOW levels, oldest first
+EG_MAX_WINDOW = 50
+ECHO_STATE_LEN = EG_LEVELS + EG_MAX_WINDOW
 
 #: State layout of ``segment_block``.
 SS_BRIDGE_FRAMES = 0  # gaps shorter than this many frames are bridged
@@ -81,6 +118,7 @@ def new_leg_state() -> array[int]:
     st = array("q", bytes(8 * LEG_STATE_LEN))
     for k in range(P56_LEVELS + 1):
         st[LS_LAST_GE + k] = _NEVER
+    st[LS_TALK_CDB] = LEVEL_FLOOR_CDB
     return st
 
 
@@ -148,6 +186,116 @@ def level_cdb(sumsq: int, n: int) -> int:
         return LEVEL_FLOOR_CDB
     cdb = math.floor(1000.0 * math.log10(sumsq / n / 1073741824.0))
     return cdb if cdb > LEVEL_FLOOR_CDB else LEVEL_FLOOR_CDB
+
+
+def tone_share_pct(x16: memoryview, start: int, frame_len: int) -> int:
+    """The share (%) of the frame's energy in its two strongest TONE_FREQS_HZ (Goertzel, Q14
+    integers). A tone covering the whole frame has 2|X(f)|^2 = N * sum(x^2)."""
+    coefs = TONE_COEF_Q14_16K if frame_len == 320 else TONE_COEF_Q14_8K
+    energy = 0
+    for n in range(start, start + frame_len):
+        energy += x16[n] * x16[n]
+    if energy == 0:
+        return 0
+    best = second = 0
+    for c in coefs:
+        s1 = s2 = 0
+        for n in range(start, start + frame_len):
+            s0 = x16[n] + ((c * s1) >> 14) - s2
+            s2 = s1
+            s1 = s0
+        power = s1 * s1 + s2 * s2 - ((c * s1) >> 14) * s2
+        if power > best:
+            second = best
+            best = power
+        elif power > second:
+            second = power
+    return 200 * (best + second) // (frame_len * energy)
+
+
+def tonal(x16: memoryview, start: int, frame_len: int, gain_x100: int) -> bool:
+    """Whether the frame at ``start`` is a steady tone: a linear predictor of order TONE_ORDER
+    leaves at most 100/gain_x100 of its energy (the covariance method, which a sum of two
+    sinusoids meets exactly but for quantisation; speech leaves far more), and either its
+    energy is in known tones (``tone_share_pct``) or the prediction is near exact (40 dB:
+    any steady tone on a linear line; a steady vowel reaches 20-30 dB, a µ-law tone 21-25).
+
+    The normal equations are exact integers; their elimination (upper triangle, no pivoting,
+    lags 1..4 first and lag 0 last, so that the last pivot is the prediction error) is plain
+    double arithmetic in one fixed order, which C and Python round alike. The lag matrix is
+    loaded by its lag-0 energy / 2**20 so that a single tone (rank 2) stays solvable.
+    """
+    p = TONE_ORDER
+    end = start + frame_len
+    phi0 = [0] * (p + 1)  # phi(0, j) = sum over n in [start + p, end) of x[n] x[n - j]
+    for n in range(start + p, end):
+        xn = x16[n]
+        for j in range(p + 1):
+            phi0[j] += xn * x16[n - j]
+    if phi0[0] <= 0:
+        return False
+    # phi(i, j) for 1 <= i <= j: phi(i - 1, j - 1) + x[p - i] x[p - j] - x[N - i] x[N - j].
+    phi = [[0] * (p + 1) for _ in range(p + 1)]
+    for j in range(p + 1):
+        phi[0][j] = phi0[j]
+    for i in range(1, p + 1):
+        for j in range(i, p + 1):
+            phi[i][j] = (phi[i - 1][j - 1] + x16[start + p - i] * x16[start + p - j]
+                         - x16[end - i] * x16[end - j])
+    load = (phi0[0] >> 20) + 1
+    # The symmetric matrix in the order lags 1..p, then 0: a[r][c] for r <= c.
+    a = [[0.0] * (p + 1) for _ in range(p + 1)]
+    for r in range(p):
+        for c in range(r, p):
+            a[r][c] = float(phi[r + 1][c + 1] + (load if r == c else 0))
+        a[r][p] = float(phi[0][r + 1])
+    a[p][p] = float(phi0[0])
+    for k in range(p):
+        piv = a[k][k]
+        if piv <= 0.0:
+            return False
+        for r in range(k + 1, p + 1):
+            f = a[k][r] / piv
+            for c in range(r, p + 1):
+                a[r][c] = a[r][c] - f * a[k][c]
+    if a[p][p] * (gain_x100 / 100.0) > float(phi0[0]):
+        return False
+    if a[p][p] * (TONE_PURE_GAIN_X100 / 100.0) <= float(phi0[0]):
+        return True
+    return tone_share_pct(x16, start, frame_len) >= TONE_SHARE_PCT
+
+
+def _speech_gates(x16: memoryview, start: int, frame_len: int, lvl: int, gate: int,
+                  st: array[int]) -> int:
+    """The gate value (GATE_*) of a frame the noise floor passed (``gate``) or not.
+
+    Tone: LS_TONE_MIN_RUN tonal frames in a row (``tonal``), and the LS_TONE_HANG_FRAMES frames
+    after each such frame (the onset and decay of the next DTMF digit, which a 20 ms frame cuts).
+    Babble: LS_BABBLE_MARGIN_CDB or more below the talker level, a peak follower of the frames
+    that pass (it falls LS_TALK_DECAY_CDB per passing frame, so it holds through silences).
+    """
+    tone = False
+    if gate and st[LS_TONE_GAIN_X100] > 0 and tonal(x16, start, frame_len,
+                                                    st[LS_TONE_GAIN_X100]):
+        st[LS_TONE_RUN] += 1
+    else:
+        st[LS_TONE_RUN] = 0
+    if st[LS_TONE_RUN] >= st[LS_TONE_MIN_RUN] > 0:
+        st[LS_TONE_HANG_LEFT] = st[LS_TONE_HANG_FRAMES]
+        tone = True
+    elif st[LS_TONE_HANG_LEFT] > 0:
+        st[LS_TONE_HANG_LEFT] -= 1
+        tone = True
+    if not gate:
+        return GATE_NOISE
+    if tone:
+        return GATE_TONE
+    talk = st[LS_TALK_CDB]
+    if st[LS_BABBLE_MARGIN_CDB] > 0 and lvl <= talk - st[LS_BABBLE_MARGIN_CDB]:
+        return GATE_BABBLE
+    talk -= st[LS_TALK_DECAY_CDB]
+    st[LS_TALK_CDB] = lvl if lvl > talk else talk
+    return GATE_PASS
 
 
 def leg_block(pcm: BytesLike, frame_len: int, st: array[int], out: array[int],
@@ -253,12 +401,13 @@ def leg_block(pcm: BytesLike, frame_len: int, st: array[int], out: array[int],
         st[LS_SUMSQ] += sumsq
         st[LS_CLIPPED] += clipped
         st[LS_CLIP_EVENTS] += events
+        code = _speech_gates(x16, f * frame_len, frame_len, lvl, gate, st)
         o = f * FRAME_OUT_STRIDE
         out[o] = lvl
         out[o + 1] = peak
         out[o + 2] = clipped
-        out[o + 3] = gate
-        if gate:
+        out[o + 3] = code
+        if code == GATE_PASS:
             cand[n_cand] = f
             n_cand += 1
     st[LS_ENV_P] = p
@@ -268,6 +417,56 @@ def leg_block(pcm: BytesLike, frame_len: int, st: array[int], out: array[int],
     st[LS_BITS] = bits
     st[LS_ACTIVE_BITS] = active
     return n_cand
+
+
+def new_echo_state(window: int, margin_cdb: int) -> array[int]:
+    """Return an echo_gate state whose history is digital silence."""
+    if not 0 <= window <= EG_MAX_WINDOW:
+        raise ValueError(f"echo window must be 0..{EG_MAX_WINDOW} frames")
+    st = array("q", [LEVEL_FLOOR_CDB] * ECHO_STATE_LEN)
+    st[EG_WINDOW] = window
+    st[EG_MARGIN_CDB] = margin_cdb
+    return st
+
+
+def echo_gate(out: array[int], other: array[int], n_frames: int, es: array[int],
+              cand: array[int], n_cand: int) -> int:
+    """Drop the candidates that may be echo of the other leg; return how many are left.
+
+    ``out`` and ``other`` are the two legs' ``leg_block`` outputs for the same ``n_frames``
+    frames (call time). Candidate frame f is echo when the other leg's loudest frame among
+    f - EG_WINDOW .. f is EG_MARGIN_CDB or more above it: a delayed copy of the other leg that
+    far down (its gate value becomes GATE_ECHO). ``es`` carries the other leg's last levels
+    from block to block; ``cand`` is compacted in place.
+    """
+    window = es[EG_WINDOW] if len(es) >= ECHO_STATE_LEN else -1
+    if not 0 <= window <= EG_MAX_WINDOW:
+        raise ValueError("corrupt echo state")
+    if (n_frames < 0 or len(out) < n_frames * FRAME_OUT_STRIDE
+            or len(other) < n_frames * FRAME_OUT_STRIDE or not 0 <= n_cand <= len(cand)):
+        raise ValueError("echo gate buffers too short for the block")
+    margin = es[EG_MARGIN_CDB]
+    kept = 0
+    for j in range(n_cand):
+        f = cand[j]
+        if not 0 <= f < n_frames:
+            raise ValueError("candidate outside the block")
+        loudest = LEVEL_FLOOR_CDB
+        for k in range(f - window, f + 1):
+            v = other[k * FRAME_OUT_STRIDE] if k >= 0 else es[EG_LEVELS + window + k]
+            if v > loudest:
+                loudest = v
+        if margin > 0 and loudest - out[f * FRAME_OUT_STRIDE] >= margin:
+            out[f * FRAME_OUT_STRIDE + 3] = GATE_ECHO
+        else:
+            cand[kept] = f
+            kept += 1
+    # The history: the last `window` levels of (history, this block).
+    for i in range(window):
+        k = n_frames - window + i
+        es[EG_LEVELS + i] = (other[k * FRAME_OUT_STRIDE] if k >= 0
+                             else es[EG_LEVELS + window + k])
+    return kept
 
 
 def vad_frames(classify: Callable[[object, int, BytesLike, int], object], handle: object,

@@ -280,18 +280,23 @@ def test_leg_block_gated_level_equal(frames: list[tuple[int, int]], frame_len: i
     """C == Python on frames that open and close the gate, for any hold and block split."""
     assert C is not None
     pcm = _frames_pcm(frames, frame_len)
-    results = []
-    for impl in (C, reference):
-        st_ = _leg_state(hold=hold)
-        per = max(1, -(-len(frames) // blocks))
-        outs = []
-        for i in range(0, max(1, len(frames)), per):
-            chunk = pcm[2 * frame_len * i:2 * frame_len * (i + per)]
-            out, cand = array("q", bytes(8 * FRAME_OUT_STRIDE * per)), array("q", bytes(8 * per))
-            n = impl.leg_block(chunk, frame_len, st_, out, cand)
-            outs.append((n, out.tolist(), cand[:n].tolist()))
-        results.append((st_.tolist(), outs))
+    results = [leg_block_in_blocks(impl, pcm, frame_len, _leg_state(hold=hold), len(frames),
+                                   blocks) for impl in (C, reference)]
     assert results[0] == results[1]
+
+
+def leg_block_in_blocks(impl: ModuleType, pcm: bytes, frame_len: int, st_: array[int],
+                        n_frames: int, blocks: int) -> tuple[list[int], list[object]]:
+    """leg_block over ``n_frames`` frames of ``pcm`` cut in ``blocks`` calls: the final state
+    and each call's (candidates, outputs)."""
+    per = max(1, -(-n_frames // blocks))
+    outs: list[object] = []
+    for i in range(0, max(1, n_frames), per):
+        chunk = pcm[2 * frame_len * i:2 * frame_len * (i + per)]
+        out, cand = array("q", bytes(8 * FRAME_OUT_STRIDE * per)), array("q", bytes(8 * per))
+        n = impl.leg_block(chunk, frame_len, st_, out, cand)
+        outs.append((n, out.tolist(), cand[:n].tolist()))
+    return st_.tolist(), outs
 
 
 @needs_c

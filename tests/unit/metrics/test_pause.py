@@ -186,8 +186,10 @@ def test_fed_audio_is_dropped_while_paused_and_ticks_give_paused_samples() -> No
     assert [(s.t_s, s.covered_s) for s in last] == [(4.0, 1.0), (4.0, 1.0), (5.0, 0.3),  # type: ignore[union-attr]
                                                     (5.0, 0.3)]
     after = call.feed("agent", words[:4 * RATE], 5.3) + call.feed("customer", silence(2.0), 5.3)
-    assert [(s.t_s, s.covered_s, s.paused) for s in after if isinstance(s, LegSample)] == [
-        (5.3, 0.7, False), (6.0, 1.0, False), (5.3, 0.7, False), (6.0, 1.0, False)]
+    assert [(s.leg, s.t_s, s.covered_s, s.paused) for s in after  # legs in lock-step
+            if isinstance(s, LegSample)] == [
+        ("customer", 5.3, 0.7, False), ("agent", 5.3, 0.7, False),
+        ("customer", 6.0, 1.0, False), ("agent", 6.0, 1.0, False)]
     result = call.finish()
     assert result.pauses == ((2.5, 5.3),) and result.legs["agent"].segments[0][1] == 2.5
     assert call.legs["agent"].samples == int(4.5 * RATE)  # 2.5 s + 2 s: nothing of the pause

@@ -141,7 +141,27 @@ def test_state_per_leg_is_small() -> None:
     long_pcm = audio.customer * 20  # about 14 minutes of real speech
     for off in range(0, len(long_pcm), 2 * RATE):
         call.feed("customer", long_pcm[off:off + 2 * RATE], off / (2 * RATE))
+        call.feed("agent", bytes(len(long_pcm[off:off + 2 * RATE])), off / (2 * RATE))
     assert call.legs["customer"].state_bytes() < 64 * 1024
+
+
+def test_a_leg_ahead_waits_for_the_other_within_a_bound() -> None:
+    """The echo gate needs both legs' audio of a frame: a leg ahead is queued, at most
+    MAX_LEG_AHEAD_S; beyond that the other leg is taken as silent (as tick() does)."""
+    from edgeqa.metrics.call import MAX_LEG_AHEAD_S
+
+    audio = load_stereo(CALLS / "talk_over.wav")
+    call = CallAnalyzer(RATE)
+    one_s = 2 * RATE
+    call.feed("customer", audio.customer[:5 * one_s], 0.0)
+    c, a = call.legs["customer"], call.legs["agent"]
+    assert (c.frames, c.done, a.frames, a.done) == (250, 0, 0, 0)  # waiting: nothing decided
+    call.feed("agent", audio.agent[:2 * one_s], 0.0)
+    assert (c.done, a.done, c.queued) == (100, 100, 150)
+    long_pcm = audio.customer * 3
+    call.feed("customer", long_pcm[5 * one_s:], 5.0)
+    assert c.queued == MAX_LEG_AHEAD_S * 50 and a.frames == c.frames - c.queued
+    assert c.state_bytes() < 64 * 1024 + MAX_LEG_AHEAD_S * one_s
 
 
 def test_config_validation() -> None:
