@@ -98,6 +98,11 @@ cdef int16_t ALAW[256]
 # memory image is v. Half the loads of a byte table (decoding is load-bound), 256 KiB each.
 cdef uint32_t ULAW2[65536]
 cdef uint32_t ALAW2[65536]
+# g711_match: bit G711_ULAW / G711_ALAW of entry v (a sample's uint16 image) says v is a value
+# of that law's decode table.
+cdef enum: G711_ULAW = 1
+cdef enum: G711_ALAW = 2
+cdef unsigned char G711_BITS[65536]
 
 
 cdef int16_t _ulaw_sample(int byte) noexcept:
@@ -128,6 +133,9 @@ cdef void _fill_tables() noexcept:
     for b in range(256):
         ULAW[b] = _ulaw_sample(b)
         ALAW[b] = _alaw_sample(b)
+    for b in range(256):
+        G711_BITS[<uint16_t>ULAW[b]] |= G711_ULAW
+        G711_BITS[<uint16_t>ALAW[b]] |= G711_ALAW
     for v in range(65536):
         pair_b[0] = <unsigned char>(v & 0xFF)
         pair_b[1] = <unsigned char>(v >> 8)
@@ -636,3 +644,53 @@ cdef Py_ssize_t _segment_block(const unsigned char* speech, Py_ssize_t n, long l
     st[SS_LAST] = last
     st[SS_CONFIRMED] = confirmed
     return n_ev // 3
+
+
+def g711_match(pcm, long long mask):
+    """Return (the bits of ``mask`` whose G.711 table holds every nonzero sample, nonzero samples)."""
+    cdef Py_buffer view
+    cdef const int16_t* x
+    cdef Py_ssize_t i, n
+    cdef long long nonzero = 0
+    cdef unsigned char m = <unsigned char>(mask & (G711_ULAW | G711_ALAW))
+    PyObject_GetBuffer(pcm, &view, PyBUF_SIMPLE)
+    try:
+        x = <const int16_t*>view.buf
+        n = view.len // 2
+        with nogil:
+            for i in range(n):
+                if not m:
+                    break
+                if x[i]:
+                    nonzero += 1
+                    m &= G711_BITS[<uint16_t>x[i]]
+        return m, nonzero
+    finally:
+        PyBuffer_Release(&view)
+
+
+def frame_prefix(pcm, Py_ssize_t frame_len, long long base, array.array prefix_a):
+    """Write running sums of the frames' energy: prefix[i] = base + sumsq of frames 0..i-1."""
+    cdef Py_buffer view
+    cdef const int16_t* x
+    cdef Py_ssize_t f, i, n_frames, p_len
+    cdef long long* prefix = _int64s(prefix_a, &p_len)
+    cdef int64_t total = base, v
+    if frame_len <= 0:
+        raise ValueError("bad frame length")
+    PyObject_GetBuffer(pcm, &view, PyBUF_SIMPLE)
+    try:
+        n_frames = (view.len // 2) // frame_len
+        if p_len < n_frames + 1:
+            raise ValueError("prefix buffer too short for the block")
+        x = <const int16_t*>view.buf
+        with nogil:
+            prefix[0] = total
+            for f in range(n_frames):
+                for i in range(f * frame_len, (f + 1) * frame_len):
+                    v = x[i]
+                    total += v * v
+                prefix[f + 1] = total
+        return n_frames
+    finally:
+        PyBuffer_Release(&view)

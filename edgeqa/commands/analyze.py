@@ -1,9 +1,8 @@
 """`edgeqa analyze`: a recorded call through the live metrics code; summary as text or JSON.
 
-Each leg's ``active_level_dbov`` is P.56 method B over the leg's gate-passing frames (the
-noise-floor gate in front of the voice detector, held 0.3 s after each passing frame), so
-steady line noise does not lower it; ``active_level_p56_all_dbov`` is the faithful P.56 over
-every sample, noise included.
+Each leg's ``speech_level_dbov`` is the talker's level, the RMS over the leg's speech
+segments (noise, echo and tones outside them do not pull it); ``active_level_dbov`` is ITU-T
+P.56 method B over every sample, as G.191 sv-p56 gives it (a noisy leg reads low).
 """
 
 from __future__ import annotations
@@ -45,10 +44,9 @@ def register(subparsers: Any) -> None:
         "analyze", help="analyse recorded calls (WAV) with the live metrics code",
         description="Per-leg speech, dead air, talk-over, P.56 level and clipping of "
                     "recorded calls: a stereo WAV (left = customer), two mono WAVs, or "
-                    "batches of files, directories and globs. The level is P.56 method B "
-                    "over the leg's gate-passing frames, so that steady line noise does not "
-                    "count as speech; the JSON also gives the faithful P.56 over every "
-                    "sample (active_level_p56_all_dbov).")
+                    "batches of files, directories and globs. The speech level is the RMS "
+                    "over the leg's speech segments (too_quiet/too_loud are judged on it); "
+                    "the active level is ITU-T P.56 method B over every sample (sv-p56).")
     p.add_argument("inputs", nargs="*", metavar="CALL.wav|DIR|GLOB")
     p.add_argument("--customer", metavar="CUSTOMER.wav", help="customer leg (mono)")
     p.add_argument("--agent", metavar="AGENT.wav", help="agent leg (mono)")
@@ -183,9 +181,9 @@ def _text(summary: dict[str, Any]) -> str:
     lines = [f"duration {summary['duration_s']:.1f} s, {summary['sample_rate']} Hz "
              f"{summary['codec']}, talk ratio {summary['talk_ratio']}"]
     for leg, data in summary["legs"].items():
-        lines.append(f"  {leg:8} talk {data['talk_time_s']:.1f} s, level "
-                     f"{data['active_level_dbov']} dBov (all frames "
-                     f"{data['active_level_p56_all_dbov']}), clip {data['clip_ratio']:.4%}, "
+        lines.append(f"  {leg:8} talk {data['talk_time_s']:.1f} s, speech level "
+                     f"{data['speech_level_dbov']} dBov (P.56 active "
+                     f"{data['active_level_dbov']}), clip {data['clip_ratio']:.4%}, "
                      f"{len(data['speech_segments'])} segments, longest "
                      f"{data['longest_monologue_s']:.1f} s")
     for ev in summary["dead_air"]:

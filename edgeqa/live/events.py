@@ -57,7 +57,8 @@ class CallEvents:
                 "call_id": call_id, "leg": ev.leg, "t_s": ev.t_s, "rms_dbov": ev.rms_dbov,
                 "speech_fraction": ev.speech_fraction, "level_dbov_1s": ev.level_dbov_1s,
                 "clipped": ev.clipped, "paused": ev.paused, "speech_s": ev.speech_s,
-                "active_level_dbov": ev.active_level_dbov, "covered_s": ev.covered_s})
+                "active_level_dbov": ev.active_level_dbov, "covered_s": ev.covered_s,
+                "speech_level_dbov": ev.speech_level_dbov})
         if isinstance(ev, TalkOver):
             return StreamEvent("call.talk_over", wall(ev.end_s), {
                 "call_id": call_id, "leg": ev.interrupter, "interrupter": ev.interrupter,

@@ -133,6 +133,20 @@ class CallTaps:
         await ari.add_channel_when_ready(tap.bridge_id, tap.media_id, self.stasis_timeout_s)
         log.info("call %s leg %s tapped: snoop %s, RTP from %s:%d", self.call.call_id,
                  tap.leg, tap.snoop_id, tap.rtp_source[0], tap.rtp_source[1])
+        await self._take_law(tap)
+
+    async def _take_law(self, tap: LegTap) -> None:
+        """A G.711 leg reaches us as resampled slin, whose samples no longer show its law:
+        take the law from the channel, so its clips are judged against the law's maximum
+        (metrics.md, codec_max). Unknown (ARI refuses): the samples decide, as linear PCM."""
+        try:
+            native = await self.ari.get_variable(tap.channel_id, "CHANNEL(audionativeformat)")
+        except AriError as exc:
+            log.info("call %s leg %s: codec unknown (%s)", self.call.call_id, tap.leg, exc)
+            return
+        law = native.strip().strip("()")
+        if law in ("ulaw", "alaw"):
+            self.call.analyzer.set_law(tap.leg, "ulaw" if law == "ulaw" else "alaw")
 
     def handle_event(self, body: Mapping[str, Any]) -> None:
         """ARI event hook: a tapped leg going away ends the call; a helper going away fails."""

@@ -124,6 +124,14 @@ class CallAnalyzer:
         self._floor = 0  # the frame of the last suspend, resume, pause or unpause
         self.finished = False
 
+    def set_law(self, leg: Leg, law: Codec) -> None:
+        """``leg``'s audio is G.711 ``law`` (its channel's codec) though it arrives as linear
+        PCM, resampled so that its samples no longer show it (a snoop tap's slin16): its clips
+        are judged against the law's maximum. The call's codec (its audio's format) stays."""
+        if law not in ("ulaw", "alaw"):
+            raise ValueError(f"{law!r} is not a G.711 law")
+        self.legs[leg].set_codec(law)
+
     def set_codec(self, leg: Leg, codec: Codec) -> None:
         """``leg``'s audio comes in ``codec`` from now on (its clip level; the rate stays);
         the call's codec is the legs' once they agree."""
@@ -513,7 +521,7 @@ class CallAnalyzer:
             legs[leg] = LegResult(
                 tuple((s * FRAME_MS / 1000, e * FRAME_MS / 1000)
                       for s, e in zip(segs[0::2], segs[1::2], strict=True)),
-                *la.levels(), la.samples, la.clipped, la.clip_events)
+                *la.levels(), la.samples, la.clipped, la.clip_events, la.codec_max)
         return CallResult(
             self.sample_rate, self.codec, _t(end), legs, tuple(self.dead_air),
             tuple(self.talk_over), tuple(self.alerts), tuple(self.holds), tuple(self.gaps),
@@ -529,7 +537,7 @@ class CallAnalyzer:
             self._marks[ev.leg].append((round(ev.end_s / _FRAME_S), False))
         elif isinstance(ev, LegSample):
             self._check_clipping(ev, out)
-            if ev.active_level_dbov is not None and not self._level_alerted[ev.leg]:
+            if ev.speech_level_dbov is not None and not self._level_alerted[ev.leg]:
                 self._check_level(ev, out)
 
     def _check_clipping(self, ev: LegSample, out: list[MetricEvent]) -> None:
@@ -552,8 +560,9 @@ class CallAnalyzer:
             self._clip_alerting[ev.leg] = False
 
     def _check_level(self, ev: LegSample, out: list[MetricEvent]) -> None:
-        """too_quiet/too_loud once per leg, judged on the sample's own cumulative P.56 level."""
-        level = ev.active_level_dbov
+        """too_quiet/too_loud once per leg, judged on the leg's speech level so far (the RMS
+        over its speech frames, given once level_min_speech_s of speech is in: spec v1.1)."""
+        level = ev.speech_level_dbov
         assert level is not None
         if level <= self.config.too_quiet_dbov:
             self._level_alerted[ev.leg] = True

@@ -21,18 +21,22 @@ class LegSample:
     t_s: float
     rms_dbov: float | None
     speech_fraction: float
+    #: The speech level of this second: the RMS over its speech frames (None without any).
     level_dbov_1s: float | None
     clipped: int
     paused: bool
     #: Seconds of speech frames since the call started.
     speech_s: float = 0.0
-    #: The P.56 level of the whole leg so far, once speech_s reaches level_min_speech_s and
-    #: only on seconds with speech; else None.
+    #: The P.56 level (sv-p56, every sample) of the whole leg so far, once the leg's speech
+    #: segments so far reach level_min_speech_s, and only on seconds with speech; else None.
     active_level_dbov: float | None = None
     #: Seconds of audio this sample covers: 1.0, less on a second cut by a gap or a pause
     #: (then t_s is where the audio starts or resumes inside that second); of a paused
     #: sample, the paused part of its second.
     covered_s: float = 1.0
+    #: The speech level (RMS over the speech frames) of the whole leg so far, on the same
+    #: seconds as active_level_dbov; too_quiet/too_loud are judged on it.
+    speech_level_dbov: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +97,7 @@ class Alert:
 
 @dataclass(frozen=True, slots=True)
 class CallSummary:
-    """A finished call's ``edgeqa.call_summary/3`` (summary.build_summary), JSON-ready."""
+    """A finished call's ``edgeqa.call_summary/4`` (summary.build_summary), JSON-ready."""
 
     data: dict[str, Any]
 

@@ -33,6 +33,8 @@ level_cdb = reference.level_cdb
 leg_block = reference.leg_block
 segment_block = reference.segment_block
 vad_frames = reference.vad_frames
+g711_match = reference.g711_match
+frame_prefix = reference.frame_prefix
 echo_gate = reference.echo_gate
 IMPLEMENTATION: str = "python"
 
@@ -45,6 +47,8 @@ if _kernels_c is not None:
     leg_block = _kernels_c.leg_block
     segment_block = _kernels_c.segment_block
     vad_frames = _kernels_c.vad_frames
+    g711_match = _kernels_c.g711_match
+    frame_prefix = _kernels_c.frame_prefix
     echo_gate = _kernels_c.echo_gate
     IMPLEMENTATION = "c"
 
@@ -53,7 +57,9 @@ __all__ = [
     "IMPLEMENTATION",
     "alaw_decode",
     "echo_gate",
+    "frame_prefix",
     "frame_stats",
+    "g711_match",
     "leg_block",
     "level_cdb",
     "load_extension",

@@ -1,8 +1,27 @@
 """LegAnalyzer: one leg's frames in; per-second samples and speech segments out.
 
-Levels (active_level_dbov, level_dbov_1s, and through them too_quiet/too_loud) are P.56
-method B over the leg's gate-passing frames, held MetricsConfig.level_gate_hold_ms after
-each, so that steady line noise, which the gate keeps from webrtcvad, stays out of them too.
+Levels (spec v1.1): ``active_level_dbov`` is P.56 method B over every sample, as G.191 sv-p56
+computes it (level.py); ``speech_level_dbov`` is the RMS over the leg's speech frames (the
+speech decision's frames), and level_dbov_1s the same over each second. too_quiet/too_loud
+are judged on the speech level (CallAnalyzer).
+
+The speech level is the RMS over the frames inside the leg's speech segments (runs of speech
+frames, bridged and padded: the leg's speech as the segments report it). Over the bare speech
+frames it would read 1-2 dB high on a quiet or noisy leg, whose weak word edges the gate drops
+(docs/metrics.md, Level). Each block's running frame energies (kernels.frame_prefix) are kept
+for the last SEGMENT_ENERGY_KEEP frames: a segment's start and end are always that recent when
+it is confirmed or closed, so its energy is a difference of two of them.
+
+Codec maximum (spec: codec_max): a leg given as linear PCM ("pcm16") may carry G.711: a µ-law
+or A-law call delivered as slin by a tap, or recorded as PCM16 by a phone or MixMonitor. Each
+block's samples are checked against the two decode tables before it is analysed
+(kernels.g711_match): a law stays possible while every nonzero sample is one of its 256
+values, and once a sample is not, that law is out for good (a leg never flips back). The clip
+level is the lowest of the laws still possible (linear's when none is): a sample that clips
+against a law's maximum and is one of its values is that law's maximum itself, which rules the
+other law out, so no clipped sample is counted against the wrong maximum. ``codec_max`` reports
+a law once G711_MIN_EVIDENCE_S of nonzero samples have shown it. A leg given as "ulaw" or
+"alaw" (the channel's codec, where we know it) is judged against that law's maximum.
 
 A gap (suspend ... resume) is audio that is missing, not silence: the open segment closes where
 the audio stopped, nothing is analysed inside the gap, and on resume the leg starts over as at
@@ -27,7 +46,7 @@ from collections import deque
 import webrtcvad
 
 from edgeqa.metrics import kernels
-from edgeqa.metrics.codecs import Codec, clip_level
+from edgeqa.metrics.codecs import CODEC_MAX, Codec, clip_level
 from edgeqa.metrics.config import FRAME_MS, SAMPLE_RATES, MetricsConfig
 from edgeqa.metrics.events import Leg, LegSample, SegmentEnded, SegmentStarted
 from edgeqa.metrics.level import (
@@ -36,9 +55,12 @@ from edgeqa.metrics.level import (
     envelope_k_q20,
     envelope_shift,
     rms_dbov,
+    speech_level_dbov,
 )
 from edgeqa.metrics.reference import (
     FRAME_OUT_STRIDE,
+    G711_ALAW,
+    G711_ULAW,
     LEVEL_FLOOR_CDB,
     LS_ACTIVE_BITS,
     LS_BABBLE_MARGIN_CDB,
@@ -58,13 +80,11 @@ from edgeqa.metrics.reference import (
     LS_GATE_ABS_CDB,
     LS_GATE_MARGIN_CDB,
     LS_HANG_SAMPLES,
-    LS_HIST,
     LS_HIST_ALL,
     LS_LAST_GE,
     LS_P56_HOLD_FRAMES,
     LS_P56_HOLD_LEFT,
     LS_SAMPLE_N,
-    LS_SPEECH_SUMSQ,
     LS_SUMSQ,
     LS_TALK_CDB,
     LS_TALK_DECAY_CDB,
@@ -114,6 +134,13 @@ _SILENT_OUT = array("q", [LEVEL_FLOOR_CDB, 0, 0, 0] * FRAMES_PER_S)
 #: silence; a longer one is refused.
 MAX_HOLE_FILL_S = 60
 LegEvent = LegSample | SegmentStarted | SegmentEnded
+#: A linear leg is reported as G.711 (codec_max) once this much nonzero audio showed the law.
+G711_MIN_EVIDENCE_S = 1.0
+#: Frames of running energy kept behind the newest (a segment ends at most bridge + 2 pads
+#: before it closes, and starts at most min_segment + pad before it is confirmed).
+SEGMENT_ENERGY_KEEP = 4 * FRAMES_PER_S
+#: g711_match's bit of each law.
+_G711_BITS: tuple[tuple[int, Codec], ...] = ((G711_ULAW, "ulaw"), (G711_ALAW, "alaw"))
 #: Leg state slots that a resume sets back to a new leg's values (see the module docstring).
 _RESUME_RESET = (LS_ENV_P, LS_ENV_Q, LS_CLIP_RUN, LS_FLOOR_CDB, LS_FLOOR_SET, LS_BITS,
                  LS_ACTIVE_BITS, LS_P56_HOLD_LEFT, LS_TALK_CDB, LS_TONE_RUN, LS_TONE_HANG_LEFT,
@@ -140,7 +167,6 @@ class LegAnalyzer:
         self.frame_bytes = 2 * self.frame_len
         self.frame_s = FRAME_MS / 1000.0
         st = new_leg_state()
-        st[LS_CLIP_LEVEL] = clip_level(codec)
         shift = envelope_shift(sample_rate)
         st[LS_ENV_SHIFT] = shift
         st[LS_ENV_K] = envelope_k_q20(sample_rate, cfg.p56_time_constant_s, 1 << shift)
@@ -157,6 +183,9 @@ class LegAnalyzer:
         st[LS_TONE_MIN_RUN] = max(1, cfg.tone_min_ms // FRAME_MS)
         st[LS_TONE_HANG_FRAMES] = cfg.tone_hang_ms // FRAME_MS
         self._st = st
+        self._g711 = 0  # the G.711 laws still possible in linear PCM (g711_match bits)
+        self._g711_nonzero = 0  # nonzero samples checked against them
+        self.set_codec(codec)
         seg = new_segment_state()
         seg[SS_BRIDGE_FRAMES] = cfg.segment_bridge_ms // FRAME_MS
         seg[SS_MIN_FRAMES] = math.ceil(cfg.min_segment_ms / FRAME_MS)
@@ -182,18 +211,49 @@ class LegAnalyzer:
         self.vad_calls = 0
         self._sec_speech = 0
         self._sec_sumsq = 0
-        self._sec_speech_sumsq = 0
         self._sec_clipped = 0
-        self._sec_hist = [0] * (P56_LEVELS + 1)
+        self._prefix = array("q", [0])  # running frame energy at frames _prefix_first..frames
+        self._prefix_first = 0
+        self._block_prefix = array("q", bytes(8 * (FRAMES_PER_S + 1)))
+        self._open_energy = 0  # running energy at the open segment's start
+        self.segment_sumsq = 0  # sum of squares over the closed segments' frames
+        self._sec_speech_frames = 0  # speech frames (final decision) in the current second
         self.segments = array("q")  # closed segments as start, end frame pairs
         self.open_start: int | None = None  # a confirmed segment not yet closed
         self.talk_frames = 0  # frames inside closed segments
         self.speech_frames = 0  # frames the gate and the VAD took for speech, up to the last second
 
     def set_codec(self, codec: Codec) -> None:
-        """The leg's audio comes in ``codec`` from now on (its clip level; the rate stays)."""
+        """The leg's audio comes in ``codec`` from now on (its clip level; the rate stays).
+
+        Linear PCM is checked for G.711 content again from here (module docstring).
+        """
         self.codec = codec
+        self._g711 = G711_ULAW | G711_ALAW if codec == "pcm16" else 0
+        self._g711_nonzero = 0
         self._st[LS_CLIP_LEVEL] = clip_level(codec)
+        if self._g711:
+            self._st[LS_CLIP_LEVEL] = min(clip_level(c) for _, c in _G711_BITS)
+
+    def _check_g711(self, pcm: bytes | bytearray | memoryview) -> None:
+        """Rule out the laws this block's samples are not values of; set the clip level."""
+        mask, nonzero = kernels.g711_match(pcm, self._g711)
+        self._g711_nonzero += nonzero
+        if mask != self._g711:
+            self._g711 = mask
+            laws = [c for bit, c in _G711_BITS if mask & bit] or ["pcm16"]
+            self._st[LS_CLIP_LEVEL] = min(clip_level(c) for c in laws)
+
+    @property
+    def codec_max(self) -> int:
+        """The maximum this leg is judged against (spec: codec_max; module docstring)."""
+        if self.codec != "pcm16":
+            return CODEC_MAX[self.codec]
+        laws = [c for bit, c in _G711_BITS if self._g711 & bit]
+        evidence = G711_MIN_EVIDENCE_S * self.sample_rate
+        if len(laws) == 1 and self._g711_nonzero >= evidence:
+            return CODEC_MAX[laws[0]]
+        return CODEC_MAX["pcm16"]
 
     def _new_vad(self) -> None:
         self._vad = webrtcvad.Vad(self.config.vad_mode)
@@ -274,6 +334,8 @@ class LegAnalyzer:
 
     def _gate_block(self, pcm: bytes | bytearray | memoryview) -> int:
         """The frames' stats, P.56 and gates (leg_block); return the speech candidates."""
+        if self._g711:
+            self._check_g711(pcm)
         return kernels.leg_block(pcm, self.frame_len, self._st, self._out, self._cand)
 
     def _speech_block(self, pcm: bytes | bytearray | memoryview, n: int, n_cand: int,
@@ -285,12 +347,58 @@ class LegAnalyzer:
                 self._classify, self._vad_handle, self.sample_rate, pcm, self.frame_len,
                 self._cand, n_cand, speech)
             self.vad_calls += n_cand
+        self._speech_energy(pcm, n, speech)
         n_ev = kernels.segment_block(speech, self._seg, self._events)
         if n_ev:
             self._segment_events(n_ev, events)
         self.done += n
         if self.done % FRAMES_PER_S == 0:
             events.append(self._second_sample())
+
+    def _speech_energy(self, pcm: bytes | bytearray | memoryview, n: int,
+                       speech: bytearray) -> None:
+        """Keep the block's running frame energies (for the segments' speech level), and count
+        its speech frames (the final speech decision)."""
+        bp = self._block_prefix
+        kernels.frame_prefix(pcm, self.frame_len, self._prefix[-1], bp)
+        prefix = self._prefix
+        prefix.extend(bp[1:n + 1])
+        extra = len(prefix) - 1 - SEGMENT_ENERGY_KEEP
+        if extra > FRAMES_PER_S:
+            del prefix[:extra]
+            self._prefix_first += extra
+        self._sec_speech_frames += speech.count(1)
+
+    def _energy_at(self, frame: int) -> int:
+        """The running energy at the start of ``frame`` (one of the last frames kept)."""
+        i = frame - self._prefix_first
+        if not 0 <= i < len(self._prefix):
+            raise RuntimeError(f"{self.leg}: frame {frame} outside the energy kept")
+        return int(self._prefix[i])
+
+    def _second_level(self) -> float | None:
+        """The speech level of the second ending now: the RMS over its frames inside speech
+        segments, as far as they are known (closed ones, the open one up to the horizon)."""
+        first = self._sec_start
+        spans: list[tuple[int, int]] = []
+        segs = self.segments
+        i = len(segs) - 2
+        while i >= 0 and segs[i + 1] > first:
+            spans.append((max(segs[i], first), segs[i + 1]))
+            i -= 2
+        if self.open_start is not None:
+            spans.append((max(self.open_start, first), self.horizon()))
+        sumsq = frames = 0
+        for a, b in spans:
+            if b > a:
+                sumsq += self._energy_at(b) - self._energy_at(a)
+                frames += b - a
+        return speech_level_dbov(sumsq, frames * self.frame_len)
+
+    def _segment_closed(self, start: int, end: int) -> None:
+        self.segments.extend((start, end))
+        self.talk_frames += end - start
+        self.segment_sumsq += self._energy_at(end) - self._open_energy
 
     # -- paired analysis (CallAnalyzer) ------------------------------------------------------
     def pair(self) -> None:
@@ -352,41 +460,40 @@ class LegAnalyzer:
             kind, start, end = ev[i], max(ev[i + 1], self._first_frame), ev[i + 2]
             if kind == SEG_CONFIRMED:
                 self.open_start = start
+                self._open_energy = self._energy_at(start)
                 events.append(SegmentStarted(self.leg, round(start * fs, 3)))
             else:
                 self.open_start = None
-                self.segments.extend((start, end))
-                self.talk_frames += end - start
+                self._segment_closed(start, end)
                 events.append(SegmentEnded(self.leg, round(start * fs, 3), round(end * fs, 3)))
 
     def _second_sample(self) -> LegSample:
         st = self._st
         sumsq = st[LS_SUMSQ] - self._sec_sumsq
-        speech_sumsq = st[LS_SPEECH_SUMSQ] - self._sec_speech_sumsq
         clipped = st[LS_CLIPPED] - self._sec_clipped
-        hist = st[LS_HIST:LS_HIST + P56_LEVELS + 1].tolist()
-        level: float | None = None
-        if self._sec_speech:
-            delta = [a - b for a, b in zip(hist, self._sec_hist, strict=True)]
-            level = active_level_dbov(speech_sumsq, delta, self.config.p56_margin_db)
+        level = self._second_level()
         n_frames = self.done - self._sec_start
         n = n_frames * self.frame_len
-        self.speech_frames += self._sec_speech
+        self.speech_frames += self._sec_speech_frames
         speech_s = self.speech_frames * self.frame_s
         total: float | None = None
-        if self._sec_speech and speech_s >= self.config.level_min_speech_s:
-            total = active_level_dbov(int(st[LS_SPEECH_SUMSQ]), hist, self.config.p56_margin_db)
+        speech_total: float | None = None
+        if self._sec_speech_frames:
+            speech_total, talk_s = self._speech_level_so_far()
+            if talk_s >= self.config.level_min_speech_s:
+                total = self.active_level_dbov()
+            else:
+                speech_total = None
         sample = LegSample(
             self.leg, round(self._sec_start * self.frame_s, 3), round(rms_dbov(sumsq, n), 2),
-            self._sec_speech / n_frames, None if level is None else round(level, 2),
-            clipped, False, round(speech_s, 3),
-            None if total is None else round(total, 2), round(n_frames * self.frame_s, 3))
+            self._sec_speech_frames / n_frames, _round2(level), clipped, False,
+            round(speech_s, 3), _round2(total), round(n_frames * self.frame_s, 3),
+            _round2(speech_total))
         self._sec_start = self.done
         self._sec_sumsq = st[LS_SUMSQ]
-        self._sec_speech_sumsq = st[LS_SPEECH_SUMSQ]
         self._sec_clipped = st[LS_CLIPPED]
-        self._sec_hist = hist
         self._sec_speech = 0
+        self._sec_speech_frames = 0
         return sample
 
     def paused_sample(self, start: int, end: int) -> LegSample:
@@ -435,6 +542,8 @@ class LegAnalyzer:
         seg[SS_CONFIRMED] = 0
         self._new_vad()
         self.frames = self.done = self._first_frame = self._sec_start = frame
+        self._prefix = array("q", [self._prefix[-1]])
+        self._prefix_first = frame
         if self._queue is not None:
             self._queue.clear()
             self._queue_at = 0
@@ -452,8 +561,7 @@ class LegAnalyzer:
         start = max(self._first_frame, first - pad)
         end = min(self.done, seg[SS_LAST] + 1 + pad - seg[SS_END_TRIM_FRAMES])
         self.open_start = None
-        self.segments.extend((start, end))
-        self.talk_frames += end - start
+        self._segment_closed(start, end)
         return [SegmentEnded(self.leg, round(start * self.frame_s, 3),
                              round(end * self.frame_s, 3))]
 
@@ -464,9 +572,9 @@ class LegAnalyzer:
         so whatever is run on the copy leaves this leg's voice detector untouched.
         """
         other = copy.copy(self)
-        for name in ("_st", "_seg", "_out", "_cand", "_events", "segments"):
+        for name in ("_st", "_seg", "_out", "_cand", "_events", "segments", "_prefix",
+                     "_block_prefix"):
             setattr(other, name, getattr(self, name)[:])
-        other._sec_hist = list(self._sec_hist)
         if self._queue is not None:
             other._queue = deque(self._queue)  # the chunks are immutable
         other._new_vad()
@@ -503,28 +611,31 @@ class LegAnalyzer:
         return int(self._st[LS_CLIP_EVENTS])
 
     def active_level_dbov(self) -> float | None:
-        """Return P.56 method B over the leg's gate-passing frames analysed so far."""
-        st = self._st
-        hist = st[LS_HIST:LS_HIST + P56_LEVELS + 1].tolist()
-        return active_level_dbov(int(st[LS_SPEECH_SUMSQ]), hist, self.config.p56_margin_db)
-
-    def levels(self) -> tuple[float | None, float, float | None, float]:
-        """Return (active_level_dbov, its active time s, active_level_p56_all_dbov, its time s).
-
-        Each level is computed once (a P.56 pass over its histogram).
-        """
-        st = self._st
-        level, level_all = self.active_level_dbov(), self.active_level_p56_all_dbov()
-        rate = self.sample_rate
-        active_s = 0.0 if level is None else active_samples(st[LS_SPEECH_SUMSQ], level) / rate
-        active_all_s = 0.0 if level_all is None else active_samples(st[LS_SUMSQ], level_all) / rate
-        return level, active_s, level_all, active_all_s
-
-    def active_level_p56_all_dbov(self) -> float | None:
-        """Return the faithful P.56 method B level over every sample (noise included)."""
+        """Return P.56 method B (sv-p56) over every sample analysed so far."""
         st = self._st
         hist = st[LS_HIST_ALL:LS_HIST_ALL + P56_LEVELS + 1].tolist()
         return active_level_dbov(int(st[LS_SUMSQ]), hist, self.config.p56_margin_db)
+
+    def speech_level_dbov(self) -> float | None:
+        """Return the RMS level over the leg's speech segments so far (None without any):
+        the closed ones, and the open one up to the horizon."""
+        return self._speech_level_so_far()[0]
+
+    def _speech_level_so_far(self) -> tuple[float | None, float]:
+        """(speech level, the seconds of speech segments it is over) so far."""
+        sumsq, frames = self.segment_sumsq, self.talk_frames
+        if self.open_start is not None:
+            end = max(self.open_start, self.horizon())
+            sumsq += self._energy_at(end) - self._open_energy
+            frames += end - self.open_start
+        return speech_level_dbov(sumsq, frames * self.frame_len), frames * self.frame_s
+
+    def levels(self) -> tuple[float | None, float, float | None]:
+        """Return (active_level_dbov, its active time s, speech_level_dbov)."""
+        level = self.active_level_dbov()
+        active_s = 0.0 if level is None else (
+            active_samples(self._st[LS_SUMSQ], level) / self.sample_rate)
+        return level, active_s, self.speech_level_dbov()
 
     def state_bytes(self) -> int:
         """Return the bytes this leg's analyzer holds (state, buffers, segment list)."""
@@ -533,4 +644,8 @@ class LegAnalyzer:
         total = sys.getsizeof(self) + sys.getsizeof(self.__dict__)
         for value in vars(self).values():
             total += sys.getsizeof(value)
-        return total + sum(sys.getsizeof(v) for v in self._sec_hist)
+        return total
+
+
+def _round2(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)

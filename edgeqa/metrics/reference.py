@@ -540,3 +540,50 @@ def segment_block(speech: BytesLike, st: array[int], events: array[int]) -> int:
     st[SS_LAST] = last
     st[SS_CONFIRMED] = confirmed
     return n_ev // 3
+
+
+#: ``g711_match`` bits: each stands for a G.711 law whose decode table holds every sample.
+G711_ULAW = 1
+G711_ALAW = 2
+_G711_SETS = ((G711_ULAW, frozenset(ULAW_TABLE)), (G711_ALAW, frozenset(ALAW_TABLE)))
+
+
+def g711_match(pcm: BytesLike, mask: int) -> tuple[int, int]:
+    """Return (the bits of ``mask`` whose G.711 table holds every nonzero sample, nonzero samples).
+
+    A µ-law or A-law call delivered as linear PCM (a tap's slin, a phone's or MixMonitor's
+    PCM16 recording) holds only the 256 values of its decode table; zero is left out, as it
+    proves nothing (a tap's or a recorder's silence is zero in both laws). The count stops
+    where the last bit of ``mask`` fell: what follows no longer matters to the caller.
+    """
+    nonzero = 0
+    for x in _samples(pcm):
+        if not mask:
+            break
+        if x:
+            nonzero += 1
+            for bit, values in _G711_SETS:
+                if mask & bit and x not in values:
+                    mask &= ~bit
+    return mask, nonzero
+
+
+def frame_prefix(pcm: BytesLike, frame_len: int, base: int, prefix: array[int]) -> int:
+    """Write running sums of the frames' energy: prefix[i] = base + sumsq of frames 0..i-1.
+
+    Writes n + 1 values for the block's n whole frames and returns n (the speech level's
+    energy over any run of frames is then a difference of two prefixes).
+    """
+    x16 = _samples(pcm)
+    if frame_len <= 0:
+        raise ValueError("bad frame length")
+    n_frames = len(x16) // frame_len
+    if len(prefix) < n_frames + 1:
+        raise ValueError("prefix buffer too short for the block")
+    total = base
+    prefix[0] = total
+    for f in range(n_frames):
+        for i in range(f * frame_len, (f + 1) * frame_len):
+            total += x16[i] * x16[i]
+        prefix[f + 1] = total
+    return n_frames

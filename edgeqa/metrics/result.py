@@ -28,16 +28,17 @@ class LegResult:
 
     #: Closed speech segments, (start_s, end_s).
     segments: tuple[tuple[float, float], ...]
-    #: P.56 method B over the gate-passing frames, and the active time it was taken over.
+    #: P.56 method B over every sample (as G.191 sv-p56), and the active time it found.
     active_level_dbov: float | None
     active_s: float
-    #: The faithful P.56 over every sample, and its active time.
-    active_level_p56_all_dbov: float | None
-    active_p56_all_s: float
+    #: The RMS over the speech segments' frames (taken over the talk time).
+    speech_level_dbov: float | None
     #: Samples analysed (covered audio only), clipped samples, runs of >= 3 clipped samples.
     samples: int
     clipped: int
     clip_events: int
+    #: The maximum the leg's clipping was judged against (32767, or a G.711 law's).
+    codec_max: int = 32767
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,16 +1,18 @@
-"""The ``edgeqa.call_summary/3`` object (docs/analyze-output.md), built from a CallResult.
+"""The ``edgeqa.call_summary/4`` object (docs/analyze-output.md), built from a CallResult.
 
-Per leg, ``active_level_dbov`` is P.56 method B over the leg's gate-passing frames (and the
-0.3 s after each: hang-over plus envelope fall), which on digital silence between words equals
-the faithful P.56 and under steady line noise keeps the noise out of it; the extra key
-``active_level_p56_all_dbov`` is the faithful P.56 over every sample.
+Per leg (spec v1.1), ``active_level_dbov`` is P.56 method B over every sample, as G.191
+sv-p56 computes it, and ``speech_level_dbov`` the RMS over the leg's speech segments;
+``active_s`` is the time the P.56 level was taken over and ``talk_time_s`` that of the speech
+level (so that two parts merge),
+and ``codec_max`` the maximum the leg's clipping was judged against.
 
 A summary says what it covers: ``coverage``, ``gaps`` and ``paused`` tile [0, duration_s],
 and every figure is of the covered audio only; rates are over ``covered_s``. A pause (for PCI)
 is not missing audio: it makes no summary ``partial``. ``merge_summaries`` joins the summaries
 of two analyses of one call (before and after a daemon restart); it reads /2 summaries too
-(v2 had no pauses). ``summary_payload`` is the one builder of the ``call.summary`` stream
-payload, for every source.
+(v2 had no pauses), and /3 (whose ``active_level_p56_all_dbov`` was the P.56 level of /4,
+and which had no speech level). ``summary_payload`` is the one builder of the
+``call.summary`` stream payload, for every source.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ from typing import Any, Literal
 from edgeqa.metrics.events import LEGS, TalkOver
 from edgeqa.metrics.result import CallResult, LegResult
 
-SCHEMA = "edgeqa.call_summary/3"
+SCHEMA = "edgeqa.call_summary/4"
 #: Older summaries merge_summaries still reads (checkpoints a previous version left).
-READABLE_SCHEMAS = ("edgeqa.call_summary/2", SCHEMA)
+READABLE_SCHEMAS = ("edgeqa.call_summary/2", "edgeqa.call_summary/3", SCHEMA)
 SummarySource = Literal["live", "recording"]
 #: What a call.summary was computed from: the live taps, or the call's recorded legs.
 SUMMARY_SOURCES: tuple[SummarySource, ...] = ("live", "recording")
@@ -38,15 +40,15 @@ def _leg_summary(leg: LegResult) -> dict[str, Any]:
     return {
         "talk_time_s": round(sum(durations), 3),
         "active_level_dbov": _round(leg.active_level_dbov, 2),
-        "active_level_p56_all_dbov": _round(leg.active_level_p56_all_dbov, 2),
+        "speech_level_dbov": _round(leg.speech_level_dbov, 2),
         "clip_ratio": round(leg.clipped / leg.samples, 6) if leg.samples else 0.0,
         "clip_events": leg.clip_events,
         "longest_monologue_s": round(max(durations, default=0.0), 3),
         "speech_segments": [[s, e] for s, e in leg.segments],
         "active_s": round(leg.active_s, 3),
-        "active_p56_all_s": round(leg.active_p56_all_s, 3),
         "samples": leg.samples,
         "clipped": leg.clipped,
+        "codec_max": leg.codec_max,
     }
 
 
@@ -145,26 +147,34 @@ def _pooled_level(parts: Sequence[tuple[float | None, float]]) -> tuple[float | 
     return round(10.0 * math.log10(energy / active), 2), round(active, 3)
 
 
+def _leg_levels(leg: Mapping[str, Any]) -> tuple[tuple[float | None, float],
+                                                  tuple[float | None, float]]:
+    """((P.56 level, active s), (speech level, speech s)) of a /4 leg, or of an older one
+    (whose P.56 level over every sample was active_level_p56_all_dbov, and no speech level)."""
+    if "speech_level_dbov" in leg:
+        return ((leg["active_level_dbov"], leg["active_s"]),
+                (leg["speech_level_dbov"], leg["talk_time_s"]))
+    return (leg["active_level_p56_all_dbov"], leg["active_p56_all_s"]), (None, 0.0)
+
+
 def _merge_leg(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
-    level, active_s = _pooled_level([(a["active_level_dbov"], a["active_s"]),
-                                     (b["active_level_dbov"], b["active_s"])])
-    level_all, active_all_s = _pooled_level(
-        [(a["active_level_p56_all_dbov"], a["active_p56_all_s"]),
-         (b["active_level_p56_all_dbov"], b["active_p56_all_s"])])
+    (a_p56, a_speech), (b_p56, b_speech) = _leg_levels(a), _leg_levels(b)
+    level, active_s = _pooled_level([a_p56, b_p56])
+    speech_level, _ = _pooled_level([a_speech, b_speech])
     samples = a["samples"] + b["samples"]
     clipped = a["clipped"] + b["clipped"]
     return {
         "talk_time_s": round(a["talk_time_s"] + b["talk_time_s"], 3),
         "active_level_dbov": level,
-        "active_level_p56_all_dbov": level_all,
+        "speech_level_dbov": speech_level,
         "clip_ratio": round(clipped / samples, 6) if samples else 0.0,
         "clip_events": a["clip_events"] + b["clip_events"],
         "longest_monologue_s": max(a["longest_monologue_s"], b["longest_monologue_s"]),
         "speech_segments": sorted([*a["speech_segments"], *b["speech_segments"]]),
         "active_s": active_s,
-        "active_p56_all_s": active_all_s,
         "samples": samples,
         "clipped": clipped,
+        "codec_max": min(a.get("codec_max", 32767), b.get("codec_max", 32767)),
     }
 
 
@@ -196,7 +206,7 @@ def _reason(start: float, end: float, *summaries: Mapping[str, Any]) -> str:
 
 
 def merge_summaries(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
-    """Join two summaries (/3, or /2) of one call whose coverages do not overlap.
+    """Join two summaries (/4, or /3 or /2) of one call whose coverages do not overlap.
 
     ``before`` covers the call's start (its analysis stopped at a daemon restart), ``after``
     the rest (its start is a gap): the coverage is the union, the paused time the union of
@@ -241,7 +251,7 @@ def merge_summaries(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict
 
 def summary_payload(call_id: str, started_at: float, summary: Mapping[str, Any],
                     source: SummarySource) -> dict[str, Any]:
-    """The ``call.summary`` stream payload (schemas/call.summary.v3.json) of one call.
+    """The ``call.summary`` stream payload (schemas/call.summary.v4.json) of one call.
 
     ``started_at`` is the wall time of the summary's call time 0 (the answer); the event's
     own time is the call's end, ``started_at + summary["duration_s"]``. ``source`` says what

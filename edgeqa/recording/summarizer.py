@@ -46,7 +46,7 @@ Spans = Sequence[tuple[float, float]]
 
 def analyse_legs(call_id: str, rows: Sequence[Recording],
                  paused: Spans = (), holds: Spans = ()) -> dict[str, Any]:
-    """The edgeqa.call_summary/3 of ``call_id``'s two complete leg files, by the same
+    """The edgeqa.call_summary/4 of ``call_id``'s two complete leg files, by the same
     CallAnalyzer as `edgeqa analyze`; time 0 is the earlier leg's start. Each file's sha256
     is checked against its row first. Blocking: run it in a thread. Raises ExportError."""
     legs = check_rows(call_id, [r.to_dict() for r in rows])

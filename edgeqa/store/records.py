@@ -21,12 +21,14 @@ SCHEMA_VERSIONS: dict[str, int] = {
     # type "level"); call.dead_air "state" ongoing/ended/truncated; call.summary "partial".
     # v3: call.summary "source" (live, or recording: from the recorded legs), its summary
     # edgeqa.call_summary/3 (paused).
-    "call.dead_air": 2, "call.summary": 3,
+    # v4 (issue 12): call.summary's summary is edgeqa.call_summary/4 (speech_level_dbov).
+    "call.dead_air": 2, "call.summary": 4,
     # v3: call.alert type pci_pause_long (a long PCI pause; at_s may be null).
     "call.alert": 3,
     # v2: leg.sample "covered_s" (a second cut by a gap holds less than 1 s of audio).
     # v3: leg.sample paused samples (PCI pause: rms_dbov null).
-    "leg.sample": 3,
+    # v4 (issue 12): leg.sample speech_level_dbov.
+    "leg.sample": 4,
     # v2: recording.* "leg" may be a supervisor's voice (supervisor, supervisor.2...: issue 11).
     "recording.started": 2, "recording.completed": 2, "recording.failed": 2,
     "recording.deleted": 2,
@@ -72,7 +74,7 @@ def schema_name(event_type: str) -> str:
 class Checkpoint:
     """The live metrics of a call still up, as far as they go: kept in the store, not streamed.
 
-    ``summary`` is the edgeqa.call_summary/3 of the call from its answer up to call time
+    ``summary`` is the edgeqa.call_summary/4 of the call from its answer up to call time
     ``covered_to_s`` (on the clock whose time 0 is the wall time ``started_at``); ``at`` is
     the wall time of that point (started_at + covered_to_s), a moment before it was taken.
     """

@@ -61,6 +61,7 @@ def test_segments_and_levels_match_the_original(through_pbx: dict[str, Any],
         assert len(got) == len(want), (leg, got, want)
         for (gs, ge), (ts, te) in zip(got, want, strict=True):
             assert abs(gs - ts) <= BOUNDARY_TOL_S and abs(ge - te) <= BOUNDARY_TOL_S, (leg, gs, ts)
-        live_db = through_pbx["legs"][leg]["active_level_dbov"]
-        orig_db = original["legs"][leg]["active_level_dbov"]
-        assert abs(live_db - orig_db) <= LEVEL_TOL_DB, (leg, live_db, orig_db)
+        for key in ("active_level_dbov", "speech_level_dbov"):
+            live_db = through_pbx["legs"][leg][key]
+            orig_db = original["legs"][leg][key]
+            assert abs(live_db - orig_db) <= LEVEL_TOL_DB, (leg, key, live_db, orig_db)

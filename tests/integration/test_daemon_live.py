@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 #: Long enough for two of the talk_over fixture's three interruptions (15.4 s and 25.05 s).
 TALK_S = 27.5
+#: Spec v1.1: live and offline levels of the same call within 0.5 dB.
+LIVE_LEVEL_TOL_DB = 0.5
 
 
 async def _bridges(box: Sandbox) -> list[dict[str, Any]]:
@@ -136,6 +138,13 @@ async def test_live_metrics_on_the_stream_match_offline_and_truth(
         got_segs = complete(live["legs"][leg]["speech_segments"], end_s)
         assert_close(got_segs, complete(offline["legs"][leg]["speech_segments"], end_s),
                f"{leg} segments live/offline")
+    # Live = offline levels (spec v1.1: both levels within 0.5 dB on the same audio).
+    for leg in ("customer", "agent"):
+        for key in ("active_level_dbov", "speech_level_dbov"):
+            live_db, off_db = live["legs"][leg][key], offline["legs"][leg][key]
+            log.info("%s %s live %s offline %s", leg, key, live_db, off_db)
+            assert live_db is not None and off_db is not None, (leg, key)
+            assert abs(live_db - off_db) <= LIVE_LEVEL_TOL_DB, (leg, key, live_db, off_db)
     # The snoop tap's helpers (2 snoops, 2 externalMedia; capture makes none) are not left.
     assert len(got["helpers"]) == (4 if tap == "snoop" else 0), got["helpers"]
     assert health["live"]["tap"] == tap and health["live"]["snoop_calls"] == 0

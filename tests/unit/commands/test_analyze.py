@@ -17,9 +17,9 @@ CALLS = CALLS
 KEYS = {"schema", "duration_s", "sample_rate", "codec", "legs", "talk_ratio", "dead_air",
         "silence_pct", "talk_over", "talk_over_summary", "alerts", "coverage", "gaps",
         "covered_s", "partial", "paused", "paused_s", "paused_at_end"}
-LEG_KEYS = {"talk_time_s", "active_level_dbov", "active_level_p56_all_dbov", "clip_ratio",
+LEG_KEYS = {"talk_time_s", "active_level_dbov", "speech_level_dbov", "clip_ratio",
             "clip_events", "longest_monologue_s", "speech_segments", "active_s", "samples",
-            "clipped"}
+            "clipped", "codec_max"}
 
 
 def _wav(data: bytes, channels: int = 2, rate: int = 8000, declared: int | None = None) -> bytes:
@@ -51,7 +51,7 @@ def test_json_output_contract(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["analyze", str(CALLS / "talk_over.wav"), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert KEYS <= data.keys()
-    assert data["schema"] == "edgeqa.call_summary/3"
+    assert data["schema"] == "edgeqa.call_summary/4"
     assert data["coverage"] == [[0.0, data["duration_s"]]] and data["gaps"] == []
     assert data["partial"] is False and data["covered_s"] == data["duration_s"]
     assert data["codec"] == "pcm16" and data["sample_rate"] == 8000
@@ -104,18 +104,19 @@ def test_swapped_channels(capsys: pytest.CaptureFixture[str]) -> None:
     assert data["legs"]["customer"]["active_level_dbov"] < -40  # the quiet agent's channel
 
 
-def test_noisy_line_level_and_faithful_p56(capsys: pytest.CaptureFixture[str]) -> None:
-    """dead_air_noise is dead_air plus -45 dBFS noise: the level ignores it, the extra key not."""
+def test_noisy_line_speech_level_and_p56(capsys: pytest.CaptureFixture[str]) -> None:
+    """dead_air_noise is dead_air plus -45 dBFS noise: the speech level ignores it, P.56 not."""
     levels = {}
     for name in ("dead_air", "dead_air_noise"):
         assert main(["analyze", str(CALLS / f"{name}.wav"), "--json"]) == 0
         levels[name] = json.loads(capsys.readouterr().out)["legs"]
     for leg in ("customer", "agent"):
         noisy, clean = levels["dead_air_noise"][leg], levels["dead_air"][leg]
-        assert noisy["active_level_dbov"] == pytest.approx(clean["active_level_dbov"], abs=0.5)
-        assert noisy["active_level_p56_all_dbov"] < noisy["active_level_dbov"] - 3.0
+        assert noisy["speech_level_dbov"] == pytest.approx(clean["speech_level_dbov"], abs=0.5)
+        assert noisy["active_level_dbov"] < noisy["speech_level_dbov"] - 3.0
     assert main(["analyze", str(CALLS / "dead_air_noise.wav")]) == 0
-    assert "(all frames -3" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "speech level -30.13 dBov (P.56 active -36.04)" in out
 
 
 def test_threshold_override(capsys: pytest.CaptureFixture[str]) -> None:

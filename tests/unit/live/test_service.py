@@ -81,6 +81,9 @@ class FakeAri:
         return {"id": media, "channelvars": {"UNICASTRTP_LOCAL_ADDRESS": "127.0.0.1",
                                              "UNICASTRTP_LOCAL_PORT": str(20000 + self._n)}}
 
+    async def get_variable(self, channel_id: str, variable: str) -> str:
+        return "(ulaw)"  # CHANNEL(audionativeformat) of a µ-law phone
+
     async def hangup(self, channel_id: str, reason: str = "normal") -> None:
         self.channels.discard(channel_id)
 

@@ -100,6 +100,9 @@ class FakeAri:
                                                  "UNICASTRTP_LOCAL_PORT": str(20000 + self._n)}}
         return {"id": ident}
 
+    async def get_variable(self, channel_id: str, variable: str) -> str:
+        return "(ulaw)"  # CHANNEL(audionativeformat) of a µ-law phone
+
     async def hangup(self, channel_id: str, reason: str = "normal") -> None:
         self.calls.append(("hangup", channel_id))
         raise AriHttpError(404, "Channel not found", "DELETE", f"/channels/{channel_id}")
@@ -163,3 +166,17 @@ async def test_a_failed_tap_is_a_gap_then_tapped_again() -> None:
     call.finish(3.0)
     assert call.summary is not None
     assert call.summary["gaps"] == [{"start": 2.0, "end": 3.0, "reason": "tap_failed"}]
+
+
+async def test_a_g711_leg_tapped_as_slin_is_judged_against_its_law() -> None:
+    """The snoop gives resampled slin16, which no longer shows µ-law in its samples: the
+    channel's codec sets the clip level (metrics.md, codec_max); the call's format stays."""
+    ari = FakeAri()
+    ari.channelvars = True
+    call = _call("c1")
+    taps = CallTaps(ari, TapRouter(), ("127.0.0.1", 16960), call,  # type: ignore[arg-type]
+                    {"customer": "chan-c", "agent": "chan-a"})
+    await taps.start()
+    assert {la.codec_max for la in call.analyzer.legs.values()} == {32124}
+    assert call.analyzer.codec == "pcm16"
+    await taps.close()

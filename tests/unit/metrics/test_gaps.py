@@ -243,7 +243,7 @@ def test_suspend_rejects_an_unknown_reason_and_is_idempotent() -> None:
 
 def test_without_gaps_the_summary_covers_the_whole_call() -> None:
     s = run_call(fixture("talk_over"))
-    assert s["schema"] == "edgeqa.call_summary/3"
+    assert s["schema"] == "edgeqa.call_summary/4"
     assert s["coverage"] == [[0.0, s["duration_s"]]] and s["gaps"] == []
     assert s["covered_s"] == s["duration_s"] and s["partial"] is False
 
