@@ -121,7 +121,7 @@ def _expected_span(alert: dict[str, Any], summary: dict[str, Any]) -> tuple[floa
 
 def _assert_spans(fig: Any, summary: dict[str, Any]) -> None:
     spans = _by_gid(fig, "alert-span-")
-    assert len(spans) == len(summary["alerts"]) > 0
+    assert len(spans) == len(summary["alerts"])
     for i, alert in enumerate(summary["alerts"]):
         bar = spans[f"alert-span-{i}"]
         start, end = _expected_span(alert, summary)
