@@ -6,10 +6,10 @@ equals the offline analysis of what the phones heard.
   truth, exact counts, live and offline; and live = offline.
 - calls_hard/hot_line (a clipping agent through µ-law): live and offline ``clip_ratio`` within
   25 % of the µ-law truth (``clip_ratio_ulaw``, counted against 32124), on both taps.
-- calls/dead_air_noise: live and offline active level (and speech level, where the summary
-  has one) within 0.5 dB per leg, and the same too_loud/too_quiet alerts within 1 s of each
-  other, on both taps (the capture tap hears the µ-law RTP; the snoop tap gets slin16 from
-  Asterisk).
+- calls/dead_air_noise (on both taps: the capture tap hears the µ-law RTP, the snoop tap gets
+  slin16 from Asterisk) and calls_hard/quiet_customer (a too_quiet customer): live and offline
+  active and speech levels within 0.5 dB per leg, and the same too_loud/too_quiet alerts within
+  1 s of each other.
 
 Every measured number is logged (``--log-cli-level=INFO``) before the assertions, so that a
 failing run still says how far off each one was. Run:
@@ -132,26 +132,33 @@ async def test_ulaw_clipping_live_and_offline_within_a_quarter_of_the_truth(
             assert abs(value - want) <= CLIP_REL_TOL * want, (leg, side, value, want)
 
 
-@pytest.mark.parametrize("tap", ["capture", "snoop"])
-async def test_dead_air_noise_levels_and_level_alerts_live_equal_offline(
+@pytest.mark.parametrize(("fixture", "tap"), [("dead_air_noise", "capture"),
+                                             ("dead_air_noise", "snoop"),
+                                             ("quiet_customer", "capture")])
+async def test_levels_and_level_alerts_live_equal_offline(
         running_sandbox: Sandbox, tmp_path: Path,
-        collect: Callable[..., StreamCollector], tap: str) -> None:
-    truth = _truth(CALLS / "dead_air_noise.truth.json")
-    got = await live_and_offline(running_sandbox, tmp_path, collect, CALLS, "dead_air_noise",
+        collect: Callable[..., StreamCollector], fixture: str, tap: str) -> None:
+    if fixture == "dead_air_noise":
+        calls_dir, truth = CALLS, _truth(CALLS / "dead_air_noise.truth.json")
+    else:
+        calls_dir = hard_legs(fixture)[0].parent
+        truth = _truth(CALLS_HARD / f"{fixture}.truth.json")
+    got = await live_and_offline(running_sandbox, tmp_path, collect, calls_dir, fixture,
                                  truth["duration_s"] + EXTRA_TALK_S, tap=tap)
     live, offline = got["live"], got["offline"]
-    fields = ["active_level_dbov", "speech_level_dbov"]
     levels = {(leg, f): (live["legs"][leg].get(f), offline["legs"][leg].get(f))
-              for leg in ("customer", "agent") for f in fields}
+              for leg in ("customer", "agent")
+              for f in ("active_level_dbov", "speech_level_dbov")}
     level_kinds = ("too_loud", "too_quiet")
     alerts = {side: sorted((a["type"], a["leg"], a["at"]) for a in got[side]["alerts"]
                            if a["type"] in level_kinds) for side in ("live", "offline")}
-    log.info("dead_air_noise (tap %s): levels (live, offline) %s; level alerts %s",
-             got["tap"], levels, alerts)
+    log.info("%s (tap %s): levels (live, offline) %s; level alerts %s", fixture, got["tap"],
+             levels, alerts)
     for (leg, field), (lv, off) in levels.items():
-        if field == "active_level_dbov" or lv is not None or off is not None:
-            assert lv is not None and off is not None, (leg, field, lv, off)
-            assert abs(lv - off) <= LEVEL_TOL_DB, (leg, field, lv, off)
+        assert lv is not None and off is not None, (leg, field, lv, off)
+        assert abs(lv - off) <= LEVEL_TOL_DB, (leg, field, lv, off)
+    if fixture == "quiet_customer":  # the customer talks at about -38 dBov for about 11 s
+        assert [a[:2] for a in alerts["offline"]] == [("too_quiet", "customer")], alerts
     assert [a[:2] for a in alerts["live"]] == [a[:2] for a in alerts["offline"]], alerts
     for a, b in zip(alerts["live"], alerts["offline"], strict=True):
         assert abs(a[2] - b[2]) <= ALERT_TOL_S, (a, b)
