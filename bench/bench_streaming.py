@@ -44,7 +44,7 @@ def main() -> int:
     leg_us = best_leg / n * 1e6
     call_us = best_call / (2 * n) * 1e6
     print(f"  LegAnalyzer.feed, one 20 ms frame per call:   {leg_us:6.2f} us per frame "
-          f"(webrtcvad ran on {vad_share:.0%} of frames)")
+          f"(the gates passed {vad_share:.0%} of frames on to the speech decision)")
     print(f"  CallAnalyzer.feed, both legs, whole pipeline: {call_us:6.2f} us per leg per frame")
 
     ca = CallAnalyzer(8000)

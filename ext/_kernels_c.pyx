@@ -54,7 +54,9 @@ cdef enum: LS_TONE_RUN = 77
 cdef enum: LS_TONE_HANG_FRAMES = 78
 cdef enum: LS_TONE_HANG_LEFT = 79
 cdef enum: LS_TONE_MIN_RUN = 80
-cdef enum: LEG_STATE_LEN = 81
+cdef enum: LS_SURE_FLOOR_CDB = 81
+cdef enum: LS_SURE_TALK_CDB = 82
+cdef enum: LEG_STATE_LEN = 83
 cdef enum: P56_LEVELS = 16
 cdef enum: FRAME_OUT_STRIDE = 4
 cdef enum: LEVEL_FLOOR_CDB = -12000
@@ -63,6 +65,7 @@ cdef enum: GATE_PASS = 1
 cdef enum: GATE_TONE = 2
 cdef enum: GATE_BABBLE = 3
 cdef enum: GATE_ECHO = 4
+cdef enum: GATE_SURE = 5
 cdef enum: TONE_ORDER = 4
 cdef enum: TONE_N_FREQS = 15
 cdef enum: TONE_SHARE_PCT = 90
@@ -343,9 +346,12 @@ cdef int _speech_gates(const int16_t* fx, Py_ssize_t frame_len, int64_t lvl, int
     talk = st[LS_TALK_CDB]
     if st[LS_BABBLE_MARGIN_CDB] > 0 and lvl <= talk - st[LS_BABBLE_MARGIN_CDB]:
         return GATE_BABBLE
+    cdef bint sure = (st[LS_SURE_FLOOR_CDB] > 0 and talk > LEVEL_FLOOR_CDB
+                      and lvl >= st[LS_FLOOR_CDB] + st[LS_SURE_FLOOR_CDB]
+                      and lvl >= talk - st[LS_SURE_TALK_CDB])
     talk -= st[LS_TALK_DECAY_CDB]
     st[LS_TALK_CDB] = lvl if lvl > talk else talk
-    return GATE_PASS
+    return GATE_SURE if sure else GATE_PASS
 
 
 def leg_block(pcm, Py_ssize_t frame_len, array.array st, array.array out, array.array cand):
@@ -514,8 +520,8 @@ cdef Py_ssize_t _leg_block(const int16_t* x, Py_ssize_t n_samples, Py_ssize_t fr
         out[o + 1] = peak
         out[o + 2] = clipped
         out[o + 3] = gate
-        if gate == GATE_PASS:
-            cand[n_cand] = f
+        if gate == GATE_PASS or gate == GATE_SURE:
+            cand[n_cand] = f if gate == GATE_PASS else ~f
             n_cand += 1
     st[LS_SUMSQ] += total_sumsq
     st[LS_SPEECH_SUMSQ] += speech_sumsq
@@ -540,6 +546,7 @@ def vad_frames(classify, handle, int rate, pcm, Py_ssize_t frame_len, array.arra
     cdef char* flags = speech
     cdef Py_ssize_t n_flags = len(speech)
     cdef const char* base
+    cdef bint sure
     if n_cand > cand_len or n_cand < 0:
         raise ValueError("candidate outside the block")
     PyObject_GetBuffer(pcm, &view, PyBUF_SIMPLE)
@@ -547,9 +554,13 @@ def vad_frames(classify, handle, int rate, pcm, Py_ssize_t frame_len, array.arra
         base = <const char*>view.buf
         for j in range(n_cand):
             i = cand_p[j]
-            if i < 0 or i >= n_flags or (i + 1) * fb > view.len:
+            sure = i < 0
+            if sure:
+                i = ~i
+            if i >= n_flags or (i + 1) * fb > view.len:
                 raise ValueError("candidate outside the block")
-            if classify(handle, rate, PyBytes_FromStringAndSize(base + i * fb, fb), frame_len):
+            if sure or classify(handle, rate, PyBytes_FromStringAndSize(base + i * fb, fb),
+                                frame_len):
                 flags[i] = 1
                 found += 1
         return found
@@ -566,7 +577,7 @@ def echo_gate(array.array out_a, array.array other_a, Py_ssize_t n_frames, array
     cdef long long* es = _int64s(es_a, &es_len)
     cdef long long* cand = _int64s(cand_a, &cand_len)
     cdef int64_t window = es[EG_WINDOW] if es_len >= ECHO_STATE_LEN else -1
-    cdef int64_t margin, loudest, v, f, k
+    cdef int64_t margin, loudest, v, f, k, c
     if not 0 <= window <= EG_MAX_WINDOW:
         raise ValueError("corrupt echo state")
     if (n_frames < 0 or out_len < n_frames * FRAME_OUT_STRIDE
@@ -574,7 +585,8 @@ def echo_gate(array.array out_a, array.array other_a, Py_ssize_t n_frames, array
         raise ValueError("echo gate buffers too short for the block")
     margin = es[EG_MARGIN_CDB]
     for j in range(n_cand):
-        f = cand[j]
+        c = cand[j]
+        f = c if c >= 0 else ~c
         if not 0 <= f < n_frames:
             raise ValueError("candidate outside the block")
         loudest = LEVEL_FLOOR_CDB
@@ -585,7 +597,7 @@ def echo_gate(array.array out_a, array.array other_a, Py_ssize_t n_frames, array
         if margin > 0 and loudest - out[f * FRAME_OUT_STRIDE] >= margin:
             out[f * FRAME_OUT_STRIDE + 3] = GATE_ECHO
         else:
-            cand[kept] = f
+            cand[kept] = c
             kept += 1
     for i in range(window):
         k = n_frames - window + i

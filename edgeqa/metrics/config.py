@@ -65,6 +65,10 @@ class MetricsConfig:
     tone_min_ms: int = 20
     #: Frames this long after a tone are tone too (the cut onset of the next DTMF digit).
     tone_hang_ms: int = 160
+    #: A frame every gate passes, this far above the noise floor and at most sure_talk_db
+    #: below the talker level, is speech without asking webrtcvad (0: always ask).
+    sure_floor_db: float = 25.0
+    sure_talk_db: float = 10.0
 
     def __post_init__(self) -> None:
         """Reject values that would make the analyzers meaningless."""
@@ -83,7 +87,8 @@ class MetricsConfig:
             raise ValueError("speech_pad_ms must be in [0, segment_bridge_ms]")
         if not 0 <= self.echo_window_ms <= 1000:
             raise ValueError("echo_window_ms must be in [0, 1000]")
-        for name in ("echo_margin_db", "babble_margin_db", "tone_gain_db"):
+        for name in ("echo_margin_db", "babble_margin_db", "tone_gain_db", "sure_floor_db",
+                     "sure_talk_db"):
             if not 0 <= getattr(self, name) <= 120:
                 raise ValueError(f"{name} must be in [0, 120] dB (0: off)")
         if not 0 <= self.talk_level_decay_db_per_s <= 100:

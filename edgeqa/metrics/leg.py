@@ -86,6 +86,8 @@ from edgeqa.metrics.reference import (
     LS_P56_HOLD_LEFT,
     LS_SAMPLE_N,
     LS_SUMSQ,
+    LS_SURE_FLOOR_CDB,
+    LS_SURE_TALK_CDB,
     LS_TALK_CDB,
     LS_TALK_DECAY_CDB,
     LS_TONE_GAIN_X100,
@@ -182,6 +184,8 @@ class LegAnalyzer:
                                  else round(100 * 10 ** (cfg.tone_gain_db / 10)))
         st[LS_TONE_MIN_RUN] = max(1, cfg.tone_min_ms // FRAME_MS)
         st[LS_TONE_HANG_FRAMES] = cfg.tone_hang_ms // FRAME_MS
+        st[LS_SURE_FLOOR_CDB] = round(cfg.sure_floor_db * 100)
+        st[LS_SURE_TALK_CDB] = round(cfg.sure_talk_db * 100)
         self._st = st
         self._g711 = 0  # the G.711 laws still possible in linear PCM (g711_match bits)
         self._g711_nonzero = 0  # nonzero samples checked against them
@@ -208,7 +212,7 @@ class LegAnalyzer:
         self.suspended = False
         self._first_frame = 0  # no segment starts before this frame (the last resume)
         self._sec_start = 0  # the first frame of the current per-second sample
-        self.vad_calls = 0
+        self.vad_calls = 0  # candidates: frames webrtcvad was asked about, or sure speech
         self._sec_speech = 0
         self._sec_sumsq = 0
         self._sec_clipped = 0

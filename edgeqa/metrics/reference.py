@@ -60,7 +60,9 @@ LS_TONE_RUN = 77  # tonal frames in a row up to the last frame
 LS_TONE_HANG_FRAMES = 78  # parameter: frames after a tone frame that are tone too
 LS_TONE_HANG_LEFT = 79  # frames of the hang still to come
 LS_TONE_MIN_RUN = 80  # parameter: tonal frames in a row before they are a tone
-LEG_STATE_LEN = 81
+LS_SURE_FLOOR_CDB = 81  # parameter: a passing frame this far above the floor (0: never) ...
+LS_SURE_TALK_CDB = 82  # parameter: ... and at most this far below the talker level is speech
+LEG_STATE_LEN = 83
 
 #: P.56 thresholds: index k (1..16) stands for c_k = 2**(k-1) in int16 units.
 P56_LEVELS = 16
@@ -72,6 +74,7 @@ GATE_PASS = 1  # a candidate: webrtcvad decides
 GATE_TONE = 2  # a steady single or dual tone (DTMF, call progress), or in the hang after one
 GATE_BABBLE = 3  # LS_BABBLE_MARGIN_CDB or more below the leg's own talker level
 GATE_ECHO = 4  # echo_gate: the other leg was this much louder within the echo window
+GATE_SURE = 5  # a candidate loud enough to be speech without asking webrtcvad (its cand: ~f)
 #: The tone test's linear predictor order: two sinusoids are predicted exactly by order 4.
 TONE_ORDER = 4
 #: The tones a frame's energy is looked for in: DTMF rows and columns, dial/ringback/busy
@@ -293,9 +296,12 @@ def _speech_gates(x16: memoryview, start: int, frame_len: int, lvl: int, gate: i
     talk = st[LS_TALK_CDB]
     if st[LS_BABBLE_MARGIN_CDB] > 0 and lvl <= talk - st[LS_BABBLE_MARGIN_CDB]:
         return GATE_BABBLE
+    sure = (st[LS_SURE_FLOOR_CDB] > 0 and talk > LEVEL_FLOOR_CDB
+            and lvl >= st[LS_FLOOR_CDB] + st[LS_SURE_FLOOR_CDB]
+            and lvl >= talk - st[LS_SURE_TALK_CDB])
     talk -= st[LS_TALK_DECAY_CDB]
     st[LS_TALK_CDB] = lvl if lvl > talk else talk
-    return GATE_PASS
+    return GATE_SURE if sure else GATE_PASS
 
 
 def leg_block(pcm: BytesLike, frame_len: int, st: array[int], out: array[int],
@@ -407,8 +413,8 @@ def leg_block(pcm: BytesLike, frame_len: int, st: array[int], out: array[int],
         out[o + 1] = peak
         out[o + 2] = clipped
         out[o + 3] = code
-        if code == GATE_PASS:
-            cand[n_cand] = f
+        if code == GATE_PASS or code == GATE_SURE:
+            cand[n_cand] = f if code == GATE_PASS else ~f
             n_cand += 1
     st[LS_ENV_P] = p
     st[LS_ENV_Q] = q
@@ -448,7 +454,8 @@ def echo_gate(out: array[int], other: array[int], n_frames: int, es: array[int],
     margin = es[EG_MARGIN_CDB]
     kept = 0
     for j in range(n_cand):
-        f = cand[j]
+        c = cand[j]
+        f = c if c >= 0 else ~c
         if not 0 <= f < n_frames:
             raise ValueError("candidate outside the block")
         loudest = LEVEL_FLOOR_CDB
@@ -459,7 +466,7 @@ def echo_gate(out: array[int], other: array[int], n_frames: int, es: array[int],
         if margin > 0 and loudest - out[f * FRAME_OUT_STRIDE] >= margin:
             out[f * FRAME_OUT_STRIDE + 3] = GATE_ECHO
         else:
-            cand[kept] = f
+            cand[kept] = c
             kept += 1
     # The history: the last `window` levels of (history, this block).
     for i in range(window):
@@ -475,7 +482,8 @@ def vad_frames(classify: Callable[[object, int, BytesLike, int], object], handle
     """Ask ``classify(handle, rate, frame, frame_len)`` about each candidate frame.
 
     Sets ``speech[i] = 1`` for the candidates it calls speech and returns their count; this
-    is the loop around webrtcvad's ``process`` that the gate leaves to run.
+    is the loop around webrtcvad's ``process`` that the gate leaves to run. A candidate
+    given as ``~i`` (GATE_SURE) is speech without asking.
     """
     fb = 2 * frame_len
     raw = memoryview(pcm).cast("B")
@@ -484,9 +492,12 @@ def vad_frames(classify: Callable[[object, int, BytesLike, int], object], handle
     found = 0
     for j in range(n_cand):
         i = cand[j]
-        if i < 0 or i >= len(speech) or (i + 1) * fb > len(raw):
+        sure = i < 0
+        if sure:
+            i = ~i
+        if i >= len(speech) or (i + 1) * fb > len(raw):
             raise ValueError("candidate outside the block")
-        if classify(handle, rate, raw[i * fb:(i + 1) * fb], frame_len):
+        if sure or classify(handle, rate, raw[i * fb:(i + 1) * fb], frame_len):
             speech[i] = 1
             found += 1
     return found

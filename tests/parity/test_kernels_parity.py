@@ -333,8 +333,11 @@ def test_vad_frames(impl: ModuleType) -> None:
         impl.vad_frames(_odd_sum, "h", 8000, pcm[:320], 160, cand, 2, bytearray(3))
     with pytest.raises(ValueError):  # a flag outside ``speech``
         impl.vad_frames(_odd_sum, "h", 8000, pcm, 160, cand, 3, bytearray(2))
-    with pytest.raises(ValueError):
-        impl.vad_frames(_odd_sum, "h", 8000, pcm, 160, array("q", [-1]), 1, bytearray(3))
+    with pytest.raises(ValueError):  # ~3: frame 3, sure, but outside the block
+        impl.vad_frames(_odd_sum, "h", 8000, pcm, 160, array("q", [~3]), 1, bytearray(3))
+    speech = bytearray(3)  # ~1: frame 1 is speech without asking (GATE_SURE)
+    assert impl.vad_frames(_odd_sum, "h", 8000, pcm, 160, array("q", [~1, 2]), 2, speech) == 2
+    assert speech == bytearray([0, 1, 1])
 
 
 @needs_c

@@ -18,8 +18,11 @@ from edgeqa.metrics.reference import (
     GATE_ECHO,
     GATE_NOISE,
     GATE_PASS,
+    GATE_SURE,
     GATE_TONE,
     LS_BABBLE_MARGIN_CDB,
+    LS_SURE_FLOOR_CDB,
+    LS_SURE_TALK_CDB,
     LS_TALK_DECAY_CDB,
     LS_TONE_GAIN_X100,
     LS_TONE_HANG_FRAMES,
@@ -28,8 +31,11 @@ from edgeqa.metrics.reference import (
 from tests.parity.test_kernels_parity import IMPLS, C, _leg_state, leg_block_in_blocks, needs_c
 
 
-def _gated_state(tone_min_run: int = 1, hang: int = 8) -> array[int]:
+def _gated_state(tone_min_run: int = 1, hang: int = 8, sure: bool = False) -> array[int]:
     st_ = _leg_state()
+    if sure:
+        st_[LS_SURE_FLOOR_CDB] = 2500
+        st_[LS_SURE_TALK_CDB] = 1000
     st_[LS_BABBLE_MARGIN_CDB] = 2000
     st_[LS_TALK_DECAY_CDB] = 1
     st_[LS_TONE_GAIN_X100] = round(100 * 10 ** 1.9)
@@ -107,6 +113,23 @@ def test_babble_below_the_talker_is_not_a_candidate(impl: ModuleType) -> None:
     assert codes == [GATE_PASS, GATE_PASS, GATE_BABBLE, GATE_BABBLE, GATE_BABBLE, GATE_PASS]
 
 
+@pytest.mark.parametrize("impl", IMPLS)
+def test_sure_frames_skip_webrtcvad(impl: ModuleType) -> None:
+    """Once a talker level is set, a frame 25 dB over the floor and within 10 dB of the talker
+    is GATE_SURE, given to the candidates as ~f; the echo gate keeps or drops it like any."""
+    st_ = _gated_state(sure=True)
+    n = 4
+    samples = _noise(-12, 160, 1) + _noise(-12, 160, 2) + _noise(-30, 160, 3) + _noise(-20, 160, 4)
+    out, cand = array("q", bytes(8 * FRAME_OUT_STRIDE * n)), array("q", bytes(8 * n))
+    n_cand = impl.leg_block(array("h", samples).tobytes(), 160, st_, out, cand)
+    assert [out[f * FRAME_OUT_STRIDE + 3] for f in range(n)] == [
+        GATE_PASS, GATE_SURE, GATE_PASS, GATE_SURE]  # no talker yet; -30: 18 dB under it
+    assert cand[:n_cand].tolist() == [0, ~1, 2, ~3]
+    other = [-12000, -12000, -12000, -400]  # frame 3 is 16 dB under the other leg
+    kept = impl.echo_gate(out, _out(other), n, reference.new_echo_state(13, 1500), cand, n_cand)
+    assert cand[:kept].tolist() == [0, ~1, 2]
+
+
 def _out(levels: list[int]) -> array[int]:
     out = array("q", bytes(8 * FRAME_OUT_STRIDE * max(1, len(levels))))
     for f, lvl in enumerate(levels):
@@ -176,18 +199,21 @@ def _frame(kind: str, freqs: tuple[float, ...], dbov: float, seed: int, n: int) 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(_KIND, _FREQS, st.sampled_from([-60.0, -45.0, -30.0, -10.0, -3.0]),
                           st.integers(0, 2**31 - 1)), max_size=20),
-       st.sampled_from([160, 320]), st.integers(1, 4), st.integers(1, 3), st.integers(0, 10))
-@example([("tone", (697, 1209), -10.0, 1)] * 6 + [("noise", (440,), -10.0, 2)] * 3, 160, 2, 1, 8)
-@example([("tone_ulaw", (941, 1477), -30.0, 1)] * 4, 320, 1, 2, 0)
+       st.sampled_from([160, 320]), st.integers(1, 4), st.integers(1, 3), st.integers(0, 10),
+       st.booleans())
+@example([("tone", (697, 1209), -10.0, 1)] * 6 + [("noise", (440,), -10.0, 2)] * 3, 160, 2, 1, 8,
+         True)
+@example([("tone_ulaw", (941, 1477), -30.0, 1)] * 4, 320, 1, 2, 0, False)
 def test_leg_block_gates_equal(frames: list[tuple[str, tuple[float, ...], float, int]],
-                               frame_len: int, blocks: int, run: int, hang: int) -> None:
+                               frame_len: int, blocks: int, run: int, hang: int,
+                               sure: bool) -> None:
     assert C is not None
     samples: list[int] = []
     for kind, freqs, dbov, seed in frames:
         samples += _frame(kind, freqs, dbov, seed, frame_len)
     pcm = array("h", samples).tobytes()
-    results = [leg_block_in_blocks(impl, pcm, frame_len, _gated_state(run, hang), len(frames),
-                                   blocks) for impl in (C, reference)]
+    results = [leg_block_in_blocks(impl, pcm, frame_len, _gated_state(run, hang, sure),
+                                   len(frames), blocks) for impl in (C, reference)]
     assert results[0] == results[1]
 
 
@@ -207,7 +233,8 @@ def test_echo_gate_equal(frames: list[tuple[int, int, bool]], window: int, margi
         for i in range(0, max(1, len(frames)), per):
             part = frames[i:i + per]
             out, other = _out([m for m, _, _ in part]), _out([o for _, o, _ in part])
-            cand = array("q", [f for f, (_, _, c) in enumerate(part) if c] + [0])
+            cand = array("q", [f if f % 3 else ~f for f, (_, _, c) in enumerate(part) if c]
+                         + [0])
             n_cand = len(cand) - 1
             kept = impl.echo_gate(out, other, len(part), es, cand, n_cand)
             got.append((kept, cand[:kept].tolist(), out.tolist()))
