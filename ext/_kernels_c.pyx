@@ -39,12 +39,8 @@ cdef enum: LS_CLIP_EVENTS = 14
 cdef enum: LS_BITS = 15
 cdef enum: LS_ACTIVE_BITS = 16
 cdef enum: LS_LAST_GE = 17
-cdef enum: LS_HIST = 34
 cdef enum: LS_FLOOR_INIT_CDB = 51
 cdef enum: LS_ENV_SHIFT = 52
-cdef enum: LS_P56_HOLD_FRAMES = 53
-cdef enum: LS_P56_HOLD_LEFT = 54
-cdef enum: LS_SPEECH_SUMSQ = 55
 cdef enum: LS_HIST_ALL = 56
 cdef enum: LS_TALK_CDB = 73
 cdef enum: LS_BABBLE_MARGIN_CDB = 74
@@ -139,6 +135,7 @@ cdef void _fill_tables() noexcept:
     for b in range(256):
         G711_BITS[<uint16_t>ULAW[b]] |= G711_ULAW
         G711_BITS[<uint16_t>ALAW[b]] |= G711_ALAW
+    G711_BITS[0] = G711_ULAW | G711_ALAW  # zero proves nothing (reference.g711_match)
     for v in range(65536):
         pair_b[0] = <unsigned char>(v & 0xFF)
         pair_b[1] = <unsigned char>(v >> 8)
@@ -355,11 +352,7 @@ cdef int _speech_gates(const int16_t* fx, Py_ssize_t frame_len, int64_t lvl, int
 
 
 def leg_block(pcm, Py_ssize_t frame_len, array.array st, array.array out, array.array cand):
-    """Run whole frames of one leg through stats, P.56, floor and gate; return the candidates.
-
-    The level histogram (LS_HIST, LS_SPEECH_SUMSQ) takes only the frames that pass the gate
-    or follow one within LS_P56_HOLD_FRAMES; LS_HIST_ALL and LS_SUMSQ take every frame.
-    """
+    """Run whole frames of one leg through stats, P.56, floor and gate; return the candidates."""
     cdef Py_buffer view
     cdef Py_ssize_t st_len, out_len, cand_len
     cdef long long* st_p = _int64s(st, &st_len)
@@ -392,16 +385,13 @@ cdef Py_ssize_t _leg_block(const int16_t* x, Py_ssize_t n_samples, Py_ssize_t fr
     cdef int64_t sumsq, clipped, events, qi, floor_cdb, lvl, k, drop_from, count
     cdef int64_t hi, lo, expire, a
     cdef Py_ssize_t s0, si
-    cdef int64_t total_sumsq = 0, total_clipped = 0, total_events = 0, speech_sumsq = 0
-    cdef int64_t hold_left = st[LS_P56_HOLD_LEFT], hold_frames = st[LS_P56_HOLD_FRAMES]
+    cdef int64_t total_sumsq = 0, total_clipped = 0, total_events = 0
     cdef int64_t fh[P56_LEVELS + 1]
-    cdef bint counted
     cdef int ax, v, peak, gate
     cdef const int16_t* fx
     if not (0 <= bits <= P56_LEVELS and 0 <= active <= P56_LEVELS):
         raise ValueError("corrupt leg state")
     cdef long long* last_ge = &st[LS_LAST_GE]
-    cdef long long* hist = &st[LS_HIST]
     cdef long long* hist_all = &st[LS_HIST_ALL]
     # Thresholds around the envelope: it is >= hi one level up, < lo one level down.
     hi = (<int64_t>1 << bits) if bits < P56_LEVELS else (<int64_t>1 << 62)
@@ -495,22 +485,10 @@ cdef Py_ssize_t _leg_block(const int16_t* x, Py_ssize_t n_samples, Py_ssize_t fr
             if floor_cdb > lvl:
                 floor_cdb = lvl
         st[LS_FLOOR_CDB] = floor_cdb
-        if gate:
-            hold_left = hold_frames
-            counted = True
-        elif hold_left > 0:
-            hold_left -= 1
-            counted = True
-        else:
-            counted = False
         # Only the levels the envelope visited in this frame are non-zero; all 17 are cheap.
         for k in range(P56_LEVELS + 1):
             hist_all[k] += fh[k]
-            if counted:
-                hist[k] += fh[k]
             fh[k] = 0
-        if counted:
-            speech_sumsq += sumsq
         total_sumsq += sumsq
         total_clipped += clipped
         total_events += events
@@ -524,8 +502,6 @@ cdef Py_ssize_t _leg_block(const int16_t* x, Py_ssize_t n_samples, Py_ssize_t fr
             cand[n_cand] = f if gate == GATE_PASS else ~f
             n_cand += 1
     st[LS_SUMSQ] += total_sumsq
-    st[LS_SPEECH_SUMSQ] += speech_sumsq
-    st[LS_P56_HOLD_LEFT] = hold_left
     st[LS_CLIPPED] += total_clipped
     st[LS_CLIP_EVENTS] += total_events
     st[LS_ENV_P] = p
@@ -659,23 +635,27 @@ cdef Py_ssize_t _segment_block(const unsigned char* speech, Py_ssize_t n, long l
 
 
 def g711_match(pcm, long long mask):
-    """Return (the bits of ``mask`` whose G.711 table holds every nonzero sample, nonzero samples)."""
+    """Return (the bits of ``mask`` whose G.711 table holds every nonzero sample, nonzero samples),
+    or (0, 0) as soon as no bit is left."""
     cdef Py_buffer view
     cdef const int16_t* x
-    cdef Py_ssize_t i, n
+    cdef Py_ssize_t i, j, n, stop
     cdef long long nonzero = 0
     cdef unsigned char m = <unsigned char>(mask & (G711_ULAW | G711_ALAW))
     PyObject_GetBuffer(pcm, &view, PyBUF_SIMPLE)
     try:
         x = <const int16_t*>view.buf
         n = view.len // 2
-        with nogil:
-            for i in range(n):
-                if not m:
-                    break
-                if x[i]:
-                    nonzero += 1
-                    m &= G711_BITS[<uint16_t>x[i]]
+        with nogil:  # no branch per sample: a table load, an and, a compare; a test per 64
+            i = 0
+            while i < n and m:
+                stop = i + 64 if i + 64 < n else n
+                for j in range(i, stop):
+                    m &= G711_BITS[<uint16_t>x[j]]
+                    nonzero += x[j] != 0
+                i = stop
+        if not m:
+            return 0, 0
         return m, nonzero
     finally:
         PyBuffer_Release(&view)

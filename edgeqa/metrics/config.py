@@ -34,10 +34,6 @@ class MetricsConfig:
     p56_time_constant_s: float = 0.03
     p56_hangover_s: float = 0.2
     p56_margin_db: float = 15.9
-    #: The active level is P.56 method B over the frames the noise-floor gate passes, and
-    #: over this much after each: the 0.2 s hang-over plus ~0.1 s for the envelope to fall,
-    #: so that on digital silence it equals the faithful P.56 and steady noise stays out.
-    level_gate_hold_ms: int = 300
     # Voice detection: webrtcvad behind a per-leg noise-floor gate.
     vad_mode: int = 2
     gate_margin_db: float = 8.0
@@ -81,8 +77,6 @@ class MetricsConfig:
             raise ValueError("vad_mode must be 0..3 (webrtcvad aggressiveness)")
         if self.vad_end_trim_ms < 0 or self.vad_end_trim_ms >= self.min_segment_ms:
             raise ValueError("vad_end_trim_ms must be in [0, min_segment_ms)")
-        if self.level_gate_hold_ms < 0:
-            raise ValueError("level_gate_hold_ms must be >= 0")
         if not 0 <= self.speech_pad_ms <= self.segment_bridge_ms:
             raise ValueError("speech_pad_ms must be in [0, segment_bridge_ms]")
         if not 0 <= self.echo_window_ms <= 1000:

@@ -15,13 +15,15 @@ it is confirmed or closed, so its energy is a difference of two of them.
 Codec maximum (spec: codec_max): a leg given as linear PCM ("pcm16") may carry G.711: a µ-law
 or A-law call delivered as slin by a tap, or recorded as PCM16 by a phone or MixMonitor. Each
 block's samples are checked against the two decode tables before it is analysed
-(kernels.g711_match): a law stays possible while every nonzero sample is one of its 256
-values, and once a sample is not, that law is out for good (a leg never flips back). The clip
-level is the lowest of the laws still possible (linear's when none is): a sample that clips
-against a law's maximum and is one of its values is that law's maximum itself, which rules the
-other law out, so no clipped sample is counted against the wrong maximum. ``codec_max`` reports
-a law once G711_MIN_EVIDENCE_S of nonzero samples have shown it. A leg given as "ulaw" or
-"alaw" (the channel's codec, where we know it) is judged against that law's maximum.
+(kernels.g711_match), and the block is judged against the lowest maximum of the laws whose
+table holds every nonzero sample of it (linear's when none does). Each block decides for
+itself: a sample that clips against a law's maximum and is one of its values is that law's
+maximum itself, and loud linear audio is never all table values, so a block can only be taken
+for a law when it is one; and a few frames that are not (a phone's packet-loss concealment in
+its recording of a G.711 call) leave the rest of the leg judged as G.711. ``codec_max`` reports
+a law once G711_MIN_EVIDENCE_S of nonzero samples have shown it, in blocks that make up
+G711_MIN_SHARE of the leg's audio. A leg given as "ulaw" or "alaw" (the channel's codec, where
+we know it) is judged against that law's maximum.
 
 A gap (suspend ... resume) is audio that is missing, not silence: the open segment closes where
 the audio stopped, nothing is analysed inside the gap, and on resume the leg starts over as at
@@ -82,8 +84,6 @@ from edgeqa.metrics.reference import (
     LS_HANG_SAMPLES,
     LS_HIST_ALL,
     LS_LAST_GE,
-    LS_P56_HOLD_FRAMES,
-    LS_P56_HOLD_LEFT,
     LS_SAMPLE_N,
     LS_SUMSQ,
     LS_SURE_FLOOR_CDB,
@@ -136,8 +136,11 @@ _SILENT_OUT = array("q", [LEVEL_FLOOR_CDB, 0, 0, 0] * FRAMES_PER_S)
 #: silence; a longer one is refused.
 MAX_HOLE_FILL_S = 60
 LegEvent = LegSample | SegmentStarted | SegmentEnded
-#: A linear leg is reported as G.711 (codec_max) once this much nonzero audio showed the law.
+#: A linear leg is reported as G.711 (codec_max) once this much nonzero audio showed the law,
 G711_MIN_EVIDENCE_S = 1.0
+#: in blocks that make up at least this share of its audio checked.
+G711_MIN_SHARE = 0.9
+_G711_BOTH = G711_ULAW | G711_ALAW
 #: Frames of running energy kept behind the newest (a segment ends at most bridge + 2 pads
 #: before it closes, and starts at most min_segment + pad before it is confirmed).
 SEGMENT_ENERGY_KEEP = 4 * FRAMES_PER_S
@@ -145,7 +148,7 @@ SEGMENT_ENERGY_KEEP = 4 * FRAMES_PER_S
 _G711_BITS: tuple[tuple[int, Codec], ...] = ((G711_ULAW, "ulaw"), (G711_ALAW, "alaw"))
 #: Leg state slots that a resume sets back to a new leg's values (see the module docstring).
 _RESUME_RESET = (LS_ENV_P, LS_ENV_Q, LS_CLIP_RUN, LS_FLOOR_CDB, LS_FLOOR_SET, LS_BITS,
-                 LS_ACTIVE_BITS, LS_P56_HOLD_LEFT, LS_TALK_CDB, LS_TONE_RUN, LS_TONE_HANG_LEFT,
+                 LS_ACTIVE_BITS, LS_TALK_CDB, LS_TONE_RUN, LS_TONE_HANG_LEFT,
                  *range(LS_LAST_GE, LS_LAST_GE + P56_LEVELS + 1))
 
 
@@ -177,7 +180,6 @@ class LegAnalyzer:
         st[LS_GATE_ABS_CDB] = round(cfg.gate_abs_dbov * 100)
         st[LS_FLOOR_RISE_CDB] = round(cfg.floor_rise_db_per_s * 100 * FRAME_MS / 1000)
         st[LS_FLOOR_INIT_CDB] = round(cfg.floor_init_max_dbov * 100)
-        st[LS_P56_HOLD_FRAMES] = cfg.level_gate_hold_ms // FRAME_MS
         st[LS_BABBLE_MARGIN_CDB] = round(cfg.babble_margin_db * 100)
         st[LS_TALK_DECAY_CDB] = round(cfg.talk_level_decay_db_per_s * FRAME_MS / 10)
         st[LS_TONE_GAIN_X100] = (0 if cfg.tone_gain_db == 0
@@ -187,8 +189,9 @@ class LegAnalyzer:
         st[LS_SURE_FLOOR_CDB] = round(cfg.sure_floor_db * 100)
         st[LS_SURE_TALK_CDB] = round(cfg.sure_talk_db * 100)
         self._st = st
-        self._g711 = 0  # the G.711 laws still possible in linear PCM (g711_match bits)
-        self._g711_nonzero = 0  # nonzero samples checked against them
+        self._detect = False  # linear PCM: each block is checked for G.711 (module docstring)
+        self._law_samples = [0, 0, 0]  # nonzero samples in blocks of µ-law (1), A-law (2) only
+        self._linear_samples = 0  # samples in blocks of neither law
         self.set_codec(codec)
         seg = new_segment_state()
         seg[SS_BRIDGE_FRAMES] = cfg.segment_bridge_ms // FRAME_MS
@@ -230,33 +233,36 @@ class LegAnalyzer:
     def set_codec(self, codec: Codec) -> None:
         """The leg's audio comes in ``codec`` from now on (its clip level; the rate stays).
 
-        Linear PCM is checked for G.711 content again from here (module docstring).
+        Linear PCM is checked for G.711 content from here (module docstring).
         """
         self.codec = codec
-        self._g711 = G711_ULAW | G711_ALAW if codec == "pcm16" else 0
-        self._g711_nonzero = 0
+        self._detect = codec == "pcm16"
+        self._law_samples = [0, 0, 0]
+        self._linear_samples = 0
         self._st[LS_CLIP_LEVEL] = clip_level(codec)
-        if self._g711:
-            self._st[LS_CLIP_LEVEL] = min(clip_level(c) for _, c in _G711_BITS)
 
     def _check_g711(self, pcm: bytes | bytearray | memoryview) -> None:
-        """Rule out the laws this block's samples are not values of; set the clip level."""
-        mask, nonzero = kernels.g711_match(pcm, self._g711)
-        self._g711_nonzero += nonzero
-        if mask != self._g711:
-            self._g711 = mask
-            laws = [c for bit, c in _G711_BITS if mask & bit] or ["pcm16"]
-            self._st[LS_CLIP_LEVEL] = min(clip_level(c) for c in laws)
+        """Judge this block against the laws its samples are values of: set the clip level."""
+        mask, nonzero = kernels.g711_match(pcm, _G711_BOTH)
+        if mask in (G711_ULAW, G711_ALAW):
+            self._law_samples[mask] += nonzero
+        elif not mask:
+            self._linear_samples += len(pcm) // 2
+        laws = [c for bit, c in _G711_BITS if mask & bit] or ["pcm16"]
+        self._st[LS_CLIP_LEVEL] = min(clip_level(c) for c in laws)
 
     @property
     def codec_max(self) -> int:
         """The maximum this leg is judged against (spec: codec_max; module docstring)."""
-        if self.codec != "pcm16":
+        if not self._detect:
             return CODEC_MAX[self.codec]
-        laws = [c for bit, c in _G711_BITS if self._g711 & bit]
-        evidence = G711_MIN_EVIDENCE_S * self.sample_rate
-        if len(laws) == 1 and self._g711_nonzero >= evidence:
-            return CODEC_MAX[laws[0]]
+        shown = self._law_samples
+        bit = G711_ULAW if shown[G711_ULAW] >= shown[G711_ALAW] else G711_ALAW
+        law: Codec = "ulaw" if bit == G711_ULAW else "alaw"
+        checked = shown[G711_ULAW] + shown[G711_ALAW] + self._linear_samples
+        if (shown[bit] >= G711_MIN_EVIDENCE_S * self.sample_rate
+                and shown[bit] >= G711_MIN_SHARE * checked):
+            return CODEC_MAX[law]
         return CODEC_MAX["pcm16"]
 
     def _new_vad(self) -> None:
@@ -338,7 +344,7 @@ class LegAnalyzer:
 
     def _gate_block(self, pcm: bytes | bytearray | memoryview) -> int:
         """The frames' stats, P.56 and gates (leg_block); return the speech candidates."""
-        if self._g711:
+        if self._detect:
             self._check_g711(pcm)
         return kernels.leg_block(pcm, self.frame_len, self._st, self._out, self._cand)
 

@@ -1,13 +1,8 @@
 """Pure-Python metric kernels: the readable specification that ext/_kernels_c.pyx must equal.
 
-The active level is ITU-T P.56 method B over the leg's gate-passing frames: the envelope and
-its hang-over run on every sample, but a frame's activity counts (and its energy) go to the
-level's histogram only when the noise-floor gate passed it or one of the LS_P56_HOLD_FRAMES
-frames before it (0.3 s: the 0.2 s hang-over plus the envelope's fall). Steady line noise
-therefore never enters the level (the faithful P.56 puts its threshold at the noise and reads
-6 dB low with -45 dBov noise), while on digital silence between words, which counts only
-through the envelope's fall and hang-over, the level stays the faithful one. The faithful,
-ungated histogram is kept beside it (LS_HIST_ALL, with LS_SUMSQ).
+The active level is ITU-T P.56 method B over every sample, as G.191 sv-p56 counts it: the
+envelope and its hang-over run on every sample, and each sample's highest active threshold is
+counted in LS_HIST_ALL (with LS_SUMSQ); level.py finds the level from those counts.
 
 Every kernel works on integers so that C and Python agree bit for bit; the only floats are
 ``log10`` of an exact mean square, which both sides take from the same libm.
@@ -44,12 +39,10 @@ LS_CLIP_EVENTS = 14  # runs of >= 3 clipped samples
 LS_BITS = 15  # bit length of the envelope's integer part at the last sample
 LS_ACTIVE_BITS = 16  # highest P.56 threshold index still active (with hang-over)
 LS_LAST_GE = 17  # 17 slots: last sample index whose envelope bit length was >= k
-LS_HIST = 34  # 17 slots: like LS_HIST_ALL, over the gate-passing (and held) frames only
+# 34..50: unused (a level over the gate-passing frames only, before metrics spec v1.1)
 LS_FLOOR_INIT_CDB = 51  # parameter: the first frame sets the floor, at most this level
 LS_ENV_SHIFT = 52  # parameter: the envelope steps 2**this samples at a time
-LS_P56_HOLD_FRAMES = 53  # parameter: frames after a gate-passing one that still count
-LS_P56_HOLD_LEFT = 54  # frames still counted since the last gate-passing frame
-LS_SPEECH_SUMSQ = 55  # sum of squares over the counted frames
+# 53..55: unused (that level's hold and energy)
 LS_HIST_ALL = 56  # 17 slots: samples whose highest active threshold index was k (all frames)
 #: The speech gates after the noise floor's (module docstring: tones, babble):
 LS_TALK_CDB = 73  # the leg's own talker level: a peak follower of the frames that pass
@@ -315,8 +308,6 @@ def leg_block(pcm: BytesLike, frame_len: int, st: array[int], out: array[int],
     Q12 fixed point, advanced one step of 2**LS_ENV_SHIFT samples (0.5 ms) at a time on the
     step's mean |x|: 60 times shorter than the time constant, it moves levels by < 0.05 dB.
     ``LS_HIST_ALL + k`` counts the samples whose highest active threshold was c_k = 2**(k-1);
-    ``LS_HIST + k`` and LS_SPEECH_SUMSQ count only frames that passed the gate or follow one
-    by at most LS_P56_HOLD_FRAMES frames (P.56 method B over the gate-passing frames).
     """
     x16 = _samples(pcm)
     shift = st[LS_ENV_SHIFT] if len(st) >= LEG_STATE_LEN else -1
@@ -390,20 +381,8 @@ def leg_block(pcm: BytesLike, frame_len: int, st: array[int], out: array[int],
             if floor > lvl:
                 floor = lvl
         st[LS_FLOOR_CDB] = floor
-        if gate:
-            st[LS_P56_HOLD_LEFT] = st[LS_P56_HOLD_FRAMES]
-            counted = True
-        elif st[LS_P56_HOLD_LEFT] > 0:
-            st[LS_P56_HOLD_LEFT] -= 1
-            counted = True
-        else:
-            counted = False
         for k in range(P56_LEVELS + 1):
             st[LS_HIST_ALL + k] += fh[k]
-            if counted:
-                st[LS_HIST + k] += fh[k]
-        if counted:
-            st[LS_SPEECH_SUMSQ] += sumsq
         st[LS_SUMSQ] += sumsq
         st[LS_CLIPPED] += clipped
         st[LS_CLIP_EVENTS] += events
@@ -560,12 +539,18 @@ _G711_SETS = ((G711_ULAW, frozenset(ULAW_TABLE)), (G711_ALAW, frozenset(ALAW_TAB
 
 
 def g711_match(pcm: BytesLike, mask: int) -> tuple[int, int]:
-    """Return (the bits of ``mask`` whose G.711 table holds every nonzero sample, nonzero samples).
+    """Return (the bits of ``mask`` whose G.711 table holds every nonzero sample, nonzero samples),
+    or (0, 0) as soon as no bit is left (the rest of the block is not read)."""
+    found = _g711_match(pcm, mask)
+    return found if found[0] else (0, 0)
+
+
+def _g711_match(pcm: BytesLike, mask: int) -> tuple[int, int]:
+    """g711_match, counting to the end.
 
     A µ-law or A-law call delivered as linear PCM (a tap's slin, a phone's or MixMonitor's
     PCM16 recording) holds only the 256 values of its decode table; zero is left out, as it
-    proves nothing (a tap's or a recorder's silence is zero in both laws). The count stops
-    where the last bit of ``mask`` fell: what follows no longer matters to the caller.
+    proves nothing (a tap's or a recorder's silence is zero in both laws).
     """
     nonzero = 0
     for x in _samples(pcm):

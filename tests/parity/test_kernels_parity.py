@@ -24,11 +24,7 @@ from edgeqa.metrics.reference import (
     LS_GATE_ABS_CDB,
     LS_GATE_MARGIN_CDB,
     LS_HANG_SAMPLES,
-    LS_HIST,
     LS_HIST_ALL,
-    LS_P56_HOLD_FRAMES,
-    LS_P56_HOLD_LEFT,
-    LS_SPEECH_SUMSQ,
     LS_SUMSQ,
     P56_LEVELS,
     SS_BRIDGE_FRAMES,
@@ -66,9 +62,8 @@ def test_compiled_kernels_loaded_when_wanted() -> None:
         assert kernels.leg_block is not reference.leg_block
 
 
-def _leg_state(clip_level: int = 32440, hold: int = 0) -> array[int]:
+def _leg_state(clip_level: int = 32440) -> array[int]:
     st = reference.new_leg_state()
-    st[LS_P56_HOLD_FRAMES] = hold
     st[LS_CLIP_LEVEL] = clip_level
     st[LS_ENV_K] = envelope_k_q20(8000, 0.03, 4)
     st[LS_ENV_SHIFT] = 2
@@ -149,37 +144,16 @@ def _hist(st_: array[int], base: int) -> list[int]:
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-def test_leg_block_level_counts_gated_and_held_frames(impl: ModuleType) -> None:
-    """LS_HIST/LS_SPEECH_SUMSQ take the gate-passing frames and LS_P56_HOLD_FRAMES after."""
-    st_ = _leg_state(hold=2)
+def test_leg_block_p56_counts_every_frame(impl: ModuleType) -> None:
+    """LS_HIST_ALL and LS_SUMSQ take every frame, gated or not (P.56 as sv-p56: spec v1.1)."""
+    st_ = _leg_state()
     noise = [(-1) ** i * 40 for i in range(160)]  # -58 dBov: under the absolute gate
     loud = [(-1) ** i * 3000 for i in range(160)]
     frames = [noise, loud, noise, noise, noise, noise]
     out, cand = array("q", bytes(8 * 4 * 6)), array("q", bytes(48))
     assert impl.leg_block(_pcm([x for f in frames for x in f]), 160, st_, out, cand) == 1
-    counted = [loud, noise, noise]  # the gate passes frame 1; the hold keeps frames 2 and 3
-    assert st_[LS_SPEECH_SUMSQ] == sum(x * x for f in counted for x in f)
     assert st_[LS_SUMSQ] == sum(x * x for f in frames for x in f)
-    assert sum(_hist(st_, LS_HIST)) == 160 * len(counted)
     assert sum(_hist(st_, LS_HIST_ALL)) == 160 * len(frames)
-    assert st_[LS_P56_HOLD_LEFT] == 0
-    full = _hist(st_, LS_HIST_ALL)
-    assert all(0 <= g <= a for g, a in zip(_hist(st_, LS_HIST), full, strict=True))
-
-
-@pytest.mark.parametrize("impl", IMPLS)
-def test_leg_block_hold_carries_across_calls(impl: ModuleType) -> None:
-    """A block that ends inside the hold continues it in the next call."""
-    quiet = _pcm([(-1) ** i * 40 for i in range(160)])
-    loud = _pcm([(-1) ** i * 3000 for i in range(160)])
-    whole, split = _leg_state(hold=3), _leg_state(hold=3)
-    out, cand = array("q", bytes(8 * 4 * 8)), array("q", bytes(64))
-    impl.leg_block(quiet + loud + quiet * 6, 160, whole, out, cand)
-    impl.leg_block(quiet + loud + quiet, 160, split, out, cand)
-    assert split[LS_P56_HOLD_LEFT] == 2
-    impl.leg_block(quiet * 5, 160, split, out, cand)
-    assert split.tolist() == whole.tolist()
-    assert sum(_hist(whole, LS_HIST)) == 160 * 4
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -270,17 +244,17 @@ def _frames_pcm(frames: list[tuple[int, int]], frame_len: int) -> bytes:
 @settings(max_examples=80, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from([0, 2, 30, 60, 300, 3000, 30000, 32767]),
                           st.integers(0, 2**31 - 1)), max_size=24),
-       st.sampled_from([80, 160, 320]), st.integers(0, 12), st.integers(1, 6))
-@example([(0, 0), (3000, 1), (0, 2), (0, 3), (0, 4)], 160, 2, 1)
-@example([(60, 0), (60, 1), (3000, 2), (60, 3), (3000, 4), (60, 5)], 160, 1, 3)
-@example([(32767, 0)] * 6, 160, 0, 2)
-@example([(30, 0), (30, 1)], 80, 12, 1)
-def test_leg_block_gated_level_equal(frames: list[tuple[int, int]], frame_len: int, hold: int,
+       st.sampled_from([80, 160, 320]), st.integers(1, 6))
+@example([(0, 0), (3000, 1), (0, 2), (0, 3), (0, 4)], 160, 1)
+@example([(60, 0), (60, 1), (3000, 2), (60, 3), (3000, 4), (60, 5)], 160, 3)
+@example([(32767, 0)] * 6, 160, 2)
+@example([(30, 0), (30, 1)], 80, 1)
+def test_leg_block_gated_level_equal(frames: list[tuple[int, int]], frame_len: int,
                                      blocks: int) -> None:
-    """C == Python on frames that open and close the gate, for any hold and block split."""
+    """C == Python on frames that open and close the gate, for any block split."""
     assert C is not None
     pcm = _frames_pcm(frames, frame_len)
-    results = [leg_block_in_blocks(impl, pcm, frame_len, _leg_state(hold=hold), len(frames),
+    results = [leg_block_in_blocks(impl, pcm, frame_len, _leg_state(), len(frames),
                                    blocks) for impl in (C, reference)]
     assert results[0] == results[1]
 

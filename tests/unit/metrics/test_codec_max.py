@@ -98,17 +98,31 @@ def _feed(la: LegAnalyzer, samples: list[int]) -> None:
     la.feed(array("h", samples).tobytes(), la.frames * la.frame_s)
 
 
-def test_a_leg_never_flips_back_to_g711() -> None:
-    """One sample off the tables makes a leg linear for good: its ±32124 no longer clip."""
+def test_each_block_is_judged_by_its_own_samples() -> None:
+    """Linear audio that touches ±32124 is linear (the value alone proves nothing); µ-law
+    rails in a block of µ-law values count, before and after a linear block."""
     la = LegAnalyzer("agent", RATE)
-    ulaw = [v for v in ULAW_TABLE if v]
-    _feed(la, (ulaw * 40)[:RATE])  # a second of µ-law values
-    assert la.codec_max == 32124
-    _feed(la, [1001] + [0] * 159)  # a linear value
-    assert la.codec_max == 32767
-    before = la.clipped
-    _feed(la, [32124, -32124] * 800)  # the µ-law rails, now against linear's maximum
-    assert la.clipped == before and la.codec_max == 32767
+    ulaw = [v for v in ULAW_TABLE if v and abs(v) < 30000]  # µ-law values off the rails
+    _feed(la, [1001, 32124, -32124, 5] * 40)  # a linear frame on the µ-law rails
+    assert la.clipped == 0
+    _feed(la, [32124, -32124, *(ulaw * 2)[:158]])  # a µ-law frame on them
+    assert la.clipped == 2
+    _feed(la, [32767, 32500] + [3] * 158)  # linear full scale: clipped against 32767
+    assert la.clipped == 4
+    _feed(la, [32124] * 3 + (ulaw * 2)[:157])  # µ-law again
+    assert la.clipped == 7 and la.clip_events == 1  # the one run of three
+
+
+def test_packet_loss_concealment_leaves_a_ulaw_leg_ulaw() -> None:
+    """A phone's recording of a µ-law call holds a few frames its packet-loss concealment
+    made up (values off the table, seen in the sandbox): the rest is still judged as µ-law."""
+    audio = as_pcm16(load_stereo(CALLS_HARD / "hot_line.ulaw.wav"))
+    agent = array("h", audio.agent)
+    at = int(3.05 * RATE)
+    agent[at:at + 309] = array("h", [7, -14, 7, -14, 14, -34] * 52)[:309]
+    s = run_call(CallAudio(audio.customer, agent.tobytes(), RATE, "pcm16"))
+    assert s["legs"]["agent"]["codec_max"] == 32124
+    assert_truth(s["legs"]["agent"], audio, hot_truth()["clip_ratio_ulaw"]["agent"])
 
 
 def test_rails_before_the_evidence_still_count() -> None:
