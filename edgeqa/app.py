@@ -26,6 +26,7 @@ from edgeqa.calls.changes import CallChange
 from edgeqa.calls.resyncer import Resyncer
 from edgeqa.calls.tracker import CallTracker
 from edgeqa.config import Config
+from edgeqa.hints.service import HintService
 from edgeqa.live.service import CHECKPOINT_TYPE, LiveMetrics
 from edgeqa.pci.model import paused_spans
 from edgeqa.pci.service import PciService
@@ -34,9 +35,12 @@ from edgeqa.recording.playback import STEREO_CACHE_DIR, StereoCache
 from edgeqa.recording.purge import RetentionJob
 from edgeqa.recording.service import Recorder
 from edgeqa.recording.summarizer import Summarizer
+from edgeqa.route import history as route_history
+from edgeqa.route.history import HistoryReader
+from edgeqa.route.service import RouteService, member_view
 from edgeqa.runtime.sdnotify import SdNotifier
 from edgeqa.spy.service import SpyService
-from edgeqa.store import Event, EventLike, Store
+from edgeqa.store import Event, EventLike, Store, StoredEvent
 from edgeqa.stream import StreamHub
 from edgeqa.stream.pipeline import EventPipeline
 
@@ -84,7 +88,8 @@ class Daemon:
         self.store = Store(s.path, synchronous=s.synchronous,
                            writer_queue_max_requests=s.writer_queue_max_requests,
                            batch_max_events=s.batch_max_events,
-                           retention_max_events=s.retention_max_events)
+                           retention_max_events=s.retention_max_events,
+                           projections=(route_history.project,))  # the caller history
         self.hub: StreamHub | None = None
         self.pipeline: EventPipeline | None = None
         self.api_address: tuple[str, int] | None = None
@@ -131,6 +136,12 @@ class Daemon:
         self.agi_routes: dict[str, AgiHandler] = {}
         self.agi = AgiServer(self.agi_routes, limits=cfg.agi.limits) if cfg.agi.enabled else None
         self.agi_routes.update(self.spy.routes())  # spy, spy-session (issue 11)
+        # route: QUEUE_PRIO, queue and agent offered first; history read beside the writer
+        self.route = RouteService(cfg.route, HistoryReader(s.path), self._submit,
+                                  member_view(self.tracker.state.queues), wall=wall, mono=mono)
+        self.agi_routes.update(self.route.routes())  # route (issue 13)
+        self.hints = HintService(cfg.hints, self.ami, self.store, self.store.put_audit,
+                                 self._submit, wall=wall, action_timeout_s=a.action_timeout_s)
         self.resyncer = Resyncer(self.tracker, self.ami, self.ari, submit=self._submit_tracked,
                                  emit=self.emit,
                                  wall=wall, mono=mono, action_timeout_s=a.action_timeout_s)
@@ -154,7 +165,8 @@ class Daemon:
             "status": "ok" if ok else "degraded",
             "version": __version__,
             "uptime_s": round(self._mono() - self._started_mono, 3),
-            "ami": {"connected": self.ami.connected, "sessions": self.ami.sessions_started},
+            "ami": {"connected": self.ami.connected, "sessions": self.ami.sessions_started,
+                    "messages_rejected": self.ami.messages_rejected},
             "ari": {"connected": self.ari.connected, "sessions": self.ari.stats.sessions},
             "last_resync": self.resyncer.last,
             "stream": {"last_seq": hub.last_seq if hub else 0,
@@ -171,6 +183,8 @@ class Daemon:
             "summaries": self.summaries.health() if self.summaries is not None else None,
             "pci": self.pci.health(),
             "spy": self.spy.health(),
+            "route": self.route.health(),
+            "hints": self.hints.health(),
             "retention": self.retention.health() if self.retention is not None else None,
             "agi": self.agi.health() if self.agi is not None else None,
         }
@@ -194,6 +208,15 @@ class Daemon:
         self._submit(events)
         if self.pipeline is not None:
             await self.pipeline.flush()
+
+    def _committed(self, events: list[StoredEvent]) -> None:
+        """Committed events: to the stream, then to the hints (call summaries)."""
+        assert self.hub is not None
+        self.hub.publish(events)
+        try:
+            self.hints.on_committed(events)
+        except Exception:  # the hints must never stop the stream
+            log.exception("hints failed on committed events")
 
     def _submit_tracked(self, events: Iterable[Any]) -> None:
         """Submit tracker events, and hand the tracker's typed changes to the live metrics."""
@@ -230,6 +253,7 @@ class Daemon:
         if msg.get("Event") == "UserEvent":
             self.pci.on_ami(msg)  # a PCI feature code from a phone
         self.spy.on_ami(msg)  # DTMF mode switches and hang-ups of spyer channels
+        self.hints.on_ami(msg)  # a person changing a penalty or pause a hint set (issue 13)
 
     def _on_ari(self, event: Mapping[str, Any]) -> None:
         self._track(self.tracker.handle_ari, event)
@@ -242,6 +266,8 @@ class Daemon:
         self.emit("asterisk.connected", {"link": link, "interface": link})
         if link == "ari" and self.live is not None:
             await self.live.sweep_orphans()
+        if link == "ami":
+            self.hints.on_session()  # applied hints against QueueStatus (issue 13)
         await self.resyncer.resync(link)
 
     def _on_ami_down(self, exc: BaseException | None) -> None:
@@ -312,6 +338,7 @@ class Daemon:
             log.exception("edgeqa failed")
             return EXIT_FAILED
         finally:
+            await self.route.close()  # its read connections, before the store closes
             await self.store.close()
 
     async def _run_open(self) -> int:
@@ -324,6 +351,8 @@ class Daemon:
         pipe = self.pipeline = EventPipeline(
             self.store, hub, intake_queue_max_events=c.tracker.intake_queue_max_events,
             batch_max_events=c.store.batch_max_events, clock=self._wall)
+        self.store.publish_to(self._committed)  # the stream, then the hints (issue 13)
+        await self.hints.restore()
         open_calls = await self.store.open_calls()
         self.resyncer.remember_open_calls(open_calls)
         if self.live is not None:
@@ -349,7 +378,8 @@ class Daemon:
                                  legal_holds=self.store,
                                  origins=GuardSettings(c.api.allowed_hosts,
                                                        c.api.allowed_origins, c.api.host),
-                                 auth=Authority(self.store, c.auth), spy=self.spy),
+                                 auth=Authority(self.store, c.auth), spy=self.spy,
+                                 hints=self.hints),
                         c.api.host, c.api.port,
                         ConnectionBounds(c.api.header_timeout_s, c.api.idle_timeout_s,
                                          c.api.max_connections))
@@ -388,6 +418,7 @@ class Daemon:
                     self.summaries.bind(tg)
                 self.pci.bind(tg)
                 self.spy.bind(tg)
+                self.hints.bind(tg)
                 pipe_task = tg.create_task(pipe.run(), name="pipeline")
                 self.emit("daemon.started", {"version": __version__, "pid": os.getpid(),
                                              "resume_from": hub.last_seq,
@@ -399,7 +430,8 @@ class Daemon:
                                           name="sweep"),
                            tg.create_task(self._warn_unreachable(), name="unreachable"),
                            tg.create_task(self._every(PCI_TICK_S, lambda: self.pci.tick(
-                               self._wall())), name="pci")]
+                               self._wall())), name="pci"),
+                           tg.create_task(self.hints.run(), name="hints")]
                 if self.recorder is not None and self.retention is not None:
                     helpers += [tg.create_task(self.recorder.watch_disk(), name="disk-guard"),
                                 tg.create_task(self.retention.run_forever(), name="retention")]
@@ -445,6 +477,7 @@ class Daemon:
         if self.agi is not None:
             await self.agi.stop()  # sessions end with FAILURE: the dialplan plays its prompt
         await self.spy.close()
+        await self.hints.close()  # while AMI is up: applied hints are put back (issue 13)
         if self.live is not None:
             # While ARI is still up: each call still up is checkpointed and its taps come down.
             await self.live.close(self._wall())

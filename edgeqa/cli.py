@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "edgeqa.commands.calls",
     "edgeqa.commands.pci",
     "edgeqa.commands.spy",
+    "edgeqa.commands.hints",  # issue 13
     "edgeqa.commands.recordings",
     "edgeqa.commands.export",
     "edgeqa.commands.audit",

@@ -346,8 +346,13 @@ cdef int _speech_gates(const int16_t* fx, Py_ssize_t frame_len, int64_t lvl, int
     cdef bint sure = (st[LS_SURE_FLOOR_CDB] > 0 and talk > LEVEL_FLOOR_CDB
                       and lvl >= st[LS_FLOOR_CDB] + st[LS_SURE_FLOOR_CDB]
                       and lvl >= talk - st[LS_SURE_TALK_CDB])
-    talk -= st[LS_TALK_DECAY_CDB]
-    st[LS_TALK_CDB] = lvl if lvl > talk else talk
+    if talk <= LEVEL_FLOOR_CDB:  # the first passing frame: the talker level starts there
+        talk = lvl
+    else:  # it falls slowly, and rises a quarter of the way per louder frame (not to a click)
+        talk -= st[LS_TALK_DECAY_CDB]
+        if lvl > talk:
+            talk += (lvl - talk) >> 2
+    st[LS_TALK_CDB] = talk
     return GATE_SURE if sure else GATE_PASS
 
 

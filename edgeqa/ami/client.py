@@ -103,6 +103,7 @@ class AmiClient:
         self._fatal: BaseException | None = None
         self.connect_attempts = 0
         self.sessions_started = 0
+        self._rejected_before = 0  # messages_rejected of the links that have ended
         self.last_ping_rtt_s: float | None = None
 
     @property
@@ -113,6 +114,12 @@ class AmiClient:
     def connected(self) -> bool:
         """True while a session is logged in and fully booted."""
         return self._connected.is_set()
+
+    @property
+    def messages_rejected(self) -> int:
+        """Messages from Asterisk refused as malformed or over a limit, over every link."""
+        current = self._link.messages_rejected if self._link is not None else 0
+        return self._rejected_before + current
 
     @property
     def banner(self) -> str | None:
@@ -240,6 +247,7 @@ class AmiClient:
         finally:
             self._connected.clear()
             self._link = None
+            self._rejected_before += link.messages_rejected
             link.drop(AmiDisconnectedError(f"AMI link lost: {error or link.reason}"))
             for task in children:
                 task.cancel()

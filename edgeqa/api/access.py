@@ -84,6 +84,8 @@ POLICIES: Mapping[tuple[str, str], Policy] = {
     ("POST", "/v1/spy"): Policy("spy.change"),
     ("PATCH", "/v1/spy/{spy_id}"): Policy("spy.change"),
     ("DELETE", "/v1/spy/{spy_id}"): Policy("spy.change"),
+    ("GET", "/v1/hints"): Policy("hints.read"),  # issue 13
+    ("DELETE", "/v1/hints/{hint_id}"): Policy("hints.change"),
 }
 
 

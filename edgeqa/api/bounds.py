@@ -171,12 +171,12 @@ class BoundedSite(web.BaseSite):
     __slots__ = ("_bounds", "_host", "_port", "gate")
 
     def __init__(self, runner: web.BaseRunner, host: str, port: int,
-                 bounds: ConnectionBounds) -> None:
+                 bounds: ConnectionBounds, gate: ConnectionGate | None = None) -> None:
         super().__init__(runner)
         self._host = host
         self._port = port
         self._bounds = bounds
-        self.gate = ConnectionGate(bounds.max_connections)
+        self.gate = gate if gate is not None else ConnectionGate(bounds.max_connections)
 
     @property
     def name(self) -> str:
@@ -201,6 +201,21 @@ class BoundedSite(web.BaseSite):
                                                 backlog=self._backlog)
 
 
-def install(app: web.Application) -> None:
-    """Make ``mark_requests`` ``app``'s first middleware (before the app is frozen)."""
+#: The application's ConnectionGate, for /v1/health's counters.
+GATE_KEY: web.AppKey[ConnectionGate] = web.AppKey("edgeqa.api.gate", ConnectionGate)
+
+
+def install(app: web.Application, gate: ConnectionGate) -> None:
+    """Make ``mark_requests`` ``app``'s first middleware and keep ``gate`` on it (before the
+    app is frozen)."""
     app.middlewares.insert(0, mark_requests)
+    app[GATE_KEY] = gate
+
+
+def counters(app: web.Application) -> dict[str, int] | None:
+    """The connection counters /v1/health shows: open now, refused at the cap, head timeouts
+    (None for an application not served by an ApiServer, as in aiohttp's test client)."""
+    gate = app.get(GATE_KEY)
+    if gate is None:
+        return None
+    return {"open": gate.open, "refused": gate.refused, "head_timeouts": gate.head_timeouts}

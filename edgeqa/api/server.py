@@ -8,6 +8,7 @@ import logging
 from aiohttp import web
 
 from edgeqa.api import access, bounds, guard, legal_hold, session
+from edgeqa.api import hints as hints_api
 from edgeqa.api import spy as spy_api
 from edgeqa.api.bounds import BoundedSite, ConnectionBounds
 from edgeqa.api.errors import json_errors
@@ -24,6 +25,7 @@ from edgeqa.api.pci import pause_handler, resume_handler
 from edgeqa.api.recording import recording_handler
 from edgeqa.api.stream import sse_handler, ws_handler
 from edgeqa.auth.service import Authority
+from edgeqa.hints.service import HintService
 from edgeqa.pci.service import PciService
 from edgeqa.recording.legal_hold import LegalHoldStore
 from edgeqa.recording.playback import StereoCache
@@ -41,6 +43,9 @@ SHUTDOWN_TIMEOUT_S = 5.0
 async def _health(request: web.Request) -> web.Response:
     view: DaemonView = request.app[VIEW_KEY]
     body = dict(view.health())
+    connections = bounds.counters(request.app)
+    if connections is not None:
+        body["api"] = {"connections": connections}
     return web.json_response(body, status=200 if body.get("status") == "ok" else 503)
 
 
@@ -54,7 +59,8 @@ def make_app(view: DaemonView, hub: StreamHub, settings: StreamSettings,
              pci: PciService | None = None,
              legal_holds: LegalHoldStore | None = None,
              origins: guard.GuardSettings | None = None, *,
-             auth: Authority, spy: SpyService | None = None) -> web.Application:
+             auth: Authority, spy: SpyService | None = None,
+             hints: HintService | None = None) -> web.Application:
     """Return the aiohttp application serving ``view``, ``hub`` and (if recording is on)
     ``recordings``, and the PCI pause of calls (``pci``); ``auth`` checks every request."""
     app = web.Application(middlewares=[json_errors], client_max_size=CLIENT_MAX_BODY_BYTES)
@@ -76,6 +82,7 @@ def make_app(view: DaemonView, hub: StreamHub, settings: StreamSettings,
     app.router.add_get("/v1/events", sse_handler)
     session.mount(app, auth)
     spy_api.mount(app, spy)  # /v1/spy (issue 11)
+    hints_api.mount(app, hints)  # /v1/hints (issue 13)
     return app
 
 
@@ -84,8 +91,9 @@ class ApiServer:
 
     def __init__(self, app: web.Application, host: str, port: int,
                  limits: ConnectionBounds | None = None) -> None:
-        bounds.install(app)
         self._limits = limits or ConnectionBounds()
+        self.gate = bounds.ConnectionGate(self._limits.max_connections)
+        bounds.install(app, self.gate)
         self.site: BoundedSite | None = None
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None,
                                      shutdown_timeout=SHUTDOWN_TIMEOUT_S)
@@ -96,7 +104,8 @@ class ApiServer:
     async def start(self) -> tuple[str, int]:
         """Bind and serve; return the bound (host, port) (port 0 picks a free port)."""
         await self._runner.setup()
-        site = self.site = BoundedSite(self._runner, self._host, self._port, self._limits)
+        site = self.site = BoundedSite(self._runner, self._host, self._port, self._limits,
+                                            self.gate)
         try:
             await site.start()
         except BaseException:

@@ -27,7 +27,8 @@ LOCAL_TOKEN_NAME = "local"
 
 #: What a request may do (the API maps each route to one of these).
 Action = Literal["health", "calls.read", "stream.read", "pci.change", "recording.download",
-                 "legal_hold.change", "session.logout", "spy.read", "spy.change"]
+                 "legal_hold.change", "session.logout", "spy.read", "spy.change",
+                 "hints.read", "hints.change"]
 #: Roles allowed each action; call-scoped ones are further checked against the call.
 ALLOWED: Mapping[str, frozenset[Role]] = {
     "health": frozenset(ROLES),
@@ -40,6 +41,9 @@ ALLOWED: Mapping[str, frozenset[Role]] = {
     # Spies: the supervisor's scope is checked against the target by edgeqa.api.spy.
     "spy.read": frozenset({"admin", "supervisor"}),
     "spy.change": frozenset({"admin", "supervisor"}),
+    # Routing hints (issue 13): a supervisor's scope is checked by edgeqa.api.hints.
+    "hints.read": frozenset({"admin", "supervisor"}),
+    "hints.change": frozenset({"admin", "supervisor"}),
 }
 
 

@@ -7,10 +7,12 @@
 - every stream reader: the lifecycle events that carry no call (LIFECYCLE_TYPES); a client
   needs them to know when to fetch the snapshot again.
 - other events without a call (recording.disk_low, stream.events_dropped): admin and feed.
-- audit.entry and spy.* (AGENT_HIDDEN_TYPES): as above (a supervisor, for the calls in its
-  scope), but never an agent, even about its own call: it would learn that it is being
+- audit.entry, spy.* and route.decided (AGENT_HIDDEN_TYPES): as above (a supervisor, for the
+  calls in its scope), but never an agent, even about its own call: it would learn that it is being
   listened to. For the same reason an agent's /v1/calls has no ``spies`` and no supervisor
   channel, and it gets no leg.* event about a supervisor's channel (hidden_from_agent).
+- hint.* (issue 13; they carry no call at the top level): admin and feed; a supervisor, for
+  its queues and its teams' agents; an agent, its own hints only (sees_hint).
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ LIFECYCLE_TYPES = frozenset({"daemon.started", "daemon.stopping", "asterisk.conn
                              "asterisk.disconnected", "resync.completed"})
 #: Event types an agent never gets, even about its own calls.
 AGENT_HIDDEN_TYPES = frozenset({"audit.entry", "spy.started", "spy.mode_changed", "spy.ended",
-                                "spy.denied"})
+                                "spy.denied",
+                                # a caller's past calls and agents (issue 13): not for agents
+                                "route.decided"})
 #: The tracker's role of a spying supervisor's channel.
 SUPERVISOR_ROLE = ROLE_SUPERVISOR
 #: Payload keys whose object names the event's call (call.*, leg.*, queue.caller_*).
@@ -101,7 +105,25 @@ def sees_uncalled_event(principal: Principal, type_: str, data: Mapping[str, Any
         return _queue_name(data) in principal.scope.queues
     if type_ == "agent.updated" and isinstance(data.get("agent"), Mapping):
         return sees_agent(principal, data["agent"], teams)
+    if type_.startswith("hint."):
+        hint = data.get("hint")
+        return sees_hint(principal, hint if isinstance(hint, Mapping) else data, teams)
     return False
+
+
+def sees_hint(principal: Principal, hint: Mapping[str, Any],
+              teams: Mapping[str, frozenset[str]]) -> bool:
+    """Whether ``principal`` sees a hint (or a skipped one): its ``queue``, its member's
+    ``interface`` and ``agent`` name. An agent sees its own hints, never another's."""
+    if principal.role in ("admin", "feed"):
+        return True
+    names = {hint.get("interface"), hint.get("agent")} - {None, ""}
+    scope = principal.scope
+    if principal.role == "agent":
+        return scope.agent is not None and scope.agent in names
+    if principal.role != "supervisor":
+        return False
+    return hint.get("queue") in scope.queues or bool(names & team_members(scope, teams))
 
 
 def filter_snapshot(principal: Principal, snap: Mapping[str, Any],
@@ -130,6 +152,7 @@ __all__ = [
     "filter_snapshot",
     "hidden_from_agent",
     "sees_agent",
+    "sees_hint",
     "sees_type",
     "sees_uncalled_event",
 ]

@@ -17,12 +17,18 @@ from edgeqa.audit.config import AuditConfig
 from edgeqa.auth.config import AuthConfig
 from edgeqa.config.fields import ConfigError, FieldReader, Secret, find_key_line, shown
 from edgeqa.config.files import MAX_CONFIG_BYTES, MAX_SECRET_BYTES, FileProblem, read_text_file
+from edgeqa.config.hints import read_hints
 from edgeqa.config.origins import parse_host, parse_origin
+from edgeqa.config.route import read_route
 from edgeqa.config.spy import read_spy
+from edgeqa.hints.config import KNOWN_KEYS as HINTS_KEYS
+from edgeqa.hints.config import HintsConfig
 from edgeqa.live.config import MAX_CALLS_DEFAULT, MAX_CALLS_LIMIT, TAP_MODES, LiveConfig
 from edgeqa.media.jitter import MAX_DEPTH_PACKETS
 from edgeqa.pci.config import PciConfig
 from edgeqa.recording.config import RecordingConfig
+from edgeqa.route.config import KNOWN_KEYS as ROUTE_KEYS
+from edgeqa.route.config import RouteConfig
 from edgeqa.runtime.net import is_loopback
 from edgeqa.spy.config import KNOWN_KEYS as SPY_KEYS
 from edgeqa.spy.config import SpyConfig
@@ -142,6 +148,8 @@ class Config:
     auth: AuthConfig = field(default_factory=AuthConfig)
     spy: SpyConfig = field(default_factory=SpyConfig)
     agi: AgiConfig = field(default_factory=AgiConfig)
+    route: RouteConfig = field(default_factory=RouteConfig)
+    hints: HintsConfig = field(default_factory=HintsConfig)  # issue 13
     source: Path | None = None
 
 
@@ -169,8 +177,10 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "pci": ("max_pause_s", "auto_resume"),
     "auth": ("session_lifetime_s", "cookie_secure", "local_token", "teams"),
     "spy": SPY_KEYS,
+    "hints": HINTS_KEYS,  # issue 13
     "agi": ("enabled", "host", "port", "max_sessions", "env_timeout_s", "command_timeout_s",
             "max_line_bytes", "max_env_lines"),
+    "route": ROUTE_KEYS,
 }
 _SECTIONS = tuple(_KNOWN_KEYS)
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -209,6 +219,8 @@ _BOUNDS: dict[str, dict[str, tuple[float, float]]] = {
     "pci": {"max_pause_s": (0.001, 86_400.0)},
     "auth": {"session_lifetime_s": (1.0, 30 * 86_400.0)},
     "spy": {"max_per_agent": (1, 100), "max_total": (1, 1000)},
+    "hints": {"max_penalty": (1, 1_000_000), "tick_s": (0.01, 60.0),
+              "max_duration_s": (1.0, 7 * 86_400.0), "cooldown_s": (0.001, 7 * 86_400.0)},
     # A line under 1 KiB cannot hold a long channel variable; Asterisk's own buffer is 8 KiB.
     "agi": {"max_sessions": (1, 10_000), "env_timeout_s": (0.001, 300.0),
             "command_timeout_s": (0.001, 3600.0), "max_line_bytes": (1024, 1_048_576),
@@ -547,6 +559,8 @@ def parse_config(
         auth=auth,
         spy=read_spy(readers["spy"], env, auth.teams),
         agi=_agi(readers["agi"]),
+        route=read_route(readers["route"]),
+        hints=read_hints(readers["hints"]),
         source=source,
     )
     if errors:

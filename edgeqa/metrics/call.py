@@ -15,9 +15,10 @@ have been analysed, so a gap is only its part outside pauses, and paused samples
 
 Echo: whether a leg's frame is speech may depend on the other leg's audio of the same moment (the
 echo gate, kernels.echo_gate), so the legs are analysed in lock-step: frames fed to one leg wait,
-queued, until the other leg's audio for them is in, then both are analysed together a block (at
-most a second) at a time. The wait is bounded: a leg more than MAX_LEG_AHEAD_S ahead of the other
-takes the other as silent up to there, as tick() takes a live leg lagging the clock.
+queued, until the other leg's audio for them is in (and the legs are level, or BATCH_FRAMES are
+in), then both are analysed together a block (at most a second) at a time. The wait is
+bounded: a leg more than MAX_LEG_AHEAD_S ahead of the other takes the other as silent up to
+there, as tick() takes a live leg lagging the clock.
 """
 
 from __future__ import annotations
@@ -59,6 +60,11 @@ MAX_PAUSES_PER_CALL = 10_000
 _FRAMES_PER_S = 1000 // FRAME_MS
 #: A leg's frames wait at most this long (call time) for the other leg's audio (module docstring).
 MAX_LEG_AHEAD_S = 30
+_LEG_AHEAD_FRAMES = MAX_LEG_AHEAD_S * _FRAMES_PER_S
+#: Frames both legs have wait to be analysed together until the legs are level, or until this
+#: many are in (200 ms): a tap's batch (a tick's frames of one leg, then the other's) is one
+#: block, not a block per frame.
+BATCH_FRAMES = 10
 
 
 def _t(frame: int) -> float:
@@ -174,9 +180,13 @@ class CallAnalyzer:
         if self._gap is not None:
             self.legs[leg].feed(pcm, t_s)  # dropped and counted: the audio is in a gap
             return out
-        for ev in self._leg_c.feed(pcm, t_s) if leg == "customer" else self._leg_a.feed(pcm, t_s):
+        c, a = self._leg_c, self._leg_a
+        for ev in c.feed(pcm, t_s) if leg == "customer" else a.feed(pcm, t_s):
             self._leg_event(ev, out)
-        self._analyse(out)
+        both = min(c.frames, a.frames) - c.done  # frames both legs have, not yet analysed
+        if (both > 0 and (c.frames == a.frames or both >= BATCH_FRAMES)) or not \
+                -_LEG_AHEAD_FRAMES <= c.frames - a.frames <= _LEG_AHEAD_FRAMES:
+            self._analyse(out)
         h_c, h_a = self._leg_c.horizon(), self._leg_a.horizon()
         target = h_c if h_c < h_a else h_a
         if target > self._cursor or self._hold_marks:
@@ -187,24 +197,22 @@ class CallAnalyzer:
         """Analyse the frames both legs have (module docstring: echo); ``final``: and the rest
         of the leg that has more, against digital silence (the other leg's audio ended)."""
         c, a = self._leg_c, self._leg_a
-        limit = MAX_LEG_AHEAD_S * _FRAMES_PER_S
         for lead, lag in ((c, a), (a, c)):
-            if lead.frames - lag.frames > limit:
-                for ev in lag.fill_to(lead.frames - limit):
+            if lead.frames - lag.frames > _LEG_AHEAD_FRAMES:
+                for ev in lag.fill_to(lead.frames - _LEG_AHEAD_FRAMES):
                     self._leg_event(ev, out)
-        while True:
-            k = min(c.queued_head, a.queued_head, _FRAMES_PER_S - c.done % _FRAMES_PER_S)
-            if k <= 0:
-                break
+        while c.frames > c.done and a.frames > a.done:
             assert c.done == a.done, "paired legs out of step"
+            k = _FRAMES_PER_S - c.done % _FRAMES_PER_S
+            k = min(k, c.frames - c.done, a.frames - a.done)
             self._pair_block(k, out)
         if final:
             for leg in LEGS:
                 la = self.legs[leg]
                 while la.queued:
-                    k = min(la.queued_head, _FRAMES_PER_S - la.done % _FRAMES_PER_S)
-                    pcm = la.queued_pcm(k)
-                    n_cand = la.echo_gate(None, self._echo[leg], k, la.gate_queued(pcm))
+                    k = min(la.queued, _FRAMES_PER_S - la.done % _FRAMES_PER_S)
+                    pcm, n_cand = la.gate_next(k)
+                    n_cand = la.echo_gate(None, self._echo[leg], k, n_cand)
                     events: list[LegEvent] = []
                     la.speech_queued(pcm, k, n_cand, events)
                     for ev in events:
@@ -213,8 +221,8 @@ class CallAnalyzer:
     def _pair_block(self, n: int, out: list[MetricEvent]) -> None:
         """Both legs' next ``n`` queued frames: gates, the echo gate across, then speech."""
         c, a = self._leg_c, self._leg_a
-        pc, pa = c.queued_pcm(n), a.queued_pcm(n)
-        cand_c, cand_a = c.gate_queued(pc), a.gate_queued(pa)
+        pc, cand_c = c.gate_next(n)
+        pa, cand_a = a.gate_next(n)
         cand_c = c.echo_gate(a, self._echo["customer"], n, cand_c)
         cand_a = a.echo_gate(c, self._echo["agent"], n, cand_a)
         events: list[LegEvent] = []

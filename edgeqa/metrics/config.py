@@ -63,8 +63,8 @@ class MetricsConfig:
     tone_hang_ms: int = 160
     #: A frame every gate passes, this far above the noise floor and at most sure_talk_db
     #: below the talker level, is speech without asking webrtcvad (0: always ask).
-    sure_floor_db: float = 25.0
-    sure_talk_db: float = 10.0
+    sure_floor_db: float = 20.0
+    sure_talk_db: float = 15.0
 
     def __post_init__(self) -> None:
         """Reject values that would make the analyzers meaningless."""

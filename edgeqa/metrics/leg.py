@@ -40,6 +40,7 @@ a leg's frames wait, queued, until the other leg's audio for them is in (see Cal
 from __future__ import annotations
 
 import copy
+import itertools
 import logging
 import math
 from array import array
@@ -112,12 +113,14 @@ from edgeqa.metrics.reference import (
 log = logging.getLogger(__name__)
 
 
-def _frozen(data: bytes | bytearray | memoryview) -> memoryview:
-    """``data`` as a byte view that nothing can change: bytes as they are, anything else (a
-    bytearray, a view of one, a receiver's buffer) copied."""
+def _frozen(data: bytes | bytearray | memoryview) -> bytes | memoryview:
+    """``data`` as bytes that nothing can change: bytes as they are, a byte view of bytes as
+    it is, anything else (a bytearray, a view of one, a receiver's buffer) copied."""
+    if type(data) is bytes:
+        return data
     if isinstance(data, memoryview) and data.readonly and isinstance(data.obj, bytes):
         return data.cast("B") if data.format != "B" else data
-    return memoryview(data if isinstance(data, bytes) else bytes(data))
+    return bytes(data)
 
 try:  # webrtcvad-wheels' C entry point: Vad.is_speech only adds a Python frame around it
     from _webrtcvad import process as _vad_process  # type: ignore[import-not-found]
@@ -208,7 +211,7 @@ class LegAnalyzer:
         self.done = 0  # the next frame to analyse (< frames while frames wait in the queue)
         #: Paired (CallAnalyzer): the chunks of whole frames fed and not yet analysed (bytes,
         #: or views of bytes: nothing that can change under them), the first from _queue_at.
-        self._queue: deque[memoryview] | None = None
+        self._queue: deque[bytes | memoryview] | None = None
         self._queue_at = 0
         self.frames_dropped = 0  # late or duplicate frames ignored
         self.frames_in_gap = 0  # frames fed while suspended, ignored
@@ -328,7 +331,9 @@ class LegAnalyzer:
         n_total = len(data) // fb
         if self._queue is not None:  # paired: the CallAnalyzer analyses it with the other leg
             if n_total:
-                self._queue.append(_frozen(data)[:n_total * fb])
+                chunk = _frozen(data)
+                self._queue.append(chunk if len(chunk) == n_total * fb
+                                   else memoryview(chunk)[:n_total * fb])
                 self.frames += n_total
             return
         pos = 0
@@ -422,32 +427,35 @@ class LegAnalyzer:
         """Frames fed and not yet analysed."""
         return self.frames - self.done
 
-    @property
-    def queued_head(self) -> int:
-        """Queued frames in the first chunk (a block is never cut from two chunks)."""
-        if not self._queue:
-            return 0
-        return (len(self._queue[0]) - self._queue_at) // self.frame_bytes
+    def gate_next(self, n: int) -> tuple[bytes | memoryview, int]:
+        """The first ``n`` queued frames through _gate_block: (their PCM, the speech
+        candidates). Frames from several chunks (a tap's frames) are joined: one block."""
+        queue = self._queue
+        assert queue is not None and 0 < n <= self.queued
+        at, size = self._queue_at, n * self.frame_bytes
+        head = queue[0]
+        if at + size <= len(head):
+            pcm = head if at == 0 and size == len(head) else memoryview(head)[at:at + size]
+        else:
+            parts, need = [memoryview(head)[at:]], size - (len(head) - at)
+            for chunk in itertools.islice(queue, 1, None):
+                parts.append(memoryview(chunk)[:need])
+                need -= len(parts[-1])
+                if need <= 0:
+                    break
+            pcm = b"".join(parts)
+        return pcm, self._gate_block(pcm)
 
-    def queued_pcm(self, n: int) -> memoryview:
-        """The first ``n`` queued frames (n <= queued_head)."""
-        assert self._queue is not None and 0 < n <= self.queued_head
-        at = self._queue_at
-        return self._queue[0][at:at + n * self.frame_bytes]
-
-    def gate_queued(self, pcm: memoryview) -> int:
-        """_gate_block of the first queued frames (``queued_pcm``); return the candidates."""
-        return self._gate_block(pcm)
-
-    def speech_queued(self, pcm: memoryview, n: int, n_cand: int,
+    def speech_queued(self, pcm: bytes | memoryview, n: int, n_cand: int,
                       events: list[LegEvent]) -> None:
-        """_speech_block of those frames, which leave the queue."""
+        """_speech_block of the frames of ``gate_next``, which leave the queue."""
         self._speech_block(pcm, n, n_cand, events)
-        assert self._queue is not None
-        self._queue_at += n * self.frame_bytes
-        if self._queue_at >= len(self._queue[0]):
-            self._queue.popleft()
-            self._queue_at = 0
+        queue = self._queue
+        assert queue is not None
+        at = self._queue_at + n * self.frame_bytes
+        while queue and at >= len(queue[0]):
+            at -= len(queue.popleft())
+        self._queue_at = at
 
     def echo_gate(self, other: LegAnalyzer | None, state: array[int], n: int,
                   n_cand: int) -> int:

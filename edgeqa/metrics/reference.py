@@ -12,6 +12,7 @@ PCM is 16-bit signed little-endian; an odd trailing byte is ignored.
 from __future__ import annotations
 
 import math
+import operator
 from array import array
 from collections.abc import Callable
 
@@ -188,9 +189,8 @@ def tone_share_pct(x16: memoryview, start: int, frame_len: int) -> int:
     """The share (%) of the frame's energy in its two strongest TONE_FREQS_HZ (Goertzel, Q14
     integers). A tone covering the whole frame has 2|X(f)|^2 = N * sum(x^2)."""
     coefs = TONE_COEF_Q14_16K if frame_len == 320 else TONE_COEF_Q14_8K
-    energy = 0
-    for n in range(start, start + frame_len):
-        energy += x16[n] * x16[n]
+    frame = x16[start:start + frame_len]
+    energy: int = sum(map(operator.mul, frame, frame))
     if energy == 0:
         return 0
     best = second = 0
@@ -223,11 +223,9 @@ def tonal(x16: memoryview, start: int, frame_len: int, gain_x100: int) -> bool:
     """
     p = TONE_ORDER
     end = start + frame_len
-    phi0 = [0] * (p + 1)  # phi(0, j) = sum over n in [start + p, end) of x[n] x[n - j]
-    for n in range(start + p, end):
-        xn = x16[n]
-        for j in range(p + 1):
-            phi0[j] += xn * x16[n - j]
+    # phi(0, j) = sum over n in [start + p, end) of x[n] x[n - j]
+    head = x16[start + p:end]
+    phi0 = [sum(map(operator.mul, head, x16[start + p - j:end - j])) for j in range(p + 1)]
     if phi0[0] <= 0:
         return False
     # phi(i, j) for 1 <= i <= j: phi(i - 1, j - 1) + x[p - i] x[p - j] - x[N - i] x[N - j].
@@ -292,8 +290,13 @@ def _speech_gates(x16: memoryview, start: int, frame_len: int, lvl: int, gate: i
     sure = (st[LS_SURE_FLOOR_CDB] > 0 and talk > LEVEL_FLOOR_CDB
             and lvl >= st[LS_FLOOR_CDB] + st[LS_SURE_FLOOR_CDB]
             and lvl >= talk - st[LS_SURE_TALK_CDB])
-    talk -= st[LS_TALK_DECAY_CDB]
-    st[LS_TALK_CDB] = lvl if lvl > talk else talk
+    if talk <= LEVEL_FLOOR_CDB:  # the first passing frame: the talker level starts there
+        talk = lvl
+    else:  # it falls slowly, and rises a quarter of the way per louder frame (not to a click)
+        talk -= st[LS_TALK_DECAY_CDB]
+        if lvl > talk:
+            talk += (lvl - talk) >> 2
+    st[LS_TALK_CDB] = talk
     return GATE_SURE if sure else GATE_PASS
 
 

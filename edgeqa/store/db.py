@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -129,10 +129,16 @@ def encode(event: EventLike) -> tuple[EventLike, str]:
     return event, json.dumps(event.data, separators=(",", ":"), allow_nan=False)
 
 
+#: A capability's own table kept from events, in the same transaction (``conn``, type, at, data).
+Projection = Callable[[sqlite3.Connection, str, float, Mapping[str, Any]], None]
+
+
 def insert_events(
-    conn: sqlite3.Connection, events: Sequence[tuple[EventLike, str]]
+    conn: sqlite3.Connection, events: Sequence[tuple[EventLike, str]],
+    projections: Sequence[Projection] = (),
 ) -> list[StoredEvent]:
-    """Insert encoded ``events`` (inside the caller's transaction); return them with their seq."""
+    """Insert encoded ``events`` (inside the caller's transaction); return them with their seq.
+    Each of ``projections`` sees every event after the store's own projection."""
     out: list[StoredEvent] = []
     for event, text in events:
         schema = schema_name(event.type)
@@ -143,6 +149,8 @@ def insert_events(
         seq = cur.lastrowid
         assert seq is not None
         _project(conn, seq, event, text)
+        for project in projections:
+            project(conn, event.type, float(event.at), event.data)
         out.append(StoredEvent(seq, event.type, float(event.at), schema, text))
     return out
 

@@ -117,6 +117,39 @@ MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     # prev_hash and hash (edgeqa.audit.chain); existing rows are chained in id order; UPDATE
     # and DELETE on audit are refused by triggers (edgeqa.audit.db.migrate_chain).
     migrate_chain,
+    # 7: the caller history of the FastAGI route (issue 13): one row per ended call of a known
+    # caller number, kept by edgeqa.route.history.project (a projection the daemon gives the
+    # store), read by (caller, ended_at) ranges only.
+    """
+    CREATE TABLE caller_history (
+        call_id     TEXT PRIMARY KEY,
+        caller      TEXT NOT NULL,   -- the customer's caller number, normalised (route.model)
+        ended_at    REAL NOT NULL,   -- wall time
+        agent       TEXT,            -- the agent interface that took the call (PJSIP/agent1)
+        agent_name  TEXT,
+        queue       TEXT,
+        dead_air_s  REAL,            -- total dead air of the call's summary (NULL: no summary)
+        talk_over_s REAL,            -- total talk-over of the call's summary
+        partial     INTEGER NOT NULL DEFAULT 0,  -- the summary did not hear the whole call
+        good        INTEGER          -- 1: heard whole, no dead_air/talk_over alert (NULL: none)
+    );
+    CREATE INDEX caller_history_caller ON caller_history (caller, ended_at);
+    """,
+    # 8: issue 13's hints: every queue penalty or pause the daemon made, with what the member
+    # had before and the hint's expiry (edgeqa.hints.db); restore reads the active ones.
+    """
+    CREATE TABLE hints (
+        id         TEXT PRIMARY KEY,
+        interface  TEXT NOT NULL,   -- the queue member (PJSIP/agent1)
+        queue      TEXT NOT NULL,
+        state      TEXT NOT NULL,   -- active | expired | cleared | dropped | failed
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        data       TEXT NOT NULL    -- JSON: edgeqa.hints.model.Hint.to_dict()
+    );
+    CREATE INDEX hints_state ON hints (state);
+    CREATE INDEX hints_interface ON hints (interface, created_at);
+    """,
 )
 
 

@@ -63,8 +63,11 @@ class Store:
         writer_queue_max_requests: int = WRITER_QUEUE_MAX_REQUESTS,
         batch_max_events: int = BATCH_MAX_EVENTS,
         retention_max_events: int = RETENTION_MAX_EVENTS,
+        projections: Sequence[db.Projection] = (),
     ) -> None:
         self.path = path
+        #: Capabilities' tables kept from the events, in each batch's transaction.
+        self.projections = tuple(projections)
         self.retention_max_events = retention_max_events
         self._since_prune = PRUNE_EVERY_EVENTS  # prune once at start-up
         self.synchronous = synchronous
@@ -318,7 +321,7 @@ class Store:
         try:
             conn.execute("BEGIN IMMEDIATE")
             for req in batch:
-                results.append(db.insert_events(conn, req.events))
+                results.append(db.insert_events(conn, req.events, self.projections))
             conn.execute("COMMIT")
         except Exception as exc:
             if conn.in_transaction:

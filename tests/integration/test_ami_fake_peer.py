@@ -15,9 +15,14 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from edgeqa.ami.client import AmiClient
-from edgeqa.ami.errors import AmiDisconnectedError, AmiNotConnectedError, AmiProtocolError
+from edgeqa.ami.errors import (
+    AmiDisconnectedError,
+    AmiNotConnectedError,
+    AmiOverloadError,
+    AmiProtocolError,
+)
 from edgeqa.ami.message import AmiMessage
-from edgeqa.ami.protocol import MAX_BUFFER_BYTES
+from edgeqa.ami.protocol import MAX_BUFFER_BYTES, MAX_MESSAGE_HEADERS
 from tests.support import ami as amihelpers
 from tests.support.ami import LoopbackServer, Recorder, ami_hygiene, until
 
@@ -283,3 +288,34 @@ async def test_close_during_backoff_against_refused_port() -> None:
         assert rec.disconnects == []  # no session was ever up
         await asyncio.wait_for(client.close(), STEP_S)
         await asyncio.wait_for(task, STEP_S)
+
+
+async def test_rejected_messages_are_counted_across_links_for_health() -> None:
+    async def script(conn: FakeConn) -> None:
+        await conn.login_ok()
+        action = await conn.read_action()
+        # FAKE: an answer over MAX_MESSAGE_HEADERS, which Asterisk never sends.
+        headers = "".join(f"X{i}: y\r\n" for i in range(MAX_MESSAGE_HEADERS + 1))
+        conn.writer.write(f"Response: Success\r\nActionID: {action['ActionID']}\r\n"
+                          f"{headers}\r\n".encode())
+        if conn.number == 1:
+            await conn.read_action()  # the Ping after the rejection: the link is still up
+            conn.writer.write_eof()
+            await conn.wait_eof()
+            return
+        await conn.serve_pings([])
+
+    rec = Recorder()
+    async with FakeAmiPeer(script) as peer:
+        client = make_client(peer.port, rec)
+        async with running(client):
+            await client.wait_connected(STEP_S)
+            with pytest.raises(AmiOverloadError):
+                await client.send_action("Status", timeout_s=STEP_S)
+            assert client.messages_rejected == 1 and client.connected
+            with pytest.raises(AmiDisconnectedError):
+                await client.send_action("Ping", timeout_s=STEP_S)
+            await until(lambda: client.sessions_started == 2, STEP_S)
+            with pytest.raises(AmiOverloadError):
+                await client.send_action("Status", timeout_s=STEP_S)
+            assert client.messages_rejected == 2  # the first link's count is kept

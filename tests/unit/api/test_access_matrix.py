@@ -86,6 +86,9 @@ EXPECTED: dict[tuple[str, str], tuple[dict[str, Any], bool]] = {
     ("POST", "/v1/spy"): (SPY, False),
     ("PATCH", "/v1/spy/{spy_id}"): (SPY, False),
     ("DELETE", "/v1/spy/{spy_id}"): (SPY, False),
+    # Hints (issue 13): admin and supervisors (the handler filters by the supervisor's scope).
+    ("GET", "/v1/hints"): (SPY, False),
+    ("DELETE", "/v1/hints/{hint_id}"): (SPY, False),
 }
 
 
@@ -134,7 +137,8 @@ def app_routes(env: Env) -> list[tuple[str, str]]:
 
 
 async def ask(env: Env, method: str, pattern: str, who: str) -> tuple[int, str]:
-    path = pattern.replace("{call_id}", CALL_A).replace("{spy_id}", "0123456789abcdef")
+    path = pattern.replace("{call_id}", CALL_A).replace("{spy_id}", "0123456789abcdef") \
+        .replace("{hint_id}", "0123456789abcdef")
     # A cursor beyond the end: a stream request that passes access control answers 400 at
     # once instead of streaming.
     params = {"after": "999999"} if pattern in ("/v1/stream", "/v1/events") else {}

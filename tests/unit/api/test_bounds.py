@@ -94,6 +94,12 @@ async def closed_after(reader: asyncio.StreamReader, *, limit_s: float = STEP_S,
     return loop.time() - started
 
 
+async def health_body(url: str) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as session, session.get(f"{url}/v1/health") as resp:
+        body: dict[str, Any] = await resp.json()
+        return body
+
+
 async def health(url: str) -> int:
     async with aiohttp.ClientSession() as session, session.get(f"{url}/v1/health") as resp:
         return resp.status
@@ -167,6 +173,17 @@ async def test_connections_over_the_cap_get_a_503_and_are_closed(tmp_path: Path)
             w.close()
         await until(lambda: env.site.gate.open == 0, STEP_S)
         assert await health(env.url) == 200  # a slot is free again
+        counters = (await health_body(env.url))["api"]["connections"]
+        assert counters == {"open": 1, "refused": 1, "head_timeouts": 0}  # open: this request
+
+
+async def test_health_counts_head_timeouts(env: Env) -> None:
+    _, writer = await asyncio.open_connection("127.0.0.1", env.port)
+    writer.write(b"GET /v1/health HT")  # FAKE: stops half-way through its request line
+    await until(lambda: env.site.gate.head_timeouts == 1, STEP_S)
+    writer.close()
+    counters = (await health_body(env.url))["api"]["connections"]
+    assert counters["head_timeouts"] == 1 and counters["refused"] == 0
 
 
 async def test_subscribers_capped_per_token(env: Env) -> None:

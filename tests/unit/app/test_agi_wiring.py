@@ -65,10 +65,16 @@ async def test_a_route_a_service_registers_is_served(tmp_path: Path) -> None:
             await peer.send_env("spy", ["listen", "1"])
             assert await peer.rest() == b""
         async with FakeAsteriskAgi(daemon.agi.address[1]) as peer:
-            await peer.send_env("route")  # nobody registered it
+            await peer.send_env("nobody")  # nobody registered it
             assert await peer.rest() == b"FAILURE\n"
+        async with FakeAsteriskAgi(daemon.agi.address[1]) as peer:  # the route service's own
+            await peer.send_env("route", ["support", "0"])
+            assert (await peer.command() or "").startswith('EXEC "MSet" "QUEUE_PRIO=0,')
+            await peer.reply("200 result=0")
+            assert await peer.rest() == b""
         assert seen == [("listen", "1")]
-        assert daemon.health()["agi"]["sessions"] == 2
+        assert daemon.health()["agi"]["sessions"] == 3
+        assert daemon.health()["route"]["decided"] == 1
     finally:
         daemon.request_stop()
         assert await asyncio.wait_for(run, TIMEOUT_S) == EXIT_OK

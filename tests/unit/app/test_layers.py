@@ -39,7 +39,7 @@ LAYERS: dict[str, int] = {
     "ami": PROTOCOLS, "ari": PROTOCOLS, "media": PROTOCOLS, "agi": PROTOCOLS,
     "calls": MODEL, "stream": MODEL, "store": MODEL, "audit": MODEL, "auth": MODEL,
     "live": LIVE, "recording": LIVE, "pci": LIVE, "supervisor": LIVE, "routing": LIVE,
-    "feed": LIVE, "cues": LIVE, "spy": LIVE,
+    "feed": LIVE, "cues": LIVE, "spy": LIVE, "route": LIVE, "hints": LIVE,
     "app": ROOT_LAYER, "config": ROOT_LAYER,
     "cli": FACE, "__main__": FACE, "commands": FACE, "api": FACE, "web": FACE,
     "sandbox": SANDBOX,

@@ -234,7 +234,7 @@ def test_migration_6_chains_the_rows_of_a_v5_store(tmp_path: Path,
                              {"mode": "listen"}, source="127.0.0.1:5000")])
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 6 == len(MIGRATIONS)
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) >= 6
         rows = _rows(conn)
         assert [r["action"] for r in rows] == ["pci.pause", "pci.resume", "token.added",
                                                "legal_hold.set", "spy.started"]

@@ -102,3 +102,31 @@ def test_gap_then_resume_keeps_the_legs_in_step() -> None:
     # the agent's echo (9.65-12.81, 14.5-17.64 on the agent's leg) makes no segment of its own.
     after = [s for s in result.legs["customer"].segments if s[0] >= 9.0]
     assert len(after) == 3, after
+
+
+def test_a_taps_batch_is_analysed_as_one_block() -> None:
+    """A tick's frames of one leg, then the other's: analysed when the legs are level (or
+    BATCH_FRAMES are in), not frame by frame; the result is the same."""
+    from edgeqa.metrics.call import BATCH_FRAMES
+
+    audio = load_stereo(CALLS_HARD / "echo.wav")
+    call = CallAnalyzer(audio.sample_rate, audio.codec)
+    c, a = call.legs["customer"], call.legs["agent"]
+    fc, fa = _frames(audio, "customer"), _frames(audio, "agent")
+    for i in range(12):
+        call.feed("customer", fc[i], i * 0.02)
+    for i in range(BATCH_FRAMES - 1):
+        call.feed("agent", fa[i], i * 0.02)
+        assert c.done == a.done == 0
+    call.feed("agent", fa[BATCH_FRAMES - 1], (BATCH_FRAMES - 1) * 0.02)
+    assert c.done == a.done == BATCH_FRAMES
+    call.feed("agent", fa[BATCH_FRAMES], BATCH_FRAMES * 0.02)
+    assert c.done == BATCH_FRAMES
+    call.feed("agent", fa[BATCH_FRAMES + 1], (BATCH_FRAMES + 1) * 0.02)
+    assert c.done == a.done == 12  # level
+    for start in range(12, len(fc), 12):
+        for i in range(start, min(start + 12, len(fc))):
+            call.feed("customer", fc[i], i * 0.02)
+        for i in range(start, min(start + 12, len(fa))):
+            call.feed("agent", fa[i], i * 0.02)
+    assert build_summary(call.finish()) == run_call(audio)

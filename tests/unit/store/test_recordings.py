@@ -53,7 +53,7 @@ def test_migration_3_adds_the_recordings_table(tmp_path: Path) -> None:
     try:
         from edgeqa.store.schema import migrate
 
-        assert migrate(conn) == len(MIGRATIONS) == 6
+        assert migrate(conn) == len(MIGRATIONS) >= 6
         cols = [r[1] for r in conn.execute("PRAGMA table_info(recordings)")]
         assert cols[:9] == ["call_id", "leg", "path", "started_at", "ended_at", "codec", "size",
                             "sha256", "state"]

@@ -16,8 +16,10 @@ from jsonschema import Draft202012Validator
 from edgeqa.audit.db import AUDIT_EVENT_TYPE
 from edgeqa.calls import CallTracker
 from edgeqa.calls.model import EVENT_TYPES
+from edgeqa.hints.service import HINT_EVENT_TYPES
 from edgeqa.live.events import METRIC_EVENT_TYPES
 from edgeqa.recording.events import RECORDING_EVENT_TYPES
+from edgeqa.route.service import ROUTE_EVENT_TYPES
 from edgeqa.spy.service import SPY_EVENT_TYPES
 from edgeqa.store import Store, schema_name
 from tests.support.ami_events import ami_messages, run_ami
@@ -36,7 +38,8 @@ def test_every_schema_file_is_a_draft_2020_12_schema(name: str) -> None:
 
 
 @pytest.mark.parametrize("event_type", [*EVENT_TYPES, *DAEMON_EVENTS, *METRIC_EVENT_TYPES,
-                                        *RECORDING_EVENT_TYPES, *SPY_EVENT_TYPES])
+                                        *RECORDING_EVENT_TYPES, *SPY_EVENT_TYPES,
+                                        *ROUTE_EVENT_TYPES, *HINT_EVENT_TYPES])
 def test_every_event_type_has_its_current_payload_schema(event_type: str) -> None:
     assert schema_name(event_type) in names()
 
