@@ -342,8 +342,8 @@ PROFILE_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("tick: analyzer", ("feed (edgeqa/metrics/call.py", "tick (edgeqa/metrics/call.py")),
     ("tick: events -> stream events", ("_emit (edgeqa/live/call.py",)),
     ("tick: take from the engine", ("take (edgeqa/live/call.py",)),
+    ("capture ring + engine", ("capture.py", "ingest")),  # (the ticks' timer reads the ring)
     ("tick: the rest", ("_tick_calls",)),
-    ("capture ring + engine", ("capture.py", "ingest")),
     ("store writer thread", ("_run (edgeqa/store/writer.py", "_commit (edgeqa/store/writer.py")),
     ("store append (encode)", ("append (edgeqa/store/writer.py", "encode (edgeqa/store/db.py")),
     ("stream hub + pipeline", ("edgeqa/stream/",)),

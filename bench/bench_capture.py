@@ -129,7 +129,7 @@ async def floor(port_base: int, legs: int, seconds: float) -> dict[str, Any]:
     frames = [0]
     num = struct.Struct("=I")
 
-    def sink(block: memoryview, now: float) -> int:
+    def sink(block: memoryview, now: float, wall_minus_loop: float) -> int:
         n = int(num.unpack_from(block, 12)[0])
         frames[0] += n
         return n

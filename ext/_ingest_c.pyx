@@ -84,6 +84,8 @@ cdef extern from "linux/if_packet.h":
         tpacket_bd_header_u hdr
     struct tpacket3_hdr:
         uint32_t tp_next_offset
+        uint32_t tp_sec
+        uint32_t tp_nsec
         uint32_t tp_snaplen
         uint16_t tp_mac
         uint16_t tp_net
@@ -105,6 +107,7 @@ cdef int MAX_PIECES = _ref.MAX_HELD_PIECES
 cdef double CONTIGUOUS = _ref.CONTIGUOUS_S
 cdef int BLOCK_DESC = _ref.BLOCK_DESC_BYTES
 cdef int FRAME_HDR = _ref.FRAME_HEADER_BYTES
+cdef double FRAME_AGE = _ref.MAX_FRAME_AGE_S
 
 # Engine counters (ENGINE_COUNTERS order)
 DEF C_DATAGRAMS = 0
@@ -399,7 +402,10 @@ cdef class Ingest:
                 break
         return n
 
-    def feed_block(self, block, double now_s):
+    def feed_block(self, block, double now_s, wall_minus_loop_s=None):
+        cdef bint stamped = wall_minus_loop_s is not None
+        cdef double offset_s = wall_minus_loop_s if stamped else 0.0
+        cdef double t
         cdef const uint8_t[::1] v = memoryview(block).cast("B")
         cdef Py_ssize_t size = v.shape[0]
         if size < BLOCK_DESC:
@@ -424,7 +430,14 @@ cdef class Ingest:
             if hdr.tp_net < hdr.tp_mac or end > size or hdr.tp_mac < FRAME_HDR:
                 self.counts[C_TRUNCATED] += 1
             else:
-                self._ip(base + offset + hdr.tp_net, end - offset - hdr.tp_net, now_s)
+                t = now_s  # the reference's frame_time
+                if stamped and (hdr.tp_sec != 0 or hdr.tp_nsec != 0):
+                    t = <double>hdr.tp_sec + <double>hdr.tp_nsec * 1e-9 - offset_s
+                    if t < now_s - FRAME_AGE:
+                        t = now_s - FRAME_AGE
+                    if t > now_s:
+                        t = now_s
+                self._ip(base + offset + hdr.tp_net, end - offset - hdr.tp_net, t)
             if hdr.tp_next_offset == 0:
                 break
             offset += hdr.tp_next_offset

@@ -77,7 +77,17 @@ cdef enum: EG_WINDOW = 0
 cdef enum: EG_MARGIN_CDB = 1
 cdef enum: EG_LEVELS = 2
 cdef enum: EG_MAX_WINDOW = 50
-cdef enum: ECHO_STATE_LEN = 52
+cdef enum: EG_LOSS_CDB = 52
+cdef enum: EG_SEEN = 53
+cdef enum: ECHO_STATE_LEN = 54
+cdef enum: EG_ACTIVE_CDB = -4000
+cdef enum: EG_WARMUP_FRAMES = 50
+cdef enum: EG_LOSS_START_CDB = 4000
+cdef enum: EG_WARMUP_UP_CDB = 11
+cdef enum: EG_WARMUP_DOWN_CDB = 100
+cdef enum: EG_LOSS_UP_CDB = 1
+cdef enum: EG_LOSS_DOWN_CDB = 9
+cdef enum: EG_TOLERANCE_CDB = 800
 
 cdef enum: SS_BRIDGE_FRAMES = 0
 cdef enum: SS_MIN_FRAMES = 1
@@ -552,34 +562,51 @@ def vad_frames(classify, handle, int rate, pcm, Py_ssize_t frame_len, array.arra
 def echo_gate(array.array out_a, array.array other_a, Py_ssize_t n_frames, array.array es_a,
               array.array cand_a, Py_ssize_t n_cand):
     """Drop the candidates that may be echo of the other leg; return how many are left."""
-    cdef Py_ssize_t out_len, other_len, es_len, cand_len, j, kept = 0, i
+    cdef Py_ssize_t out_len, other_len, es_len, cand_len, j = 0, kept = 0, i, f
     cdef long long* out = _int64s(out_a, &out_len)
     cdef long long* other = _int64s(other_a, &other_len)
     cdef long long* es = _int64s(es_a, &es_len)
     cdef long long* cand = _int64s(cand_a, &cand_len)
     cdef int64_t window = es[EG_WINDOW] if es_len >= ECHO_STATE_LEN else -1
-    cdef int64_t margin, loudest, v, f, k, c
+    cdef int64_t margin, loudest, v, k, c, drop, loss, seen
     if not 0 <= window <= EG_MAX_WINDOW:
         raise ValueError("corrupt echo state")
     if (n_frames < 0 or out_len < n_frames * FRAME_OUT_STRIDE
             or other_len < n_frames * FRAME_OUT_STRIDE or not 0 <= n_cand <= cand_len):
         raise ValueError("echo gate buffers too short for the block")
     margin = es[EG_MARGIN_CDB]
-    for j in range(n_cand):
-        c = cand[j]
-        f = c if c >= 0 else ~c
-        if not 0 <= f < n_frames:
-            raise ValueError("candidate outside the block")
+    loss = es[EG_LOSS_CDB]
+    seen = es[EG_SEEN]
+    for f in range(n_frames):
         loudest = LEVEL_FLOOR_CDB
         for k in range(f - window, f + 1):
             v = other[k * FRAME_OUT_STRIDE] if k >= 0 else es[EG_LEVELS + window + k]
             if v > loudest:
                 loudest = v
-        if margin > 0 and loudest - out[f * FRAME_OUT_STRIDE] >= margin:
-            out[f * FRAME_OUT_STRIDE + 3] = GATE_ECHO
-        else:
-            cand[kept] = c
-            kept += 1
+        drop = loudest - out[f * FRAME_OUT_STRIDE]
+        if j < n_cand:
+            c = cand[j]
+            if (c if c >= 0 else ~c) == f:
+                j += 1
+                if margin > 0 and drop >= margin and (
+                        seen < EG_WARMUP_FRAMES or drop >= loss - EG_TOLERANCE_CDB):
+                    out[f * FRAME_OUT_STRIDE + 3] = GATE_ECHO
+                else:
+                    cand[kept] = c
+                    kept += 1
+        if loudest >= EG_ACTIVE_CDB:
+            if seen == 0:
+                loss = drop if drop < EG_LOSS_START_CDB else EG_LOSS_START_CDB
+            elif drop > loss:
+                loss += EG_LOSS_UP_CDB if seen >= EG_WARMUP_FRAMES else EG_WARMUP_UP_CDB
+            elif drop < loss:
+                loss -= EG_LOSS_DOWN_CDB if seen >= EG_WARMUP_FRAMES else EG_WARMUP_DOWN_CDB
+            if seen < EG_WARMUP_FRAMES:
+                seen += 1
+    if j != n_cand:
+        raise ValueError("candidate outside the block or out of order")
+    es[EG_LOSS_CDB] = loss
+    es[EG_SEEN] = seen
     for i in range(window):
         k = n_frames - window + i
         es[EG_LEVELS + i] = (other[k * FRAME_OUT_STRIDE] if k >= 0

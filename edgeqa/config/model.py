@@ -376,7 +376,7 @@ def _tracker(r: FieldReader) -> TrackerConfig:
 
 
 def _live(r: FieldReader) -> LiveConfig:
-    tick_s = r.positive("tick_s", 0.25)
+    tick_s = r.positive("tick_s", 0.5)  # issue 9: half the per-tick cost of 0.25
     if tick_s > 1.0:
         r.fail("tick_s", f"must be <= 1.0 (alerts are due within 1 s), got {tick_s!r}")
     ports = r.port("capture_port_start", 10000), r.port("capture_port_end", 20000)

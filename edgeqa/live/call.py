@@ -73,7 +73,8 @@ class LiveCall:
         self.events = CallEvents(call_id, clock)
         self._sink = sink
         self._on_checkpoint = on_checkpoint
-        self._checkpoint_every_s = checkpoint_every_s
+        #: Call time between two checkpoints (LiveMetrics stretches it under load).
+        self.checkpoint_every_s = checkpoint_every_s
         self._checkpointed_s = max(0.0, first_seen_s)
         #: Call time where the last audio received (and fed) ends.
         self.heard_to_s = 0.0
@@ -234,7 +235,7 @@ class LiveCall:
         if self.gap is None:
             self._emit(self.analyzer.tick(t_s))
         if self._on_checkpoint is not None and \
-                t_s - self._checkpointed_s >= self._checkpoint_every_s:
+                t_s - self._checkpointed_s >= self.checkpoint_every_s:
             self._checkpointed_s = t_s
             try:
                 summary = self.summary_so_far(t_s)

@@ -170,6 +170,21 @@ class CaptureService:
                 "kernel_packets": s.kernel_packets, "kernel_drops": s.kernel_drops,
                 "kernel_freezes": s.kernel_freezes, "engine": self.engine.stats()}
 
+    def hold(self) -> None:
+        """The live calls' one timer reads the ring from now on (RtpCapture.hold)."""
+        if self.reader is not None:
+            self.reader.hold()
+
+    def drain(self) -> None:
+        """Read what the ring holds now (the timer, before it ticks calls)."""
+        if self.reader is not None:
+            self.reader.drain()
+
+    def release(self) -> None:
+        """The ring wakes its reader again (no live call is ticked)."""
+        if self.reader is not None:
+            self.reader.release()
+
     def close(self) -> None:
         if self.reader is not None:
             self.reader.close()

@@ -16,7 +16,8 @@ class LiveConfig:
     stasis_timeout_s: float
     tick_s: float
     #: Each tapped call's summary so far is kept in the store this often (call time): what
-    #: a killed daemon loses of a call is at most this long.
+    #: a killed daemon loses of a call is at most this long; with more than 4 x this many
+    #: calls, calls / 4 s (edgeqa.live.service MAX_CHECKPOINTS_PER_S).
     checkpoint_interval_s: float = 5.0
     #: How each leg's audio reaches the daemon (TAP_MODES): "capture" the phones' RTP on the
     #: host (edgeqa/live/capture_tap.py), "snoop" an ARI snoop per leg (edgeqa/live/taps.py),

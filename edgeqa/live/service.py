@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,7 @@ from typing import Any
 from edgeqa.ari.resources import AriResources
 from edgeqa.ari.rest import AriError, AriHttpError
 from edgeqa.calls.changes import CallChange, CallConnected, CallEnded, HoldChanged
-from edgeqa.live.call import LiveCall
+from edgeqa.live.call import ANALYZER_CODEC, LiveCall
 from edgeqa.live.capture_tap import CAPTURE_CODEC, CallCapture, CaptureService
 from edgeqa.live.clock import CallClock
 from edgeqa.live.config import MAX_SNOOP_CALLS, LiveConfig
@@ -30,7 +31,7 @@ from edgeqa.live.events import GAP_DAEMON_RESTART, GAP_PBX_OUTAGE, unavailable
 from edgeqa.live.router import TapRouter
 from edgeqa.live.taps import CallTaps, TapError
 from edgeqa.media.receiver import RtpReceiver, open_receiver
-from edgeqa.media.timeline import WireCodec
+from edgeqa.media.timeline import CODEC_RATE, WireCodec
 from edgeqa.metrics.events import Leg
 from edgeqa.store import Checkpoint, EventLike
 from edgeqa.store import Event as StreamEvent
@@ -74,20 +75,34 @@ ALERT_TICK_S = 0.03
 #: ... for at most this long after the mark (then the silence has ended, or the audio is
 #: missing and a tick fills it in MAX_LEG_LAG_S: the round's ticks take over).
 ALERT_WAIT_S = 0.3
-#: Stream events that wait for the end of the tick round, so that a round's per-second
-#: samples of every call reach the store in one transaction; any other event (an alert, a
-#: summary) sends them on at once, in order, so it is never held.
+#: While calls are ticked, their one timer reads the capture ring (CaptureService.hold: the
+#: ring wakes no one, some 50 times a second less) before each wake-up's ticks, and at least
+#: this often: the ring holds 330 ms of 2,000 legs' RTP (edgeqa.media.capture RING_BLOCKS).
+CAPTURE_DRAIN_S = 0.1
+#: Stream events that wait for the end of the tick round, so that the per-second samples of
+#: every call reach the store in one transaction; any other event (an alert, a summary) sends
+#: them on at once, in order, so it is never held.
 HELD_TYPES = frozenset({"leg.sample"})
+#: ... and for at least this long since the held ones last went on (a round is tick_s): one
+#: transaction a second for every call's samples, which are one a second per leg anyway. Each
+#: transaction is an fsync and wakes the loop twice (bench_switch --profile).
+HOLD_SAMPLES_S = 1.0
 #: Events held at most; beyond it they go on at once.
 MAX_HELD_EVENTS = 10_000
 #: Keeps checkpoints durably, in one transaction (Store.put_checkpoints); whether each was.
 SaveCheckpoints = Callable[[Sequence[Checkpoint]], Awaitable[Sequence[bool]]]
 #: The calls' checkpoints are written together, at most this often (one transaction for all
 #: that came due meanwhile, instead of one per call): a killed daemon loses at most
-#: checkpoint_interval_s plus this.
+#: checkpoint_every_s (checkpoint_interval_s, longer beyond 4 x that many calls) plus this.
 CHECKPOINT_WRITE_EVERY_S = 1.0
 #: Checkpoints waiting for that write (the latest per call); beyond it new calls' are skipped.
 MAX_PENDING_CHECKPOINTS = 10_000
+#: Checkpoints taken a second at most, whatever the number of calls: under load each call's
+#: interval stretches from checkpoint_interval_s to active calls / this (60 calls: 15 s). A
+#: checkpoint snapshots the call's whole analysis (LiveCall.summary_so_far: ~10 % of the
+#: daemon's CPU at 12 a second, bench_switch --profile); with recording on, a killed daemon's
+#: calls get their summary from the recordings anyway (edgeqa.recording.summaries).
+MAX_CHECKPOINTS_PER_S = 4.0
 
 
 @dataclass(slots=True)
@@ -146,6 +161,8 @@ class LiveMetrics:
         self._next_slice = 0
         #: leg.sample events held until the end of the tick round (HELD_TYPES).
         self._held: list[StreamEvent] = []
+        #: Loop time the held samples last went on.
+        self._held_since = -math.inf
         #: Calls with a dead-air alert due before their next tick: (next tick, the alert's
         #: mark), loop times.
         self._alerts: dict[str, tuple[float, float]] = {}
@@ -343,11 +360,10 @@ class LiveMetrics:
                          f"{reason}", now)
             return
         live = self._live_call(call_id, change.answered_at, now,
-                               CAPTURE_CODEC if capture is not None else SNOOP_CODEC)
+                               CAPTURE_CODEC if capture is not None else SNOOP_CODEC,
+                               rate_of_checkpoint=capture is None)
         if live.before is not None or live.gap is not None:
             self.stats.resumed += 1
-        if live.sample_rate != 8000:
-            capture = None  # resumed from a snoop-tapped run's 16 kHz checkpoint: stay so
         self._apply_pauses(live)
         channels: dict[Leg, str] = {"customer": change.customer, "agent": change.agent}
         receiver = self.receiver.local_address
@@ -381,17 +397,27 @@ class LiveMetrics:
         """The one timer of all calls: each call is ticked once per tick_s, a slice of the
         calls per wake-up (TICK_SLICES; whole slices up to CALLS_PER_WAKEUP calls); a call
         whose dead-air alert is due before its next tick also at the alert's mark (see
-        ALERT_TICK_S). It stops when no call is active. The round's held samples go on at
-        its end."""
+        ALERT_TICK_S). Each wake-up reads the capture ring first (at least every
+        CAPTURE_DRAIN_S). It stops when no call is active. The held samples go on at the end
+        of the first round HOLD_SAMPLES_S after they last went."""
         loop = asyncio.get_running_loop()
         k = 0
         step = wakeup_slices(len(self.active))
         next_slice = loop.time() + self.cfg.tick_s * step / TICK_SLICES
+        capture = self.capture if self.capture is not None and \
+            self.capture.reader is not None else None
+        drained = loop.time()
+        if capture is not None:
+            capture.hold()
         try:
             while self.active:
                 wake = min([next_slice, *(due for due, _ in self._alerts.values())])
+                if capture is not None:
+                    wake = min(wake, drained + CAPTURE_DRAIN_S)
                 await asyncio.sleep(max(0.0, wake - loop.time()))
-                now = loop.time()
+                if capture is not None:
+                    capture.drain()
+                now = drained = loop.time()
                 for call_id, (due, mark) in list(self._alerts.items()):
                     if due <= now:
                         self._tick(call_id, self.active.get(call_id), now, mark)
@@ -400,12 +426,14 @@ class LiveMetrics:
                 for j in range(k, k + step):
                     for call_id, taps in list(self._slices[j % TICK_SLICES].items()):
                         self._tick(call_id, taps, now)
-                if k + step >= TICK_SLICES:  # a round ends
-                    self._send_held()
+                if k + step >= TICK_SLICES and now - self._held_since >= HOLD_SAMPLES_S:
+                    self._send_held()  # a round ends, HOLD_SAMPLES_S after the last
                 k = (k + step) % TICK_SLICES
                 step = wakeup_slices(len(self.active))
                 next_slice = max(next_slice + self.cfg.tick_s * step / TICK_SLICES, now)
         finally:
+            if capture is not None:
+                capture.release()
             self._alerts.clear()
             self._send_held()
 
@@ -418,6 +446,8 @@ class LiveMetrics:
             taps.poll(now)
         if taps is None or not taps.running or taps.ended.is_set() or taps.failed.is_set():
             return
+        taps.call.checkpoint_every_s = checkpoint_every_s(self.cfg.checkpoint_interval_s,
+                                                          len(self.active))
         try:
             taps.call.tick(now)
         except Exception as exc:  # the call's task refuses it; the others go on
@@ -433,8 +463,11 @@ class LiveMetrics:
             self._alerts[call_id] = (now + ALERT_TICK_S, mark if mark is not None else due)
 
     def _live_call(self, call_id: str, answered_at: float, now: float,
-                   codec: WireCodec = SNOOP_CODEC) -> LiveCall:
-        """The call's LiveCall on its one clock; resumed from a previous run's checkpoint."""
+                   codec: WireCodec = SNOOP_CODEC, rate_of_checkpoint: bool = True) -> LiveCall:
+        """The call's LiveCall on its one clock; resumed from a previous run's checkpoint,
+        at the checkpoint's rate and codec (``rate_of_checkpoint``), else at ``codec``'s with
+        the checkpoint taken over (summary_at_rate): a call a snoop run checkpointed at
+        16 kHz moves to the capture tap."""
         left = self._left_open.pop(call_id, None)
         before = left.checkpoint if left is not None else None
         if before is not None and isinstance(before.get("started_at"), int | float):
@@ -445,7 +478,10 @@ class LiveMetrics:
         summary = before.get("summary") if before is not None else None
         if isinstance(summary, Mapping):  # one rate and codec per call: its summaries merge
             key = (summary.get("sample_rate"), summary.get("codec"))
-            codec = next((c for k, c in RESUME_CODEC.items() if k == key), codec)
+            if rate_of_checkpoint:
+                codec = next((c for k, c in RESUME_CODEC.items() if k == key), codec)
+            elif key != (CODEC_RATE[codec], ANALYZER_CODEC[codec]):
+                summary = summary_at_rate(summary, CODEC_RATE[codec], ANALYZER_CODEC[codec])
 
         def keep(covered_to_s: float, so_far: dict[str, Any]) -> None:
             self._keep(Checkpoint(call_id, clock.answered_at, covered_to_s, so_far,
@@ -552,12 +588,14 @@ class LiveMetrics:
             return
         if self._held:
             events, self._held = self._held + events, []
+            self._held_since = asyncio.get_running_loop().time()
         self._submit(events)
 
     def _send_held(self) -> None:
         """Submit the held samples (the end of a tick round, or the timer stops)."""
         if self._held:
             events, self._held = self._held, []
+            self._held_since = asyncio.get_running_loop().time()
             self._submit(events)
 
     # --- shutdown --------------------------------------------------------------------------
@@ -597,6 +635,26 @@ class LiveMetrics:
         if pending:
             await asyncio.wait(pending)
         log.info("live metrics closed: %d calls checkpointed", len(tasks) - len(pending))
+
+
+def checkpoint_every_s(interval_s: float, active: int) -> float:
+    """Call time between a call's checkpoints with ``active`` calls: ``interval_s`` ([live]
+    checkpoint_interval_s), or longer so that all calls take MAX_CHECKPOINTS_PER_S a second."""
+    return max(interval_s, active / MAX_CHECKPOINTS_PER_S)
+
+
+def summary_at_rate(summary: Mapping[str, Any], sample_rate: int,
+                    codec: str) -> dict[str, Any]:
+    """A summary taken at another rate or codec, as one at ``sample_rate`` and ``codec``, so
+    that it merges with the rest of its call (merge_summaries takes one rate and codec): each
+    leg's ``samples`` and ``clipped`` are scaled by the rates (its clip_ratio stays); times,
+    segments and levels (dBov) do not depend on the rate and stay. The clipped count stays what
+    the other codec's clip level counted."""
+    ratio = sample_rate / float(summary["sample_rate"])
+    legs = {leg: {**values, "samples": round(values["samples"] * ratio),
+                  "clipped": round(values["clipped"] * ratio)}
+            for leg, values in summary["legs"].items()}
+    return {**summary, "sample_rate": sample_rate, "codec": codec, "legs": legs}
 
 
 def wakeup_slices(active: int) -> int:

@@ -5,9 +5,10 @@ classic BPF filter that keeps only packets the host *receives* (``PACKET_HOST``:
 each packet also passes once as ``PACKET_OUTGOING``, which would double it), unfragmented UDP
 (IPv4, or IPv6 without extension headers) to a destination port in Asterisk's RTP range. The
 kernel fills a ``PACKET_RX_RING`` of TPACKET_V3 blocks and hands a block over when it is full
-or RING_RETIRE_MS old; the loop's reader walks every block the kernel handed over
-(``block_status & TP_STATUS_USER``), passes each block's memoryview to a sink (the ingest
-engine's ``feed_block``, which walks the frames) with one clock reading, and gives it back.
+or RING_RETIRE_MS old; the loop's reader (or, while live calls are ticked, their one timer:
+RtpCapture.hold) walks every block the kernel handed over (``block_status & TP_STATUS_USER``),
+passes each block's memoryview to a sink (the ingest engine's ``feed_block``, which walks the
+frames, each at its kernel time) with one clock reading, and gives it back.
 
 No ARI object, no audiohook, no RTP port: capture costs Asterisk nothing
 (docs/asterisk.md#the-capture-tap). It needs Linux and CAP_NET_RAW; anywhere else
@@ -24,6 +25,7 @@ import mmap
 import socket
 import struct
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -48,8 +50,11 @@ IPPROTO_UDP = 17
 SKF_AD_PROTOCOL = 0xFFFFF000
 SKF_AD_PKTTYPE = 0xFFFFF004
 
-#: Ring limits. One block is handed over when full or this old: the capture's added latency.
-RING_RETIRE_MS = 10
+#: Ring limits. One block is handed over when full or this old: how late the newest audio can
+#: be when the ring is read (a dead-air alert waits for its audio: edgeqa.live.service
+#: ALERT_TICK_S). Where a frame goes on the call timeline does not depend on it: each frame
+#: carries the kernel's time (Ingest.feed_block).
+RING_RETIRE_MS = 20
 #: 64 KiB blocks hold about 270 G.711 frames (240 bytes each with headers).
 RING_BLOCK_BYTES = 1 << 16
 #: 128 blocks (8 MiB): at 2,000 legs (100,000 packets/s, 24 MB/s) 330 ms of backlog before the
@@ -69,8 +74,9 @@ _U32 = struct.Struct("=I")
 # struct tpacket_stats_v3 { u32 tp_packets, tp_drops, tp_freeze_q_cnt; }
 _STATS_V3 = struct.Struct("=3I")
 
-#: Called with one block's memoryview and the loop time it was read at; returns frames walked.
-BlockSink = Callable[[memoryview, float], int]
+#: Called with one block's memoryview, the loop time it was read at and the wall clock minus
+#: the loop's then (the frames' kernel times are wall clock); returns the frames walked.
+BlockSink = Callable[[memoryview, float, float], int]
 #: One classic BPF instruction: (code, jt, jf, k).
 Instruction = tuple[int, int, int, int]
 
@@ -217,7 +223,7 @@ class BlockRing:
         self._view = memoryview(buffer)
         self._next = 0
 
-    def drain(self, sink: BlockSink, now_s: float,
+    def drain(self, sink: BlockSink, now_s: float, wall_minus_loop_s: float = 0.0,
               max_blocks: int = MAX_BLOCKS_PER_WAKEUP) -> int:
         """Hand every block the user owns to ``sink`` (at most ``max_blocks``), give each back
         to the kernel; return the blocks walked. A sink that raises costs its block only."""
@@ -230,7 +236,7 @@ class BlockRing:
                 break
             block = view[base:base + size]
             try:
-                self.stats.frames += sink(block, now_s)
+                self.stats.frames += sink(block, now_s, wall_minus_loop_s)
             except Exception:
                 self.stats.sink_errors += 1
                 if self.stats.sink_errors % LOG_ERRORS_EVERY == 1:
@@ -297,12 +303,17 @@ def open_socket(port_start: int, port_end: int, limits: RingLimits
 
 
 class RtpCapture:
-    """The ring's reader on the loop: each wake-up drains the ring into ``sink``."""
+    """The ring's reader on the loop: each wake-up drains the ring into ``sink``; or, while
+    held (hold), whoever holds it drains it on its own timer (drain), and the ring wakes no one.
+    """
 
     def __init__(self, sink: BlockSink, clock: Callable[[], float],
-                 limits: RingLimits | None = None) -> None:
+                 limits: RingLimits | None = None,
+                 wall: Callable[[], float] = time.time) -> None:
         self._sink = sink
         self._clock = clock
+        self._wall = wall
+        self._held = False
         self.limits = limits or RingLimits()
         self.stats = CaptureStats()
         self._sock: socket.socket | None = None
@@ -321,8 +332,28 @@ class RtpCapture:
                  self.limits.retire_ms)
 
     def _on_readable(self) -> None:
-        assert self._ring is not None
-        self._ring.drain(self._sink, self._clock())
+        self.drain()
+
+    def drain(self) -> int:
+        """Hand every block the kernel handed over to the sink, now; return how many."""
+        if self._ring is None:
+            return 0
+        now = self._clock()
+        return self._ring.drain(self._sink, now, self._wall() - now)
+
+    def hold(self) -> None:
+        """Stop reading when the ring is readable: the caller drains it (often enough for
+        the ring to hold what comes meanwhile) until release()."""
+        if self._sock is not None and self._loop is not None and not self._held:
+            self._loop.remove_reader(self._sock.fileno())
+            self._held = True
+
+    def release(self) -> None:
+        """Read when the ring is readable again (and drain what is there now)."""
+        if self._held and self._sock is not None and self._loop is not None:
+            self._loop.add_reader(self._sock.fileno(), self._on_readable)
+            self._held = False
+            self.drain()
 
     def poll_stats(self) -> CaptureStats:
         """Add the kernel's counters since the last poll (tp_drops: the ring was full)."""
@@ -342,7 +373,7 @@ class RtpCapture:
         if self._sock is None:
             return
         self.poll_stats()
-        if self._loop is not None:
+        if self._loop is not None and not self._held:
             self._loop.remove_reader(self._sock.fileno())
         if self._ring is not None:
             self._ring.close()
@@ -350,3 +381,4 @@ class RtpCapture:
             self._map.close()
         self._sock.close()
         self._sock = self._map = self._ring = None
+        self._held = False

@@ -54,6 +54,10 @@ BLOCK_DESC_BYTES = 48
 #: tp_mac, tp_net (then hv1 and padding: 48 bytes in all).
 FRAME_HEADER = struct.Struct("=IIIIIIHH")
 FRAME_HEADER_BYTES = 48
+#: A frame's kernel time (tp_sec, tp_nsec: the wall clock when the kernel took the packet) is
+#: its arrival, on the loop's clock, no later than the block's reading and no earlier than this
+#: before it (a wall clock that stepped meanwhile cannot place audio further off).
+MAX_FRAME_AGE_S = 2.0
 IPV4_MIN_HEADER = 20
 IPV6_HEADER = 40
 UDP_HEADER = 8
@@ -243,8 +247,12 @@ class Ingest:
             sock.detach()
         return n
 
-    def feed_block(self, block: bytes | bytearray | memoryview, now_s: float) -> int:
-        """Walk one TPACKET_V3 block; return the frames walked (each counted in stats)."""
+    def feed_block(self, block: bytes | bytearray | memoryview, now_s: float,
+                   wall_minus_loop_s: float | None = None) -> int:
+        """Walk one TPACKET_V3 block read at loop time ``now_s``; return the frames walked
+        (each counted in stats). With ``wall_minus_loop_s`` (the wall clock minus the loop's,
+        read with ``now_s``) each frame arrived at its kernel time (frame_time), so that when
+        the block is read does not move the audio on the call timeline; else at ``now_s``."""
         view = memoryview(block).cast("B")
         size = len(view)
         if size < BLOCK_DESC_BYTES:
@@ -256,14 +264,16 @@ class Ingest:
             if offset + FRAME_HEADER_BYTES > size or offset < BLOCK_DESC_BYTES:
                 self._counts["frames_truncated"] += 1
                 break
-            next_offset, _, _, snaplen, _, _, mac, net = FRAME_HEADER.unpack_from(view, offset)
+            next_offset, sec, nsec, snaplen, _, _, mac, net = FRAME_HEADER.unpack_from(view,
+                                                                                      offset)
             walked += 1
             self._counts["frames"] += 1
             end = offset + mac + snaplen
             if net < mac or end > size or mac < FRAME_HEADER_BYTES:
                 self._counts["frames_truncated"] += 1
             else:
-                self._ip(view[offset + net:end], now_s)
+                self._ip(view[offset + net:end], frame_time(sec, nsec, now_s,
+                                                            wall_minus_loop_s))
             if next_offset == 0:
                 break
             offset += next_offset
@@ -375,3 +385,13 @@ class Ingest:
                    last_arrival_ms=s.last_arrival_ms, paused=int(s.paused),
                    paused_dropped=s.paused_dropped, paused_first_ms=s.paused_first_ms)
         return out
+
+
+def frame_time(sec: int, nsec: int, now_s: float, wall_minus_loop_s: float | None) -> float:
+    """The loop time a captured frame arrived: its kernel time (wall clock ``sec`` + ``nsec``)
+    on the loop's clock, within [now_s - MAX_FRAME_AGE_S, now_s]; ``now_s`` (the block's
+    reading) when there is no offset or the frame has no time."""
+    if wall_minus_loop_s is None or (sec == 0 and nsec == 0):
+        return now_s
+    t = sec + nsec * 1e-9 - wall_minus_loop_s
+    return min(now_s, max(now_s - MAX_FRAME_AGE_S, t))

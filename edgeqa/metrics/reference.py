@@ -90,10 +90,31 @@ _NEVER = -(1 << 40)
 
 #: State layout of ``echo_gate`` (one per leg: it holds the *other* leg's recent levels).
 EG_WINDOW = 0  # parameter: frames before the current one in which the other leg may be the source
-EG_MARGIN_CDB = 1  # parameter: a frame this far below the other leg's loudest there is its echo
+EG_MARGIN_CDB = 1  # parameter: a frame less than this below the other leg's loudest is never echo
 EG_LEVELS = 2  # EG_MAX_WINDOW slots: the other leg's last EG_WINDOW levels, oldest first
 EG_MAX_WINDOW = 50
-ECHO_STATE_LEN = EG_LEVELS + EG_MAX_WINDOW
+EG_LOSS_CDB = EG_LEVELS + EG_MAX_WINDOW  # this leg's echo loss: a running low quantile of the
+#   drop (other leg's loudest in the window - this frame) over the frames the other leg talks
+EG_SEEN = EG_LOSS_CDB + 1  # how many such frames the estimate has seen (up to EG_WARMUP_FRAMES)
+ECHO_STATE_LEN = EG_SEEN + 1
+#: The other leg "talks" (a frame counts for the echo loss) when its loudest is at least this.
+EG_ACTIVE_CDB = -4000
+#: Until this many such frames are in, every frame the margin allows is taken as echo (one
+#: second of the other leg talking); then only the frames near this leg's own echo loss.
+EG_WARMUP_FRAMES = 50
+#: The first estimate is at most this (a line with no echo climbs from there).
+EG_LOSS_START_CDB = 4000
+#: The quantile tracker's steps: down 9 times up, so it settles where a tenth of the frames
+#: fall below: the echo's own drop while the other leg talks alone, not the double-talk (this
+#: leg's talker over the other, a small drop) nor the pauses between words (a large one). Fast
+#: in the warm-up (1 dB a frame down), then slow (0.09 dB), so that seconds of double-talk
+#: move it by a few dB only: the talker who speaks over the other is not learnt as its echo.
+EG_WARMUP_UP_CDB = 11
+EG_WARMUP_DOWN_CDB = 100
+EG_LOSS_UP_CDB = 1
+EG_LOSS_DOWN_CDB = 9
+#: After the warm-up a frame is echo when its drop is at least the echo loss minus this.
+EG_TOLERANCE_CDB = 800
 
 #: State layout of ``segment_block``.
 SS_BRIDGE_FRAMES = 0  # gaps shorter than this many frames are bridged
@@ -414,6 +435,8 @@ def new_echo_state(window: int, margin_cdb: int) -> array[int]:
     st = array("q", [LEVEL_FLOOR_CDB] * ECHO_STATE_LEN)
     st[EG_WINDOW] = window
     st[EG_MARGIN_CDB] = margin_cdb
+    st[EG_LOSS_CDB] = EG_LOSS_START_CDB
+    st[EG_SEEN] = 0
     return st
 
 
@@ -422,10 +445,15 @@ def echo_gate(out: array[int], other: array[int], n_frames: int, es: array[int],
     """Drop the candidates that may be echo of the other leg; return how many are left.
 
     ``out`` and ``other`` are the two legs' ``leg_block`` outputs for the same ``n_frames``
-    frames (call time). Candidate frame f is echo when the other leg's loudest frame among
-    f - EG_WINDOW .. f is EG_MARGIN_CDB or more above it: a delayed copy of the other leg that
-    far down (its gate value becomes GATE_ECHO). ``es`` carries the other leg's last levels
-    from block to block; ``cand`` is compacted in place.
+    frames (call time). A frame's *drop* is the other leg's loudest level among f - EG_WINDOW
+    .. f minus the frame's own level. Candidate frame f is echo (gate value GATE_ECHO) when
+    its drop is at least EG_MARGIN_CDB and, once the estimate has warmed up, at least this
+    leg's echo loss minus EG_TOLERANCE_CDB. The echo loss is tracked over every frame while
+    the other leg talks: a line whose echo is 22 dB down settles near 22 dB, so its echo goes;
+    a line with no echo settles at its noise (or digital silence) under the other talker, so a
+    quiet talker who speaks over a loud one is not taken for echo. ``es`` carries the other
+    leg's last levels and the estimate from block to block; ``cand`` (ascending frames) is
+    compacted in place.
     """
     window = es[EG_WINDOW] if len(es) >= ECHO_STATE_LEN else -1
     if not 0 <= window <= EG_MAX_WINDOW:
@@ -434,22 +462,37 @@ def echo_gate(out: array[int], other: array[int], n_frames: int, es: array[int],
             or len(other) < n_frames * FRAME_OUT_STRIDE or not 0 <= n_cand <= len(cand)):
         raise ValueError("echo gate buffers too short for the block")
     margin = es[EG_MARGIN_CDB]
-    kept = 0
-    for j in range(n_cand):
-        c = cand[j]
-        f = c if c >= 0 else ~c
-        if not 0 <= f < n_frames:
-            raise ValueError("candidate outside the block")
+    loss, seen = es[EG_LOSS_CDB], es[EG_SEEN]
+    kept = j = 0
+    for f in range(n_frames):
         loudest = LEVEL_FLOOR_CDB
         for k in range(f - window, f + 1):
             v = other[k * FRAME_OUT_STRIDE] if k >= 0 else es[EG_LEVELS + window + k]
             if v > loudest:
                 loudest = v
-        if margin > 0 and loudest - out[f * FRAME_OUT_STRIDE] >= margin:
-            out[f * FRAME_OUT_STRIDE + 3] = GATE_ECHO
-        else:
-            cand[kept] = c
-            kept += 1
+        drop = loudest - out[f * FRAME_OUT_STRIDE]
+        if j < n_cand:
+            c = cand[j]
+            if (c if c >= 0 else ~c) == f:
+                j += 1
+                if margin > 0 and drop >= margin and (
+                        seen < EG_WARMUP_FRAMES or drop >= loss - EG_TOLERANCE_CDB):
+                    out[f * FRAME_OUT_STRIDE + 3] = GATE_ECHO
+                else:
+                    cand[kept] = c
+                    kept += 1
+        if loudest >= EG_ACTIVE_CDB:
+            if seen == 0:
+                loss = min(drop, EG_LOSS_START_CDB)
+            elif drop > loss:
+                loss += EG_LOSS_UP_CDB if seen >= EG_WARMUP_FRAMES else EG_WARMUP_UP_CDB
+            elif drop < loss:
+                loss -= EG_LOSS_DOWN_CDB if seen >= EG_WARMUP_FRAMES else EG_WARMUP_DOWN_CDB
+            if seen < EG_WARMUP_FRAMES:
+                seen += 1
+    if j != n_cand:
+        raise ValueError("candidate outside the block or out of order")
+    es[EG_LOSS_CDB], es[EG_SEEN] = loss, seen
     # The history: the last `window` levels of (history, this block).
     for i in range(window):
         k = n_frames - window + i

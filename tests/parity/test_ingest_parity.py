@@ -195,8 +195,10 @@ def _ipv6(dst: bytes, dport: int, payload: bytes, next_header: int = 17) -> byte
 
 
 def block(frames: list[bytes], *, snap_cut: int = 0, num_pkts: int | None = None,
-          mac: int = 48, net: int | None = None, last_next: int = 0) -> bytes:
-    """A TPACKET_V3 block: tpacket_block_desc, then tpacket3_hdr + packet per frame."""
+          mac: int = 48, net: int | None = None, last_next: int = 0,
+          stamps: list[tuple[int, int]] | None = None) -> bytes:
+    """A TPACKET_V3 block: tpacket_block_desc, then tpacket3_hdr + packet per frame (with
+    ``stamps``: each frame's kernel time, tp_sec and tp_nsec; else none)."""
     body = b""
     offset = ingest.BLOCK_DESC_BYTES
     for i, frame in enumerate(frames):
@@ -204,7 +206,8 @@ def block(frames: list[bytes], *, snap_cut: int = 0, num_pkts: int | None = None
         at = max(mac, 48)  # where the packet is (mac: what the header says)
         size = (at + len(frame) + 15) // 16 * 16
         nxt = size if i + 1 < len(frames) else last_next
-        hdr = struct.pack("=IIIIIIHH", nxt, 0, 0, snap, len(frame), 1, mac,
+        sec, nsec = stamps[i] if stamps is not None else (0, 0)
+        hdr = struct.pack("=IIIIIIHH", nxt, sec, nsec, snap, len(frame), 1, mac,
                           mac if net is None else net)
         body += (hdr + bytes(at - len(hdr)) + frame).ljust(size, b"\x00")
     desc = struct.pack("=IIIIII", 3, 0, 1, len(frames) if num_pkts is None else num_pkts,
@@ -245,6 +248,50 @@ def test_feed_block_routes_by_destination_and_counts_the_rest() -> None:
     assert stats["frames"] == 13 and stats["frames_not_udp"] == 3
     assert stats["fragments"] == 1 and stats["frames_truncated"] == 3
     assert stats["unrouted"] == 1 and stats["routed"] == 5 and stats["received"] == 5
+
+
+WALL = 1_796_000_000.0  # the wall clock minus the loop's (the loop's clock starts near 0)
+
+
+@pytest.mark.parametrize(("stamps", "offset", "arrived"), [
+    # Each frame arrived at its kernel time, whenever the block was read (here at 151.0).
+    ([(1_796_000_150, 0), (1_796_000_150, 20_000_000)], WALL, 150.0),
+    ([(1_796_000_150, 500_000_000), (1_796_000_150, 520_000_000)], WALL, 150.5),
+    # No offset, or frames without a time: the block's reading.
+    ([(1_796_000_150, 0), (1_796_000_150, 20_000_000)], None, 151.0),
+    ([(0, 0), (0, 0)], WALL, 151.0),
+    # A time after the reading is the reading; one far before, MAX_FRAME_AGE_S before it.
+    ([(1_796_000_170, 0), (1_796_000_170, 20_000_000)], WALL, 151.0),
+    ([(1_795_999_000, 0), (1_795_999_000, 20_000_000)], WALL, 151.0 - ingest.MAX_FRAME_AGE_S),
+])
+def test_feed_block_places_each_frame_at_its_kernel_time(
+        stamps: list[tuple[int, int]], offset: float | None, arrived: float) -> None:
+    data = block([_ipv4(HOST, PORT, _rtp(1)), _ipv4(HOST, PORT, _rtp(2))], stamps=stamps)
+    results = []
+    for eng in _engines():
+        slot = eng.open_leg(HOST, PORT, "ulaw", OFFSET)
+        assert eng.feed_block(data, 151.0, offset) == 2
+        results.append((eng.flush(slot), eng.stats()))
+    placed, _ = _same(results)
+    # One run of both frames, anchored where the first one's audio began (on the 20 ms grid).
+    assert [len(p.pcm) for p in placed] == [640]
+    assert placed[0].t_s == pytest.approx(round((arrived - OFFSET - 0.02) / 0.02) * 0.02,
+                                          abs=1e-6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(sec=st.integers(0, 2**32 - 1), nsec=st.integers(0, 2**32 - 1),
+       offset=st.one_of(st.none(), st.floats(-2e9, 2e9)), now=st.floats(0.0, 1e6))
+def test_frame_time_equals_reference(sec: int, nsec: int, offset: float | None,
+                                     now: float) -> None:
+    data = block([_ipv4(HOST, PORT, _rtp(1))], stamps=[(sec, nsec)])
+    results = []
+    for eng in _engines():
+        eng.open_leg(HOST, PORT, "ulaw", 0.0)
+        eng.feed_block(data, now, offset)
+        results.append(eng.leg_stats(0)["last_arrival_ms"])
+    arrival = _same(results)
+    assert arrival == int(ingest.frame_time(sec, nsec, now, offset) * 1000)
 
 
 @pytest.mark.parametrize("kwargs", [

@@ -9,9 +9,12 @@ ratio is checked on the linear files only, where codec_max is 32767 whatever the
 from __future__ import annotations
 
 import json
+import wave
 from functools import cache
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from edgeqa.analyze.offline import load_pair, load_stereo, run_call
@@ -82,3 +85,32 @@ def test_clip_ratio_on_the_linear_files(name: str) -> None:
                 assert got == 0, (variant, leg, got)
             else:
                 assert got == pytest.approx(want, rel=0.02), (variant, leg, got)
+
+
+@pytest.mark.parametrize("gain_db", [0.0, 6.0])
+def test_a_quiet_talker_over_a_loud_one_is_not_echo(tmp_path: Path, gain_db: float) -> None:
+    """quiet_customer, with the customer's utterance at 17.2-21.4 s moved to 9.9 s, over the
+    agent's 9.8-11.2 s: the customer (about 18 dB under the agent) talks over the agent on a
+    line with no echo. That is a talk-over by the customer, not echo of the agent: the echo gate
+    learns this line's echo loss (its noise, 40 dB under the agent) and keeps the customer."""
+    rate = 8000
+    with wave.open(str(CALLS_HARD / "quiet_customer.wav"), "rb") as src:
+        both = np.frombuffer(src.readframes(src.getnframes()), "<i2").reshape(-1, 2).copy()
+    customer = both[:, 0].astype(np.float64)
+    words = customer[int(17.174 * rate):int(21.445 * rate)].copy()
+    moved = customer.copy()
+    moved[int(17.0 * rate):int(21.6 * rate)] = customer[int(12.5 * rate):int(17.1 * rate)]  # noise
+    moved[int(9.9 * rate):int(9.9 * rate) + len(words)] = words * 10 ** (gain_db / 20)
+    both[:, 0] = np.clip(moved, -32768, 32767).astype(np.int16)
+    path = tmp_path / "double_talk.wav"
+    with wave.open(str(path), "wb") as dst:
+        dst.setnchannels(2)
+        dst.setsampwidth(2)
+        dst.setframerate(rate)
+        dst.writeframes(both.tobytes())
+    s = run_call(load_stereo(path))
+    segments = s["legs"]["customer"]["speech_segments"]
+    assert len(segments) == 3 and _close(segments[1], [9.9, 14.2]), segments
+    over = [(o["start"], o["end"], o["interrupter"]) for o in s["talk_over"]]
+    assert len(over) == 1 and _close(list(over[0][:2]), [9.9, 11.17]), over
+    assert over[0][2] == "customer"

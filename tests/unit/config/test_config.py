@@ -166,7 +166,7 @@ def test_secret_file_must_be_one_line(tmp_path: Path) -> None:
 def test_live_section_defaults_and_example() -> None:
     live = parse_config("", env=ENV).live
     assert (live.enabled, live.rtp_port, live.jitter_depth_packets, live.max_calls,
-            live.stasis_timeout_s, live.tick_s) == (True, 4000, 5, 500, 5.0, 0.25)
+            live.stasis_timeout_s, live.tick_s) == (True, 4000, 5, 500, 5.0, 0.5)
     assert (live.tap, live.capture_port_start, live.capture_port_end) == ("auto", 10000, 20000)
     assert live.checkpoint_interval_s == 5.0
     assert load_config(EXAMPLE, env=ENV).live == live

@@ -10,6 +10,7 @@ import asyncio
 import itertools
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, cast
 
 import pytest
@@ -20,9 +21,12 @@ from edgeqa.calls.changes import CallConnected, CallEnded, HoldChanged
 from edgeqa.config import default_live
 from edgeqa.live.service import (
     ALERT_TICK_S,
+    HOLD_SAMPLES_S,
+    MAX_CHECKPOINTS_PER_S,
     TICK_SLICES,
     LiveMetrics,
     SaveCheckpoints,
+    checkpoint_every_s,
     wakeup_slices,
 )
 from edgeqa.media.receiver import RtpReceiver
@@ -562,9 +566,11 @@ async def test_samples_wait_for_the_round_and_any_other_event_takes_them_along()
         assert batches == []  # held until the round ends
         live._publish([alert])  # an alert is never held, and keeps the order
         assert batches == [["leg.sample", "leg.sample", "call.dead_air"]]
+        sent_at = asyncio.get_running_loop().time()
         live._publish([sample])
-        await _until(lambda: len(batches) == 2, 1.0)  # sent at the end of the round
-        assert batches[1] == ["leg.sample"]
+        await _until(lambda: len(batches) == 2, 2.0)  # at the end of a round, HOLD_SAMPLES_S
+        assert set(batches[1]) == {"leg.sample"}      # after the last ones went
+        assert asyncio.get_running_loop().time() - sent_at >= HOLD_SAMPLES_S
         live.on_changes([CallEnded("c1", _now())], _now())
         await _until(lambda: not live.active)
     assert batches[-1][-1] == "call.summary"
@@ -603,3 +609,32 @@ async def test_a_call_is_ticked_at_its_dead_air_alerts_mark_not_at_the_round() -
     assert len(at_mark) >= 3 and at_mark[-1] >= fires_at  # then every ALERT_TICK_S until due
     assert at_mark[-1] - fires_at < ALERT_TICK_S + 0.02
     assert all(b - a >= ALERT_TICK_S - 0.005 for a, b in itertools.pairwise(at_mark))
+
+
+def test_checkpoints_stretch_under_load_to_a_bounded_rate() -> None:
+    assert checkpoint_every_s(5.0, 1) == checkpoint_every_s(5.0, 20) == 5.0
+    assert checkpoint_every_s(5.0, 60) == 60 / MAX_CHECKPOINTS_PER_S == 15.0
+    assert checkpoint_every_s(30.0, 60) == 30.0
+    for active in (1, 10, 60, 500):  # all calls' checkpoints a second, at most
+        assert active / checkpoint_every_s(5.0, active) <= MAX_CHECKPOINTS_PER_S
+
+
+async def test_a_ticked_call_takes_the_stretched_checkpoint_interval() -> None:
+    ari = FakeAri()
+    saved: list[Checkpoint] = []
+
+    async def save(batch: Sequence[Checkpoint]) -> list[bool]:
+        saved.extend(batch)
+        return [True] * len(batch)
+
+    live, _ = _service(ari, save, checkpoint_interval_s=0.3)
+    async with asyncio.TaskGroup() as tg:
+        live.bind(tg)
+        await _tap(live, ari, _connected())
+        taps = live.active["c1"]
+        await _until(lambda: bool(saved))
+        assert taps.call.checkpoint_every_s == 0.3
+        live.cfg = replace(live.cfg, checkpoint_interval_s=0.0001)  # 1 call: 1/4 s
+        await _until(lambda: taps.call.checkpoint_every_s == 1 / MAX_CHECKPOINTS_PER_S)
+        live.on_changes([CallEnded("c1", _now())], _now())
+        await _until(lambda: not live.active)

@@ -18,7 +18,9 @@ from edgeqa.live.clock import CallClock
 from edgeqa.live.service import LiveMetrics
 from edgeqa.live.taps import CallTaps
 from edgeqa.media import engine
+from edgeqa.media.capture import RtpCapture
 from edgeqa.media.receiver import RtpReceiver
+from edgeqa.media.timeline import WireCodec
 from edgeqa.metrics.codecs import clip_level
 from edgeqa.metrics.reference import LS_CLIP_LEVEL
 from edgeqa.store import EventLike
@@ -110,19 +112,31 @@ async def test_without_capture_auto_snoops_at_16_khz_and_capture_refuses() -> No
                        lambda _: None).capture is None
 
 
-async def test_a_captured_calls_checkpoint_is_summed_up_at_its_rate() -> None:
-    """A call a capture run checkpointed (8 kHz) that ended while edgeqa was down."""
+def _checkpointed(codec: WireCodec) -> dict[str, Any]:
+    """The summary a run that analysed call k in ``codec`` checkpointed at 8 s."""
     out: list[Any] = []
-    call = LiveCall("x", CallClock(0.0, 0.0), out.extend, codec="ulaw")
-    call.checkpoint(8.0, "daemon_restart")
-    summary = out[-1].data["summary"]
-    assert summary["sample_rate"] == 8000
-    ari = CaptureAri()
-    live, submitted = _service(ari, "auto", capture=True)
+    LiveCall("k", CallClock(0.0, 0.0), out.extend, codec=codec).checkpoint(8.0, "daemon_restart")
+    summary: dict[str, Any] = out[-1].data["summary"]
+    return summary
+
+
+def _left_up(live: LiveMetrics, summary: dict[str, Any]) -> float:
+    """Call k, answered 20 s ago, left up by a run that checkpointed ``summary`` at 8 s;
+    return its answer time."""
     answered = _now() - 20.0
     live.restore([{"id": "k", "data": {"call": {"call_id": "k", "answered_at": answered}}}],
                  {"k": {"call_id": "k", "t_s": 8.0, "started_at": answered,
                         "summary": summary}})
+    return answered
+
+
+async def test_a_captured_calls_checkpoint_is_summed_up_at_its_rate() -> None:
+    """A call a capture run checkpointed (8 kHz) that ended while edgeqa was down."""
+    summary = _checkpointed("ulaw")
+    assert summary["sample_rate"] == 8000
+    ari = CaptureAri()
+    live, submitted = _service(ari, "auto", capture=True)
+    answered = _left_up(live, summary)
     async with asyncio.TaskGroup() as tg:
         live.bind(tg)
         live.on_changes([CallEnded("k", answered + 15.0)], _now())
@@ -151,3 +165,75 @@ async def test_an_a_law_leg_is_analysed_at_a_laws_clip_level() -> None:
         live.on_changes([CallEnded("c1", _now())], _now())
         await _until(lambda: not live.active)
     assert submitted[-1].data["summary"]["codec"] == "alaw"
+
+
+class CountingReader:
+    """The ring's reader, counting who reads it (RtpCapture's hold/drain/release)."""
+
+    def __init__(self) -> None:
+        self.held = False
+        self.holds = self.drains = self.releases = 0
+
+    def hold(self) -> None:
+        self.held = True
+        self.holds += 1
+
+    def drain(self) -> int:
+        self.drains += 1
+        return 0
+
+    def release(self) -> None:
+        self.held = False
+        self.releases += 1
+
+    def close(self) -> None:
+        pass
+
+
+async def test_while_calls_are_ticked_their_one_timer_reads_the_ring() -> None:
+    """The ring wakes no one while a call is ticked: the timer drains it before its ticks,
+    and hands it back to the ring's own reader when the last call ends."""
+    live, _ = _service(CaptureAri(), "auto", capture=True)
+    assert live.capture is not None
+    reader = CountingReader()
+    live.capture.reader = cast(RtpCapture, reader)
+    async with asyncio.TaskGroup() as tg:
+        live.bind(tg)
+        assert not reader.held
+        live.on_changes([_connected("c1")], _now())
+        taps = live.active["c1"]
+        await _until(lambda: len(taps.slots) == 2 and reader.drains >= 5)
+        assert reader.held and reader.holds == 1
+        live.on_changes([CallEnded("c1", _now())], _now())
+        await _until(lambda: not live.active)
+        await _until(lambda: not reader.held)
+    assert reader.holds == reader.releases == 1
+
+
+@pytest.mark.parametrize("tap", ["capture", "auto"])
+async def test_a_call_a_snoop_run_checkpointed_at_16_khz_moves_to_capture(tap: str) -> None:
+    """Resumed from a 16 kHz snoop checkpoint, the call is captured (no snoop, which a strict
+    tap = "capture" never uses), analysed at 8 kHz, and its summary takes the checkpoint over."""
+    summary = _checkpointed("slin16")
+    assert (summary["sample_rate"], summary["codec"]) == (16000, "pcm16")
+    assert summary["legs"]["customer"]["samples"] == 8 * 16000
+    ari = CaptureAri()
+    live, submitted = _service(ari, tap, capture=True)
+    _left_up(live, summary)
+    async with asyncio.TaskGroup() as tg:
+        live.bind(tg)
+        live.on_changes([_connected("k")], _now())
+        taps = live.active["k"]
+        assert isinstance(taps, CallCapture) and taps.call.sample_rate == 8000
+        await _until(lambda: len(taps.slots) == 2)
+        assert taps.mode == "capture" and ari.channels == set()
+        live.on_changes([CallEnded("k", _now())], _now())
+        await _until(lambda: not live.active)
+    done = submitted[-1]
+    assert done.type == "call.summary"
+    merged = done.data["summary"]
+    assert (merged["sample_rate"], merged["codec"]) == (8000, "ulaw")
+    assert merged["gaps"][0] == {"start": 8.0, "end": pytest.approx(20.0, abs=0.5),
+                                 "reason": "daemon_restart"}
+    assert merged["legs"]["customer"]["samples"] >= 8 * 8000  # the snoop run's 8 s, at 8 kHz
+    assert live.stats.resumed == 1

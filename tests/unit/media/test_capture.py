@@ -8,6 +8,7 @@ import os
 import socket
 import struct
 import sys
+import time
 
 import pytest
 
@@ -83,7 +84,7 @@ def test_ring_limits() -> None:
     limits = RingLimits()
     assert limits.total_bytes == 128 * 65536
     block, blocks, frame, frames, retire, _, _ = struct.unpack("=7I", limits.request())
-    assert (block, blocks, frame, frames, retire) == (65536, 128, 2048, 4096, 10)
+    assert (block, blocks, frame, frames, retire) == (65536, 128, 2048, 4096, 20)
     for bad in ({"block_bytes": 1000}, {"blocks": 0}, {"frame_bytes": 100},
                 {"retire_ms": 0}):
         with pytest.raises(ValueError):
@@ -107,8 +108,8 @@ def test_drain_walks_owned_blocks_in_ring_order_and_gives_them_back() -> None:
     ring = BlockRing(buf, SMALL)
     seen: list[int] = []
 
-    def sink(block: memoryview, now: float) -> int:
-        assert len(block) == 4096 and now == 7.0
+    def sink(block: memoryview, now: float, wall_minus_loop: float) -> int:
+        assert len(block) == 4096 and now == 7.0 and wall_minus_loop == 0.0
         seen.append(block[100])
         return 3
 
@@ -132,7 +133,7 @@ def test_drain_is_bounded_and_survives_a_failing_sink() -> None:
     for i in range(4):
         _hand_over(buf, i, i)
 
-    def bad(block: memoryview, now: float) -> int:
+    def bad(block: memoryview, now: float, wall_minus_loop: float) -> int:
         raise RuntimeError("boom")
 
     assert ring.drain(bad, 0.0, max_blocks=3) == 3
@@ -167,8 +168,11 @@ async def test_the_kernel_keeps_what_the_filter_says() -> None:
     loop = asyncio.get_running_loop()
     blocks: list[bytes] = []
 
-    def sink(block: memoryview, now: float) -> int:
+    offsets: list[float] = []
+
+    def sink(block: memoryview, now: float, wall_minus_loop: float) -> int:
         blocks.append(bytes(block))
+        offsets.append(wall_minus_loop)
         return int(struct.unpack_from("=I", block, 12)[0])
 
     reader = RtpCapture(sink, loop.time, SMALL)
@@ -185,11 +189,27 @@ async def test_the_kernel_keeps_what_the_filter_says() -> None:
                 break
             await asyncio.sleep(0.02)
         await asyncio.sleep(0.05)
+        frames = reader.stats.frames
+        reader.hold()  # held: the ring wakes no one, the holder drains it
+        for _ in range(3):
+            tx.sendto(b"held", ("127.0.0.1", 47105))
+        await asyncio.sleep(0.1)  # 10 retire periods
+        held_frames = reader.stats.frames
+        drained = reader.drain()
+        after_drain = reader.stats.frames
+        reader.release()
     finally:
         stats = reader.poll_stats()
         reader.close()
         rx.close()
         tx.close()
     # Five datagrams, each once (lo's outgoing copies filtered), none to the port outside.
-    assert stats.frames == 5 and stats.kernel_packets == 5, stats
+    assert frames == 5 and stats.kernel_packets == 8, stats
     assert stats.kernel_drops == 0
+    assert held_frames == 5 and drained >= 1 and after_drain == 8
+    # Each frame's kernel time (tp_sec, tp_nsec) is the wall clock: what Ingest.feed_block
+    # takes as its arrival, with the reader's wall_minus_loop.
+    first = struct.unpack_from("=I", blocks[0], 16)[0]  # offset_to_first_pkt
+    sec, nsec = struct.unpack_from("=II", blocks[0], first + 4)
+    assert abs(sec + nsec * 1e-9 - time.time()) < 5.0
+    assert all(abs(o - (time.time() - loop.time())) < 1.0 for o in offsets)
