@@ -23,7 +23,13 @@ from edgeqa.config.route import read_route
 from edgeqa.config.spy import read_spy
 from edgeqa.hints.config import KNOWN_KEYS as HINTS_KEYS
 from edgeqa.hints.config import HintsConfig
-from edgeqa.live.config import MAX_CALLS_DEFAULT, MAX_CALLS_LIMIT, TAP_MODES, LiveConfig
+from edgeqa.live.config import (
+    MAX_CALLS_DEFAULT,
+    MAX_CALLS_LIMIT,
+    SNOOP_FORMATS,
+    TAP_MODES,
+    LiveConfig,
+)
 from edgeqa.media.jitter import MAX_DEPTH_PACKETS
 from edgeqa.pci.config import PciConfig
 from edgeqa.recording.config import RecordingConfig
@@ -169,7 +175,8 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "tracker": ("sweep_interval_s", "max_idle_s", "intake_queue_max_events"),
     "logging": ("format", "level"),
     "live": ("enabled", "rtp_port", "jitter_depth_packets", "max_calls", "stasis_timeout_s",
-             "tick_s", "checkpoint_interval_s", "tap", "capture_port_start", "capture_port_end"),
+             "tick_s", "checkpoint_interval_s", "tap", "capture_port_start", "capture_port_end",
+             "snoop_format"),
     "recording": ("enabled", "queues", "exclude_queues", "agents", "exclude_agents",
                   "asterisk_dir", "daemon_dir", "format", "close_timeout_s",
                   "retention_days", "queue_retention_days", "retention_interval_s",
@@ -394,6 +401,7 @@ def _live(r: FieldReader) -> LiveConfig:
         checkpoint_interval_s=r.positive("checkpoint_interval_s", 5.0),
         tap=r.choice("tap", "auto", TAP_MODES),
         capture_port_start=ports[0], capture_port_end=ports[1],
+        snoop_format=r.choice("snoop_format", "slin", SNOOP_FORMATS),
     )
 
 

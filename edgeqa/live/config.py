@@ -26,9 +26,15 @@ class LiveConfig:
     #: The UDP destination ports captured: Asterisk's RTP range (rtp.conf rtpstart/rtpend).
     capture_port_start: int = 10000
     capture_port_end: int = 20000
+    #: The snoop tap's wire format (SNOOP_FORMATS): "slin", 8 kHz, carries a G.711 leg's own
+    #: decoded values (its clips stay at the law's maximum) with no resampling; "slin16" keeps
+    #: a wideband leg's upper band, but Asterisk upsamples a G.711 leg to it, which smooths
+    #: its clipped plateaus (docs/metrics.md, codec maximum).
+    snoop_format: str = "slin"
 
 
 TAP_MODES = ("auto", "capture", "snoop")
+SNOOP_FORMATS = ("slin", "slin16")
 #: [live] max_calls: calls analysed at once. Capture costs Asterisk nothing measurable; the
 #: daemon's capture path (ring, engine, analysis; bench/bench_capture.py, 10 s, 0 loss) took
 #: 10 % of a core at 500 legs, 17 % at 1,000 and 30 % at 2,000 (118 MB RSS), and the whole

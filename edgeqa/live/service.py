@@ -38,8 +38,6 @@ from edgeqa.store import Event as StreamEvent
 
 log = logging.getLogger(__name__)
 
-#: The snoop tap's wire codec; a call that may be captured is analysed as 8 kHz G.711.
-SNOOP_CODEC: WireCodec = "slin16"
 #: A checkpoint summary's (sample_rate, codec) -> the wire codec its call resumes with.
 RESUME_CODEC: dict[tuple[int, str], WireCodec] = {
     (16000, "pcm16"): "slin16", (8000, "pcm16"): "slin", (8000, "ulaw"): "ulaw",
@@ -360,7 +358,7 @@ class LiveMetrics:
                          f"{reason}", now)
             return
         live = self._live_call(call_id, change.answered_at, now,
-                               CAPTURE_CODEC if capture is not None else SNOOP_CODEC,
+                               CAPTURE_CODEC if capture is not None else self._snoop_codec,
                                rate_of_checkpoint=capture is None)
         if live.before is not None or live.gap is not None:
             self.stats.resumed += 1
@@ -463,9 +461,10 @@ class LiveMetrics:
             self._alerts[call_id] = (now + ALERT_TICK_S, mark if mark is not None else due)
 
     def _live_call(self, call_id: str, answered_at: float, now: float,
-                   codec: WireCodec = SNOOP_CODEC, rate_of_checkpoint: bool = True) -> LiveCall:
+                   wire: WireCodec | None = None, rate_of_checkpoint: bool = True) -> LiveCall:
         """The call's LiveCall on its one clock; resumed from a previous run's checkpoint,
-        at the checkpoint's rate and codec (``rate_of_checkpoint``), else at ``codec``'s with
+        at the checkpoint's rate and codec (``rate_of_checkpoint``), else at ``wire``'s (None:
+        the snoop's, [live] snoop_format) with
         the checkpoint taken over (summary_at_rate): a call a snoop run checkpointed at
         16 kHz moves to the capture tap."""
         left = self._left_open.pop(call_id, None)
@@ -475,6 +474,7 @@ class LiveMetrics:
         answered_at = min(answered_at, now)
         clock = CallClock.start(answered_at, wall_now=now,
                                 loop_now=asyncio.get_running_loop().time())
+        codec: WireCodec = self._snoop_codec if wire is None else wire
         summary = before.get("summary") if before is not None else None
         if isinstance(summary, Mapping):  # one rate and codec per call: its summaries merge
             key = (summary.get("sample_rate"), summary.get("codec"))
@@ -493,6 +493,11 @@ class LiveMetrics:
                         depth_packets=self.cfg.jitter_depth_packets,
                         on_checkpoint=keep if self._save_checkpoints is not None else None,
                         checkpoint_every_s=self.cfg.checkpoint_interval_s)
+
+    @property
+    def _snoop_codec(self) -> WireCodec:
+        """The snoop tap's wire codec ([live] snoop_format)."""
+        return "slin16" if self.cfg.snoop_format == "slin16" else "slin"
 
     def _keep(self, checkpoint: Checkpoint) -> None:
         """Queue a call's periodic checkpoint for the store (the latest per call is kept)."""

@@ -58,6 +58,7 @@ class FakeAri:
         self._n = 0
         self.names: dict[str, str] = {}
         self.members: dict[str, list[str]] = {}
+        self.media_formats: list[str] = []
 
     def _id(self, kind: str) -> str:
         self._n += 1
@@ -79,7 +80,8 @@ class FakeAri:
     async def add_channel_when_ready(self, bridge_id: str, channel_id: str, _t: float) -> None:
         assert bridge_id in self.bridges and channel_id in self.channels
 
-    async def external_media(self, host: str, **_: Any) -> dict[str, Any]:
+    async def external_media(self, host: str, **options: Any) -> dict[str, Any]:
+        self.media_formats.append(str(options.get("audio_format")))
         media = self._id("media")
         self.channels.add(media)
         return {"id": media, "channelvars": {"UNICASTRTP_LOCAL_ADDRESS": "127.0.0.1",

@@ -88,14 +88,21 @@ async def test_auto_captures_where_it_can_else_snoops_at_8_khz(secure: str,
     assert ari.channels == set()
 
 
-async def test_without_capture_auto_snoops_at_16_khz_and_capture_refuses() -> None:
+@pytest.mark.parametrize(("snoop_format", "rate"), [("slin", 8000), ("slin16", 16000)])
+async def test_without_capture_auto_snoops_at_its_format_and_capture_refuses(
+        snoop_format: str, rate: int) -> None:
+    """The snoop carries [live] snoop_format: slin (8 kHz, a G.711 leg's own values, the
+    default) or slin16 (wideband)."""
     ari = CaptureAri()
     live, _ = _service(ari, "auto", capture=False)
+    live.cfg = replace(live.cfg, snoop_format=snoop_format)
     async with asyncio.TaskGroup() as tg:
         live.bind(tg)
         live.on_changes([_connected("c1")], _now())
         taps = live.active["c1"]
-        assert isinstance(taps, CallTaps) and taps.call.sample_rate == 16000
+        assert isinstance(taps, CallTaps) and taps.call.sample_rate == rate
+        await _until(lambda: len(ari.channels) == 4)
+        assert ari.media_formats == [snoop_format, snoop_format]
         await _until(lambda: len(ari.channels) == 4)
         live.on_changes([CallEnded("c1", _now())], _now())
         await _until(lambda: not live.active)
