@@ -162,14 +162,14 @@ def open_call(call: tuple[str, ...], args: argparse.Namespace) -> Any:
 
 
 def _plot(call: tuple[str, ...], audio: Any, args: argparse.Namespace,
-          summary: dict[str, Any]) -> int:
+          summary: dict[str, Any], config: Any = None) -> int:
     """Draw the call to ``args.plot`` after its summary was printed; 0, or 2 with a line
     that names the plot's path."""
     from edgeqa.analyze.plot import plot_call
 
     try:
         plot_call(audio.load(), summary, args.plot,
-                  title=" + ".join(Path(p).name for p in call))
+                  title=" + ".join(Path(p).name for p in call), config=config)
     except (OSError, ValueError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         print(f"edgeqa analyze: cannot write the plot {args.plot}: {reason}", file=sys.stderr)
@@ -293,7 +293,7 @@ def _analyze(calls: list[tuple[str, ...]], batch: bool, args: argparse.Namespace
             else:
                 print(_text(summary), flush=True)
             if args.plot:
-                return _plot(call, audio, args, summary)
+                return _plot(call, audio, args, summary, config)
         if batch:
             _progress(n, len(calls), name)
     return 1 if failed else 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -56,3 +57,50 @@ def of_call(envelopes: list[dict[str, Any]], call_id: str,
         if cid == call_id and (not types or env["type"] in types):
             out.append(env)
     return out
+
+
+async def live_and_offline(box: Any, tmp_path: Path, collect: Any, calls_dir: Path,
+                           fixture: str, talk_s: float, *, tap: str = "auto") -> dict[str, Any]:
+    """One fixture call (``calls_dir/<fixture>.{customer,agent}.wav`` played by the phones)
+    through a fresh daemon on ``tap``: its live ``call.summary`` summary ("live"), the offline
+    analysis of what the phones heard ("offline"), the tap the daemon reported ("tap") and how
+    far the daemon's call time 0 lies after the phones' audio start ("offset_s")."""
+    import asyncio
+    import time
+
+    from edgeqa.analyze.offline import load_pair, run_call
+    from edgeqa.sandbox.demo.runner import in_thread
+    from tests.support.daemon import EVENT_TIMEOUT_S, fixture_call, make_daemon
+    from tests.support.unavailable import unavailable
+
+    if tap == "capture" and os.geteuid() != 0:
+        unavailable("host RTP capture needs root (CAP_NET_RAW)")
+    talk_started: list[float] = []
+
+    async def talk(_col: Any) -> None:
+        talk_started.append(time.time())
+        await asyncio.sleep(talk_s)
+
+    out = tmp_path / "call"
+    proc = make_daemon(box, tmp_path, tap=tap)
+    proc.start()
+    try:
+        col, connected = await fixture_call(box, proc, calls_dir, out, collect, talk,
+                                            fixture=fixture)
+        call_id = connected["data"]["call"]["call_id"]
+        summary = await col.wait_for(
+            lambda e: e["type"] == "call.summary" and e["data"]["call_id"] == call_id,
+            EVENT_TIMEOUT_S)
+        health = proc.get("/v1/health")
+    finally:
+        status = await in_thread(proc.stop)
+    assert status == 0, proc.log()
+    offline = run_call(load_pair(out / f"{fixture}.agent_heard.wav",
+                                 out / f"{fixture}.customer_heard.wav"))
+    # What the daemon streamed and the offline summary, beside the recordings, to read after.
+    (tmp_path / "events.json").write_text(json.dumps(col.events))
+    (tmp_path / "offline.json").write_text(json.dumps(offline))
+    return {"live": summary["data"]["summary"], "offline": offline,
+            "tap": (health.get("live") or {}).get("tap"),
+            "offset_s": round(summary["data"]["started_at"] - talk_started[0], 3),
+            "events": col.events}
