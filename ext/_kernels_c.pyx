@@ -56,6 +56,7 @@ cdef enum: LEG_STATE_LEN = 83
 cdef enum: P56_LEVELS = 16
 cdef enum: FRAME_OUT_STRIDE = 4
 cdef enum: LEVEL_FLOOR_CDB = -12000
+cdef enum: FLOOR_SILENCE_CDB = -7000
 cdef enum: GATE_NOISE = 0
 cdef enum: GATE_PASS = 1
 cdef enum: GATE_TONE = 2
@@ -488,18 +489,20 @@ cdef Py_ssize_t _leg_block(const int16_t* x, Py_ssize_t n_samples, Py_ssize_t fr
         fh[active] += count
         count = 0
         lvl = _level_cdb(sumsq, frame_len)
-        if not st[LS_FLOOR_SET]:
+        if lvl > FLOOR_SILENCE_CDB and not st[LS_FLOOR_SET]:
             st[LS_FLOOR_CDB] = lvl if lvl < st[LS_FLOOR_INIT_CDB] else st[LS_FLOOR_INIT_CDB]
             st[LS_FLOOR_SET] = 1
         floor_cdb = st[LS_FLOOR_CDB]
-        gate = 1 if lvl > st[LS_GATE_ABS_CDB] and lvl > floor_cdb + st[LS_GATE_MARGIN_CDB] else 0
-        if lvl < floor_cdb:
-            floor_cdb = lvl
-        else:
-            floor_cdb += st[LS_FLOOR_RISE_CDB]
-            if floor_cdb > lvl:
+        gate = 1 if (lvl > st[LS_GATE_ABS_CDB] and st[LS_FLOOR_SET]
+                     and lvl > floor_cdb + st[LS_GATE_MARGIN_CDB]) else 0
+        if lvl > FLOOR_SILENCE_CDB:
+            if lvl < floor_cdb:
                 floor_cdb = lvl
-        st[LS_FLOOR_CDB] = floor_cdb
+            else:
+                floor_cdb += st[LS_FLOOR_RISE_CDB]
+                if floor_cdb > lvl:
+                    floor_cdb = lvl
+            st[LS_FLOOR_CDB] = floor_cdb
         # Only the levels the envelope visited in this frame are non-zero; all 17 are cheap.
         for k in range(P56_LEVELS + 1):
             hist_all[k] += fh[k]

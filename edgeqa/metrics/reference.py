@@ -86,6 +86,12 @@ TONE_SHARE_PCT = 90
 TONE_PURE_GAIN_X100 = 1_000_000
 #: Digital silence reads this level (centi-dBov).
 LEVEL_FLOOR_CDB = -12000
+#: A frame at or below this (-70 dBov: digital silence, A-law's idle code at -72) neither sets
+#: nor moves the noise floor. It is no line noise: a leg that starts with 20 ms of zeros (every
+#: phone recording does) or carries zeroed frames (packet loss) must not pull the floor to
+#: -120, from which it takes 25 s to climb back to the line's noise while that noise passes the
+#: gate as speech. A floor below -63 dBov gates nothing the -55 dBov gate passes anyway.
+FLOOR_SILENCE_CDB = -7000
 _NEVER = -(1 << 40)
 
 #: State layout of ``echo_gate`` (one per leg: it holds the *other* leg's recent levels).
@@ -393,18 +399,20 @@ def leg_block(pcm: BytesLike, frame_len: int, st: array[int], out: array[int],
             fh[active] += step
             n += step
         lvl = level_cdb(sumsq, frame_len)
-        if not st[LS_FLOOR_SET]:
+        if lvl > FLOOR_SILENCE_CDB and not st[LS_FLOOR_SET]:
             st[LS_FLOOR_CDB] = min(lvl, st[LS_FLOOR_INIT_CDB])
             st[LS_FLOOR_SET] = 1
         floor = st[LS_FLOOR_CDB]
-        gate = 1 if lvl > st[LS_GATE_ABS_CDB] and lvl > floor + st[LS_GATE_MARGIN_CDB] else 0
-        if lvl < floor:
-            floor = lvl
-        else:
-            floor += st[LS_FLOOR_RISE_CDB]
-            if floor > lvl:
+        gate = 1 if (lvl > st[LS_GATE_ABS_CDB] and st[LS_FLOOR_SET]
+                     and lvl > floor + st[LS_GATE_MARGIN_CDB]) else 0
+        if lvl > FLOOR_SILENCE_CDB:  # digital silence is no line noise: it leaves the floor
+            if lvl < floor:
                 floor = lvl
-        st[LS_FLOOR_CDB] = floor
+            else:
+                floor += st[LS_FLOOR_RISE_CDB]
+                if floor > lvl:
+                    floor = lvl
+            st[LS_FLOOR_CDB] = floor
         for k in range(P56_LEVELS + 1):
             st[LS_HIST_ALL + k] += fh[k]
         st[LS_SUMSQ] += sumsq
