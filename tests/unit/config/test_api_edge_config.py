@@ -48,3 +48,17 @@ def test_refusals_name_key_and_line(line: str, key: str, words: str) -> None:
     assert info.value.key == key
     assert info.value.line == 3
     assert words in info.value.message
+
+
+def test_the_example_s_route_and_hints_are_the_defaults() -> None:
+    """examples/edgeqa.toml spells out [route] and [hints] with the defaults' values."""
+    from edgeqa.hints.config import HintsConfig
+    from edgeqa.route.config import RouteConfig
+
+    cfg = load_config(REPO / "examples" / "edgeqa.toml", env=ENV)
+    assert cfg.route == RouteConfig()
+    hints = cfg.hints
+    assert (hints.enabled, hints.dry_run, hints.max_penalty, hints.max_paused_share,
+            hints.cooldown_s, hints.max_duration_s, hints.queues) == (
+        True, True, 10, 0.5, 900.0, 3600.0, frozenset())
+    assert hints == HintsConfig()
