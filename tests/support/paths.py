@@ -22,6 +22,8 @@ def hard_legs(name: str) -> tuple[Path, Path]:
     """
     import wave
 
+    import numpy as np
+
     cache = Path(os.environ.get("EDGEQA_TEST_CACHE", "/tmp/edgeqa-test-cache")) / "calls_hard"
     cache.mkdir(parents=True, exist_ok=True)
     out = (cache / f"{name}.customer.wav", cache / f"{name}.agent.wav")
@@ -31,13 +33,13 @@ def hard_legs(name: str) -> tuple[Path, Path]:
         if src.getnchannels() != 2 or src.getsampwidth() != 2:
             raise ValueError(f"{name}.wav is not 16-bit stereo")
         rate, frames = src.getframerate(), src.readframes(src.getnframes())
+    both = np.frombuffer(frames, "<i2")
     for channel, path in enumerate(out):
-        mono = b"".join(frames[i:i + 2] for i in range(channel * 2, len(frames), 4))
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         with wave.open(str(tmp), "wb") as dst:
             dst.setnchannels(1)
             dst.setsampwidth(2)
             dst.setframerate(rate)
-            dst.writeframes(mono)
+            dst.writeframes(both[channel::2].tobytes())
         tmp.replace(path)
     return out

@@ -70,6 +70,16 @@ def write_wav(path: Path, samples: Samples, rate_hz: int = RATE_HZ) -> Path:
     return path
 
 
+def write_stereo_wav(path: Path, both: np.ndarray, rate_hz: int = RATE_HZ) -> Path:
+    """Write an (n, 2) int16 array (left = customer, right = agent) as a stereo PCM16 WAV."""
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(rate_hz)
+        out.writeframes(np.ascontiguousarray(both, dtype="<i2").tobytes())
+    return path
+
+
 def tone_wavs(directory: Path, seconds: float = WAV_S) -> dict[str, Path]:
     """One looping tone WAV per role in ``directory``: {role: path}. A whole number of
     periods fits ``seconds`` for each tone (the loop has no click)."""

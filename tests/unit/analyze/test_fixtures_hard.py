@@ -19,6 +19,7 @@ import pytest
 
 from edgeqa.analyze.offline import load_pair, load_stereo, run_call
 from tests.support.paths import CALLS_HARD, hard_legs
+from tests.support.tones import write_stereo_wav
 from tests.unit.analyze.test_fixtures import assert_segments_meet_truth
 
 SCENARIOS = sorted(p.name[: -len(".truth.json")] for p in CALLS_HARD.glob("*.truth.json"))
@@ -102,12 +103,7 @@ def test_a_quiet_talker_over_a_loud_one_is_not_echo(tmp_path: Path, gain_db: flo
     moved[int(17.0 * rate):int(21.6 * rate)] = customer[int(12.5 * rate):int(17.1 * rate)]  # noise
     moved[int(9.9 * rate):int(9.9 * rate) + len(words)] = words * 10 ** (gain_db / 20)
     both[:, 0] = np.clip(moved, -32768, 32767).astype(np.int16)
-    path = tmp_path / "double_talk.wav"
-    with wave.open(str(path), "wb") as dst:
-        dst.setnchannels(2)
-        dst.setsampwidth(2)
-        dst.setframerate(rate)
-        dst.writeframes(both.tobytes())
+    path = write_stereo_wav(tmp_path / "double_talk.wav", both, rate)
     s = run_call(load_stereo(path))
     segments = s["legs"]["customer"]["speech_segments"]
     assert len(segments) == 3 and _close(segments[1], [9.9, 14.2]), segments

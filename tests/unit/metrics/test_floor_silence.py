@@ -16,6 +16,7 @@ import pytest
 
 from edgeqa.analyze.offline import load_stereo, run_call
 from tests.support.paths import CALLS
+from tests.support.tones import write_stereo_wav
 
 RATE = 8000
 
@@ -27,13 +28,7 @@ def _with_zeros(tmp_path: Path, name: str, lead: int, at_s: float | None = None)
         start = int(at_s * RATE)
         both[start:start + 480] = 0
     both = np.vstack([np.zeros((lead, 2), np.int16), both])
-    path = tmp_path / f"{name}.{lead}.wav"
-    with wave.open(str(path), "wb") as dst:
-        dst.setnchannels(2)
-        dst.setsampwidth(2)
-        dst.setframerate(RATE)
-        dst.writeframes(both.tobytes())
-    return path
+    return write_stereo_wav(tmp_path / f"{name}.{lead}.wav", both, RATE)
 
 
 @pytest.mark.parametrize("lead", [160, 480])
