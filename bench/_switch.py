@@ -8,6 +8,16 @@ sandbox's agent1 endpoint, ulaw, media through Asterisk), answered by a sipp UAS
 back (``-rtp_echo``): G.711 both ways through the queue's bridge, 50 packets/s per direction per
 leg. Members have a Custom: device state set to NOT_INUSE, so the queue rings them while busy
 (one sipp answers them all).
+
+Two audio plans (``Load.audio``):
+- ``conversation`` (the default): the UAC plays the customer channel of the two-leg fixture
+  ``clean.wav`` and the UAS plays its agent channel (``rtp_stream`` too, each call its own RTP
+  socket: [rtpstream_audio_port] in its SDP), so each call carries a conversation: turns, a few
+  overlaps, no dead air;
+- ``echo``: the UAS echoes the customer's packets (``-rtp_echo``): the agent leg is the
+  customer's audio again, at the same level, a few ms later. Every utterance is then talk-over
+  and every pause of the customer's is mutual silence (dead air at 5 s, then its alerts): a
+  worst case for the number of events, not a call.
 """
 
 from __future__ import annotations
@@ -133,6 +143,49 @@ UAC_XML = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 </scenario>
 """
 
+#: The UAS of the conversation plan: answers, then plays the agent channel from its own socket.
+UAS_TALK_XML = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="edgeqa agent (answers, plays the agent channel)">
+  <recv request="INVITE" crlf="true"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]A[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:agent@[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=- 1 1 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [rtpstream_audio_port] RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+      a=sendrecv
+    ]]>
+  </send>
+  <recv request="ACK" crlf="true"/>
+  <nop><action><exec rtp_stream="@@AUDIO@@,-1,0"/></action></nop>
+  <recv request="BYE"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+</scenario>
+"""
+
 UAS_XML = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="edgeqa agent (answers, echoes RTP)">
   <recv request="INVITE" crlf="true"/>
@@ -175,14 +228,16 @@ UAS_XML = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 """
 
 
-def write_ulaw_wav(path: Path, source: Path = CALLS_DIR / "clean.wav") -> Path:
-    """Write the first channel of ``source`` (8 kHz 16-bit) as a µ-law WAV (format tag 7)."""
+def write_ulaw_wav(path: Path, source: Path = CALLS_DIR / "clean.wav",
+                   channel: int = 0) -> Path:
+    """Write ``channel`` of ``source`` (8 kHz 16-bit; 0 the customer, 1 the agent) as a µ-law
+    WAV (format tag 7)."""
     with wave.open(str(source)) as w:
         if w.getframerate() != 8000 or w.getsampwidth() != 2:
             raise ValueError(f"{source}: want 8 kHz 16-bit")
         pcm = w.readframes(w.getnframes())
         if w.getnchannels() == 2:
-            pcm = audioop.tomono(pcm, 2, 1.0, 0.0)
+            pcm = audioop.tomono(pcm, 2, 1.0 - channel, float(channel))
     ulaw = audioop.lin2ulaw(pcm, 2)
     fmt = struct.pack("<HHIIHHH", 7, 1, 8000, 8000, 1, 8, 0)
     data = (b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
@@ -222,6 +277,8 @@ class Load:
     workdir: Path
     calls: int
     hold_s: float
+    #: The audio plan (module docstring): "conversation" or "echo".
+    audio: str = "conversation"
     uac: subprocess.Popen[bytes] | None = None
     uas: subprocess.Popen[bytes] | None = None
 
@@ -249,11 +306,18 @@ class Load:
         uac_xml.write_text(UAC_XML.replace("@@AUDIO@@", str(audio))
                            .replace("@@HOLD_MS@@", str(int(self.hold_s * 1000))))
         uas_xml = self.workdir / "uas.xml"
-        uas_xml.write_text(UAS_XML)
         sipp = self.ports.load_sipp()
+        if self.audio == "echo":
+            uas_xml.write_text(UAS_XML)
+            media = ["-mp", str(sipp + UAS_ECHO), "-rtp_echo"]
+        elif self.audio == "conversation":
+            agent = write_ulaw_wav(self.workdir / "agent.wav", channel=1)
+            uas_xml.write_text(UAS_TALK_XML.replace("@@AUDIO@@", str(agent)))
+            media = ["-mp", str(sipp + UAS_ECHO)]
+        else:
+            raise ValueError(f"audio plan {self.audio!r}: conversation or echo")
         self.uas = self._spawn("uas", [SIPP, "-sf", str(uas_xml), "-p", str(sipp + UAS_SIP),
-                                       "-mp", str(sipp + UAS_ECHO), "-rtp_echo",
-                                       "-i", LOOPBACK, "-mi", LOOPBACK, "-nostdin",
+                                       *media, "-i", LOOPBACK, "-mi", LOOPBACK, "-nostdin",
                                        "-trace_err"])
         self.uac = self._spawn("uac", [
             SIPP, f"{LOOPBACK}:{self.ports.sip}", "-sf", str(uac_xml), "-s", SERVICE,

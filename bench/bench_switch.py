@@ -85,7 +85,7 @@ def one_run(box: Sandbox, work: Path, calls: int, mode: str, args: argparse.Name
                             max_calls=max(calls, 50), tap=LIVE_TAPS.get(mode, "snoop"))
         daemon.start()
         daemon.wait_ready()
-    load = Load(box, work / "sipp", calls, args.hold_s)
+    load = Load(box, work / "sipp", calls, args.hold_s, args.audio)
     try:
         load.start()
         wait_bridged(box, calls, RAMP_TIMEOUT_S)
@@ -161,6 +161,10 @@ def main() -> int:
     parser.add_argument("--settle-s", type=float, default=8.0)
     parser.add_argument("--window-s", type=float, default=15.0)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--audio", choices=("conversation", "echo"), default="conversation",
+                        help="conversation: each side plays its channel of a two-leg call; "
+                             "echo: the agent echoes the customer (every utterance talk-over, "
+                             "every pause dead air: the most events); bench/_switch.py")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--profile", action="store_true",
                         help="sample the daemon over each window with py-spy; print its CPU "
@@ -180,8 +184,8 @@ def main() -> int:
         Load(box, work, max(counts), args.hold_s).add_agents()
         if args.profile:
             print(f"profiles under {work}", flush=True)
-        print(f"sandbox {box.name} ports {box.ports.base}: RTP {box.ports.rtp_start}-"
-              f"{box.ports.rtp_end}; {os.cpu_count()} cores; load average "
+        print(f"sandbox {box.name} audio={args.audio} ports {box.ports.base}: RTP "
+              f"{box.ports.rtp_start}-{box.ports.rtp_end}; {os.cpu_count()} cores; load average "
               f"{os.getloadavg()[0]:.2f}", flush=True)
         for run in range(args.runs):
             for calls in counts:

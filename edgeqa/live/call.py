@@ -230,10 +230,21 @@ class LiveCall:
         """
         if self.summary is not None:
             return
-        self.take()
         t_s = self.clock.from_loop(loop_now)
-        if self.gap is None:
-            self._emit(self.analyzer.tick(t_s))
+        if self.gap is None:  # take() and the analyzer's tick, their events in one batch
+            out: list[MetricEvent] = []
+            for leg in LEGS:
+                entry = self.inputs.get(leg)
+                if entry is not None:
+                    got = entry[0].take(entry[1])
+                    if got:
+                        self._feed(leg, got, out)
+            out += self.analyzer.tick(t_s)
+            self._emit(out)
+        else:
+            self.take()  # the first audio after the gap resumes it
+            if self.gap is None:
+                self._emit(self.analyzer.tick(t_s))
         if self._on_checkpoint is not None and \
                 t_s - self._checkpointed_s >= self.checkpoint_every_s:
             self._checkpointed_s = t_s

@@ -164,6 +164,8 @@ class LiveMetrics:
         #: Calls with a dead-air alert due before their next tick: (next tick, the alert's
         #: mark), loop times.
         self._alerts: dict[str, tuple[float, float]] = {}
+        #: Each call's checkpoint interval now (checkpoint_every_s), set at each wake-up.
+        self._checkpoint_every_s = cfg.checkpoint_interval_s
         self._broken: dict[str, Exception] = {}
         self._stopping = False
 
@@ -416,6 +418,8 @@ class LiveMetrics:
                 if capture is not None:
                     capture.drain()
                 now = drained = loop.time()
+                self._checkpoint_every_s = checkpoint_every_s(self.cfg.checkpoint_interval_s,
+                                                              len(self.active))
                 for call_id, (due, mark) in list(self._alerts.items()):
                     if due <= now:
                         self._tick(call_id, self.active.get(call_id), now, mark)
@@ -444,15 +448,15 @@ class LiveMetrics:
             taps.poll(now)
         if taps is None or not taps.running or taps.ended.is_set() or taps.failed.is_set():
             return
-        taps.call.checkpoint_every_s = checkpoint_every_s(self.cfg.checkpoint_interval_s,
-                                                          len(self.active))
+        call = taps.call
+        call.checkpoint_every_s = self._checkpoint_every_s
         try:
-            taps.call.tick(now)
+            call.tick(now)
         except Exception as exc:  # the call's task refuses it; the others go on
             self._broken[call_id] = exc
             taps.end()
             return
-        due = taps.call.alert_due()
+        due = call.alert_due()
         if due is None or due >= now + self.cfg.tick_s:
             return
         if due > now:  # ahead: at its mark

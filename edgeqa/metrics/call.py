@@ -182,12 +182,15 @@ class CallAnalyzer:
             return out
         c, a = self._leg_c, self._leg_a
         for ev in c.feed(pcm, t_s) if leg == "customer" else a.feed(pcm, t_s):
-            self._leg_event(ev, out)
-        both = min(c.frames, a.frames) - c.done  # frames both legs have, not yet analysed
-        if (both > 0 and (c.frames == a.frames or both >= BATCH_FRAMES)) or not \
-                -_LEG_AHEAD_FRAMES <= c.frames - a.frames <= _LEG_AHEAD_FRAMES:
+            self._leg_event(ev, out)  # (a paired leg's feed only queues: none, or its fill's)
+        f_c, f_a = c.frames, a.frames
+        both = (f_c if f_c < f_a else f_a) - c.done  # frames both legs have, not analysed
+        if (both > 0 and (f_c == f_a or both >= BATCH_FRAMES)) or not \
+                -_LEG_AHEAD_FRAMES <= f_c - f_a <= _LEG_AHEAD_FRAMES:
             self._analyse(out)
-        h_c, h_a = self._leg_c.horizon(), self._leg_a.horizon()
+        elif not out and not self._hold_marks:
+            return out  # nothing analysed: the horizons are where the last advance left them
+        h_c, h_a = c.horizon(), a.horizon()
         target = h_c if h_c < h_a else h_a
         if target > self._cursor or self._hold_marks:
             self._advance(target, out)

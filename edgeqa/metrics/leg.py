@@ -287,15 +287,16 @@ class LegAnalyzer:
         if self.suspended:
             self.frames_in_gap += len(pcm) // self.frame_bytes
             return events
-        if (len(pcm) == self.frame_bytes and not self._pending
-                and round(t_s / self.frame_s) == self.frames):  # the live case: one frame
-            if self._queue is not None:
+        if not self._pending and round(t_s / self.frame_s) == self.frames:
+            n, partial = divmod(len(pcm), self.frame_bytes)
+            if self._queue is not None and n and not partial:  # paired, whole frames on time
                 self._queue.append(_frozen(pcm))
-                self.frames += 1
-            else:
+                self.frames += n
+                return events
+            if n == 1 and not partial:  # the live case of a leg alone: one frame
                 self._block(pcm, 1, events)
                 self.frames = self.done
-            return events
+                return events
         data = bytes(pcm)
         if self._pending:  # continues the partial frame kept from the last feed
             data = self._pending + data
@@ -355,34 +356,29 @@ class LegAnalyzer:
 
     def _speech_block(self, pcm: bytes | bytearray | memoryview, n: int, n_cand: int,
                       events: list[LegEvent]) -> None:
-        """webrtcvad on the candidates the gates left; segments; the second's sample."""
+        """webrtcvad on the candidates the gates left; the block's running frame energies
+        (for the segments' speech level); segments; the second's sample. (One method: it
+        runs for every block of every live leg, bench_switch --profile.)"""
         speech = bytearray(n)
         if n_cand:
             self._sec_speech += kernels.vad_frames(
                 self._classify, self._vad_handle, self.sample_rate, pcm, self.frame_len,
                 self._cand, n_cand, speech)
             self.vad_calls += n_cand
-        self._speech_energy(pcm, n, speech)
+            self._sec_speech_frames += speech.count(1)  # the final speech decision
+        prefix, bp = self._prefix, self._block_prefix
+        kernels.frame_prefix(pcm, self.frame_len, prefix[-1], bp)
+        prefix.extend(bp[1:n + 1])
+        extra = len(prefix) - 1 - SEGMENT_ENERGY_KEEP
+        if extra > FRAMES_PER_S:
+            del prefix[:extra]
+            self._prefix_first += extra
         n_ev = kernels.segment_block(speech, self._seg, self._events)
         if n_ev:
             self._segment_events(n_ev, events)
         self.done += n
         if self.done % FRAMES_PER_S == 0:
             events.append(self._second_sample())
-
-    def _speech_energy(self, pcm: bytes | bytearray | memoryview, n: int,
-                       speech: bytearray) -> None:
-        """Keep the block's running frame energies (for the segments' speech level), and count
-        its speech frames (the final speech decision)."""
-        bp = self._block_prefix
-        kernels.frame_prefix(pcm, self.frame_len, self._prefix[-1], bp)
-        prefix = self._prefix
-        prefix.extend(bp[1:n + 1])
-        extra = len(prefix) - 1 - SEGMENT_ENERGY_KEEP
-        if extra > FRAMES_PER_S:
-            del prefix[:extra]
-            self._prefix_first += extra
-        self._sec_speech_frames += speech.count(1)
 
     def _energy_at(self, frame: int) -> int:
         """The running energy at the start of ``frame`` (one of the last frames kept)."""
@@ -444,7 +440,9 @@ class LegAnalyzer:
                 if need <= 0:
                     break
             pcm = b"".join(parts)
-        return pcm, self._gate_block(pcm)
+        if self._detect:  # (_gate_block, inline: this runs for every block of a live leg)
+            self._check_g711(pcm)
+        return pcm, kernels.leg_block(pcm, self.frame_len, self._st, self._out, self._cand)
 
     def speech_queued(self, pcm: bytes | memoryview, n: int, n_cand: int,
                       events: list[LegEvent]) -> None:

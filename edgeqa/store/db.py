@@ -124,9 +124,13 @@ def _project(conn: sqlite3.Connection, seq: int, event: EventLike, text: str) ->
         )
 
 
+#: One encoder for every payload (json.dumps with options builds a new one per call).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 def encode(event: EventLike) -> tuple[EventLike, str]:
     """Return ``event`` with its payload as JSON text; raise ValueError/TypeError if not JSON."""
-    return event, json.dumps(event.data, separators=(",", ":"), allow_nan=False)
+    return event, _ENCODER.encode(event.data)
 
 
 #: A capability's own table kept from events, in the same transaction (``conn``, type, at, data).

@@ -188,7 +188,7 @@ class Store:
         audit.entry event (published once committed); return its id."""
         def op(conn: sqlite3.Connection) -> int:
             entry_id, stored = db.put_audit(conn, entry)
-            self._published([stored])
+            self._done([stored], [])  # published ahead of the result
             return entry_id
 
         entry_id: int = await self._submit(op)
@@ -263,13 +263,23 @@ class Store:
         except RuntimeError:  # loop closed: nobody is waiting any more
             pass
 
-    def _published(self, events: list[StoredEvent]) -> None:
-        """Queue ``events`` (just committed) for publish_to's callback, ahead of the result."""
-        if self._publish is None or self._loop is None or not events:
-            return
+    def _done(self, events: list[StoredEvent],
+              results: list[tuple[asyncio.Future[Any], list[StoredEvent]]]) -> None:
+        """Hand ``events`` (just committed) to publish_to's callback, then each request its
+        result, in one call on the loop (one wake-up per transaction, not one per request)."""
+        publish = self._publish
+
+        def done() -> None:
+            if publish is not None and events:
+                publish(events)
+            for fut, stored in results:
+                if not fut.done():
+                    fut.set_result(stored)
+
+        assert self._loop is not None
         try:
-            self._loop.call_soon_threadsafe(self._publish, events)
-        except RuntimeError:  # loop closed: nobody reads the stream any more
+            self._loop.call_soon_threadsafe(done)
+        except RuntimeError:  # loop closed: nobody reads the stream or waits any more
             pass
 
     def _run(self, opened: asyncio.Future[None]) -> None:
@@ -333,9 +343,8 @@ class Store:
         self.stats.events_written += total
         self.stats.transactions += 1
         self.stats.largest_batch_events = max(self.stats.largest_batch_events, total)
-        self._published([event for stored in results for event in stored])
-        for req, stored in zip(batch, results, strict=True):
-            self._resolve(req.future, stored)
+        self._done([event for stored in results for event in stored],
+                   [(req.future, stored) for req, stored in zip(batch, results, strict=True)])
         self._since_prune += total
         if self._since_prune >= PRUNE_EVERY_EVENTS:
             self._since_prune = 0
