@@ -120,7 +120,7 @@ def one_run(box: Sandbox, work: Path, calls: int, mode: str, args: argparse.Name
 
 def start_profile(pid: int | None, work: Path, args: argparse.Namespace) \
         -> subprocess.Popen[bytes] | None:
-    """With --profile: sample the daemon ``pid`` over the window with py-spy (100 Hz, no
+    """With --profile: sample the daemon ``pid`` over the window with py-spy (--profile-hz, no
     pause of the daemon; only threads holding the GIL: samples follow the CPU of Python
     code, not waits)."""
     if pid is None or not args.profile:
@@ -129,8 +129,9 @@ def start_profile(pid: int | None, work: Path, args: argparse.Namespace) \
     if spy is None:
         raise SystemExit("--profile needs py-spy on PATH (pip install py-spy)")
     return subprocess.Popen([spy, "record", "-p", str(pid), "-d", str(int(args.window_s)),
-                             "-r", "100", "-f", "raw", "--gil", "--nonblocking", "-o",
-                             str(work / "profile.txt")], stdout=subprocess.DEVNULL,
+                             "-r", str(args.profile_hz), "-f", "raw", "--gil",
+                             "--nonblocking", "-o", str(work / "profile.txt")],
+                            stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
 
 
@@ -169,6 +170,8 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true",
                         help="sample the daemon over each window with py-spy; print its CPU "
                         "by thread and by part (keeps the work directory)")
+    parser.add_argument("--profile-hz", type=int, default=100,
+                        help="py-spy's sampling rate (default 100)")
     args = parser.parse_args()
     counts = [int(n) for n in args.calls.split(",")]
     modes = args.modes.split(",")

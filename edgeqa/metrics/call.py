@@ -93,6 +93,7 @@ class CallAnalyzer:
         #: Per leg, the echo gate's state: the *other* leg's recent levels.
         self._echo: dict[Leg, array[int]] = {
             leg: new_echo_state(window, margin) for leg in LEGS}
+        self._echo_c, self._echo_a = self._echo["customer"], self._echo["agent"]
         for la in self.legs.values():
             la.pair()
         self._marks: dict[Leg, deque[tuple[int, bool]]] = {leg: deque() for leg in LEGS}
@@ -215,9 +216,8 @@ class CallAnalyzer:
                 while la.queued:
                     k = min(la.queued, _FRAMES_PER_S - la.done % _FRAMES_PER_S)
                     pcm, n_cand = la.gate_next(k)
-                    n_cand = la.echo_gate(None, self._echo[leg], k, n_cand)
                     events: list[LegEvent] = []
-                    la.speech_queued(pcm, k, n_cand, events)
+                    la.speech_block(pcm, k, n_cand, events, self._echo[leg])
                     for ev in events:
                         self._leg_event(ev, out)
 
@@ -226,11 +226,9 @@ class CallAnalyzer:
         c, a = self._leg_c, self._leg_a
         pc, cand_c = c.gate_next(n)
         pa, cand_a = a.gate_next(n)
-        cand_c = c.echo_gate(a, self._echo["customer"], n, cand_c)
-        cand_a = a.echo_gate(c, self._echo["agent"], n, cand_a)
         events: list[LegEvent] = []
-        c.speech_queued(pc, n, cand_c, events)
-        a.speech_queued(pa, n, cand_a, events)
+        c.speech_block(pc, n, cand_c, events, self._echo_c, a)  # (the customer's echo gate
+        a.speech_block(pa, n, cand_a, events, self._echo_a, c)  # reads the agent's levels only)
         for ev in events:
             self._leg_event(ev, out)
 
@@ -498,6 +496,7 @@ class CallAnalyzer:
         other.legs = {leg: la.fork() for leg, la in self.legs.items()}
         other._leg_c, other._leg_a = other.legs["customer"], other.legs["agent"]
         other._echo = {leg: es[:] for leg, es in self._echo.items()}
+        other._echo_c, other._echo_a = other._echo["customer"], other._echo["agent"]
         other._marks = {leg: deque(q) for leg, q in self._marks.items()}
         other._hold_marks = deque(self._hold_marks)
         other._in_speech = dict(self._in_speech)

@@ -346,7 +346,7 @@ class LegAnalyzer:
 
     def _block(self, pcm: bytes | bytearray | memoryview, n: int, events: list[LegEvent]) -> None:
         """Analyse ``n`` frames alone (not paired: no echo gate)."""
-        self._speech_block(pcm, n, self._gate_block(pcm), events)
+        self.speech_block(pcm, n, self._gate_block(pcm), events)
 
     def _gate_block(self, pcm: bytes | bytearray | memoryview) -> int:
         """The frames' stats, P.56 and gates (leg_block); return the speech candidates."""
@@ -354,11 +354,18 @@ class LegAnalyzer:
             self._check_g711(pcm)
         return kernels.leg_block(pcm, self.frame_len, self._st, self._out, self._cand)
 
-    def _speech_block(self, pcm: bytes | bytearray | memoryview, n: int, n_cand: int,
-                      events: list[LegEvent]) -> None:
-        """webrtcvad on the candidates the gates left; the block's running frame energies
-        (for the segments' speech level); segments; the second's sample. (One method: it
-        runs for every block of every live leg, bench_switch --profile.)"""
+    def speech_block(self, pcm: bytes | bytearray | memoryview, n: int, n_cand: int,
+                     events: list[LegEvent], echo: array[int] | None = None,
+                     other: LegAnalyzer | None = None) -> None:
+        """The block's frames after their gates (_gate_block, gate_next): with ``echo`` (this
+        leg's echo-gate state; paired), kernels.echo_gate first, against ``other``'s frames
+        of the same block (None: the other leg has no audio, digital silence); then webrtcvad
+        on the candidates left; the block's running frame energies (for the segments' speech
+        level); segments; the second's sample. Paired, the frames then leave the queue.
+        (One method: it runs for every block of every live leg, bench_switch --profile.)"""
+        if echo is not None:
+            n_cand = kernels.echo_gate(self._out, _SILENT_OUT if other is None else other._out,
+                                       n, echo, self._cand, n_cand)
         speech = bytearray(n)
         if n_cand:
             self._sec_speech += kernels.vad_frames(
@@ -379,6 +386,12 @@ class LegAnalyzer:
         self.done += n
         if self.done % FRAMES_PER_S == 0:
             events.append(self._second_sample())
+        queue = self._queue
+        if queue is not None:  # paired: the frames of gate_next leave the queue
+            at = self._queue_at + n * self.frame_bytes
+            while queue and at >= len(queue[0]):
+                at -= len(queue.popleft())
+            self._queue_at = at
 
     def _energy_at(self, frame: int) -> int:
         """The running energy at the start of ``frame`` (one of the last frames kept)."""
@@ -443,23 +456,6 @@ class LegAnalyzer:
         if self._detect:  # (_gate_block, inline: this runs for every block of a live leg)
             self._check_g711(pcm)
         return pcm, kernels.leg_block(pcm, self.frame_len, self._st, self._out, self._cand)
-
-    def speech_queued(self, pcm: bytes | memoryview, n: int, n_cand: int,
-                      events: list[LegEvent]) -> None:
-        """_speech_block of the frames of ``gate_next``, which leave the queue."""
-        self._speech_block(pcm, n, n_cand, events)
-        queue = self._queue
-        assert queue is not None
-        at = self._queue_at + n * self.frame_bytes
-        while queue and at >= len(queue[0]):
-            at -= len(queue.popleft())
-        self._queue_at = at
-
-    def echo_gate(self, other: LegAnalyzer | None, state: array[int], n: int,
-                  n_cand: int) -> int:
-        """kernels.echo_gate of the frames just gated against ``other``'s (None: silence)."""
-        return kernels.echo_gate(self._out, _SILENT_OUT if other is None else other._out, n,
-                                 state, self._cand, n_cand)
 
     def fill_to(self, frame: int) -> list[LegEvent]:
         """Missing audio up to ``frame`` is silence (as in a hole in the feed); its events."""

@@ -102,3 +102,24 @@ def test_a_snapshot_of_a_finished_call_is_refused() -> None:
     call.finish()
     with pytest.raises(RuntimeError):
         call.snapshot()
+
+
+def test_a_snapshot_with_frames_pending_changes_no_state() -> None:
+    """Frames of both legs wait to be analysed together (one leg fed ahead): the snapshot
+    analyses them on its copy; the call's echo-gate state, legs and queues stay as they were."""
+    from tests.support.paths import CALLS_HARD
+
+    audio = load_stereo(CALLS_HARD / "echo.wav")
+    call = CallAnalyzer(audio.sample_rate, audio.codec)
+    fb = 2 * audio.sample_rate // 50
+    n = 3 * 50 + 7  # 3.14 s: the echo gate has learnt, and BATCH_FRAMES are not in
+    call.feed("customer", audio.customer[:n * fb], 0.0)
+    call.feed("agent", audio.agent[:(n - 5) * fb], 0.0)
+    call.feed("agent", audio.agent[(n - 5) * fb:(n - 2) * fb], (n - 5) * 0.02)  # 3 wait
+    before = (copy.deepcopy(call._echo), [(la.done, la.frames, la.queued, la._st.tolist(),
+                                           la._seg.tolist()) for la in call.legs.values()])
+    assert call.legs["customer"].queued > 0 and call.legs["agent"].queued > 0
+    call.snapshot()
+    after = (call._echo, [(la.done, la.frames, la.queued, la._st.tolist(), la._seg.tolist())
+                          for la in call.legs.values()])
+    assert after == before
