@@ -10,6 +10,13 @@ metrics on with the capture tap (``tap = "capture"`` on the sandbox's RTP range;
 CPU is measured from /proc/<pid>/stat over --window-s once every call is bridged and --settle-s
 have passed (the daemon's taps are up by then).
 
+The audio (--audio, bench/_switch.py): ``conversation`` (the default) each side plays its own
+channel of the two-leg fixture clean.wav, so a call has turns, a few overlaps and no dead air;
+``echo`` the agent's sipp echoes the customer's packets (the load before), so every utterance is
+talk-over and every pause of the customer's is dead air with its alerts: a worst case for the
+daemon's events (some 25 alerts and metric events a second at 60 calls, against about 2),
+not a call.
+
 CI-sized default: --calls 10 --hold-s 40 --window-s 15 (about 2 minutes). The issue-9 run:
     EDGEQA_SANDBOX_PORT_BASE=20000 python bench/bench_switch.py --calls 10,30,60 --hold-s 65 \\
         --window-s 35 --runs 2

@@ -70,6 +70,11 @@ _WAKEUP_SLICES = tuple(n for n in range(1, TICK_SLICES + 1) if TICK_SLICES % n =
 #: (LiveCall.alert_due) and then this often until it fired, so that the alert does not wait
 #: for the tick round ...
 ALERT_TICK_S = 0.03
+#: The first of those ticks comes this long after the mark: the packet that ends at the mark
+#: leaves the phone then, and the capture ring hands a block over up to RING_RETIRE_MS (20 ms)
+#: after its first packet. A tick at the mark itself found the audio missing and the alert
+#: came at the next (bench_switch --audio echo: 19 ticks a second beyond the rounds' 120).
+ALERT_AUDIO_S = 0.025
 #: ... for at most this long after the mark (then the silence has ended, or the audio is
 #: missing and a tick fills it in MAX_LEG_LAG_S: the round's ticks take over).
 ALERT_WAIT_S = 0.3
@@ -459,8 +464,8 @@ class LiveMetrics:
         due = call.alert_due()
         if due is None or due >= now + self.cfg.tick_s:
             return
-        if due > now:  # ahead: at its mark
-            self._alerts[call_id] = (due, due)
+        if due > now:  # ahead: once its audio can be in
+            self._alerts[call_id] = (due + ALERT_AUDIO_S, due)
         elif now - (mark if mark is not None else due) < ALERT_WAIT_S:  # its audio is late
             self._alerts[call_id] = (now + ALERT_TICK_S, mark if mark is not None else due)
 
