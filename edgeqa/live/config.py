@@ -38,8 +38,8 @@ SNOOP_FORMATS = ("slin", "slin16")
 #: [live] max_calls: calls analysed at once. Capture costs Asterisk nothing measurable; the
 #: daemon's capture path (ring, engine, analysis; bench/bench_capture.py, 10 s, 0 loss) took
 #: 10 % of a core at 500 legs, 17 % at 1,000 and 30 % at 2,000 (118 MB RSS), and the whole
-#: daemon 5.4 % at 60 calls on the switch (bench_switch). The limit is 2,000 legs (the
-#: engine's one-core target); the default, 500 calls, leaves the core half free.
+#: daemon 1.9 % at 60 calls on the switch (bench_switch: 7 % of Asterisk's). The limit is
+#: 2,000 legs (the engine's one-core target); the default, 500 calls, leaves the core half free.
 MAX_CALLS_DEFAULT = 500
 MAX_CALLS_LIMIT = 1000
 #: Of those, calls on the snoop tap (tap = "snoop", or the fallback of "auto") at most: each
