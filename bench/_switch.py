@@ -143,51 +143,11 @@ UAC_XML = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 </scenario>
 """
 
-#: The UAS of the conversation plan: answers, then plays the agent channel from its own socket.
-UAS_TALK_XML = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="edgeqa agent (answers, plays the agent channel)">
-  <recv request="INVITE" crlf="true"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]A[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:agent@[local_ip]:[local_port]>
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=- 1 1 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [rtpstream_audio_port] RTP/AVP 0
-      a=rtpmap:0 PCMU/8000
-      a=sendrecv
-    ]]>
-  </send>
-  <recv request="ACK" crlf="true"/>
-  <nop><action><exec rtp_stream="@@AUDIO@@,-1,0"/></action></nop>
-  <recv request="BYE"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]>
-  </send>
-</scenario>
-"""
-
+#: The agent's sipp (UAS): the echo plan echoes RTP on the one -mp socket ([media_port]); the
+#: conversation plan plays the agent channel from a socket of each call's own
+#: ([rtpstream_audio_port]), started once the call is answered.
 UAS_XML = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="edgeqa agent (answers, echoes RTP)">
+<scenario name="edgeqa agent (answers; @@ROLE@@)">
   <recv request="INVITE" crlf="true"/>
   <send>
     <![CDATA[
@@ -206,13 +166,13 @@ UAS_XML = """<?xml version="1.0" encoding="ISO-8859-1" ?>
       s=-
       c=IN IP[media_ip_type] [media_ip]
       t=0 0
-      m=audio [media_port] RTP/AVP 0
+      m=audio @@MEDIA_PORT@@ RTP/AVP 0
       a=rtpmap:0 PCMU/8000
       a=sendrecv
     ]]>
   </send>
   <recv request="ACK" crlf="true"/>
-  <recv request="BYE"/>
+@@AFTER_ACK@@  <recv request="BYE"/>
   <send>
     <![CDATA[
       SIP/2.0 200 OK
@@ -226,6 +186,12 @@ UAS_XML = """<?xml version="1.0" encoding="ISO-8859-1" ?>
   </send>
 </scenario>
 """
+UAS_ECHO_XML = (UAS_XML.replace("@@ROLE@@", "echoes RTP")
+                .replace("@@MEDIA_PORT@@", "[media_port]").replace("@@AFTER_ACK@@", ""))
+UAS_TALK_XML = (UAS_XML.replace("@@ROLE@@", "plays the agent channel")
+                .replace("@@MEDIA_PORT@@", "[rtpstream_audio_port]")
+                .replace("@@AFTER_ACK@@",
+                         '  <nop><action><exec rtp_stream="@@AUDIO@@,-1,0"/></action></nop>\n'))
 
 
 def write_ulaw_wav(path: Path, source: Path = CALLS_DIR / "clean.wav",
@@ -308,7 +274,7 @@ class Load:
         uas_xml = self.workdir / "uas.xml"
         sipp = self.ports.load_sipp()
         if self.audio == "echo":
-            uas_xml.write_text(UAS_XML)
+            uas_xml.write_text(UAS_ECHO_XML)
             media = ["-mp", str(sipp + UAS_ECHO), "-rtp_echo"]
         elif self.audio == "conversation":
             agent = write_ulaw_wav(self.workdir / "agent.wav", channel=1)
