@@ -186,6 +186,14 @@ class LiveCall:
         have started a frame before)."""
         if self.summary is not None:
             return
+        out: list[MetricEvent] = []
+        try:
+            self._take(legs, flush, out)
+        finally:  # what was analysed before a failure still goes out
+            self._emit(out)
+
+    def _take(self, legs: tuple[Leg, ...], flush: bool, out: list[MetricEvent]) -> None:
+        """take(), its events appended to ``out``."""
         placed: dict[Leg, list[PlacedAudio]] = {}
         for leg in legs:
             entry = self.inputs.get(leg)
@@ -201,13 +209,10 @@ class LiveCall:
                 return
             start = max(0.0, start)
             log.info("call %s: audio again at %.2f s (gap: %s)", self.call_id, start, self.gap)
-            self._emit(self.analyzer.resume(round(start / FRAME_S) * FRAME_S))
+            out += self.analyzer.resume(round(start / FRAME_S) * FRAME_S)
             self.gap = None
-        if placed:
-            out: list[MetricEvent] = []
-            for leg, audio in placed.items():
-                self._feed(leg, audio, out)
-            self._emit(out)
+        for leg, audio in placed.items():
+            self._feed(leg, audio, out)
 
     def _paused_audio_start(self, legs: tuple[Leg, ...]) -> float | None:
         first = [ms for ms in (self.leg_stats(leg).get("paused_first_ms", -1) for leg in legs)
@@ -231,20 +236,13 @@ class LiveCall:
         if self.summary is not None:
             return
         t_s = self.clock.from_loop(loop_now)
-        if self.gap is None:  # take() and the analyzer's tick, their events in one batch
-            out: list[MetricEvent] = []
-            for leg in LEGS:
-                entry = self.inputs.get(leg)
-                if entry is not None:
-                    got = entry[0].take(entry[1])
-                    if got:
-                        self._feed(leg, got, out)
-            out += self.analyzer.tick(t_s)
-            self._emit(out)
-        else:
-            self.take()  # the first audio after the gap resumes it
+        out: list[MetricEvent] = []  # take()'s events and the analyzer's tick's, one batch
+        try:
+            self._take(LEGS, False, out)
             if self.gap is None:
-                self._emit(self.analyzer.tick(t_s))
+                out += self.analyzer.tick(t_s)
+        finally:  # what was analysed before a failure still goes out
+            self._emit(out)
         if self._on_checkpoint is not None and \
                 t_s - self._checkpointed_s >= self.checkpoint_every_s:
             self._checkpointed_s = t_s

@@ -453,9 +453,7 @@ class LegAnalyzer:
                 if need <= 0:
                     break
             pcm = b"".join(parts)
-        if self._detect:  # (_gate_block, inline: this runs for every block of a live leg)
-            self._check_g711(pcm)
-        return pcm, kernels.leg_block(pcm, self.frame_len, self._st, self._out, self._cand)
+        return pcm, self._gate_block(pcm)
 
     def fill_to(self, frame: int) -> list[LegEvent]:
         """Missing audio up to ``frame`` is silence (as in a hole in the feed); its events."""

@@ -28,7 +28,9 @@ def test_asyncio_forces_the_standard_loop() -> None:
     assert loop_factory("asyncio") is None
 
 
-def test_auto_without_uvloop_is_asyncio(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def without_uvloop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``import uvloop`` fails, as on a machine without the ``fast`` extra."""
     real_import = builtins.__import__
 
     def no_uvloop(name: str, *args: Any, **kwargs: Any) -> Any:
@@ -37,6 +39,10 @@ def test_auto_without_uvloop_is_asyncio(monkeypatch: pytest.MonkeyPatch) -> None
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_uvloop)
+
+
+@pytest.mark.usefixtures("without_uvloop")
+def test_auto_without_uvloop_is_asyncio() -> None:
     assert loop_factory("auto") is None
 
 
@@ -50,15 +56,8 @@ def test_an_unknown_value_is_refused(value: str) -> None:
         loop_factory(value)
 
 
-def test_uvloop_asked_for_and_missing_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    real_import = builtins.__import__
-
-    def no_uvloop(name: str, *args: Any, **kwargs: Any) -> Any:
-        if name == "uvloop":
-            raise ImportError("no uvloop")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_uvloop)
+@pytest.mark.usefixtures("without_uvloop")
+def test_uvloop_asked_for_and_missing_is_an_error() -> None:
     with pytest.raises(ValueError, match="uvloop is not installed"):
         loop_factory("uvloop")
 
